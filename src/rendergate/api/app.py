@@ -1,0 +1,41 @@
+"""create_app: the FastAPI application, its lifespan entering the composition root."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from rendergate import __version__
+from rendergate.api.errors import install_error_handlers
+from rendergate.api.routes import health, tasks
+from rendergate.bootstrap import open_services
+from rendergate.config import Settings
+
+DESCRIPTION = """One durable async task API in front of ComfyUI clouds and local engines.
+
+Create a task with `POST /tasks`, poll `GET /tasks/{task_id}` until `status` is
+`completed` (or `failed` / `canceled`), then read `image.image_url`.
+"""
+
+
+def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
+    run_worker = settings.worker if worker is None else worker
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_services(settings, worker=run_worker) as services:
+            app.state.services = services
+            yield
+
+    app = FastAPI(
+        title="rendergate",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(tasks.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,50 @@
+"""/healthz and /apps: is the service up, and what can it run."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from rendergate import __version__
+from rendergate.api.deps import ServicesDep
+from rendergate.api.schemas import AppPublic, Envelope, Health
+from rendergate.providers import unavailable_reason
+
+router = APIRouter()
+
+
+@router.get("/healthz", summary="Liveness and database check", response_model=Envelope[Health])
+async def healthz(services: ServicesDep) -> JSONResponse:
+    try:
+        await services.store.list(limit=1)
+        database = "ok"
+    except Exception as exc:
+        database = f"error: {type(exc).__name__}"
+    health = Health(
+        status="ok" if database == "ok" else "degraded",
+        database=database,
+        worker=services.settings.worker,
+        providers=sorted(services.providers),
+        version=__version__,
+    )
+    body = Envelope[Health](data=health).model_dump(mode="json")
+    return JSONResponse(body, status_code=200 if database == "ok" else 503)
+
+
+@router.get("/apps", summary="The apps a task's `type` can name", response_model=Envelope[list[AppPublic]])
+async def list_apps(services: ServicesDep) -> JSONResponse:
+    apps = []
+    for app in sorted(services.apps.values(), key=lambda a: a.name):
+        reason = unavailable_reason(app.provider, services.settings)
+        apps.append(
+            AppPublic(
+                name=app.name,
+                provider=app.provider,
+                title=app.title,
+                description=app.description,
+                requires_reference=app.requires_reference,
+                available=reason is None,
+                unavailable_reason=reason,
+            )
+        )
+    return JSONResponse(Envelope[list[AppPublic]](data=apps).model_dump(mode="json"))

@@ -1,0 +1,118 @@
+"""/tasks: create, read, list, cancel, and the stored result image."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from rendergate.api.deps import ServicesDep
+from rendergate.api.examples import CREATE_BODY, ERRORS, LIST_EXAMPLE, TASK_EXAMPLE, ok
+from rendergate.api.intake import read_new_task
+from rendergate.api.present import base_url, present_task
+from rendergate.api.schemas import Envelope, TaskList, TaskPublic
+from rendergate.domain.task import MAX_SAFE_INTEGER, TaskStatus
+from rendergate.services import tasks as use_cases
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+TaskId = Annotated[
+    int, Path(ge=0, le=MAX_SAFE_INTEGER, description="The id POST /tasks returned.")
+]
+
+
+def _envelope(data: Any, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(Envelope[Any](data=data).model_dump(mode="json"), status_code=status_code)
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a task",
+    response_model=Envelope[TaskPublic],
+    responses={201: ok(TASK_EXAMPLE), **ERRORS},
+    openapi_extra=CREATE_BODY,
+)
+async def create_task(request: Request, services: ServicesDep) -> JSONResponse:
+    """Takes multipart/form-data (`image` file, `reference` file, `type`, `angle`, `params` as
+    a JSON string) or JSON (`image_base64` or `image_url`, `reference_base64` or
+    `reference_url`, `type`, `angle`, `params`). Answers with the new task, as GET does."""
+    new = await read_new_task(request, services)
+    task = await use_cases.create_task(new, services=services)
+    return _envelope(present_task(task, base=base_url(request, services)), status_code=201)
+
+
+@router.get(
+    "",
+    summary="List tasks, newest first",
+    response_model=Envelope[TaskList],
+    responses={200: ok(LIST_EXAMPLE), **ERRORS},
+)
+async def list_tasks(
+    request: Request,
+    services: ServicesDep,
+    status: Annotated[TaskStatus | None, Query(description="Only tasks in this status")] = None,
+    type: Annotated[str | None, Query(max_length=64, description="Only this app")] = None,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of a page")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> JSONResponse:
+    found, next_cursor = await use_cases.list_tasks(
+        services=services, status=status, app=type, cursor=cursor, limit=limit
+    )
+    base = base_url(request, services)
+    page = TaskList(tasks=[present_task(t, base=base) for t in found], next_cursor=next_cursor)
+    return _envelope(page)
+
+
+@router.get(
+    "/{task_id}",
+    summary="Get a task (seed 004)",
+    response_model=Envelope[TaskPublic],
+    responses={200: ok(TASK_EXAMPLE), **ERRORS},
+)
+async def get_task(
+    task_id: TaskId,
+    request: Request,
+    services: ServicesDep,
+    include_base64: Annotated[
+        bool, Query(description="false leaves image_base64 empty, for light polling")
+    ] = True,
+) -> JSONResponse:
+    task = await services.store.get(task_id)
+    result = None
+    if include_base64 and task.status is TaskStatus.COMPLETED:
+        result = await use_cases.result_bytes(task, services=services)
+    return _envelope(present_task(task, base=base_url(request, services), result=result))
+
+
+@router.post(
+    "/{task_id}/cancel",
+    summary="Cancel an unfinished task",
+    response_model=Envelope[TaskPublic],
+    responses={200: ok(TASK_EXAMPLE), **ERRORS},
+)
+async def cancel_task(task_id: TaskId, request: Request, services: ServicesDep) -> JSONResponse:
+    """Stops tracking at once and asks the provider to stop where it can.
+    A task that already finished answers 409."""
+    task = await use_cases.cancel_task(task_id, services=services)
+    return _envelope(present_task(task, base=base_url(request, services)))
+
+
+@router.get(
+    "/{task_id}/image",
+    summary="The stored result image",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "The result's bytes"}, **ERRORS},
+)
+async def get_task_image(
+    task_id: TaskId,
+    services: ServicesDep,
+    index: Annotated[int, Query(ge=0, le=63, description="Which output, for multi-output apps")] = 0,
+) -> Response:
+    task = await services.store.get(task_id)
+    data = await use_cases.result_bytes(task, services=services, index=index)
+    return Response(
+        data,
+        media_type=task.outputs[index].content_type,
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )

@@ -1,0 +1,92 @@
+"""Response and request shapes, named by role. Seed 004's fields keep their names and types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class Envelope(BaseModel, Generic[T]):
+    code: int = 0
+    msg: str = "success"
+    data: T
+
+
+class ErrorEnvelope(BaseModel):
+    code: int
+    msg: str
+    data: None = None
+
+
+class ImagePublic(BaseModel):
+    image_base64: str = Field("", description="The result's bytes, base64; empty until completed.")
+    image_url: str = Field("", description="Durable rendergate URL of the result.")
+
+
+class OutputPublic(BaseModel):
+    index: int
+    url: str
+    content_type: str
+    size: int
+    node_id: str = ""
+    file_type: str = ""
+
+
+class TaskPublic(BaseModel):
+    task_id: int = Field(description="Random integer below 2^53, exact in JavaScript.")
+    status: str = Field(description="submitted, processing, completed, failed or canceled")
+    progress: int = Field(ge=0, le=100, description="0-100, never moves backwards.")
+    type: str = Field(description="The app that runs the task.")
+    angle: str
+    image: ImagePublic
+    error_message: str
+    provider: str
+    params: dict[str, Any]
+    queue_position: int | None = Field(None, description="Tasks ahead of this one, when known.")
+    outputs: list[OutputPublic] = []
+    cost: dict[str, Any] | None = None
+    attempts: int = 0
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskPublic]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page.")
+
+
+class TaskCreateJson(BaseModel):
+    """POST /tasks as JSON: each image as base64 (a data: URI is fine) or as an http(s) URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field("preview", max_length=64)
+    angle: str = Field("", max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+    image_base64: str | None = None
+    image_url: str | None = Field(None, max_length=4096)
+    reference_base64: str | None = None
+    reference_url: str | None = Field(None, max_length=4096)
+
+
+class AppPublic(BaseModel):
+    name: str
+    provider: str
+    title: str
+    description: str
+    requires_reference: bool
+    available: bool
+    unavailable_reason: str | None = None
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    worker: bool
+    providers: list[str]
+    version: str

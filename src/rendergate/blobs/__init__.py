@@ -1,0 +1,1 @@
+"""Blob storage for inputs and results: the BlobStore port and its obstore adapter."""

@@ -1,0 +1,93 @@
+"""The composition root: turns Settings into wired, opened services, and closes them again.
+
+The API's lifespan, the worker and the CLI all enter `open_services`; nothing is
+built at import time anywhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tomllib
+from collections.abc import AsyncIterator
+from importlib import resources
+
+import structlog
+
+from rendergate.blobs.objects import ObjectBlobStore
+from rendergate.config import Settings
+from rendergate.domain.apps import AppSpec, parse_apps
+from rendergate.intake.fetch import UrlFetcher
+from rendergate.orchestration.dbos_runtime import DbosOrchestrator
+from rendergate.providers import REGISTRY, build_providers
+from rendergate.services.context import Services
+from rendergate.services.execution import TaskRunner
+from rendergate.services.tasks import STALE_SUBMITTED_S, reconcile
+from rendergate.store.sql import SqlTaskStore, create_engine, migrate
+
+log = structlog.get_logger(__name__)
+
+RECONCILE_EVERY_S = 60.0
+
+
+def load_apps(settings: Settings) -> dict[str, AppSpec]:
+    """The built-in apps, then those of RENDERGATE_APPS_FILE (which may replace them)."""
+    builtin = resources.files("rendergate").joinpath("apps.toml").read_text(encoding="utf-8")
+    apps = parse_apps(tomllib.loads(builtin))
+    if settings.apps_file is not None:
+        apps.update(parse_apps(tomllib.loads(settings.apps_file.read_text(encoding="utf-8"))))
+    return apps
+
+
+@contextlib.asynccontextmanager
+async def open_services(settings: Settings, *, worker: bool = True) -> AsyncIterator[Services]:
+    """Everything rendergate runs on, opened in order and closed in reverse."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with contextlib.AsyncExitStack() as stack:
+        engine = create_engine(settings.task_database_url)
+        stack.push_async_callback(engine.dispose)
+        await migrate(engine)
+
+        apps = load_apps(settings)
+        providers = build_providers({app.provider for app in apps.values()}, settings)
+        for provider in providers.values():
+            stack.push_async_callback(provider.aclose)
+
+        fetcher = UrlFetcher(
+            max_bytes=settings.max_upload_bytes,
+            timeout_s=settings.fetch_timeout_s,
+            allow=settings.fetch_allow,
+        )
+        await stack.enter_async_context(fetcher)
+
+        services = Services(
+            settings=settings,
+            store=SqlTaskStore(engine),
+            blobs=ObjectBlobStore.local(settings.data_dir / "blobs"),
+            apps=apps,
+            providers=providers,
+            fetcher=fetcher,
+        )
+        runner = TaskRunner(services) if worker else None
+        concurrency = {name: REGISTRY[name].concurrency(settings) for name in providers}
+        orchestrator = DbosOrchestrator(settings, runner, concurrency)
+        stack.push_async_callback(orchestrator.close)
+        await orchestrator.open()
+        services.orchestrator = orchestrator
+
+        if worker:
+            requeued = await reconcile(services=services)
+            log.info("worker started", providers=sorted(providers), resumed=requeued)
+            sweeper = asyncio.create_task(_keep_reconciling(services), name="reconcile")
+            stack.callback(sweeper.cancel)
+        yield services
+
+
+async def _keep_reconciling(services: Services) -> None:
+    """Re-queues tasks whose workflow never got queued (a crash between row and queue)."""
+    while True:
+        await asyncio.sleep(RECONCILE_EVERY_S)
+        try:
+            await reconcile(services=services, min_age_s=STALE_SUBMITTED_S)
+        except Exception:  # a database hiccup must not end the sweeper
+            log.exception("reconcile failed")

@@ -1,0 +1,197 @@
+"""The `rendergate` command: serve, worker, submit, status, tasks, apps.
+
+Exit codes: 0 ok, 1 the task failed or was canceled, 2 the request was refused (4xx),
+3 the server could not be reached or answered 5xx, 4 no such task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rendergate.config import Settings, load_settings
+from rendergate.logging_setup import configure_logging
+
+app = typer.Typer(help="rendergate: a durable gateway for AI rendering tasks.", no_args_is_help=True)
+console = Console(stderr=True)
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="TOML file with settings (keys as in the README).")
+]
+ServerOption = Annotated[
+    str | None,
+    typer.Option("--server", envvar="RENDERGATE_SERVER", help="Base URL of a running rendergate."),
+]
+
+
+class Exit(IntEnum):
+    OK = 0
+    TASK_FAILED = 1
+    REFUSED = 2
+    UNREACHABLE = 3
+    NOT_FOUND = 4
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
+    except Exception as exc:  # pydantic's message names the bad setting
+        console.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(Exit.REFUSED) from None
+
+
+def _server(server: str | None, config: Path | None) -> str:
+    if server:
+        return server.rstrip("/")
+    settings = _settings(config)
+    return (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Listen address [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port [default: 8000]")] = None,
+    worker: Annotated[bool, typer.Option(help="Also run the task worker here.")] = True,
+) -> None:
+    """Serve the API (and, by default, the worker) in one process."""
+    import uvicorn
+
+    from rendergate.api.app import create_app
+
+    settings = _settings(config, host=host, port=port, worker=worker)
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    console.print(f"rendergate on http://{settings.host}:{settings.port}/docs (data in "
+                  f"{settings.data_dir.resolve()})")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def worker(config: ConfigOption = None) -> None:
+    """Run only the task worker (needs PostgreSQL when an API runs elsewhere)."""
+    from rendergate.bootstrap import open_services
+
+    settings = _settings(config)
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with open_services(settings, worker=True):
+            console.print("worker running; Ctrl-C stops it")
+            await stop.wait()
+
+    asyncio.run(run())
+
+
+@app.command()
+def submit(
+    image: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The screenshot.")],
+    reference: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Reference for colour tone.")
+    ] = None,
+    type: Annotated[str, typer.Option("--type", help="The app to run.")] = "preview",
+    angle: Annotated[str, typer.Option(help="Camera angle label.")] = "",
+    params: Annotated[str | None, typer.Option(help="A JSON object for the app.")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait with a progress bar and save the result.")] = False,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to save it.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 3600.0,
+    server: ServerOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create a task from an image file; with --wait, follow it and save the result."""
+    from rendergate.client import submit_and_follow
+
+    code = asyncio.run(
+        submit_and_follow(
+            _server(server, config),
+            image=image,
+            reference=reference,
+            app=type,
+            angle=angle,
+            params=params,
+            wait=wait,
+            output=output,
+            timeout_s=timeout,
+            console=console,
+        )
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def status(
+    task_id: Annotated[int, typer.Argument(help="The task id.")],
+    server: ServerOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Show one task as JSON."""
+    from rendergate.client import get_json
+
+    code, body = asyncio.run(
+        get_json(_server(server, config), f"/tasks/{task_id}?include_base64=false", console)
+    )
+    if code == Exit.OK:
+        typer.echo(json.dumps(body["data"], indent=2, ensure_ascii=False))
+    raise typer.Exit(code)
+
+
+@app.command()
+def tasks(
+    status: Annotated[str | None, typer.Option(help="Only tasks in this status.")] = None,
+    type: Annotated[str | None, typer.Option("--type", help="Only this app.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+    server: ServerOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """List recent tasks, newest first."""
+    from urllib.parse import urlencode
+
+    from rendergate.client import get_json
+
+    query = urlencode({k: v for k, v in {"status": status, "type": type, "limit": limit}.items() if v})
+    code, body = asyncio.run(get_json(_server(server, config), f"/tasks?{query}", console))
+    if code != Exit.OK:
+        raise typer.Exit(code)
+    table = Table("task_id", "type", "status", "progress", "created_at", "error")
+    for task in body["data"]["tasks"]:
+        table.add_row(
+            str(task["task_id"]), task["type"], task["status"], f"{task['progress']}%",
+            task["created_at"], task["error_message"][:60],
+        )
+    Console().print(table)
+
+
+@app.command()
+def apps(config: ConfigOption = None) -> None:
+    """List the apps this configuration offers and whether each can run here."""
+    from rendergate.bootstrap import load_apps
+    from rendergate.providers import unavailable_reason
+
+    settings = _settings(config)
+    table = Table("type", "provider", "available", "title")
+    for spec in sorted(load_apps(settings).values(), key=lambda a: a.name):
+        reason = unavailable_reason(spec.provider, settings)
+        table.add_row(spec.name, spec.provider, "yes" if reason is None else f"no: {reason}",
+                      spec.title)
+    Console().print(table)
+
+
+def main() -> None:
+    app()

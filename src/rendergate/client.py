@@ -1,0 +1,121 @@
+"""A small HTTP client of our own API, used by the CLI's submit, status and tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+OK, TASK_FAILED, REFUSED, UNREACHABLE, NOT_FOUND = 0, 1, 2, 3, 4
+POLL_S = 0.5
+
+
+def _exit_for(status: int) -> int:
+    if status == 404:
+        return NOT_FOUND
+    return REFUSED if 400 <= status < 500 else UNREACHABLE
+
+
+def _message(body: Any) -> str:
+    if isinstance(body, dict) and "detail" in body:
+        return "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in body["detail"])
+    if isinstance(body, dict) and "msg" in body:
+        return str(body["msg"])
+    return str(body)[:200]
+
+
+async def get_json(server: str, path: str, console: Console) -> tuple[int, Any]:
+    try:
+        async with aiohttp.ClientSession() as session, session.get(server + path) as response:
+            body = await response.json(content_type=None)
+            if response.status != 200:
+                console.print(f"[red]{response.status}[/red] {_message(body)}")
+                return _exit_for(response.status), body
+            return OK, body
+    except (aiohttp.ClientError, json.JSONDecodeError, TimeoutError) as exc:
+        console.print(f"[red]cannot reach {server}:[/red] {exc}")
+        return UNREACHABLE, None
+
+
+async def submit_and_follow(
+    server: str,
+    *,
+    image: Path,
+    reference: Path | None,
+    app: str,
+    angle: str,
+    params: str | None,
+    wait: bool,
+    output: Path | None,
+    timeout_s: float,
+    console: Console,
+) -> int:
+    form = aiohttp.FormData()
+    form.add_field("image", image.read_bytes(), filename=image.name)
+    if reference is not None:
+        form.add_field("reference", reference.read_bytes(), filename=reference.name)
+    form.add_field("type", app)
+    form.add_field("angle", angle)
+    if params:
+        form.add_field("params", params)
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{server}/tasks", data=form) as response:
+                body = await response.json(content_type=None)
+                if response.status != 201:
+                    console.print(f"[red]refused ({response.status}):[/red] {_message(body)}")
+                    return _exit_for(response.status)
+            task_id = body["data"]["task_id"]
+            console.print(f"task {task_id} {body['data']['status']}")
+            print(task_id, flush=True)
+            if not wait:
+                return OK
+            return await _follow(session, server, task_id, image, output, timeout_s, console)
+    except (aiohttp.ClientError, json.JSONDecodeError, TimeoutError) as exc:
+        console.print(f"[red]cannot reach {server}:[/red] {exc}")
+        return UNREACHABLE
+
+
+async def _follow(
+    session: aiohttp.ClientSession,
+    server: str,
+    task_id: int,
+    image: Path,
+    output: Path | None,
+    timeout_s: float,
+    console: Console,
+) -> int:
+    deadline = time.monotonic() + timeout_s
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        row = bar.add_task(f"task {task_id}", total=100)
+        while True:
+            async with session.get(f"{server}/tasks/{task_id}?include_base64=false") as response:
+                if response.status != 200:
+                    console.print(f"[red]{response.status}[/red] {_message(await response.json())}")
+                    return _exit_for(response.status)
+                task = (await response.json())["data"]
+            bar.update(row, completed=task["progress"], description=f"task {task_id} {task['status']}")
+            if task["status"] in ("completed", "failed", "canceled"):
+                break
+            if time.monotonic() > deadline:
+                console.print(f"[yellow]gave up waiting after {timeout_s:g} s[/yellow]")
+                return TASK_FAILED
+            await asyncio.sleep(POLL_S)
+    if task["status"] != "completed":
+        console.print(f"[red]task {task['status']}:[/red] {task['error_message']}")
+        return TASK_FAILED
+    async with session.get(f"{server}/tasks/{task_id}") as response:
+        data = base64.b64decode((await response.json())["data"]["image"]["image_base64"])
+    target = output or image.with_name(f"{image.stem}.{task_id}.png")
+    target.write_bytes(data)
+    console.print(f"saved {target}")
+    return OK

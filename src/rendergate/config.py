@@ -1,0 +1,128 @@
+"""Settings, read from RENDERGATE_* environment variables and an optional TOML file.
+
+No instance lives at module level: the CLI and tests build one with `load_settings`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RENDERGATE_", extra="forbid")
+
+    # Where things live
+    data_dir: Path = Field(Path("./data"), description="SQLite database and stored images.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the task database; overrides the SQLite default."
+    )
+    dbos_database_url: str | None = Field(
+        None, description="DBOS system database; defaults to beside the task database."
+    )
+    public_url: str | None = Field(
+        None,
+        description="Base URL clients and providers reach us at (image links, provider "
+        "callbacks). Unset: image links use the request's own base URL.",
+    )
+
+    # Serving
+    host: str = Field("127.0.0.1", description="Address `rendergate serve` listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `rendergate serve` listens on.")
+    log_level: str = Field("info", description="debug, info, warning or error.")
+    log_json: bool = Field(False, description="Log JSON lines instead of console text.")
+
+    # Input limits
+    max_upload_mb: float = Field(30, gt=0, description="Largest accepted input file, in MB.")
+    max_image_pixels: int = Field(
+        40_000_000, gt=0, description="Largest accepted input, in pixels (decompression bombs)."
+    )
+    fetch_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts or CIDRs that image URLs may point at even though they are "
+        "loopback, private or link-local (JSON list or comma-separated).",
+    )
+    fetch_timeout_s: float = Field(20, gt=0, description="Time limit for fetching an image URL.")
+
+    # Apps and providers
+    apps_file: Path | None = Field(None, description="Extra apps (TOML), added to the built-ins.")
+    local_concurrency: int = Field(
+        2, ge=1, description="Tasks the embedded `local` provider runs at once."
+    )
+    runninghub_api_key: SecretStr | None = Field(None, description="RunningHub API key.")
+    runninghub_base_url: str = Field(
+        "https://www.runninghub.cn", description="RunningHub site (.cn or .ai)."
+    )
+    runninghub_concurrency: int = Field(3, ge=1, description="Tasks run at once per RunningHub key.")
+
+    # Workers
+    worker: bool = Field(True, description="Run the task worker inside `serve`.")
+    executor_id: str = Field(
+        "local", description="Stable id of this worker; a restarted worker resumes its own tasks."
+    )
+
+    toml_file: ClassVar[Path | None] = None
+
+    @field_validator("fetch_allow", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def task_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'rendergate.db').resolve()}"
+
+    @property
+    def system_database_url(self) -> str:
+        """DBOS's own tables: beside ours, in a separate SQLite file or the same PostgreSQL."""
+        if self.dbos_database_url:
+            return self.dbos_database_url
+        url = self.task_database_url
+        if url.startswith("sqlite"):
+            return f"sqlite:///{(self.data_dir / 'dbos.sqlite').resolve()}"
+        return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls.toml_file))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from (highest first) overrides, the environment, the TOML file, defaults."""
+    if config_file is not None and not config_file.is_file():
+        raise FileNotFoundError(f"config file {config_file} does not exist")
+
+    class _FromFile(Settings):
+        toml_file: ClassVar[Path | None] = config_file
+
+    return _FromFile(**overrides)

@@ -1,0 +1,112 @@
+"""One exception tree for the whole service; the API edge alone maps it to HTTP.
+
+    RendergateError
+    ├── TaskNotFound
+    ├── InvalidTransition         e.g. canceling a finished task
+    ├── ResultNotReady
+    ├── InvalidInput              the caller sent something we cannot use (4xx)
+    │   ├── UnknownApp
+    │   ├── AppUnavailable        the app's provider is not configured here
+    │   ├── InputTooLarge
+    │   └── UnsupportedInput
+    └── ProviderError             a provider refused or failed; says who is at fault
+        ├── ProviderUnavailable   transient: back off and try again
+        ├── JobLost               the provider forgot our job: submit it again
+        └── ProviderRejected      terminal: the task fails with this message
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RendergateError(Exception):
+    """Base of every error rendergate raises on purpose."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or type(self).__name__).strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class TaskNotFound(RendergateError):
+    """No task has this id."""
+
+    def __init__(self, task_id: int | str) -> None:
+        super().__init__(f"task {task_id} not found")
+        self.task_id = task_id
+
+
+class InvalidTransition(RendergateError):
+    """The task cannot move to that state from the one it is in."""
+
+
+class InvalidInput(RendergateError):
+    """The request cannot be used as it is."""
+
+    status_code = 422
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownApp(InvalidInput):
+    """The task type names no configured app."""
+
+
+class AppUnavailable(InvalidInput):
+    """The app exists but its provider is not configured on this server."""
+
+
+class InputTooLarge(InvalidInput):
+    """An input is over a size or pixel limit."""
+
+    status_code = 413
+
+
+class UnsupportedInput(InvalidInput):
+    """An input is of a kind we cannot read."""
+
+    status_code = 415
+
+
+class Fault(StrEnum):
+    """Whose fault a provider error is, so callers know whether retrying can help."""
+
+    USER = "user"  # the inputs or the app's bindings: retrying the same task will not help
+    PROVIDER = "provider"  # the provider broke or is busy
+    CONFIG = "config"  # our credentials, quota or settings
+
+
+class ProviderError(RendergateError):
+    """A provider call failed."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, fault: Fault = Fault.PROVIDER, code: str = "") -> None:
+        super().__init__(message)
+        self.fault = fault
+        self.code = code
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider is busy, down or slow; the same call may succeed later."""
+
+    retryable = True
+
+
+class JobLost(ProviderError):
+    """The provider no longer knows the job (it restarted or expired it); submit again."""
+
+    retryable = True
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused or failed the job for good."""
+
+
+class ResultNotReady(RendergateError):
+    """The task has no stored result (yet)."""

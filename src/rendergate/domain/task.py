@@ -1,0 +1,145 @@
+"""The task: a frozen value and the transitions allowed between its states.
+
+Transitions return new values and never mutate; the store applies them with an
+optimistic version check, so two writers can never both finish one task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from rendergate.domain.errors import InvalidTransition
+
+MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript keeps integers exact up to here
+
+
+class TaskStatus(StrEnum):
+    SUBMITTED = "submitted"  # accepted, waiting in our queue
+    PROCESSING = "processing"  # handed to a provider
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELED})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResultFile:
+    """One output of a task, stored by us under `key`."""
+
+    key: str
+    content_type: str
+    size: int
+    node_id: str = ""
+    file_type: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Task:
+    task_id: int
+    app: str
+    provider: str
+    angle: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    inputs: Mapping[str, str] = field(default_factory=dict)  # role -> blob key
+    status: TaskStatus = TaskStatus.SUBMITTED
+    progress: int = 0
+    queue_position: int | None = None
+    provider_job: Mapping[str, Any] | None = None  # what the provider needs to find the job again
+    outputs: tuple[ResultFile, ...] = ()
+    cost: Mapping[str, Any] | None = None
+    error_message: str = ""
+    error_kind: str = ""
+    attempts: int = 0  # provider submissions so far
+    version: int = 0
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+
+    @property
+    def workflow_id(self) -> str:
+        return f"task-{self.task_id}"
+
+    def _evolve(self, now: datetime, **changes: Any) -> Task:
+        return dataclasses.replace(self, updated_at=now, **changes)
+
+    def _require_open(self, action: str) -> None:
+        if self.status.is_terminal:
+            raise InvalidTransition(f"cannot {action} task {self.task_id}: it is {self.status}")
+
+    def start(self, *, now: datetime, provider_job: Mapping[str, Any]) -> Task:
+        """The provider accepted the job."""
+        self._require_open("start")
+        return self._evolve(
+            now,
+            status=TaskStatus.PROCESSING,
+            provider_job=dict(provider_job),
+            attempts=self.attempts + 1,
+            progress=max(self.progress, 1),
+            queue_position=None,
+        )
+
+    def report(
+        self, *, now: datetime, progress: int | None = None, queue_position: int | None = None
+    ) -> Task:
+        """Progress from the provider; it never moves backwards and stays below 100 until done."""
+        self._require_open("report progress on")
+        new_progress = self.progress if progress is None else max(self.progress, min(progress, 99))
+        return self._evolve(now, progress=new_progress, queue_position=queue_position)
+
+    def complete(
+        self,
+        *,
+        now: datetime,
+        outputs: tuple[ResultFile, ...],
+        cost: Mapping[str, Any] | None = None,
+    ) -> Task:
+        self._require_open("complete")
+        if not outputs:
+            raise InvalidTransition(f"task {self.task_id} cannot complete without a result")
+        return self._evolve(
+            now,
+            status=TaskStatus.COMPLETED,
+            progress=100,
+            outputs=outputs,
+            cost=dict(cost) if cost is not None else self.cost,
+            queue_position=None,
+            finished_at=now,
+        )
+
+    def fail(self, *, now: datetime, message: str, kind: str = "provider") -> Task:
+        self._require_open("fail")
+        return self._evolve(
+            now,
+            status=TaskStatus.FAILED,
+            error_message=message,
+            error_kind=kind,
+            queue_position=None,
+            finished_at=now,
+        )
+
+    def cancel(self, *, now: datetime, message: str = "canceled by request") -> Task:
+        self._require_open("cancel")
+        return self._evolve(
+            now,
+            status=TaskStatus.CANCELED,
+            error_message=message,
+            error_kind="canceled",
+            queue_position=None,
+            finished_at=now,
+        )
+
+    def needs_resubmit(self, *, now: datetime) -> Task:
+        """The provider lost the job: forget it so the next attempt submits afresh."""
+        self._require_open("resubmit")
+        return self._evolve(now, provider_job=None)

@@ -1,0 +1,1 @@
+"""Image intake checks and the local CPU preview engine."""

@@ -1,0 +1,142 @@
+"""Each task as a DBOS workflow on a queue per provider.
+
+DBOS registers workflows by decorator, so the workflow functions live at module
+level; the runner they call is installed by `DbosOrchestrator.open()` and removed
+by `close()`. Nothing runs at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import structlog
+from dbos import DBOS, DBOSClient, SetWorkflowID
+
+from rendergate import __version__
+from rendergate.config import Settings
+from rendergate.domain.task import Task
+from rendergate.services.execution import Outcome, TaskRunner, Tracked
+
+log = structlog.get_logger(__name__)
+
+WORKFLOW_NAME = "rendergate.run_task"
+MAX_SUBMISSIONS = 5  # a provider that keeps losing the job fails the task after this many
+_runner: TaskRunner | None = None
+
+
+def _active_runner() -> TaskRunner:
+    if _runner is None:
+        raise RuntimeError("no TaskRunner installed: DbosOrchestrator.open() was not called")
+    return _runner
+
+
+def queue_name(provider: str) -> str:
+    return f"provider:{provider}"
+
+
+@DBOS.step(name="rendergate.submit")
+async def _submit_step(task_id: int) -> dict[str, Any] | None:
+    return await _active_runner().submit(task_id)
+
+
+@DBOS.step(name="rendergate.track")
+async def _track_step(task_id: int) -> dict[str, Any]:
+    return asdict(await _active_runner().track(task_id))
+
+
+@DBOS.step(name="rendergate.collect")
+async def _collect_step(task_id: int, tracked: dict[str, Any]) -> None:
+    await _active_runner().collect(task_id, Tracked(**tracked))
+
+
+@DBOS.step(name="rendergate.give_up")
+async def _give_up_step(task_id: int) -> None:
+    await _active_runner().fail(
+        task_id, f"the provider lost the job {MAX_SUBMISSIONS} times", kind="provider"
+    )
+
+
+@DBOS.workflow(name=WORKFLOW_NAME)
+async def run_task(task_id: int) -> str:
+    """submit -> track -> collect; a lost job goes round again, a bounded number of times."""
+    for _ in range(MAX_SUBMISSIONS):
+        if await _submit_step(task_id) is None:
+            return Outcome.FINISHED
+        tracked = await _track_step(task_id)
+        if tracked["outcome"] == Outcome.LOST:
+            continue
+        if tracked["outcome"] == Outcome.SUCCEEDED:
+            await _collect_step(task_id, tracked)
+        return str(tracked["outcome"])
+    await _give_up_step(task_id)
+    return Outcome.FINISHED
+
+
+def dbos_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "name": "rendergate",
+        "system_database_url": settings.system_database_url,
+        "application_version": __version__,
+        "executor_id": settings.executor_id,
+        "log_level": "WARNING",
+        "run_migrations": True,
+    }
+
+
+class DbosOrchestrator:
+    """Runs workflows in this process (worker) or only enqueues them (API-only, PostgreSQL)."""
+
+    def __init__(
+        self, settings: Settings, runner: TaskRunner | None, concurrency: dict[str, int | None]
+    ) -> None:
+        self._settings = settings
+        self._runner = runner
+        self._concurrency = concurrency
+        self._client: DBOSClient | None = None
+        self._queues: dict[str, Any] = {}
+        self._launched = False
+
+    async def open(self) -> None:
+        global _runner
+        if self._runner is None:
+            self._client = DBOSClient(system_database_url=self._settings.system_database_url)
+            return
+        if _runner is not None:
+            raise RuntimeError("a DBOS worker is already running in this process")
+        _runner = self._runner
+        DBOS(config=dbos_config(self._settings))  # type: ignore[arg-type]
+        DBOS.launch()
+        self._launched = True
+        for provider, limit in self._concurrency.items():
+            self._queues[provider] = await DBOS.register_queue_async(
+                queue_name(provider),
+                global_concurrency=limit,
+                polling_interval_sec=0.2,
+                on_conflict="always_update",
+            )
+
+    async def close(self) -> None:
+        global _runner
+        if self._client is not None:
+            self._client.destroy()
+            self._client = None
+        if self._launched:
+            DBOS.destroy(workflow_completion_timeout_sec=0)
+            self._launched = False
+            _runner = None
+
+    async def start(self, task: Task) -> None:
+        if self._client is not None:
+            await self._client.enqueue_async(
+                {
+                    "queue_name": queue_name(task.provider),
+                    "workflow_name": WORKFLOW_NAME,
+                    "workflow_id": task.workflow_id,
+                    "app_version": __version__,
+                },
+                task.task_id,
+            )
+            return
+        with SetWorkflowID(task.workflow_id):
+            await self._queues[task.provider].enqueue_async(run_task, task.task_id)

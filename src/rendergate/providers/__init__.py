@@ -1,0 +1,100 @@
+"""The provider registry: names to adapters, resolved lazily so the core imports none of them."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from rendergate.domain.errors import AppUnavailable
+
+if TYPE_CHECKING:
+    from rendergate.config import Settings
+    from rendergate.providers.base import Provider
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderEntry:
+    name: str
+    target: str  # "module:factory", the factory taking Settings and returning a Provider
+    required: tuple[str, ...] = ()  # Settings fields that must be set
+    concurrency_setting: str | None = None  # Settings field capping tasks run at once
+    params_check: str | None = None  # "module:function" refusing bad `params` at submit time
+
+    def missing_settings(self, settings: Settings) -> list[str]:
+        return [
+            f"RENDERGATE_{name.upper()}" for name in self.required if not getattr(settings, name)
+        ]
+
+    def is_installed(self) -> bool:
+        module = self.target.partition(":")[0]
+        return importlib.util.find_spec(module) is not None
+
+    def concurrency(self, settings: Settings) -> int | None:
+        if self.concurrency_setting is None:
+            return None
+        return int(getattr(settings, self.concurrency_setting))
+
+    def check_params(self, params: Mapping[str, Any]) -> None:
+        """Raises InvalidInput for params this provider would refuse later."""
+        if self.params_check is not None:
+            _resolve(self.params_check)(params)
+
+    def build(self, settings: Settings) -> Provider:
+        factory = cast("Callable[[Settings], Provider]", _resolve(self.target))
+        return factory(settings)
+
+
+def _resolve(target: str) -> Callable[..., Any]:
+    module_name, _, attr = target.partition(":")
+    return cast("Callable[..., Any]", getattr(importlib.import_module(module_name), attr))
+
+
+REGISTRY: dict[str, ProviderEntry] = {
+    entry.name: entry
+    for entry in (
+        ProviderEntry(
+            name="local",
+            target="rendergate.providers.local:from_settings",
+            concurrency_setting="local_concurrency",
+            params_check="rendergate.imaging.preview:validate_preview_params",
+        ),
+        ProviderEntry(name="fake", target="rendergate.providers.fake:from_settings"),
+        ProviderEntry(
+            name="runninghub",
+            target="rendergate.providers.runninghub:from_settings",
+            required=("runninghub_api_key",),
+            concurrency_setting="runninghub_concurrency",
+        ),
+    )
+}
+
+
+def unavailable_reason(name: str, settings: Settings) -> str | None:
+    """Why provider `name` cannot run tasks here, or None when it can."""
+    entry = REGISTRY.get(name)
+    if entry is None:
+        return f"provider {name!r} is unknown; known: {', '.join(sorted(REGISTRY))}"
+    missing = entry.missing_settings(settings)
+    if missing:
+        return f"provider {name!r} is not configured: set {' and '.join(missing)}"
+    if not entry.is_installed():
+        return f"provider {name!r} has no adapter in this build of rendergate"
+    return None
+
+
+def build_providers(names: set[str], settings: Settings) -> dict[str, Provider]:
+    """Builds every named provider that can run here; the others are left out."""
+    return {
+        name: REGISTRY[name].build(settings)
+        for name in sorted(names)
+        if unavailable_reason(name, settings) is None
+    }
+
+
+def require_available(name: str, settings: Settings) -> None:
+    reason = unavailable_reason(name, settings)
+    if reason is not None:
+        raise AppUnavailable(reason, field="type")

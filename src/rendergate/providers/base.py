@@ -1,0 +1,117 @@
+"""The provider port: what the core needs from any rendering backend.
+
+Adapters translate one provider's API into these values and raise only from the
+ProviderError tree (retryable or terminal, user's or provider's fault).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from rendergate.domain.apps import AppSpec
+from rendergate.domain.errors import ProviderError
+
+
+@dataclass(frozen=True, kw_only=True)
+class InputFile:
+    role: str  # "image" or "reference"
+    data: bytes
+    content_type: str
+    extension: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobRequest:
+    task_id: int
+    app: AppSpec
+    inputs: Mapping[str, str]  # role -> what upload() returned
+    angle: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    callback_url: str | None = None  # where the provider may POST its webhook
+    attempt: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobHandle:
+    """What we keep to find a job again, even after a restart: must be JSON-serialisable."""
+
+    job_id: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "data": dict(self.data)}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> JobHandle:
+        return cls(job_id=str(raw["job_id"]), data=dict(raw.get("data", {})))
+
+
+class JobPhase(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobPhase.SUCCEEDED, JobPhase.FAILED, JobPhase.CANCELED)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutputRef:
+    """One result file at the provider, to be downloaded and re-hosted by us."""
+
+    locator: str  # a URL or a provider-specific key
+    file_type: str = ""  # "png", "jpg", ...
+    node_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobStatus:
+    phase: JobPhase
+    progress: int | None = None  # 0-100 within the provider's own run, when known
+    queue_position: int | None = None
+    error: ProviderError | None = None  # set when phase is FAILED
+    outputs: tuple[OutputRef, ...] = ()  # filled when phase is SUCCEEDED
+    cost: Mapping[str, Any] | None = None
+    poll_after_s: float | None = None  # the provider's hint for the next status call
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookEvent:
+    """A provider's callback, parsed: it says which job to look at, never what to believe."""
+
+    job_id: str
+    event: str = ""
+
+
+class Provider(Protocol):
+    """One rendering backend. Constructors do no I/O; `aclose` releases what it opened."""
+
+    name: str
+
+    async def upload(self, file: InputFile) -> str:
+        """Makes an input available to the provider; returns the value a job refers to it by."""
+        ...
+
+    async def submit(self, request: JobRequest) -> JobHandle: ...
+
+    async def status(self, job: JobHandle) -> JobStatus: ...
+
+    async def download(self, job: JobHandle, output: OutputRef) -> bytes:
+        """Fetches one output's bytes (the provider's URLs expire; we keep our own copy)."""
+        ...
+
+    async def cancel(self, job: JobHandle) -> bool:
+        """Asks the provider to stop; True when it confirms it will not run the job further."""
+        ...
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """Reads an incoming callback; raises ProviderRejected for one it cannot read."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,150 @@
+"""The embedded `local` provider: runs the preview pipeline on this machine's CPU.
+
+Jobs live in memory. After a restart `status` raises JobLost and the task's
+workflow submits the job again, so nothing is lost with the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from rendergate.domain.errors import (
+    Fault,
+    InvalidInput,
+    JobLost,
+    ProviderError,
+    ProviderRejected,
+)
+from rendergate.imaging.preview import render_preview, validate_preview_params
+from rendergate.providers.base import (
+    InputFile,
+    JobHandle,
+    JobPhase,
+    JobRequest,
+    JobStatus,
+    OutputRef,
+    WebhookEvent,
+)
+
+if TYPE_CHECKING:
+    from rendergate.config import Settings
+
+FINISHED_JOB_TTL_S = 3600.0
+
+
+@dataclass
+class _Job:
+    task: asyncio.Task[None] | None = None
+    progress: int = 0
+    finished_at: float | None = None
+    result: bytes | None = None
+    error: ProviderError | None = None
+
+
+@dataclass
+class LocalProvider:
+    name: str = "local"
+    poll_interval_s: float = 0.2
+    _files: dict[str, bytes] = field(default_factory=dict)
+    _jobs: dict[str, _Job] = field(default_factory=dict)
+
+    async def upload(self, file: InputFile) -> str:
+        key = hashlib.sha256(file.data).hexdigest()[:32]
+        self._files[key] = file.data
+        return key
+
+    async def submit(self, request: JobRequest) -> JobHandle:
+        job_id = f"{request.task_id}-{request.attempt}"
+        if job_id in self._jobs:  # the same submit again: idempotent
+            return JobHandle(job_id=job_id)
+        self._prune()
+        try:
+            image = self._files[request.inputs["image"]]
+            reference_key = request.inputs.get("reference")
+            reference = self._files[reference_key] if reference_key else None
+        except KeyError as exc:
+            raise JobLost(f"local input {exc} was not uploaded in this process") from exc
+        try:
+            params = validate_preview_params(request.params)
+        except InvalidInput as exc:
+            raise ProviderRejected(exc.message, fault=Fault.USER) from exc
+        job = _Job()
+        job.task = asyncio.create_task(self._run(job, image, reference, params))
+        self._jobs[job_id] = job
+        return JobHandle(job_id=job_id)
+
+    async def _run(
+        self, job: _Job, image: bytes, reference: bytes | None, params: Mapping[str, float]
+    ) -> None:
+        def on_progress(value: int) -> None:
+            job.progress = max(job.progress, value)
+
+        try:
+            job.result = await asyncio.to_thread(
+                render_preview, image, reference, params=params, on_progress=on_progress
+            )
+        except InvalidInput as exc:
+            job.error = ProviderRejected(exc.message, fault=Fault.USER)
+        except Exception as exc:  # the pipeline's own bug must fail the task, not the worker
+            job.error = ProviderRejected(f"local preview failed: {exc}", fault=Fault.PROVIDER)
+        job.finished_at = time.monotonic()
+
+    async def status(self, job: JobHandle) -> JobStatus:
+        state = self._jobs.get(job.job_id)
+        if state is None:
+            raise JobLost(f"local job {job.job_id} is gone (the process restarted)")
+        if state.task is not None and state.task.cancelled():
+            return JobStatus(phase=JobPhase.CANCELED)
+        if state.finished_at is None:
+            return JobStatus(
+                phase=JobPhase.RUNNING,
+                progress=state.progress,
+                poll_after_s=self.poll_interval_s,
+            )
+        if state.error is not None:
+            return JobStatus(phase=JobPhase.FAILED, error=state.error)
+        return JobStatus(
+            phase=JobPhase.SUCCEEDED,
+            progress=100,
+            outputs=(OutputRef(locator=job.job_id, file_type="png"),),
+        )
+
+    async def download(self, job: JobHandle, output: OutputRef) -> bytes:
+        state = self._jobs.get(output.locator)
+        if state is None or state.result is None:
+            raise JobLost(f"local result {output.locator} is gone (the process restarted)")
+        return state.result
+
+    async def cancel(self, job: JobHandle) -> bool:
+        state = self._jobs.get(job.job_id)
+        if state is None or state.task is None or state.finished_at is not None:
+            return state is None
+        state.task.cancel()
+        return True
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        raise ProviderRejected("the local provider sends no webhooks", fault=Fault.USER)
+
+    async def aclose(self) -> None:
+        tasks = [job.task for job in self._jobs.values() if job.task and not job.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._jobs.clear()
+        self._files.clear()
+
+    def _prune(self) -> None:
+        horizon = time.monotonic() - FINISHED_JOB_TTL_S
+        for job_id in [
+            k for k, j in self._jobs.items() if j.finished_at and j.finished_at < horizon
+        ]:
+            del self._jobs[job_id]
+
+
+def from_settings(settings: Settings) -> LocalProvider:
+    return LocalProvider()

@@ -1,0 +1,189 @@
+"""Use cases behind the /tasks API: create, read, list, cancel, and the start-up reconcile."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from rendergate.blobs.base import BlobNotFound
+from rendergate.domain.errors import (
+    InvalidInput,
+    InvalidTransition,
+    ResultNotReady,
+    UnknownApp,
+)
+from rendergate.domain.task import MAX_SAFE_INTEGER, Task, TaskStatus
+from rendergate.imaging.inputs import check_image
+from rendergate.providers import REGISTRY, require_available
+from rendergate.providers.base import JobHandle
+from rendergate.services.context import Services
+from rendergate.store.base import Page, TaskIdTaken
+
+log = structlog.get_logger(__name__)
+
+MIN_TASK_ID = 2**40  # ids are random in [2^40, 2^53): never guessable by counting
+STALE_SUBMITTED_S = 30.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Upload:
+    role: str
+    data: bytes
+    content_type: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewTask:
+    app: str
+    angle: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    uploads: tuple[Upload, ...] = ()
+
+
+def new_task_id() -> int:
+    return MIN_TASK_ID + secrets.randbelow(MAX_SAFE_INTEGER - MIN_TASK_ID)
+
+
+async def create_task(request: NewTask, *, services: Services) -> Task:
+    """Validates everything first, so a refused request stores nothing; then queues the task."""
+    app = services.apps.get(request.app)
+    if app is None:
+        known = ", ".join(sorted(services.apps))
+        raise UnknownApp(f"unknown type {request.app!r}; known types: {known}", field="type")
+    require_available(app.provider, services.settings)
+    roles = {upload.role for upload in request.uploads}
+    if "image" not in roles:
+        raise InvalidInput("an image is required", field="image")
+    app.check_request(angle=request.angle, has_reference="reference" in roles)
+    REGISTRY[app.provider].check_params(request.params)
+    checked = [
+        (
+            upload.role,
+            await asyncio.to_thread(
+                check_image,
+                upload.data,
+                role=upload.role,
+                max_bytes=services.settings.max_upload_bytes,
+                max_pixels=services.settings.max_image_pixels,
+                declared_content_type=upload.content_type,
+            ),
+        )
+        for upload in request.uploads
+    ]
+    now = services.clock()
+    for _ in range(5):
+        task_id = new_task_id()
+        inputs = {role: f"inputs/{task_id}/{role}.{image.extension}" for role, image in checked}
+        task = Task(
+            task_id=task_id,
+            app=app.name,
+            provider=app.provider,
+            angle=request.angle,
+            params=dict(request.params),
+            inputs=inputs,
+            created_at=now,
+            updated_at=now,
+        )
+        for role, image in checked:
+            await services.blobs.put(inputs[role], image.data)
+        try:
+            await services.store.add(task)
+            break
+        except TaskIdTaken:
+            continue
+    else:  # pragma: no cover - 5 collisions in 2^53 ids
+        raise RuntimeError("could not draw a free task id")
+    log.info("task created", task_id=task.task_id, app=app.name)
+    if services.orchestrator is not None:
+        await services.orchestrator.start(task)
+    return task
+
+
+async def cancel_task(task_id: int, *, services: Services) -> Task:
+    """Cancels an unfinished task here at once and upstream where the provider can."""
+    while True:
+        task = await services.store.get(task_id)
+        try:
+            canceled = task.cancel(now=services.clock())
+        except InvalidTransition:
+            raise InvalidTransition(
+                f"task {task_id} is already {task.status} and cannot be canceled"
+            ) from None
+        stored = await services.store.save(task, canceled)
+        if stored is not None:
+            break
+    provider = services.providers.get(task.provider)
+    if provider is not None and task.provider_job is not None:
+        try:
+            await provider.cancel(JobHandle.from_json(task.provider_job))
+        except Exception as exc:  # best effort: the tracking loop asks again
+            log.info("upstream cancel failed", task_id=task_id, reason=str(exc))
+    services.wakeups.wake(task_id)
+    log.info("task canceled", task_id=task_id)
+    return stored
+
+
+async def list_tasks(
+    *,
+    services: Services,
+    status: TaskStatus | None = None,
+    app: str | None = None,
+    cursor: str | None = None,
+    limit: int = 20,
+) -> tuple[list[Task], str | None]:
+    after = decode_cursor(cursor) if cursor else None
+    found = await services.store.list(status=status, app=app, after=after, limit=limit + 1)
+    page, more = found[:limit], len(found) > limit
+    return page, encode_cursor(page[-1]) if more and page else None
+
+
+def encode_cursor(task: Task) -> str:
+    raw = json.dumps([task.created_at.isoformat(), task.task_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Page:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, task_id = json.loads(raw)
+        return Page(created_at=datetime.fromisoformat(created), task_id=int(task_id))
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidInput("cursor is not one this API returned", field="cursor") from None
+
+
+async def result_bytes(task: Task, *, services: Services, index: int = 0) -> bytes:
+    if task.status is not TaskStatus.COMPLETED or index >= len(task.outputs):
+        raise ResultNotReady(f"task {task.task_id} has no result (it is {task.status})")
+    try:
+        return await services.blobs.get(task.outputs[index].key)
+    except BlobNotFound:
+        raise ResultNotReady(f"task {task.task_id}'s result file is missing") from None
+
+
+async def reconcile(*, services: Services, min_age_s: float = 0.0) -> int:
+    """Makes sure every unfinished task has its workflow; returns how many were (re)queued.
+
+    Creating a task writes our row, then queues the workflow; a crash between the two
+    would leave the task waiting forever. Queuing is idempotent, so this is safe to repeat.
+    """
+    if services.orchestrator is None:
+        return 0
+    now = services.clock()
+    count = 0
+    for task in await services.store.unfinished():
+        if (now - task.created_at).total_seconds() < min_age_s:
+            continue
+        if task.provider not in services.providers:
+            continue
+        await services.orchestrator.start(task)
+        count += 1
+    return count

@@ -1,0 +1,57 @@
+"""The task store port. Our task table is the source of truth for the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from rendergate.domain.task import Task, TaskStatus
+
+
+class TaskIdTaken(Exception):
+    """add() found the id already used; the caller draws another."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """Where a listing resumes: strictly older than (created_at, task_id)."""
+
+    created_at: datetime
+    task_id: int
+
+
+class TaskStore(Protocol):
+    async def add(self, task: Task) -> None:
+        """Inserts a new task; raises TaskIdTaken when its id exists."""
+        ...
+
+    async def get(self, task_id: int) -> Task:
+        """Returns the task; raises TaskNotFound."""
+        ...
+
+    async def save(self, old: Task, new: Task) -> Task | None:
+        """Writes `new` only if the stored task is still `old` (same version).
+
+        Returns what was stored (version + 1), or None when someone else wrote first.
+        """
+        ...
+
+    async def list(
+        self,
+        *,
+        status: TaskStatus | None = None,
+        app: str | None = None,
+        after: Page | None = None,
+        limit: int = 20,
+    ) -> list[Task]:
+        """Newest first."""
+        ...
+
+    async def unfinished(self) -> list[Task]:
+        """Every task not yet completed, failed or canceled, oldest first."""
+        ...
+
+    async def waiting_ahead(self, task: Task) -> int:
+        """How many tasks for the same provider wait in our queue before this one."""
+        ...

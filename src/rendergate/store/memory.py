@@ -1,0 +1,66 @@
+"""An in-memory TaskStore for unit tests and demos; behaves like the SQL one."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from rendergate.domain.errors import TaskNotFound
+from rendergate.domain.task import Task, TaskStatus
+from rendergate.store.base import Page, TaskIdTaken
+
+
+class MemoryTaskStore:
+    def __init__(self) -> None:
+        self.tasks: dict[int, Task] = {}
+
+    async def add(self, task: Task) -> None:
+        if task.task_id in self.tasks:
+            raise TaskIdTaken(task.task_id)
+        self.tasks[task.task_id] = task
+
+    async def get(self, task_id: int) -> Task:
+        try:
+            return self.tasks[task_id]
+        except KeyError:
+            raise TaskNotFound(task_id) from None
+
+    async def save(self, old: Task, new: Task) -> Task | None:
+        current = self.tasks.get(old.task_id)
+        if current is None or current.version != old.version:
+            return None
+        stored = dataclasses.replace(new, version=old.version + 1)
+        self.tasks[old.task_id] = stored
+        return stored
+
+    async def list(
+        self,
+        *,
+        status: TaskStatus | None = None,
+        app: str | None = None,
+        after: Page | None = None,
+        limit: int = 20,
+    ) -> list[Task]:
+        found = sorted(self.tasks.values(), key=lambda t: (t.created_at, t.task_id), reverse=True)
+        found = [
+            t
+            for t in found
+            if (status is None or t.status == status)
+            and (app is None or t.app == app)
+            and (after is None or (t.created_at, t.task_id) < (after.created_at, after.task_id))
+        ]
+        return found[:limit]
+
+    async def unfinished(self) -> list[Task]:
+        return sorted(
+            (t for t in self.tasks.values() if not t.status.is_terminal),
+            key=lambda t: (t.created_at, t.task_id),
+        )
+
+    async def waiting_ahead(self, task: Task) -> int:
+        return sum(
+            1
+            for t in self.tasks.values()
+            if t.provider == task.provider
+            and t.status == TaskStatus.SUBMITTED
+            and (t.created_at, t.task_id) < (task.created_at, task.task_id)
+        )

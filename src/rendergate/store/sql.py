@@ -1,0 +1,136 @@
+"""The TaskStore on SQLAlchemy async: SQLite by default, PostgreSQL to scale out."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from rendergate.domain.errors import TaskNotFound
+from rendergate.domain.task import TERMINAL_STATUSES, Task, TaskStatus
+from rendergate.store.base import Page, TaskIdTaken
+from rendergate.store.codec import from_row, to_row
+from rendergate.store.tables import tasks
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An engine with the SQLite pragmas a small always-on service wants."""
+    if not url.startswith("sqlite"):
+        return create_async_engine(url, pool_pre_ping=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @sa.event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def _upgrade(connection: sa.Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Brings the task table to the newest schema (Alembic, batch mode for SQLite)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade)
+
+
+class SqlTaskStore:
+    """Owns nothing: the engine is opened and closed by whoever passed it in."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def add(self, task: Task) -> None:
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(tasks.insert().values(**to_row(task)))
+        except IntegrityError as exc:
+            raise TaskIdTaken(task.task_id) from exc
+
+    async def get(self, task_id: int) -> Task:
+        async with self._engine.connect() as connection:
+            row = (
+                await connection.execute(sa.select(tasks).where(tasks.c.task_id == task_id))
+            ).mappings().first()
+        if row is None:
+            raise TaskNotFound(task_id)
+        return from_row(row)
+
+    async def save(self, old: Task, new: Task) -> Task | None:
+        stored = dataclasses.replace(new, version=old.version + 1)
+        values = to_row(stored)
+        del values["task_id"], values["created_at"]
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                tasks.update()
+                .where(tasks.c.task_id == old.task_id, tasks.c.version == old.version)
+                .values(**values)
+            )
+        return stored if result.rowcount == 1 else None
+
+    async def list(
+        self,
+        *,
+        status: TaskStatus | None = None,
+        app: str | None = None,
+        after: Page | None = None,
+        limit: int = 20,
+    ) -> list[Task]:
+        query = sa.select(tasks)
+        if status is not None:
+            query = query.where(tasks.c.status == status.value)
+        if app is not None:
+            query = query.where(tasks.c.app == app)
+        if after is not None:
+            query = query.where(
+                sa.or_(
+                    tasks.c.created_at < after.created_at,
+                    sa.and_(
+                        tasks.c.created_at == after.created_at, tasks.c.task_id < after.task_id
+                    ),
+                )
+            )
+        query = query.order_by(tasks.c.created_at.desc(), tasks.c.task_id.desc()).limit(limit)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [from_row(row) for row in rows]
+
+    async def unfinished(self) -> list[Task]:
+        query = (
+            sa.select(tasks)
+            .where(tasks.c.status.not_in([s.value for s in TERMINAL_STATUSES]))
+            .order_by(tasks.c.created_at, tasks.c.task_id)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [from_row(row) for row in rows]
+
+    async def waiting_ahead(self, task: Task) -> int:
+        query = sa.select(sa.func.count()).where(
+            tasks.c.provider == task.provider,
+            tasks.c.status == TaskStatus.SUBMITTED.value,
+            sa.or_(
+                tasks.c.created_at < task.created_at,
+                sa.and_(tasks.c.created_at == task.created_at, tasks.c.task_id < task.task_id),
+            ),
+        )
+        async with self._engine.connect() as connection:
+            return int((await connection.execute(query)).scalar_one())
