@@ -20,7 +20,9 @@ from rich.table import Table
 from rendergate.config import Settings, load_settings
 from rendergate.logging_setup import configure_logging
 
-app = typer.Typer(help="rendergate: a durable gateway for AI rendering tasks.", no_args_is_help=True)
+app = typer.Typer(
+    help="rendergate: a durable gateway for AI rendering tasks.", no_args_is_help=True
+)
 console = Console(stderr=True)
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML file with settings (keys as in the README).")
@@ -68,8 +70,10 @@ def serve(
 
     settings = _settings(config, host=host, port=port, worker=worker)
     configure_logging(settings.log_level, json_lines=settings.log_json)
-    console.print(f"rendergate on http://{settings.host}:{settings.port}/docs (data in "
-                  f"{settings.data_dir.resolve()})")
+    console.print(
+        f"rendergate on http://{settings.host}:{settings.port}/docs (data in "
+        f"{settings.data_dir.resolve()})"
+    )
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -109,7 +113,9 @@ def submit(
     type: Annotated[str, typer.Option("--type", help="The app to run.")] = "preview",
     angle: Annotated[str, typer.Option(help="Camera angle label.")] = "",
     params: Annotated[str | None, typer.Option(help="A JSON object for the app.")] = None,
-    wait: Annotated[bool, typer.Option(help="Wait with a progress bar and save the result.")] = False,
+    wait: Annotated[
+        bool, typer.Option(help="Wait with a progress bar and save the result.")
+    ] = False,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to save it.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 3600.0,
     server: ServerOption = None,
@@ -165,15 +171,21 @@ def tasks(
 
     from rendergate.client import get_json
 
-    query = urlencode({k: v for k, v in {"status": status, "type": type, "limit": limit}.items() if v})
+    query = urlencode(
+        {k: v for k, v in {"status": status, "type": type, "limit": limit}.items() if v}
+    )
     code, body = asyncio.run(get_json(_server(server, config), f"/tasks?{query}", console))
     if code != Exit.OK:
         raise typer.Exit(code)
     table = Table("task_id", "type", "status", "progress", "created_at", "error")
     for task in body["data"]["tasks"]:
         table.add_row(
-            str(task["task_id"]), task["type"], task["status"], f"{task['progress']}%",
-            task["created_at"], task["error_message"][:60],
+            str(task["task_id"]),
+            task["type"],
+            task["status"],
+            f"{task['progress']}%",
+            task["created_at"],
+            task["error_message"][:60],
         )
     Console().print(table)
 
@@ -188,8 +200,9 @@ def apps(config: ConfigOption = None) -> None:
     table = Table("type", "provider", "available", "title")
     for spec in sorted(load_apps(settings).values(), key=lambda a: a.name):
         reason = unavailable_reason(spec.provider, settings)
-        table.add_row(spec.name, spec.provider, "yes" if reason is None else f"no: {reason}",
-                      spec.title)
+        table.add_row(
+            spec.name, spec.provider, "yes" if reason is None else f"no: {reason}", spec.title
+        )
     Console().print(table)
 
 

@@ -58,9 +58,10 @@ async def submit_and_follow(
     console: Console,
 ) -> int:
     form = aiohttp.FormData()
-    form.add_field("image", image.read_bytes(), filename=image.name)
+    form.add_field("image", await asyncio.to_thread(image.read_bytes), filename=image.name)
     if reference is not None:
-        form.add_field("reference", reference.read_bytes(), filename=reference.name)
+        data = await asyncio.to_thread(reference.read_bytes)
+        form.add_field("reference", data, filename=reference.name)
     form.add_field("type", app)
     form.add_field("angle", angle)
     if params:
@@ -93,8 +94,12 @@ async def _follow(
     console: Console,
 ) -> int:
     deadline = time.monotonic() + timeout_s
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as bar:
         row = bar.add_task(f"task {task_id}", total=100)
         while True:
@@ -103,7 +108,9 @@ async def _follow(
                     console.print(f"[red]{response.status}[/red] {_message(await response.json())}")
                     return _exit_for(response.status)
                 task = (await response.json())["data"]
-            bar.update(row, completed=task["progress"], description=f"task {task_id} {task['status']}")
+            bar.update(
+                row, completed=task["progress"], description=f"task {task_id} {task['status']}"
+            )
             if task["status"] in ("completed", "failed", "canceled"):
                 break
             if time.monotonic() > deadline:
@@ -116,6 +123,6 @@ async def _follow(
     async with session.get(f"{server}/tasks/{task_id}") as response:
         data = base64.b64decode((await response.json())["data"]["image"]["image_base64"])
     target = output or image.with_name(f"{image.stem}.{task_id}.png")
-    target.write_bytes(data)
+    await asyncio.to_thread(target.write_bytes, data)
     console.print(f"saved {target}")
     return OK

@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     runninghub_base_url: str = Field(
         "https://www.runninghub.cn", description="RunningHub site (.cn or .ai)."
     )
-    runninghub_concurrency: int = Field(3, ge=1, description="Tasks run at once per RunningHub key.")
+    runninghub_concurrency: int = Field(
+        3, ge=1, description="Tasks run at once per RunningHub key."
+    )
 
     # Workers
     worker: bool = Field(True, description="Run the task worker inside `serve`.")

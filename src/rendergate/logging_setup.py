@@ -45,7 +45,5 @@ def configure_logging(level: str = "info", *, json_lines: bool = False) -> None:
         logging.getLogger(name).propagate = True
 
 
-def _noop(
-    logger: object, name: str, event: structlog.types.EventDict
-) -> structlog.types.EventDict:
+def _noop(logger: object, name: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
     return event

@@ -28,9 +28,7 @@ def envelope_error(status: int, message: str) -> JSONResponse:
 
 
 def validation_error(loc: list[str | int], message: str, kind: str = "value_error") -> JSONResponse:
-    return JSONResponse(
-        {"detail": [{"loc": loc, "msg": message, "type": kind}]}, status_code=422
-    )
+    return JSONResponse({"detail": [{"loc": loc, "msg": message, "type": kind}]}, status_code=422)
 
 
 async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:

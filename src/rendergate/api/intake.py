@@ -26,8 +26,9 @@ async def read_new_task(request: Request, services: Services) -> NewTask:
     body_limit = 2 * (limit * 4 // 3) + 1024 * 1024  # two base64 images and the rest
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > body_limit:
-        raise InputTooLarge(f"request body is {int(declared) / 1e6:.1f} MB; the limit is "
-                            f"{body_limit / 1e6:.1f} MB")
+        raise InputTooLarge(
+            f"request body is {int(declared) / 1e6:.1f} MB; the limit is {body_limit / 1e6:.1f} MB"
+        )
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         return await _from_form(request, limit)
@@ -104,7 +105,8 @@ async def _from_json(body: bytes, services: Services) -> NewTask:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None
-        raise InvalidInput(f"{field}: {first['msg']}" if field else first["msg"], field=field)
+        message = f"{field}: {first['msg']}" if field else first["msg"]
+        raise InvalidInput(message, field=field) from None
     uploads = [
         upload
         for role in ("image", "reference")
@@ -123,7 +125,9 @@ async def _json_image(model: TaskCreateJson, role: str, services: Services) -> U
         try:
             data = base64.b64decode("".join(payload.split()), validate=True)
         except (binascii.Error, ValueError):
-            raise InvalidInput(f"{role}_base64 is not valid base64", field=f"{role}_base64") from None
+            raise InvalidInput(
+                f"{role}_base64 is not valid base64", field=f"{role}_base64"
+            ) from None
         return Upload(role=role, data=data)
     if url:
         if services.fetcher is None:

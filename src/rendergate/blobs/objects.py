@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,5 @@ class ObjectBlobStore:
         return bytes(await result.bytes_async())
 
     async def delete(self, key: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             await obstore.delete_async(self._store, key)
-        except FileNotFoundError:
-            pass

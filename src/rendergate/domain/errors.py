@@ -1,18 +1,18 @@
 """One exception tree for the whole service; the API edge alone maps it to HTTP.
 
-    RendergateError
-    ├── TaskNotFound
-    ├── InvalidTransition         e.g. canceling a finished task
-    ├── ResultNotReady
-    ├── InvalidInput              the caller sent something we cannot use (4xx)
-    │   ├── UnknownApp
-    │   ├── AppUnavailable        the app's provider is not configured here
-    │   ├── InputTooLarge
-    │   └── UnsupportedInput
-    └── ProviderError             a provider refused or failed; says who is at fault
-        ├── ProviderUnavailable   transient: back off and try again
-        ├── JobLost               the provider forgot our job: submit it again
-        └── ProviderRejected      terminal: the task fails with this message
+RendergateError
+├── TaskNotFound
+├── InvalidTransition         e.g. canceling a finished task
+├── ResultNotReady
+├── InvalidInput              the caller sent something we cannot use (4xx)
+│   ├── UnknownApp
+│   ├── AppUnavailable        the app's provider is not configured here
+│   ├── InputTooLarge
+│   └── UnsupportedInput
+└── ProviderError             a provider refused or failed; says who is at fault
+    ├── ProviderUnavailable   transient: back off and try again
+    ├── JobLost               the provider forgot our job: submit it again
+    └── ProviderRejected      terminal: the task fails with this message
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ The orchestrator (DBOS) checkpoints between steps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +33,12 @@ log = structlog.get_logger(__name__)
 
 MAX_POLL_INTERVAL_S = 30.0
 CALL_ATTEMPTS = 5
-CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
+CONTENT_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+}
 
 
 class Outcome:
@@ -177,11 +183,12 @@ class TaskRunner:
                             lambda t: t.cancel(now=self.s.clock(), message="canceled by provider"),
                         )
                         return Tracked(Outcome.FINISHED, [])
-                    ours = provider_progress(status.phase, status.progress)
+                    progress = provider_progress(status.phase, status.progress)
+                    position = status.queue_position
                     await self.update(
                         task_id,
-                        lambda t: t.report(
-                            now=self.s.clock(), progress=ours, queue_position=status.queue_position
+                        lambda t, p=progress, q=position: t.report(  # type: ignore[misc]
+                            now=self.s.clock(), progress=p, queue_position=q
                         ),
                     )
                     interval = status.poll_after_s or min(interval * 1.5, MAX_POLL_INTERVAL_S)
@@ -193,10 +200,8 @@ class TaskRunner:
     @staticmethod
     async def _sleep(wake: asyncio.Event, seconds: float) -> None:
         """Waits for the next poll, or less when a webhook or cancel wakes us."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=max(0.0, seconds))
-        except TimeoutError:
-            pass
         wake.clear()
 
     async def _cancel_upstream(self, provider_name: str, job: JobHandle) -> None:

@@ -141,7 +141,7 @@ async def list_tasks(
     limit: int = 20,
 ) -> tuple[list[Task], str | None]:
     after = decode_cursor(cursor) if cursor else None
-    found = await services.store.list(status=status, app=app, after=after, limit=limit + 1)
+    found = await services.store.find(status=status, app=app, after=after, limit=limit + 1)
     page, more = found[:limit], len(found) > limit
     return page, encode_cursor(page[-1]) if more and page else None
 

@@ -37,7 +37,7 @@ class TaskStore(Protocol):
         """
         ...
 
-    async def list(
+    async def find(
         self,
         *,
         status: TaskStatus | None = None,

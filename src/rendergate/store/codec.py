@@ -32,7 +32,7 @@ def to_row(task: Task) -> dict[str, Any]:
     }
 
 
-def from_row(row: Mapping[str, Any]) -> Task:
+def from_row(row: Mapping[Any, Any]) -> Task:
     return Task(
         task_id=int(row["task_id"]),
         app=row["app"],

@@ -32,7 +32,7 @@ class MemoryTaskStore:
         self.tasks[old.task_id] = stored
         return stored
 
-    async def list(
+    async def find(
         self,
         *,
         status: TaskStatus | None = None,

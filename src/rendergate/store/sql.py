@@ -68,8 +68,10 @@ class SqlTaskStore:
     async def get(self, task_id: int) -> Task:
         async with self._engine.connect() as connection:
             row = (
-                await connection.execute(sa.select(tasks).where(tasks.c.task_id == task_id))
-            ).mappings().first()
+                (await connection.execute(sa.select(tasks).where(tasks.c.task_id == task_id)))
+                .mappings()
+                .first()
+            )
         if row is None:
             raise TaskNotFound(task_id)
         return from_row(row)
@@ -86,7 +88,7 @@ class SqlTaskStore:
             )
         return stored if result.rowcount == 1 else None
 
-    async def list(
+    async def find(
         self,
         *,
         status: TaskStatus | None = None,

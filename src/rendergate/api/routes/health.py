@@ -16,7 +16,7 @@ router = APIRouter()
 @router.get("/healthz", summary="Liveness and database check", response_model=Envelope[Health])
 async def healthz(services: ServicesDep) -> JSONResponse:
     try:
-        await services.store.list(limit=1)
+        await services.store.find(limit=1)
         database = "ok"
     except Exception as exc:
         database = f"error: {type(exc).__name__}"
@@ -31,7 +31,9 @@ async def healthz(services: ServicesDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if database == "ok" else 503)
 
 
-@router.get("/apps", summary="The apps a task's `type` can name", response_model=Envelope[list[AppPublic]])
+@router.get(
+    "/apps", summary="The apps a task's `type` can name", response_model=Envelope[list[AppPublic]]
+)
 async def list_apps(services: ServicesDep) -> JSONResponse:
     apps = []
     for app in sorted(services.apps.values(), key=lambda a: a.name):

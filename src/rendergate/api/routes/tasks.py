@@ -16,9 +16,7 @@ from rendergate.domain.task import MAX_SAFE_INTEGER, TaskStatus
 from rendergate.services import tasks as use_cases
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
-TaskId = Annotated[
-    int, Path(ge=0, le=MAX_SAFE_INTEGER, description="The id POST /tasks returned.")
-]
+TaskId = Annotated[int, Path(ge=0, le=MAX_SAFE_INTEGER, description="The id POST /tasks returned.")]
 
 
 def _envelope(data: Any, status_code: int = 200) -> JSONResponse:
@@ -53,7 +51,9 @@ async def list_tasks(
     services: ServicesDep,
     status: Annotated[TaskStatus | None, Query(description="Only tasks in this status")] = None,
     type: Annotated[str | None, Query(max_length=64, description="Only this app")] = None,
-    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of a page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="next_cursor of a page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> JSONResponse:
     found, next_cursor = await use_cases.list_tasks(
@@ -107,7 +107,9 @@ async def cancel_task(task_id: TaskId, request: Request, services: ServicesDep) 
 async def get_task_image(
     task_id: TaskId,
     services: ServicesDep,
-    index: Annotated[int, Query(ge=0, le=63, description="Which output, for multi-output apps")] = 0,
+    index: Annotated[
+        int, Query(ge=0, le=63, description="Which output, for multi-output apps")
+    ] = 0,
 ) -> Response:
     task = await services.store.get(task_id)
     data = await use_cases.result_bytes(task, services=services, index=index)
