@@ -60,7 +60,10 @@ async def test_preview_completes_with_a_stored_result(server: RunningServer) -> 
 async def test_fake_provider_failure_is_reported(server: RunningServer) -> None:
     image = base64.b64encode(make_scene(64, 48)).decode()
     created = await _create(
-        server, type="fake", image_base64=image, params={"fake": {"outcome": "fail", "error": "node 9 exploded"}}
+        server,
+        type="fake",
+        image_base64=image,
+        params={"fake": {"outcome": "fail", "error": "node 9 exploded"}},
     )
     task = await server.wait_finished(created["task_id"])
     assert task["status"] == "failed"
@@ -70,7 +73,9 @@ async def test_fake_provider_failure_is_reported(server: RunningServer) -> None:
 
 async def test_lost_job_is_submitted_again(server: RunningServer) -> None:
     image = base64.b64encode(make_scene(64, 48)).decode()
-    created = await _create(server, type="fake", image_base64=image, params={"fake": {"lose_first": True}})
+    created = await _create(
+        server, type="fake", image_base64=image, params={"fake": {"lose_first": True}}
+    )
     task = await server.wait_finished(created["task_id"])
     assert task["status"] == "completed"
     assert task["attempts"] == 2
@@ -81,7 +86,9 @@ async def test_lost_job_is_submitted_again(server: RunningServer) -> None:
 
 async def test_cancel_stops_a_running_task(server: RunningServer) -> None:
     image = base64.b64encode(make_scene(64, 48)).decode()
-    created = await _create(server, type="fake", image_base64=image, params={"fake": {"outcome": "hang"}})
+    created = await _create(
+        server, type="fake", image_base64=image, params={"fake": {"outcome": "hang"}}
+    )
     await server.wait_for(created["task_id"], lambda t: t["status"] == "processing")
     async with server.http.post(f"{server.url}/tasks/{created['task_id']}/cancel") as response:
         assert response.status == 200
@@ -97,7 +104,9 @@ async def test_cancel_stops_a_running_task(server: RunningServer) -> None:
 
 async def test_deadline_fails_a_stuck_task(server: RunningServer) -> None:
     image = base64.b64encode(make_scene(64, 48)).decode()
-    created = await _create(server, type="fake_short", image_base64=image, params={"fake": {"outcome": "hang"}})
+    created = await _create(
+        server, type="fake_short", image_base64=image, params={"fake": {"outcome": "hang"}}
+    )
     task = await server.wait_finished(created["task_id"], timeout_s=10)
     assert task["status"] == "failed"
     assert task["error_message"] == "timed out after 1 s"

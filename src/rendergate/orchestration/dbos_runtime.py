@@ -60,17 +60,18 @@ async def _give_up_step(task_id: int) -> None:
 @DBOS.workflow(name=WORKFLOW_NAME)
 async def run_task(task_id: int) -> str:
     """submit -> track -> collect; a lost job goes round again, a bounded number of times."""
-    for _ in range(MAX_SUBMISSIONS):
-        if await _submit_step(task_id) is None:
-            return Outcome.FINISHED
-        tracked = await _track_step(task_id)
-        if tracked["outcome"] == Outcome.LOST:
-            continue
-        if tracked["outcome"] == Outcome.SUCCEEDED:
-            await _collect_step(task_id, tracked)
-        return str(tracked["outcome"])
-    await _give_up_step(task_id)
-    return Outcome.FINISHED
+    with _active_runner().in_flight():
+        for _ in range(MAX_SUBMISSIONS):
+            if await _submit_step(task_id) is None:
+                return Outcome.FINISHED
+            tracked = await _track_step(task_id)
+            if tracked["outcome"] == Outcome.LOST:
+                continue
+            if tracked["outcome"] == Outcome.SUCCEEDED:
+                await _collect_step(task_id, tracked)
+            return str(tracked["outcome"])
+        await _give_up_step(task_id)
+        return Outcome.FINISHED
 
 
 def dbos_config(settings: Settings) -> dict[str, Any]:
@@ -122,6 +123,8 @@ class DbosOrchestrator:
             self._client.destroy()
             self._client = None
         if self._launched:
+            if self._runner is not None:
+                await self._runner.stop()
             DBOS.destroy(workflow_completion_timeout_sec=0)
             self._launched = False
             _runner = None

@@ -64,6 +64,28 @@ def provider_progress(phase: JobPhase, progress: int | None) -> int:
 class TaskRunner:
     def __init__(self, services: Services) -> None:
         self.s = services
+        self._in_flight: set[asyncio.Task[Any]] = set()
+
+    @contextlib.contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Marks the calling asyncio task as running a task's workflow, for `stop`."""
+        current = asyncio.current_task()
+        if current is None:
+            yield
+            return
+        self._in_flight.add(current)
+        try:
+            yield
+        finally:
+            self._in_flight.discard(current)
+
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        """Interrupts running workflows before their providers close; they resume on restart."""
+        tasks = list(self._in_flight)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s)
 
     async def update(self, task_id: int, change: Callable[[Task], Task]) -> Task | None:
         """Applies a transition with optimistic retries; None when the task no longer allows it."""
@@ -141,8 +163,10 @@ class TaskRunner:
     async def track(self, task_id: int) -> Tracked:
         """Follows the job until it ends, the task is canceled or the app's deadline passes."""
         task = await self.s.store.get(task_id)
-        if task.status.is_terminal or task.provider_job is None:
+        if task.status.is_terminal:
             return Tracked(Outcome.FINISHED, [])
+        if task.provider_job is None:  # forgotten after a lost job: submit again
+            return Tracked(Outcome.LOST, [])
         provider = self.s.providers[task.provider]
         job = JobHandle.from_json(task.provider_job)
         deadline_s = self.s.apps[task.app].deadline_s

@@ -1,0 +1,32 @@
+"""A fresh PostgreSQL database per test, on the server RENDERGATE_TEST_PG_URL points at."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+
+def pg_url_or_skip() -> str:
+    url = os.environ.get("RENDERGATE_TEST_PG_URL")
+    if not url:
+        pytest.skip("RENDERGATE_TEST_PG_URL is not set (make test starts a server when it can)")
+    return url
+
+
+@contextlib.contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """Creates an empty database and yields its SQLAlchemy URL; drops it afterwards."""
+    name = f"rg_test_{secrets.token_hex(4)}"
+    admin = server_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    try:
+        yield server_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]

@@ -1,0 +1,107 @@
+"""Runs `rendergate serve` as a real child process, for restart and CLI tests."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+RENDERGATE = Path(sys.executable).with_name("rendergate")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def child_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RENDERGATE_")}
+    env.update(
+        RENDERGATE_DATA_DIR=str(data_dir),
+        RENDERGATE_APPS_FILE=str(Path(__file__).with_name("apps.toml")),
+        RENDERGATE_LOG_LEVEL="warning",
+        **extra,
+    )
+    return env
+
+
+def http_json(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+class ServeProcess:
+    def __init__(self, data_dir: Path, port: int, log: Path, **env: str) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self._log = log.open("ab")
+        self.process = subprocess.Popen(
+            [str(RENDERGATE), "serve", "--port", str(port)],
+            env=child_env(data_dir, **env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_healthy(30.0)
+
+    def _wait_healthy(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"rendergate exited with {self.process.returncode}")
+            with contextlib.suppress(OSError):
+                if http_json("GET", f"{self.url}/healthz")[0] == 200:
+                    return
+            time.sleep(0.1)
+        raise TimeoutError("rendergate did not become healthy")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks run, as in a crash or power cut."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+@contextlib.contextmanager
+def serving(data_dir: Path, log: Path, **env: str) -> Iterator[ServeProcess]:
+    server = ServeProcess(data_dir, free_port(), log, **env)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def wait_task(url: str, task_id: int, statuses: set[str], timeout_s: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status, body = http_json("GET", f"{url}/tasks/{task_id}?include_base64=false")
+        assert status == 200, body
+        if body["data"]["status"] in statuses:
+            return body["data"]
+        assert time.monotonic() < deadline, f"task {task_id} stuck: {body['data']}"
+        time.sleep(0.05)
