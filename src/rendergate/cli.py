@@ -198,12 +198,16 @@ def apps(config: ConfigOption = None) -> None:
 
     settings = _settings(config)
     table = Table("type", "provider", "available", "title")
+    reasons: list[str] = []
     for spec in sorted(load_apps(settings).values(), key=lambda a: a.name):
         reason = unavailable_reason(spec.provider, settings)
-        table.add_row(
-            spec.name, spec.provider, "yes" if reason is None else f"no: {reason}", spec.title
-        )
-    Console().print(table)
+        table.add_row(spec.name, spec.provider, "yes" if reason is None else "no", spec.title)
+        if reason is not None:
+            reasons.append(f"{spec.name}: {reason}")
+    out = Console()
+    out.print(table)
+    for line in reasons:
+        out.print(line, soft_wrap=True)
 
 
 def main() -> None:
