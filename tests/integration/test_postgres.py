@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from rendergate.bootstrap import open_services
 from rendergate.config import Settings, load_settings
 from rendergate.providers.fake import FakeProvider
 from support.images import make_reference, make_scene
@@ -68,3 +69,21 @@ async def test_tasks_survive_a_restart_on_postgres(pg_settings: Settings) -> Non
         fake = second.services.providers["fake"]
         assert isinstance(fake, FakeProvider)
         assert [r.attempt for r in fake.submitted] == [2]
+
+
+async def test_api_only_process_enqueues_for_a_separate_worker(pg_settings: Settings) -> None:
+    body = {"type": "fake", "image_base64": base64.b64encode(make_scene(64, 48)).decode()}
+    async with (
+        open_services(pg_settings, worker=True) as worker,
+        serve(pg_settings, worker=False) as api,
+    ):
+        async with api.http.post(f"{api.url}/tasks", json=body) as response:
+            assert response.status == 201
+            task_id = (await response.json())["data"]["task_id"]
+        task = await api.wait_finished(task_id)
+        assert task["status"] == "completed", task
+        api_fake = api.services.providers["fake"]
+        assert isinstance(api_fake, FakeProvider) and api_fake.submitted == []
+    fake = worker.providers["fake"]
+    assert isinstance(fake, FakeProvider)
+    assert [r.task_id for r in fake.submitted] == [task_id]
