@@ -56,6 +56,11 @@ def parse_apps(document: Mapping[str, Any]) -> dict[str, AppSpec]:
 def _parse_app(name: str, raw: Any) -> AppSpec:
     if not isinstance(raw, Mapping):
         raise ValueError(f"app {name!r} must be a table")
+    if not isinstance(raw.get("requires_reference", False), bool):
+        raise ValueError(f"app {name!r}: requires_reference must be true or false")
+    angles = raw.get("angles", [])
+    if not isinstance(angles, list) or not all(isinstance(a, str) for a in angles):
+        raise ValueError(f"app {name!r}: angles must be a list of strings")
     try:
         bindings = tuple(
             NodeBinding(source=str(b["source"]), node_id=str(b["node_id"]), field=str(b["field"]))
@@ -66,9 +71,9 @@ def _parse_app(name: str, raw: Any) -> AppSpec:
             provider=str(raw["provider"]),
             title=str(raw.get("title", "")),
             description=str(raw.get("description", "")),
-            requires_reference=bool(raw.get("requires_reference", False)),
+            requires_reference=raw.get("requires_reference", False),
             deadline_s=float(raw.get("deadline_s", 1800.0)),
-            angles=tuple(str(a) for a in raw.get("angles", ())),
+            angles=tuple(angles),
             bindings=bindings,
             options=dict(raw.get("options", {})),
         )

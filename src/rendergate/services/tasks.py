@@ -154,10 +154,15 @@ def encode_cursor(task: Task) -> str:
 def decode_cursor(cursor: str) -> Page:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, task_id = json.loads(raw)
-        return Page(created_at=datetime.fromisoformat(created), task_id=int(task_id))
+        created_text, task_id = json.loads(raw)
+        created = datetime.fromisoformat(created_text)
+        if created.tzinfo is None or not isinstance(task_id, int):
+            raise ValueError("not a cursor")
+        if not 0 <= task_id <= MAX_SAFE_INTEGER:
+            raise ValueError("not a cursor")
     except (ValueError, TypeError, binascii.Error):
         raise InvalidInput("cursor is not one this API returned", field="cursor") from None
+    return Page(created_at=created, task_id=task_id)
 
 
 async def result_bytes(task: Task, *, services: Services, index: int = 0) -> bytes:

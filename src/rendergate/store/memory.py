@@ -28,7 +28,7 @@ class MemoryTaskStore:
         current = self.tasks.get(old.task_id)
         if current is None or current.version != old.version:
             return None
-        stored = dataclasses.replace(new, version=old.version + 1)
+        stored = dataclasses.replace(new, version=old.version + 1, created_at=old.created_at)
         self.tasks[old.task_id] = stored
         return stored
 

@@ -77,7 +77,7 @@ class SqlTaskStore:
         return from_row(row)
 
     async def save(self, old: Task, new: Task) -> Task | None:
-        stored = dataclasses.replace(new, version=old.version + 1)
+        stored = dataclasses.replace(new, version=old.version + 1, created_at=old.created_at)
         values = to_row(stored)
         del values["task_id"], values["created_at"]
         async with self._engine.begin() as connection:

@@ -1,0 +1,376 @@
+"""Use cases and the TaskRunner's steps, on the in-memory store and the shipped fake providers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import obstore
+import pytest
+from obstore.store import MemoryStore
+from PIL import Image
+
+from rendergate.blobs.objects import ObjectBlobStore
+from rendergate.bootstrap import load_apps
+from rendergate.config import Settings
+from rendergate.domain import errors
+from rendergate.domain.task import Task, TaskStatus
+from rendergate.providers.fake import FakeProvider
+from rendergate.providers.local import LocalProvider
+from rendergate.services.context import Services
+from rendergate.services.execution import Outcome, TaskRunner, Tracked
+from rendergate.services.tasks import (
+    NewTask,
+    Upload,
+    cancel_task,
+    create_task,
+    list_tasks,
+    reconcile,
+    result_bytes,
+)
+from rendergate.store.memory import MemoryTaskStore
+from support.images import make_png, make_reference, make_scene
+
+T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Clock:
+    """Time that moves only when told to, plus `step` on every reading."""
+
+    now: datetime = T0
+    step: timedelta = timedelta(0)
+
+    def __call__(self) -> datetime:
+        now, self.now = self.now, self.now + self.step
+        return now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class RecordingOrchestrator:
+    started: list[int] = field(default_factory=list)
+
+    async def start(self, task: Task) -> None:
+        self.started.append(task.task_id)
+
+
+@dataclass
+class World:
+    services: Services
+    store: MemoryTaskStore
+    objects: MemoryStore
+    fake: FakeProvider
+    orchestrator: RecordingOrchestrator
+    clock: Clock
+    runner: TaskRunner
+
+    def blob_keys(self) -> list[str]:
+        return sorted(meta["path"] for batch in obstore.list(self.objects) for meta in batch)
+
+    async def create(self, app: str = "fake", fake: dict[str, Any] | None = None) -> Task:
+        uploads = (Upload(role="image", data=make_png(), content_type="image/png"),)
+        params = {"fake": fake} if fake is not None else {}
+        return await create_task(
+            NewTask(app=app, params=params, uploads=uploads), services=self.services
+        )
+
+    async def run(self, task_id: int) -> Task:
+        assert await self.runner.submit(task_id) is not None
+        await self.runner.collect(task_id, await self.runner.track(task_id))
+        return await self.store.get(task_id)
+
+
+@pytest.fixture
+async def world(settings: Settings) -> AsyncIterator[World]:
+    store, objects, clock = MemoryTaskStore(), MemoryStore(), Clock()
+    fake, local, orchestrator = (
+        FakeProvider(poll_interval_s=0.001),
+        LocalProvider(poll_interval_s=0.02),
+        RecordingOrchestrator(),
+    )
+    services = Services(
+        settings=settings,
+        store=store,
+        blobs=ObjectBlobStore(objects),  # what ObjectBlobStore.memory() builds, kept to list it
+        apps=load_apps(settings),
+        providers={"fake": fake, "local": local},
+        orchestrator=orchestrator,
+        clock=clock,
+    )
+    yield World(services, store, objects, fake, orchestrator, clock, TaskRunner(services))
+    await local.aclose()
+
+
+# -- create, list, cancel, reconcile --------------------------------------------------------
+
+
+async def test_create_task_stores_the_task_and_its_inputs_and_starts_it_once(world: World) -> None:
+    task = await world.create(fake={"polls": 2})
+    assert await world.store.get(task.task_id) == task
+    assert (task.status, task.app, task.provider, task.version) == ("submitted", "fake", "fake", 0)
+    assert task.params == {"fake": {"polls": 2}} and task.created_at == T0
+    key = f"inputs/{task.task_id}/image.png"
+    assert task.inputs == {"image": key} and world.blob_keys() == [key]
+    assert await world.services.blobs.get(key) == make_png()
+    assert world.orchestrator.started == [task.task_id]
+
+
+IMAGE = (Upload(role="image", data=make_png()),)
+BAD_REF = (Upload(role="reference", data=b"\x89PNG broken"),)
+
+
+def new(app: str, uploads: tuple[Upload, ...] = IMAGE, **fields: Any) -> NewTask:
+    return NewTask(app=app, uploads=uploads, **fields)
+
+
+REFUSED = [
+    (new("nope"), errors.UnknownApp, "type"),
+    (new("su_render"), errors.AppUnavailable, "type"),  # no RunningHub key here
+    (new("fake", ()), errors.InvalidInput, "image"),
+    (new("fake", (Upload(role="reference", data=make_png()),)), errors.InvalidInput, "image"),
+    (new("fake", (Upload(role="image", data=b"nope"),)), errors.UnsupportedInput, "image"),
+    (new("fake_ref", angle="front"), errors.InvalidInput, "reference"),
+    (new("fake_ref", IMAGE + BAD_REF, angle="side"), errors.InvalidInput, "angle"),
+    (new("preview", params={"strength": 7}), errors.InvalidInput, "params.strength"),
+    (new("fake", IMAGE + BAD_REF), errors.UnsupportedInput, "reference"),
+]
+
+
+@pytest.mark.parametrize(("request_", "error", "field_"), REFUSED)
+async def test_refused_requests_store_nothing(
+    world: World, request_: NewTask, error: type[errors.InvalidInput], field_: str
+) -> None:
+    with pytest.raises(error) as raised:
+        await create_task(request_, services=world.services)
+    assert raised.value.field == field_
+    assert world.store.tasks == {} and world.blob_keys() == []
+    assert world.orchestrator.started == [] and world.fake.uploads == []
+
+
+async def test_list_tasks_pages_newest_first_with_ties(world: World) -> None:
+    for i in range(7):
+        await world.create()
+        world.clock.advance(i % 2)  # pairs share created_at: the id breaks the tie
+    expected = sorted(world.store.tasks.values(), key=lambda t: (t.created_at, t.task_id))[::-1]
+    ids = [t.task_id for t in expected]
+    assert all(2**40 <= task_id < 2**53 for task_id in ids) and len(set(ids)) == 7
+    page1, cursor1 = await list_tasks(services=world.services, limit=3)
+    page2, cursor2 = await list_tasks(services=world.services, cursor=cursor1, limit=3)
+    page3, cursor3 = await list_tasks(services=world.services, cursor=cursor2, limit=3)
+    assert [len(page1), len(page2), len(page3), cursor3] == [3, 3, 1, None]
+    assert [t.task_id for t in page1 + page2 + page3] == ids  # newest first, none twice
+    assert await list_tasks(services=world.services, limit=7) == (expected, None)
+
+
+async def test_list_tasks_filters_by_status_and_app(world: World) -> None:
+    plain = [await world.create() for _ in range(3)]
+    short = [await world.create(app="fake_short") for _ in range(2)]
+    await cancel_task(plain[0].task_id, services=world.services)
+    await cancel_task(short[1].task_id, services=world.services)
+
+    async def ids(**filters: Any) -> set[int]:
+        page, cursor = await list_tasks(services=world.services, **filters)
+        assert cursor is None
+        return {t.task_id for t in page}
+
+    assert await ids(status=TaskStatus.CANCELED) == {plain[0].task_id, short[1].task_id}
+    assert await ids(app="fake_short") == {t.task_id for t in short}
+    assert await ids(app="fake", status=TaskStatus.SUBMITTED) == {t.task_id for t in plain[1:]}
+    assert await ids(status=TaskStatus.COMPLETED) == set()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor", ["!!!", "abc", _b64(b"not json"), _b64(b"[1, 2]"), _b64(b'"x"'), _b64(b"[1]")]
+)
+async def test_a_bad_cursor_is_invalid_input(world: World, cursor: str) -> None:
+    with pytest.raises(errors.InvalidInput) as raised:
+        await list_tasks(services=world.services, cursor=cursor)
+    assert raised.value.field == "cursor"
+
+
+@pytest.mark.parametrize(
+    "raw", [b'["2025-06-01T12:00:00", 5]', b'["2025-06-01T12:00:00+00:00", 1e30]', b'["x", -1]']
+)
+async def test_a_crafted_cursor_is_invalid_input(world: World, raw: bytes) -> None:
+    await world.create()
+    with pytest.raises(errors.InvalidInput):
+        await list_tasks(services=world.services, cursor=_b64(raw))
+
+
+async def test_cancel_task(world: World) -> None:
+    waiting, running = await world.create(), await world.create()
+    job = await world.runner.submit(running.task_id)
+    assert job is not None
+    canceled = await cancel_task(waiting.task_id, services=world.services)
+    assert canceled == await world.store.get(waiting.task_id)
+    assert (canceled.status, canceled.version, world.fake.canceled) == ("canceled", 1, [])
+    assert (await cancel_task(running.task_id, services=world.services)).status == "canceled"
+    assert world.fake.canceled == [job["job_id"]]
+    with pytest.raises(errors.InvalidTransition, match="already canceled"):
+        await cancel_task(running.task_id, services=world.services)
+    with pytest.raises(errors.TaskNotFound):
+        await cancel_task(12345, services=world.services)
+
+
+async def test_reconcile_restarts_every_unfinished_task(world: World) -> None:
+    tasks = [await world.create() for _ in range(3)]
+    done = await world.create(fake={"reject": "no"})
+    await world.runner.submit(done.task_id)  # fails it
+    await world.runner.submit(tasks[1].task_id)  # processing: unfinished too
+    world.clock.advance(10)
+    young = await world.create()
+    world.orchestrator.started.clear()
+    assert await reconcile(services=world.services, min_age_s=5) == 3
+    oldest_first = sorted(t.task_id for t in tasks)  # same created_at: by id
+    assert world.orchestrator.started == oldest_first
+    assert await reconcile(services=world.services) == 4
+    assert world.orchestrator.started[3:] == [*oldest_first, young.task_id]
+
+
+# -- the TaskRunner, step by step ------------------------------------------------------------
+
+
+async def test_a_successful_job_is_collected_and_completed(world: World) -> None:
+    task = await world.create(fake={"queued": 1, "polls": 2})
+    job = await world.runner.submit(task.task_id)
+    job_id = f"fake-{task.task_id}-1"
+    assert job == {"job_id": job_id, "data": {"attempt": 1}}
+    started = await world.store.get(task.task_id)
+    assert (started.status, started.attempts, started.provider_job) == ("processing", 1, job)
+    assert world.fake.submitted[0].inputs == {"image": "fake-upload-1.png"}
+    assert world.fake.uploads[0].data == make_png()
+
+    tracked = await world.runner.track(task.task_id)
+    assert tracked.outcome == Outcome.SUCCEEDED
+    assert tracked.outputs == [{"locator": job_id, "file_type": "png", "node_id": "9"}]
+    assert tracked.cost == {"consumeCoins": 1, "taskCostTime": 4}
+    assert 2 <= (await world.store.get(task.task_id)).progress < 96
+
+    await world.runner.collect(task.task_id, tracked)
+    done = await world.store.get(task.task_id)
+    assert (done.status, done.progress, done.cost) == ("completed", 100, tracked.cost)
+    assert done.finished_at == T0 and len(done.outputs) == 1
+    result = done.outputs[0]
+    assert (result.key, result.content_type) == (f"results/{task.task_id}/0.png", "image/png")
+    assert (result.node_id, result.file_type) == ("9", "png")
+    data = await result_bytes(done, services=world.services)
+    assert result.size == len(data) and Image.open(io.BytesIO(data)).size == (8, 8)
+
+
+FAILURES = [  # script, fails at submit, message, kind
+    ({"outcome": "fail", "error": "boom"}, False, "fake failed: boom", "provider"),
+    ({"reject": "no walls"}, True, "the inputs were refused: no walls", "user"),
+    ({"busy_submits": 99}, True, "fake failed: fake provider is busy", "provider"),
+]
+
+
+@pytest.mark.parametrize(("script", "at_submit", "message", "kind"), FAILURES)
+async def test_failures_record_the_message_and_fault(
+    world: World, script: dict[str, Any], at_submit: bool, message: str, kind: str
+) -> None:
+    task = await world.create(fake=script)
+    job = await world.runner.submit(task.task_id)
+    assert (job is None) is at_submit
+    tracked = await world.runner.track(task.task_id)
+    assert tracked == Tracked(Outcome.FINISHED, [])
+    await world.runner.collect(task.task_id, tracked)
+    failed = await world.store.get(task.task_id)
+    assert (failed.status, failed.error_message, failed.error_kind) == ("failed", message, kind)
+    assert failed.outputs == () and failed.finished_at == T0
+    assert len(world.fake.submitted) == (0 if at_submit else 1)
+
+
+async def test_a_lost_job_is_submitted_again(world: World) -> None:
+    task = await world.create(fake={"lose_first": True})
+    await world.runner.submit(task.task_id)
+    assert (await world.runner.track(task.task_id)).outcome == Outcome.LOST
+    lost = await world.store.get(task.task_id)
+    assert (lost.status, lost.provider_job, lost.attempts) == ("processing", None, 1)
+    assert await world.runner.submit(task.task_id) == {
+        "job_id": f"fake-{task.task_id}-2",
+        "data": {"attempt": 2},
+    }
+    assert [r.attempt for r in world.fake.submitted] == [1, 2]
+    await world.runner.collect(task.task_id, await world.runner.track(task.task_id))
+    done = await world.store.get(task.task_id)
+    assert (done.status, done.attempts) == ("completed", 2)
+
+
+async def test_a_busy_provider_is_retried_and_submit_is_idempotent(world: World) -> None:
+    task = await world.create(fake={"busy_submits": 2})
+    first = await world.runner.submit(task.task_id)
+    assert first == {"job_id": f"fake-{task.task_id}-1", "data": {"attempt": 1}}
+    assert (world.fake.submit_calls, len(world.fake.submitted)) == (3, 1)
+    stored = await world.store.get(task.task_id)
+    assert (stored.status, stored.attempts, stored.version) == ("processing", 1, 1)
+    assert await world.runner.submit(task.task_id) == first  # again, as after a crash
+    assert (world.fake.submit_calls, len(world.fake.submitted)) == (3, 1)
+    assert await world.store.get(task.task_id) == stored
+
+
+async def test_a_finished_task_is_never_completed_twice(world: World) -> None:
+    task = await world.create()
+    done = await world.run(task.task_id)
+    world.clock.advance(5)
+    tracked = Tracked(Outcome.SUCCEEDED, [{"locator": "x", "file_type": "jpg", "node_id": ""}])
+    await world.runner.collect(task.task_id, tracked)
+    assert await world.runner.submit(task.task_id) is None
+    assert await world.runner.track(task.task_id) == Tracked(Outcome.FINISHED, [])
+    again = await world.store.get(task.task_id)
+    assert again == done and (again.version, again.updated_at) == (done.version, done.updated_at)
+    assert world.blob_keys() == sorted([task.inputs["image"], done.outputs[0].key])
+
+
+async def test_canceling_while_tracking_ends_the_track(world: World) -> None:
+    task = await world.create(fake={"outcome": "hang"})
+    job = await world.runner.submit(task.task_id)
+    assert job is not None
+    tracking = asyncio.create_task(world.runner.track(task.task_id))
+    async with asyncio.timeout(5):
+        while world.fake.jobs[job["job_id"]].polls < 2:
+            await asyncio.sleep(0.001)
+    current = await world.store.get(task.task_id)  # as the API does, minus its own upstream call
+    assert await world.store.save(current, current.cancel(now=T0)) is not None
+    world.services.wakeups.wake(task.task_id)
+    assert await asyncio.wait_for(tracking, 5) == Tracked(Outcome.FINISHED, [])
+    assert world.fake.canceled == [job["job_id"]]  # the track told the provider
+    assert (await world.store.get(task.task_id)).status == "canceled"
+
+
+async def test_the_deadline_fails_a_hanging_job(world: World) -> None:
+    task = await world.create(app="fake_short", fake={"outcome": "hang"})
+    job = await world.runner.submit(task.task_id)
+    assert job is not None
+    world.clock.step = timedelta(milliseconds=50)  # every reading moves time on
+    assert await world.runner.track(task.task_id) == Tracked(Outcome.FINISHED, [])
+    assert world.fake.jobs[job["job_id"]].polls >= 2
+    failed = await world.store.get(task.task_id)
+    assert (failed.status, failed.error_kind) == ("failed", "timeout")
+    assert failed.error_message == "timed out after 1 s"
+    assert failed.finished_at is not None and failed.finished_at >= T0 + timedelta(seconds=1)
+    assert world.fake.canceled == [job["job_id"]]
+
+
+async def test_the_local_provider_renders_a_preview(world: World) -> None:
+    uploads = (
+        Upload(role="image", data=make_scene(320, 240)),
+        Upload(role="reference", data=make_reference()),
+    )
+    task = await create_task(NewTask(app="preview", uploads=uploads), services=world.services)
+    done = await world.run(task.task_id)
+    assert (done.status, done.progress, done.error_message) == ("completed", 100, "")
+    data = await result_bytes(done, services=world.services)
+    image = Image.open(io.BytesIO(data))
+    assert (image.format, image.size) == ("PNG", (320, 240))
