@@ -29,6 +29,7 @@ from rendergate.services.tasks import (
     Upload,
     cancel_task,
     create_task,
+    get_task,
     list_tasks,
     reconcile,
     result_bytes,
@@ -207,6 +208,15 @@ async def test_a_crafted_cursor_is_invalid_input(world: World, raw: bytes) -> No
     await world.create()
     with pytest.raises(errors.InvalidInput):
         await list_tasks(services=world.services, cursor=_b64(raw))
+
+
+async def test_a_queued_task_reports_how_many_wait_ahead(world: World) -> None:
+    first, _, third = [await world.create() for _ in range(3)]
+    assert (await get_task(third.task_id, services=world.services)).queue_position == 2
+    assert (await get_task(first.task_id, services=world.services)).queue_position == 0
+    await world.runner.submit(first.task_id)
+    assert (await get_task(third.task_id, services=world.services)).queue_position == 1
+    assert (await get_task(first.task_id, services=world.services)).queue_position is None
 
 
 async def test_cancel_task(world: World) -> None:

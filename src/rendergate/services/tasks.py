@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import json
 import secrets
 from collections.abc import Mapping
@@ -105,6 +106,15 @@ async def create_task(request: NewTask, *, services: Services) -> Task:
     log.info("task created", task_id=task.task_id, app=app.name)
     if services.orchestrator is not None:
         await services.orchestrator.start(task)
+    return task
+
+
+async def get_task(task_id: int, *, services: Services) -> Task:
+    """The task; one still in our queue also says how many wait ahead of it."""
+    task = await services.store.get(task_id)
+    if task.status is TaskStatus.SUBMITTED:
+        ahead = await services.store.waiting_ahead(task)
+        task = dataclasses.replace(task, queue_position=ahead)
     return task
 
 

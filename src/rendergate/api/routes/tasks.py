@@ -78,7 +78,7 @@ async def get_task(
         bool, Query(description="false leaves image_base64 empty, for light polling")
     ] = True,
 ) -> JSONResponse:
-    task = await services.store.get(task_id)
+    task = await use_cases.get_task(task_id, services=services)
     result = None
     if include_base64 and task.status is TaskStatus.COMPLETED:
         result = await use_cases.result_bytes(task, services=services)
