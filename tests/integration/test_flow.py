@@ -110,3 +110,19 @@ async def test_deadline_fails_a_stuck_task(server: RunningServer) -> None:
     task = await server.wait_finished(created["task_id"], timeout_s=10)
     assert task["status"] == "failed"
     assert task["error_message"] == "timed out after 1 s"
+
+
+async def test_an_adapter_bug_fails_the_task_instead_of_leaving_it_stuck(
+    server: RunningServer,
+) -> None:
+    image = base64.b64encode(make_scene(64, 48)).decode()
+    created = await _create(
+        server, type="fake", image_base64=image, params={"fake": {"crash": True}}
+    )
+    task = await server.wait_finished(created["task_id"])
+    assert task["status"] == "failed"
+    assert task["error_message"] == (
+        "internal error while running the task (RuntimeError); see the server log"
+    )
+    async with server.http.get(f"{server.url}/healthz") as response:
+        assert response.status == 200

@@ -22,6 +22,7 @@ log = structlog.get_logger(__name__)
 
 WORKFLOW_NAME = "rendergate.run_task"
 MAX_SUBMISSIONS = 5  # a provider that keeps losing the job fails the task after this many
+RESUMABLE = {"ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}
 _runner: TaskRunner | None = None
 
 
@@ -57,20 +58,34 @@ async def _give_up_step(task_id: int) -> None:
     )
 
 
+@DBOS.step(name="rendergate.fail_internal")
+async def _internal_error_step(task_id: int, error: str) -> None:
+    await _active_runner().fail(
+        task_id, f"internal error while running the task ({error}); see the server log", "internal"
+    )
+
+
 @DBOS.workflow(name=WORKFLOW_NAME)
 async def run_task(task_id: int) -> str:
-    """submit -> track -> collect; a lost job goes round again, a bounded number of times."""
+    """submit -> track -> collect; a lost job goes round again, a bounded number of times.
+
+    A bug or an unexpected error fails the task with a message instead of leaving it stuck.
+    """
     with _active_runner().in_flight():
-        for _ in range(MAX_SUBMISSIONS):
-            if await _submit_step(task_id) is None:
-                return Outcome.FINISHED
-            tracked = await _track_step(task_id)
-            if tracked["outcome"] == Outcome.LOST:
-                continue
-            if tracked["outcome"] == Outcome.SUCCEEDED:
-                await _collect_step(task_id, tracked)
-            return str(tracked["outcome"])
-        await _give_up_step(task_id)
+        try:
+            for _ in range(MAX_SUBMISSIONS):
+                if await _submit_step(task_id) is None:
+                    return Outcome.FINISHED
+                tracked = await _track_step(task_id)
+                if tracked["outcome"] == Outcome.LOST:
+                    continue
+                if tracked["outcome"] == Outcome.SUCCEEDED:
+                    await _collect_step(task_id, tracked)
+                return str(tracked["outcome"])
+            await _give_up_step(task_id)
+        except Exception as exc:
+            log.exception("task workflow failed", task_id=task_id)
+            await _internal_error_step(task_id, type(exc).__name__)
         return Outcome.FINISHED
 
 
@@ -141,5 +156,10 @@ class DbosOrchestrator:
                 task.task_id,
             )
             return
-        with SetWorkflowID(task.workflow_id):
-            await self._queues[task.provider].enqueue_async(run_task, task.task_id)
+        status = await DBOS.get_workflow_status_async(task.workflow_id)
+        if status is None:
+            with SetWorkflowID(task.workflow_id):
+                await self._queues[task.provider].enqueue_async(run_task, task.task_id)
+        elif status.status in RESUMABLE:  # it died on an error (the database was down, ...)
+            log.warning("resuming a stopped workflow", task_id=task.task_id, was=status.status)
+            await DBOS.resume_workflow_async(task.workflow_id)

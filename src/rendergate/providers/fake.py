@@ -1,8 +1,9 @@
 """A scriptable in-memory provider for tests and demos.
 
 A task's `params["fake"]` scripts its job, e.g. `{"queued": 1, "polls": 2, "outcome": "fail",
-"error": "boom"}`. What it was asked to do is kept in `submitted`, `canceled` and `uploads`
-so tests assert on state instead of patching.
+"error": "boom"}`; other keys: `busy_submits`, `reject`, `lose_first`, `crash`, outcome `hang`.
+What it was asked to do is kept in `submitted`, `canceled` and `uploads`, so tests assert on
+state instead of patching.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ class FakeProvider:
         state.polls += 1
         if state.canceled:
             return JobStatus(phase=JobPhase.CANCELED)
+        if script.get("crash"):  # a bug in an adapter: an exception outside our tree
+            raise RuntimeError("fake provider crashed")
         if script.get("lose_first") and state.request.attempt == 1:
             raise JobLost("fake provider lost the job")
         queued = int(script.get("queued", 0))
