@@ -7,13 +7,48 @@ from fastapi.responses import JSONResponse
 
 from rendergate import __version__
 from rendergate.api.deps import ServicesDep
+from rendergate.api.examples import ok
 from rendergate.api.schemas import AppPublic, Envelope, Health
 from rendergate.providers import unavailable_reason
 
 router = APIRouter()
 
 
-@router.get("/healthz", summary="Liveness and database check", response_model=Envelope[Health])
+HEALTH_EXAMPLE = {
+    "code": 0,
+    "msg": "success",
+    "data": {
+        "status": "ok",
+        "database": "ok",
+        "worker": True,
+        "providers": ["local"],
+        "version": __version__,
+    },
+}
+APPS_EXAMPLE = {
+    "code": 0,
+    "msg": "success",
+    "data": [
+        {
+            "name": "su_render",
+            "provider": "runninghub",
+            "title": "SU截图转效果图",
+            "description": "SketchUp screenshot to photoreal render on RunningHub.",
+            "requires_reference": True,
+            "available": False,
+            "unavailable_reason": "provider 'runninghub' is not configured: "
+            "set RENDERGATE_RUNNINGHUB_API_KEY",
+        }
+    ],
+}
+
+
+@router.get(
+    "/healthz",
+    summary="Liveness and database check",
+    response_model=Envelope[Health],
+    responses={200: ok(HEALTH_EXAMPLE), 503: {"description": "The database is unreachable"}},
+)
 async def healthz(services: ServicesDep) -> JSONResponse:
     try:
         await services.store.find(limit=1)
@@ -32,7 +67,10 @@ async def healthz(services: ServicesDep) -> JSONResponse:
 
 
 @router.get(
-    "/apps", summary="The apps a task's `type` can name", response_model=Envelope[list[AppPublic]]
+    "/apps",
+    summary="The apps a task's `type` can name",
+    response_model=Envelope[list[AppPublic]],
+    responses={200: ok(APPS_EXAMPLE)},
 )
 async def list_apps(services: ServicesDep) -> JSONResponse:
     apps = []

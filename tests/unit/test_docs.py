@@ -1,0 +1,51 @@
+"""The README and the OpenAPI document keep up with the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rendergate.api.app import create_app
+from rendergate.config import Settings, load_settings
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_every_setting_is_in_the_readme_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [
+        name for name in Settings.model_fields if f"| `RENDERGATE_{name.upper()}` |" not in readme
+    ]
+    assert missing == []
+
+
+def test_readme_shows_the_two_setup_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "make run" in readme and "make test" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_route_has_an_example(tmp_path: Path) -> None:
+    schema = create_app(load_settings(data_dir=tmp_path)).openapi()
+    without = []
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            success = next(c for c in operation["responses"] if c.startswith("2"))
+            content = operation["responses"][success].get("content", {})
+            if "application/json" in content and "example" not in content["application/json"]:
+                without.append(f"{method.upper()} {path}")
+            if "requestBody" in operation:
+                body = operation["requestBody"]["content"]
+                without += [
+                    f"{method.upper()} {path} body {t}"
+                    for t, c in body.items()
+                    if "example" not in c
+                ]
+    assert without == []
+    assert set(schema["paths"]) >= {
+        "/tasks",
+        "/tasks/{task_id}",
+        "/tasks/{task_id}/cancel",
+        "/tasks/{task_id}/image",
+        "/healthz",
+        "/apps",
+    }
