@@ -17,12 +17,15 @@ import structlog
 from rendergate.blobs.objects import ObjectBlobStore
 from rendergate.config import Settings
 from rendergate.domain.apps import AppSpec, parse_apps
+from rendergate.domain.errors import ConfigError
 from rendergate.intake.fetch import UrlFetcher
 from rendergate.orchestration.dbos_runtime import DbosOrchestrator
 from rendergate.providers import REGISTRY, build_providers
 from rendergate.services.context import Services
 from rendergate.services.execution import TaskRunner
 from rendergate.services.tasks import STALE_SUBMITTED_S, reconcile
+from rendergate.store.base import TaskStore
+from rendergate.store.cached import CachedTaskStore
 from rendergate.store.sql import SqlTaskStore, create_engine, migrate
 
 log = structlog.get_logger(__name__)
@@ -42,6 +45,11 @@ def load_apps(settings: Settings) -> dict[str, AppSpec]:
 @contextlib.asynccontextmanager
 async def open_services(settings: Settings, *, worker: bool = True) -> AsyncIterator[Services]:
     """Everything rendergate runs on, opened in order and closed in reverse."""
+    if settings.is_single_process and not worker:
+        raise ConfigError(
+            "an API without a worker needs PostgreSQL (RENDERGATE_DATABASE_URL): "
+            "SQLite allows one rendergate process, which must run the worker"
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
         engine = create_engine(settings.task_database_url)
@@ -60,9 +68,12 @@ async def open_services(settings: Settings, *, worker: bool = True) -> AsyncIter
         )
         await stack.enter_async_context(fetcher)
 
+        store: TaskStore = SqlTaskStore(engine)
+        if settings.is_single_process:
+            store = CachedTaskStore(store)
         services = Services(
             settings=settings,
-            store=SqlTaskStore(engine),
+            store=store,
             blobs=ObjectBlobStore.local(settings.data_dir / "blobs"),
             apps=apps,
             providers=providers,

@@ -69,6 +69,12 @@ def serve(
     from rendergate.api.app import create_app
 
     settings = _settings(config, host=host, port=port, worker=worker)
+    if settings.is_single_process and not settings.worker:
+        console.print(
+            "[red]--no-worker needs PostgreSQL[/red] (RENDERGATE_DATABASE_URL): SQLite "
+            "allows one rendergate process, which must run the worker"
+        )
+        raise typer.Exit(Exit.REFUSED)
     configure_logging(settings.log_level, json_lines=settings.log_json)
     console.print(
         f"rendergate on http://{settings.host}:{settings.port}/docs (data in "

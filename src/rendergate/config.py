@@ -95,6 +95,11 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'rendergate.db').resolve()}"
 
     @property
+    def is_single_process(self) -> bool:
+        """SQLite: one rendergate process only (DBOS's rule too)."""
+        return self.task_database_url.startswith("sqlite")
+
+    @property
     def system_database_url(self) -> str:
         """DBOS's own tables: beside ours, in a separate SQLite file or the same PostgreSQL."""
         if self.dbos_database_url:

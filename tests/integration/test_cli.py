@@ -131,3 +131,9 @@ def test_config_file_sets_the_port(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(15)
+
+
+def test_no_worker_on_sqlite_is_refused(tmp_path: Path) -> None:
+    done = run("serve", "--no-worker", "--port", str(free_port()), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "needs PostgreSQL" in done.stderr

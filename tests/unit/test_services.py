@@ -211,7 +211,11 @@ async def test_a_crafted_cursor_is_invalid_input(world: World, raw: bytes) -> No
 
 
 async def test_a_queued_task_reports_how_many_wait_ahead(world: World) -> None:
-    first, _, third = [await world.create() for _ in range(3)]
+    created = []
+    for _ in range(3):
+        created.append(await world.create())
+        world.clock.advance(1)  # one second apart, so their order does not hang on the ids
+    first, _, third = created
     assert (await get_task(third.task_id, services=world.services)).queue_position == 2
     assert (await get_task(first.task_id, services=world.services)).queue_position == 0
     await world.runner.submit(first.task_id)

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from rendergate import __version__
 from rendergate.api.errors import install_error_handlers
+from rendergate.api.finished_cache import FinishedTaskCache
 from rendergate.api.routes import health, tasks
 from rendergate.bootstrap import open_services
 from rendergate.config import Settings
@@ -36,6 +37,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(FinishedTaskCache)
     app.include_router(tasks.router)
     app.include_router(health.router)
     return app

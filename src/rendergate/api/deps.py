@@ -9,7 +9,14 @@ from fastapi import Depends, Request
 from rendergate.services.context import Services
 
 
-def get_services(request: Request) -> Services:
+def get_services_now(request: Request) -> Services:
+    """For hot routes that skip FastAPI's dependency resolution."""
+    services: Services = request.app.state.services
+    return services
+
+
+async def get_services(request: Request) -> Services:
+    """Async, so FastAPI calls it on the event loop rather than in its threadpool."""
     services: Services = request.app.state.services
     return services
 

@@ -6,13 +6,14 @@ import base64
 
 from fastapi import Request
 
+from rendergate.api.finished_cache import request_base_url
 from rendergate.api.schemas import ImagePublic, OutputPublic, TaskPublic
 from rendergate.domain.task import Task, TaskStatus
 from rendergate.services.context import Services
 
 
 def base_url(request: Request, services: Services) -> str:
-    return (services.settings.public_url or str(request.base_url)).rstrip("/")
+    return request_base_url(request.scope, services)
 
 
 def present_task(task: Task, *, base: str, result: bytes | None = None) -> TaskPublic:

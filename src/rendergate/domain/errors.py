@@ -31,6 +31,10 @@ class RendergateError(Exception):
         return str(self.args[0])
 
 
+class ConfigError(RendergateError):
+    """The settings cannot work together."""
+
+
 class TaskNotFound(RendergateError):
     """No task has this id."""
 

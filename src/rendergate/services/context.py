@@ -13,6 +13,7 @@ from rendergate.config import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.task import Task
 from rendergate.providers.base import Provider
+from rendergate.services.cache import FinishedBodies, FinishedTasks
 from rendergate.store.base import TaskStore
 
 
@@ -62,4 +63,6 @@ class Services:
     orchestrator: Orchestrator | None = None
     fetcher: Fetcher | None = None
     wakeups: Wakeups = field(default_factory=Wakeups)
+    finished: FinishedTasks = field(default_factory=FinishedTasks)
+    finished_bodies: FinishedBodies = field(default_factory=FinishedBodies)
     clock: Callable[[], datetime] = utc_now

@@ -111,7 +111,11 @@ async def create_task(request: NewTask, *, services: Services) -> Task:
 
 async def get_task(task_id: int, *, services: Services) -> Task:
     """The task; one still in our queue also says how many wait ahead of it."""
+    task = services.finished.get(task_id)
+    if task is not None:
+        return task
     task = await services.store.get(task_id)
+    services.finished.remember(task)
     if task.status is TaskStatus.SUBMITTED:
         ahead = await services.store.waiting_ahead(task)
         task = dataclasses.replace(task, queue_position=ahead)

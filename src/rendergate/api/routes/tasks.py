@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from rendergate.api.deps import ServicesDep
+from rendergate.api.deps import ServicesDep, get_services_now
 from rendergate.api.examples import CREATE_BODY, ERRORS, LIST_EXAMPLE, TASK_EXAMPLE, ok
 from rendergate.api.intake import read_new_task
 from rendergate.api.present import base_url, present_task
@@ -73,16 +73,22 @@ async def list_tasks(
 async def get_task(
     task_id: TaskId,
     request: Request,
-    services: ServicesDep,
     include_base64: Annotated[
         bool, Query(description="false leaves image_base64 empty, for light polling")
     ] = True,
-) -> JSONResponse:
+) -> Response:
+    """The body of a finished task polled with include_base64=false is kept, and served
+    again by api/finished_cache.py without coming here."""
+    services = get_services_now(request)
+    base = base_url(request, services)
     task = await use_cases.get_task(task_id, services=services)
     result = None
     if include_base64 and task.status is TaskStatus.COMPLETED:
         result = await use_cases.result_bytes(task, services=services)
-    return _envelope(present_task(task, base=base_url(request, services), result=result))
+    response = _envelope(present_task(task, base=base, result=result))
+    if not include_base64 and task.status.is_terminal:
+        services.finished_bodies.put((task_id, base), bytes(response.body))
+    return response
 
 
 @router.post(
@@ -111,7 +117,7 @@ async def get_task_image(
         int, Query(ge=0, le=63, description="Which output, for multi-output apps")
     ] = 0,
 ) -> Response:
-    task = await services.store.get(task_id)
+    task = await use_cases.get_task(task_id, services=services)
     data = await use_cases.result_bytes(task, services=services, index=index)
     return Response(
         data,

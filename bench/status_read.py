@@ -1,0 +1,319 @@
+"""Throughput of GET /tasks/{id}?include_base64=false against a bare Starlette JSON endpoint.
+
+    python bench/status_read.py [--seconds 10] [--connections 32] [--rounds 3]
+
+Starts `rendergate serve` (fresh data dir) and a bare Starlette app that returns the very
+JSON rendergate returned, both under the same uvicorn settings as `rendergate serve`. An
+aiohttp load generator in its own process measures each in alternating rounds. Prints the
+medians and the ratio; exits 0 whatever the ratio, non-zero when anything failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import uvicorn
+from PIL import Image
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+HOST = "127.0.0.1"
+TARGET = 0.5
+TIMEOUT = aiohttp.ClientTimeout(total=30)
+HOLD_APP = """
+[apps.bench_hold]
+provider = "fake"
+title = "holds a task in processing for the benchmark"
+deadline_s = 3600
+"""
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def serve_baseline(port: int, body_file: Path) -> None:
+    """Child process: one Starlette route answering with a fixed JSON body."""
+    body = json.loads(body_file.read_text())
+
+    async def task(request: Request) -> JSONResponse:
+        return JSONResponse(body)
+
+    app = Starlette(routes=[Route("/tasks/{task_id:int}", task), Route("/healthz", task)])
+    # The same arguments `rendergate serve` passes (src/rendergate/cli.py).
+    uvicorn.run(
+        app, host=HOST, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=5
+    )
+
+
+async def load(url: str, seconds: float, connections: int) -> dict[str, float]:
+    """Child process: `connections` keep-alive clients GET `url`; warm up, then measure."""
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as session:
+
+        async def client(until: float, record: bool) -> None:
+            while (start := time.perf_counter()) < until:
+                async with session.get(url) as resp:
+                    body = await resp.read()
+                    if resp.status != 200:
+                        raise BenchError(f"GET {url} answered {resp.status}: {body[:300]!r}")
+                if record:
+                    latencies.append(time.perf_counter() - start)
+
+        warm_until = time.perf_counter() + min(1.0, seconds / 5)
+        await asyncio.gather(*(client(warm_until, False) for _ in range(connections)))
+        print("start", flush=True)  # the parent samples the server's CPU time now
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(client(t0 + seconds, True) for _ in range(connections)))
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "client_cpu_pct": 100 * cpu / elapsed,
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """Ends a child we started (its own session, so its whole group), politely first."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if proc.poll() is not None:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired, ProcessLookupError):
+            os.killpg(proc.pid, sig)
+            proc.wait(10)
+
+
+async def wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise BenchError(
+                    f"{base} exited with {proc.returncode}:\n{log.read_text()[-2000:]}"
+                )
+            try:
+                async with session.get(f"{base}/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            await asyncio.sleep(0.2)
+    raise BenchError(f"{base}/healthz did not answer 200 within 60 s:\n{log.read_text()[-2000:]}")
+
+
+async def completed_task(base: str) -> tuple[int, dict[str, Any]]:
+    """Creates a `preview` task from a generated 640x480 PNG; waits until it completes."""
+    png = io.BytesIO()
+    Image.radial_gradient("L").resize((640, 480)).convert("RGB").save(png, format="PNG")
+    form = aiohttp.FormData()
+    form.add_field("type", "preview")
+    form.add_field("image", png.getvalue(), filename="bench.png", content_type="image/png")
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+        async with session.post(f"{base}/tasks", data=form) as resp:
+            if resp.status != 201:
+                raise BenchError(f"POST /tasks answered {resp.status}: {await resp.text()}")
+            task_id = int((await resp.json())["data"]["task_id"])
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            async with session.get(f"{base}/tasks/{task_id}?include_base64=false") as resp:
+                body = await resp.json()
+            status = body["data"]["status"]
+            if status == "completed":
+                return task_id, body
+            if status in ("failed", "canceled"):
+                raise BenchError(f"task {task_id} ended {status}: {body['data']['error_message']}")
+            await asyncio.sleep(0.25)
+    raise BenchError(f"task {task_id} did not complete within 120 s")
+
+
+async def processing_task(base: str) -> int:
+    """Creates a task on the scripted fake provider that runs until its deadline."""
+    png = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(png, format="PNG")
+    form = aiohttp.FormData()
+    form.add_field("type", "bench_hold")
+    form.add_field("params", json.dumps({"fake": {"outcome": "hang"}}))
+    form.add_field("image", png.getvalue(), filename="bench.png", content_type="image/png")
+    async with (
+        aiohttp.ClientSession(timeout=TIMEOUT) as session,
+        session.post(f"{base}/tasks", data=form) as resp,
+    ):
+        if resp.status != 201:
+            raise BenchError(f"POST /tasks answered {resp.status}: {await resp.text()}")
+        return int((await resp.json())["data"]["task_id"])
+
+
+def measure(url: str, server_pid: int, seconds: float, connections: int) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--load", url, "--seconds", str(seconds)]
+    cmd += ["--connections", str(connections)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "start":
+            proc.wait(30)
+            raise BenchError(f"load generator failed on {url} (exit {proc.returncode})")
+        cpu0 = cpu_seconds(server_pid)
+        line = proc.stdout.readline()
+        cpu1 = cpu_seconds(server_pid)
+        if proc.wait(seconds + 60) != 0 or not line:
+            raise BenchError(f"load generator failed on {url} (exit {proc.returncode})")
+    finally:
+        stop(proc)
+    result: dict[str, float] = json.loads(line)
+    result["cpu_s_per_1k"] = 1000 * (cpu1 - cpu0) / max(result["requests"], 1)
+    return result
+
+
+def machine_info() -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next(
+        (ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?"
+    )
+    return (
+        f"machine: nproc={len(os.sched_getaffinity(0))}, cpu={model}, "
+        f"python {platform.python_version()}, uvicorn {uvicorn.__version__}"
+    )
+
+
+def launch(
+    cmd: list[str], log: Path, procs: list[subprocess.Popen[bytes]], env: dict[str, str]
+) -> tuple[str, int]:
+    """Starts a server on a free port (appended to `cmd`); returns its base URL and pid."""
+    port = free_port()
+    procs.append(proc := start([*cmd, str(port)], log, env))
+    base = f"http://{HOST}:{port}"
+    asyncio.run(wait_healthy(base, proc, log))
+    return base, proc.pid
+
+
+def row(label: object, name: str, r: dict[str, float]) -> str:
+    return (
+        f"{label!s:<8}{name:<12}{r['rps']:>9.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+        f"{r['cpu_s_per_1k']:>14.3f}{r['client_cpu_pct']:>13.0f}"
+    )
+
+
+def run(seconds: float, connections: int, rounds: int) -> None:
+    print(machine_info(), flush=True)
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory(prefix="rendergate-bench-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RENDERGATE_")}
+        env |= {"RENDERGATE_DATA_DIR": str(tmp / "data"), "RENDERGATE_LOG_LEVEL": "warning"}
+        (tmp / "apps.toml").write_text(HOLD_APP)
+        env["RENDERGATE_APPS_FILE"] = str(tmp / "apps.toml")
+        rg_cmd = [str(Path(sys.executable).with_name("rendergate")), "serve", "--host", HOST]
+        try:
+            rg_base, rg_pid = launch([*rg_cmd, "--port"], tmp / "rendergate.log", procs, env)
+            task_id, body = asyncio.run(completed_task(rg_base))
+            running_id = asyncio.run(processing_task(rg_base))
+            (tmp / "body.json").write_text(json.dumps(body))
+            base_cmd = [sys.executable, __file__, "--serve-baseline", str(tmp / "body.json")]
+            bl_base, bl_pid = launch(base_cmd, tmp / "baseline.log", procs, env)
+
+            path = f"/tasks/{task_id}?include_base64=false"
+            servers = {"baseline": (bl_base + path, bl_pid), "rendergate": (rg_base + path, rg_pid)}
+            # Not part of the ratio: an unfinished task still goes through FastAPI every time.
+            running = f"{rg_base}/tasks/{running_id}?include_base64=false"
+            servers["rg-running"] = (running, rg_pid)
+            size = len(json.dumps(body, separators=(",", ":"), ensure_ascii=False))
+            print(f"GET {path}: {size} B JSON; {connections} connections, {seconds:g} s/round")
+            head = f"{'round':<8}{'server':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+            print(head + f"{'srv CPU s/1k':>14}{'client CPU%':>13}")
+            results: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+            for i in range(1, rounds + 1):  # alternate, so drift hits both alike
+                for name, (url, pid) in servers.items():
+                    results[name].append(measure(url, pid, seconds, connections))
+                    print(row(i, name, results[name][-1]), flush=True)
+            med = {
+                name: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+                for name, rs in results.items()
+            }
+            for name, m in med.items():
+                print(row("median", name, m))
+            ratio = med["rendergate"]["rps"] / med["baseline"]["rps"]
+            if med["baseline"]["client_cpu_pct"] >= 85:
+                print("note: the load generator was near one full core on the baseline, so the")
+                print("      baseline is client-bound and this ratio flatters rendergate")
+            print(f"ratio rendergate/baseline = {ratio:.2f} (target >= {TARGET})")
+            running_ratio = med["rg-running"]["rps"] / med["baseline"]["rps"]
+            print(
+                f"rg-running (a processing task, read from the database) / baseline = "
+                f"{running_ratio:.2f}"
+            )
+        finally:
+            for proc in reversed(procs):
+                stop(proc)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per round")
+    parser.add_argument("--connections", type=int, default=32, help="keep-alive connections")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per server")
+    parser.add_argument("--serve-baseline", nargs=2, metavar=("FILE", "PORT"), help="(internal)")
+    parser.add_argument("--load", metavar="URL", help="(internal)")
+    args = parser.parse_args()
+    if not (0 < args.seconds <= 300 and 0 < args.connections <= 1000 and 0 < args.rounds <= 20):
+        parser.error("need 0 < seconds <= 300, 0 < connections <= 1000, 0 < rounds <= 20")
+    if args.serve_baseline:
+        serve_baseline(int(args.serve_baseline[1]), Path(args.serve_baseline[0]))
+        return 0
+    if args.load:
+        print(json.dumps(asyncio.run(load(args.load, args.seconds, args.connections))))
+        return 0
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup on SIGTERM too
+    try:
+        run(args.seconds, args.connections, args.rounds)
+    except BenchError as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

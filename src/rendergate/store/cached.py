@@ -1,0 +1,53 @@
+"""A write-through cache in front of a TaskStore owned by one process.
+
+SQLite allows a single rendergate process (DBOS requires it too), so every write to the
+task table passes through this object and the cache can never be stale. Status polls of
+unfinished tasks then skip the database. Not used on PostgreSQL, where other processes write.
+"""
+
+from __future__ import annotations
+
+from rendergate.domain.task import Task, TaskStatus
+from rendergate.services.cache import Lru
+from rendergate.store.base import Page, TaskStore
+
+
+class CachedTaskStore:
+    def __init__(self, inner: TaskStore, capacity: int = 10_000) -> None:
+        self._inner = inner
+        self._tasks: Lru[int, Task] = Lru(capacity)
+
+    async def add(self, task: Task) -> None:
+        await self._inner.add(task)
+        self._tasks.put(task.task_id, task)
+
+    async def get(self, task_id: int) -> Task:
+        task = self._tasks.get(task_id)
+        if task is None:
+            task = await self._inner.get(task_id)
+            self._tasks.put(task_id, task)
+        return task
+
+    async def save(self, old: Task, new: Task) -> Task | None:
+        stored = await self._inner.save(old, new)
+        if stored is None:
+            self._tasks.discard(old.task_id)
+        else:
+            self._tasks.put(stored.task_id, stored)
+        return stored
+
+    async def find(
+        self,
+        *,
+        status: TaskStatus | None = None,
+        app: str | None = None,
+        after: Page | None = None,
+        limit: int = 20,
+    ) -> list[Task]:
+        return await self._inner.find(status=status, app=app, after=after, limit=limit)
+
+    async def unfinished(self) -> list[Task]:
+        return await self._inner.unfinished()
+
+    async def waiting_ahead(self, task: Task) -> int:
+        return await self._inner.waiting_ahead(task)
