@@ -118,7 +118,7 @@ def test_too_many_bytes() -> None:
     data = make_png() + b"\0" * (3 * 1024 * 1024)
     with pytest.raises(InputTooLarge) as info:
         check_image(data, role="sketch", max_bytes=2 * 1024 * 1024, max_pixels=10**6)
-    assert_refused(info.value, InputTooLarge, "3.0 MB", "the limit is 2 MB")
+    assert_refused(info.value, InputTooLarge, "sketch is 3 MB", "the limit is 2 MB")
 
 
 def test_declared_non_image_type() -> None:

@@ -16,6 +16,7 @@ from rendergate.domain.errors import (
     InvalidInput,
     InvalidTransition,
     RendergateError,
+    ResultLost,
     ResultNotReady,
     TaskNotFound,
 )
@@ -39,7 +40,11 @@ async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, InvalidInput):
         if exc.status_code != 422:
             return envelope_error(exc.status_code, str(exc))
-        return validation_error(["body", exc.field] if exc.field else ["body"], str(exc))
+        loc: list[str | int] = [exc.location, exc.field] if exc.field else [exc.location]
+        return validation_error(loc, str(exc))
+    if isinstance(exc, ResultLost):
+        log.error("stored result missing", path=request.url.path)
+        return envelope_error(500, str(exc))
     return await _unexpected(request, exc)
 
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from rendergate.api.schemas import TaskCreateJson
-from rendergate.domain.errors import InputTooLarge, InvalidInput, UnsupportedInput
+from rendergate.domain.errors import InputTooLarge, InvalidInput, UnsupportedInput, megabytes
 from rendergate.services.context import Services
 from rendergate.services.tasks import NewTask, Upload
 
@@ -27,7 +27,7 @@ async def read_new_task(request: Request, services: Services) -> NewTask:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > body_limit:
         raise InputTooLarge(
-            f"request body is {int(declared) / 1e6:.1f} MB; the limit is {body_limit / 1e6:.1f} MB"
+            f"request body is {megabytes(int(declared))}; the limit is {megabytes(body_limit)}"
         )
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
@@ -46,7 +46,7 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise InputTooLarge(f"request body is over the {limit / 1e6:.1f} MB limit")
+            raise InputTooLarge(f"request body is over the {megabytes(limit)} limit")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -68,7 +68,7 @@ async def _from_form(request: Request, limit: int) -> NewTask:
             raise InvalidInput(f"{role} must be a file upload", field=role)
         if value.size is not None and value.size > limit:
             raise InputTooLarge(
-                f"{role} is {value.size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB"
+                f"{role} is {megabytes(value.size)}; the limit is {megabytes(limit)}"
             )
         data = await value.read(limit + 1)
         uploads.append(Upload(role=role, data=data, content_type=value.content_type))
@@ -86,20 +86,14 @@ async def _from_form(request: Request, limit: int) -> NewTask:
 
 
 def _parse_params(raw: str) -> dict[str, Any]:
-    try:
-        params = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"params is not valid JSON: {exc.msg}", field="params") from None
+    params = strict_json(raw, what="params", field="params")
     if not isinstance(params, dict):
         raise InvalidInput("params must be a JSON object", field="params")
     return params
 
 
 async def _from_json(body: bytes, services: Services) -> NewTask:
-    try:
-        raw = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"body is not valid JSON: {exc}") from None
+    raw = strict_json(body, what="body")
     try:
         model = TaskCreateJson.model_validate(raw)
     except ValidationError as exc:
@@ -135,6 +129,22 @@ async def _json_image(model: TaskCreateJson, role: str, services: Services) -> U
         data, content_type = await services.fetcher.fetch(url, role=role)
         return Upload(role=role, data=data, content_type=content_type)
     return None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def strict_json(text: str | bytes, *, what: str, field: str | None = None) -> Any:
+    """json.loads that refuses NaN/Infinity and survives absurd nesting."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc.msg}", field=field) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc}", field=field) from None
+    except RecursionError:
+        raise InvalidInput(f"{what} is nested too deeply", field=field) from None
 
 
 def _new_task(*, app: str, angle: str, params: dict[str, Any], uploads: list[Upload]) -> NewTask:

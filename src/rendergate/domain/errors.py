@@ -52,9 +52,10 @@ class InvalidInput(RendergateError):
 
     status_code = 422
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, location: str = "body") -> None:
         super().__init__(message)
         self.field = field
+        self.location = location  # "body", "query" or "path", as in FastAPI's `loc`
 
 
 class UnknownApp(InvalidInput):
@@ -114,3 +115,12 @@ class ProviderRejected(ProviderError):
 
 class ResultNotReady(RendergateError):
     """The task has no stored result (yet)."""
+
+
+class ResultLost(RendergateError):
+    """A completed task's stored result is missing: our storage lost it."""
+
+
+def megabytes(size: float) -> str:
+    """Sizes in messages, one way everywhere: 1 MB = 2^20 bytes, up to 3 significant digits."""
+    return f"{size / 2**20:.3g} MB"

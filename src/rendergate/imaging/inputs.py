@@ -14,9 +14,7 @@ from typing import Final
 
 from PIL import Image
 
-from rendergate.domain.errors import InputTooLarge, InvalidInput, UnsupportedInput
-
-_MB: Final = 1024 * 1024
+from rendergate.domain.errors import InputTooLarge, InvalidInput, UnsupportedInput, megabytes
 
 # Pillow format name -> (content type, file extension). MPO is how Pillow names a
 # multi-picture JPEG (phone cameras); its bytes are an ordinary JPEG.
@@ -64,7 +62,7 @@ def check_image(
         raise InvalidInput(f"{role} is empty", field=role)
     if len(data) > max_bytes:
         raise InputTooLarge(
-            f"{role} is {len(data) / _MB:.1f} MB; the limit is {_fmt_mb(max_bytes)} MB",
+            f"{role} is {megabytes(len(data))}; the limit is {megabytes(max_bytes)}",
             field=role,
         )
     _check_declared_type(declared_content_type, role)
@@ -143,7 +141,3 @@ def _bomb_pixels(exc: Image.DecompressionBombError) -> str:
     if match is None:
         return f"more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,}"
     return f"{int(match.group(1)):,}"
-
-
-def _fmt_mb(n: int) -> str:
-    return f"{n / _MB:.1f}".removesuffix(".0")

@@ -7,6 +7,8 @@ by `close()`. Nothing runs at import time.
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
@@ -141,6 +143,9 @@ class DbosOrchestrator:
             if self._runner is not None:
                 await self._runner.stop()
             DBOS.destroy(workflow_completion_timeout_sec=0)
+            # DBOS made its thread pool the loop's default and has just shut it down;
+            # give the loop a working one for whatever still runs on it.
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
             self._launched = False
             _runner = None
 

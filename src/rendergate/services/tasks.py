@@ -19,6 +19,7 @@ from rendergate.blobs.base import BlobNotFound
 from rendergate.domain.errors import (
     InvalidInput,
     InvalidTransition,
+    ResultLost,
     ResultNotReady,
     UnknownApp,
 )
@@ -175,7 +176,9 @@ def decode_cursor(cursor: str) -> Page:
         if not 0 <= task_id <= MAX_SAFE_INTEGER:
             raise ValueError("not a cursor")
     except (ValueError, TypeError, binascii.Error):
-        raise InvalidInput("cursor is not one this API returned", field="cursor") from None
+        raise InvalidInput(
+            "cursor is not one this API returned", field="cursor", location="query"
+        ) from None
     return Page(created_at=created, task_id=task_id)
 
 
@@ -185,7 +188,7 @@ async def result_bytes(task: Task, *, services: Services, index: int = 0) -> byt
     try:
         return await services.blobs.get(task.outputs[index].key)
     except BlobNotFound:
-        raise ResultNotReady(f"task {task.task_id}'s result file is missing") from None
+        raise ResultLost(f"the stored result of task {task.task_id} is missing") from None
 
 
 async def reconcile(*, services: Services, min_age_s: float = 0.0) -> int:
