@@ -8,6 +8,7 @@ by `close()`. Nothing runs at import time.
 from __future__ import annotations
 
 import asyncio
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
@@ -102,6 +103,14 @@ def dbos_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _log_through_root(logger: logging.Logger) -> None:
+    """DBOS installs its own log handler at launch; where the application has set up
+    logging (logging_setup.py), DBOS's records go through that instead, in one format."""
+    if logging.getLogger().handlers:
+        logger.handlers.clear()
+        logger.propagate = True
+
+
 class DbosOrchestrator:
     """Runs workflows in this process (worker) or only enqueues them (API-only, PostgreSQL)."""
 
@@ -126,6 +135,7 @@ class DbosOrchestrator:
         DBOS(config=dbos_config(self._settings))  # type: ignore[arg-type]
         DBOS.launch()
         self._launched = True
+        _log_through_root(logging.getLogger("dbos"))
         for provider, limit in self._concurrency.items():
             self._queues[provider] = await DBOS.register_queue_async(
                 queue_name(provider),
