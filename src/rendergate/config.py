@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     runninghub_base_url: str = Field(
         "https://www.runninghub.cn", description="RunningHub site (.cn or .ai)."
     )
+    runninghub_host: str | None = Field(
+        None, description="Host header for RunningHub; defaults to the base URL's host."
+    )
     runninghub_concurrency: int = Field(
         3, ge=1, description="Tasks run at once per RunningHub key."
     )

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from rendergate import __version__
 from rendergate.api.errors import install_error_handlers
 from rendergate.api.finished_cache import FinishedTaskCache
-from rendergate.api.routes import health, tasks
+from rendergate.api.routes import health, tasks, webhooks
 from rendergate.bootstrap import open_services
 from rendergate.config import Settings
 
@@ -40,4 +40,5 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     app.add_middleware(FinishedTaskCache)
     app.include_router(tasks.router)
     app.include_router(health.router)
+    app.include_router(webhooks.router)
     return app

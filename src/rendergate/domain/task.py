@@ -61,6 +61,7 @@ class Task:
     error_message: str = ""
     error_kind: str = ""
     attempts: int = 0  # provider submissions so far
+    callback_token: str = ""  # the secret part of this task's provider webhook URL
     version: int = 0
     created_at: datetime
     updated_at: datetime

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -117,26 +118,34 @@ class TaskRunner:
             return dict(task.provider_job)
         provider = self.s.providers[task.provider]
         app = self.s.apps[task.app]
+        patience = task.created_at + timedelta(seconds=app.deadline_s) - self.s.clock()
+        request = JobRequest(
+            task_id=task.task_id,
+            app=app,
+            inputs={},
+            angle=task.angle,
+            params=task.params,
+            callback_url=self._callback_url(task),
+            attempt=task.attempts + 1,
+        )
         try:
+            refs: dict[str, str] = {}
+            for role, key in task.inputs.items():
+                async for attempt in stamina.retry_context(
+                    on=ProviderUnavailable, attempts=CALL_ATTEMPTS, timeout=300.0
+                ):
+                    with attempt:
+                        refs[role] = await provider.upload(await self._input_file(role, key))
+            # Busy providers (RunningHub's 421) are waited out until the app's deadline.
             async for attempt in stamina.retry_context(
-                on=ProviderUnavailable, attempts=CALL_ATTEMPTS, timeout=300.0
+                on=ProviderUnavailable,
+                attempts=None,
+                timeout=max(patience.total_seconds(), 1.0),
+                wait_initial=1.0,
+                wait_max=30.0,
             ):
                 with attempt:
-                    refs = {
-                        role: await provider.upload(await self._input_file(role, key))
-                        for role, key in task.inputs.items()
-                    }
-                    job = await provider.submit(
-                        JobRequest(
-                            task_id=task.task_id,
-                            app=app,
-                            inputs=refs,
-                            angle=task.angle,
-                            params=task.params,
-                            callback_url=None,
-                            attempt=task.attempts + 1,
-                        )
-                    )
+                    job = await provider.submit(dataclasses.replace(request, inputs=refs))
         except ProviderError as exc:
             await self.fail(task_id, _describe(task.provider, exc), kind=exc.fault.value)
             return None
@@ -148,6 +157,13 @@ class TaskRunner:
             return None
         log.info("task submitted", task_id=task_id, provider=task.provider, job=job.job_id)
         return job.to_json()
+
+    def _callback_url(self, task: Task) -> str | None:
+        """Where the provider may call us back; only with a public URL, or nobody can reach us."""
+        base = self.s.settings.public_url
+        if not base or not task.callback_token:
+            return None
+        return f"{base.rstrip('/')}/webhooks/{task.provider}/{task.task_id}/{task.callback_token}"
 
     async def _input_file(self, role: str, key: str) -> InputFile:
         extension = key.rsplit(".", 1)[-1]

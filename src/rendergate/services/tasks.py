@@ -92,6 +92,7 @@ async def create_task(request: NewTask, *, services: Services) -> Task:
             angle=request.angle,
             params=dict(request.params),
             inputs=inputs,
+            callback_token=secrets.token_urlsafe(24),
             created_at=now,
             updated_at=now,
         )
