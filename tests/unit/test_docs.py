@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from rendergate.api.app import create_app
 from rendergate.config import Settings, load_settings
+from support.server import RunningServer
 
 ROOT = Path(__file__).parents[2]
 
@@ -49,3 +51,15 @@ def test_every_route_has_an_example(tmp_path: Path) -> None:
         "/healthz",
         "/apps",
     }
+
+
+async def test_docs_page_uses_only_local_assets(server: RunningServer) -> None:
+    """/docs must work on a laptop with no internet: no CDN, only vendored assets."""
+    async with server.http.get(f"{server.url}/docs") as response:
+        assert response.status == 200
+        page = await response.text()
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page)
+    assert assets and all(a.startswith(("/static/", "data:")) for a in assets), assets
+    for asset in (a for a in assets if a.startswith("/static/")):
+        async with server.http.get(server.url + asset) as response:
+            assert response.status == 200 and len(await response.read()) > 100_000

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from rendergate import __version__
 from rendergate.api.errors import install_error_handlers
@@ -14,6 +18,7 @@ from rendergate.api.routes import health, tasks, webhooks
 from rendergate.bootstrap import open_services
 from rendergate.config import Settings
 
+STATIC = Path(__file__).parent / "static"
 DESCRIPTION = """One durable async task API in front of ComfyUI clouds and local engines.
 
 Create a task with `POST /tasks`, poll `GET /tasks/{task_id}` until `status` is
@@ -35,7 +40,20 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served below from vendored assets, so /docs works offline
     )
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="rendergate API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
+
     install_error_handlers(app)
     app.add_middleware(FinishedTaskCache)
     app.include_router(tasks.router)
