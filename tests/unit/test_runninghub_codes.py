@@ -1,0 +1,112 @@
+"""RunningHub's codes map to the right action, and the adapter's pure helpers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rendergate.domain.apps import AppSpec, NodeBinding
+from rendergate.domain.errors import (
+    Fault,
+    JobLost,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from rendergate.providers.base import JobRequest
+from rendergate.providers.runninghub import RunningHub, _failure, _node_info
+from rendergate.providers.runninghub_errors import CODES, Action, error_for
+
+
+@pytest.mark.parametrize("code", [421, 415, 1520, 1003, 1005, 1010, 1011, 1012, 814])
+def test_busy_codes_back_off_and_resubmit(code: int) -> None:
+    assert isinstance(error_for(code), ProviderUnavailable)
+
+
+@pytest.mark.parametrize("code", [805, 433, 803, 301, 1007, 1501, 1505])
+def test_input_codes_are_terminal_and_the_users_fault(code: int) -> None:
+    error = error_for(code)
+    assert type(error) is ProviderRejected and error.fault is Fault.USER
+
+
+@pytest.mark.parametrize("code", [801, 802, 806, 811, 812, 901, 380, 810])
+def test_account_codes_are_terminal_configuration_faults(code: int) -> None:
+    error = error_for(code)
+    assert type(error) is ProviderRejected and error.fault is Fault.CONFIG
+
+
+def test_running_and_queued_codes_mean_keep_polling_and_unknown_tasks_are_lost() -> None:
+    assert CODES[804].action is CODES[813].action is Action.POLL
+    assert isinstance(error_for(807), JobLost)
+
+
+def test_unknown_codes_fail_with_the_code_and_runninghubs_words() -> None:
+    error = error_for(999, "SOMETHING_NEW")
+    assert type(error) is ProviderRejected
+    assert error.message == "RunningHub answered code 999: SOMETHING_NEW"
+
+
+def test_every_documented_code_has_a_plain_message() -> None:
+    documented = {301, 380, 415, 421, 423, 433, 801, 802, 803, 804, 805, 806, 807, 808, 809, 811}
+    documented |= {812, 813, 901, 500, 412, 416, 435, 436, 810, 814, 817, 1520}
+    assert documented <= set(CODES)
+    assert all(
+        str(code) in CODES[code].message or CODES[code].action is Action.POLL for code in documented
+    )
+
+
+def test_node_info_fills_the_bindings_from_the_task() -> None:
+    app = AppSpec(
+        name="su_render",
+        provider="runninghub",
+        bindings=(
+            NodeBinding(source="image", node_id="112", field="image"),
+            NodeBinding(source="reference", node_id="158", field="image"),
+            NodeBinding(source="angle", node_id="7", field="text"),
+            NodeBinding(source="params.seed", node_id="3", field="seed"),
+            NodeBinding(source="params.absent", node_id="4", field="steps"),
+        ),
+    )
+    request = JobRequest(
+        task_id=1,
+        app=app,
+        inputs={"image": "api/a.png", "reference": "api/b.jpg"},
+        angle="front",
+        params={"seed": 42},
+    )
+    assert _node_info(request) == [
+        {"nodeId": "112", "fieldName": "image", "fieldValue": "api/a.png"},
+        {"nodeId": "158", "fieldName": "image", "fieldValue": "api/b.jpg"},
+        {"nodeId": "7", "fieldName": "text", "fieldValue": "front"},
+        {"nodeId": "3", "fieldName": "seed", "fieldValue": 42},
+    ]
+
+
+def test_a_805_failure_names_the_node_the_exception_and_its_message() -> None:
+    error = _failure(
+        {
+            "node_name": "SONIC_PreData",
+            "node_id": "276",
+            "exception_type": "TypeError",
+            "exception_message": "missing 2 required positional arguments",
+            "traceback": ["File ..."],
+        }
+    )
+    assert error.message == (
+        "the task failed on RunningHub: SONIC_PreData (node 276) raised TypeError: "
+        "missing 2 required positional arguments"
+    )
+
+
+def test_webhooks_are_parsed_but_never_trusted() -> None:
+    hub = RunningHub(api_key="k" * 32, base_url="https://www.runninghub.cn")
+    body = {
+        "event": "TASK_END",
+        "taskId": "1904163390028185602",
+        "eventData": json.dumps({"code": 0, "data": [{"fileUrl": "https://x/y.png"}]}),
+    }
+    event = hub.parse_webhook({}, json.dumps(body).encode())
+    assert (event.job_id, event.event) == ("1904163390028185602", "TASK_END")
+    for bad in (b"not json", b"{}", json.dumps({"taskId": "../etc"}).encode()):
+        with pytest.raises(ProviderRejected):
+            hub.parse_webhook({}, bad)
