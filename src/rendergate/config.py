@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     runninghub_host: str | None = Field(
         None, description="Host header for RunningHub; defaults to the base URL's host."
     )
+    runninghub_timeout_s: float = Field(
+        30.0, gt=0, description="Time limit of one call to RunningHub (stalls count as busy)."
+    )
     runninghub_concurrency: int = Field(
         3, ge=1, description="Tasks run at once per RunningHub key."
     )

@@ -54,9 +54,12 @@ class RunningServer:
 
 
 @contextlib.asynccontextmanager
-async def serve(settings: Settings, *, worker: bool = True) -> AsyncIterator[RunningServer]:
+async def serve(
+    settings: Settings, *, worker: bool = True, port: int = 0
+) -> AsyncIterator[RunningServer]:
+    """`port` 0 picks a free one; give one to know the URL in advance (RENDERGATE_PUBLIC_URL)."""
     app = create_app(settings, worker=worker)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

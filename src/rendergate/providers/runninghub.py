@@ -355,5 +355,6 @@ def from_settings(settings: Settings) -> RunningHub:
         api_key=settings.runninghub_api_key.get_secret_value(),
         base_url=settings.runninghub_base_url,
         host=settings.runninghub_host,
+        timeout_s=settings.runninghub_timeout_s,
         connections=max(100, settings.runninghub_concurrency * 4),
     )

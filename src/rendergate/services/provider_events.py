@@ -43,5 +43,5 @@ async def receive_webhook(
     job_id = (task.provider_job or {}).get("job_id")
     if job_id is not None and event.job_id != job_id:
         raise InvalidInput(f"the webhook is about job {event.job_id}, not this task's")
-    log.info("provider webhook", task_id=task_id, provider=provider_name, event=event.event)
+    log.info("provider webhook", task_id=task_id, provider=provider_name, kind=event.event)
     services.wakeups.wake(task_id)

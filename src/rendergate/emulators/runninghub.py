@@ -1,0 +1,245 @@
+"""An emulator of RunningHub's v1 API (providers.md §1, seeds 000/001/003) on 127.0.0.1.
+
+    emu = RunningHubEmulator(api_key="k", queue_s=0.2, run_s=0.5, concurrency=3)
+    async with emu.serve() as base_url:
+        emu.inject(Fault.HTTP_502, path="/task/openapi/outputs", times=2)
+        emu.script_next(failed=FailedReason(exception_message="CUDA out of memory"))
+        ...  emu.stats, emu.tasks[task_id].finished_wall, emu.webhook_attempts
+
+Standalone: `python -m rendergate.emulators.runninghub --port 9100 --api-key KEY --run-s 5`,
+steered over HTTP by POST /_emulator/config, POST /_emulator/inject and GET /_emulator/stats
+(runninghub_control.py). The endpoints are in runninghub_api.py, task lives in
+runninghub_tasks.py, faults in runninghub_faults.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import fields
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from rendergate.emulators import runninghub_control
+from rendergate.emulators.runninghub_api import RunningHubApi, route_key
+from rendergate.emulators.runninghub_faults import Fault, FaultPlan, FaultRule, answer_fault
+from rendergate.emulators.runninghub_media import UploadStore
+from rendergate.emulators.runninghub_model import (
+    DEFAULT_WEBAPPS,
+    DEFAULT_WORKFLOWS,
+    AppSpec,
+    FailedReason,
+    Knobs,
+    Outcome,
+    Script,
+    Stats,
+    TaskRecord,
+    WebhookAttempt,
+)
+from rendergate.emulators.runninghub_requests import Refusal
+from rendergate.emulators.runninghub_tasks import TaskBook
+from rendergate.emulators.runninghub_webhooks import WebhookSender
+
+__all__ = ["AppSpec", "FailedReason", "Fault", "RunningHubEmulator", "main"]
+
+
+class RunningHubEmulator:
+    def __init__(
+        self,
+        api_key: str = "emulator-api-key",
+        *,
+        webapps: dict[str, AppSpec] | None = None,
+        workflows: dict[str, AppSpec] | None = None,
+        public_url: str | None = None,
+        remain_coins: int = 100_000,
+        seed: int | None = None,
+        **knobs: Any,
+    ) -> None:
+        """`knobs` are Knobs' fields (queue_s, run_s, concurrency, ...; runninghub_model).
+
+        `public_url` is the base of result URLs, by default the address serve() binds.
+        """
+        self.api_key = api_key
+        self.knobs = Knobs()
+        self.knobs.update(knobs)
+        self.webapps = dict(DEFAULT_WEBAPPS if webapps is None else webapps)
+        self.workflows = dict(DEFAULT_WORKFLOWS if workflows is None else workflows)
+        self.remain_coins = remain_coins
+        self.base_url: str | None = None  # set by serve()
+        self.stats = Stats()
+        self.webhook_attempts: list[WebhookAttempt] = []
+        self.uploads = UploadStore(self.knobs.upload_store_bytes)
+        self.faults = FaultPlan()
+        self.scripts: deque[Script] = deque()
+        self.api = RunningHubApi(self, seed)
+        self.book = TaskBook(self.knobs, self.api.finished)
+        self.webhooks = WebhookSender(self.knobs, self.webhook_attempts)
+        self._public_url = public_url
+        self._stopping = asyncio.Event()
+
+    @property
+    def public_url(self) -> str:
+        return self._public_url or self.base_url or ""
+
+    # -- in-process controls ---------------------------------------------------------------
+
+    @property
+    def tasks(self) -> dict[str, TaskRecord]:
+        return self.book.tasks
+
+    def configure(self, **knobs: Any) -> None:
+        self.knobs.update(knobs)
+        self.uploads.limit_bytes = self.knobs.upload_store_bytes
+        self.book.fill_slots()  # `concurrency` may have grown
+
+    def inject(
+        self,
+        kind: Fault,
+        *,
+        path: str | None = None,
+        times: int | None = 1,
+        code: int = 500,
+        stall_s: float | None = None,
+    ) -> FaultRule:
+        """Fault the next `times` requests to `path` (None: all paths; see runninghub_faults)."""
+        return self.faults.add(FaultRule(kind, path, times, code, stall_s))
+
+    def script_next(
+        self, *, failed: FailedReason | None = None, empty: bool = False, times: int = 1
+    ) -> None:
+        """The next `times` tasks end FAILED with `failed`, or SUCCESS with no output if
+        `empty`, or plainly SUCCESS (whatever fail_rate says)."""
+        outcome = Outcome.FAILED if failed else Outcome.EMPTY if empty else Outcome.SUCCESS
+        self.scripts.extend(Script(outcome, failed) for _ in range(times))
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+        self.scripts.clear()
+
+    def snapshot(self, *, tasks: bool = True) -> dict[str, Any]:
+        """What GET /_emulator/stats answers."""
+        out: dict[str, Any] = {
+            **self.stats.to_json(),
+            "active": self.book.active,
+            "waiting": len(self.book.waiting),
+            "tasks_by_status": self.book.count_by_status(),
+            "faults_pending": self.faults.to_json(),
+            "scripted": len(self.scripts),
+            "uploads": len(self.uploads),
+            "remain_coins": self.remain_coins,
+            "webhooks_in_flight": self.webhooks.pending,
+            "webhook_attempts_count": len(self.webhook_attempts),
+        }
+        if tasks:
+            out["tasks"] = {task_id: r.to_json() for task_id, r in self.tasks.items()}
+            out["webhook_attempts"] = [a.to_json() for a in self.webhook_attempts]
+        return out
+
+    # -- serving ---------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+        """Serves until the block ends; then stalls end, timers stop, webhooks are dropped."""
+        self._stopping = asyncio.Event()
+        self.book.open()
+        runner = web.AppRunner(
+            self.make_app(), handle_signals=False, access_log=None, shutdown_timeout=2.0
+        )
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+            self.base_url = f"http://{host}:{runner.addresses[0][1]}"
+            await self.webhooks.open()
+            yield self.base_url
+        finally:
+            self._stopping.set()
+            await runner.cleanup()
+            self.book.close()
+            await self.webhooks.aclose()
+
+    def make_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware()])
+        self.api.add_routes(app)
+        runninghub_control.add_routes(app, self)
+        app.router.add_post("/{tail:.*}", self.api.unknown_path)
+        return app
+
+    def _middleware(self) -> Middleware:
+        @web.middleware
+        async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+            path = request.path
+            if path.startswith("/_emulator/"):
+                return await handler(request)
+            key = route_key(request)
+            self.stats.requests_by_path[key] += 1
+            rule = self.faults.take(path)
+            if rule is not None:
+                self.stats.faults_fired[rule.kind.value] += 1
+                if rule.kind is Fault.CODE:
+                    self.stats.codes_by_path[key][rule.code] += 1
+                answer = await answer_fault(rule, request, self._stopping)
+                if answer is not None:
+                    return answer
+            try:
+                if not path.startswith("/files/"):
+                    self.api.check_host(request)
+                return await handler(request)
+            except Refusal as refusal:
+                return self.api.reply(request, refusal.code, refusal.data, detail=refusal.detail)
+
+        return middleware
+
+
+# -- standalone --------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m rendergate.emulators.runninghub",
+        description="Serve an emulated RunningHub v1 API until SIGINT/SIGTERM.",
+    )
+    parser.add_argument("--api-key", required=True)
+    parser.add_argument("--bind", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument("--public-url", help="base of result URLs (default: the bound address)")
+    parser.add_argument("--seed", type=int, help="seed of jitter and fail_rate")
+    parser.add_argument("--webapp", action="append", default=[], help="extra AI-app id (any nodes)")
+    parser.add_argument("--workflow", action="append", default=[], help="extra workflow id")
+    types: dict[str, Any] = {"float": float, "int": int, "str": str}
+    for knob in fields(Knobs):
+        flag = "--" + knob.name.replace("_", "-")
+        if knob.type == "bool":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        else:
+            parser.add_argument(flag, type=types[str(knob.type)], default=None)
+    args = vars(parser.parse_args(argv))
+    knobs = {f.name: args[f.name] for f in fields(Knobs) if args[f.name] is not None}
+    try:
+        emulator = RunningHubEmulator(
+            args["api_key"], public_url=args["public_url"], seed=args["seed"], **knobs
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    emulator.webapps.update({app: AppSpec(fields=None) for app in args["webapp"]})
+    emulator.workflows.update({wf: AppSpec(fields=None) for wf in args["workflow"]})
+    asyncio.run(_serve_until_signal(emulator, args["bind"], args["port"]))
+
+
+async def _serve_until_signal(emulator: RunningHubEmulator, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with emulator.serve(host, port) as base_url:
+        print(f"RunningHub emulator listening on {base_url}", flush=True)
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    main()

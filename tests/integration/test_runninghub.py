@@ -1,0 +1,220 @@
+"""rendergate against the RunningHub emulator: the seed 003 app end to end, and everything
+RunningHub does in practice (webhooks, polling, 421s, failures, faults, expiring URLs)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import stamina
+from PIL import Image
+
+from rendergate.config import Settings, load_settings
+from rendergate.emulators.runninghub import FailedReason, Fault, RunningHubEmulator
+from support.images import make_reference, make_scene
+from support.process import free_port
+from support.server import RunningServer, serve
+
+KEY = "0123456789abcdef0123456789abcdef"
+APPS = Path(__file__).parents[1] / "support" / "apps.toml"
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[RunningHubEmulator]:
+    emu = RunningHubEmulator(KEY, queue_s=0.05, run_s=0.3, concurrency=2)
+    async with emu.serve():
+        yield emu
+
+
+def rh_settings(settings: Settings, emu: RunningHubEmulator, **extra: Any) -> Settings:
+    return load_settings(
+        data_dir=settings.data_dir,
+        apps_file=APPS,
+        runninghub_api_key=KEY,
+        runninghub_base_url=emu.base_url,
+        runninghub_host="www.runninghub.cn",
+        runninghub_concurrency=2,
+        **extra,
+    )
+
+
+async def submit(server: RunningServer, *, reference: bool = True) -> int:
+    form = aiohttp.FormData()
+    form.add_field("image", make_scene(96, 64), filename="shot.png", content_type="image/png")
+    if reference:
+        form.add_field("reference", make_reference(), filename="ref.jpg", content_type="image/jpeg")
+    form.add_field("type", "su_render")
+    async with server.http.post(f"{server.url}/tasks", data=form) as response:
+        body = await response.json()
+        assert response.status == 201, body
+        return int(body["data"]["task_id"])
+
+
+async def test_su_render_end_to_end_with_webhooks(
+    settings: Settings, emulator: RunningHubEmulator
+) -> None:
+    port = free_port()
+    configured = rh_settings(settings, emulator, public_url=f"http://127.0.0.1:{port}")
+    async with serve(configured, port=port) as server:
+        task_id = await submit(server)
+        task = await server.wait_finished(task_id)
+        assert task["status"] == "completed", task
+        [upstream] = emulator.tasks.values()
+        assert upstream.webhook_url is not None
+        assert upstream.webhook_url.startswith(f"http://127.0.0.1:{port}/webhooks/runninghub/")
+        assert [a.ok for a in emulator.webhook_attempts] == [True]
+        # The webhook woke us: the outputs were asked for once or twice, not polled for.
+        assert upstream.requests["/task/openapi/outputs"] <= 2
+        assert task["outputs"][0]["node_id"] and task["outputs"][0]["file_type"] == "png"
+        assert task["cost"]["consumeCoins"] is not None and "taskCostTime" in task["cost"]
+        full = await server.get_task(task_id)
+        async with server.http.get(full["image"]["image_url"]) as response:
+            assert response.status == 200
+            rendered = Image.open(io.BytesIO(await response.read()))
+        assert rendered.size == (96, 64)  # made from our screenshot, node 112's input
+
+
+async def test_polling_alone_does_the_job_without_a_public_url(
+    settings: Settings, emulator: RunningHubEmulator
+) -> None:
+    async with serve(rh_settings(settings, emulator)) as server:
+        task = await server.wait_finished(await submit(server))
+        assert task["status"] == "completed", task
+        [upstream] = emulator.tasks.values()
+        assert upstream.webhook_url is None and emulator.webhook_attempts == []
+
+
+async def test_a_805_failure_says_which_node_failed_and_how(
+    settings: Settings, emulator: RunningHubEmulator
+) -> None:
+    emulator.script_next(
+        failed=FailedReason(
+            node_id="276",
+            node_name="SONIC_PreData",
+            exception_type="TypeError",
+            exception_message="missing 2 required positional arguments",
+        )
+    )
+    async with serve(rh_settings(settings, emulator)) as server:
+        task = await server.wait_finished(await submit(server))
+    assert task["status"] == "failed"
+    assert task["error_message"] == (
+        "the inputs were refused: the task failed on RunningHub: SONIC_PreData (node 276) "
+        "raised TypeError: missing 2 required positional arguments"
+    )
+
+
+async def test_the_queue_cap_keeps_tasks_waiting_with_us_instead_of_drawing_421s(
+    settings: Settings, emulator: RunningHubEmulator
+) -> None:
+    async with serve(rh_settings(settings, emulator)) as server:
+        ids = [await submit(server) for _ in range(5)]
+        tasks = [await server.wait_finished(task_id, timeout_s=30) for task_id in ids]
+    assert [t["status"] for t in tasks] == ["completed"] * 5
+    assert emulator.stats.codes_by_path["/task/openapi/ai-app/run"].get(421, 0) == 0
+    assert len(emulator.tasks) == 5
+
+
+async def test_a_421_that_still_happens_is_waited_out(
+    settings: Settings, emulator: RunningHubEmulator
+) -> None:
+    stamina.set_testing(False)  # real back-off, so the slot frees up meanwhile
+    emulator.configure(concurrency=1)  # someone else uses the key: our cap of 2 is too high
+    async with serve(rh_settings(settings, emulator)) as server:
+        ids = [await submit(server) for _ in range(3)]
+        tasks = [await server.wait_finished(task_id, timeout_s=60) for task_id in ids]
+    assert [t["status"] for t in tasks] == ["completed"] * 3
+    assert emulator.stats.codes_by_path["/task/openapi/ai-app/run"][421] >= 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "times"), [(Fault.HTTP_502, 3), (Fault.HTML_200, 2), (Fault.RESET, 2)]
+)
+async def test_upstream_faults_never_fail_or_strand_a_task(
+    settings: Settings, emulator: RunningHubEmulator, fault: Fault, times: int
+) -> None:
+    emulator.inject(fault, path="/task/openapi/outputs", times=times)
+    emulator.inject(fault, path="/task/openapi/upload", times=1)
+    async with serve(rh_settings(settings, emulator)) as server:
+        task = await server.wait_finished(await submit(server), timeout_s=60)
+    assert task["status"] == "completed", task
+    assert emulator.stats.faults_fired[fault.value] == times + 1
+
+
+async def test_a_stalled_call_is_timed_out_and_retried(
+    settings: Settings, emulator: RunningHubEmulator
+) -> None:
+    emulator.inject(Fault.STALL, path="/task/openapi/outputs", times=1, stall_s=30)
+    async with serve(rh_settings(settings, emulator, runninghub_timeout_s=0.5)) as server:
+        task = await server.wait_finished(await submit(server), timeout_s=30)
+    assert task["status"] == "completed", task
+
+
+async def test_results_outlive_runninghubs_expiring_urls(
+    settings: Settings, emulator: RunningHubEmulator
+) -> None:
+    # RunningHub's result URLs are signed for a while from each /outputs call (here half a
+    # second); rendergate downloads at once and serves its own copy long after.
+    emulator.configure(file_ttl_s=0.5, resign_on_query=True, run_s=0.1)
+    async with serve(rh_settings(settings, emulator)) as server:
+        task = await server.wait_finished(await submit(server))
+        assert task["status"] == "completed", task
+        [upstream] = emulator.tasks.values()
+        async with server.http.post(
+            f"{emulator.base_url}/task/openapi/outputs",
+            json={"apiKey": KEY, "taskId": upstream.task_id},
+            headers={"Host": "www.runninghub.cn"},
+        ) as response:
+            their_url = (await response.json())["data"][0]["fileUrl"]
+        deadline = time.monotonic() + 10
+        while True:  # until RunningHub's signed URL has expired
+            async with server.http.get(their_url) as response:
+                if response.status == 403:
+                    break
+            assert time.monotonic() < deadline, "the emulator's URL never expired"
+            await asyncio.sleep(0.1)
+        async with server.http.get(f"{server.url}/tasks/{task['task_id']}/image") as response:
+            assert response.status == 200 and response.content_type == "image/png"
+
+
+async def test_cancel_reaches_runninghub(settings: Settings, emulator: RunningHubEmulator) -> None:
+    emulator.configure(run_s=30)
+    async with serve(rh_settings(settings, emulator)) as server:
+        task_id = await submit(server)
+        await server.wait_for(task_id, lambda t: t["status"] == "processing")
+        async with server.http.post(f"{server.url}/tasks/{task_id}/cancel") as response:
+            assert response.status == 200
+        [upstream] = emulator.tasks.values()
+        assert upstream.requests["/task/openapi/cancel"] >= 1
+        assert upstream.status == "FAILED"  # RunningHub reads a canceled task as failed
+
+
+async def test_repeated_and_forged_webhooks_change_nothing(
+    settings: Settings, emulator: RunningHubEmulator
+) -> None:
+    port = free_port()
+    emulator.configure(webhook_duplicates=2)
+    configured = rh_settings(settings, emulator, public_url=f"http://127.0.0.1:{port}")
+    async with serve(configured, port=port) as server:
+        emulator.configure(run_s=2.0)
+        task_id = await submit(server)
+        await server.wait_for(task_id, lambda t: t["status"] == "processing")
+        [upstream] = emulator.tasks.values()
+        assert upstream.webhook_url is not None
+        forged = {"event": "TASK_END", "taskId": upstream.task_id, "eventData": "{}"}
+        async with server.http.post(upstream.webhook_url, json=forged) as response:
+            assert response.status == 200  # accepted as a hint...
+        task = await server.get_task(task_id, include_base64="false")
+        assert task["status"] == "processing"  # ...but RunningHub says it is still running
+        wrong = upstream.webhook_url.rsplit("/", 1)[0] + "/not-the-token"
+        async with server.http.post(wrong, json=forged) as response:
+            assert response.status == 404
+        task = await server.wait_finished(task_id)
+    assert task["status"] == "completed" and task["attempts"] == 1
+    assert sum(a.ok for a in emulator.webhook_attempts) == 3  # the event and two copies

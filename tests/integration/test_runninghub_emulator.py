@@ -1,0 +1,330 @@
+"""The RunningHub emulator over real HTTP on 127.0.0.1: wire shapes, task life, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import io
+import json
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from PIL import Image
+
+from rendergate.emulators.runninghub import FailedReason, Fault, RunningHubEmulator
+from rendergate.emulators.runninghub_media import expected_pixel
+
+KEY = "k" * 32
+HOST = {"Host": "www.runninghub.cn"}
+APP = 1983061233110790146  # seed 003
+MONEY = {"consumeMoney", "consumeCoins", "thirdPartyConsumeMoney"}
+OUTPUT_KEYS = {"fileUrl", "fileType", "taskCostTime", "nodeId", *MONEY}  # seed 000
+
+
+async def until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Polls `check` (a function or a coroutine function) until it is truthy."""
+    deadline = time.monotonic() + timeout
+    while not (value := await check() if inspect.iscoroutinefunction(check) else check()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+    return value
+
+
+@dataclass
+class Rh:
+    emu: RunningHubEmulator
+    base: str
+    http: aiohttp.ClientSession
+
+    async def call(self, path: str, body: dict[str, Any], **kw: Any) -> Any:
+        headers = kw.pop("headers", HOST)
+        async with self.http.post(self.base + path, json=body, headers=headers, **kw) as r:
+            assert r.status == 200
+            return await r.json()
+
+    async def api(self, path: str, **body: Any) -> Any:
+        return await self.call("/task/openapi/" + path, {"apiKey": KEY, **body})
+
+    async def upload(self, image: bytes) -> Any:
+        form = aiohttp.FormData({"apiKey": KEY, "fileType": "image"})
+        form.add_field("file", image, filename="in.png", content_type="image/png")
+        async with self.http.post(self.base + "/task/openapi/upload", data=form, headers=HOST) as r:
+            return await r.json()
+
+    async def run(self, nodes: list[Any] | None = None, **extra: Any) -> str:
+        answer = await self.api("ai-app/run", webappId=APP, nodeInfoList=nodes or [], **extra)
+        assert answer["code"] == 0, answer
+        return str(answer["data"]["taskId"])
+
+    async def wait_end(self, task_id: str) -> str:
+        await until(lambda: self.emu.tasks[task_id].finished_wall)
+        return str((await self.api("status", taskId=task_id))["data"])
+
+
+@pytest.fixture
+async def rh() -> AsyncIterator[Rh]:
+    emu = RunningHubEmulator(KEY, queue_s=0.1, run_s=0.15, webhook_backoff_s=0.02)
+    async with emu.serve() as base, aiohttp.ClientSession() as http:
+        yield Rh(emu, base, http)
+
+
+@dataclass
+class Receiver:
+    url: str
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    answers: list[int] = field(default_factory=list)  # statuses to give first, then 200
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    got = Receiver(url="")
+
+    async def hook(request: web.Request) -> web.Response:
+        got.bodies.append(await request.json())
+        return web.Response(status=got.answers.pop(0) if got.answers else 200)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    got.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    yield got
+    await runner.cleanup()
+
+
+async def test_upload_run_poll_outputs_download(rh: Rh) -> None:
+    rh.emu.configure(queue_s=0.2, run_s=0.3)  # long enough for polls to see each phase
+    source = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 0, 0)).save(source, format="PNG")
+    name = (await rh.upload(source.getvalue()))["data"]["fileName"]
+    assert name.startswith("api/") and name.endswith(".png") and len(name) == 4 + 64 + 4
+    bare = name.removeprefix("api/")  # seed 003 sends the name without "api/"
+    nodes = [
+        {"nodeId": "112", "fieldName": "image", "fieldValue": bare, "description": "SU截图"},
+        {"nodeId": "158", "fieldName": "image", "fieldValue": name},
+    ]
+    answer = await rh.api("ai-app/run", webappId=APP, nodeInfoList=nodes)
+    data = answer["data"]
+    assert (answer["code"], answer["msg"], answer["errorMessages"]) == (0, "success", None)
+    assert set(data) == {"netWssUrl", "taskId", "clientId", "taskStatus", "promptTips"}
+    assert data["taskStatus"] == "QUEUED" and data["netWssUrl"] is None
+    assert len(data["taskId"]) == 19 and data["taskId"].isdigit()
+    assert json.loads(data["promptTips"])["node_errors"] == {}
+    task_id, seen, codes = data["taskId"], list[str](), list[int]()
+    while not seen or seen[-1] != "SUCCESS":
+        status = (await rh.api("status", taskId=task_id))["data"]
+        outputs = await rh.api("outputs", taskId=task_id)
+        seen += [status] if status not in seen else []
+        codes += [outputs["code"]] if outputs["code"] not in codes else []
+        await asyncio.sleep(0.02)
+    assert seen == ["QUEUED", "RUNNING", "SUCCESS"] and codes[:2] == [813, 804]
+    (item,) = outputs["data"]
+    assert set(item) == OUTPUT_KEYS and item["nodeId"] == "160"
+    assert all(isinstance(item[k], str) for k in ("fileType", "taskCostTime", "consumeCoins"))
+    assert item["consumeMoney"] is None and item["thirdPartyConsumeMoney"] is None
+    async with rh.http.get(item["fileUrl"]) as r:
+        assert (r.status, r.content_type) == (200, "image/png")
+        result = Image.open(io.BytesIO(await r.read()))
+    assert result.size == (40, 30)
+    pixel = result.convert("RGB").getpixel((5, 5))
+    assert isinstance(pixel, tuple)
+    assert all(abs(a - b) <= 1 for a, b in zip(pixel, expected_pixel((200, 0, 0), 0), strict=True))
+    record = rh.emu.tasks[task_id]
+    assert record.finished_wall and record.started_wall and record.requests
+    assert record.created_mono < (record.started_mono or 0) < (record.finished_mono or 0)
+
+
+async def test_result_urls_expire_and_are_signed(rh: Rh) -> None:
+    rh.emu.configure(file_ttl_s=0.5, outputs_per_task=2)
+    task_id = await rh.run()
+    assert await rh.wait_end(task_id) == "SUCCESS"
+    first, second = (await rh.api("outputs", taskId=task_id))["data"]
+    assert first["nodeId"] != second["nodeId"]
+    async with rh.http.get(first["fileUrl"]) as r:
+        assert r.status == 200 and (await r.read()).startswith(b"\x89PNG")
+    async with rh.http.get(first["fileUrl"] + "0") as r:  # a forged signature
+        assert r.status == 403
+
+    async def expired() -> bool:
+        async with rh.http.get(second["fileUrl"]) as r:
+            return r.status == 403 and "AccessDenied" in await r.text()
+
+    await until(expired, timeout=3)
+    rh.emu.configure(resign_on_query=True)  # like a CDN that signs anew at each query
+    fresh = (await rh.api("outputs", taskId=task_id))["data"][1]["fileUrl"]
+    async with rh.http.get(fresh) as r:
+        assert r.status == 200 and fresh != second["fileUrl"]
+
+
+async def test_refusals(rh: Rh) -> None:
+    run = "/task/openapi/ai-app/run"
+    body = {"apiKey": KEY, "webappId": APP, "nodeInfoList": []}
+    assert (await rh.call(run, body, headers={"Host": "evil.example"}))["code"] == 412
+    assert (await rh.call(run, {**body, "apiKey": "wrong"}))["code"] == 802
+    as_string = await rh.call(run, {**body, "webappId": str(APP)})
+    assert as_string["code"] == 301 and "JSON number" in as_string["msg"]
+    assert (await rh.call(run, {**body, "webappId": 1}))["code"] == 901
+    unknown = [{"nodeId": "999", "fieldName": "image", "fieldValue": "x"}]
+    assert (await rh.call(run, {**body, "nodeInfoList": unknown}))["code"] == 803
+    missing = [{"nodeId": "112", "fieldName": "image", "fieldValue": "never.png"}]
+    answer = await rh.call(run, {**body, "nodeInfoList": missing})
+    tips = json.loads(answer["data"]["promptTips"])
+    assert answer["code"] == 433 and "112" in tips["node_errors"]
+    assert (await rh.api("create", workflowId="404"))["code"] == 380
+    assert (await rh.api("outputs", taskId="1234567890123456789"))["code"] == 807
+    account = "/uc/openapi/accountStatus"
+    assert (await rh.call(account, {"apiKey": KEY}))["code"] == 802  # documented: `apikey`
+    assert (await rh.call(account, {"apikey": KEY}))["data"]["currentTaskCounts"] == "0"
+    rh.emu.configure(max_upload_bytes=1000)
+    assert (await rh.upload(b"x" * 2000))["code"] == 809
+
+
+async def test_concurrency_cap_and_personal_queue(rh: Rh) -> None:
+    rh.emu.configure(concurrency=2, run_s=30, personal_queue_limit=1)
+    first, _ = await rh.run(), await rh.run()
+    assert (await rh.api("ai-app/run", webappId=APP, nodeInfoList=[]))["code"] == 421
+    plus = await rh.api("ai-app/run", webappId=APP, nodeInfoList=[], instanceType="plus")
+    assert plus["code"] == 415
+    wf = {"workflowId": "1904136902449209346", "usePersonalQueue": True}
+    waiting = (await rh.api("create", **wf))["data"]["taskId"]
+    assert (await rh.api("create", **wf))["code"] == 814
+    assert (await rh.api("status", taskId=waiting))["data"] == "QUEUED"
+    counts = await rh.call("/uc/openapi/accountStatus", {"apikey": KEY})
+    assert counts["data"]["currentTaskCounts"] == "3"
+    assert rh.emu.tasks[waiting].slotted_mono is None
+    assert (await rh.api("cancel", taskId=first))["code"] == 0
+    assert rh.emu.tasks[waiting].slotted_mono is not None  # it took the freed slot
+
+
+async def test_failure_cancel_and_empty_outputs(rh: Rh) -> None:
+    reason = FailedReason(exception_type="RuntimeError", exception_message="CUDA out of memory")
+    rh.emu.script_next(failed=reason)
+    rh.emu.script_next(empty=True)
+    failed, empty = await rh.run(), await rh.run()
+    assert await rh.wait_end(failed) == "FAILED"
+    answer = await rh.api("outputs", taskId=failed)
+    got = answer["data"]["failedReason"]
+    assert answer["code"] == 805 and got["node_name"] == "KSampler"
+    assert got["exception_type"] == "RuntimeError" and got["node_id"] == "3"
+    assert got["exception_message"] == "CUDA out of memory" and isinstance(got["traceback"], str)
+    assert (await rh.api("cancel", taskId=failed))["code"] == 817
+    assert await rh.wait_end(empty) == "SUCCESS"
+    assert (await rh.api("outputs", taskId=empty))["data"] == []
+    rh.emu.configure(run_s=30)
+    canceled = await rh.run()
+    assert (await rh.api("cancel", taskId=canceled))["code"] == 0
+    assert (await rh.api("status", taskId=canceled))["data"] == "FAILED"
+    answer = await rh.api("outputs", taskId=canceled)
+    assert answer["data"]["failedReason"]["exception_type"] == "TaskCanceled"
+    assert (await rh.api("cancel", taskId=canceled))["code"] == 817
+    assert (await rh.api("cancel", taskId="1"))["code"] == 807
+
+
+async def test_webhook_delivered_after_retry(rh: Rh, receiver: Receiver) -> None:
+    receiver.answers.append(500)
+    task_id = await rh.run(webhookUrl=receiver.url)
+    await until(lambda: len(receiver.bodies) == 2)
+    assert receiver.bodies[0] == receiver.bodies[1]
+    event = receiver.bodies[1]
+    assert (event["event"], event["taskId"]) == ("TASK_END", task_id)
+    assert isinstance(event["eventData"], str)
+    assert json.loads(event["eventData"]) == await rh.api("outputs", taskId=task_id)
+    attempts = [(a.attempt, a.status) for a in rh.emu.webhook_attempts]
+    assert attempts == [(1, 500), (2, 200)]
+
+
+async def test_webhook_duplicates_failures_and_refused_hosts(rh: Rh, receiver: Receiver) -> None:
+    rh.emu.configure(webhook_duplicates=2)
+    rh.emu.script_next(failed=FailedReason(node_name="VAEDecode"))
+    task_id = await rh.run(WebhookUrl=receiver.url)  # seed 003's table spelling
+    await until(lambda: len(receiver.bodies) == 3)
+    assert {body["taskId"] for body in receiver.bodies} == {task_id}
+    for event in [json.loads(body["eventData"]) for body in receiver.bodies]:
+        assert event["code"] == 805 and event["data"]["failedReason"]["node_name"] == "VAEDecode"
+    outside = await rh.run(webhookUrl="http://example.com/hook")
+    await until(lambda: any(a.task_id == outside for a in rh.emu.webhook_attempts))
+    refused = [a for a in rh.emu.webhook_attempts if a.task_id == outside]
+    assert len(refused) == 1 and refused[0].status is None and "loopback" in str(refused[0].error)
+
+
+async def test_faults(rh: Rh) -> None:
+    outputs = rh.base + "/task/openapi/outputs"
+    body = {"apiKey": KEY, "taskId": "1"}
+    rh.emu.inject(Fault.HTTP_502, path="/task/openapi/outputs", times=2)
+    for _ in range(2):
+        async with rh.http.post(outputs, json=body, headers=HOST) as r:
+            assert (r.status, r.content_type) == (502, "text/html")
+            assert "502 Bad Gateway" in await r.text()
+    assert (await rh.api("outputs", taskId="1"))["code"] == 807  # the fault is used up
+    rh.emu.inject(Fault.HTML_200)  # any path
+    async with rh.http.post(outputs, json=body, headers=HOST) as r:
+        assert (r.status, r.content_type) == (200, "text/html")
+    rh.emu.inject(Fault.CODE, path="/task/openapi/ai-app/run", code=421, times=None)
+    for _ in range(2):
+        assert (await rh.api("ai-app/run", webappId=APP, nodeInfoList=[]))["code"] == 421
+    rh.emu.clear_faults()
+    rh.emu.inject(Fault.RESET, path="/task/openapi/outputs")
+    with pytest.raises((aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
+        await rh.api("outputs", taskId="1")
+    rh.emu.inject(Fault.STALL, path="/task/openapi/outputs", stall_s=None)
+    with pytest.raises(TimeoutError):
+        await rh.call(outputs[len(rh.base) :], body, timeout=aiohttp.ClientTimeout(total=0.2))
+    rh.emu.inject(Fault.STALL, path="/task/openapi/outputs", stall_s=0.2)
+    started = time.monotonic()
+    assert (await rh.api("outputs", taskId="1"))["code"] == 807
+    assert time.monotonic() - started >= 0.2
+    fired = {"http_502": 2, "html_200": 1, "code": 2, "reset": 1, "stall": 2}
+    assert rh.emu.stats.faults_fired == fired
+
+
+async def test_http_controls(rh: Rh) -> None:
+    control = rh.base + "/_emulator/"
+    async with rh.http.post(control + "config", json={"run_s": 0.05, "concurrency": 5}) as r:
+        assert (await r.json())["concurrency"] == 5 and rh.emu.knobs.run_s == 0.05
+    async with rh.http.post(control + "config", json={"run_s": "slow"}) as r:
+        assert r.status == 400 and rh.emu.knobs.run_s == 0.05
+    fault = {"fault": "code", "code": 500, "path": "/task/openapi/status"}
+    async with rh.http.post(control + "inject", json=fault) as r:
+        assert r.status == 200
+    assert (await rh.api("status", taskId="1"))["msg"] == "UNKNOWN_ERROR"
+    outcome = {"outcome": "failed", "failedReason": {"exception_message": "boom"}}
+    async with rh.http.post(control + "inject", json=outcome) as r:
+        assert (await r.json())["scripted"] == 1
+    task_id = await rh.run()
+    assert await rh.wait_end(task_id) == "FAILED"
+    async with rh.http.get(control + "stats", headers={"Host": "anything"}) as r:
+        stats = await r.json()
+    assert stats["requests_by_path"]["/task/openapi/ai-app/run"] == 1
+    assert stats["codes_by_path"]["/task/openapi/status"] == {"500": 1, "0": 1}
+    task = stats["tasks"][task_id]
+    assert task["finished_wall"] > task["created_wall"] and task["outcome"] == "failed"
+
+
+async def test_a_thousand_tasks_on_timers(rh: Rh) -> None:
+    rh.emu.configure(concurrency=2000, queue_s=0.05, run_s=0.2, jitter_s=0.1)
+    await asyncio.gather(*(rh.run() for _ in range(1000)))
+    assert len(rh.emu.tasks) == 1000
+    await until(lambda: rh.emu.book.count_by_status() == {"SUCCESS": 1000}, timeout=20)
+
+
+async def test_standalone_process() -> None:
+    module = "rendergate.emulators.runninghub"
+    args = ["-m", module, "--port", "0", "--run-s", "0.1", "--api-key", KEY]
+    pipe = asyncio.subprocess.PIPE
+    process = await asyncio.create_subprocess_exec(sys.executable, *args, stdout=pipe)
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        base = line.strip().rsplit(" ", 1)[-1]
+        async with aiohttp.ClientSession() as http, http.get(base + "/_emulator/config") as r:
+            assert (await r.json())["run_s"] == 0.1
+    finally:
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), 10) == 0
