@@ -31,8 +31,8 @@ def child_env(data_dir: Path, **extra: str) -> dict[str, str]:
         RENDERGATE_DATA_DIR=str(data_dir),
         RENDERGATE_APPS_FILE=str(Path(__file__).with_name("apps.toml")),
         RENDERGATE_LOG_LEVEL="warning",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -88,8 +88,10 @@ class ServeProcess:
 
 
 @contextlib.contextmanager
-def serving(data_dir: Path, log: Path, **env: str) -> Iterator[ServeProcess]:
-    server = ServeProcess(data_dir, free_port(), log, **env)
+def serving(
+    data_dir: Path, log: Path, *, port: int | None = None, **env: str
+) -> Iterator[ServeProcess]:
+    server = ServeProcess(data_dir, port or free_port(), log, **env)
     try:
         yield server
     finally:
