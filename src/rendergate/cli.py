@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from rendergate.config import Settings, load_settings
 from rendergate.logging_setup import configure_logging
@@ -183,14 +183,15 @@ def tasks(
     code, body = asyncio.run(get_json(_server(server, config), f"/tasks?{query}", console))
     if code != Exit.OK:
         raise typer.Exit(code)
-    table = Table("task_id", "type", "status", "progress", "created_at", "error")
+    table = Table("type", "status", "progress", "created (UTC)", "error")
+    table.columns.insert(0, Column("task_id", no_wrap=True, min_width=16))
     for task in body["data"]["tasks"]:
         table.add_row(
             str(task["task_id"]),
             task["type"],
             task["status"],
             f"{task['progress']}%",
-            task["created_at"],
+            task["created_at"][:19].replace("T", " "),
             task["error_message"][:60],
         )
     Console().print(table)
