@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -119,15 +118,6 @@ class TaskRunner:
         provider = self.s.providers[task.provider]
         app = self.s.apps[task.app]
         patience = task.created_at + timedelta(seconds=app.deadline_s) - self.s.clock()
-        request = JobRequest(
-            task_id=task.task_id,
-            app=app,
-            inputs={},
-            angle=task.angle,
-            params=task.params,
-            callback_url=self._callback_url(task),
-            attempt=task.attempts + 1,
-        )
         try:
             refs: dict[str, str] = {}
             for role, key in task.inputs.items():
@@ -136,7 +126,17 @@ class TaskRunner:
                 ):
                     with attempt:
                         refs[role] = await provider.upload(await self._input_file(role, key))
-            # Busy providers (RunningHub's 421) are waited out until the app's deadline.
+            request = JobRequest(
+                task_id=task.task_id,
+                app=app,
+                inputs=refs,
+                angle=task.angle,
+                params=task.params,
+                callback_url=self._callback_url(task),
+                attempt=task.attempts + 1,
+            )
+            # Busy providers (RunningHub's 421) are waited out until the app's deadline,
+            # unless the task is canceled meanwhile.
             async for attempt in stamina.retry_context(
                 on=ProviderUnavailable,
                 attempts=None,
@@ -145,7 +145,9 @@ class TaskRunner:
                 wait_max=30.0,
             ):
                 with attempt:
-                    job = await provider.submit(dataclasses.replace(request, inputs=refs))
+                    if attempt.num > 1 and (await self.s.store.get(task_id)).status.is_terminal:
+                        return None
+                    job = await provider.submit(request)
         except ProviderError as exc:
             await self.fail(task_id, _describe(task.provider, exc), kind=exc.fault.value)
             return None
