@@ -16,7 +16,9 @@ import stamina
 from PIL import Image
 
 from rendergate.config import Settings, load_settings
+from rendergate.domain.errors import ProviderRejected
 from rendergate.emulators.runninghub import FailedReason, Fault, RunningHubEmulator
+from rendergate.providers.runninghub import RunningHub
 from support.images import make_reference, make_scene
 from support.process import free_port
 from support.server import RunningServer, serve
@@ -218,3 +220,19 @@ async def test_repeated_and_forged_webhooks_change_nothing(
         task = await server.wait_finished(task_id)
     assert task["status"] == "completed" and task["attempts"] == 1
     assert sum(a.ok for a in emulator.webhook_attempts) == 3  # the event and two copies
+
+
+async def test_account_status_reads_the_keys_balance_and_running_tasks(
+    emulator: RunningHubEmulator,
+) -> None:
+    hub = RunningHub(api_key=KEY, base_url=emulator.base_url or "", host="www.runninghub.cn")
+    wrong = RunningHub(api_key="x" * 32, base_url=emulator.base_url or "", host="www.runninghub.cn")
+    try:
+        status = await hub.account_status()
+        assert status["current_task_counts"] == 0 and status["remain_coins"] is not None
+        with pytest.raises(ProviderRejected) as refused:
+            await wrong.account_status()
+        assert refused.value.fault.value == "config" and "x" * 32 not in refused.value.message
+    finally:
+        await hub.aclose()
+        await wrong.aclose()

@@ -220,6 +220,22 @@ class RunningHub:
             return False
         raise error_for(code, str(envelope.get("msg") or ""))
 
+    async def account_status(self) -> dict[str, Any]:
+        """Coins, money and running tasks of the key (`/uc/openapi/accountStatus`)."""
+        envelope = await self._post(
+            "/uc/openapi/accountStatus", json_body={"apikey": self._api_key}
+        )
+        if envelope["code"] != 0:
+            raise error_for(int(envelope["code"]), str(envelope.get("msg") or ""))
+        data = envelope.get("data") or {}
+        return {
+            "remain_coins": data.get("remainCoins"),
+            "remain_money": data.get("remainMoney"),
+            "currency": data.get("currency"),
+            "current_task_counts": _number(data.get("currentTaskCounts")),
+            "api_type": data.get("apiType"),
+        }
+
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """RunningHub signs nothing: the event only says which task to look at again."""
         try:
