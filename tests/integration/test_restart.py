@@ -24,8 +24,9 @@ def test_processing_and_queued_tasks_resume_after_a_crash(tmp_path: Path) -> Non
     data, log, port = tmp_path / "data", tmp_path / "serve.log", free_port()
     first = ServeProcess(data, port, log, RENDERGATE_LOCAL_CONCURRENCY="1")
     try:
-        # A slow job, running when the process dies; the fake provider forgets it.
-        running = _create(first.url, type="fake", params={"fake": {"polls": 60}})
+        # A job that runs until the process dies (its first attempt never ends); the fake
+        # provider forgets it, so the next process must submit it again, and that one ends.
+        running = _create(first.url, type="fake", params={"fake": {"hang_attempts": 1}})
         wait_task(first.url, running, {"processing"})
         # Slow local previews, one at a time: the later ones still wait in our queue.
         queued = [_create(first.url, (1600, 1200), type="preview") for _ in range(3)]

@@ -1,7 +1,8 @@
 """A scriptable in-memory provider for tests and demos.
 
 A task's `params["fake"]` scripts its job, e.g. `{"queued": 1, "polls": 2, "outcome": "fail",
-"error": "boom"}`; other keys: `busy_submits`, `reject`, `lose_first`, `crash`, outcome `hang`.
+"error": "boom"}`; other keys: `busy_submits`, `reject`, `lose_first`, `crash`,
+`hang_attempts` (attempts up to N never end), outcome `hang`.
 What it was asked to do is kept in `submitted`, `canceled` and `uploads`, so tests assert on
 state instead of patching.
 """
@@ -96,7 +97,10 @@ class FakeProvider:
                 queue_position=queued - state.polls + 1,
                 poll_after_s=self.poll_interval_s,
             )
-        if script.get("outcome") == "hang" or state.polls <= queued + running:
+        hangs = script.get("outcome") == "hang" or state.request.attempt <= int(
+            script.get("hang_attempts", 0)
+        )
+        if hangs or state.polls <= queued + running:
             done = state.polls - queued
             return JobStatus(
                 phase=JobPhase.RUNNING,
