@@ -214,10 +214,8 @@ class RunningHub:
             "/task/openapi/cancel", json_body={"apiKey": self._api_key, "taskId": job.job_id}
         )
         code = int(envelope["code"])
-        if code in (0, 807):
+        if code in (0, 807, 817):  # stopped, unknown, or already finished: it runs no more
             return True
-        if code == 817:  # already finished: nothing left to stop
-            return False
         raise error_for(code, str(envelope.get("msg") or ""))
 
     async def account_status(self) -> dict[str, Any]:

@@ -140,9 +140,15 @@ async def cancel_task(task_id: int, *, services: Services) -> Task:
     provider = services.providers.get(task.provider)
     if provider is not None and task.provider_job is not None:
         try:
-            await provider.cancel(JobHandle.from_json(task.provider_job))
+            stopped = await provider.cancel(JobHandle.from_json(task.provider_job))
         except Exception as exc:  # best effort: the tracking loop asks again
             log.info("upstream cancel failed", task_id=task_id, reason=str(exc))
+        else:
+            if not stopped:  # e.g. Aliyun, which has no cancel: say so honestly
+                note = f"canceled here; {task.provider} cannot cancel, so it may still run the job"
+                stored = await services.store.save(
+                    stored, dataclasses.replace(stored, error_message=note)
+                ) or await services.store.get(task_id)
     services.wakeups.wake(task_id)
     log.info("task canceled", task_id=task_id)
     return stored
