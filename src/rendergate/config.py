@@ -72,6 +72,21 @@ class Settings(BaseSettings):
     runninghub_concurrency: int = Field(
         3, ge=1, description="Tasks run at once per RunningHub key."
     )
+    aliyun_app_key: SecretStr | None = Field(
+        None, description="Aliyun 智作工坊 app key (AppKey of a ComfyUI-type app)."
+    )
+    aliyun_app_secret: SecretStr | None = Field(
+        None, description="Aliyun 智作工坊 app secret (AppSecret of the same app)."
+    )
+    aliyun_base_url: str = Field(
+        "https://openai.edu-aliyun.com", description="Aliyun 智作工坊 API endpoint."
+    )
+    aliyun_concurrency: int = Field(3, ge=1, description="Tasks run at once per Aliyun app.")
+    aliyun_resource_config_id: str | None = Field(
+        None,
+        description="X-SP-RESOURCE-CONFIG-ID: resource pools, comma-separated "
+        "(`default` = shared pool; unset = shared pool).",
+    )
 
     # Workers
     worker: bool = Field(True, description="Run the task worker inside `serve`.")

@@ -68,6 +68,12 @@ REGISTRY: dict[str, ProviderEntry] = {
             required=("runninghub_api_key",),
             concurrency_setting="runninghub_concurrency",
         ),
+        ProviderEntry(
+            name="aliyun",
+            target="rendergate.providers.aliyun:from_settings",
+            required=("aliyun_app_key", "aliyun_app_secret"),
+            concurrency_setting="aliyun_concurrency",
+        ),
     )
 }
 

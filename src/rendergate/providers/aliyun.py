@@ -1,0 +1,294 @@
+"""Aliyun 智作工坊 (SpeedPix): published ComfyUI workflows behind Aliyun's API gateway.
+
+Every call is a POST of compact JSON signed with the app's key and secret
+(aliyun_signing.py); refusals are mapped in aliyun_errors.py. A task is followed with
+comfy_get_progress (status, progress 0-1, queue length) and, once it has ended,
+comfy_get_result (outputs: the `images` URLs and the file objects of custom `result`
+fields; taskDuration). Inputs go up through sp_create_temp_file_upload_sign and a PUT;
+the job refers to them by their accessUrl.
+
+Bindings: `field` is the key in the workflow's published `inputs`; `node_id` only records
+which node that key was mapped from when the workflow was published and is not sent
+(Aliyun's inputs are flat). Aliyun has neither cancel nor webhooks, and no client-chosen
+task id, so submit cannot be made idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import structlog
+
+from rendergate.domain.errors import Fault, JobLost, ProviderRejected, ProviderUnavailable
+from rendergate.providers import aliyun_results as read
+from rendergate.providers.aliyun_errors import gateway_error, service_error
+from rendergate.providers.aliyun_signing import encode_body, sign_request
+from rendergate.providers.base import (
+    InputFile,
+    JobHandle,
+    JobPhase,
+    JobRequest,
+    JobStatus,
+    OutputRef,
+    WebhookEvent,
+)
+
+if TYPE_CHECKING:
+    from rendergate.config import Settings
+
+log = structlog.get_logger(__name__)
+
+PROMPT = "/scc/comfy_prompt"
+PROGRESS = "/scc/comfy_get_progress"
+RESULT = "/scc/comfy_get_result"
+UPLOAD_SIGN = "/scc/sp_create_temp_file_upload_sign"
+MAX_RESULT_BYTES = 512 * 1024 * 1024
+
+
+class Aliyun:
+    name = "aliyun"
+
+    def __init__(
+        self,
+        *,
+        app_key: str,
+        app_secret: str,
+        base_url: str,
+        resource_config_id: str | None = None,
+        timeout_s: float = 30.0,
+        connections: int = 100,
+    ) -> None:
+        self._app_key = app_key
+        self._app_secret = app_secret
+        self._base = base_url.rstrip("/")
+        self._resource_config_id = resource_config_id
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=10)
+        self._connections = connections
+        self._session: aiohttp.ClientSession | None = None
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:  # opened on first use, inside the running loop
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=self._connections),
+                trust_env=False,
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _call(self, path: str, payload: Any, headers: Mapping[str, str] | None = None) -> Any:
+        """Returns `data` of a status-10 envelope; raises from the ProviderError tree."""
+        body = encode_body(payload)  # hashed and sent as these very bytes
+        signed = sign_request(
+            app_key=self._app_key, app_secret=self._app_secret, path=path, body=body
+        )
+        try:
+            async with self._http().post(
+                self._base + path, data=body, headers={**signed, **(headers or {})}
+            ) as response:
+                raw = await response.read()
+                status, content_type = response.status, response.content_type
+                refusal = response.headers.get("X-Ca-Error-Message")
+                request_id = response.headers.get("X-Ca-Request-Id", "")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ProviderUnavailable(f"could not reach Aliyun: {type(exc).__name__}") from None
+        if refusal is not None and status >= 400:
+            log.warning(
+                "Aliyun's API gateway refused a call",
+                path=path,
+                http_status=status,
+                request_id=request_id,
+                gateway_message=refusal.replace(self._app_key, "<app key>"),
+            )
+            raise gateway_error(status, refusal)
+        if status >= 500 or status == 429:
+            raise ProviderUnavailable(f"Aliyun answered HTTP {status}", code=f"http{status}")
+        try:
+            envelope = json.loads(raw)
+        except ValueError:
+            raise ProviderUnavailable(
+                f"Aliyun answered HTTP {status} with {content_type or 'a body'} instead of JSON"
+            ) from None
+        if not isinstance(envelope, dict) or "status" not in envelope:
+            if status >= 400:
+                raise ProviderRejected(f"Aliyun answered HTTP {status}", fault=Fault.CONFIG)
+            raise ProviderUnavailable("Aliyun answered without its envelope")
+        if str(envelope["status"]) == "10" and status < 400:
+            return envelope.get("data")
+        raise service_error(
+            envelope.get("errCode"),
+            envelope.get("errMessage"),
+            envelope.get("subErrCode"),
+            envelope.get("subErrMessage"),
+        )
+
+    # -- the Provider protocol ------------------------------------------------------------
+
+    async def upload(self, file: InputFile) -> str:
+        sign = await self._call(
+            UPLOAD_SIGN,
+            {
+                "originalFilename": f"{file.role}.{file.extension}",
+                "contentType": file.content_type,
+                "size": len(file.data),
+            },
+        )
+        upload_url = sign.get("uploadUrl") if isinstance(sign, dict) else None
+        access_url = sign.get("accessUrl") if isinstance(sign, dict) else None
+        if not isinstance(upload_url, str) or not isinstance(access_url, str) or not access_url:
+            raise ProviderUnavailable("Aliyun's upload sign had no uploadUrl or accessUrl")
+        if urlsplit(upload_url).scheme not in ("http", "https"):
+            raise ProviderRejected("Aliyun gave an upload URL that is not http(s)")
+        try:
+            async with self._http().put(
+                upload_url, data=file.data, headers={"Content-Type": file.content_type}
+            ) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ProviderUnavailable(
+                f"the upload to Aliyun failed: {type(exc).__name__}"
+            ) from None
+        if status >= 500 or status in (403, 429):  # 403: the signed URL lapsed; sign again
+            raise ProviderUnavailable(f"Aliyun's storage answered HTTP {status} to the upload")
+        if status >= 300:
+            raise ProviderRejected(f"Aliyun's storage refused the {file.role} (HTTP {status})")
+        return access_url
+
+    async def submit(self, request: JobRequest) -> JobHandle:
+        options = request.app.options
+        if not options.get("workflow_id"):
+            raise ProviderRejected(
+                f"app {request.app.name!r} has no options.workflow_id", fault=Fault.CONFIG
+            )
+        body: dict[str, Any] = {"workflow_id": str(options["workflow_id"])}
+        if options.get("version_id"):
+            body["version_id"] = str(options["version_id"])
+        else:
+            body["alias_id"] = str(options.get("alias_id") or "main")  # the SDK's default
+        body["inputs"] = read.inputs(request)
+        for flag in ("randomise_seeds", "return_temp_files"):
+            if flag in options:
+                body[flag] = bool(options[flag])
+        headers = {}
+        pools = options.get("resource_config_id") or self._resource_config_id
+        if pools:
+            headers["X-SP-RESOURCE-CONFIG-ID"] = str(pools)
+        data = await self._call(PROMPT, body, headers)
+        task_id = data.get("taskId") if isinstance(data, dict) else None
+        if not task_id:
+            raise ProviderUnavailable("Aliyun accepted the task without a taskId")
+        return JobHandle(
+            job_id=str(task_id),
+            data={
+                "workflow_id": body["workflow_id"],
+                "submitted_at": time.time(),
+                "estimated_s": read.number(data.get("estimatedDurationInSeconds")),
+            },
+        )
+
+    async def status(self, job: JobHandle) -> JobStatus:
+        try:
+            data = await self._call(PROGRESS, {"taskId": job.job_id})
+        except ProviderRejected as exc:
+            return JobStatus(phase=JobPhase.FAILED, error=exc)
+        data = data if isinstance(data, dict) else {}
+        phase = read.PHASES.get(str(data.get("status", "")).lower(), JobPhase.RUNNING)
+        if phase is JobPhase.CANCELED:
+            return JobStatus(phase=phase)
+        if phase in (JobPhase.QUEUED, JobPhase.RUNNING):
+            queued = phase is JobPhase.QUEUED
+            return JobStatus(
+                phase=phase,
+                progress=read.percent(data.get("progress")),
+                queue_position=read.count(data.get("lastQueueRemaining")) if queued else None,
+                poll_after_s=read.poll_s(data.get("etaRelative")),
+            )
+        return await self._result(job, failed=phase is JobPhase.FAILED, reason=data.get("message"))
+
+    async def download(self, job: JobHandle, output: OutputRef) -> bytes:
+        data = await self._get_file(output.locator)
+        if data is not None:
+            return data
+        # The signed URL expired: ask for fresh ones and try the same output once more.
+        for fresh in (await self._result(job)).outputs:
+            if read.same_output(fresh, output):
+                data = await self._get_file(fresh.locator)
+                if data is not None:
+                    return data
+        raise JobLost("Aliyun's result file has expired")
+
+    async def cancel(self, job: JobHandle) -> bool:
+        """Aliyun has no cancel: we stop following the job, but Aliyun may still run it."""
+        log.info(
+            "Aliyun has no cancel: the task is no longer tracked, but Aliyun may still run "
+            "it (and bill it)",
+            job=job.job_id,
+        )
+        return False
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        raise ProviderRejected("Aliyun sends no webhooks", fault=Fault.USER)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    async def _result(
+        self, job: JobHandle, *, failed: bool = False, reason: Any = None
+    ) -> JobStatus:
+        """comfy_get_result, read into a final status (or RUNNING if it is not ready yet)."""
+        try:
+            data = await self._call(RESULT, {"taskId": job.job_id})
+        except ProviderRejected as exc:  # status 20 with the reason: the task failed
+            return JobStatus(phase=JobPhase.FAILED, error=exc)
+        data = data if isinstance(data, dict) else {}
+        phase = read.PHASES.get(str(data.get("status", "")).lower())
+        if phase in (JobPhase.QUEUED, JobPhase.RUNNING):
+            return JobStatus(phase=JobPhase.RUNNING, progress=99, poll_after_s=1.0)
+        if phase is JobPhase.CANCELED:
+            return JobStatus(phase=phase)
+        if phase is JobPhase.FAILED or (failed and phase is not JobPhase.SUCCEEDED):
+            detail = " ".join(str(reason or data.get("message") or "").split())[:200]
+            text = "the task failed on Aliyun" + (f": {detail}" if detail else "")
+            return JobStatus(phase=JobPhase.FAILED, error=ProviderRejected(text))
+        return JobStatus(
+            phase=JobPhase.SUCCEEDED, progress=100, outputs=read.outputs(data), cost=read.cost(data)
+        )
+
+    async def _get_file(self, url: str) -> bytes | None:
+        """The file's bytes; None when its signed URL no longer works (403/404/410)."""
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ProviderRejected("Aliyun gave a result URL that is not http(s)")
+        try:
+            async with self._http().get(url) as response:
+                if response.status in (403, 404, 410):
+                    return None
+                if response.status != 200:
+                    raise ProviderUnavailable(f"result download answered HTTP {response.status}")
+                if (response.content_length or 0) > MAX_RESULT_BYTES:
+                    raise ProviderRejected("a result file is over 512 MB")
+                return await response.content.read(MAX_RESULT_BYTES + 1)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ProviderUnavailable(f"result download failed: {type(exc).__name__}") from None
+
+
+def from_settings(settings: Settings) -> Aliyun:
+    assert settings.aliyun_app_key is not None  # the registry checked them
+    assert settings.aliyun_app_secret is not None
+    return Aliyun(
+        app_key=settings.aliyun_app_key.get_secret_value(),
+        app_secret=settings.aliyun_app_secret.get_secret_value(),
+        base_url=settings.aliyun_base_url,
+        resource_config_id=settings.aliyun_resource_config_id,
+        connections=max(100, settings.aliyun_concurrency * 4),
+    )

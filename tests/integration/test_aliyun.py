@@ -1,0 +1,216 @@
+"""rendergate against the Aliyun 智作工坊 emulator, whose gateway checks every signature: the
+aliyun_render app end to end, failures, lost tasks, a wrong secret, `successed`, progress
+and queue, cancel; and the official `speedpix` SDK against the same emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import speedpix
+import structlog
+from PIL import Image
+
+from rendergate.config import Settings, load_settings
+from rendergate.emulators.aliyun import CAN_NOT_FIND_TASK, CONTENT_SAFE, AliyunEmulator
+from rendergate.providers.aliyun_signing import encode_body, sign_request
+from support.images import make_reference, make_scene
+from support.server import RunningServer, serve
+
+KEY = "204918273"
+SECRET = "Zq8vWm2LkP0sYtR4xN6cB1dF3gH5jK7u"
+APPS = Path(__file__).parents[1] / "support" / "apps.toml"
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[AliyunEmulator]:
+    emu = AliyunEmulator(KEY, SECRET, run_s=0.3)
+    async with emu.serve():
+        yield emu
+
+
+def ali_settings(settings: Settings, emu: AliyunEmulator, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "aliyun_app_key": KEY,
+        "aliyun_app_secret": SECRET,
+        "aliyun_base_url": emu.base_url,
+        **extra,
+    }
+    return load_settings(data_dir=settings.data_dir, apps_file=APPS, **values)
+
+
+async def submit(server: RunningServer) -> int:
+    form = aiohttp.FormData()
+    form.add_field("image", make_scene(96, 64), filename="shot.png", content_type="image/png")
+    form.add_field("reference", make_reference(), filename="ref.jpg", content_type="image/jpeg")
+    form.add_field("type", "aliyun_render")
+    async with server.http.post(f"{server.url}/tasks", data=form) as response:
+        body = await response.json()
+        assert response.status == 201, body
+        return int(body["data"]["task_id"])
+
+
+async def signed_post(http: aiohttp.ClientSession, base: str, path: str, payload: Any) -> Any:
+    body = encode_body(payload)
+    headers = sign_request(app_key=KEY, app_secret=SECRET, path=path, body=body)
+    async with http.post(base + path, data=body, headers=headers) as response:
+        return await response.json()
+
+
+async def test_aliyun_render_end_to_end(settings: Settings, emulator: AliyunEmulator) -> None:
+    configured = ali_settings(settings, emulator, aliyun_resource_config_id="pool-a,default")
+    async with serve(configured) as server:
+        task_id = await submit(server)
+        task = await server.wait_finished(task_id)
+        assert task["status"] == "completed", task
+        [upstream] = emulator.tasks.values()
+        assert upstream.workflow_id == "su_render" and upstream.alias_id == "main"
+        assert upstream.resource_config_id == "pool-a,default"
+        assert set(upstream.inputs) == {"image", "reference"}
+        assert all(url.startswith(f"{emulator.base_url}/oss/") for url in upstream.inputs.values())
+        assert emulator.stats.uploads == 2 and emulator.stats.refusals == {}
+        # the custom `poster` field and `images` name the same file: one output, not two
+        [output] = task["outputs"]
+        assert output["node_id"] == "poster" and output["file_type"] == "png"
+        assert task["cost"] == {
+            "taskDuration": 300,
+            "taskBeginTime": upstream.begin_ms,
+            "taskEndTime": upstream.end_ms,
+        }
+        async with server.http.get(f"{server.url}/tasks/{task_id}/image") as response:
+            assert response.status == 200
+            rendered = Image.open(io.BytesIO(await response.read()))
+        assert rendered.size == (96, 64)  # made from our screenshot, the `image` input
+
+
+async def test_a_content_safety_failure_reads_plainly(
+    settings: Settings, emulator: AliyunEmulator
+) -> None:
+    emulator.script_next(fail=CONTENT_SAFE)
+    async with serve(ali_settings(settings, emulator)) as server:
+        task = await server.wait_finished(await submit(server))
+    assert task["status"] == "failed"
+    assert task["error_message"] == (
+        "the inputs were refused: Aliyun's content safety check refused the input or result "
+        "(P_Request_ContentSafe)"
+    )
+
+
+async def test_a_task_aliyun_lost_is_submitted_again(
+    settings: Settings, emulator: AliyunEmulator
+) -> None:
+    emulator.configure(run_s=1.5)
+    async with serve(ali_settings(settings, emulator)) as server:
+        task_id = await submit(server)
+        await server.wait_for(task_id, lambda t: t["status"] == "processing")
+        [first] = emulator.tasks
+        emulator.configure(run_s=0.3)
+        emulator.forget()  # Aliyun answers B_COMPUTING_CanNotFindTask from now on
+        task = await server.wait_finished(task_id)
+    assert task["status"] == "completed" and task["attempts"] == 2, task
+    assert emulator.stats.service_codes[CAN_NOT_FIND_TASK] >= 1
+    assert list(emulator.tasks) != [first] and len(emulator.tasks) == 1
+
+
+async def test_a_wrong_secret_fails_with_a_config_message_that_keeps_secrets(
+    settings: Settings, emulator: AliyunEmulator
+) -> None:
+    wrong = "WRONG-" + SECRET[6:]
+    with structlog.testing.capture_logs() as logs:
+        async with serve(ali_settings(settings, emulator, aliyun_app_secret=wrong)) as server:
+            task = await server.wait_finished(await submit(server))
+    assert task["status"] == "failed"
+    message = task["error_message"]
+    assert message == (
+        "aliyun failed: Aliyun's API gateway refused the request signature: check "
+        "RENDERGATE_ALIYUN_APP_SECRET and that it belongs to RENDERGATE_ALIYUN_APP_KEY"
+    )
+    assert KEY not in message and wrong not in message and SECRET not in message
+    assert emulator.stats.refusals["Invalid Signature"] >= 1 and emulator.tasks == {}
+    [refused, *_] = [e for e in logs if e["event"] == "Aliyun's API gateway refused a call"]
+    assert refused["request_id"] and refused["http_status"] == 400
+    assert refused["gateway_message"].startswith("Invalid Signature, Server StringToSign:`POST#")
+    assert all(KEY not in str(e) and wrong not in str(e) for e in logs)
+
+
+async def test_successed_is_read_as_success(settings: Settings, emulator: AliyunEmulator) -> None:
+    emulator.configure(successed=True)
+    async with serve(ali_settings(settings, emulator)) as server:
+        task = await server.wait_finished(await submit(server))
+        assert task["status"] == "completed", task
+        [upstream] = emulator.tasks
+        progress = await signed_post(
+            server.http, emulator.base_url or "", "/scc/comfy_get_progress", {"taskId": upstream}
+        )
+    assert progress["status"] == 10 and progress["data"]["status"] == "successed"
+
+
+async def test_queue_position_and_progress_move_forward(
+    settings: Settings, emulator: AliyunEmulator
+) -> None:
+    emulator.configure(queue_ahead=3, queue_step_s=0.6, run_s=2.5)
+    seen: list[tuple[int | None, int]] = []
+    async with serve(ali_settings(settings, emulator)) as server:
+        task_id = await submit(server)
+        deadline = time.monotonic() + 30
+        while True:
+            task = await server.get_task(task_id, include_base64="false")
+            if task["status"] == "processing":
+                seen.append((task["queue_position"], task["progress"]))
+            if task["status"] in ("completed", "failed", "canceled"):
+                break
+            assert time.monotonic() < deadline, f"task stuck: {task}"
+            await asyncio.sleep(0.05)
+    assert task["status"] == "completed", task
+    positions = [q for q, _ in seen if q is not None]
+    assert len(set(positions)) >= 2 and positions == sorted(positions, reverse=True), seen
+    assert max(positions) <= 3
+    running = [p for q, p in seen if q is None and 5 < p < 96]
+    assert len(set(running)) >= 2 and running == sorted(running), seen
+
+
+async def test_cancel_stops_tracking_and_says_aliyun_may_still_run_it(
+    settings: Settings, emulator: AliyunEmulator
+) -> None:
+    emulator.configure(run_s=30)
+    async with serve(ali_settings(settings, emulator)) as server:
+        task_id = await submit(server)
+        await server.wait_for(task_id, lambda t: t["status"] == "processing")
+        with structlog.testing.capture_logs() as logs:
+            async with server.http.post(f"{server.url}/tasks/{task_id}/cancel") as response:
+                assert response.status == 200
+                canceled = (await response.json())["data"]
+        assert canceled["status"] == "canceled"
+        assert canceled["error_message"] == (
+            "canceled here; aliyun cannot cancel, so it may still run the job"
+        )
+        assert (await server.get_task(task_id))["status"] == "canceled"
+        [upstream] = emulator.snapshot()["tasks"].values()
+        assert upstream["status"] == "running"  # Aliyun has no cancel: it goes on
+    said = [e["event"] for e in logs if "may still run" in e["event"]]
+    assert said and "Aliyun" in said[0], logs
+
+
+async def test_the_speedpix_sdk_runs_against_the_emulator(emulator: AliyunEmulator) -> None:
+    # The emulator speaks what the official SDK expects: signing, upload, submit, polling.
+    client = speedpix.Client(app_key=KEY, app_secret=SECRET, endpoint=emulator.base_url)
+    try:
+        scene = io.BytesIO(make_scene(40, 30))
+        uploaded = await client.files.async_create(scene, filename="shot.png")
+        output = await client.async_run(
+            "su_render",
+            {"image": uploaded.access_url, "reference": uploaded.access_url},
+            polling_interval=0.05,
+        )
+    finally:
+        await client.aclose()
+    assert set(output) == {"poster"}
+    assert emulator.stats.refusals == {} and emulator.stats.uploads == 1
+    [upstream] = emulator.tasks.values()
+    assert upstream.resource_config_id == "default"  # the SDK's default header
