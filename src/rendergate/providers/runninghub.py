@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024  # RunningHub's own limit
 MAX_RESULT_BYTES = 512 * 1024 * 1024
 SAFETY_POLL_S = 30.0  # with a webhook on its way, RunningHub is still asked this often
-ESTIMATE_EVERY_S = 5.0  # how often an estimated progress is reported meanwhile
+ESTIMATE_EVERY_S = 10.0  # how often an estimated progress is reported meanwhile (a write each)
 DEFAULT_RUN_S = 60.0
 
 
