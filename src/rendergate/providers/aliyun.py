@@ -37,6 +37,7 @@ from rendergate.providers.base import (
     OutputRef,
     WebhookEvent,
 )
+from rendergate.providers.results import fetch_result
 
 if TYPE_CHECKING:
     from rendergate.config import Settings
@@ -47,7 +48,6 @@ PROMPT = "/scc/comfy_prompt"
 PROGRESS = "/scc/comfy_get_progress"
 RESULT = "/scc/comfy_get_result"
 UPLOAD_SIGN = "/scc/sp_create_temp_file_upload_sign"
-MAX_RESULT_BYTES = 512 * 1024 * 1024
 
 
 class Aliyun:
@@ -266,20 +266,7 @@ class Aliyun:
         )
 
     async def _get_file(self, url: str) -> bytes | None:
-        """The file's bytes; None when its signed URL no longer works (403/404/410)."""
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise ProviderRejected("Aliyun gave a result URL that is not http(s)")
-        try:
-            async with self._http().get(url) as response:
-                if response.status in (403, 404, 410):
-                    return None
-                if response.status != 200:
-                    raise ProviderUnavailable(f"result download answered HTTP {response.status}")
-                if (response.content_length or 0) > MAX_RESULT_BYTES:
-                    raise ProviderRejected("a result file is over 512 MB")
-                return await response.content.read(MAX_RESULT_BYTES + 1)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ProviderUnavailable(f"result download failed: {type(exc).__name__}") from None
+        return await fetch_result(self._http(), url, provider="Aliyun")
 
 
 def from_settings(settings: Settings) -> Aliyun:

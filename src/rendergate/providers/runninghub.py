@@ -29,13 +29,13 @@ from rendergate.providers.base import (
     OutputRef,
     WebhookEvent,
 )
+from rendergate.providers.results import fetch_result
 from rendergate.providers.runninghub_errors import Action, error_for, info
 
 if TYPE_CHECKING:
     from rendergate.config import Settings
 
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024  # RunningHub's own limit
-MAX_RESULT_BYTES = 512 * 1024 * 1024
 SAFETY_POLL_S = 30.0  # with a webhook on its way, RunningHub is still asked this often
 ESTIMATE_EVERY_S = 10.0  # how often an estimated progress is reported meanwhile (a write each)
 DEFAULT_RUN_S = 60.0
@@ -249,20 +249,7 @@ class RunningHub:
     # -- helpers --------------------------------------------------------------------------
 
     async def _get_file(self, url: str) -> bytes | None:
-        """The file's bytes; None when its signed URL no longer works (403/404/410)."""
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise ProviderRejected("RunningHub gave a result URL that is not http(s)")
-        try:
-            async with self._http().get(url) as response:
-                if response.status in (403, 404, 410):
-                    return None
-                if response.status != 200:
-                    raise ProviderUnavailable(f"result download answered HTTP {response.status}")
-                if (response.content_length or 0) > MAX_RESULT_BYTES:
-                    raise ProviderRejected("a result file is over 512 MB")
-                return await response.content.read(MAX_RESULT_BYTES + 1)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ProviderUnavailable(f"result download failed: {type(exc).__name__}") from None
+        return await fetch_result(self._http(), url, provider="RunningHub")
 
     def _waiting_for_webhook(self, job: JobHandle) -> bool:
         if not job.data.get("webhook") or job.job_id in self._hinted:
