@@ -37,7 +37,7 @@ from rendergate.providers.base import (
     OutputRef,
     WebhookEvent,
 )
-from rendergate.providers.results import fetch_result
+from rendergate.providers.http import LazySession, fetch_result
 
 if TYPE_CHECKING:
     from rendergate.config import Settings
@@ -67,25 +67,14 @@ class Aliyun:
         self._app_secret = app_secret
         self._base = base_url.rstrip("/")
         self._resource_config_id = resource_config_id
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=10)
-        self._connections = connections
-        self._session: aiohttp.ClientSession | None = None
+        self._http = LazySession(
+            timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=10), connections=connections
+        )
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:  # opened on first use, inside the running loop
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=self._connections),
-                trust_env=False,
-            )
-        return self._session
-
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.aclose()
 
     async def _call(self, path: str, payload: Any, headers: Mapping[str, str] | None = None) -> Any:
         """Returns `data` of a status-10 envelope; raises from the ProviderError tree."""

@@ -29,7 +29,7 @@ from rendergate.providers.base import (
     OutputRef,
     WebhookEvent,
 )
-from rendergate.providers.results import fetch_result
+from rendergate.providers.http import LazySession, fetch_result
 from rendergate.providers.runninghub_errors import Action, error_for, info
 
 if TYPE_CHECKING:
@@ -56,28 +56,17 @@ class RunningHub:
         self._api_key = api_key
         self._base = base_url.rstrip("/")
         self._host = host or urlsplit(self._base).netloc
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=10)
-        self._connections = connections
-        self._session: aiohttp.ClientSession | None = None
+        self._http = LazySession(
+            timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=10), connections=connections
+        )
         self._run_times: dict[str, deque[float]] = {}  # app key -> recent taskCostTime (s)
         self._last_poll: dict[str, float] = {}  # job id -> monotonic time of the last real call
         self._hinted: set[str] = set()  # jobs a webhook said have ended
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:  # opened on first use, inside the running loop
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=self._connections),
-                trust_env=False,
-            )
-        return self._session
-
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.aclose()
 
     async def _post(self, path: str, *, json_body: Any = None, form: Any = None) -> Any:
         """Returns the envelope; raises ProviderUnavailable for every transport-level failure."""

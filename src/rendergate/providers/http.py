@@ -1,4 +1,4 @@
-"""Downloading a provider's result file from its (signed, expiring) URL, one way for all."""
+"""HTTP plumbing shared by the adapters: their client session, and result downloads."""
 
 from __future__ import annotations
 
@@ -9,6 +9,30 @@ import aiohttp
 from rendergate.domain.errors import ProviderRejected, ProviderUnavailable
 
 MAX_RESULT_BYTES = 512 * 1024 * 1024
+
+
+class LazySession:
+    """An adapter's one aiohttp session: opened on first use, inside the running loop
+    (constructors do no I/O), and closed by the adapter's aclose()."""
+
+    def __init__(self, *, timeout: aiohttp.ClientTimeout, connections: int) -> None:
+        self._timeout = timeout
+        self._connections = connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def __call__(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=self._connections),
+                trust_env=False,
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 async def fetch_result(session: aiohttp.ClientSession, url: str, *, provider: str) -> bytes | None:
