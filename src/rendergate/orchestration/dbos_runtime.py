@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
+import sqlalchemy as sa
 import structlog
 from dbos import DBOS, DBOSClient, SetWorkflowID
 
@@ -92,8 +93,8 @@ async def run_task(task_id: int) -> str:
         return Outcome.FINISHED
 
 
-def dbos_config(settings: Settings) -> dict[str, Any]:
-    return {
+def dbos_config(settings: Settings, engine: sa.Engine | None = None) -> dict[str, Any]:
+    config: dict[str, Any] = {
         "name": "rendergate",
         "system_database_url": settings.system_database_url,
         "application_version": __version__,
@@ -101,6 +102,27 @@ def dbos_config(settings: Settings) -> dict[str, Any]:
         "log_level": "WARNING",
         "run_migrations": True,
     }
+    if engine is not None:
+        config["system_database_engine"] = engine
+    return config
+
+
+def sqlite_engine(url: str) -> sa.Engine:
+    """DBOS's SQLite with a write-ahead log: DBOS leaves SQLite's rollback journal and a
+    full sync on every commit, and it commits several times per task."""
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        for pragma in (
+            "busy_timeout=30000",
+            "foreign_keys=ON",
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+        ):
+            dbapi_connection.execute(f"PRAGMA {pragma}")
+
+    return engine
 
 
 def _log_through_root(logger: logging.Logger) -> None:
@@ -122,6 +144,7 @@ class DbosOrchestrator:
         self._concurrency = concurrency
         self._client: DBOSClient | None = None
         self._queues: dict[str, Any] = {}
+        self._engine: sa.Engine | None = None  # ours to dispose: DBOS leaves a given engine
         self._launched = False
 
     async def open(self) -> None:
@@ -132,7 +155,9 @@ class DbosOrchestrator:
         if _runner is not None:
             raise RuntimeError("a DBOS worker is already running in this process")
         _runner = self._runner
-        DBOS(config=dbos_config(self._settings))  # type: ignore[arg-type]
+        url = self._settings.system_database_url
+        self._engine = sqlite_engine(url) if url.startswith("sqlite") else None
+        DBOS(config=dbos_config(self._settings, self._engine))  # type: ignore[arg-type]
         DBOS.launch()
         self._launched = True
         _log_through_root(logging.getLogger("dbos"))
@@ -157,6 +182,9 @@ class DbosOrchestrator:
             # give the loop a working one for whatever still runs on it.
             asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
             self._launched = False
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
             _runner = None
 
     async def start(self, task: Task) -> None:
