@@ -29,10 +29,8 @@ import io
 import json
 import math
 import os
-import platform
 import resource
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -46,7 +44,17 @@ from typing import Any
 import aiohttp
 from PIL import Image, ImageDraw
 
-HOST = "127.0.0.1"
+from _children import (
+    HOST,
+    BenchError,
+    cpu_seconds,
+    free_port,
+    machine_info,
+    start,
+    stop,
+    wait_healthy,
+)
+
 KEY = "0123456789abcdef0123456789abcdef"
 RH_HOST = "www.runninghub.cn"
 WEBAPP, NODES = 1983061233110790146, ("112", "158")
@@ -54,10 +62,6 @@ SUBMITTERS = 32
 NAIVE_POLL_S = 2.0
 TIMEOUT = aiohttp.ClientTimeout(total=60)
 TARGET_REQUESTS, TARGET_P99_MS = 5.0, 500.0
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 def images() -> tuple[bytes, bytes]:
@@ -190,54 +194,9 @@ async def naive_client(base: str, n: int, deadline_s: float) -> dict[str, Any]:
 # -- processes (copied from bench/status_read.py) ------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def peak_rss_mb(pid: int) -> float:
     line = next(ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines() if "HWM" in ln)
     return int(line.split()[1]) / 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-
-
-def stop(proc: subprocess.Popen[Any]) -> None:
-    """Ends a child we started (its own session, so its whole group), politely first."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if proc.poll() is not None:
-            return
-        with contextlib.suppress(subprocess.TimeoutExpired, ProcessLookupError):
-            os.killpg(proc.pid, sig)
-            proc.wait(10)
-
-
-async def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BenchError(
-                    f"{url}: exited with {proc.returncode}:\n{log.read_text()[-2000:]}"
-                )
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.2)
-    raise BenchError(f"{url} did not answer 200 within 60 s:\n{log.read_text()[-2000:]}")
 
 
 async def emulator_stats(base: str) -> dict[str, Any]:
@@ -438,15 +397,6 @@ def report(results: list[dict[str, Any]]) -> None:
             ok_lag = "OK" if p99 <= TARGET_P99_MS else "MISSED"
             print(f"webhooks: {req:.2f} upstream req/task (target <= {TARGET_REQUESTS:g}) {ok_req}")
             print(f"webhooks: p99 lag {p99:.0f} ms (target <= {TARGET_P99_MS:g} ms) {ok_lag}")
-
-
-def machine_info() -> str:
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    model = next(
-        (ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?"
-    )
-    nproc, version = len(os.sched_getaffinity(0)), platform.python_version()
-    return f"machine: nproc={nproc}, cpu={model}, python {version}"
 
 
 def run(args: argparse.Namespace) -> bool:

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import io
 import json
 import os
-import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,7 +32,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-HOST = "127.0.0.1"
+from _children import (
+    HOST,
+    BenchError,
+    cpu_seconds,
+    free_port,
+    machine_info,
+    start,
+    stop,
+    wait_healthy,
+)
+
 TARGET = 0.5
 TIMEOUT = aiohttp.ClientTimeout(total=30)
 HOLD_APP = """
@@ -44,10 +51,6 @@ provider = "fake"
 title = "holds a task in processing for the benchmark"
 deadline_s = 3600
 """
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 def serve_baseline(port: int, body_file: Path) -> None:
@@ -93,53 +96,6 @@ async def load(url: str, seconds: float, connections: int) -> dict[str, float]:
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "client_cpu_pct": 100 * cpu / elapsed,
     }
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-
-
-def stop(proc: subprocess.Popen[Any]) -> None:
-    """Ends a child we started (its own session, so its whole group), politely first."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if proc.poll() is not None:
-            return
-        with contextlib.suppress(subprocess.TimeoutExpired, ProcessLookupError):
-            os.killpg(proc.pid, sig)
-            proc.wait(10)
-
-
-async def wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BenchError(
-                    f"{base} exited with {proc.returncode}:\n{log.read_text()[-2000:]}"
-                )
-            try:
-                async with session.get(f"{base}/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            except (aiohttp.ClientError, TimeoutError):
-                pass
-            await asyncio.sleep(0.2)
-    raise BenchError(f"{base}/healthz did not answer 200 within 60 s:\n{log.read_text()[-2000:]}")
 
 
 async def completed_task(base: str) -> tuple[int, dict[str, Any]]:
@@ -205,17 +161,6 @@ def measure(url: str, server_pid: int, seconds: float, connections: int) -> dict
     return result
 
 
-def machine_info() -> str:
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    model = next(
-        (ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?"
-    )
-    return (
-        f"machine: nproc={len(os.sched_getaffinity(0))}, cpu={model}, "
-        f"python {platform.python_version()}, uvicorn {uvicorn.__version__}"
-    )
-
-
 def launch(
     cmd: list[str], log: Path, procs: list[subprocess.Popen[bytes]], env: dict[str, str]
 ) -> tuple[str, int]:
@@ -223,7 +168,7 @@ def launch(
     port = free_port()
     procs.append(proc := start([*cmd, str(port)], log, env))
     base = f"http://{HOST}:{port}"
-    asyncio.run(wait_healthy(base, proc, log))
+    asyncio.run(wait_healthy(f"{base}/healthz", proc, log))
     return base, proc.pid
 
 
@@ -235,7 +180,7 @@ def row(label: object, name: str, r: dict[str, float]) -> str:
 
 
 def run(seconds: float, connections: int, rounds: int) -> None:
-    print(machine_info(), flush=True)
+    print(machine_info(f", uvicorn {uvicorn.__version__}"), flush=True)
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="rendergate-bench-") as tmp_dir:
         tmp = Path(tmp_dir)

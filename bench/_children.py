@@ -1,0 +1,77 @@
+"""Child processes for the benchmarks: start, watch, measure and always stop them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+HOST = "127.0.0.1"
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """Ends a child we started (its own session, so its whole group), politely first."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if proc.poll() is not None:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired, ProcessLookupError):
+            os.killpg(proc.pid, sig)
+            proc.wait(10)
+
+
+async def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Until `url` answers 200; fails at once if the child exits, and after 60 s."""
+    deadline = time.monotonic() + 60
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise BenchError(
+                    f"{url}: exited with {proc.returncode}:\n{log.read_text()[-2000:]}"
+                )
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        return
+            await asyncio.sleep(0.2)
+    raise BenchError(f"{url} did not answer 200 within 60 s:\n{log.read_text()[-2000:]}")
+
+
+def machine_info(extra: str = "") -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next(
+        (ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?"
+    )
+    nproc, version = len(os.sched_getaffinity(0)), platform.python_version()
+    return f"machine: nproc={nproc}, cpu={model}, python {version}{extra}"
