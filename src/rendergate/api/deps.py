@@ -17,8 +17,7 @@ def get_services_now(request: Request) -> Services:
 
 async def get_services(request: Request) -> Services:
     """Async, so FastAPI calls it on the event loop rather than in its threadpool."""
-    services: Services = request.app.state.services
-    return services
+    return get_services_now(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
