@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck bench comfyui clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,14 @@ typecheck: $(VENV)/.stamp-dev
 test: $(VENV)/.stamp-dev lint typecheck
 	scripts/test.sh
 
+# A ComfyUI server on the CPU at 127.0.0.1:8188 (its own venv in .comfyui/), to try the
+# comfy_demo app: run `RENDERGATE_COMFYUI_URLS=http://127.0.0.1:8188 make run` beside it.
+COMFYUI_PORT ?= 8188
+comfyui:
+	$$(scripts/comfyui-setup.sh) scripts/comfyui_serve.py --port $(COMFYUI_PORT) --base-directory .comfyui/data
+
 bench: $(VENV)/.stamp-run
 	$(BIN)/python bench/status_read.py
 
 clean:
-	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) data .comfyui .mypy_cache .ruff_cache .pytest_cache

@@ -87,6 +87,23 @@ class Settings(BaseSettings):
         description="X-SP-RESOURCE-CONFIG-ID: resource pools, comma-separated "
         "(`default` = shared pool; unset = shared pool).",
     )
+    comfyui_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Your own ComfyUI servers (JSON list or comma-separated); each task "
+        "goes to the least loaded one that answers.",
+    )
+    comfyui_timeout_s: float = Field(
+        30.0, gt=0, description="Time limit of one call to a ComfyUI server."
+    )
+    comfyui_concurrency: int = Field(
+        4, ge=1, description="Tasks handed to the ComfyUI servers at once, all servers together."
+    )
+    comfyui_dead_after_s: float = Field(
+        60.0,
+        gt=0,
+        description="A ComfyUI server silent this long is given up on: its tasks are "
+        "submitted again to another server.",
+    )
 
     # Workers
     worker: bool = Field(True, description="Run the task worker inside `serve`.")

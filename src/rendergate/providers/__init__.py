@@ -74,6 +74,12 @@ REGISTRY: dict[str, ProviderEntry] = {
             required=("aliyun_app_key", "aliyun_app_secret"),
             concurrency_setting="aliyun_concurrency",
         ),
+        ProviderEntry(
+            name="comfyui",
+            target="rendergate.providers.comfyui:from_settings",
+            required=("comfyui_urls",),
+            concurrency_setting="comfyui_concurrency",
+        ),
     )
 }
 

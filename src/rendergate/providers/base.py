@@ -32,6 +32,7 @@ class JobRequest:
     params: Mapping[str, Any] = field(default_factory=dict)
     callback_url: str | None = None  # where the provider may POST its webhook
     attempt: int = 1
+    idempotency_key: str = ""  # the same for every try of one attempt, unique across installs
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,299 @@
+"""The user's own ComfyUI servers (RENDERGATE_COMFYUI_URLS).
+
+An app holds an API-format workflow; its bindings put our inputs into node fields.
+Submit picks the least loaded server that answers, uploads the inputs there
+(`/upload/image`) and queues the prompt under an id of ours, derived from the task and
+attempt: ComfyUI runs a repeated id twice, so submit first asks every server whether it
+already has that prompt. Inputs are held from `upload` until `submit` because only then
+is the server known.
+
+Tracking asks `/queue` (running or pending, with the position) and then `/history` (how it
+ended): that order cannot miss a prompt finishing in between. A prompt that is in neither
+was lost (the server restarted), and so are the prompts of a server that has not answered
+for RENDERGATE_COMFYUI_DEAD_AFTER_S: the runner submits those again, to another server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from rendergate.domain.errors import JobLost, ProviderRejected, ProviderUnavailable
+from rendergate.providers.base import (
+    InputFile,
+    JobHandle,
+    JobPhase,
+    JobRequest,
+    JobStatus,
+    OutputRef,
+    WebhookEvent,
+)
+from rendergate.providers.comfyui_servers import Server, ServerPool
+from rendergate.providers.comfyui_workflow import (
+    bind_workflow,
+    bound_fields,
+    history_status,
+    validation_error,
+)
+from rendergate.providers.http import MAX_RESULT_BYTES, LazySession
+
+if TYPE_CHECKING:
+    from rendergate.config import Settings
+
+HELD_INPUT_BYTES = 256 * 1024 * 1024
+POLL_AFTER_S = 0.5  # the servers are the user's own and answer these from memory
+PROMPT_IDS = uuid.UUID("3f0b7c52-8d0e-4a51-9a43-2b8f1f6d9c10")
+
+
+class ComfyUI:
+    name = "comfyui"
+
+    def __init__(self, *, urls: list[str], timeout_s: float = 30.0, dead_after_s: float = 60.0):
+        if not urls:
+            raise ValueError("ComfyUI needs at least one server URL")
+        self._http = LazySession(
+            timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s, 5.0)),
+            connections=100,
+        )
+        self._client_id = f"rendergate-{uuid.uuid4().hex}"
+        self.pool = ServerPool(
+            urls, session=self._http, client_id=self._client_id, dead_after_s=dead_after_s
+        )
+        self._held = HeldInputs(HELD_INPUT_BYTES)
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+        await self._http.aclose()
+
+    # -- calls ----------------------------------------------------------------------------
+
+    async def _call(
+        self, server: Server, method: str, path: str, **kwargs: Any
+    ) -> tuple[int, Any, bytes]:
+        """(status, JSON or None, raw body); a server that does not answer is marked failing."""
+        try:
+            async with self._http().request(method, server.url + path, **kwargs) as response:
+                raw = await response.content.read(MAX_RESULT_BYTES + 1)
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            server.failed(self.pool.now())
+            raise ProviderUnavailable(
+                f"ComfyUI server {server.name} did not answer ({type(exc).__name__})"
+            ) from None
+        if status >= 500:
+            server.failed(self.pool.now())
+            raise ProviderUnavailable(f"ComfyUI server {server.name} answered HTTP {status}")
+        server.answered()
+        try:
+            body = json.loads(raw) if raw[:1] in (b"{", b"[") else None
+        except ValueError:
+            body = None
+        return status, body, raw
+
+    # -- upload and submit ----------------------------------------------------------------
+
+    async def upload(self, file: InputFile) -> str:
+        """Holds the bytes under a name made of their hash; submit sends them to its server."""
+        digest = hashlib.sha256(file.data).hexdigest()[:32]
+        name = f"rendergate-{digest}.{file.extension or 'png'}"
+        self._held.hold(name, file.data)
+        return name
+
+    async def submit(self, request: JobRequest) -> JobHandle:
+        prompt_id = str(uuid.uuid5(PROMPT_IDS, request.idempotency_key or _key(request)))
+        graph = bind_workflow(request.app, request.inputs, request.angle, request.params)
+        found = await self._find_prompt(prompt_id)
+        if found is not None:  # queued by an earlier try whose answer we never saw
+            return self._handle(found, prompt_id, graph, request)
+        servers = await self.pool.least_loaded()
+        if not servers:
+            raise ProviderUnavailable(
+                f"none of the {len(self.pool.servers)} ComfyUI servers answered"
+            )
+        server = servers[0]
+        for name in request.inputs.values():
+            await self._send_input(server, name)
+        status, body, _ = await self._call(
+            server,
+            "POST",
+            "/prompt",
+            json={"prompt": graph, "client_id": self._client_id, "prompt_id": prompt_id},
+        )
+        if status == 400:
+            raise validation_error(body, bound_fields(request.app))
+        if status != 200 or not isinstance(body, dict) or body.get("prompt_id") != prompt_id:
+            raise ProviderUnavailable(f"ComfyUI server {server.name} answered HTTP {status}")
+        return self._handle(server, prompt_id, graph, request)
+
+    def _handle(
+        self, server: Server, prompt_id: str, graph: Mapping[str, Any], request: JobRequest
+    ) -> JobHandle:
+        for name in request.inputs.values():
+            self._held.release(name)
+        server.watch(prompt_id, len(graph))
+        self.pool.listen(server)
+        return JobHandle(job_id=prompt_id, data={"server": server.url, "nodes": len(graph)})
+
+    async def _send_input(self, server: Server, name: str) -> None:
+        data = self._held.get(name)
+        if data is None:  # let go of (memory cap): it may still be on this server
+            status, _, _ = await self._call(
+                server, "GET", "/view", params={"filename": name, "type": "input"}
+            )
+            if status == 200:
+                return
+            raise ProviderUnavailable(f"the input {name} is no longer held; upload it again")
+        form = aiohttp.FormData()
+        form.add_field("image", data, filename=name, content_type="application/octet-stream")
+        form.add_field("overwrite", "true")
+        status, body, _ = await self._call(server, "POST", "/upload/image", data=form)
+        if status != 200 or not isinstance(body, dict) or body.get("name") != name:
+            raise ProviderRejected(
+                f"ComfyUI server {server.name} refused the input upload (HTTP {status})"
+            )
+
+    async def _find_prompt(self, prompt_id: str) -> Server | None:
+        for server in self.pool.candidates():
+            try:
+                if await self._queue_place(server, prompt_id) is not None:
+                    return server
+                if await self._history(server, prompt_id) is not None:
+                    return server
+            except ProviderUnavailable:
+                continue
+        return None
+
+    # -- tracking -------------------------------------------------------------------------
+
+    async def status(self, job: JobHandle) -> JobStatus:
+        server = self._server_of(job)
+        try:
+            place = await self._queue_place(server, job.job_id)
+            entry = None if place is not None else await self._history(server, job.job_id)
+        except ProviderUnavailable as exc:
+            if server.is_dead(self.pool.now(), self.pool.dead_after_s):
+                server.forget(job.job_id)
+                raise JobLost(
+                    f"ComfyUI server {server.name} stopped answering; the task goes to "
+                    "another server"
+                ) from None
+            raise exc
+        if place is not None:
+            self.pool.listen(server)
+            if place == 0:
+                return JobStatus(
+                    phase=JobPhase.RUNNING,
+                    progress=server.progress.get(job.job_id),
+                    poll_after_s=POLL_AFTER_S,
+                )
+            return JobStatus(phase=JobPhase.QUEUED, queue_position=place, poll_after_s=POLL_AFTER_S)
+        server.forget(job.job_id)
+        if entry is None:
+            raise JobLost(f"ComfyUI server {server.name} no longer knows the prompt (restarted?)")
+        return history_status(entry)
+
+    def _server_of(self, job: JobHandle) -> Server:
+        server = self.pool.find(str(job.data.get("server", "")))
+        if server is None:
+            raise JobLost("the job's ComfyUI server is no longer configured")
+        return server
+
+    async def _queue_place(self, server: Server, prompt_id: str) -> int | None:
+        """0 while running, n when n-th in line, None when in neither list."""
+        status, body, _ = await self._call(server, "GET", "/queue")
+        if status != 200 or not isinstance(body, dict):
+            raise ProviderUnavailable(f"ComfyUI server {server.name} answered HTTP {status}")
+        running = [item[1] for item in body.get("queue_running", []) if len(item) > 1]
+        if prompt_id in running:
+            return 0
+        pending = sorted(item[:2] for item in body.get("queue_pending", []) if len(item) > 1)
+        for position, (_, pending_id) in enumerate(pending, start=1):
+            if pending_id == prompt_id:
+                return position
+        return None
+
+    async def _history(self, server: Server, prompt_id: str) -> Mapping[str, Any] | None:
+        status, body, _ = await self._call(server, "GET", f"/history/{prompt_id}")
+        if status != 200 or not isinstance(body, dict):
+            raise ProviderUnavailable(f"ComfyUI server {server.name} answered HTTP {status}")
+        entry = body.get(prompt_id)
+        return entry if isinstance(entry, dict) else None
+
+    async def download(self, job: JobHandle, output: OutputRef) -> bytes:
+        server = self._server_of(job)
+        status, _, raw = await self._call(server, "GET", f"/view?{output.locator}")
+        if status == 404:
+            raise JobLost(f"ComfyUI server {server.name} no longer has the output")
+        if status != 200:
+            raise ProviderUnavailable(f"ComfyUI server {server.name} answered HTTP {status}")
+        if len(raw) > MAX_RESULT_BYTES:
+            raise ProviderRejected("a result file is over 512 MB")
+        return raw
+
+    async def cancel(self, job: JobHandle) -> bool:
+        """Deletes a pending prompt, interrupts a running one; False once it has ended."""
+        server = self._server_of(job)
+        place = await self._queue_place(server, job.job_id)
+        if place is None:
+            return False
+        if place == 0:
+            await self._call(server, "POST", "/interrupt", json={"prompt_id": job.job_id})
+        else:
+            await self._call(server, "POST", "/queue", json={"delete": [job.job_id]})
+        server.forget(job.job_id)
+        return True
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        raise ProviderRejected("ComfyUI sends no webhooks; its websocket is followed instead")
+
+
+class HeldInputs:
+    """Input bytes from `upload` until `submit` has sent them: counted per name, since two
+    tasks may bring the same file, and capped in bytes (the oldest go first)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._files: OrderedDict[str, tuple[bytes, int]] = OrderedDict()
+        self._size = 0
+
+    def hold(self, name: str, data: bytes) -> None:
+        _, holders = self._files.pop(name, (b"", 0))
+        if holders == 0:
+            self._size += len(data)
+        self._files[name] = (data, holders + 1)
+        while self._size > self._max_bytes and len(self._files) > 1:
+            _, (dropped, _) = self._files.popitem(last=False)
+            self._size -= len(dropped)
+
+    def get(self, name: str) -> bytes | None:
+        held = self._files.get(name)
+        return held[0] if held else None
+
+    def release(self, name: str) -> None:
+        held = self._files.get(name)
+        if held is None:
+            return
+        data, holders = held
+        if holders > 1:
+            self._files[name] = (data, holders - 1)
+        else:
+            del self._files[name]
+            self._size -= len(data)
+
+
+def _key(request: JobRequest) -> str:
+    return f"task-{request.task_id}-attempt-{request.attempt}"
+
+
+def from_settings(settings: Settings) -> ComfyUI:
+    return ComfyUI(
+        urls=list(settings.comfyui_urls),
+        timeout_s=settings.comfyui_timeout_s,
+        dead_after_s=settings.comfyui_dead_after_s,
+    )

@@ -1,0 +1,167 @@
+"""ComfyUI's JSON, read and written without I/O: binding our inputs into an API-format
+workflow template, and turning `/history` entries and 400 `node_errors` into our terms.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from rendergate.domain.apps import AppSpec
+from rendergate.domain.errors import Fault, ProviderError, ProviderRejected
+from rendergate.providers.base import JobPhase, JobStatus, OutputRef
+
+MAX_DETAIL = 300
+
+
+def bind_workflow(
+    app: AppSpec, inputs: Mapping[str, str], angle: str, params: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A copy of the app's workflow with each binding's value put into its node's field.
+
+    A `params.<key>` binding the request leaves out keeps the template's own value.
+    """
+    template = app.options.get("workflow")
+    if not isinstance(template, Mapping) or not template:
+        raise ProviderRejected(
+            f"app {app.name!r} has no ComfyUI workflow (options.workflow or options.workflow_file)",
+            fault=Fault.CONFIG,
+        )
+    graph: dict[str, Any] = copy.deepcopy(dict(template))
+    for binding in app.bindings:
+        node = graph.get(binding.node_id)
+        if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict):
+            raise ProviderRejected(
+                f"app {app.name!r} binds {binding.source} to node {binding.node_id}, "
+                "which its workflow does not have",
+                fault=Fault.CONFIG,
+            )
+        if binding.source in inputs:
+            value: Any = inputs[binding.source]
+        elif binding.source == "angle":
+            value = angle
+        elif binding.source.startswith("params."):
+            key = binding.source.removeprefix("params.")
+            if key not in params:
+                continue
+            value = params[key]
+        else:
+            continue  # an optional input the request did not bring
+        node["inputs"][binding.field] = value
+    return graph
+
+
+def bound_fields(app: AppSpec) -> set[tuple[str, str]]:
+    """The (node, field) pairs a request can change: errors there are the user's."""
+    return {(b.node_id, b.field) for b in app.bindings}
+
+
+def validation_error(body: Any, user_fields: set[tuple[str, str]]) -> ProviderError:
+    """The error for a 400 from POST /prompt (`error` plus per-node `node_errors`)."""
+    body = body if isinstance(body, Mapping) else {}
+    error = body.get("error") if isinstance(body.get("error"), Mapping) else {}
+    node_errors = body.get("node_errors") if isinstance(body.get("node_errors"), Mapping) else {}
+    problems: list[str] = []
+    fault = Fault.CONFIG  # the app's template does not suit this server
+    for node_id, entry in node_errors.items():
+        if not isinstance(entry, Mapping):
+            continue
+        class_type = str(entry.get("class_type", "?"))
+        for item in entry.get("errors", []) or []:
+            if not isinstance(item, Mapping):
+                continue
+            extra = item.get("extra_info") if isinstance(item.get("extra_info"), Mapping) else {}
+            field = str(extra.get("input_name", "")) if extra else ""
+            if (str(node_id), field) in user_fields:
+                fault = Fault.USER
+            where = f"node {node_id} ({class_type})" + (f" input {field}" if field else "")
+            problems.append(f"{where}: {_clip(_error_text(item, field))}")
+    if not problems:
+        kind = str(error.get("type", "")) if error else ""
+        message = _clip(str(error.get("message", "") if error else "") or "invalid workflow")
+        if kind == "invalid_prompt":  # e.g. a node class this server does not have
+            details = _clip(str(error.get("details", "")))
+            message = f"{message}: {details}" if details else message
+        problems.append(message)
+    return ProviderRejected(
+        "ComfyUI refused the workflow: " + "; ".join(problems[:5]), fault=fault, code="400"
+    )
+
+
+def _error_text(item: Mapping[str, Any], field: str) -> str:
+    message = str(item.get("message", "")).strip()
+    details = str(item.get("details", "")).strip()
+    if not details or details == field or details in message:
+        return message
+    return f"{message} ({details})"
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
+
+
+def history_status(entry: Mapping[str, Any]) -> JobStatus:
+    """A finished prompt's `/history` entry as a final JobStatus."""
+    status = entry.get("status") if isinstance(entry.get("status"), Mapping) else {}
+    messages = [m for m in (status or {}).get("messages", []) or [] if isinstance(m, list)]
+    kinds = {str(m[0]): m[1] for m in messages if len(m) == 2 and isinstance(m[1], Mapping)}
+    if "execution_interrupted" in kinds:  # history says "error" for these too
+        return JobStatus(phase=JobPhase.CANCELED)
+    if "execution_error" in kinds:
+        return JobStatus(phase=JobPhase.FAILED, error=execution_error(kinds["execution_error"]))
+    if status and status.get("status_str") == "error":
+        return JobStatus(
+            phase=JobPhase.FAILED, error=ProviderRejected("ComfyUI reported the prompt failed")
+        )
+    return JobStatus(phase=JobPhase.SUCCEEDED, outputs=output_refs(entry.get("outputs")))
+
+
+def execution_error(data: Mapping[str, Any]) -> ProviderError:
+    node = f"node {data.get('node_id', '?')} ({data.get('node_type', '?')})"
+    kind = str(data.get("exception_type", "")).rsplit(".", 1)[-1]
+    text = _clip(str(data.get("exception_message", "")))
+    detail = ": ".join(part for part in (kind, text) if part)
+    return ProviderRejected(f"ComfyUI failed at {node}" + (f": {detail}" if detail else ""))
+
+
+def output_refs(outputs: Any) -> tuple[OutputRef, ...]:
+    """Saved files (type "output") of every node; previews ("temp") only when nothing was saved."""
+    saved: list[OutputRef] = []
+    previews: list[OutputRef] = []
+    if not isinstance(outputs, Mapping):
+        return ()
+    for node_id, produced in outputs.items():
+        if not isinstance(produced, Mapping):
+            continue
+        for files in produced.values():
+            for item in files if isinstance(files, list) else []:
+                if not isinstance(item, Mapping) or "filename" not in item:
+                    continue
+                kind = str(item.get("type", "output"))
+                filename = str(item["filename"])
+                ref = OutputRef(
+                    locator=urlencode(
+                        {"filename": filename, "subfolder": item.get("subfolder", ""), "type": kind}
+                    ),
+                    file_type=filename.rsplit(".", 1)[-1].lower() if "." in filename else "",
+                    node_id=str(node_id),
+                )
+                (saved if kind == "output" else previews).append(ref)
+    return tuple(saved or previews)
+
+
+def run_progress(nodes: Mapping[str, Any], total: int) -> int:
+    """0-100 from a `progress_state` message: finished nodes count whole, running ones in part."""
+    done = 0.0
+    for state in nodes.values():
+        if not isinstance(state, Mapping):
+            continue
+        if state.get("state") == "finished":
+            done += 1
+        elif state.get("state") == "running":
+            high = float(state.get("max") or 1) or 1.0
+            done += max(0.0, min(float(state.get("value") or 0) / high, 1.0))
+    return round(100 * done / max(total, len(nodes), 1))

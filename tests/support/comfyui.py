@@ -1,0 +1,170 @@
+"""A real ComfyUI server on the CPU, for the ComfyUI adapter's tests.
+
+scripts/test.sh installs it (scripts/comfyui-setup.sh) and names its Python in
+RENDERGATE_TEST_COMFYUI_PYTHON; without that variable the tests that need it skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from rendergate.config import Settings, load_settings
+from support.images import make_png
+from support.process import free_port
+from support.server import RunningServer
+
+APPS = Path(__file__).with_name("comfyui_apps.toml")
+SERVE = Path(__file__).parents[2] / "scripts" / "comfyui_serve.py"
+START_TIMEOUT_S = 180.0  # about 7 s on an idle machine; CI runs it beside the suite
+
+
+def comfyui_python() -> str:
+    python = os.environ.get("RENDERGATE_TEST_COMFYUI_PYTHON", "")
+    if not python:
+        pytest.skip("no ComfyUI here: `make test` installs one (scripts/comfyui-setup.sh)")
+    return python
+
+
+def call(url: str, method: str = "GET", body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        raw = response.read()
+    return json.loads(raw) if raw[:1] in (b"{", b"[") else None
+
+
+class ComfyServer:
+    def __init__(self, base_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        base_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = base_dir / "comfyui.log"
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                comfyui_python(),
+                str(SERVE),
+                "--port",
+                str(self.port),
+                "--base-directory",
+                str(base_dir),
+                "--disable-metadata",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self) -> ComfyServer:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"ComfyUI exited with {self.process.returncode}:\n{tail}")
+            with contextlib.suppress(OSError, urllib.error.URLError):
+                if "exec_info" in (call(f"{self.url}/prompt") or {}):
+                    return self
+            time.sleep(0.2)
+        raise TimeoutError(f"ComfyUI did not start in {START_TIMEOUT_S:g} s")
+
+    def queue(self) -> dict[str, list[str]]:
+        """Prompt ids, running and pending."""
+        body = call(f"{self.url}/queue")
+        return {
+            "running": [item[1] for item in body["queue_running"]],
+            "pending": [item[1] for item in body["queue_pending"]],
+        }
+
+    def history(self, prompt_id: str) -> dict[str, Any]:
+        return dict(call(f"{self.url}/history/{prompt_id}").get(prompt_id) or {})
+
+    def prompt(self, graph: dict[str, Any], prompt_id: str) -> None:
+        call(f"{self.url}/prompt", "POST", {"prompt": graph, "prompt_id": prompt_id})
+
+    def interrupt_all(self) -> None:
+        call(f"{self.url}/queue", "POST", {"clear": True})
+        call(f"{self.url}/interrupt", "POST", {})
+
+    def wait_idle(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.queue() != {"running": [], "pending": []}:
+            assert time.monotonic() < deadline, f"ComfyUI still busy: {self.queue()}"
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: the server vanishes mid-job, as when its machine dies."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(30)
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+@contextlib.contextmanager
+def comfy_server(base_dir: Path) -> Iterator[ComfyServer]:
+    server = ComfyServer(base_dir)
+    try:
+        yield server.wait_ready()
+    finally:
+        server.stop()
+
+
+def blur_graph(size: int, prefix: str = "slow") -> dict[str, Any]:
+    """A model-free graph that keeps the CPU busy: about 3.5 s at 1024, 14 s at 2048."""
+    return {
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": size, "height": size, "batch_size": 1, "color": 0},
+        },
+        "2": {
+            "class_type": "ImageBlur",
+            "inputs": {"image": ["1", 0], "blur_radius": 31, "sigma": 1.0},
+        },
+        "3": {
+            "class_type": "ImageBlur",
+            "inputs": {"image": ["2", 0], "blur_radius": 31, "sigma": 1.0},
+        },
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": prefix}},
+    }
+
+
+def comfy_settings(settings: Settings, *urls: str, **extra: Any) -> Settings:
+    """The test's settings with these ComfyUI servers and the comfy_slow app."""
+    return load_settings(
+        data_dir=settings.data_dir, apps_file=APPS, comfyui_urls=list(urls), **extra
+    )
+
+
+async def submit(server: RunningServer, app: str, params: str = "{}", **image: Any) -> int:
+    form = aiohttp.FormData()
+    form.add_field("image", make_png(**image), filename="shot.png", content_type="image/png")
+    form.add_field("type", app)
+    form.add_field("params", params)
+    async with server.http.post(f"{server.url}/tasks", data=form) as response:
+        body = await response.json()
+        assert response.status == 201, body
+        return int(body["data"]["task_id"])
