@@ -86,7 +86,8 @@ async def open_services(settings: Settings, *, worker: bool = True) -> AsyncIter
         await migrate(engine)
 
         apps = load_apps(settings)
-        providers = build_providers({app.provider for app in apps.values()}, settings)
+        routes = {route.provider for app in apps.values() for route in app.routes}
+        providers = build_providers(routes, settings)  # each with its queue: fallbacks too
         for provider in providers.values():
             stack.push_async_callback(provider.aclose)
 

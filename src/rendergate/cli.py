@@ -201,14 +201,19 @@ def tasks(
 def apps(config: ConfigOption = None) -> None:
     """List the apps this configuration offers and whether each can run here."""
     from rendergate.bootstrap import load_apps
-    from rendergate.providers import unavailable_reason
+    from rendergate.domain.errors import AppUnavailable
+    from rendergate.services.tasks import choose_route
 
     settings = _settings(config)
     table = Table("type", "provider", "available", "title")
     reasons: list[str] = []
     for spec in sorted(load_apps(settings).values(), key=lambda a: a.name):
-        reason = unavailable_reason(spec.provider, settings)
-        table.add_row(spec.name, spec.provider, "yes" if reason is None else "no", spec.title)
+        provider, reason = spec.provider, None
+        try:  # the first route that can run here, as tasks pick it
+            provider, _ = choose_route(spec, settings)
+        except AppUnavailable as exc:
+            reason = exc.message
+        table.add_row(spec.name, provider, "yes" if reason is None else "no", spec.title)
         if reason is not None:
             reasons.append(f"{spec.name}: {reason}")
     out = Console()

@@ -111,9 +111,23 @@ class Settings(BaseSettings):
         "local", description="Stable id of this worker; a restarted worker resumes its own tasks."
     )
 
+    # Fallback between providers
+    circuit_failures: int = Field(
+        3,
+        ge=1,
+        description="Failed calls in a row after which a provider's circuit opens: tasks with "
+        "a later route skip it at once.",
+    )
+    circuit_open_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long an open circuit skips its provider before one task "
+        "is let through to try it again.",
+    )
+
     toml_file: ClassVar[Path | None] = None
 
-    @field_validator("fetch_allow", mode="before")
+    @field_validator("fetch_allow", "comfyui_urls", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -68,3 +68,20 @@ async def test_each_task_goes_to_the_least_loaded_server_and_survives_its_death(
         assert first.history(blocker)["status"]["status_str"] == "success"
         new = (await server.services.store.get(task_id)).provider_job["job_id"]  # type: ignore[index]
         assert new != lost and first.history(new)["status"]["status_str"] == "success"
+
+
+async def test_with_no_server_answering_the_task_falls_back_to_the_next_route(
+    settings: Settings,
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with serve(comfy_settings(settings, dead)) as server:
+        task_id = await submit(server, "comfy_or_local", width=16, height=16)
+        task = await server.wait_finished(task_id, timeout_s=60)
+        assert task["status"] == "completed", task
+        assert task["provider"] == "local"
+        [skip] = task["skipped_providers"]
+        assert skip == {
+            "provider": "comfyui",
+            "reason": "comfyui did not answer after 3 attempts: none of the 1 ComfyUI servers "
+            "answered",
+        }

@@ -11,14 +11,18 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rendergate.domain.errors import TaskNotFound
-from rendergate.domain.task import ResultFile, Task, TaskStatus
+from rendergate.domain.task import ResultFile, Skip, Task, TaskStatus
 from rendergate.store.base import Page, TaskIdTaken
+from rendergate.store.codec import to_row
 from rendergate.store.sql import MIGRATIONS, SqlTaskStore, create_engine, migrate
+from rendergate.store.tables import tasks
 
 PG_URL = os.environ.get("RENDERGATE_TEST_PG_URL")
 T0 = datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
@@ -99,6 +103,10 @@ def full_task() -> Task:
         error_message="a note with 'quotes' and ünïcode",
         error_kind="provider",
         attempts=2,
+        skipped=(
+            Skip(provider="runninghub", reason="runninghub is at its limit: 'busy' (421)"),
+            Skip(provider="aliyun", reason="provider 'aliyun' is not configured: ünïcode"),
+        ),
         version=7,
         updated_at=T0 + timedelta(seconds=30),
         finished_at=T0 + timedelta(seconds=31, microseconds=1),
@@ -116,6 +124,7 @@ async def test_a_full_task_round_trips(store: SqlTaskStore) -> None:
     assert isinstance(got.outputs, tuple) and all(isinstance(o, ResultFile) for o in got.outputs)
     assert got.status is TaskStatus.COMPLETED
     assert got.params["tags"] == ["a", "日本"] and got.params["fake"]["outcome"] is None
+    assert isinstance(got.skipped, tuple) and got.skipped[1].provider == "aliyun"
 
 
 async def test_a_minimal_task_round_trips_with_its_nulls(store: SqlTaskStore) -> None:
@@ -124,7 +133,7 @@ async def test_a_minimal_task_round_trips_with_its_nulls(store: SqlTaskStore) ->
     got = await store.get(7)
     assert got == task
     assert (got.provider_job, got.cost, got.finished_at, got.queue_position) == (None,) * 4
-    assert (got.outputs, dict(got.params), dict(got.inputs)) == ((), {}, {})
+    assert (got.outputs, dict(got.params), dict(got.inputs), got.skipped) == ((), {}, {}, ())
 
 
 async def test_add_refuses_a_taken_id_and_get_a_missing_one(store: SqlTaskStore) -> None:
@@ -273,5 +282,28 @@ async def test_migrate_is_idempotent(engine: AsyncEngine, store: SqlTaskStore) -
             await connection.execute(sa.text("SELECT version_num FROM alembic_version"))
         ).all()
     head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
-    assert head is not None and head >= "0002"
+    assert head is not None and head >= "0003"
     assert [tuple(row) for row in versions] == [(head,)]
+
+
+def _alembic(connection: sa.Connection, action: str, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    getattr(command, action)(config, revision)
+
+
+async def test_migration_0003_gives_existing_tasks_no_skips(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(_alembic, "downgrade", "0002")
+    row = to_row(make(ID))
+    del row["skipped"]  # a row written before fallbacks existed
+    async with engine.begin() as connection:
+        await connection.execute(tasks.insert().values(**row))
+    await migrate(engine)
+    store = SqlTaskStore(engine)
+    old = await store.get(ID)
+    assert old.skipped == () and old == make(ID)
+    moved = old.fall_back(now=T0, to="local", reason="busy")
+    assert await store.save(old, moved) is not None
+    assert (await store.get(ID)).skipped == moved.skipped

@@ -10,6 +10,7 @@ from rendergate.domain.apps import AppSpec, NodeBinding
 from rendergate.domain.errors import (
     Fault,
     JobLost,
+    ProviderBusy,
     ProviderRejected,
     ProviderUnavailable,
 )
@@ -21,6 +22,17 @@ from rendergate.providers.runninghub_errors import CODES, Action, error_for
 @pytest.mark.parametrize("code", [421, 415, 1520, 1003, 1005, 1010, 1011, 1012, 814])
 def test_busy_codes_back_off_and_resubmit(code: int) -> None:
     assert isinstance(error_for(code), ProviderUnavailable)
+
+
+@pytest.mark.parametrize("code", [421, 415, 1520, 814])
+def test_our_accounts_limits_say_busy_so_a_fallback_can_take_the_task(code: int) -> None:
+    error = error_for(code)
+    assert type(error) is ProviderBusy and error.code == str(code)
+
+
+@pytest.mark.parametrize("code", [1003, 1005, 1010, 1011, 1012, 500, 808])
+def test_runninghubs_own_trouble_is_not_our_limit(code: int) -> None:
+    assert type(error_for(code)) is ProviderUnavailable
 
 
 @pytest.mark.parametrize("code", [805, 433, 803, 301, 1007, 1501, 1505])

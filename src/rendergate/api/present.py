@@ -7,7 +7,7 @@ import base64
 from fastapi import Request
 
 from rendergate.api.finished_cache import request_base_url
-from rendergate.api.schemas import ImagePublic, OutputPublic, TaskPublic
+from rendergate.api.schemas import ImagePublic, OutputPublic, SkipPublic, TaskPublic
 from rendergate.domain.task import Task, TaskStatus
 from rendergate.services.context import Services
 
@@ -31,6 +31,7 @@ def present_task(task: Task, *, base: str, result: bytes | None = None) -> TaskP
         ),
         error_message=task.error_message,
         provider=task.provider,
+        skipped_providers=[SkipPublic(provider=s.provider, reason=s.reason) for s in task.skipped],
         params=dict(task.params),
         queue_position=task.queue_position,
         outputs=[

@@ -36,6 +36,11 @@ class OutputPublic(BaseModel):
     file_type: str = ""
 
 
+class SkipPublic(BaseModel):
+    provider: str = Field(description="A provider of the app's routes that did not run the task.")
+    reason: str = Field(description="Why it was passed over (not configured, busy, refused us).")
+
+
 class TaskPublic(BaseModel):
     task_id: int = Field(description="Random integer below 2^53, exact in JavaScript.")
     status: str = Field(description="submitted, processing, completed, failed or canceled")
@@ -44,7 +49,10 @@ class TaskPublic(BaseModel):
     angle: str
     image: ImagePublic
     error_message: str
-    provider: str
+    provider: str = Field(description="The provider that runs (or ran) the task.")
+    skipped_providers: list[SkipPublic] = Field(
+        [], description="The app's earlier routes the task fell back from, in order, and why."
+    )
     params: dict[str, Any]
     queue_position: int | None = Field(None, description="Tasks ahead of this one, when known.")
     outputs: list[OutputPublic] = []

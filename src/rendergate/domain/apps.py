@@ -1,7 +1,9 @@
-"""Apps: what a task's `type` names. An app binds our inputs to one provider's job."""
+"""Apps: what a task's `type` names. An app binds our inputs to a provider's job, and may
+list fallback routes: other providers tried in order when the first cannot take the task."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 from rendergate.domain.errors import InvalidInput
 
 INPUT_ROLES = ("image", "reference")
+ROUTE_KEYS = frozenset({"provider", "bindings", "options"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,9 +24,18 @@ class NodeBinding:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Route:
+    """One provider an app can run on, with what that provider needs to run it."""
+
+    provider: str
+    bindings: tuple[NodeBinding, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)  # provider-specific: webapp id, ...
+
+
+@dataclass(frozen=True, kw_only=True)
 class AppSpec:
     name: str
-    provider: str
+    provider: str  # the first route's provider, bindings and options
     title: str = ""
     description: str = ""
     requires_reference: bool = False
@@ -31,6 +43,34 @@ class AppSpec:
     angles: tuple[str, ...] = ()  # empty: any angle is accepted
     bindings: tuple[NodeBinding, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)  # provider-specific: webapp id, ...
+    fallbacks: tuple[Route, ...] = ()  # tried in order when the first route cannot take a task
+
+    def __post_init__(self) -> None:
+        _refuse_repeats(self.name, [route.provider for route in self.routes])
+
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """Every provider the app can run on, in the order they are tried."""
+        first = Route(provider=self.provider, bindings=self.bindings, options=self.options)
+        return (first, *self.fallbacks)
+
+    def on(self, provider: str) -> AppSpec:
+        """This app as one route sees it, for the adapter of `provider` (no fallbacks)."""
+        for route in self.routes:
+            if route.provider == provider:
+                return dataclasses.replace(
+                    self,
+                    provider=route.provider,
+                    bindings=route.bindings,
+                    options=route.options,
+                    fallbacks=(),
+                )
+        raise ValueError(f"app {self.name!r} has no route on provider {provider!r}")
+
+    def after(self, provider: str) -> tuple[str, ...]:
+        """The providers of the routes after `provider`'s, in order (none if it is not one)."""
+        names = [route.provider for route in self.routes]
+        return tuple(names[names.index(provider) + 1 :]) if provider in names else ()
 
     def check_request(self, *, angle: str, has_reference: bool) -> None:
         if self.requires_reference and not has_reference:
@@ -61,21 +101,54 @@ def _parse_app(name: str, raw: Any) -> AppSpec:
     angles = raw.get("angles", [])
     if not isinstance(angles, list) or not all(isinstance(a, str) for a in angles):
         raise ValueError(f"app {name!r}: angles must be a list of strings")
+    fallbacks = raw.get("fallbacks", [])
+    if not isinstance(fallbacks, list) or not all(isinstance(f, Mapping) for f in fallbacks):
+        raise ValueError(f"app {name!r}: fallbacks must be tables ([[apps.{name}.fallbacks]])")
+    for number, fallback in enumerate(fallbacks, start=1):
+        unknown = sorted(set(fallback) - ROUTE_KEYS)
+        if unknown:
+            raise ValueError(
+                f"app {name!r}: fallback {number} has unknown keys {', '.join(unknown)} "
+                f"(a fallback has {', '.join(sorted(ROUTE_KEYS))})"
+            )
     try:
-        bindings = tuple(
-            NodeBinding(source=str(b["source"]), node_id=str(b["node_id"]), field=str(b["field"]))
-            for b in raw.get("bindings", ())
-        )
+        first, *others = [_parse_route(route) for route in (raw, *fallbacks)]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"app {name!r} is malformed: {exc}") from exc
+    _refuse_repeats(name, [route.provider for route in (first, *others)])
+    try:
         return AppSpec(
             name=name,
-            provider=str(raw["provider"]),
+            provider=first.provider,
             title=str(raw.get("title", "")),
             description=str(raw.get("description", "")),
             requires_reference=raw.get("requires_reference", False),
             deadline_s=float(raw.get("deadline_s", 1800.0)),
             angles=tuple(angles),
-            bindings=bindings,
-            options=dict(raw.get("options", {})),
+            bindings=first.bindings,
+            options=first.options,
+            fallbacks=tuple(others),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"app {name!r} is malformed: {exc}") from exc
+
+
+def _parse_route(raw: Mapping[str, Any]) -> Route:
+    return Route(
+        provider=str(raw["provider"]),
+        bindings=tuple(
+            NodeBinding(source=str(b["source"]), node_id=str(b["node_id"]), field=str(b["field"]))
+            for b in raw.get("bindings", ())
+        ),
+        options=dict(raw.get("options", {})),
+    )
+
+
+def _refuse_repeats(app: str, providers: list[str]) -> None:
+    """A provider twice in one app would make its second route unreachable: refuse it."""
+    twice = sorted({p for p in providers if providers.count(p) > 1})
+    if twice:
+        raise ValueError(
+            f"app {app!r} names provider {', '.join(map(repr, twice))} more than once; "
+            "each provider may appear only once among an app's routes"
+        )

@@ -11,6 +11,7 @@ RendergateError
 │   └── UnsupportedInput
 └── ProviderError             a provider refused or failed; says who is at fault
     ├── ProviderUnavailable   transient: back off and try again
+    │   └── ProviderBusy      the account's concurrency or quota is used up right now
     ├── JobLost               the provider forgot our job: submit it again
     └── ProviderRejected      terminal: the task fails with this message
 """
@@ -101,6 +102,14 @@ class ProviderUnavailable(ProviderError):
     """The provider is busy, down or slow; the same call may succeed later."""
 
     retryable = True
+
+
+class ProviderBusy(ProviderUnavailable):
+    """The account's concurrency or quota is exhausted right now.
+
+    Waiting helps, but another provider may take the task at once: an app with a fallback
+    route moves on instead of waiting.
+    """
 
 
 class JobLost(ProviderError):

@@ -45,6 +45,14 @@ class ResultFile:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Skip:
+    """A provider the task did not run on, and why (not configured, busy, refused us, ...)."""
+
+    provider: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Task:
     task_id: int
     app: str
@@ -62,6 +70,7 @@ class Task:
     error_kind: str = ""
     attempts: int = 0  # provider submissions so far
     callback_token: str = ""  # the secret part of this task's provider webhook URL
+    skipped: tuple[Skip, ...] = ()  # the app's routes passed over, in order, before `provider`
     version: int = 0
     created_at: datetime
     updated_at: datetime
@@ -69,7 +78,10 @@ class Task:
 
     @property
     def workflow_id(self) -> str:
-        return f"task-{self.task_id}"
+        """Each route's run is its own workflow, on that provider's queue (and under its cap)."""
+        if not self.skipped:
+            return f"task-{self.task_id}"
+        return f"task-{self.task_id}.{len(self.skipped)}"
 
     def _evolve(self, now: datetime, **changes: Any) -> Task:
         return dataclasses.replace(self, updated_at=now, **changes)
@@ -144,3 +156,17 @@ class Task:
         """The provider lost the job: forget it so the next attempt submits afresh."""
         self._require_open("resubmit")
         return self._evolve(now, provider_job=None)
+
+    def fall_back(self, *, now: datetime, to: str, reason: str) -> Task:
+        """The current provider cannot take the task: it goes back to our queue for `to`."""
+        self._require_open("fall back")
+        if to == self.provider or any(skip.provider == to for skip in self.skipped):
+            raise InvalidTransition(f"task {self.task_id} cannot fall back to {to}: tried already")
+        return self._evolve(
+            now,
+            skipped=(*self.skipped, Skip(provider=self.provider, reason=reason)),
+            provider=to,
+            provider_job=None,
+            queue_position=None,
+            status=TaskStatus.SUBMITTED,
+        )

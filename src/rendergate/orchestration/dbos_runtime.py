@@ -1,8 +1,12 @@
 """Each task as a DBOS workflow on a queue per provider.
 
 DBOS registers workflows by decorator, so the workflow functions live at module
-level; the runner they call is installed by `DbosOrchestrator.open()` and removed
-by `close()`. Nothing runs at import time.
+level; the runner they call and the queues they enqueue on are installed by
+`DbosOrchestrator.open()` and removed by `close()`. Nothing runs at import time.
+
+A task that falls back to another route gets a new workflow (`task-<id>.<skips>`) on that
+provider's queue, enqueued by the workflow it leaves: DBOS records the enqueue as a step of
+the old workflow, so a replay after a crash finds it instead of enqueuing again.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from dbos import DBOS, DBOSClient, SetWorkflowID
+from dbos import DBOS, DBOSClient, Queue, SetWorkflowID
 
 from rendergate import __version__
 from rendergate.config import Settings
 from rendergate.domain.task import Task
 from rendergate.services.execution import Outcome, TaskRunner, Tracked
+from rendergate.services.submission import MOVED
 
 log = structlog.get_logger(__name__)
 
@@ -28,6 +33,7 @@ WORKFLOW_NAME = "rendergate.run_task"
 MAX_SUBMISSIONS = 5  # a provider that keeps losing the job fails the task after this many
 RESUMABLE = {"ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}
 _runner: TaskRunner | None = None
+_queues: dict[str, Queue] = {}  # provider -> its queue, while a worker is open
 
 
 def _active_runner() -> TaskRunner:
@@ -41,8 +47,8 @@ def queue_name(provider: str) -> str:
 
 
 @DBOS.step(name="rendergate.submit")
-async def _submit_step(task_id: int) -> dict[str, Any] | None:
-    return await _active_runner().submit(task_id)
+async def _submit_step(task_id: int, workflow_id: str | None) -> dict[str, Any] | None:
+    return await _active_runner().submit(task_id, workflow_id)
 
 
 @DBOS.step(name="rendergate.track")
@@ -78,8 +84,13 @@ async def run_task(task_id: int) -> str:
     with _active_runner().in_flight():
         try:
             for _ in range(MAX_SUBMISSIONS):
-                if await _submit_step(task_id) is None:
+                job = await _submit_step(task_id, DBOS.workflow_id)
+                if job is None:
                     return Outcome.FINISHED
+                if MOVED in job:  # the next route's own workflow, on its provider's queue
+                    with SetWorkflowID(str(job["workflow_id"])):
+                        await _queues[str(job[MOVED])].enqueue_async(run_task, task_id)
+                    return Outcome.MOVED
                 tracked = await _track_step(task_id)
                 if tracked["outcome"] == Outcome.LOST:
                     continue
@@ -143,12 +154,12 @@ class DbosOrchestrator:
         self._runner = runner
         self._concurrency = concurrency
         self._client: DBOSClient | None = None
-        self._queues: dict[str, Any] = {}
+        self._queues: dict[str, Queue] = {}
         self._engine: sa.Engine | None = None  # ours to dispose: DBOS leaves a given engine
         self._launched = False
 
     async def open(self) -> None:
-        global _runner
+        global _runner, _queues
         if self._runner is None:
             self._client = DBOSClient(system_database_url=self._settings.system_database_url)
             return
@@ -168,9 +179,10 @@ class DbosOrchestrator:
                 polling_interval_sec=0.5,  # each poll is a query; 0.2 s cost 4 % of a core idle
                 on_conflict="always_update",
             )
+        _queues = self._queues
 
     async def close(self) -> None:
-        global _runner
+        global _runner, _queues
         if self._client is not None:
             self._client.destroy()
             self._client = None
@@ -186,6 +198,7 @@ class DbosOrchestrator:
                 self._engine.dispose()
                 self._engine = None
             _runner = None
+            _queues = {}
 
     async def start(self, task: Task) -> None:
         if self._client is not None:

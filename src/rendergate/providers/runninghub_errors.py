@@ -1,8 +1,9 @@
 """RunningHub's error codes (providers.md §1.3), each mapped to what we do about it.
 
 RunningHub answers errors as HTTP 200 with a non-zero `code`. Each code is one of:
-retry (back off, then call again), poll (the task is still going), lost (RunningHub no
-longer knows the task) or terminal (the task fails with a plain message).
+retry (back off, then call again), busy (a retry, but the account's concurrency is used up,
+so an app with a fallback route moves on), poll (the task is still going), lost (RunningHub
+no longer knows the task) or terminal (the task fails with a plain message).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from enum import StrEnum
 from rendergate.domain.errors import (
     Fault,
     JobLost,
+    ProviderBusy,
     ProviderError,
     ProviderRejected,
     ProviderUnavailable,
@@ -21,6 +23,7 @@ from rendergate.domain.errors import (
 
 class Action(StrEnum):
     RETRY = "retry"
+    BUSY = "busy"  # retry later, or another provider now
     POLL = "poll"
     LOST = "lost"
     TERMINAL = "terminal"
@@ -34,13 +37,15 @@ class CodeInfo:
 
 
 _R, _T, _U, _P, _C = Action.RETRY, Action.TERMINAL, Fault.USER, Fault.PROVIDER, Fault.CONFIG
+_B = Action.BUSY
 
 CODES: dict[int, CodeInfo] = {
-    # Busy: back off and resubmit; the task waits instead of failing.
-    421: CodeInfo(_R, _P, "the account's concurrent task limit is reached (421)"),
-    415: CodeInfo(_R, _P, "no free exclusive machine (415)"),
-    814: CodeInfo(_R, _P, "the personal queue is full (814)"),
-    1520: CodeInfo(_R, _P, "the per-user concurrency limit is reached (1520)"),
+    # Our account is at its limit: back off and resubmit (or fall back to another provider).
+    421: CodeInfo(_B, _P, "the account's concurrent task limit is reached (421)"),
+    415: CodeInfo(_B, _P, "no free exclusive machine (415)"),
+    814: CodeInfo(_B, _P, "the personal queue is full (814)"),
+    1520: CodeInfo(_B, _P, "the per-user concurrency limit is reached (1520)"),
+    # RunningHub is busy: back off and resubmit; the task waits instead of failing.
     1003: CodeInfo(_R, _P, "rate limited (1003)"),
     1005: CodeInfo(_R, _P, "RunningHub is busy (1005)"),
     1010: CodeInfo(_R, _P, "RunningHub is busy (1010)"),
@@ -94,6 +99,8 @@ def error_for(code: int, msg: str = "") -> ProviderError:
     """The exception for a non-zero code; RunningHub's own `msg` is kept when it adds words."""
     known = info(code)
     text = known.message if not msg or msg in known.message else f"{known.message}: {msg}"
+    if known.action is Action.BUSY:
+        return ProviderBusy(text, fault=known.fault, code=str(code))
     if known.action is Action.RETRY:
         return ProviderUnavailable(text, fault=known.fault, code=str(code))
     if known.action is Action.LOST:

@@ -16,16 +16,19 @@ from typing import Any
 import structlog
 
 from rendergate.blobs.base import BlobNotFound
+from rendergate.config import Settings
+from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import (
+    AppUnavailable,
     InvalidInput,
     InvalidTransition,
     ResultLost,
     ResultNotReady,
     UnknownApp,
 )
-from rendergate.domain.task import MAX_SAFE_INTEGER, Task, TaskStatus
+from rendergate.domain.task import MAX_SAFE_INTEGER, Skip, Task, TaskStatus
 from rendergate.imaging.inputs import check_image
-from rendergate.providers import REGISTRY, require_available
+from rendergate.providers import REGISTRY, unavailable_reason
 from rendergate.providers.base import JobHandle
 from rendergate.services.context import Services
 from rendergate.store.base import Page, TaskIdTaken
@@ -61,12 +64,12 @@ async def create_task(request: NewTask, *, services: Services) -> Task:
     if app is None:
         known = ", ".join(sorted(services.apps))
         raise UnknownApp(f"unknown type {request.app!r}; known types: {known}", field="type")
-    require_available(app.provider, services.settings)
+    provider, skipped = choose_route(app, services.settings)
     roles = {upload.role for upload in request.uploads}
     if "image" not in roles:
         raise InvalidInput("an image is required", field="image")
     app.check_request(angle=request.angle, has_reference="reference" in roles)
-    REGISTRY[app.provider].check_params(request.params)
+    REGISTRY[provider].check_params(request.params)
     checked = [
         (
             upload.role,
@@ -88,7 +91,8 @@ async def create_task(request: NewTask, *, services: Services) -> Task:
         task = Task(
             task_id=task_id,
             app=app.name,
-            provider=app.provider,
+            provider=provider,
+            skipped=skipped,
             angle=request.angle,
             params=dict(request.params),
             inputs=inputs,
@@ -109,6 +113,20 @@ async def create_task(request: NewTask, *, services: Services) -> Task:
     if services.orchestrator is not None:
         await services.orchestrator.start(task)
     return task
+
+
+def choose_route(app: AppSpec, settings: Settings) -> tuple[str, tuple[Skip, ...]]:
+    """The first of the app's routes whose provider can run here, and the ones passed over.
+
+    None can: AppUnavailable, with the first route's reason (what the app was written for).
+    """
+    skipped: list[Skip] = []
+    for route in app.routes:
+        reason = unavailable_reason(route.provider, settings)
+        if reason is None:
+            return route.provider, tuple(skipped)
+        skipped.append(Skip(provider=route.provider, reason=reason))
+    raise AppUnavailable(skipped[0].reason, field="type")
 
 
 async def get_task(task_id: int, *, services: Services) -> Task:

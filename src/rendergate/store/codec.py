@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rendergate.domain.task import ResultFile, Task, TaskStatus
+from rendergate.domain.task import ResultFile, Skip, Task, TaskStatus
 
 
 def to_row(task: Task) -> dict[str, Any]:
@@ -26,6 +26,7 @@ def to_row(task: Task) -> dict[str, Any]:
         "error_kind": task.error_kind,
         "attempts": task.attempts,
         "callback_token": task.callback_token,
+        "skipped": [{"provider": s.provider, "reason": s.reason} for s in task.skipped],
         "version": task.version,
         "created_at": task.created_at,
         "updated_at": task.updated_at,
@@ -51,6 +52,9 @@ def from_row(row: Mapping[Any, Any]) -> Task:
         error_kind=row["error_kind"],
         attempts=int(row["attempts"]),
         callback_token=row["callback_token"],
+        skipped=tuple(
+            Skip(provider=s["provider"], reason=s["reason"]) for s in row["skipped"] or ()
+        ),
         version=int(row["version"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],

@@ -58,6 +58,7 @@ tasks = sa.Table(
     sa.Column("error_kind", sa.String(32), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("callback_token", sa.String(64), nullable=False, server_default=""),
+    sa.Column("skipped", JSONType, nullable=False, server_default=sa.text("'[]'")),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),

@@ -9,7 +9,8 @@ from rendergate import __version__
 from rendergate.api.deps import ServicesDep
 from rendergate.api.examples import ok
 from rendergate.api.schemas import AppPublic, Envelope, Health
-from rendergate.providers import unavailable_reason
+from rendergate.domain.errors import AppUnavailable
+from rendergate.services.tasks import choose_route
 
 router = APIRouter()
 
@@ -75,11 +76,15 @@ async def healthz(services: ServicesDep) -> JSONResponse:
 async def list_apps(services: ServicesDep) -> JSONResponse:
     apps = []
     for app in sorted(services.apps.values(), key=lambda a: a.name):
-        reason = unavailable_reason(app.provider, services.settings)
+        provider, reason = app.provider, None
+        try:  # the first route that can run here, as create_task picks it
+            provider, _ = choose_route(app, services.settings)
+        except AppUnavailable as exc:
+            reason = exc.message
         apps.append(
             AppPublic(
                 name=app.name,
-                provider=app.provider,
+                provider=provider,
                 title=app.title,
                 description=app.description,
                 requires_reference=app.requires_reference,

@@ -1,0 +1,357 @@
+"""Fallback between providers in the use cases and the TaskRunner, on the in-memory store.
+
+The first route's provider is a scripted double that answers each call with the next error
+of its script (or success); the fallback is the shipped fake provider.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from obstore.store import MemoryStore
+
+from rendergate.blobs.objects import ObjectBlobStore
+from rendergate.config import Settings, load_settings
+from rendergate.domain.apps import parse_apps
+from rendergate.domain.errors import (
+    AppUnavailable,
+    Fault,
+    InvalidInput,
+    ProviderBusy,
+    ProviderError,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from rendergate.domain.task import Skip, Task
+from rendergate.providers.base import (
+    InputFile,
+    JobHandle,
+    JobPhase,
+    JobRequest,
+    JobStatus,
+    OutputRef,
+    Provider,
+    WebhookEvent,
+)
+from rendergate.providers.fake import FakeProvider
+from rendergate.services.context import Services
+from rendergate.services.execution import TaskRunner
+from rendergate.services.submission import MOVED
+from rendergate.services.tasks import NewTask, Upload, create_task, reconcile
+from rendergate.store.memory import MemoryTaskStore
+from support.images import make_png
+
+T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+KEY = "k" * 32
+APPS = parse_apps(
+    {
+        "apps": {
+            "render": {
+                "provider": "runninghub",
+                "options": {"webapp_id": "42"},
+                "bindings": [{"source": "image", "node_id": "112", "field": "image"}],
+                "fallbacks": [{"provider": "fake", "options": {"note": "fallback"}}],
+            },
+            "only_hub": {"provider": "runninghub"},
+            "nowhere": {"provider": "runninghub", "fallbacks": [{"provider": "aliyun"}]},
+            "hub_or_preview": {"provider": "runninghub", "fallbacks": [{"provider": "local"}]},
+        }
+    }
+)
+
+
+@dataclass
+class ScriptedHub:
+    """A provider whose calls fail with the queued errors, then succeed."""
+
+    name: str = "runninghub"
+    upload_errors: deque[ProviderError] = field(default_factory=deque)
+    submit_errors: deque[ProviderError] = field(default_factory=deque)
+    calls: list[str] = field(default_factory=list)
+    requests: list[JobRequest] = field(default_factory=list)
+
+    async def upload(self, file: InputFile) -> str:
+        self.calls.append("upload")
+        if self.upload_errors:
+            raise self.upload_errors.popleft()
+        return f"hub/{file.role}.{file.extension}"
+
+    async def submit(self, request: JobRequest) -> JobHandle:
+        self.calls.append("submit")
+        if self.submit_errors:
+            raise self.submit_errors.popleft()
+        self.requests.append(request)
+        return JobHandle(job_id=f"hub-{request.task_id}")
+
+    async def status(self, job: JobHandle) -> JobStatus:
+        return JobStatus(phase=JobPhase.SUCCEEDED, outputs=(OutputRef(locator="x"),))
+
+    async def download(self, job: JobHandle, output: OutputRef) -> bytes:
+        return make_png()
+
+    async def cancel(self, job: JobHandle) -> bool:
+        return True
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        return WebhookEvent(job_id="")
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class Clock:
+    now: datetime = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class RecordingOrchestrator:
+    started: list[str] = field(default_factory=list)  # workflow ids
+
+    async def start(self, task: Task) -> None:
+        self.started.append(task.workflow_id)
+
+
+@dataclass
+class World:
+    services: Services
+    store: MemoryTaskStore
+    hub: ScriptedHub
+    fake: FakeProvider
+    clock: Clock
+    runner: TaskRunner
+    orchestrator: RecordingOrchestrator
+
+    async def create(self, app: str = "render", **params: Any) -> Task:
+        uploads = (Upload(role="image", data=make_png(), content_type="image/png"),)
+        new = NewTask(app=app, params=params, uploads=uploads)
+        return await create_task(new, services=self.services)
+
+
+def world_for(settings: Settings, *, providers: tuple[str, ...] = ("runninghub", "fake")) -> World:
+    store, clock, hub, fake = MemoryTaskStore(), Clock(), ScriptedHub(), FakeProvider()
+    orchestrator = RecordingOrchestrator()
+    available: dict[str, Provider] = {"runninghub": hub, "fake": fake}
+    services = Services(
+        settings=settings,
+        store=store,
+        blobs=ObjectBlobStore(MemoryStore()),
+        apps=APPS,
+        providers={name: available[name] for name in providers},
+        orchestrator=orchestrator,
+        clock=clock,
+    )
+    return World(services, store, hub, fake, clock, TaskRunner(services), orchestrator)
+
+
+@pytest.fixture
+def hub_settings(settings: Settings) -> Settings:
+    return load_settings(data_dir=settings.data_dir, runninghub_api_key=KEY)
+
+
+@pytest.fixture
+async def world(hub_settings: Settings) -> AsyncIterator[World]:
+    yield world_for(hub_settings)
+
+
+BUSY = ProviderBusy("the account's concurrent task limit is reached (421)", code="421")
+DOWN = ProviderUnavailable("RunningHub answered HTTP 502", code="http502")
+REFUSED_KEY = ProviderRejected("the API key was refused (802)", fault=Fault.CONFIG, code="802")
+BAD_INPUT = ProviderRejected("RunningHub refused the parameters (301)", fault=Fault.USER)
+
+
+async def test_a_busy_provider_hands_the_task_to_the_next_route_at_once(world: World) -> None:
+    task = await world.create()
+    world.hub.submit_errors.append(BUSY)
+    moved = await world.runner.submit(task.task_id, task.workflow_id)
+    assert moved == {MOVED: "fake", "workflow_id": f"task-{task.task_id}.1"}
+    assert world.hub.calls == ["upload", "submit"]  # no waiting for a slot
+    stored = await world.store.get(task.task_id)
+    assert (stored.provider, stored.status, stored.provider_job) == ("fake", "submitted", None)
+    assert stored.skipped == (
+        Skip(
+            provider="runninghub",
+            reason="runninghub is at its concurrency or quota limit: "
+            "the account's concurrent task limit is reached (421)",
+        ),
+    )
+    # The new route's workflow runs it on the fake, with the fallback's own options.
+    job = await world.runner.submit(task.task_id, stored.workflow_id)
+    assert job is not None and MOVED not in job
+    await world.runner.collect(task.task_id, await world.runner.track(task.task_id))
+    done = await world.store.get(task.task_id)
+    assert (done.status, done.provider, done.skipped) == ("completed", "fake", stored.skipped)
+    [request] = world.fake.submitted
+    assert request.app.provider == "fake" and request.app.options == {"note": "fallback"}
+    assert request.app.bindings == () and request.inputs == {"image": "fake-upload-1.png"}
+
+
+async def test_refused_credentials_fall_back_and_count_on_the_circuit(world: World) -> None:
+    task = await world.create()
+    world.hub.upload_errors.append(REFUSED_KEY)
+    assert (await world.runner.submit(task.task_id))[MOVED] == "fake"  # type: ignore[index]
+    assert world.hub.calls == ["upload"]
+    [skip] = (await world.store.get(task.task_id)).skipped
+    assert skip.reason == (
+        "runninghub refused our credentials, account or app settings: the API key was refused (802)"
+    )
+    assert world.runner.circuits["runninghub"].failures == 1
+
+
+async def test_a_provider_that_does_not_answer_is_tried_a_few_times_then_skipped(
+    world: World,
+) -> None:
+    task = await world.create()
+    world.hub.submit_errors.extend([DOWN] * 10)
+    assert (await world.runner.submit(task.task_id))[MOVED] == "fake"  # type: ignore[index]
+    assert world.hub.calls == ["upload", "submit", "submit", "submit"]  # 3 in test mode
+    [skip] = (await world.store.get(task.task_id)).skipped
+    assert skip.reason == "runninghub did not answer after 3 attempts: RunningHub answered HTTP 502"
+
+
+async def test_the_inputs_own_faults_never_fall_back(world: World) -> None:
+    task = await world.create()
+    world.hub.submit_errors.append(BAD_INPUT)
+    assert await world.runner.submit(task.task_id) is None
+    failed = await world.store.get(task.task_id)
+    assert (failed.status, failed.provider, failed.skipped) == ("failed", "runninghub", ())
+    assert failed.error_message == (
+        "the inputs were refused: RunningHub refused the parameters (301)"
+    )
+    assert world.fake.submitted == [] and world.runner.circuits["runninghub"].failures == 0
+
+
+async def test_the_last_route_behaves_as_before(world: World) -> None:
+    busy = await world.create(app="only_hub")
+    world.hub.submit_errors.extend([BUSY] * 10)
+    assert await world.runner.submit(busy.task_id) is None  # waited (3 tries in test mode)
+    failed = await world.store.get(busy.task_id)
+    assert (failed.status, failed.skipped, failed.error_kind) == ("failed", (), "provider")
+    assert failed.error_message == (
+        "runninghub failed: the account's concurrent task limit is reached (421)"
+    )
+    assert world.hub.calls.count("submit") == 3
+    refused = await world.create(app="only_hub")
+    world.hub.upload_errors.append(REFUSED_KEY)
+    assert await world.runner.submit(refused.task_id) is None
+    assert (await world.store.get(refused.task_id)).error_kind == "config"
+
+
+async def test_a_fallback_not_configured_here_is_no_fallback(hub_settings: Settings) -> None:
+    world = world_for(hub_settings)
+    task = await world.create(app="nowhere")  # its fallback, aliyun, has no key here
+    world.hub.submit_errors.append(REFUSED_KEY)
+    assert await world.runner.submit(task.task_id) is None
+    assert (await world.store.get(task.task_id)).status == "failed"
+
+
+async def test_an_open_circuit_skips_the_provider_without_calling_it(world: World) -> None:
+    for _ in range(3):
+        task = await world.create()
+        world.hub.upload_errors.append(REFUSED_KEY)
+        assert MOVED in (await world.runner.submit(task.task_id) or {})
+    calls = len(world.hub.calls)
+    skipped = await world.create()
+    assert await world.runner.submit(skipped.task_id) == {
+        MOVED: "fake",
+        "workflow_id": f"task-{skipped.task_id}.1",
+    }
+    assert len(world.hub.calls) == calls
+    [skip] = (await world.store.get(skipped.task_id)).skipped
+    assert skip.reason == "circuit open: runninghub failed 3 times in a row"
+    # The last route is always tried, open circuit or not.
+    last = await world.create(app="only_hub")
+    await world.runner.submit(last.task_id)
+    assert len(world.hub.calls) == calls + 2  # upload, submit
+    # After the open period, one task tries again; its success closes the circuit.
+    world.clock.advance(30)
+    trial = await world.create()
+    job = await world.runner.submit(trial.task_id)
+    assert job == {"job_id": f"hub-{trial.task_id}", "data": {}}
+    assert world.runner.circuits["runninghub"].opened_at is None
+
+
+async def test_the_circuit_skips_only_while_open(world: World) -> None:
+    for _ in range(3):
+        task = await world.create()
+        world.hub.submit_errors.append(REFUSED_KEY)
+        await world.runner.submit(task.task_id)
+    world.clock.advance(29)
+    assert MOVED in (await world.runner.submit((await world.create()).task_id) or {})
+    world.clock.advance(1)
+    trial, waiting = await world.create(), await world.create()
+    world.hub.submit_errors.append(REFUSED_KEY)  # the trial fails: open again
+    assert MOVED in (await world.runner.submit(trial.task_id) or {})
+    calls = len(world.hub.calls)
+    assert MOVED in (await world.runner.submit(waiting.task_id) or {})
+    assert len(world.hub.calls) == calls
+    [skip] = (await world.store.get(waiting.task_id)).skipped
+    assert skip.reason == "circuit open: runninghub failed 4 times in a row"
+
+
+async def test_a_workflow_the_task_moved_away_from_submits_nothing(world: World) -> None:
+    task = await world.create()
+    world.hub.submit_errors.append(BUSY)
+    moved = await world.runner.submit(task.task_id, task.workflow_id)
+    calls = list(world.hub.calls)
+    # The old workflow runs its submit step again after a crash: it learns where the task went.
+    assert await world.runner.submit(task.task_id, task.workflow_id) == moved
+    assert world.hub.calls == calls and world.fake.submit_calls == 0
+
+
+async def test_reconcile_starts_the_workflow_of_the_route_the_task_moved_to(world: World) -> None:
+    task = await world.create()
+    world.hub.submit_errors.append(BUSY)
+    await world.runner.submit(task.task_id)
+    world.orchestrator.started.clear()
+    assert await reconcile(services=world.services) == 1
+    assert world.orchestrator.started == [f"task-{task.task_id}.1"]
+
+
+async def test_a_task_canceled_while_the_provider_was_busy_does_not_move(world: World) -> None:
+    task = await world.create()
+    current = await world.store.get(task.task_id)
+    assert await world.store.save(current, current.cancel(now=T0)) is not None
+    world.hub.submit_errors.append(BUSY)
+    assert await world.runner.submit(task.task_id) is None
+    canceled = await world.store.get(task.task_id)
+    assert (canceled.status, canceled.provider, canceled.skipped) == ("canceled", "runninghub", ())
+
+
+async def test_create_starts_on_the_first_route_configured_here(settings: Settings) -> None:
+    world = world_for(settings, providers=("fake",))  # no RunningHub key
+    task = await world.create()
+    assert (task.provider, task.workflow_id) == ("fake", f"task-{task.task_id}.1")
+    assert task.skipped == (
+        Skip(
+            provider="runninghub",
+            reason="provider 'runninghub' is not configured: set RENDERGATE_RUNNINGHUB_API_KEY",
+        ),
+    )
+    assert world.orchestrator.started == [task.workflow_id]
+    with pytest.raises(AppUnavailable, match="'runninghub' is not configured") as refused:
+        await world.create(app="nowhere")
+    assert refused.value.field == "type"
+
+
+async def test_create_checks_params_with_the_route_chosen(
+    settings: Settings, hub_settings: Settings
+) -> None:
+    strong = {"strength": 7}  # too strong for the local preview; RunningHub checks nothing
+    with pytest.raises(InvalidInput) as refused:
+        await world_for(settings, providers=("fake",)).create(app="hub_or_preview", **strong)
+    assert refused.value.field == "params.strength"
+    task = await world_for(hub_settings).create(app="hub_or_preview", **strong)
+    assert (task.provider, task.skipped) == ("runninghub", ())
