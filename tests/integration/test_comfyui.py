@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import aiohttp
 import pytest
 from PIL import Image
 
@@ -162,3 +164,27 @@ async def test_a_repeated_submit_queues_the_prompt_once(idle_comfy: ComfyServer)
         assert not await comfy.cancel(JobHandle(job_id="never-queued", data=first.data))
     finally:
         await comfy.aclose()
+
+
+async def test_a_large_output_is_stored_byte_for_byte(
+    app_server: RunningServer, idle_comfy: ComfyServer
+) -> None:
+    noise = Image.frombytes("RGB", (400, 300), os.urandom(400 * 300 * 3))
+    buffer = io.BytesIO()
+    noise.save(buffer, format="PNG")
+    form = aiohttp.FormData()
+    form.add_field("image", buffer.getvalue(), filename="noise.png", content_type="image/png")
+    form.add_field("type", "comfy_demo")
+    async with app_server.http.post(f"{app_server.url}/tasks", data=form) as response:
+        assert response.status == 201
+        task_id = int((await response.json())["data"]["task_id"])
+    task = await app_server.wait_finished(task_id, timeout_s=60)
+    assert task["status"] == "completed", task
+    [output] = task["outputs"]
+    assert output["size"] > 1024 * 1024  # far past one ~128 KB network read
+    stored = await app_server.services.store.get(task_id)
+    prompt_id = stored.provider_job["job_id"]  # type: ignore[index]
+    [saved] = idle_comfy.history(prompt_id)["outputs"]["4"]["images"]
+    original = idle_comfy.view(saved["filename"], saved["subfolder"], saved["type"])
+    async with app_server.http.get(f"{app_server.url}/tasks/{task_id}/image") as response:
+        assert await response.read() == original

@@ -123,7 +123,10 @@ async def test_an_open_circuit_skips_runninghub_without_calling_it(
         task = await server.wait_finished((await create(server))["task_id"])
         assert (task["status"], task["provider"]) == ("completed", "fake")
         assert task["skipped_providers"] == [
-            {"provider": "runninghub", "reason": "circuit open: runninghub failed 3 times in a row"}
+            {
+                "provider": "runninghub",
+                "reason": "circuit open: runninghub failed 3 times in a row for this app",
+            }
         ]
         assert hub_requests(emulator) == calls
 

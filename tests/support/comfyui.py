@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,6 +93,11 @@ class ComfyServer:
 
     def history(self, prompt_id: str) -> dict[str, Any]:
         return dict(call(f"{self.url}/history/{prompt_id}").get(prompt_id) or {})
+
+    def view(self, filename: str, subfolder: str, kind: str) -> bytes:
+        query = urllib.parse.urlencode({"filename": filename, "subfolder": subfolder, "type": kind})
+        with urllib.request.urlopen(f"{self.url}/view?{query}", timeout=30) as response:
+            return bytes(response.read())
 
     def prompt(self, graph: dict[str, Any], prompt_id: str) -> None:
         call(f"{self.url}/prompt", "POST", {"prompt": graph, "prompt_id": prompt_id})

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from rendergate.providers.comfyui import HeldInputs
-from rendergate.providers.comfyui_servers import COOL_DOWN_S, Server, describe
+from rendergate.providers.comfyui_servers import (
+    COOL_DOWN_S,
+    HeldInputs,
+    Server,
+    describe,
+    server_key,
+)
 
 
 def test_servers_are_named_without_credentials_or_paths() -> None:
@@ -61,3 +66,10 @@ def test_held_inputs_let_the_oldest_go_over_the_cap() -> None:
     held.hold("old", b"123456")
     held.hold("new", b"123456")
     assert held.get("old") is None and held.get("new") == b"123456"
+
+
+def test_job_handles_name_servers_without_credentials() -> None:
+    assert (
+        server_key("http://admin:s3cret@gpu1.lan:8188/comfy/?t=1") == "http://gpu1.lan:8188/comfy"
+    )
+    assert server_key("http://127.0.0.1:8188/") == "http://127.0.0.1:8188"

@@ -17,6 +17,7 @@ from rendergate.providers.comfyui_workflow import (
     bound_fields,
     history_status,
     output_refs,
+    queue_place,
     run_progress,
     validation_error,
 )
@@ -189,3 +190,28 @@ def test_progress_counts_finished_nodes_and_part_of_the_running_one() -> None:
     assert run_progress(nodes, total=4) == 38  # (1 + 0.5) / 4
     assert run_progress({}, total=4) == 0
     assert run_progress(nodes, total=0) == 75  # an unknown total counts the nodes seen
+
+
+def test_queue_place_reads_running_and_pending_in_number_order() -> None:
+    body = {
+        "queue_running": [[4, "run", {}, {}, ["9"]]],
+        "queue_pending": [[7, "late", {}, {}, []], [5, "early", {}, {}, []]],
+    }
+    assert queue_place(body, "run") == 0
+    assert queue_place(body, "early") == 1 and queue_place(body, "late") == 2
+    assert queue_place(body, "gone") is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        {"queue_running": None, "queue_pending": []},
+        {"queue_running": [7], "queue_pending": []},
+        {"queue_running": [{"id": "x"}], "queue_pending": []},
+        {"queue_running": [], "queue_pending": [[None, "x"]]},
+    ],
+)
+def test_queue_place_refuses_other_shapes(body: object) -> None:
+    with pytest.raises(ValueError):
+        queue_place(body, "x")

@@ -21,6 +21,7 @@ from rendergate.domain.apps import parse_apps
 from rendergate.domain.errors import (
     AppUnavailable,
     Fault,
+    InputsGone,
     InvalidInput,
     ProviderBusy,
     ProviderError,
@@ -207,7 +208,7 @@ async def test_refused_credentials_fall_back_and_count_on_the_circuit(world: Wor
     assert skip.reason == (
         "runninghub refused our credentials, account or app settings: the API key was refused (802)"
     )
-    assert world.runner.circuits["runninghub"].failures == 1
+    assert world.runner.circuits["runninghub/render"].failures == 1
 
 
 async def test_a_provider_that_does_not_answer_is_tried_a_few_times_then_skipped(
@@ -230,7 +231,7 @@ async def test_the_inputs_own_faults_never_fall_back(world: World) -> None:
     assert failed.error_message == (
         "the inputs were refused: RunningHub refused the parameters (301)"
     )
-    assert world.fake.submitted == [] and world.runner.circuits["runninghub"].failures == 0
+    assert world.fake.submitted == [] and world.runner.circuits["runninghub/render"].failures == 0
 
 
 async def test_the_last_route_behaves_as_before(world: World) -> None:
@@ -270,7 +271,7 @@ async def test_an_open_circuit_skips_the_provider_without_calling_it(world: Worl
     }
     assert len(world.hub.calls) == calls
     [skip] = (await world.store.get(skipped.task_id)).skipped
-    assert skip.reason == "circuit open: runninghub failed 3 times in a row"
+    assert skip.reason == "circuit open: runninghub failed 3 times in a row for this app"
     # The last route is always tried, open circuit or not.
     last = await world.create(app="only_hub")
     await world.runner.submit(last.task_id)
@@ -280,7 +281,7 @@ async def test_an_open_circuit_skips_the_provider_without_calling_it(world: Worl
     trial = await world.create()
     job = await world.runner.submit(trial.task_id)
     assert job == {"job_id": f"hub-{trial.task_id}", "data": {}}
-    assert world.runner.circuits["runninghub"].opened_at is None
+    assert world.runner.circuits["runninghub/render"].opened_at is None
 
 
 async def test_the_circuit_skips_only_while_open(world: World) -> None:
@@ -298,7 +299,7 @@ async def test_the_circuit_skips_only_while_open(world: World) -> None:
     assert MOVED in (await world.runner.submit(waiting.task_id) or {})
     assert len(world.hub.calls) == calls
     [skip] = (await world.store.get(waiting.task_id)).skipped
-    assert skip.reason == "circuit open: runninghub failed 4 times in a row"
+    assert skip.reason == "circuit open: runninghub failed 4 times in a row for this app"
 
 
 async def test_a_workflow_the_task_moved_away_from_submits_nothing(world: World) -> None:
@@ -355,3 +356,42 @@ async def test_create_checks_params_with_the_route_chosen(
     assert refused.value.field == "params.strength"
     task = await world_for(hub_settings).create(app="hub_or_preview", **strong)
     assert (task.provider, task.skipped) == ("runninghub", ())
+
+
+async def test_inputs_the_provider_lost_are_uploaded_again(world: World) -> None:
+    task = await world.create(app="only_hub")
+    world.hub.submit_errors.append(InputsGone("the input x.png is no longer held here"))
+    job = await world.runner.submit(task.task_id)
+    assert job == {"job_id": f"hub-{task.task_id}", "data": {}}
+    assert world.hub.calls == ["upload", "submit", "upload", "submit"]
+
+
+async def test_a_task_past_its_deadline_is_not_submitted(world: World) -> None:
+    task = await world.create(app="only_hub")
+    world.clock.advance(APPS["only_hub"].deadline_s)
+    assert await world.runner.submit(task.task_id) is None
+    failed = await world.store.get(task.task_id)
+    assert (failed.status, failed.error_kind) == ("failed", "timeout")
+    assert world.hub.calls == []
+
+
+async def test_a_provider_whose_settings_went_away_is_skipped_or_named(
+    settings: Settings, hub_settings: Settings
+) -> None:
+    before = world_for(hub_settings)
+    moved, stranded = await before.create(), await before.create(app="only_hub")
+    after = world_for(settings, providers=("fake",))  # restarted without the RunningHub key
+    after.services.store = before.store
+    after.runner = TaskRunner(after.services)
+    assert (await after.runner.submit(moved.task_id)) == {
+        MOVED: "fake",
+        "workflow_id": f"task-{moved.task_id}.1",
+    }
+    assert await after.runner.submit(stranded.task_id) is None
+    failed = await before.store.get(stranded.task_id)
+    assert (failed.status, failed.error_kind) == ("failed", "config")
+    assert failed.error_message == (
+        "provider 'runninghub' is not configured: set RENDERGATE_RUNNINGHUB_API_KEY"
+    )
+    [skip] = (await before.store.get(moved.task_id)).skipped
+    assert skip.reason == failed.error_message

@@ -112,6 +112,10 @@ class ProviderBusy(ProviderUnavailable):
     """
 
 
+class InputsGone(ProviderUnavailable):
+    """The provider no longer holds the inputs uploaded for this job: upload them again."""
+
+
 class JobLost(ProviderError):
     """The provider no longer knows the job (it restarted or expired it); submit again."""
 

@@ -46,6 +46,17 @@ def queue_name(provider: str) -> str:
     return f"provider:{provider}"
 
 
+async def _queue_for(provider: str, timeout_s: float = 30.0) -> Queue:
+    """The provider's queue. A workflow that DBOS recovers at launch may get here before
+    open() has registered the queues: it waits for them (bounded) instead of failing."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while (queue := _queues.get(provider)) is None:
+        if asyncio.get_running_loop().time() >= deadline:
+            raise RuntimeError(f"no DBOS queue for provider {provider!r}")
+        await asyncio.sleep(0.05)
+    return queue
+
+
 @DBOS.step(name="rendergate.submit")
 async def _submit_step(task_id: int, workflow_id: str | None) -> dict[str, Any] | None:
     return await _active_runner().submit(task_id, workflow_id)
@@ -88,8 +99,9 @@ async def run_task(task_id: int) -> str:
                 if job is None:
                     return Outcome.FINISHED
                 if MOVED in job:  # the next route's own workflow, on its provider's queue
+                    queue = await _queue_for(str(job[MOVED]))
                     with SetWorkflowID(str(job["workflow_id"])):
-                        await _queues[str(job[MOVED])].enqueue_async(run_task, task_id)
+                        await queue.enqueue_async(run_task, task_id)
                     return Outcome.MOVED
                 tracked = await _track_step(task_id)
                 if tracked["outcome"] == Outcome.LOST:

@@ -18,13 +18,18 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from rendergate.domain.errors import JobLost, ProviderRejected, ProviderUnavailable
+from rendergate.domain.errors import (
+    Fault,
+    InputsGone,
+    JobLost,
+    ProviderRejected,
+    ProviderUnavailable,
+)
 from rendergate.providers.base import (
     InputFile,
     JobHandle,
@@ -34,14 +39,15 @@ from rendergate.providers.base import (
     OutputRef,
     WebhookEvent,
 )
-from rendergate.providers.comfyui_servers import Server, ServerPool
+from rendergate.providers.comfyui_servers import HeldInputs, Server, ServerPool
 from rendergate.providers.comfyui_workflow import (
     bind_workflow,
     bound_fields,
     history_status,
+    queue_place,
     validation_error,
 )
-from rendergate.providers.http import MAX_RESULT_BYTES, LazySession
+from rendergate.providers.http import MAX_RESULT_BYTES, LazySession, read_capped
 
 if TYPE_CHECKING:
     from rendergate.config import Settings
@@ -66,6 +72,7 @@ class ComfyUI:
             urls, session=self._http, client_id=self._client_id, dead_after_s=dead_after_s
         )
         self._held = HeldInputs(HELD_INPUT_BYTES)
+        self._unanswered: dict[str, Server] = {}  # prompt id -> server whose reply we missed
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -79,7 +86,7 @@ class ComfyUI:
         """(status, JSON or None, raw body); a server that does not answer is marked failing."""
         try:
             async with self._http().request(method, server.url + path, **kwargs) as response:
-                raw = await response.content.read(MAX_RESULT_BYTES + 1)
+                raw = await read_capped(response, MAX_RESULT_BYTES)
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             server.failed(self.pool.now())
@@ -119,26 +126,39 @@ class ComfyUI:
         server = servers[0]
         for name in request.inputs.values():
             await self._send_input(server, name)
+        self._unanswered[prompt_id] = server
         status, body, _ = await self._call(
             server,
             "POST",
             "/prompt",
             json={"prompt": graph, "client_id": self._client_id, "prompt_id": prompt_id},
         )
+        del self._unanswered[prompt_id]  # it answered: queued, or refused for good
         if status == 400:
+            self._release(request)
             raise validation_error(body, bound_fields(request.app))
-        if status != 200 or not isinstance(body, dict) or body.get("prompt_id") != prompt_id:
+        if status != 200 or not isinstance(body, dict):
             raise ProviderUnavailable(f"ComfyUI server {server.name} answered HTTP {status}")
+        if body.get("prompt_id") != prompt_id:
+            self._release(request)
+            raise ProviderRejected(
+                f"ComfyUI server {server.name} ignored our prompt id: it needs a newer ComfyUI "
+                "(one that takes `prompt_id` in POST /prompt)",
+                fault=Fault.CONFIG,
+            )
         return self._handle(server, prompt_id, graph, request)
+
+    def _release(self, request: JobRequest) -> None:
+        for name in request.inputs.values():
+            self._held.release(name)
 
     def _handle(
         self, server: Server, prompt_id: str, graph: Mapping[str, Any], request: JobRequest
     ) -> JobHandle:
-        for name in request.inputs.values():
-            self._held.release(name)
+        self._release(request)
         server.watch(prompt_id, len(graph))
         self.pool.listen(server)
-        return JobHandle(job_id=prompt_id, data={"server": server.url, "nodes": len(graph)})
+        return JobHandle(job_id=prompt_id, data={"server": server.key, "nodes": len(graph)})
 
     async def _send_input(self, server: Server, name: str) -> None:
         data = self._held.get(name)
@@ -148,7 +168,7 @@ class ComfyUI:
             )
             if status == 200:
                 return
-            raise ProviderUnavailable(f"the input {name} is no longer held; upload it again")
+            raise InputsGone(f"the input {name} is no longer held here; upload it again")
         form = aiohttp.FormData()
         form.add_field("image", data, filename=name, content_type="application/octet-stream")
         form.add_field("overwrite", "true")
@@ -159,15 +179,30 @@ class ComfyUI:
             )
 
     async def _find_prompt(self, prompt_id: str) -> Server | None:
-        for server in self.pool.candidates():
+        """The server already holding this prompt. One whose reply to our POST we missed must
+        answer (or be given up on) first: asking only the others could queue it twice."""
+        missed = self._unanswered.get(prompt_id)
+        if missed is not None:
             try:
-                if await self._queue_place(server, prompt_id) is not None:
-                    return server
-                if await self._history(server, prompt_id) is not None:
+                if await self._has_prompt(missed, prompt_id):
+                    return missed
+                del self._unanswered[prompt_id]
+            except ProviderUnavailable:
+                if not missed.is_dead(self.pool.now(), self.pool.dead_after_s):
+                    raise
+                del self._unanswered[prompt_id]
+        for server in self.pool.servers:  # after a restart we cannot know which one it was
+            try:
+                if await self._has_prompt(server, prompt_id):
                     return server
             except ProviderUnavailable:
                 continue
         return None
+
+    async def _has_prompt(self, server: Server, prompt_id: str) -> bool:
+        if await self._queue_place(server, prompt_id) is not None:
+            return True
+        return await self._history(server, prompt_id) is not None
 
     # -- tracking -------------------------------------------------------------------------
 
@@ -207,16 +242,14 @@ class ComfyUI:
     async def _queue_place(self, server: Server, prompt_id: str) -> int | None:
         """0 while running, n when n-th in line, None when in neither list."""
         status, body, _ = await self._call(server, "GET", "/queue")
-        if status != 200 or not isinstance(body, dict):
-            raise ProviderUnavailable(f"ComfyUI server {server.name} answered HTTP {status}")
-        running = [item[1] for item in body.get("queue_running", []) if len(item) > 1]
-        if prompt_id in running:
-            return 0
-        pending = sorted(item[:2] for item in body.get("queue_pending", []) if len(item) > 1)
-        for position, (_, pending_id) in enumerate(pending, start=1):
-            if pending_id == prompt_id:
-                return position
-        return None
+        try:
+            if status != 200:
+                raise ValueError(f"HTTP {status}")
+            return queue_place(body, prompt_id)
+        except ValueError as exc:
+            raise ProviderUnavailable(
+                f"ComfyUI server {server.name} gave an unreadable queue ({exc})"
+            ) from None
 
     async def _history(self, server: Server, prompt_id: str) -> Mapping[str, Any] | None:
         status, body, _ = await self._call(server, "GET", f"/history/{prompt_id}")
@@ -240,51 +273,17 @@ class ComfyUI:
         """Deletes a pending prompt, interrupts a running one; False once it has ended."""
         server = self._server_of(job)
         place = await self._queue_place(server, job.job_id)
-        if place is None:
-            return False
+        stopped = place is not None
+        if place is not None and place > 0:
+            await self._call(server, "POST", "/queue", json={"delete": [job.job_id]})
+            place = await self._queue_place(server, job.job_id)  # it may have started meanwhile
         if place == 0:
             await self._call(server, "POST", "/interrupt", json={"prompt_id": job.job_id})
-        else:
-            await self._call(server, "POST", "/queue", json={"delete": [job.job_id]})
         server.forget(job.job_id)
-        return True
+        return stopped
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         raise ProviderRejected("ComfyUI sends no webhooks; its websocket is followed instead")
-
-
-class HeldInputs:
-    """Input bytes from `upload` until `submit` has sent them: counted per name, since two
-    tasks may bring the same file, and capped in bytes (the oldest go first)."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self._max_bytes = max_bytes
-        self._files: OrderedDict[str, tuple[bytes, int]] = OrderedDict()
-        self._size = 0
-
-    def hold(self, name: str, data: bytes) -> None:
-        _, holders = self._files.pop(name, (b"", 0))
-        if holders == 0:
-            self._size += len(data)
-        self._files[name] = (data, holders + 1)
-        while self._size > self._max_bytes and len(self._files) > 1:
-            _, (dropped, _) = self._files.popitem(last=False)
-            self._size -= len(dropped)
-
-    def get(self, name: str) -> bytes | None:
-        held = self._files.get(name)
-        return held[0] if held else None
-
-    def release(self, name: str) -> None:
-        held = self._files.get(name)
-        if held is None:
-            return
-        data, holders = held
-        if holders > 1:
-            self._files[name] = (data, holders - 1)
-        else:
-            del self._files[name]
-            self._size -= len(data)
 
 
 def _key(request: JobRequest) -> str:

@@ -37,6 +37,14 @@ def describe(url: str) -> str:
     return parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else "?"
 
 
+def server_key(url: str) -> str:
+    """A server as stored in job handles: its URL without credentials, query or fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path.rstrip('/')}"
+
+
 @dataclass
 class Server:
     url: str
@@ -49,6 +57,10 @@ class Server:
     @property
     def name(self) -> str:
         return describe(self.url)
+
+    @property
+    def key(self) -> str:
+        return server_key(self.url)
 
     def failed(self, now: float) -> None:
         if self.failing_since is None:
@@ -80,8 +92,45 @@ class Server:
         prompt_id = str(data.get("prompt_id", ""))
         nodes = data.get("nodes")
         if prompt_id in self.progress and isinstance(nodes, dict):
-            value = run_progress(nodes, self.totals.get(prompt_id, 0))
+            try:
+                value = run_progress(nodes, self.totals.get(prompt_id, 0))
+            except (TypeError, ValueError):  # odd numbers: progress is only a hint
+                return
             self.progress[prompt_id] = max(self.progress[prompt_id], value)
+
+
+class HeldInputs:
+    """Input bytes from `upload` until `submit` has sent them: counted per name, since two
+    tasks may bring the same file, and capped in bytes (the oldest go first)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._files: OrderedDict[str, tuple[bytes, int]] = OrderedDict()
+        self._size = 0
+
+    def hold(self, name: str, data: bytes) -> None:
+        _, holders = self._files.pop(name, (b"", 0))
+        if holders == 0:
+            self._size += len(data)
+        self._files[name] = (data, holders + 1)
+        while self._size > self._max_bytes and len(self._files) > 1:
+            _, (dropped, _) = self._files.popitem(last=False)
+            self._size -= len(dropped)
+
+    def get(self, name: str) -> bytes | None:
+        held = self._files.get(name)
+        return held[0] if held else None
+
+    def release(self, name: str) -> None:
+        held = self._files.get(name)
+        if held is None:
+            return
+        data, holders = held
+        if holders > 1:
+            self._files[name] = (data, holders - 1)
+        else:
+            del self._files[name]
+            self._size -= len(data)
 
 
 class ServerPool:
@@ -101,8 +150,9 @@ class ServerPool:
         self._clock = clock
         self._closed = False
 
-    def find(self, url: str) -> Server | None:
-        return next((s for s in self.servers if s.url == url.rstrip("/")), None)
+    def find(self, key: str) -> Server | None:
+        """The configured server a job handle names (by `Server.key`)."""
+        return next((s for s in self.servers if s.key == server_key(key)), None)
 
     def now(self) -> float:
         return self._clock()

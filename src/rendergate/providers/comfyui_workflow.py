@@ -165,3 +165,34 @@ def run_progress(nodes: Mapping[str, Any], total: int) -> int:
             high = float(state.get("max") or 1) or 1.0
             done += max(0.0, min(float(state.get("value") or 0) / high, 1.0))
     return round(100 * done / max(total, len(nodes), 1))
+
+
+def queue_place(body: Any, prompt_id: str) -> int | None:
+    """From GET /queue: 0 while running, n when n-th in line, None when in neither list.
+
+    Raises ValueError for a body of another shape.
+    """
+    if not isinstance(body, Mapping):
+        raise ValueError("not an object")
+    running = _queue_items(body.get("queue_running"))
+    if any(item_id == prompt_id for _, item_id in running):
+        return 0
+    pending = sorted(_queue_items(body.get("queue_pending")))
+    for position, (_, item_id) in enumerate(pending, start=1):
+        if item_id == prompt_id:
+            return position
+    return None
+
+
+def _queue_items(items: Any) -> list[tuple[float, str]]:
+    """(number, prompt id) of each `[number, prompt_id, prompt, extra, outputs]` item."""
+    if not isinstance(items, list):
+        raise ValueError("queue is not a list")
+    found: list[tuple[float, str]] = []
+    for item in items:
+        if not isinstance(item, list) or len(item) < 2 or isinstance(item[0], bool):
+            raise ValueError("queue item is not [number, prompt_id, ...]")
+        if not isinstance(item[0], int | float):
+            raise ValueError("queue item has no number")
+        found.append((float(item[0]), str(item[1])))
+    return found

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from rendergate.domain.errors import ProviderRejected, ProviderUnavailable
+from rendergate.domain.errors import ProviderRejected, ProviderUnavailable, megabytes
 
 MAX_RESULT_BYTES = 512 * 1024 * 1024
 
@@ -45,8 +45,21 @@ async def fetch_result(session: aiohttp.ClientSession, url: str, *, provider: st
                 return None
             if response.status != 200:
                 raise ProviderUnavailable(f"result download answered HTTP {response.status}")
-            if (response.content_length or 0) > MAX_RESULT_BYTES:
-                raise ProviderRejected("a result file is over 512 MB")
-            return await response.content.read(MAX_RESULT_BYTES + 1)
+            return await read_capped(response, MAX_RESULT_BYTES)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise ProviderUnavailable(f"result download failed: {type(exc).__name__}") from None
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, refused past `limit` bytes. (`content.read(n)` is no substitute: it
+    returns whatever is buffered, about 128 KB, not n bytes.)"""
+    if (response.content_length or 0) > limit:
+        raise ProviderRejected(f"a result file is over {megabytes(limit)}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise ProviderRejected(f"a result file is over {megabytes(limit)}")
+        chunks.append(chunk)
+    return b"".join(chunks)

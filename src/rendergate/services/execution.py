@@ -19,7 +19,7 @@ import stamina
 import structlog
 
 from rendergate.domain.errors import JobLost, ProviderError, ProviderUnavailable
-from rendergate.domain.task import ResultFile
+from rendergate.domain.task import ResultFile, Task
 from rendergate.providers.base import JobHandle, JobPhase, OutputRef
 from rendergate.services.context import Services
 from rendergate.services.submission import (
@@ -92,9 +92,13 @@ class TaskRunner(Submitter):
             return Tracked(Outcome.FINISHED, [])
         if task.provider_job is None:  # forgotten after a lost job: submit again
             return Tracked(Outcome.LOST, [])
-        provider = self.s.providers[task.provider]
+        provider = self.s.providers.get(task.provider)
+        app = self.s.apps.get(task.app)
+        if provider is None or app is None:
+            await self.fail(task_id, _unconfigured(task), "config")
+            return Tracked(Outcome.FINISHED, [])
         job = JobHandle.from_json(task.provider_job)
-        deadline_s = self.s.apps[task.app].deadline_s
+        deadline_s = app.deadline_s
         deadline = task.created_at + timedelta(seconds=deadline_s)
         wake = self.s.wakeups.event_for(task_id)
         interval = 0.5
@@ -160,7 +164,10 @@ class TaskRunner(Submitter):
         task = await self.s.store.get(task_id)
         if task.status.is_terminal or task.provider_job is None:
             return
-        provider = self.s.providers[task.provider]
+        provider = self.s.providers.get(task.provider)
+        if provider is None:
+            await self.fail(task_id, _unconfigured(task), "config")
+            return
         job = JobHandle.from_json(task.provider_job)
         if not tracked.outputs:
             await self.fail(task_id, "the provider finished without any output", "provider")
@@ -203,3 +210,11 @@ class TaskRunner(Submitter):
 
 def _output_json(output: OutputRef) -> dict[str, str]:
     return {"locator": output.locator, "file_type": output.file_type, "node_id": output.node_id}
+
+
+def _unconfigured(task: Task) -> str:
+    """Settings changed under a running job: say so instead of failing with a KeyError."""
+    return (
+        f"{task.provider} or app {task.app!r} is no longer configured here; "
+        "the job it had started may still run there"
+    )

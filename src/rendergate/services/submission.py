@@ -22,6 +22,7 @@ import structlog
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import (
     Fault,
+    InputsGone,
     InvalidTransition,
     ProviderBusy,
     ProviderError,
@@ -29,6 +30,7 @@ from rendergate.domain.errors import (
     ProviderUnavailable,
 )
 from rendergate.domain.task import Task
+from rendergate.providers import unavailable_reason
 from rendergate.providers.base import InputFile, JobHandle, JobRequest
 from rendergate.services.circuit import Circuit, Circuits
 from rendergate.services.context import Services
@@ -37,6 +39,7 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 CALL_ATTEMPTS = 5
+UPLOAD_ROUNDS = 3  # times the inputs are uploaded for one submit when the provider loses them
 MOVED = "moved_to"  # submit's answer when the task moved on to another route
 CONTENT_TYPES = {
     "png": "image/png",
@@ -76,12 +79,13 @@ class _Guard:
 
 
 def _retryable(can_move: bool) -> Callable[[Exception], bool]:
-    """What is worth calling again: with a later route, a busy provider is not."""
+    """What is worth calling again as it is: with a later route, a busy provider is not;
+    lost inputs never are (they are uploaded again first)."""
     if can_move:
         return lambda exc: (
-            isinstance(exc, ProviderUnavailable) and not isinstance(exc, ProviderBusy)
+            isinstance(exc, ProviderUnavailable) and not isinstance(exc, ProviderBusy | InputsGone)
         )
-    return lambda exc: isinstance(exc, ProviderUnavailable)
+    return lambda exc: isinstance(exc, ProviderUnavailable) and not isinstance(exc, InputsGone)
 
 
 def skip_reason(provider: str, error: ProviderError, attempts: int) -> str | None:
@@ -148,18 +152,31 @@ class Submitter:
             return {MOVED: task.provider, "workflow_id": task.workflow_id}
         if task.provider_job is not None:  # submitted before a crash: never twice
             return dict(task.provider_job)
-        app = self.s.apps[task.app]
-        if all(route.provider != task.provider for route in app.routes):  # the apps changed
-            await self.fail(
-                task_id, f"app {task.app!r} no longer runs on {task.provider}", "config"
-            )
+        app = self.s.apps.get(task.app)
+        if app is None or all(route.provider != task.provider for route in app.routes):
+            message = f"app {task.app!r} no longer runs on {task.provider}"  # apps changed
+            await self.fail(task_id, message, "config")
+            return None
+        if self.s.clock() >= task.created_at + timedelta(seconds=app.deadline_s):
+            await self.fail(task_id, f"timed out after {app.deadline_s:g} s", kind="timeout")
             return None
         tried = {skip.provider for skip in task.skipped}
         later = (p for p in app.after(task.provider) if p in self.s.providers and p not in tried)
         fallback = next(later, None)
-        circuit = self.circuits[task.provider]
+        if task.provider not in self.s.providers:  # its settings went away while it waited
+            gone = unavailable_reason(task.provider, self.s.settings) or "not running here"
+            if fallback is not None:
+                return await self._fall_back(task_id, fallback, gone)
+            await self.fail(task_id, gone, "config")
+            return None
+        # One circuit per provider and app: one app's broken settings (a wrong app id, a
+        # template that does not suit the server) must not turn tasks of other apps away.
+        circuit = self.circuits[f"{task.provider}/{task.app}"]
         if fallback is not None and not circuit.allows(self.s.clock()):
-            opened = f"circuit open: {task.provider} failed {circuit.failures} times in a row"
+            opened = (
+                f"circuit open: {task.provider} failed {circuit.failures} times in a row "
+                "for this app"
+            )
             return await self._fall_back(task_id, fallback, opened)
         guard = _Guard(circuit, self.s.clock)
         try:
@@ -187,7 +204,20 @@ class Submitter:
     async def _hand_over(
         self, task: Task, app: AppSpec, guard: _Guard, *, can_move: bool
     ) -> JobHandle | None:
-        """Uploads the inputs and submits the job; None if the task was canceled meanwhile."""
+        """Uploads the inputs and submits the job; None if the task was canceled meanwhile.
+
+        A provider that lost the uploads before the job was in (InputsGone) gets them again.
+        """
+        for _ in range(UPLOAD_ROUNDS - 1):
+            try:
+                return await self._upload_and_submit(task, app, guard, can_move=can_move)
+            except InputsGone as exc:
+                log.info("inputs gone; uploading again", task_id=task.task_id, reason=exc.message)
+        return await self._upload_and_submit(task, app, guard, can_move=can_move)
+
+    async def _upload_and_submit(
+        self, task: Task, app: AppSpec, guard: _Guard, *, can_move: bool
+    ) -> JobHandle | None:
         provider = self.s.providers[task.provider]
         retry_on = _retryable(can_move)
         refs: dict[str, str] = {}
@@ -251,6 +281,8 @@ class Submitter:
 
     async def _cancel_upstream(self, provider_name: str, job: JobHandle) -> None:
         try:
-            await self.s.providers[provider_name].cancel(job)
+            provider = self.s.providers.get(provider_name)
+            if provider is not None:
+                await provider.cancel(job)
         except ProviderError as exc:
             log.info("provider cancel failed", provider=provider_name, reason=exc.message)
