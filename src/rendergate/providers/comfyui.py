@@ -3,9 +3,9 @@
 An app holds an API-format workflow; its bindings put our inputs into node fields.
 Submit picks the least loaded server that answers, uploads the inputs there
 (`/upload/image`) and queues the prompt under an id of ours, derived from the task and
-attempt: ComfyUI runs a repeated id twice, so submit first asks every server whether it
-already has that prompt. Inputs are held from `upload` until `submit` because only then
-is the server known.
+attempt: ComfyUI runs a repeated id twice, so submit first asks whether a server already
+has that prompt (the one whose reply to an earlier try was lost must answer first). Inputs
+are held from `upload` until `submit` because only then is the server known.
 
 Tracking asks `/queue` (running or pending, with the position) and then `/history` (how it
 ended): that order cannot miss a prompt finishing in between. A prompt that is in neither
@@ -191,7 +191,9 @@ class ComfyUI:
                 if not missed.is_dead(self.pool.now(), self.pool.dead_after_s):
                     raise
                 del self._unanswered[prompt_id]
-        for server in self.pool.servers:  # after a restart we cannot know which one it was
+        # After a restart we cannot know which server it was: ask those that answer (a
+        # silent one would cost a timeout on every submit).
+        for server in self.pool.candidates():
             try:
                 if await self._has_prompt(server, prompt_id):
                     return server
@@ -211,14 +213,14 @@ class ComfyUI:
         try:
             place = await self._queue_place(server, job.job_id)
             entry = None if place is not None else await self._history(server, job.job_id)
-        except ProviderUnavailable as exc:
+        except ProviderUnavailable:
             if server.is_dead(self.pool.now(), self.pool.dead_after_s):
                 server.forget(job.job_id)
                 raise JobLost(
                     f"ComfyUI server {server.name} stopped answering; the task goes to "
                     "another server"
                 ) from None
-            raise exc
+            raise
         if place is not None:
             self.pool.listen(server)
             if place == 0:
@@ -265,8 +267,6 @@ class ComfyUI:
             raise JobLost(f"ComfyUI server {server.name} no longer has the output")
         if status != 200:
             raise ProviderUnavailable(f"ComfyUI server {server.name} answered HTTP {status}")
-        if len(raw) > MAX_RESULT_BYTES:
-            raise ProviderRejected("a result file is over 512 MB")
         return raw
 
     async def cancel(self, job: JobHandle) -> bool:

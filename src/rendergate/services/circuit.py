@@ -1,7 +1,8 @@
-"""A circuit breaker per provider: after repeated failed calls, stop asking it for a while.
+"""Circuit breakers: after repeated failed calls, stop asking a provider for a while.
 
-While a provider's circuit is open, a task whose app has a later route skips the provider at
-once instead of spending its retries there. After the open period one task is let through
+The submit step keys them by provider and app ("runninghub/su_render"). While one is open,
+the app's tasks skip that provider at once, when the app has a later route, instead of
+spending their retries there. After the open period one task is let through
 (half-open); its outcome closes the circuit or opens it again. Pure: time comes in as
 arguments, from the services' injectable clock.
 """
@@ -44,15 +45,15 @@ class Circuit:
 
 @dataclass
 class Circuits:
-    """One circuit per provider name, made on first use."""
+    """One circuit per key (provider and app), made on first use."""
 
     failures_to_open: int = 3
     open_s: float = 30.0
-    _by_provider: dict[str, Circuit] = field(default_factory=dict)
+    _by_key: dict[str, Circuit] = field(default_factory=dict)
 
-    def __getitem__(self, provider: str) -> Circuit:
-        circuit = self._by_provider.get(provider)
+    def __getitem__(self, key: str) -> Circuit:
+        circuit = self._by_key.get(key)
         if circuit is None:
             circuit = Circuit(self.failures_to_open, timedelta(seconds=self.open_s))
-            self._by_provider[provider] = circuit
+            self._by_key[key] = circuit
         return circuit
