@@ -201,8 +201,8 @@ class ServerPool:
             try:
                 url = f"{server.url}/ws?clientId={self._client_id}"
                 async with self._session().ws_connect(url, heartbeat=30) as ws:
-                    delay = 0.5
                     async for frame in ws:
+                        delay = 0.5  # it talks: a later drop starts the back-off afresh
                         if frame.type is aiohttp.WSMsgType.TEXT:
                             with contextlib.suppress(ValueError):
                                 message = json.loads(frame.data)
