@@ -201,18 +201,13 @@ def tasks(
 def apps(config: ConfigOption = None) -> None:
     """List the apps this configuration offers and whether each can run here."""
     from rendergate.bootstrap import load_apps
-    from rendergate.domain.errors import AppUnavailable
-    from rendergate.services.tasks import choose_route
+    from rendergate.services.tasks import app_availability
 
     settings = _settings(config)
     table = Table("type", "provider", "available", "title")
     reasons: list[str] = []
     for spec in sorted(load_apps(settings).values(), key=lambda a: a.name):
-        provider, reason = spec.provider, None
-        try:  # the first route that can run here, as tasks pick it
-            provider, _ = choose_route(spec, settings)
-        except AppUnavailable as exc:
-            reason = exc.message
+        provider, reason = app_availability(spec, settings)
         table.add_row(spec.name, provider, "yes" if reason is None else "no", spec.title)
         if reason is not None:
             reasons.append(f"{spec.name}: {reason}")

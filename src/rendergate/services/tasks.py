@@ -129,6 +129,16 @@ def choose_route(app: AppSpec, settings: Settings) -> tuple[str, tuple[Skip, ...
     raise AppUnavailable(skipped[0].reason, field="type")
 
 
+def app_availability(app: AppSpec, settings: Settings) -> tuple[str, str | None]:
+    """For listings: the provider the app's tasks start on here and None, or its first
+    route's provider and why no route can run here."""
+    try:
+        provider, _ = choose_route(app, settings)
+    except AppUnavailable as exc:
+        return app.provider, exc.message
+    return provider, None
+
+
 async def get_task(task_id: int, *, services: Services) -> Task:
     """The task; one still in our queue also says how many wait ahead of it."""
     task = services.finished.get(task_id)

@@ -9,8 +9,7 @@ from rendergate import __version__
 from rendergate.api.deps import ServicesDep
 from rendergate.api.examples import ok
 from rendergate.api.schemas import AppPublic, Envelope, Health
-from rendergate.domain.errors import AppUnavailable
-from rendergate.services.tasks import choose_route
+from rendergate.services.tasks import app_availability
 
 router = APIRouter()
 
@@ -76,11 +75,7 @@ async def healthz(services: ServicesDep) -> JSONResponse:
 async def list_apps(services: ServicesDep) -> JSONResponse:
     apps = []
     for app in sorted(services.apps.values(), key=lambda a: a.name):
-        provider, reason = app.provider, None
-        try:  # the first route that can run here, as create_task picks it
-            provider, _ = choose_route(app, services.settings)
-        except AppUnavailable as exc:
-            reason = exc.message
+        provider, reason = app_availability(app, services.settings)
         apps.append(
             AppPublic(
                 name=app.name,
