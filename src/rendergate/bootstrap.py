@@ -25,7 +25,8 @@ from rendergate.domain.errors import ConfigError
 from rendergate.intake.fetch import UrlFetcher
 from rendergate.orchestration.dbos_runtime import DbosOrchestrator
 from rendergate.providers import REGISTRY, build_providers
-from rendergate.services.context import Services
+from rendergate.redaction import Redactor
+from rendergate.services.context import Services, Slots
 from rendergate.services.execution import TaskRunner
 from rendergate.services.tasks import STALE_SUBMITTED_S, reconcile
 from rendergate.store.base import TaskStore
@@ -108,6 +109,8 @@ async def open_services(settings: Settings, *, worker: bool = True) -> AsyncIter
             apps=apps,
             providers=providers,
             fetcher=fetcher,
+            redactor=Redactor(settings.secret_values()),
+            large_bodies=Slots(settings.max_large_bodies),
         )
         runner = TaskRunner(services) if worker else None
         concurrency = {name: REGISTRY[name].concurrency(settings) for name in providers}

@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 the task failed or was canceled, 2 the request was refused (
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 from enum import IntEnum
@@ -67,6 +68,7 @@ def serve(
     import uvicorn
 
     from rendergate.api.app import create_app
+    from rendergate.api.serving import uvicorn_config
 
     settings = _settings(config, host=host, port=port, worker=worker)
     if settings.is_single_process and not settings.worker:
@@ -75,19 +77,19 @@ def serve(
             "allows one rendergate process, which must run the worker"
         )
         raise typer.Exit(Exit.REFUSED)
-    configure_logging(settings.log_level, json_lines=settings.log_json)
+    configure_logging(
+        settings.log_level, json_lines=settings.log_json, secrets=settings.secret_values()
+    )
     console.print(
         f"rendergate on http://{settings.host}:{settings.port}/docs (data in "
         f"{settings.data_dir.resolve()})"
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
+    api = create_app(settings)
+    server = uvicorn.Server(uvicorn_config(api, settings, host=settings.host, port=settings.port))
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise typer.Exit(3)  # what uvicorn.run exits with when start-up fails
 
 
 @app.command()
@@ -96,7 +98,9 @@ def worker(config: ConfigOption = None) -> None:
     from rendergate.bootstrap import open_services
 
     settings = _settings(config)
-    configure_logging(settings.log_level, json_lines=settings.log_json)
+    configure_logging(
+        settings.log_level, json_lines=settings.log_json, secrets=settings.secret_values()
+    )
 
     async def run() -> None:
         stop = asyncio.Event()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -42,10 +43,45 @@ class Settings(BaseSettings):
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_json: bool = Field(False, description="Log JSON lines instead of console text.")
 
+    # Slow clients
+    header_timeout_s: float = Field(
+        10,
+        gt=0,
+        description="A connection whose request headers are not all in this long after it "
+        "opens (or after its previous response) is closed.",
+    )
+    keep_alive_s: int = Field(
+        5, ge=1, description="An idle keep-alive connection is closed after this long."
+    )
+    body_idle_timeout_s: float = Field(
+        30,
+        gt=0,
+        description="A request body that sends nothing for this long is answered 408 and "
+        "its connection closed.",
+    )
+    body_timeout_s: float = Field(
+        300,
+        gt=0,
+        description="A request body not all in this long after the app starts reading it "
+        "is answered 408 and its connection closed.",
+    )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        description="Open connections (or requests in progress) at which a new request "
+        "is answered 503.",
+    )
+
     # Input limits
     max_upload_mb: float = Field(30, gt=0, description="Largest accepted input file, in MB.")
     max_image_pixels: int = Field(
         40_000_000, gt=0, description="Largest accepted input, in pixels (decompression bombs)."
+    )
+    max_large_bodies: int = Field(
+        4,
+        ge=1,
+        description="Request bodies over 1 MB read at once; more are answered 503 with "
+        "Retry-After (each holds up to a few times its size in memory while it is checked).",
     )
     fetch_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -135,6 +171,17 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold (keys, and passwords inside URLs), for redaction."""
+        found = [
+            value.get_secret_value()
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), SecretStr) and value.get_secret_value()
+        ]
+        urls = [self.database_url, self.dbos_database_url, *self.comfyui_urls]
+        found += [password for url in urls if url and (password := urlsplit(url).password)]
+        return found
 
     @property
     def max_upload_bytes(self) -> int:

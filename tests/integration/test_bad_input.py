@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from aiohttp import web
 
 from rendergate.config import Settings, load_settings
 from support.images import make_bomb_png, make_jpeg, make_png
+from support.refusals import Form, form_of, nothing_stored, refused, url
 from support.server import RunningServer, serve
 
 APPS = Path(__file__).parents[1] / "support" / "apps.toml"
@@ -22,7 +22,6 @@ JPEG = make_jpeg(640, 480)
 B64 = base64.b64encode(PNG).decode()
 REF = {"image_base64": B64, "reference_base64": B64}
 NOON = "2020-01-01T12:00:00+00:00"
-Form = list[tuple[str, bytes | str, str | None]]  # (name, value, content type of a file)
 
 
 def _cursor(raw: str) -> str:
@@ -30,45 +29,6 @@ def _cursor(raw: str) -> str:
 
 
 DEEP = "[" * 100_000 + "]" * 100_000  # nesting json.loads cannot follow (RecursionError)
-
-
-async def _refused(response: aiohttp.ClientResponse, status: int, says: str) -> list[Any]:
-    """Checks the status and error shape, and that the message says `says`; returns the loc."""
-    text = await response.text()
-    assert response.status == status, text
-    body = json.loads(text)
-    if status == 422:
-        assert list(body) == ["detail"] and body["detail"], body
-        assert all(set(d) == {"loc", "msg", "type"} for d in body["detail"]), body
-        message, loc = " | ".join(d["msg"] for d in body["detail"]), body["detail"][0]["loc"]
-    else:
-        assert body == {"code": status, "msg": body["msg"], "data": None}
-        message, loc = body["msg"], []
-    assert says in message, message
-    assert "Traceback" not in text
-    return list(loc)
-
-
-async def _nothing_stored(server: RunningServer) -> None:
-    async with server.http.get(f"{server.url}/tasks") as response:
-        assert response.status == 200
-        assert (await response.json())["data"] == {"tasks": [], "next_cursor": None}
-    blobs = server.services.settings.data_dir / "blobs"
-    assert [p for p in blobs.rglob("*") if p.is_file()] == []
-
-
-def url(server: RunningServer) -> str:
-    return f"{server.url}/tasks"
-
-
-def _form(fields: Form) -> aiohttp.FormData:
-    form = aiohttp.FormData(default_to_multipart=True)
-    for name, value, content_type in fields:
-        if content_type is None:
-            form.add_field(name, value)
-        else:
-            form.add_field(name, value, filename=f"{name}.bin", content_type=content_type)
-    return form
 
 
 IMAGE: Form = [("image", PNG, "image/png")]
@@ -98,14 +58,14 @@ IMAGE: Form = [("image", PNG, "image/png")]
         ([*IMAGE, ("params", '{"x": NaN}', None)], 422, "params", "NaN is not valid JSON"),
     ],
 )
-async def test_bad_multipart_is_refused(
+async def test_bad_multipart_isrefused(
     server: RunningServer, fields: Form, status: int, field: str | None, says: str
 ) -> None:
     # a fresh connection each time: the server may close one after a 500
-    async with aiohttp.ClientSession() as http, http.post(url(server), data=_form(fields)) as r:
-        loc = await _refused(r, status, says)
+    async with aiohttp.ClientSession() as http, http.post(url(server), data=form_of(fields)) as r:
+        loc = await refused(r, status, says)
     assert loc[1:] == ([field] if field else [])
-    await _nothing_stored(server)
+    await nothing_stored(server)
 
 
 @pytest.mark.parametrize(
@@ -135,21 +95,21 @@ async def test_bad_multipart_is_refused(
         ({"image_base64": base64.b64encode(b"GIF89a?").decode()}, 415, None, "not an image"),
     ],
 )
-async def test_bad_json_is_refused(
+async def test_bad_json_isrefused(
     server: RunningServer, body: dict[str, Any], status: int, field: str | None, says: str
 ) -> None:
     async with server.http.post(url(server), json=body) as response:
-        loc = await _refused(response, status, says)
+        loc = await refused(response, status, says)
     if field is not None:
         assert loc[-1] == field
-    await _nothing_stored(server)
+    await nothing_stored(server)
 
 
 async def test_an_unknown_type_lists_the_known_ones(server: RunningServer) -> None:
     async with server.http.post(url(server), json={"type": "x", "image_base64": B64}) as r:
-        await _refused(r, 422, f"known types: {', '.join(sorted(server.services.apps))}")
+        await refused(r, 422, f"known types: {', '.join(sorted(server.services.apps))}")
     assert {"preview", "su_render", "fake", "fake_ref"} <= set(server.services.apps)
-    await _nothing_stored(server)
+    await nothing_stored(server)
 
 
 @pytest.mark.parametrize(
@@ -166,7 +126,7 @@ async def test_an_unknown_type_lists_the_known_ones(server: RunningServer) -> No
         (b'{"type": "fake", "params": {"x": Infinity}}', "application/json", 422, "Infinity"),
     ],
 )
-async def test_bad_bodies_are_refused(
+async def test_bad_bodies_arerefused(
     server: RunningServer, data: bytes, content_type: str | None, status: int, says: str
 ) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
@@ -176,8 +136,8 @@ async def test_bad_bodies_are_refused(
         aiohttp.ClientSession() as http,
         http.post(url(server), data=data, headers=headers, skip_auto_headers=skip) as response,
     ):
-        await _refused(response, status, says)
-    await _nothing_stored(server)
+        await refused(response, status, says)
+    await nothing_stored(server)
 
 
 @pytest.mark.parametrize(
@@ -187,14 +147,14 @@ async def test_bad_bodies_are_refused(
         ((8_000, 8_000), "image is 8000x8000 pixels (64,000,000); the limit is 40,000,000"),
     ],
 )
-async def test_pixel_bombs_are_refused(
+async def test_pixel_bombs_arerefused(
     server: RunningServer, size: tuple[int, int], says: str
 ) -> None:
     bomb = make_bomb_png(*size)
     assert len(bomb) < server.services.settings.max_upload_bytes
-    async with server.http.post(url(server), data=_form([("image", bomb, "image/png")])) as r:
-        await _refused(r, 413, says)
-    await _nothing_stored(server)
+    async with server.http.post(url(server), data=form_of([("image", bomb, "image/png")])) as r:
+        await refused(r, 413, says)
+    await nothing_stored(server)
 
 
 @pytest.fixture
@@ -207,19 +167,19 @@ async def small_server(settings: Settings) -> AsyncIterator[RunningServer]:
         yield running
 
 
-async def test_files_over_the_size_limit_are_refused(small_server: RunningServer) -> None:
+async def test_files_over_the_size_limit_arerefused(small_server: RunningServer) -> None:
     server = small_server
     big = PNG + b"\0" * 60_000  # a readable PNG with trailing bytes: only its size is wrong
-    async with server.http.post(url(server), data=_form([("image", big, "image/png")])) as r:
-        await _refused(r, 413, "image is 0.0574 MB; the limit is 0.05 MB")
+    async with server.http.post(url(server), data=form_of([("image", big, "image/png")])) as r:
+        await refused(r, 413, "image is over the 0.05 MB limit")  # reading stopped there
     body = {"image_base64": base64.b64encode(big).decode()}
     async with server.http.post(url(server), json=body) as response:
-        await _refused(response, 413, "image is 0.0574 MB; the limit is 0.05 MB")
+        await refused(response, 413, "image is 0.0574 MB; the limit is 0.05 MB")
     huge = {"image_base64": "A" * 1_300_000}
     # refused before the body is read, so a fresh connection
     async with aiohttp.ClientSession() as http, http.post(url(server), json=huge) as response:
-        await _refused(response, 413, "request body is 1.24 MB; the limit is 1.13 MB")
-    await _nothing_stored(server)
+        await refused(response, 413, "request body is 1.24 MB; the limit is 1.13 MB")
+    await nothing_stored(server)
 
 
 @pytest.mark.parametrize(
@@ -244,7 +204,7 @@ async def test_files_over_the_size_limit_are_refused(small_server: RunningServer
         ("/nowhere", 404, "Not Found"),
     ],
 )
-async def test_bad_queries_are_refused(
+async def test_bad_queries_arerefused(
     server: RunningServer, path: str, status: int, says: str
 ) -> None:
     method, _, path = path.rpartition(" ")
@@ -253,10 +213,10 @@ async def test_bad_queries_are_refused(
         aiohttp.ClientSession() as http,
         http.request(method or "GET", f"{server.url}{path}") as response,
     ):
-        loc = await _refused(response, status, says)
+        loc = await refused(response, status, says)
     if "cursor=" in path:  # a query parameter, and the error says so
         assert loc == ["query", "cursor"]
-    await _nothing_stored(server)
+    await nothing_stored(server)
 
 
 async def test_the_image_of_an_unfinished_task_is_404(server: RunningServer) -> None:
@@ -266,11 +226,11 @@ async def test_the_image_of_an_unfinished_task_is_404(server: RunningServer) -> 
         task_id = (await response.json())["data"]["task_id"]
     await server.wait_for(task_id, lambda t: t["status"] == "processing")
     async with server.http.get(f"{server.url}/tasks/{task_id}/image") as response:
-        await _refused(response, 404, f"task {task_id} has no result (it is processing)")
+        await refused(response, 404, f"task {task_id} has no result (it is processing)")
     async with server.http.post(f"{server.url}/tasks/{task_id}/cancel") as response:
         assert response.status == 200
     async with server.http.get(f"{server.url}/tasks/{task_id}/image") as response:
-        await _refused(response, 404, "(it is canceled)")
+        await refused(response, 404, "(it is canceled)")
 
 
 async def test_an_allowed_url_is_fetched(small_server: RunningServer) -> None:
@@ -298,8 +258,8 @@ async def test_an_allowed_url_is_fetched(small_server: RunningServer) -> None:
             ("/gone.png", 422, "answered HTTP 404"),
         ]:
             async with server.http.post(url(server), json={"image_url": base + path}) as r:
-                await _refused(r, status, says)
-        await _nothing_stored(server)
+                await refused(r, status, says)
+        await nothing_stored(server)
 
         async with server.http.post(url(server), json={"image_url": f"{base}/shot.png"}) as r:
             assert r.status == 201, await r.text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 import sqlite3
 from functools import cache
@@ -20,6 +21,7 @@ from PIL import Image
 from rendergate.config import Settings
 from rendergate.providers.fake import FakeProvider
 from support.images import make_png, make_reference, make_scene
+from support.logs import captured_logs
 from support.server import RunningServer
 
 SEED = Path(__file__).parents[1] / "contract" / "004_4305f8b8e97f0845.txt"
@@ -242,15 +244,22 @@ async def test_an_unexpected_error_is_a_seed_500(server: RunningServer, settings
         db.execute("INSERT INTO tasks SELECT * FROM bad")
     db.close()
     # a fresh connection: the server may close one after a 500
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"{server.url}/tasks/{bad_id}") as response,
-    ):
-        text = await response.text()
-        assert response.status == 500, text
-        assert response.content_type == "application/json"
-        body = await response.json()
+    with captured_logs() as logs:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{server.url}/tasks/{bad_id}") as response,
+        ):
+            text = await response.text()
+            assert response.status == 500, text
+            assert response.content_type == "application/json"
+            body = await response.json()
     assert _errors("500", body) == []
+    # logged once (Starlette's handler for Exception re-raised it to uvicorn, who logged
+    # it again), under the route's template, with a plain traceback
+    events = [json.loads(line) for line in logs.getvalue().splitlines()]
+    errors = [e for e in events if e["level"] in ("error", "critical")]
+    assert [(e["event"], e["route"]) for e in errors] == [("unhandled error", "/tasks/{task_id}")]
+    assert "ValueError: 'secret-stack-detail' is not a valid TaskStatus" in errors[0]["exception"]
     assert body == {"code": 500, "msg": "internal server error", "data": None}
     for leak in ("secret-stack-detail", "Traceback", "TaskStatus", 'File "', "ValueError"):
         assert leak not in text

@@ -7,7 +7,6 @@ import asyncio
 import io
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,35 +14,24 @@ import pytest
 import stamina
 from PIL import Image
 
-from rendergate.config import Settings, load_settings
+from rendergate.config import Settings
 from rendergate.domain.errors import ProviderRejected
 from rendergate.emulators.runninghub import FailedReason, Fault, RunningHubEmulator
 from rendergate.providers.runninghub import RunningHub
+from support.hub import KEY, hub_settings, running_emulator
 from support.images import make_reference, make_scene
 from support.process import free_port
 from support.server import RunningServer, serve
 
-KEY = "0123456789abcdef0123456789abcdef"
-APPS = Path(__file__).parents[1] / "support" / "apps.toml"
-
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[RunningHubEmulator]:
-    emu = RunningHubEmulator(KEY, queue_s=0.05, run_s=0.3, concurrency=2)
-    async with emu.serve():
+    async with running_emulator() as emu:
         yield emu
 
 
 def rh_settings(settings: Settings, emu: RunningHubEmulator, **extra: Any) -> Settings:
-    return load_settings(
-        data_dir=settings.data_dir,
-        apps_file=APPS,
-        runninghub_api_key=KEY,
-        runninghub_base_url=emu.base_url,
-        runninghub_host="www.runninghub.cn",
-        runninghub_concurrency=2,
-        **extra,
-    )
+    return hub_settings(settings, emu, **extra)
 
 
 async def submit(server: RunningServer, *, reference: bool = True) -> int:

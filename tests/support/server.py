@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from rendergate.api.app import create_app
+from rendergate.api.serving import uvicorn_config
 from rendergate.config import Settings
 from rendergate.services.context import Services
 
@@ -59,7 +60,7 @@ async def serve(
 ) -> AsyncIterator[RunningServer]:
     """`port` 0 picks a free one; give one to know the URL in advance (RENDERGATE_PUBLIC_URL)."""
     app = create_app(settings, worker=worker)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    config = uvicorn_config(app, settings, host="127.0.0.1", port=port, lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

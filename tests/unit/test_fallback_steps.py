@@ -7,14 +7,16 @@ of its script (or success); the fallback is the shipped fake provider.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import stamina
 from obstore.store import MemoryStore
 
+from rendergate.blobs.base import BlobNotFound
 from rendergate.blobs.objects import ObjectBlobStore
 from rendergate.config import Settings, load_settings
 from rendergate.domain.apps import parse_apps
@@ -24,7 +26,6 @@ from rendergate.domain.errors import (
     InputsGone,
     InvalidInput,
     ProviderBusy,
-    ProviderError,
     ProviderRejected,
     ProviderUnavailable,
 )
@@ -40,10 +41,11 @@ from rendergate.providers.base import (
     WebhookEvent,
 )
 from rendergate.providers.fake import FakeProvider
+from rendergate.redaction import Redactor
 from rendergate.services.context import Services
-from rendergate.services.execution import TaskRunner
-from rendergate.services.submission import MOVED
-from rendergate.services.tasks import NewTask, Upload, create_task, reconcile
+from rendergate.services.execution import MAX_HINTED_RETRY_S, TaskRunner, fault_backoff
+from rendergate.services.submission import MOVED, Backoff
+from rendergate.services.tasks import NewTask, Upload, cancel_task, create_task, reconcile
 from rendergate.store.memory import MemoryTaskStore
 from support.images import make_png
 
@@ -72,13 +74,16 @@ class ScriptedHub:
     """A provider whose calls fail with the queued errors, then succeed."""
 
     name: str = "runninghub"
-    upload_errors: deque[ProviderError] = field(default_factory=deque)
-    submit_errors: deque[ProviderError] = field(default_factory=deque)
+    upload_errors: deque[Exception] = field(default_factory=deque)
+    submit_errors: deque[Exception] = field(default_factory=deque)
     calls: list[str] = field(default_factory=list)
     requests: list[JobRequest] = field(default_factory=list)
+    during_calls: Callable[[str], Awaitable[None]] | None = None  # runs inside each call
 
     async def upload(self, file: InputFile) -> str:
         self.calls.append("upload")
+        if self.during_calls is not None:
+            await self.during_calls("upload")
         if self.upload_errors:
             raise self.upload_errors.popleft()
         return f"hub/{file.role}.{file.extension}"
@@ -94,6 +99,9 @@ class ScriptedHub:
         return JobStatus(phase=JobPhase.SUCCEEDED, outputs=(OutputRef(locator="x"),))
 
     async def download(self, job: JobHandle, output: OutputRef) -> bytes:
+        self.calls.append("download")
+        if self.during_calls is not None:
+            await self.during_calls("download")
         return make_png()
 
     async def cancel(self, job: JobHandle) -> bool:
@@ -395,3 +403,80 @@ async def test_a_provider_whose_settings_went_away_is_skipped_or_named(
     )
     [skip] = (await before.store.get(moved.task_id)).skipped
     assert skip.reason == failed.error_message
+
+
+# -- hardening: patient uploads, no job after a cancel, provider replies we cannot read -----
+
+
+async def test_uploads_are_retried_as_patiently_as_the_submit(world: World) -> None:
+    stamina.set_testing(False)  # real retries, with waits of a millisecond
+    world.runner.backoff = Backoff(initial_s=0.001, max_s=0.002)
+    task = await world.create(app="only_hub")
+    world.hub.upload_errors.extend([DOWN] * 8)  # more than the 5 tries uploads once had
+    job = await world.runner.submit(task.task_id)
+    assert job is not None and job["job_id"] == f"hub-{task.task_id}"
+    assert world.hub.calls == ["upload"] * 9 + ["submit"]
+
+
+async def test_a_cancel_during_the_uploads_creates_no_job_upstream(world: World) -> None:
+    task = await world.create(app="only_hub")
+
+    async def cancel_meanwhile(call: str) -> None:
+        await cancel_task(task.task_id, services=world.services)
+
+    world.hub.during_calls = cancel_meanwhile
+    assert await world.runner.submit(task.task_id) is None
+    assert "submit" not in world.hub.calls and world.hub.requests == []
+    assert (await world.store.get(task.task_id)).status == "canceled"
+
+
+async def test_an_unreadable_submit_reply_is_the_providers_error_and_is_not_resent(
+    world: World,
+) -> None:
+    task = await world.create(app="only_hub")
+    world.hub.submit_errors.append(KeyError("taskId"))  # code 0 without a task id
+    assert await world.runner.submit(task.task_id) is None
+    failed = await world.store.get(task.task_id)
+    assert (failed.status, failed.error_kind) == ("failed", "provider")
+    assert failed.error_message == (
+        "runninghub failed: runninghub sent a reply we could not read (KeyError)"
+    )
+    assert world.hub.calls.count("submit") == 1  # the job may exist: never paid for twice
+
+
+async def test_upstream_text_is_scrubbed_of_the_key_and_cut_short(hub_settings: Settings) -> None:
+    world = world_for(hub_settings)
+    world.services.redactor = Redactor(hub_settings.secret_values())
+    task = await world.create(app="only_hub")
+    echo = f"bad request {{'apiKey': '{KEY}', 'x': '{'y' * 100_000}'}}\x00\x1b[31m"
+    world.hub.submit_errors.append(ProviderRejected(echo, fault=Fault.USER))
+    await world.runner.submit(task.task_id)
+    failed = await world.store.get(task.task_id)
+    assert KEY not in failed.error_message and "[redacted]" in failed.error_message
+    assert len(failed.error_message) == 1000 and failed.error_message.endswith("…")
+    assert "\x00" not in failed.error_message
+
+
+async def test_a_cancel_during_the_download_keeps_no_result_file(world: World) -> None:
+    task = await world.create(app="only_hub")
+    await world.runner.submit(task.task_id)
+    tracked = await world.runner.track(task.task_id)
+
+    async def cancel_meanwhile(call: str) -> None:
+        await cancel_task(task.task_id, services=world.services)
+
+    world.hub.during_calls = cancel_meanwhile
+    await world.runner.collect(task.task_id, tracked)
+    assert world.hub.calls.count("download") == 1
+    assert (await world.store.get(task.task_id)).status == "canceled"
+    with pytest.raises(BlobNotFound):
+        await world.services.blobs.get(f"results/{task.task_id}/0.png")
+
+
+def test_failed_status_calls_back_off_briefly_once_a_webhook_came() -> None:
+    waits, hinted = [0.5], [0.5]
+    for _ in range(8):
+        waits.append(fault_backoff(waits[-1], hinted=False))
+        hinted.append(fault_backoff(hinted[-1], hinted=True))
+    assert waits[1:] == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert hinted[1:] == [MAX_HINTED_RETRY_S] * 8 and MAX_HINTED_RETRY_S <= 1.0

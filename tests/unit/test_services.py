@@ -142,6 +142,9 @@ REFUSED = [
     (new("fake_ref", IMAGE + BAD_REF, angle="side"), errors.InvalidInput, "angle"),
     (new("preview", params={"strength": 7}), errors.InvalidInput, "params.strength"),
     (new("fake", IMAGE + BAD_REF), errors.UnsupportedInput, "reference"),
+    (new("fake", params={"note": "\ud800"}), errors.InvalidInput, "params"),
+    (new("fake", params={"x": float("inf")}), errors.InvalidInput, "params"),
+    (new("fake", angle="\udfff"), errors.InvalidInput, "angle"),
 ]
 
 
@@ -154,6 +157,32 @@ async def test_refused_requests_store_nothing(
     assert raised.value.field == field_
     assert world.store.tasks == {} and world.blob_keys() == []
     assert world.orchestrator.started == [] and world.fake.uploads == []
+
+
+class BrokenStore(MemoryTaskStore):
+    """A store whose writes fail, as a full disk or a lost database connection would."""
+
+    async def add(self, task: Task) -> None:
+        raise OSError("disk full")
+
+
+class BrokenOrchestrator:
+    async def start(self, task: Task) -> None:
+        raise ConnectionError("the queue is down")
+
+
+async def test_a_task_whose_row_cannot_be_written_leaves_no_inputs(world: World) -> None:
+    world.services.store = BrokenStore()
+    with pytest.raises(OSError, match="disk full"):
+        await world.create()
+    assert world.blob_keys() == []
+
+
+async def test_a_stored_task_is_answered_even_if_queuing_fails(world: World) -> None:
+    """The row is the promise: reconcile queues a task whose workflow was never started."""
+    world.services.orchestrator = BrokenOrchestrator()
+    task = await world.create()
+    assert (await world.store.get(task.task_id)).status == "submitted"
 
 
 async def test_list_tasks_pages_newest_first_with_ties(world: World) -> None:

@@ -14,7 +14,9 @@ from fastapi.staticfiles import StaticFiles
 from rendergate import __version__
 from rendergate.api.errors import install_error_handlers
 from rendergate.api.finished_cache import FinishedTaskCache
+from rendergate.api.limits import BodyLimits
 from rendergate.api.routes import health, tasks, webhooks
+from rendergate.api.serving import BodyTimeout
 from rendergate.bootstrap import open_services
 from rendergate.config import Settings
 
@@ -55,7 +57,9 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
         )
 
     install_error_handlers(app)
+    app.add_middleware(BodyTimeout, settings=settings)
     app.add_middleware(FinishedTaskCache)
+    app.add_middleware(BodyLimits)
     app.include_router(tasks.router)
     app.include_router(health.router)
     app.include_router(webhooks.router)

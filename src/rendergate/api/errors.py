@@ -2,30 +2,45 @@
 
 Validation problems are 422 in FastAPI's own `{detail: [{loc, msg, type}]}` shape (seed 004);
 everything else is the `{code, msg, data: null}` envelope. No stack trace ever leaves.
+
+An unexpected error is caught by `CatchAll`, an ASGI layer, rather than by an exception
+handler for Exception: Starlette re-raises after such a handler, so the server logged each
+error a second time. Here it is logged once, as a bounded traceback (logging_setup.py),
+under the route's template rather than its path, which may hold a webhook token.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rendergate.domain.errors import (
+    InputTooLarge,
     InvalidInput,
     InvalidTransition,
     RendergateError,
     ResultLost,
     ResultNotReady,
+    ServerBusy,
     TaskNotFound,
 )
 
 log = structlog.get_logger(__name__)
 
 
-def envelope_error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"code": status, "msg": message, "data": None}, status_code=status)
+def envelope_error(
+    status: int, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"code": status, "msg": message, "data": None}, status_code=status, headers=headers
+    )
 
 
 def validation_error(loc: list[str | int], message: str, kind: str = "value_error") -> JSONResponse:
@@ -38,14 +53,20 @@ async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, InvalidTransition):
         return envelope_error(409, str(exc))
     if isinstance(exc, InvalidInput):
+        if isinstance(exc, InputTooLarge):  # close: the client may still be sending
+            return envelope_error(413, str(exc), {"Connection": "close"})
         if exc.status_code != 422:
             return envelope_error(exc.status_code, str(exc))
         loc: list[str | int] = [exc.location, exc.field] if exc.field else [exc.location]
         return validation_error(loc, str(exc))
+    if isinstance(exc, ServerBusy):
+        headers = {"Retry-After": str(exc.retry_after_s), "Connection": "close"}
+        return envelope_error(503, str(exc), headers)
     if isinstance(exc, ResultLost):
-        log.error("stored result missing", path=request.url.path)
+        log.error("stored result missing", route=route_of(request.scope))
         return envelope_error(500, str(exc))
-    return await _unexpected(request, exc)
+    log.error("unhandled error", route=route_of(request.scope), exc_info=exc)
+    return envelope_error(500, "internal server error")
 
 
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -58,17 +79,58 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own errors (404, 405 with its Allow header, ...) in our envelope."""
     assert isinstance(exc, StarletteHTTPException)
-    return envelope_error(exc.status_code, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # Starlette names only the first route's methods
+        headers["Allow"] = ", ".join(_methods_at(request))
+    return envelope_error(exc.status_code, str(exc.detail), headers)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error", path=request.url.path, error=type(exc).__name__, exc_info=exc)
-    return envelope_error(500, "internal server error")
+def _methods_at(request: Request) -> list[str]:
+    """Every method some route answers in full at this path."""
+    routes = request.app.routes
+    return [
+        method
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
+
+
+def route_of(scope: Scope) -> str:
+    """The matched route's template (`/webhooks/{provider}/{task_id}/{token}`), never the
+    path itself: paths of provider callbacks carry secrets."""
+    route = scope.get("route")
+    return str(getattr(route, "path", "")) or "(no route)"
+
+
+class CatchAll:
+    """Answers 500 for any error nothing else handled, and logs it once."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error("unhandled error", route=route_of(scope), exc_info=exc)
+            if not started:
+                await envelope_error(500, "internal server error")(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RendergateError, _rendergate_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(CatchAll)  # innermost of our layers: outside it is only Starlette's

@@ -9,6 +9,7 @@ from fastapi import Request
 from rendergate.api.finished_cache import request_base_url
 from rendergate.api.schemas import ImagePublic, OutputPublic, SkipPublic, TaskPublic
 from rendergate.domain.task import Task, TaskStatus
+from rendergate.domain.values import renderable, safe_text
 from rendergate.services.context import Services
 
 
@@ -17,6 +18,8 @@ def base_url(request: Request, services: Services) -> str:
 
 
 def present_task(task: Task, *, base: str, result: bytes | None = None) -> TaskPublic:
+    """The public shape of any stored task, whatever its row holds: text that is not valid
+    Unicode and values nested too deeply to encode are mended, never a 500 (values.py)."""
     completed = task.status is TaskStatus.COMPLETED and bool(task.outputs)
     url = f"{base}/tasks/{task.task_id}/image"
     return TaskPublic(
@@ -24,15 +27,17 @@ def present_task(task: Task, *, base: str, result: bytes | None = None) -> TaskP
         status=task.status.value,
         progress=task.progress,
         type=task.app,
-        angle=task.angle,
+        angle=safe_text(task.angle),
         image=ImagePublic(
             image_base64=base64.b64encode(result).decode() if completed and result else "",
             image_url=url if completed else "",
         ),
-        error_message=task.error_message,
+        error_message=safe_text(task.error_message),
         provider=task.provider,
-        skipped_providers=[SkipPublic(provider=s.provider, reason=s.reason) for s in task.skipped],
-        params=dict(task.params),
+        skipped_providers=[
+            SkipPublic(provider=s.provider, reason=safe_text(s.reason)) for s in task.skipped
+        ],
+        params=renderable(dict(task.params)),
         queue_position=task.queue_position,
         outputs=[
             OutputPublic(
@@ -40,12 +45,12 @@ def present_task(task: Task, *, base: str, result: bytes | None = None) -> TaskP
                 url=f"{url}?index={i}",
                 content_type=o.content_type,
                 size=o.size,
-                node_id=o.node_id,
-                file_type=o.file_type,
+                node_id=safe_text(o.node_id),
+                file_type=safe_text(o.file_type),
             )
             for i, o in enumerate(task.outputs)
         ],
-        cost=dict(task.cost) if task.cost else None,
+        cost=renderable(dict(task.cost)) if task.cost else None,
         attempts=task.attempts,
         created_at=task.created_at,
         updated_at=task.updated_at,

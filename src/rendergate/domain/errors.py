@@ -4,6 +4,7 @@ RendergateError
 ├── TaskNotFound
 ├── InvalidTransition         e.g. canceling a finished task
 ├── ResultNotReady
+├── ServerBusy                no room for the request right now (too many large uploads)
 ├── InvalidInput              the caller sent something we cannot use (4xx)
 │   ├── UnknownApp
 │   ├── AppUnavailable        the app's provider is not configured here
@@ -126,6 +127,14 @@ class ProviderRejected(ProviderError):
     """The provider refused or failed the job for good."""
 
 
+class ServerBusy(RendergateError):
+    """This server has no room for the request right now; the same request may work later."""
+
+    def __init__(self, message: str, *, retry_after_s: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class ResultNotReady(RendergateError):
     """The task has no stored result (yet)."""
 
@@ -135,5 +144,18 @@ class ResultLost(RendergateError):
 
 
 def megabytes(size: float) -> str:
-    """Sizes in messages, one way everywhere: 1 MB = 2^20 bytes, up to 3 significant digits."""
-    return f"{size / 2**20:.3g} MB"
+    """Sizes in messages, one way everywhere: 1 MB = 2^20 bytes, 3 significant digits, never
+    in exponent notation ("1.02e+05 MB" reads badly): GB from 1,000 MB, bytes below 1 KB."""
+    if size < 1024:
+        return f"{size:,.0f} bytes"
+    for unit, scale in (("MB", 2**20), ("GB", 2**30)):
+        value = size / scale
+        if value < 1000 or unit == "GB":
+            return f"{_three_digits(value)} {unit}"
+    raise AssertionError("unreachable")
+
+
+def _three_digits(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{float(f'{value:.3g}'):g}"  # 3 digits, then no trailing zeros

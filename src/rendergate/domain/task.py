@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from rendergate.domain.errors import InvalidTransition
+from rendergate.domain.values import clean_text
 
 MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript keeps integers exact up to here
 
@@ -135,7 +136,7 @@ class Task:
         return self._evolve(
             now,
             status=TaskStatus.FAILED,
-            error_message=message,
+            error_message=clean_text(message),
             error_kind=kind,
             queue_position=None,
             finished_at=now,
@@ -146,7 +147,7 @@ class Task:
         return self._evolve(
             now,
             status=TaskStatus.CANCELED,
-            error_message=message,
+            error_message=clean_text(message),
             error_kind="canceled",
             queue_position=None,
             finished_at=now,
@@ -164,7 +165,7 @@ class Task:
             raise InvalidTransition(f"task {self.task_id} cannot fall back to {to}: tried already")
         return self._evolve(
             now,
-            skipped=(*self.skipped, Skip(provider=self.provider, reason=reason)),
+            skipped=(*self.skipped, Skip(provider=self.provider, reason=clean_text(reason))),
             provider=to,
             provider_job=None,
             queue_position=None,

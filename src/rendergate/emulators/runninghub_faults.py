@@ -31,6 +31,8 @@ class Fault(StrEnum):
     CODE = "code"
     RESET = "reset"
     STALL = "stall"
+    ECHO = "echo"  # an error code whose msg repeats the request body, API key included
+    MALFORMED = "malformed"  # code 0 with a `data` that lacks every field it should have
 
 
 BAD_GATEWAY_HTML = (
@@ -129,6 +131,11 @@ async def answer_fault(
     if rule.kind is Fault.CODE:
         envelope = {"code": rule.code, "msg": code_name(rule.code), "data": None}
         return web.json_response(envelope)
+    if rule.kind is Fault.ECHO:
+        message = f"{code_name(rule.code)}: bad request {await request.text()}"
+        return web.json_response({"code": rule.code, "msg": message, "data": None})
+    if rule.kind is Fault.MALFORMED:
+        return web.json_response({"code": 0, "msg": "success", "data": {"unexpected": True}})
     if rule.kind is Fault.STALL:
         try:  # a stop ends every stall, so shutdown never waits on one
             await asyncio.wait_for(stopping.wait(), rule.stall_s)

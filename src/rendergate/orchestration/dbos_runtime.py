@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -23,11 +24,14 @@ from dbos import DBOS, DBOSClient, Queue, SetWorkflowID
 
 from rendergate import __version__
 from rendergate.config import Settings
+from rendergate.domain.errors import RendergateError
 from rendergate.domain.task import Task
+from rendergate.domain.values import clean_text
 from rendergate.services.execution import Outcome, TaskRunner, Tracked
 from rendergate.services.submission import MOVED
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 WORKFLOW_NAME = "rendergate.run_task"
 MAX_SUBMISSIONS = 5  # a provider that keeps losing the job fails the task after this many
@@ -57,19 +61,39 @@ async def _queue_for(provider: str, timeout_s: float = 30.0) -> Queue:
     return queue
 
 
+class StepFailed(RendergateError):
+    """A step's unexpected error as DBOS records it: the error's type and a scrubbed, short
+    message. The original may hold secrets (a UnicodeEncodeError carries the whole request
+    body it failed on, API key included), and DBOS pickles errors into its database."""
+
+    def __init__(self, message: str, *, kind: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+async def _contained(task_id: int, step: Awaitable[T]) -> T:
+    try:
+        return await step
+    except Exception as exc:
+        log.error("task step failed", task_id=task_id, exc_info=exc)  # scrubbed, bounded
+        detail = _active_runner().s.redactor.scrub(clean_text(str(exc), 200))
+        kind = type(exc).__name__
+        raise StepFailed(f"{kind}: {detail}" if detail else kind, kind=kind) from None
+
+
 @DBOS.step(name="rendergate.submit")
 async def _submit_step(task_id: int, workflow_id: str | None) -> dict[str, Any] | None:
-    return await _active_runner().submit(task_id, workflow_id)
+    return await _contained(task_id, _active_runner().submit(task_id, workflow_id))
 
 
 @DBOS.step(name="rendergate.track")
 async def _track_step(task_id: int) -> dict[str, Any]:
-    return asdict(await _active_runner().track(task_id))
+    return asdict(await _contained(task_id, _active_runner().track(task_id)))
 
 
 @DBOS.step(name="rendergate.collect")
 async def _collect_step(task_id: int, tracked: dict[str, Any]) -> None:
-    await _active_runner().collect(task_id, Tracked(**tracked))
+    await _contained(task_id, _active_runner().collect(task_id, Tracked(**tracked)))
 
 
 @DBOS.step(name="rendergate.give_up")
@@ -111,8 +135,9 @@ async def run_task(task_id: int) -> str:
                 return str(tracked["outcome"])
             await _give_up_step(task_id)
         except Exception as exc:
-            log.exception("task workflow failed", task_id=task_id)
-            await _internal_error_step(task_id, type(exc).__name__)
+            kind = exc.kind if isinstance(exc, StepFailed) else type(exc).__name__
+            log.error("task workflow failed", task_id=task_id, error=kind)
+            await _internal_error_step(task_id, kind)
         return Outcome.FINISHED
 
 
@@ -133,7 +158,9 @@ def dbos_config(settings: Settings, engine: sa.Engine | None = None) -> dict[str
 def sqlite_engine(url: str) -> sa.Engine:
     """DBOS's SQLite with a write-ahead log: DBOS leaves SQLite's rollback journal and a
     full sync on every commit, and it commits several times per task."""
-    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = sa.create_engine(
+        url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
+    )
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:

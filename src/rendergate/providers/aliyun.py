@@ -105,7 +105,7 @@ class Aliyun:
             raise ProviderUnavailable(f"Aliyun answered HTTP {status}", code=f"http{status}")
         try:
             envelope = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ProviderUnavailable(
                 f"Aliyun answered HTTP {status} with {content_type or 'a body'} instead of JSON"
             ) from None

@@ -20,11 +20,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
+
+from rendergate.providers.http import encode_json
 
 JSON_TYPE = "application/json; charset=utf-8"
 SIGNATURE_METHOD = "HmacSHA256"
@@ -37,7 +38,7 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 def encode_body(payload: Any) -> bytes:
     """The one serialization of a JSON body: compact, UTF-8, as the SDK hashes it."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return encode_json(payload, compact=True)
 
 
 def content_md5(body: bytes) -> str:

@@ -99,7 +99,7 @@ class ComfyUI:
         server.answered()
         try:
             body = json.loads(raw) if raw[:1] in (b"{", b"[") else None
-        except ValueError:
+        except (ValueError, RecursionError):
             body = None
         return status, body, raw
 

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from rendergate.domain.errors import ProviderRejected, ProviderUnavailable, megabytes
+from rendergate.domain.errors import Fault, ProviderRejected, ProviderUnavailable, megabytes
 
 MAX_RESULT_BYTES = 512 * 1024 * 1024
+
+
+def encode_json(payload: Any, *, compact: bool = False) -> bytes:
+    """A request body as UTF-8 JSON. A value that cannot be encoded (a lone surrogate in an
+    older task's params) is the inputs' fault, raised without the payload: the exception
+    Python raises holds the whole body, API key included."""
+    separators = (",", ":") if compact else None
+    try:
+        return json.dumps(payload, ensure_ascii=False, separators=separators).encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        raise ProviderRejected(
+            "the request holds text that is not valid Unicode or nests too deeply",
+            fault=Fault.USER,
+        ) from None
 
 
 class LazySession:

@@ -29,7 +29,7 @@ from rendergate.providers.base import (
     OutputRef,
     WebhookEvent,
 )
-from rendergate.providers.http import LazySession, fetch_result
+from rendergate.providers.http import LazySession, encode_json, fetch_result
 from rendergate.providers.runninghub_errors import Action, error_for, info
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class RunningHub:
         headers = {"Host": self._host}
         data: Any = form
         if json_body is not None:
-            data = json.dumps(json_body, ensure_ascii=False).encode()
+            data = encode_json(json_body)
             headers["Content-Type"] = "application/json"
         try:
             async with self._http().post(self._base + path, data=data, headers=headers) as r:
@@ -87,7 +87,7 @@ class RunningHub:
             raise ProviderRejected(f"RunningHub refused us (HTTP {status})", fault=Fault.CONFIG)
         try:
             envelope = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ProviderUnavailable(
                 f"RunningHub answered HTTP {status} with {content_type or 'a body'} instead of JSON"
             ) from None
@@ -170,7 +170,9 @@ class RunningHub:
         )
         code, data = int(envelope["code"]), envelope.get("data")
         if code == 0:
-            return self._succeeded(job, data if isinstance(data, list) else [])
+            if not isinstance(data, list):  # "done" must list the files, even as []
+                raise ProviderUnavailable("RunningHub's outputs answer had no file list")
+            return self._succeeded(job, data)
         if code == 813:
             return JobStatus(phase=JobPhase.QUEUED, progress=0, poll_after_s=self._poll_s(job))
         if code == 804:
@@ -228,7 +230,7 @@ class RunningHub:
         try:
             payload = json.loads(body)
             job_id, event = str(payload["taskId"]), str(payload.get("event", ""))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise ProviderRejected("not a RunningHub webhook", fault=Fault.USER) from None
         if not job_id.isdigit():
             raise ProviderRejected("not a RunningHub task id", fault=Fault.USER)
@@ -305,7 +307,7 @@ def _check_prompt_tips(tips: Any) -> None:
     """promptTips is ComfyUI's validation result as a JSON string; node errors are terminal."""
     try:
         parsed = json.loads(tips) if isinstance(tips, str) and tips else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         return
     errors = parsed.get("node_errors") if isinstance(parsed, dict) else None
     if errors:

@@ -13,6 +13,7 @@ from rendergate.config import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.task import Task
 from rendergate.providers.base import Provider
+from rendergate.redaction import Redactor
 from rendergate.services.cache import FinishedBodies, FinishedTasks
 from rendergate.store.base import TaskStore
 
@@ -54,6 +55,24 @@ class Wakeups:
 
 
 @dataclass
+class Slots:
+    """A count of something held at once (large request bodies being read), taken without
+    waiting: a caller that finds none free is turned away instead of queued."""
+
+    capacity: int
+    in_use: int = 0
+
+    def try_take(self) -> bool:
+        if self.in_use >= self.capacity:
+            return False
+        self.in_use += 1
+        return True
+
+    def release(self) -> None:
+        self.in_use = max(0, self.in_use - 1)
+
+
+@dataclass
 class Services:
     settings: Settings
     store: TaskStore
@@ -66,3 +85,5 @@ class Services:
     finished: FinishedTasks = field(default_factory=FinishedTasks)
     finished_bodies: FinishedBodies = field(default_factory=FinishedBodies)
     clock: Callable[[], datetime] = utc_now
+    redactor: Redactor = field(default_factory=Redactor)  # scrubs secrets from stored errors
+    large_bodies: Slots = field(default_factory=lambda: Slots(4))  # api/limits.py

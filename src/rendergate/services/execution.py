@@ -20,18 +20,26 @@ import structlog
 
 from rendergate.domain.errors import JobLost, ProviderError, ProviderUnavailable
 from rendergate.domain.task import ResultFile, Task
-from rendergate.providers.base import JobHandle, JobPhase, OutputRef
+from rendergate.providers.base import JobHandle, JobPhase, OutputRef, Provider
 from rendergate.services.context import Services
 from rendergate.services.submission import (
     CALL_ATTEMPTS,
     CONTENT_TYPES,
     Submitter,
     describe,
+    readable,
 )
 
 log = structlog.get_logger(__name__)
 
 MAX_POLL_INTERVAL_S = 30.0
+MAX_HINTED_RETRY_S = 1.0  # once a webhook said the job changed, result URLs are ticking
+
+
+def fault_backoff(interval: float, *, hinted: bool) -> float:
+    """The wait after a failed status call: doubling, but short once a webhook has said the
+    job ended, so its results are collected before their signed URLs expire."""
+    return min(interval * 2, MAX_HINTED_RETRY_S if hinted else MAX_POLL_INTERVAL_S)
 
 
 class Outcome:
@@ -101,7 +109,7 @@ class TaskRunner(Submitter):
         deadline_s = app.deadline_s
         deadline = task.created_at + timedelta(seconds=deadline_s)
         wake = self.s.wakeups.event_for(task_id)
-        interval = 0.5
+        interval, hinted = 0.5, False
         try:
             while True:
                 task = await self.s.store.get(task_id)
@@ -113,14 +121,14 @@ class TaskRunner(Submitter):
                     await self.fail(task_id, f"timed out after {deadline_s:g} s", kind="timeout")
                     return Tracked(Outcome.FINISHED, [])
                 try:
-                    status = await provider.status(job)
+                    status = await readable(task.provider, provider.status(job))
                 except JobLost as exc:
                     log.warning("job lost; submitting again", task_id=task_id, reason=exc.message)
                     await self.update(task_id, lambda t: t.needs_resubmit(now=self.s.clock()))
                     return Tracked(Outcome.LOST, [])
                 except ProviderUnavailable as exc:
                     log.info("status unavailable; backing off", task_id=task_id, reason=exc.message)
-                    interval = min(interval * 2, MAX_POLL_INTERVAL_S)
+                    interval = fault_backoff(interval, hinted=hinted)
                 else:
                     if status.phase is JobPhase.SUCCEEDED:
                         outputs = [_output_json(o) for o in status.outputs]
@@ -146,16 +154,19 @@ class TaskRunner(Submitter):
                     )
                     interval = status.poll_after_s or min(interval * 1.5, MAX_POLL_INTERVAL_S)
                 remaining = (deadline - self.s.clock()).total_seconds()
-                await self._sleep(wake, min(interval * random.uniform(0.8, 1.2), remaining))
+                if await self._sleep(wake, min(interval * random.uniform(0.8, 1.2), remaining)):
+                    interval, hinted = 0.5, True
         finally:
             self.s.wakeups.forget(task_id)
 
     @staticmethod
-    async def _sleep(wake: asyncio.Event, seconds: float) -> None:
-        """Waits for the next poll, or less when a webhook or cancel wakes us."""
+    async def _sleep(wake: asyncio.Event, seconds: float) -> bool:
+        """Waits for the next poll, or less when a webhook or cancel wakes us (True)."""
+        woken = False
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=max(0.0, seconds))
+            woken = await asyncio.wait_for(wake.wait(), timeout=max(0.0, seconds))
         wake.clear()
+        return woken
 
     # -- collect --------------------------------------------------------------------------
 
@@ -174,38 +185,44 @@ class TaskRunner(Submitter):
             return
         await self.update(task_id, lambda t: t.report(now=self.s.clock(), progress=96))
         results: list[ResultFile] = []
+        done: Task | None = None
         try:
             for index, raw in enumerate(tracked.outputs):
-                output = OutputRef(**raw)
-                async for attempt in stamina.retry_context(
-                    on=ProviderUnavailable, attempts=CALL_ATTEMPTS, timeout=300.0
-                ):
-                    with attempt:
-                        data = await provider.download(job, output)
-                extension = (output.file_type or "png").lower().lstrip(".")
-                key = f"results/{task_id}/{index}.{extension}"
-                await self.s.blobs.put(key, data)
-                results.append(
-                    ResultFile(
-                        key=key,
-                        content_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
-                        size=len(data),
-                        node_id=output.node_id,
-                        file_type=extension,
-                    )
-                )
+                results.append(await self._rehost(task, provider, job, index, OutputRef(**raw)))
+            done = await self.update(
+                task_id,
+                lambda t: t.complete(now=self.s.clock(), outputs=tuple(results), cost=tracked.cost),
+            )
         except JobLost as exc:
             await self.fail(task_id, f"the provider's result is gone: {exc.message}", "provider")
-            return
         except ProviderError as exc:
             await self.fail(task_id, describe(task.provider, exc), exc.fault.value)
-            return
-        done = await self.update(
-            task_id,
-            lambda t: t.complete(now=self.s.clock(), outputs=tuple(results), cost=tracked.cost),
-        )
+        finally:
+            if done is None:  # failed, or canceled meanwhile: keep no orphan files
+                for result in results:
+                    await self.s.blobs.delete(result.key)
         if done is not None:
             log.info("task completed", task_id=task_id, outputs=len(results))
+
+    async def _rehost(
+        self, task: Task, provider: Provider, job: JobHandle, index: int, output: OutputRef
+    ) -> ResultFile:
+        """Downloads one output (retried through faults) and stores our own copy."""
+        async for attempt in stamina.retry_context(
+            on=ProviderUnavailable, attempts=CALL_ATTEMPTS, timeout=300.0
+        ):
+            with attempt:
+                data = await readable(task.provider, provider.download(job, output))
+        extension = (output.file_type or "png").lower().lstrip(".")
+        key = f"results/{task.task_id}/{index}.{extension}"
+        await self.s.blobs.put(key, data)
+        return ResultFile(
+            key=key,
+            content_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
+            size=len(data),
+            node_id=output.node_id,
+            file_type=extension,
+        )
 
 
 def _output_json(output: OutputRef) -> dict[str, str]:

@@ -11,7 +11,7 @@ fall back: every provider would refuse them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -39,6 +39,7 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 CALL_ATTEMPTS = 5
+UNREADABLE = (KeyError, IndexError, TypeError, ValueError, AttributeError, RecursionError)
 UPLOAD_ROUNDS = 3  # times the inputs are uploaded for one submit when the provider loses them
 MOVED = "moved_to"  # submit's answer when the task moved on to another route
 CONTENT_TYPES = {
@@ -47,6 +48,29 @@ CONTENT_TYPES = {
     "jpeg": "image/jpeg",
     "webp": "image/webp",
 }
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Waits between tries of one provider call (stamina's exponential back-off, jittered)."""
+
+    initial_s: float = 1.0
+    max_s: float = 30.0
+
+
+async def readable(provider: str, call: Awaitable[T], *, creates_job: bool = False) -> T:
+    """Runs a provider call; a reply the adapter could not read (a missing key, a wrong
+    type) is the provider's error, never an internal one. After a call that creates paid
+    work it is final: the job may exist, and submitting again could pay for it twice."""
+    try:
+        return await call
+    except ProviderError:
+        raise
+    except UNREADABLE as exc:
+        message = f"{provider} sent a reply we could not read ({type(exc).__name__})"
+        if creates_job:
+            raise ProviderRejected(message, code="unreadable") from exc
+        raise ProviderUnavailable(message, code="unreadable") from exc
 
 
 @dataclass
@@ -61,9 +85,11 @@ class _Guard:
     clock: Callable[[], datetime]
     failed_in_a_row: int = 0
 
-    async def __call__(self, call: Awaitable[T]) -> T:
+    provider: str = ""
+
+    async def __call__(self, call: Awaitable[T], *, creates_job: bool = False) -> T:
         try:
-            result = await call
+            result = await readable(self.provider, call, creates_job=creates_job)
         except ProviderBusy:  # it answered, it is only full: no sign of a broken provider
             raise
         except ProviderUnavailable:
@@ -114,8 +140,9 @@ def describe(provider: str, error: ProviderError) -> str:
 class Submitter:
     """Writes to tasks, and the submit step; TaskRunner adds tracking and collecting."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, backoff: Backoff = Backoff()) -> None:
         self.s = services
+        self.backoff = backoff
         settings = services.settings
         self.circuits = Circuits(settings.circuit_failures, settings.circuit_open_s)
 
@@ -135,6 +162,7 @@ class Submitter:
         raise RuntimeError(f"task {task_id}: too many concurrent writes")
 
     async def fail(self, task_id: int, message: str, kind: str) -> None:
+        message = self.s.redactor.scrub(message)  # upstream text may echo our request
         log.info("task failed", task_id=task_id, reason=message)
         await self.update(task_id, lambda t: t.fail(now=self.s.clock(), message=message, kind=kind))
 
@@ -178,7 +206,7 @@ class Submitter:
                 "for this app"
             )
             return await self._fall_back(task_id, fallback, opened)
-        guard = _Guard(circuit, self.s.clock)
+        guard = _Guard(circuit, self.s.clock, provider=task.provider)
         try:
             job = await self._hand_over(
                 task, app.on(task.provider), guard, can_move=fallback is not None
@@ -219,12 +247,9 @@ class Submitter:
         self, task: Task, app: AppSpec, guard: _Guard, *, can_move: bool
     ) -> JobHandle | None:
         provider = self.s.providers[task.provider]
-        retry_on = _retryable(can_move)
         refs: dict[str, str] = {}
-        for role, key in task.inputs.items():
-            async for attempt in stamina.retry_context(
-                on=retry_on, attempts=CALL_ATTEMPTS, timeout=300.0
-            ):
+        for role, key in task.inputs.items():  # idempotent: as patient as the submit
+            async for attempt in self._retrying(task, app, can_move=can_move):
                 with attempt:
                     refs[role] = await guard(provider.upload(await self._input_file(role, key)))
         request = JobRequest(
@@ -239,22 +264,30 @@ class Submitter:
         )
         # A busy provider (RunningHub's 421) is waited out until the app's deadline, unless
         # the task is canceled meanwhile; with a later route, the task moves on instead.
+        async for attempt in self._retrying(task, app, can_move=can_move):
+            with attempt:
+                # a cancel during the uploads or the back-off creates no job upstream
+                if (await self.s.store.get(task.task_id)).status.is_terminal:
+                    return None
+                return await guard(provider.submit(request), creates_job=True)
+        raise AssertionError("unreachable: stamina raises once it stops retrying")
+
+    def _retrying(
+        self, task: Task, app: AppSpec, *, can_move: bool
+    ) -> AsyncIterator[stamina.Attempt]:
+        """Tries of one call: until the app's deadline on the last route, a few otherwise."""
         patience = task.created_at + timedelta(seconds=app.deadline_s) - self.s.clock()
-        async for attempt in stamina.retry_context(
-            on=retry_on,
+        return stamina.retry_context(
+            on=_retryable(can_move),
             attempts=CALL_ATTEMPTS if can_move else None,
             timeout=max(patience.total_seconds(), 1.0),
-            wait_initial=1.0,
-            wait_max=30.0,
-        ):
-            with attempt:
-                if attempt.num > 1 and (await self.s.store.get(task.task_id)).status.is_terminal:
-                    return None
-                return await guard(provider.submit(request))
-        raise AssertionError("unreachable: stamina raises once it stops retrying")
+            wait_initial=self.backoff.initial_s,
+            wait_max=self.backoff.max_s,
+        )
 
     async def _fall_back(self, task_id: int, to: str, reason: str) -> dict[str, Any] | None:
         """Records the skip and hands the task to route `to`; None if it finished meanwhile."""
+        reason = self.s.redactor.scrub(reason)
         moved = await self.update(
             task_id, lambda t: t.fall_back(now=self.s.clock(), to=to, reason=reason)
         )

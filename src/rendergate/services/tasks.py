@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import dataclasses
 import json
 import secrets
@@ -27,7 +28,8 @@ from rendergate.domain.errors import (
     UnknownApp,
 )
 from rendergate.domain.task import MAX_SAFE_INTEGER, Skip, Task, TaskStatus
-from rendergate.imaging.inputs import check_image
+from rendergate.domain.values import check_value
+from rendergate.imaging.inputs import CheckedImage, check_image
 from rendergate.providers import REGISTRY, unavailable_reason
 from rendergate.providers.base import JobHandle
 from rendergate.services.context import Services
@@ -68,6 +70,8 @@ async def create_task(request: NewTask, *, services: Services) -> Task:
     roles = {upload.role for upload in request.uploads}
     if "image" not in roles:
         raise InvalidInput("an image is required", field="image")
+    check_value(dict(request.params), what="params", field="params")
+    check_value(request.angle, what="angle", field="angle")
     app.check_request(angle=request.angle, has_reference="reference" in roles)
     REGISTRY[provider].check_params(request.params)
     checked = [
@@ -84,6 +88,27 @@ async def create_task(request: NewTask, *, services: Services) -> Task:
         )
         for upload in request.uploads
     ]
+    task = await _store_new(request, app, provider, skipped, checked, services=services)
+    log.info("task created", task_id=task.task_id, app=app.name)
+    if services.orchestrator is not None:
+        try:
+            await services.orchestrator.start(task)
+        except Exception:  # the task is stored: the reconcile sweep queues it shortly
+            log.warning("queuing the new task failed; reconcile will", task_id=task.task_id)
+    return task
+
+
+async def _store_new(
+    request: NewTask,
+    app: AppSpec,
+    provider: str,
+    skipped: tuple[Skip, ...],
+    checked: list[tuple[str, CheckedImage]],
+    *,
+    services: Services,
+) -> Task:
+    """Writes the inputs, then the row; inputs whose row was not written are removed again,
+    so a request that fails here leaves nothing behind."""
     now = services.clock()
     for _ in range(5):
         task_id = new_task_id()
@@ -100,19 +125,19 @@ async def create_task(request: NewTask, *, services: Services) -> Task:
             created_at=now,
             updated_at=now,
         )
-        for role, image in checked:
-            await services.blobs.put(inputs[role], image.data)
         try:
+            for role, image in checked:
+                await services.blobs.put(inputs[role], image.data)
             await services.store.add(task)
-            break
+            return task
         except TaskIdTaken:
             continue
-    else:  # pragma: no cover - 5 collisions in 2^53 ids
-        raise RuntimeError("could not draw a free task id")
-    log.info("task created", task_id=task.task_id, app=app.name)
-    if services.orchestrator is not None:
-        await services.orchestrator.start(task)
-    return task
+        except BaseException:
+            for key in inputs.values():
+                with contextlib.suppress(Exception):
+                    await services.blobs.delete(key)
+            raise
+    raise RuntimeError("could not draw a free task id")  # pragma: no cover - 2^53 ids
 
 
 def choose_route(app: AppSpec, settings: Settings) -> tuple[str, tuple[Skip, ...]]:

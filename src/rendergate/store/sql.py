@@ -25,9 +25,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_engine(url: str) -> AsyncEngine:
     """An engine with the SQLite pragmas a small always-on service wants."""
+    # hide_parameters: debug-level SQL logs would otherwise print webhook tokens
     if not url.startswith("sqlite"):
-        return create_async_engine(url, pool_pre_ping=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+        return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
     @sa.event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,0 +1,170 @@
+"""How rendergate is served: uvicorn, with limits on slow and oversized requests.
+
+uvicorn bounds only the idle time between requests and the number of connections; a client
+that sends its headers or its body slowly holds its connection for ever. The protocol below
+bounds the headers, the middleware the body; `uvicorn_config` switches both on, for
+`rendergate serve` and the tests alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from asyncio import TimerHandle
+from typing import Any, ClassVar
+
+import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from rendergate.config import Settings
+
+MAX_HEADER_BYTES = 64 * 1024  # nginx's default is 4 x 8 KiB; httptools itself has no limit
+
+
+def _envelope(code: int, msg: str) -> bytes:
+    return json.dumps({"code": code, "msg": msg, "data": None}, separators=(",", ":")).encode()
+
+
+_TOO_LARGE = _envelope(431, f"request headers are over {MAX_HEADER_BYTES // 1024} KiB")
+HEADERS_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_TOO_LARGE), _TOO_LARGE)
+)
+
+
+class SlowClientProtocol(HttpToolsProtocol):
+    """Closes a connection whose request headers take too long or grow too large.
+
+    The header clock starts when the connection opens and when a response ends. uvicorn's
+    keep-alive timer, started then too, closes an idle connection but stops at any byte;
+    ours runs for the longer of the two, so it neither shortens keep-alive nor adds to it.
+    """
+
+    header_timeout_s: ClassVar[float] = 10.0
+    _header_timer: TimerHandle | None = None
+    _header_bytes: int | None = None  # counted while the header clock runs
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.header_timeout_s)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._disarm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._header_bytes is not None:
+            self._header_bytes += len(data)
+        super().data_received(data)
+        if (self._header_bytes or 0) > MAX_HEADER_BYTES and not self.transport.is_closing():
+            if self.cycle is None or self.cycle.response_complete:  # else mid-response
+                self.transport.write(HEADERS_TOO_LARGE)
+            self.transport.close()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        self._header_bytes = None
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.timeout_keep_alive_task is not None:  # uvicorn now waits for a next request
+            self._arm(max(self.header_timeout_s, self.timeout_keep_alive))
+
+    def _arm(self, delay: float) -> None:
+        self._disarm()
+        self._header_bytes = 0
+        self._header_timer = self.loop.call_later(delay, self.transport.close)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+
+class BodyTimedOut(BaseException):
+    """Unwinds the app from a timed-out `receive`; a BaseException, like CancelledError, so
+    that no `except Exception` on the way (body parsers, the catch-all 500) answers or logs it."""
+
+
+class BodyTimeout:
+    """Answers 408 and closes the connection when a request body stalls or drags on.
+
+    Only `receive` is timed, from the app's first call to the body's end: a body never read
+    is unaffected. Once a response has started nothing is sent; uvicorn closes a connection
+    whose app returns with its response unfinished.
+    """
+
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.idle_s = settings.body_idle_timeout_s
+        self.total_s = settings.body_timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body = _TimedBody(receive, send, self.idle_s, self.total_s)
+        with contextlib.suppress(BodyTimedOut):
+            await self.app(scope, body.receive, body.send)
+
+
+class _TimedBody:
+    def __init__(self, receive: Receive, send: Send, idle_s: float, total_s: float) -> None:
+        self._receive, self._send = receive, send
+        self.idle_s, self.total_s = idle_s, total_s
+        self.deadline: float | None = None
+        self.body_done = self.started = False
+
+    async def receive(self) -> Message:
+        if self.body_done:
+            return await self._receive()  # e.g. a response waiting for a disconnect
+        now = asyncio.get_running_loop().time()
+        if self.deadline is None:
+            self.deadline = now + self.total_s
+        try:
+            async with asyncio.timeout(min(self.idle_s, self.deadline - now)):
+                message = await self._receive()
+        except TimeoutError:
+            if not self.started:
+                await self._answer_408()
+            raise BodyTimedOut from None
+        self.body_done = message["type"] != "http.request" or not message.get("more_body")
+        return message
+
+    async def send(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self._send(message)
+
+    async def _answer_408(self) -> None:
+        msg = f"request body too slow: {self.idle_s:g} s without data, {self.total_s:g} s in all"
+        body = _envelope(408, msg)
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await self.send({"type": "http.response.start", "status": 408, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})
+
+
+def uvicorn_config(
+    app: ASGIApp, settings: Settings, *, host: str, port: int, **options: Any
+) -> uvicorn.Config:
+    """uvicorn's configuration with the slow-client limits of `settings`; `options` add more."""
+
+    class Protocol(SlowClientProtocol):
+        header_timeout_s = settings.header_timeout_s
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=Protocol,
+        ws="none",  # no route is a websocket; an upgrade request is served as plain HTTP
+        timeout_keep_alive=settings.keep_alive_s,
+        limit_concurrency=settings.max_connections,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        **options,
+    )

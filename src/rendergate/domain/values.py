@@ -1,0 +1,95 @@
+"""JSON values from outside (params, upstream replies): refused when unusable, made safe to show.
+
+A lone surrogate ("\\ud800") parses but cannot be encoded as UTF-8; a 900-deep object parses
+but is past what serializers follow; 1e999 parses as infinity, which JSON cannot hold. Each
+of these once stored a task no client could read. `check_value` refuses them at the door,
+`renderable` shows whatever an older row holds, and `clean_text` keeps messages short.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from typing import Any
+
+from rendergate.domain.errors import InvalidInput
+
+MAX_DEPTH = 32  # params nest a few levels; nothing legitimate goes near this
+MAX_MESSAGE_CHARS = 1000
+_CUT = "…"
+
+
+def check_value(value: Any, *, what: str, field: str | None = None) -> None:
+    """Raises InvalidInput unless `value` is a JSON value every encoder here can write."""
+    stack: list[tuple[Any, int, str]] = [(value, 1, what)]
+    while stack:
+        item, depth, path = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidInput(f"{what} is nested more than {MAX_DEPTH} levels deep", field=field)
+        if isinstance(item, str):
+            _check_text(item, path, field)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise InvalidInput(f"{path} is not a finite number", field=field)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    raise InvalidInput(f"{path} has a key that is not text", field=field)
+                _check_text(key, path, field)
+                stack.append((child, depth + 1, f"{path}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1, f"{path}[{i}]") for i, child in enumerate(item))
+        elif item is not None and not isinstance(item, bool | int | float):
+            raise InvalidInput(f"{path} is not a JSON value", field=field)
+
+
+def _check_text(text: str, path: str, field: str | None) -> None:
+    if not text.isascii() and not _encodable(text):
+        raise InvalidInput(
+            f"{path} holds text that is not valid Unicode (a lone surrogate)", field=field
+        )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def safe_text(text: str) -> str:
+    """The text with any lone surrogate replaced by U+FFFD, so it can be encoded."""
+    if text.isascii() or _encodable(text):
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def renderable(value: Any, depth: int = 1) -> Any:
+    """A copy of `value` that any JSON encoder can write: bad text mended, non-finite
+    numbers as null, anything past MAX_DEPTH levels replaced by a note."""
+    if depth > MAX_DEPTH:
+        return f"{_CUT} (nested too deeply to show)"
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {safe_text(str(k)): renderable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [renderable(v, depth + 1) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return safe_text(str(value))
+
+
+def clean_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """A message fit to store and show: valid Unicode, no control characters but newlines
+    and tabs, at most `limit` characters (the cut is marked)."""
+    text = safe_text(text)
+    if not text.isprintable():
+        text = "".join(
+            " " if c not in "\n\t" and unicodedata.category(c) == "Cc" else c for c in text
+        )
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + _CUT
+    return text

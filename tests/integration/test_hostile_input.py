@@ -1,0 +1,241 @@
+"""A hostile-input corpus, from the attack on rendergate: each case once stored a task no
+client could read, crashed a request, or was silently accepted. Each is now a clear 4xx
+that stores nothing, and whatever an older row holds is still served."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from rendergate.config import Settings, load_settings
+from rendergate.domain.task import Task, TaskStatus
+from support.images import make_png
+from support.refusals import form_of, nothing_stored, refused, url
+from support.server import RunningServer, serve
+
+APPS = Path(__file__).parents[1] / "support" / "apps.toml"
+PNG = make_png()
+B64 = base64.b64encode(PNG).decode()
+DEEP_900 = '{"a":' * 900 + "1" + "}" * 900  # under json's parse limit, past any serializer's
+
+
+def _json(params_text: str, **fields: str) -> bytes:
+    """A JSON body written by hand, so escapes such as \\ud800 reach the server as text."""
+    extra = "".join(f', "{k}": {v}' for k, v in fields.items())
+    return f'{{"image_base64": "{B64}", "params": {params_text}{extra}}}'.encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (_json('{"note": "\\ud800"}'), "params.note holds text that is not valid Unicode"),
+        (_json('{"\\udfff": 1}'), "params holds text that is not valid Unicode"),
+        (_json('{"a": ["ok", "\\ud83d"]}'), "params.a[1] holds text that is not valid"),
+        (_json("{}", angle='"\\ud800"'), "angle holds text that is not valid Unicode"),
+        (_json("{}", type='"\\ud800"'), "type holds text that is not valid Unicode"),
+        (_json(DEEP_900), "nested more than 32 levels deep"),
+        (_json('{"x": 1e999}'), "the number 1e999 is too large"),
+        (_json('{"x": -1e999}'), "the number -1e999 is too large"),
+        (_json('{"x": NaN}'), "NaN is not valid JSON"),
+        (f'{{"image_base64": "{B64}="}}'.encode(), "image_base64 is not valid base64"),
+        (f'{{"image_base64": "{B64}=="}}'.encode(), "image_base64 is not valid base64"),
+        (f'{{"image_base64": "{B64[:-4]}A==="}}'.encode(), "image_base64 is not valid base64"),
+    ],
+)
+async def test_poison_json_is_refused_before_anything_is_stored(
+    server: RunningServer, body: bytes, says: str
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    async with server.http.post(url(server), data=body, headers=headers) as response:
+        await refused(response, 422, says)
+    await nothing_stored(server)
+
+
+def _multipart(parts: list[tuple[str, bytes, str | None]]) -> bytes:
+    """A multipart body written by hand: text fields as raw bytes, repeats kept."""
+    out = b""
+    for name, value, content_type in parts:
+        disposition = f'form-data; name="{name}"'
+        if content_type is not None:
+            disposition += f'; filename="{name}.png"\r\nContent-Type: {content_type}'
+        out += f"--XyZ\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n"
+    return out + b"--XyZ--\r\n"
+
+
+@pytest.mark.parametrize(
+    ("parts", "says"),
+    [
+        ([("params", b'{"note": "\\ud800"}', None)], "params.note holds text that is not valid"),
+        ([("params", DEEP_900.encode(), None)], "nested more than 32 levels deep"),
+        ([("params", b'{"x": 1e999}', None)], "the number 1e999 is too large"),
+        ([("angle", b"front\xff", None)], "angle is not valid UTF-8 text"),
+        ([("type", b"\xc3\x28", None)], "type is not valid UTF-8 text"),
+        ([("params", b'{"note": "\xe9"}', None)], "params is not valid UTF-8 text"),
+        ([("image", PNG, "image/png")], "the form has image more than once"),
+        ([("type", b"fake", None), ("type", b"preview", None)], "has type more than once"),
+        ([("reference", PNG, "image/png")] * 2, "the form has reference more than once"),
+    ],
+)
+async def test_poison_multipart_is_refused_before_anything_is_stored(
+    server: RunningServer, parts: list[tuple[str, bytes, str | None]], says: str
+) -> None:
+    body = _multipart([("image", PNG, "image/png"), *parts])
+    headers = {"Content-Type": "multipart/form-data; boundary=XyZ"}
+    async with server.http.post(url(server), data=body, headers=headers) as response:
+        await refused(response, 422, says)
+    await nothing_stored(server)
+
+
+async def test_a_valid_unicode_request_still_works(server: RunningServer) -> None:
+    body = {"type": "fake", "image_base64": B64, "angle": "前", "params": {"note": "效果图 😀"}}
+    async with server.http.post(url(server), json=body) as response:
+        assert response.status == 201, await response.text()
+        task = (await response.json())["data"]
+    assert task["params"] == {"note": "效果图 😀"} and task["angle"] == "前"
+    form = form_of([("image", PNG, "image/png"), ("params", '{"note": "café"}', None)])
+    async with server.http.post(url(server), data=form) as response:
+        assert response.status == 201, await response.text()
+        assert (await response.json())["data"]["params"] == {"note": "café"}
+
+
+async def test_a_stored_task_holding_anything_is_still_served(server: RunningServer) -> None:
+    """Rows written before these checks existed: every read answers 200, mended."""
+    now = datetime.now(UTC)
+    deep: dict[str, object] = {}
+    node = deep
+    for _ in range(900):
+        node["a"] = {}
+        node = node["a"]  # type: ignore[assignment]
+    poison = Task(
+        task_id=2**41,
+        app="fake",
+        provider="fake",
+        params={"note": "\ud800", "deep": deep, "x": float("inf")},
+        cost={"money": "\udfff"},
+        status=TaskStatus.FAILED,
+        error_message="an old message",
+        created_at=now,
+        updated_at=now,
+        finished_at=now,
+    )
+    await server.services.store.add(poison)
+    for path in (f"/tasks/{poison.task_id}", f"/tasks/{poison.task_id}?include_base64=false"):
+        async with server.http.get(server.url + path) as response:
+            assert response.status == 200, await response.text()
+            task = (await response.json())["data"]
+        assert task["params"]["note"] == "\ufffd" and task["params"]["x"] is None
+        assert task["cost"] == {"money": "\ufffd"}
+        assert "nested too deeply" in json.dumps(task["params"]["deep"], ensure_ascii=False)
+    async with server.http.get(f"{server.url}/tasks") as response:
+        assert response.status == 200, await response.text()
+        assert [t["task_id"] for t in (await response.json())["data"]["tasks"]] == [2**41]
+
+
+@pytest.fixture
+async def small_server(settings: Settings) -> AsyncIterator[RunningServer]:
+    """Uploads limited to 0.05 MB: POST /tasks bodies to about 1.13 MB."""
+    small = load_settings(data_dir=settings.data_dir, apps_file=APPS, max_upload_mb=0.05)
+    async with serve(small) as running:
+        yield running
+
+
+class Sent:
+    """A chunked body of up to `total` bytes that counts what was taken from it."""
+
+    def __init__(self, head: bytes, total: int) -> None:
+        self.head, self.total, self.count = head, total, 0
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield self.head
+        self.count += len(self.head)
+        block = b"A" * 65536
+        while self.count < self.total:
+            yield block
+            self.count += len(block)
+            await asyncio.sleep(0)
+
+
+async def _post_chunked(server: RunningServer, path: str, body: Sent, content_type: str) -> int:
+    """The status the server answered with, or 0 if it closed the connection first."""
+    headers = {"Content-Type": content_type}
+    async with aiohttp.ClientSession() as http:
+        try:
+            async with http.post(
+                server.url + path, data=body.chunks(), headers=headers, chunked=True
+            ) as response:
+                text = await response.text()
+                if response.status == 413:
+                    assert "limit" in json.loads(text)["msg"], text
+                return response.status
+        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+            return 0
+
+
+@pytest.mark.parametrize(
+    ("path", "head", "content_type"),
+    [
+        (
+            "/tasks",
+            b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n',
+            "multipart/form-data; boundary=b",
+        ),
+        ("/tasks", b'{"image_base64": "', "application/json"),
+        ("/webhooks/fake/1/token", b'{"taskId": "', "application/json"),
+    ],
+)
+async def test_a_chunked_body_is_cut_off_at_the_limit(
+    small_server: RunningServer, path: str, head: bytes, content_type: str
+) -> None:
+    body = Sent(head, total=200 * 1024 * 1024)
+    status = await _post_chunked(small_server, path, body, content_type)
+    assert status in (413, 0)
+    # the limit is about 1.1 MB; what more was sent sat in socket buffers, never 200 MB
+    assert body.count < 16 * 1024 * 1024, body.count
+    await nothing_stored(small_server)
+
+
+async def test_large_bodies_past_the_cap_are_turned_away_with_retry_after(
+    settings: Settings,
+) -> None:
+    one = load_settings(data_dir=settings.data_dir, apps_file=APPS, max_large_bodies=1)
+    async with serve(one) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        _, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"POST /tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 3000000\r\n\r\n" + b'{"image_base64": "'
+        )
+        await writer.drain()
+        slots = server.services.large_bodies
+        for _ in range(500):  # until the first body holds the one slot (bounded)
+            if slots.in_use == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert slots.in_use == 1
+        big = {"image_base64": base64.b64encode(PNG + b"\0" * 1_500_000).decode()}
+        async with aiohttp.ClientSession() as http, http.post(url(server), json=big) as r:
+            await refused(r, 503, "too many large uploads")
+            assert r.headers["Retry-After"] == "2"
+        small = {"type": "fake", "image_base64": B64}  # small bodies are not held back
+        async with aiohttp.ClientSession() as http, http.post(url(server), json=small) as r:
+            assert r.status == 201, await r.text()
+        writer.close()
+        for _ in range(500):
+            if slots.in_use == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert slots.in_use == 0  # the abandoned upload gave its slot back
+
+
+async def test_405_says_which_methods_are_allowed(server: RunningServer) -> None:
+    async with server.http.delete(f"{server.url}/tasks") as response:
+        await refused(response, 405, "Method Not Allowed")
+        allowed = set(response.headers["Allow"].replace(" ", "").split(","))
+        assert allowed == {"GET", "POST"}

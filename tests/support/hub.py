@@ -1,0 +1,35 @@
+"""The RunningHub emulator and rendergate settings pointing at it, for the RunningHub tests."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from rendergate.config import Settings, load_settings
+from rendergate.emulators.runninghub import RunningHubEmulator
+
+KEY = "0123456789abcdef0123456789abcdef"
+APPS = Path(__file__).parent / "apps.toml"
+
+
+@contextlib.asynccontextmanager
+async def running_emulator(**knobs: Any) -> AsyncIterator[RunningHubEmulator]:
+    """Quick jobs (50 ms queued, 300 ms running) and room for two at once, unless told."""
+    emu = RunningHubEmulator(KEY, **{"queue_s": 0.05, "run_s": 0.3, "concurrency": 2, **knobs})
+    async with emu.serve():
+        yield emu
+
+
+def hub_settings(
+    settings: Settings, emu: RunningHubEmulator, *, apps_file: Path = APPS, **extra: Any
+) -> Settings:
+    return load_settings(
+        data_dir=settings.data_dir,
+        apps_file=apps_file,
+        runninghub_api_key=KEY,
+        runninghub_base_url=emu.base_url,
+        runninghub_host="www.runninghub.cn",
+        **{"runninghub_concurrency": 2, **extra},
+    )
