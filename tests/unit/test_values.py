@@ -1,0 +1,72 @@
+"""The pure checks on outside values and text (domain/values.py) and size messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rendergate.domain.errors import InvalidInput, megabytes
+from rendergate.domain.values import MAX_DEPTH, check_value, clean_text, renderable, safe_text
+
+
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ({"a": "\ud800"}, "params.a holds text that is not valid Unicode"),
+        ({"\udc00": 1}, "params holds text that is not valid Unicode"),
+        ({"a": [1, {"b": float("nan")}]}, "params.a[1].b is not a finite number"),
+        ({"a": float("-inf")}, "params.a is not a finite number"),
+        (nested(MAX_DEPTH + 1), f"nested more than {MAX_DEPTH} levels deep"),
+        ({"a": object()}, "params.a is not a JSON value"),
+        ({1: "x"}, "params has a key that is not text"),
+    ],
+)
+def test_values_no_encoder_can_write_are_refused(value: Any, says: str) -> None:
+    with pytest.raises(InvalidInput, match=says.replace("[", r"\[").replace("]", r"\]")):
+        check_value(value, what="params", field="params")
+
+
+def test_ordinary_values_pass() -> None:
+    check_value(nested(MAX_DEPTH), what="params")
+    check_value({"note": "效果图 😀", "n": [1, 2.5, True, None]}, what="params")
+
+
+def test_renderable_mends_what_an_old_row_holds() -> None:
+    mended = renderable({"a": "x\ud800y", "b": float("inf"), "c": (1, 2), "d": nested(40)})
+    assert mended["a"] == "x\ufffdy" and mended["b"] is None and mended["c"] == [1, 2]
+    depth, node = 1, mended["d"]
+    while isinstance(node, dict):
+        node, depth = node["a"], depth + 1
+    assert isinstance(node, str) and "nested too deeply" in node and depth <= MAX_DEPTH + 1
+    assert safe_text("\ud83d\ude00") == "😀"  # a surrogate pair is one real character
+
+
+def test_messages_are_cleaned_and_cut() -> None:
+    assert clean_text("a\x00b\x1b[0m\nc\td") == "a b [0m\nc\td"
+    long = clean_text("x" * 5000)
+    assert len(long) == 1000 and long.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0 bytes"),
+        (1000, "1,000 bytes"),
+        (60_185, "0.0574 MB"),
+        (30 * 2**20, "30 MB"),
+        (123.4 * 2**20, "123 MB"),
+        (1e5 * 2**20, "97.7 GB"),  # once "1e+05 MB"
+        (8 * 2**30, "8 GB"),
+        (5e6 * 2**30, "5,000,000 GB"),
+    ],
+)
+def test_sizes_read_plainly(size: float, text: str) -> None:
+    assert megabytes(size) == text
