@@ -61,6 +61,19 @@ def route_to(out: io.StringIO) -> None:
     handler.setStream(out)
 
 
+def measure_format(
+    fmt: str, error: Exception, out: io.StringIO, repeat: int
+) -> list[tuple[str, float, int]]:
+    log = structlog.get_logger("bench")
+    return [
+        (f"{fmt}: one info line", *timed(lambda: log.info("ok"), out, repeat)),
+        (
+            f"{fmt}: the deep error",
+            *timed(lambda: log.error("unhandled error", exc_info=error), out, repeat),
+        ),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -71,15 +84,7 @@ def main() -> None:
     for json_lines in (False, True):
         configure_logging("info", json_lines=json_lines)
         route_to(out)
-        log = structlog.get_logger("bench")
-        fmt = "json" if json_lines else "console"
-        rows.append((f"{fmt}: one info line", *timed(lambda: log.info("ok"), out, args.repeat)))
-        rows.append(
-            (
-                f"{fmt}: the deep error",
-                *timed(lambda: log.error("unhandled error", exc_info=error), out, args.repeat),
-            )
-        )
+        rows += measure_format("json" if json_lines else "console", error, out, args.repeat)
     if args.with_before:  # structlog's default: ConsoleRenderer, rich tracebacks with locals
         structlog.reset_defaults()
         structlog.configure(logger_factory=structlog.PrintLoggerFactory(out))
