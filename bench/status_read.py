@@ -42,6 +42,8 @@ from _children import (
     stop,
     wait_healthy,
 )
+from rendergate.api.serving import uvicorn_config
+from rendergate.config import Settings
 
 TARGET = 0.5
 TIMEOUT = aiohttp.ClientTimeout(total=30)
@@ -61,10 +63,8 @@ def serve_baseline(port: int, body_file: Path) -> None:
         return JSONResponse(body)
 
     app = Starlette(routes=[Route("/tasks/{task_id:int}", task), Route("/healthz", task)])
-    # The same arguments `rendergate serve` passes (src/rendergate/cli.py).
-    uvicorn.run(
-        app, host=HOST, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=5
-    )
+    # The same server configuration `rendergate serve` uses (src/rendergate/api/serving.py).
+    uvicorn.Server(uvicorn_config(app, Settings(), host=HOST, port=port)).run()
 
 
 async def load(url: str, seconds: float, connections: int) -> dict[str, float]:

@@ -17,6 +17,7 @@ import pytest
 from rendergate.config import Settings, load_settings
 from rendergate.domain.task import Task, TaskStatus
 from support.images import make_png
+from support.logs import captured_logs
 from support.refusals import form_of, nothing_stored, refused, url
 from support.server import RunningServer, serve
 
@@ -239,3 +240,22 @@ async def test_405_says_which_methods_are_allowed(server: RunningServer) -> None
         await refused(response, 405, "Method Not Allowed")
         allowed = set(response.headers["Allow"].replace(" ", "").split(","))
         assert allowed == {"GET", "POST"}
+
+
+async def test_a_client_that_leaves_mid_upload_is_no_error(server: RunningServer) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    with captured_logs() as logs:
+        _, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"POST /tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000\r\n\r\n" + b'{"image_base64": "'
+        )
+        await writer.drain()
+        writer.close()
+        for _ in range(500):  # until the server has noticed (bounded)
+            if "client disconnected" in logs.getvalue():
+                break
+            await asyncio.sleep(0.01)
+    events = [json.loads(line) for line in logs.getvalue().splitlines()]
+    assert [e["event"] for e in events if e["level"] != "debug"] == ["client disconnected"]
+    await nothing_stored(server)
