@@ -95,7 +95,9 @@ async def test_cancel_stops_a_running_task(server: RunningServer) -> None:
         assert (await response.json())["data"]["status"] == "canceled"
     fake = server.services.providers["fake"]
     assert isinstance(fake, FakeProvider)
-    assert fake.canceled == [f"fake-{created['task_id']}-1"]
+    # the API asks the provider to stop, and so may the tracking loop if it polls in
+    # between: twice is harmless (a cancel is idempotent upstream), a job left running is not
+    assert set(fake.canceled) == {f"fake-{created['task_id']}-1"}
     async with server.http.post(f"{server.url}/tasks/{created['task_id']}/cancel") as response:
         assert response.status == 409
     task = await server.get_task(created["task_id"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rendergate.api.schemas import TaskCreateJson
+from rendergate.api.schemas import ErrorEnvelope, TaskCreateJson, ValidationErrors
 
 TASK_DATA: dict[str, Any] = {
     "task_id": 4503599627370497,
@@ -49,20 +49,43 @@ def ok(example: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"example": example}}}
 
 
-def _error(code: int, message: str, description: str) -> dict[str, Any]:
+def _error(code: int, message: str, description: str, **extra: Any) -> dict[str, Any]:
     return {
         "description": description,
+        "model": ErrorEnvelope,
         "content": {"application/json": {"example": {"code": code, "msg": message, "data": None}}},
+        **extra,
     }
 
 
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "schema": {"type": "integer"},
+    }
+}
+
+# Every error rendergate answers with, by status. A route declares those it can return with
+# `errors(...)`: the document must list each one the server really sends (tests/integration/
+# test_schemathesis.py holds it to that), and none it does not.
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: _error(404, "task 4503599627370497 not found", "No such task"),
+    408: _error(
+        408,
+        "request body too slow: 30 s without data, 300 s in all",
+        "The request body stalled or took too long; the connection is closed",
+    ),
     409: _error(409, "task 4503599627370497 is already completed", "Not in that state"),
-    413: _error(413, "image is 31.2 MB; the limit is 30.0 MB", "Input too large"),
+    413: _error(
+        413,
+        "image is 31.2 MB; the limit is 30 MB",
+        "Input too large: a file over the size or pixel limit, or a request body over the "
+        "route's limit (64 KB on routes that take no body); the connection may be closed",
+    ),
     415: _error(415, "image is not an image we can read", "Input of a kind we cannot read"),
     422: {
         "description": "Invalid parameters",
+        "model": ValidationErrors,
         "content": {
             "application/json": {
                 "example": {
@@ -78,7 +101,28 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         },
     },
     500: _error(500, "internal server error", "Unexpected server error"),
+    503: _error(
+        503,
+        "too many large uploads are being received at once; try again shortly",
+        "Too many large uploads at once; retry after Retry-After seconds",
+        headers=RETRY_AFTER,
+    ),
 }
+
+
+def errors(*codes: int, described: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """The ERRORS entries of `codes`, with a route's own descriptions where given."""
+    chosen: dict[int | str, dict[str, Any]] = {code: ERRORS[code] for code in codes}
+    for code, description in (described or {}).items():
+        chosen[code] = {**chosen[code], "description": description}
+    return chosen
+
+
+# A real 8x8 PNG, so that the request example works as it stands.
+TINY_PNG_BASE64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAFUlEQVR42mN8c2YBAzbAxIADDE4J"
+    "ANdzAmiV7AsTAAAAAElFTkSuQmCC"
+)
 
 CREATE_BODY: dict[str, Any] = {
     "requestBody": {
@@ -91,10 +135,11 @@ CREATE_BODY: dict[str, Any] = {
                     "properties": {
                         "image": {"type": "string", "format": "binary"},
                         "reference": {"type": "string", "format": "binary"},
-                        "type": {"type": "string", "default": "preview"},
-                        "angle": {"type": "string"},
+                        "type": {"type": "string", "maxLength": 64, "default": "preview"},
+                        "angle": {"type": "string", "maxLength": 64},
                         "params": {"type": "string", "description": "A JSON object"},
                     },
+                    "additionalProperties": False,  # an unknown field is refused (422)
                 },
                 "example": {"type": "preview", "angle": "front", "params": '{"strength": 0.8}'},
             },
@@ -104,7 +149,7 @@ CREATE_BODY: dict[str, Any] = {
                     "type": "preview",
                     "angle": "front",
                     "image_url": "https://example.com/sketchup.png",
-                    "reference_base64": "iVBORw0KGgoAAAANSUhEUgAA...",
+                    "reference_base64": TINY_PNG_BASE64,
                     "params": {"strength": 0.8},
                 },
             },

@@ -16,10 +16,28 @@ class Envelope(BaseModel, Generic[T]):
     data: T
 
 
+class Acknowledged(Envelope[None]):
+    """A success that carries no data (a webhook received)."""
+
+
 class ErrorEnvelope(BaseModel):
-    code: int
+    """Every error but 422: `code` repeats the HTTP status, `msg` says what went wrong."""
+
+    code: int = Field(description="The HTTP status of the response.")
     msg: str
-    data: None = None
+    data: None
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int] = Field(description='Where: ["body", "type"], ["query", "limit"], ...')
+    msg: str
+    type: str = Field(description="The kind of problem, e.g. value_error, int_parsing.")
+
+
+class ValidationErrors(BaseModel):
+    """422, in FastAPI's own shape (seed 004)."""
+
+    detail: list[ValidationIssue]
 
 
 class ImagePublic(BaseModel):
@@ -71,7 +89,16 @@ class TaskList(BaseModel):
 class TaskCreateJson(BaseModel):
     """POST /tasks as JSON: each image as base64 (a data: URI is fine) or as an http(s) URL."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # The image is required, as base64 or as a URL but not both (intake.py refuses the rest).
+        json_schema_extra={
+            "oneOf": [
+                {"required": [name], "properties": {name: {"type": "string", "minLength": 1}}}
+                for name in ("image_base64", "image_url")
+            ]
+        },
+    )
 
     type: str = Field("preview", max_length=64)
     angle: str = Field("", max_length=64)

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from rendergate import __version__
 from rendergate.api.deps import ServicesDep
-from rendergate.api.examples import ok
+from rendergate.api.examples import errors, ok
 from rendergate.api.schemas import AppPublic, Envelope, Health
 from rendergate.services.tasks import app_availability
 
@@ -47,7 +47,11 @@ APPS_EXAMPLE = {
     "/healthz",
     summary="Liveness and database check",
     response_model=Envelope[Health],
-    responses={200: ok(HEALTH_EXAMPLE), 503: {"description": "The database is unreachable"}},
+    responses={
+        200: ok(HEALTH_EXAMPLE),
+        503: {"description": "The database is unreachable", "model": Envelope[Health]},
+        **errors(413, 500),
+    },
 )
 async def healthz(services: ServicesDep) -> JSONResponse:
     try:
@@ -70,7 +74,7 @@ async def healthz(services: ServicesDep) -> JSONResponse:
     "/apps",
     summary="The apps a task's `type` can name",
     response_model=Envelope[list[AppPublic]],
-    responses={200: ok(APPS_EXAMPLE)},
+    responses={200: ok(APPS_EXAMPLE), **errors(413, 500)},
 )
 async def list_apps(services: ServicesDep) -> JSONResponse:
     apps = []

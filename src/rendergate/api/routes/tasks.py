@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from rendergate.api.deps import ServicesDep, get_services_now
-from rendergate.api.examples import CREATE_BODY, ERRORS, LIST_EXAMPLE, TASK_EXAMPLE, ok
+from rendergate.api.examples import CREATE_BODY, LIST_EXAMPLE, TASK_EXAMPLE, errors, ok
 from rendergate.api.intake import read_new_task
 from rendergate.api.present import base_url, present_task
 from rendergate.api.schemas import Envelope, TaskList, TaskPublic
@@ -28,7 +28,7 @@ def _envelope(data: Any, status_code: int = 200) -> JSONResponse:
     status_code=201,
     summary="Create a task",
     response_model=Envelope[TaskPublic],
-    responses={201: ok(TASK_EXAMPLE), **ERRORS},
+    responses={201: ok(TASK_EXAMPLE), **errors(408, 413, 415, 422, 500, 503)},
     openapi_extra=CREATE_BODY,
 )
 async def create_task(request: Request, services: ServicesDep) -> JSONResponse:
@@ -44,7 +44,7 @@ async def create_task(request: Request, services: ServicesDep) -> JSONResponse:
     "",
     summary="List tasks, newest first",
     response_model=Envelope[TaskList],
-    responses={200: ok(LIST_EXAMPLE), **ERRORS},
+    responses={200: ok(LIST_EXAMPLE), **errors(413, 422, 500)},
 )
 async def list_tasks(
     request: Request,
@@ -68,7 +68,7 @@ async def list_tasks(
     "/{task_id}",
     summary="Get a task (seed 004)",
     response_model=Envelope[TaskPublic],
-    responses={200: ok(TASK_EXAMPLE), **ERRORS},
+    responses={200: ok(TASK_EXAMPLE), **errors(404, 413, 422, 500)},
 )
 async def get_task(
     task_id: TaskId,
@@ -95,7 +95,7 @@ async def get_task(
     "/{task_id}/cancel",
     summary="Cancel an unfinished task",
     response_model=Envelope[TaskPublic],
-    responses={200: ok(TASK_EXAMPLE), **ERRORS},
+    responses={200: ok(TASK_EXAMPLE), **errors(404, 409, 413, 422, 500)},
 )
 async def cancel_task(task_id: TaskId, request: Request, services: ServicesDep) -> JSONResponse:
     """Stops tracking at once and asks the provider to stop where it can.
@@ -108,7 +108,23 @@ async def cancel_task(task_id: TaskId, request: Request, services: ServicesDep) 
     "/{task_id}/image",
     summary="The stored result image",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}, "description": "The result's bytes"}, **ERRORS},
+    responses={
+        200: {
+            "description": "The result's bytes, of the type the provider produced",
+            "content": {
+                media_type: {"schema": {"type": "string", "format": "binary"}}
+                for media_type in (
+                    "image/png",
+                    "image/jpeg",
+                    "image/webp",
+                    "application/octet-stream",
+                )
+            },
+        },
+        **errors(
+            404, 413, 422, 500, described={404: "No such task, or no result at that index (yet)"}
+        ),
+    },
 )
 async def get_task_image(
     task_id: TaskId,

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from rendergate.api.deps import ServicesDep
-from rendergate.api.examples import ERRORS, ok
+from rendergate.api.examples import errors, ok
+from rendergate.api.schemas import Acknowledged
 from rendergate.domain.errors import InputTooLarge
 from rendergate.domain.task import MAX_SAFE_INTEGER
 from rendergate.services.provider_events import receive_webhook
@@ -20,7 +21,18 @@ MAX_WEBHOOK_BYTES = 1024 * 1024
 @router.post(
     "/{provider}/{task_id}/{token}",
     summary="A provider's callback for one task",
-    responses={200: ok({"code": 0, "msg": "success", "data": None}), 404: ERRORS[404]},
+    response_model=Acknowledged,
+    responses={
+        200: ok({"code": 0, "msg": "success", "data": None}),
+        **errors(
+            404,
+            408,
+            413,
+            422,
+            500,
+            described={404: "No such task, or the provider or token is not the task's"},
+        ),
+    },
 )
 async def provider_webhook(
     provider: Annotated[str, Path(max_length=64)],
