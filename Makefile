@@ -15,16 +15,17 @@ $(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
+$(VENV)/.stamp-dev: pyproject.toml emulators/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ./emulators
 	touch $@ $(VENV)/.stamp-run
 
 run: $(VENV)/.stamp-run
 	$(BIN)/rendergate serve --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.stamp-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench emulators
+	$(BIN)/ruff format --check src tests bench emulators
 
 typecheck: $(VENV)/.stamp-dev
 	$(BIN)/mypy

@@ -254,7 +254,7 @@ def scenario(name: str, args: argparse.Namespace, tmp: Path, procs: list[Any]) -
     n, deadline_s = args.tasks, args.run_s * 3 + args.tasks * 0.05 + 120
     env = {k: v for k, v in os.environ.items() if not k.startswith("RENDERGATE_")}
     emu_base = f"http://{HOST}:{free_port()}"
-    emu_cmd = [sys.executable, "-m", "rendergate.emulators.runninghub", "--api-key", KEY]
+    emu_cmd = [sys.executable, "-m", "rendergate_emulators.runninghub", "--api-key", KEY]
     emu_cmd += ["--port", emu_base.rsplit(":", 1)[1], "--concurrency", str(n), "--seed", "1"]
     emu_cmd += ["--queue-s", str(args.queue_s), "--run-s", str(args.run_s)]
     emu_cmd += ["--jitter-s", str(args.jitter_s)]

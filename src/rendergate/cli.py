@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import signal
-from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from rendergate.client import Exit
 from rendergate.config import Settings, load_settings
 from rendergate.logging_setup import configure_logging
 
@@ -32,14 +32,6 @@ ServerOption = Annotated[
     str | None,
     typer.Option("--server", envvar="RENDERGATE_SERVER", help="Base URL of a running rendergate."),
 ]
-
-
-class Exit(IntEnum):
-    OK = 0
-    TASK_FAILED = 1
-    REFUSED = 2
-    UNREACHABLE = 3
-    NOT_FOUND = 4
 
 
 def _settings(config: Path | None, **overrides: Any) -> Settings:
@@ -204,7 +196,7 @@ def tasks(
 @app.command()
 def apps(config: ConfigOption = None) -> None:
     """List the apps this configuration offers and whether each can run here."""
-    from rendergate.bootstrap import load_apps
+    from rendergate.apps_file import load_apps
     from rendergate.services.tasks import app_availability
 
     settings = _settings(config)

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import time
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +14,24 @@ import aiohttp
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-OK, TASK_FAILED, REFUSED, UNREACHABLE, NOT_FOUND = 0, 1, 2, 3, 4
+
+class Exit(IntEnum):
+    """The CLI's exit codes (cli.py), which these calls return."""
+
+    OK = 0
+    TASK_FAILED = 1
+    REFUSED = 2
+    UNREACHABLE = 3
+    NOT_FOUND = 4
+
+
 POLL_S = 0.5
 
 
 def _exit_for(status: int) -> int:
     if status == 404:
-        return NOT_FOUND
-    return REFUSED if 400 <= status < 500 else UNREACHABLE
+        return Exit.NOT_FOUND
+    return Exit.REFUSED if 400 <= status < 500 else Exit.UNREACHABLE
 
 
 def _message(body: Any) -> str:
@@ -38,10 +49,10 @@ async def get_json(server: str, path: str, console: Console) -> tuple[int, Any]:
             if response.status != 200:
                 console.print(f"[red]{response.status}[/red] {_message(body)}")
                 return _exit_for(response.status), body
-            return OK, body
+            return Exit.OK, body
     except (aiohttp.ClientError, json.JSONDecodeError, TimeoutError) as exc:
         console.print(f"[red]cannot reach {server}:[/red] {exc}")
-        return UNREACHABLE, None
+        return Exit.UNREACHABLE, None
 
 
 async def submit_and_follow(
@@ -77,11 +88,11 @@ async def submit_and_follow(
             console.print(f"task {task_id} {body['data']['status']}")
             print(task_id, flush=True)
             if not wait:
-                return OK
+                return Exit.OK
             return await _follow(session, server, task_id, image, output, timeout_s, console)
     except (aiohttp.ClientError, json.JSONDecodeError, TimeoutError) as exc:
         console.print(f"[red]cannot reach {server}:[/red] {exc}")
-        return UNREACHABLE
+        return Exit.UNREACHABLE
 
 
 async def _follow(
@@ -115,14 +126,14 @@ async def _follow(
                 break
             if time.monotonic() > deadline:
                 console.print(f"[yellow]gave up waiting after {timeout_s:g} s[/yellow]")
-                return TASK_FAILED
+                return Exit.TASK_FAILED
             await asyncio.sleep(POLL_S)
     if task["status"] != "completed":
         console.print(f"[red]task {task['status']}:[/red] {task['error_message']}")
-        return TASK_FAILED
+        return Exit.TASK_FAILED
     async with session.get(f"{server}/tasks/{task_id}") as response:
         data = base64.b64decode((await response.json())["data"]["image"]["image_base64"])
     target = output or image.with_name(f"{image.stem}.{task_id}.png")
     await asyncio.to_thread(target.write_bytes, data)
     console.print(f"saved {target}")
-    return OK
+    return Exit.OK

@@ -15,11 +15,11 @@ from dbos import DBOS
 from rendergate.blobs.objects import ObjectBlobStore
 from rendergate.bootstrap import open_services
 from rendergate.config import Settings, load_settings
-from rendergate.domain.task import Task
-from rendergate.emulators.runninghub import Fault, RunningHubEmulator
+from rendergate.domain.task import InputRef, Task
 from rendergate.providers.fake import FakeProvider
 from rendergate.services.context import utc_now
 from rendergate.store.sql import SqlTaskStore, create_engine, migrate
+from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
 from support.images import make_png, make_scene
 from support.pg import fresh_database, pg_url_or_skip
 from support.process import free_port
@@ -61,7 +61,7 @@ def hub_requests(emu: RunningHubEmulator) -> int:
 async def test_a_busy_runninghub_hands_the_task_to_the_fallback(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:
-    emulator.inject(Fault.CODE, path="/task/openapi/ai-app/run", code=421, times=None)
+    emulator.inject(InjectedFault.CODE, path="/task/openapi/ai-app/run", code=421, times=None)
     async with serve(hub_settings(settings, emulator)) as server:
         task_id = (await create(server))["task_id"]
         task = await server.wait_finished(task_id)
@@ -134,7 +134,7 @@ async def test_an_open_circuit_skips_runninghub_without_calling_it(
 async def test_the_inputs_own_fault_does_not_fall_back(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:
-    emulator.inject(Fault.CODE, path="/task/openapi/ai-app/run", code=301, times=1)
+    emulator.inject(InjectedFault.CODE, path="/task/openapi/ai-app/run", code=301, times=1)
     async with serve(hub_settings(settings, emulator)) as server:
         task = await server.wait_finished((await create(server))["task_id"])
         fake = server.services.providers["fake"]
@@ -150,7 +150,7 @@ async def test_the_inputs_own_fault_does_not_fall_back(
 async def test_the_fallbacks_own_failure_fails_the_task_and_keeps_the_skip(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:
-    emulator.inject(Fault.CODE, path="/task/openapi/ai-app/run", code=421, times=None)
+    emulator.inject(InjectedFault.CODE, path="/task/openapi/ai-app/run", code=421, times=None)
     async with serve(hub_settings(settings, emulator)) as server:
         created = await create(server, fake={"reject": "no walls in this picture"})
         task = await server.wait_finished(created["task_id"])
@@ -198,7 +198,7 @@ async def test_a_restart_after_the_fall_back_runs_the_new_route(
         task_id=task_id,
         app="rh_or_fake",
         provider="runninghub",
-        inputs={"image": key},
+        inputs={"image": InputRef(key=key, content_type="image/png")},
         created_at=now,
         updated_at=now,
     ).fall_back(now=now, to="fake", reason="runninghub is at its concurrency or quota limit")
@@ -233,7 +233,7 @@ async def test_a_runninghub_that_never_answers_is_skipped_after_a_few_tries(
 
 @pytest.mark.pg
 async def test_fallback_on_postgres(settings: Settings, emulator: RunningHubEmulator) -> None:
-    emulator.inject(Fault.CODE, path="/task/openapi/ai-app/run", code=421, times=None)
+    emulator.inject(InjectedFault.CODE, path="/task/openapi/ai-app/run", code=421, times=None)
     with fresh_database(pg_url_or_skip()) as url:
         async with serve(hub_settings(settings, emulator, database_url=url)) as server:
             task = await server.wait_finished((await create(server))["task_id"])

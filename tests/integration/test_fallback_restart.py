@@ -18,7 +18,7 @@ from support.process import ServeProcess, free_port, http_json, wait_task
 pytestmark = pytest.mark.slow
 KEY = "0123456789abcdef0123456789abcdef"
 APPS = Path(__file__).parents[1] / "support" / "fallback_apps.toml"
-EMULATOR = (sys.executable, "-m", "rendergate.emulators.runninghub")
+EMULATOR = (sys.executable, "-m", "rendergate_emulators.runninghub")
 
 
 @contextlib.contextmanager

@@ -16,8 +16,8 @@ from PIL import Image
 
 from rendergate.config import Settings
 from rendergate.domain.errors import ProviderRejected
-from rendergate.emulators.runninghub import FailedReason, Fault, RunningHubEmulator
 from rendergate.providers.runninghub import RunningHub
+from rendergate_emulators.runninghub import FailedReason, InjectedFault, RunningHubEmulator
 from support.hub import KEY, hub_settings, running_emulator
 from support.images import make_reference, make_scene
 from support.process import free_port
@@ -124,10 +124,11 @@ async def test_a_421_that_still_happens_is_waited_out(
 
 
 @pytest.mark.parametrize(
-    ("fault", "times"), [(Fault.HTTP_502, 3), (Fault.HTML_200, 2), (Fault.RESET, 2)]
+    ("fault", "times"),
+    [(InjectedFault.HTTP_502, 3), (InjectedFault.HTML_200, 2), (InjectedFault.RESET, 2)],
 )
 async def test_upstream_faults_never_fail_or_strand_a_task(
-    settings: Settings, emulator: RunningHubEmulator, fault: Fault, times: int
+    settings: Settings, emulator: RunningHubEmulator, fault: InjectedFault, times: int
 ) -> None:
     emulator.inject(fault, path="/task/openapi/outputs", times=times)
     emulator.inject(fault, path="/task/openapi/upload", times=1)
@@ -140,7 +141,7 @@ async def test_upstream_faults_never_fail_or_strand_a_task(
 async def test_a_stalled_call_is_timed_out_and_retried(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:
-    emulator.inject(Fault.STALL, path="/task/openapi/outputs", times=1, stall_s=30)
+    emulator.inject(InjectedFault.STALL, path="/task/openapi/outputs", times=1, stall_s=30)
     async with serve(rh_settings(settings, emulator, runninghub_timeout_s=0.5)) as server:
         task = await server.wait_finished(await submit(server), timeout_s=30)
     assert task["status"] == "completed", task

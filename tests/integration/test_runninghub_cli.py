@@ -28,7 +28,7 @@ def emulator_process(log: Path) -> Iterator[str]:
     command = [
         sys.executable,
         "-m",
-        "rendergate.emulators.runninghub",
+        "rendergate_emulators.runninghub",
         "--port",
         str(port),
         "--api-key",

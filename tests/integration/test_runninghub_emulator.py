@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from rendergate.emulators.runninghub import FailedReason, Fault, RunningHubEmulator
-from rendergate.emulators.runninghub_media import expected_pixel
+from rendergate_emulators.media import expected_pixel
+from rendergate_emulators.runninghub import FailedReason, InjectedFault, RunningHubEmulator
 
 KEY = "k" * 32
 HOST = {"Host": "www.runninghub.cn"}
@@ -257,26 +257,26 @@ async def test_webhook_duplicates_failures_and_refused_hosts(rh: Rh, receiver: R
 async def test_faults(rh: Rh) -> None:
     outputs = rh.base + "/task/openapi/outputs"
     body = {"apiKey": KEY, "taskId": "1"}
-    rh.emu.inject(Fault.HTTP_502, path="/task/openapi/outputs", times=2)
+    rh.emu.inject(InjectedFault.HTTP_502, path="/task/openapi/outputs", times=2)
     for _ in range(2):
         async with rh.http.post(outputs, json=body, headers=HOST) as r:
             assert (r.status, r.content_type) == (502, "text/html")
             assert "502 Bad Gateway" in await r.text()
     assert (await rh.api("outputs", taskId="1"))["code"] == 807  # the fault is used up
-    rh.emu.inject(Fault.HTML_200)  # any path
+    rh.emu.inject(InjectedFault.HTML_200)  # any path
     async with rh.http.post(outputs, json=body, headers=HOST) as r:
         assert (r.status, r.content_type) == (200, "text/html")
-    rh.emu.inject(Fault.CODE, path="/task/openapi/ai-app/run", code=421, times=None)
+    rh.emu.inject(InjectedFault.CODE, path="/task/openapi/ai-app/run", code=421, times=None)
     for _ in range(2):
         assert (await rh.api("ai-app/run", webappId=APP, nodeInfoList=[]))["code"] == 421
     rh.emu.clear_faults()
-    rh.emu.inject(Fault.RESET, path="/task/openapi/outputs")
+    rh.emu.inject(InjectedFault.RESET, path="/task/openapi/outputs")
     with pytest.raises((aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
         await rh.api("outputs", taskId="1")
-    rh.emu.inject(Fault.STALL, path="/task/openapi/outputs", stall_s=None)
+    rh.emu.inject(InjectedFault.STALL, path="/task/openapi/outputs", stall_s=None)
     with pytest.raises(TimeoutError):
         await rh.call(outputs[len(rh.base) :], body, timeout=aiohttp.ClientTimeout(total=0.2))
-    rh.emu.inject(Fault.STALL, path="/task/openapi/outputs", stall_s=0.2)
+    rh.emu.inject(InjectedFault.STALL, path="/task/openapi/outputs", stall_s=0.2)
     started = time.monotonic()
     assert (await rh.api("outputs", taskId="1"))["code"] == 807
     assert time.monotonic() - started >= 0.2
@@ -315,7 +315,7 @@ async def test_a_thousand_tasks_on_timers(rh: Rh) -> None:
 
 
 async def test_standalone_process() -> None:
-    module = "rendergate.emulators.runninghub"
+    module = "rendergate_emulators.runninghub"
     args = ["-m", module, "--port", "0", "--run-s", "0.1", "--api-key", KEY]
     pipe = asyncio.subprocess.PIPE
     process = await asyncio.create_subprocess_exec(sys.executable, *args, stdout=pipe)

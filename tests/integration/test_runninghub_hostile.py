@@ -17,8 +17,8 @@ import pytest
 from dbos import DBOS
 
 from rendergate.config import Settings
-from rendergate.domain.task import Task
-from rendergate.emulators.runninghub import Fault, RunningHubEmulator
+from rendergate.domain.task import InputRef, Task
+from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
 from support.hub import KEY, hub_settings, running_emulator
 from support.images import make_scene
 from support.logs import captured_logs
@@ -74,7 +74,7 @@ async def test_a_poison_value_in_a_binding_fails_the_task_without_leaking_the_ke
                 app="rh_note",
                 provider="runninghub",
                 params={"note": "\ud800"},
-                inputs={"image": key},
+                inputs={"image": InputRef(key=key, content_type="image/png")},
                 callback_token="t" * 32,
                 created_at=now,
                 updated_at=now,
@@ -95,7 +95,7 @@ async def test_a_poison_value_in_a_binding_fails_the_task_without_leaking_the_ke
 async def test_a_reply_that_echoes_our_request_is_scrubbed(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:
-    emulator.inject(Fault.ECHO, path="/task/openapi/create", code=803)
+    emulator.inject(InjectedFault.ECHO, path="/task/openapi/create", code=803)
     configured = configured_for(settings, emulator)
     with captured_logs(secrets=configured.secret_values()) as logs:
         async with serve(configured) as server:
@@ -108,7 +108,7 @@ async def test_a_reply_that_echoes_our_request_is_scrubbed(
 async def test_an_unreadable_reply_is_runninghubs_error_not_an_internal_one(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:
-    emulator.inject(Fault.MALFORMED, path="/task/openapi/create")
+    emulator.inject(InjectedFault.MALFORMED, path="/task/openapi/create")
     async with serve(configured_for(settings, emulator)) as server:
         task = await server.wait_finished(await submit(server))
         stored = await server.services.store.get(task["task_id"])
@@ -123,7 +123,7 @@ async def test_an_unreadable_reply_is_runninghubs_error_not_an_internal_one(
 async def test_unreadable_status_replies_are_polled_through(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:
-    emulator.inject(Fault.MALFORMED, path="/task/openapi/outputs", times=2)
+    emulator.inject(InjectedFault.MALFORMED, path="/task/openapi/outputs", times=2)
     async with serve(configured_for(settings, emulator)) as server:
         task = await server.wait_finished(await submit(server), timeout_s=30)
     assert task["status"] == "completed", task
@@ -161,7 +161,7 @@ async def test_a_result_is_collected_through_faults_after_the_webhook(
     port = free_port()
     configured = configured_for(settings, emulator, public_url=f"http://127.0.0.1:{port}")
     async with serve(configured, port=port) as server:
-        emulator.inject(Fault.HTTP_502, path="/task/openapi/outputs", times=5)
+        emulator.inject(InjectedFault.HTTP_502, path="/task/openapi/outputs", times=5)
         task = await server.wait_finished(await submit(server), timeout_s=40)
     assert task["status"] == "completed", task
     assert [a.ok for a in emulator.webhook_attempts] == [True]
@@ -171,7 +171,7 @@ async def test_a_result_is_collected_through_faults_after_the_webhook(
 async def test_a_cancel_during_the_upload_creates_no_job_upstream(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:
-    emulator.inject(Fault.STALL, path="/task/openapi/upload", stall_s=1.5)
+    emulator.inject(InjectedFault.STALL, path="/task/openapi/upload", stall_s=1.5)
     async with serve(configured_for(settings, emulator, runninghub_timeout_s=10)) as server:
         task_id = await submit(server)
         for _ in range(500):  # until the upload is stalled inside the emulator (bounded)

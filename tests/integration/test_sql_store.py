@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rendergate.domain.errors import TaskNotFound
-from rendergate.domain.task import ResultFile, Skip, Task, TaskStatus
+from rendergate.domain.task import InputRef, JobHandle, ResultFile, Skip, Task, TaskStatus
 from rendergate.store.base import Page, TaskIdTaken
 from rendergate.store.codec import to_row
 from rendergate.store.sql import MIGRATIONS, SqlTaskStore, create_engine, migrate
@@ -84,11 +84,14 @@ def full_task() -> Task:
         provider="runninghub",
         angle="front",
         params={"fake": {"polls": 2, "outcome": None}, "strength": 0.25, "tags": ["a", "日本"]},
-        inputs={"image": f"inputs/{ID}/image.png", "reference": f"inputs/{ID}/reference.jpg"},
+        inputs={
+            "image": InputRef(key=f"inputs/{ID}/image.png", content_type="image/png"),
+            "reference": InputRef(key=f"inputs/{ID}/reference.jpg", content_type="image/jpeg"),
+        },
         status=TaskStatus.COMPLETED,
         progress=100,
         queue_position=3,
-        provider_job={"job_id": "rh-42", "data": {"attempt": 2, "nested": {"ok": True}}},
+        provider_job=JobHandle(job_id="rh-42", data={"attempt": 2, "nested": {"ok": True}}),
         outputs=(
             ResultFile(key=f"results/{ID}/0.png", content_type="image/png", size=1234),
             ResultFile(
@@ -150,7 +153,7 @@ async def test_save_is_optimistic(store: SqlTaskStore) -> None:
     task = make(ID)
     await store.add(task)
     later = T0 + timedelta(seconds=5)
-    first = await store.save(task, task.start(now=later, provider_job={"job_id": "j"}))
+    first = await store.save(task, task.start(now=later, provider_job=JobHandle(job_id="j")))
     assert first is not None and first.version == 1
     assert await store.get(ID) == first
     assert await store.save(task, task.cancel(now=later)) is None  # stale version: refused

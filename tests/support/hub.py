@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rendergate.config import Settings, load_settings
-from rendergate.emulators.runninghub import RunningHubEmulator
+from rendergate_emulators.runninghub import RunningHubEmulator
 
 KEY = "0123456789abcdef0123456789abcdef"
 APPS = Path(__file__).parent / "apps.toml"

@@ -15,7 +15,6 @@ import httpx
 import pytest
 import speedpix.client
 
-from rendergate.emulators.aliyun_gateway import Gateway
 from rendergate.providers.aliyun_signing import (
     content_md5,
     encode_body,
@@ -23,6 +22,7 @@ from rendergate.providers.aliyun_signing import (
     sign_request,
     string_to_sign,
 )
+from rendergate_emulators.aliyun_gateway import Gateway
 
 KEY = "203753212"
 SECRET = "Ae1WyjxkUW8hXiQH5gDsm6DkoMyAWpsN"

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from rendergate.domain.errors import TaskNotFound
-from rendergate.domain.task import Task, TaskStatus
-from rendergate.services.cache import FinishedTasks, Lru
+from rendergate.domain.task import JobHandle, Task, TaskStatus
+from rendergate.lru import Lru
+from rendergate.services.cache import FinishedTasks
 from rendergate.store.cached import CachedTaskStore
 from rendergate.store.memory import MemoryTaskStore
 
@@ -25,7 +26,7 @@ async def test_reads_come_from_the_cache_and_writes_go_through() -> None:
     store = CachedTaskStore(inner)
     task = _task()
     await store.add(task)
-    started = await store.save(task, task.start(now=NOW, provider_job={"job_id": "j"}))
+    started = await store.save(task, task.start(now=NOW, provider_job=JobHandle(job_id="j")))
     assert started is not None and started.version == 1
     assert inner.tasks[task.task_id] == started
     inner.tasks.clear()  # the cache answers without the inner store now

@@ -6,15 +6,15 @@ from rendergate.providers.comfyui_servers import (
     COOL_DOWN_S,
     HeldInputs,
     Server,
-    describe,
     server_key,
+    server_label,
 )
 
 
 def test_servers_are_named_without_credentials_or_paths() -> None:
-    assert describe("http://admin:s3cret@gpu1.lan:8188/comfy?token=abc") == "gpu1.lan:8188"
-    assert describe("https://comfy.example.com") == "comfy.example.com"
-    assert describe("not a url") == "?"
+    assert server_label("http://admin:s3cret@gpu1.lan:8188/comfy?token=abc") == "gpu1.lan:8188"
+    assert server_label("https://comfy.example.com") == "comfy.example.com"
+    assert server_label("not a url") == "?"
 
 
 def test_a_failing_server_cools_down_and_dies_only_after_the_whole_period() -> None:

@@ -18,8 +18,8 @@ from rendergate.providers.comfyui_workflow import (
     history_status,
     output_refs,
     queue_place,
+    refused_workflow,
     run_progress,
-    validation_error,
 )
 
 GRAPH = {
@@ -90,7 +90,7 @@ VALUE_TOO_BIG = {
 
 
 def test_a_refused_bound_value_is_the_users_fault() -> None:
-    error = validation_error(VALUE_TOO_BIG, bound_fields(APP))
+    error = refused_workflow(VALUE_TOO_BIG, bound_fields(APP))
     assert error.fault is Fault.USER
     assert error.message == (
         "ComfyUI refused the workflow: node 2 (ImageScaleBy) input scale_by: "
@@ -99,7 +99,7 @@ def test_a_refused_bound_value_is_the_users_fault() -> None:
 
 
 def test_a_refused_template_value_is_the_apps_fault() -> None:
-    assert validation_error(VALUE_TOO_BIG, set()).fault is Fault.CONFIG
+    assert refused_workflow(VALUE_TOO_BIG, set()).fault is Fault.CONFIG
 
 
 def test_an_unknown_node_class_names_it() -> None:
@@ -111,13 +111,13 @@ def test_an_unknown_node_class_names_it() -> None:
         },
         "node_errors": {},
     }
-    error = validation_error(body, set())
+    error = refused_workflow(body, set())
     assert error.fault is Fault.CONFIG
     assert "node NoSuchNode does not exist" in error.message and "#7" in error.message
 
 
 def test_a_body_that_is_not_json_still_gives_a_message() -> None:
-    assert validation_error(None, set()).message == "ComfyUI refused the workflow: invalid workflow"
+    assert refused_workflow(None, set()).message == "ComfyUI refused the workflow: invalid workflow"
 
 
 def test_history_success_lists_saved_files_not_previews() -> None:

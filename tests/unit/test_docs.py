@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 from rendergate.api.app import create_app
@@ -63,3 +64,41 @@ async def test_docs_page_uses_only_local_assets(server: RunningServer) -> None:
     for asset in (a for a in assets if a.startswith("/static/")):
         async with server.http.get(server.url + asset) as response:
             assert response.status == 200 and len(await response.read()) > 100_000
+
+
+DOC_REFERENCE = re.compile(r"\bdocs/[\w./-]+\.md\b")
+MARKDOWN_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+TEXT_SUFFIXES = {".py", ".md", ".sh", ".toml", ".txt", ".cfg", ".ini"}
+
+
+def _tracked_text_files() -> list[Path]:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    files = [ROOT / name for name in listed]
+    return [f for f in files if f.is_file() and (f.suffix in TEXT_SUFFIXES or f.name == "Makefile")]
+
+
+def test_every_document_the_repository_cites_exists() -> None:
+    """A `docs/….md` named anywhere, and every relative link in a Markdown file, resolves."""
+    dangling = []
+    for path in _tracked_text_files():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        dangling += [
+            f"{path.relative_to(ROOT)} names {ref}"
+            for ref in DOC_REFERENCE.findall(text)
+            if not (ROOT / ref).exists()
+        ]
+        if path.suffix == ".md":
+            dangling += [
+                f"{path.relative_to(ROOT)} links {link}"
+                for link in MARKDOWN_LINK.findall(text)
+                if "://" not in link
+                and not link.startswith("mailto:")
+                and not (path.parent / link).exists()
+            ]
+    assert dangling == []

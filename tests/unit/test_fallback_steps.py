@@ -43,9 +43,11 @@ from rendergate.providers.base import (
 from rendergate.providers.fake import FakeProvider
 from rendergate.redaction import Redactor
 from rendergate.services.context import Services
-from rendergate.services.execution import MAX_HINTED_RETRY_S, TaskRunner, fault_backoff
-from rendergate.services.submission import MOVED, Backoff
+from rendergate.services.execution import TaskRunner
+from rendergate.services.outcomes import Finished, Moved, Submitted
+from rendergate.services.provider_calls import Backoff
 from rendergate.services.tasks import NewTask, Upload, cancel_task, create_task, reconcile
+from rendergate.services.tracking import MAX_HINTED_RETRY_S, fault_backoff
 from rendergate.store.memory import MemoryTaskStore
 from support.images import make_png
 
@@ -185,7 +187,7 @@ async def test_a_busy_provider_hands_the_task_to_the_next_route_at_once(world: W
     task = await world.create()
     world.hub.submit_errors.append(BUSY)
     moved = await world.runner.submit(task.task_id, task.workflow_id)
-    assert moved == {MOVED: "fake", "workflow_id": f"task-{task.task_id}.1"}
+    assert moved == Moved("fake", f"task-{task.task_id}.1")
     assert world.hub.calls == ["upload", "submit"]  # no waiting for a slot
     stored = await world.store.get(task.task_id)
     assert (stored.provider, stored.status, stored.provider_job) == ("fake", "submitted", None)
@@ -198,7 +200,7 @@ async def test_a_busy_provider_hands_the_task_to_the_next_route_at_once(world: W
     )
     # The new route's workflow runs it on the fake, with the fallback's own options.
     job = await world.runner.submit(task.task_id, stored.workflow_id)
-    assert job is not None and MOVED not in job
+    assert isinstance(job, Submitted)
     await world.runner.collect(task.task_id, await world.runner.track(task.task_id))
     done = await world.store.get(task.task_id)
     assert (done.status, done.provider, done.skipped) == ("completed", "fake", stored.skipped)
@@ -210,7 +212,10 @@ async def test_a_busy_provider_hands_the_task_to_the_next_route_at_once(world: W
 async def test_refused_credentials_fall_back_and_count_on_the_circuit(world: World) -> None:
     task = await world.create()
     world.hub.upload_errors.append(REFUSED_KEY)
-    assert (await world.runner.submit(task.task_id))[MOVED] == "fake"  # type: ignore[index]
+    assert (
+        isinstance(moved := await world.runner.submit(task.task_id), Moved)
+        and moved.provider == "fake"
+    )
     assert world.hub.calls == ["upload"]
     [skip] = (await world.store.get(task.task_id)).skipped
     assert skip.reason == (
@@ -224,7 +229,10 @@ async def test_a_provider_that_does_not_answer_is_tried_a_few_times_then_skipped
 ) -> None:
     task = await world.create()
     world.hub.submit_errors.extend([DOWN] * 10)
-    assert (await world.runner.submit(task.task_id))[MOVED] == "fake"  # type: ignore[index]
+    assert (
+        isinstance(moved := await world.runner.submit(task.task_id), Moved)
+        and moved.provider == "fake"
+    )
     assert world.hub.calls == ["upload", "submit", "submit", "submit"]  # 3 in test mode
     [skip] = (await world.store.get(task.task_id)).skipped
     assert skip.reason == "runninghub did not answer after 3 attempts: RunningHub answered HTTP 502"
@@ -233,7 +241,7 @@ async def test_a_provider_that_does_not_answer_is_tried_a_few_times_then_skipped
 async def test_the_inputs_own_faults_never_fall_back(world: World) -> None:
     task = await world.create()
     world.hub.submit_errors.append(BAD_INPUT)
-    assert await world.runner.submit(task.task_id) is None
+    assert await world.runner.submit(task.task_id) == Finished()
     failed = await world.store.get(task.task_id)
     assert (failed.status, failed.provider, failed.skipped) == ("failed", "runninghub", ())
     assert failed.error_message == (
@@ -245,7 +253,7 @@ async def test_the_inputs_own_faults_never_fall_back(world: World) -> None:
 async def test_the_last_route_behaves_as_before(world: World) -> None:
     busy = await world.create(app="only_hub")
     world.hub.submit_errors.extend([BUSY] * 10)
-    assert await world.runner.submit(busy.task_id) is None  # waited (3 tries in test mode)
+    assert await world.runner.submit(busy.task_id) == Finished()  # waited (3 tries in test mode)
     failed = await world.store.get(busy.task_id)
     assert (failed.status, failed.skipped, failed.error_kind) == ("failed", (), "provider")
     assert failed.error_message == (
@@ -254,7 +262,7 @@ async def test_the_last_route_behaves_as_before(world: World) -> None:
     assert world.hub.calls.count("submit") == 3
     refused = await world.create(app="only_hub")
     world.hub.upload_errors.append(REFUSED_KEY)
-    assert await world.runner.submit(refused.task_id) is None
+    assert await world.runner.submit(refused.task_id) == Finished()
     assert (await world.store.get(refused.task_id)).error_kind == "config"
 
 
@@ -262,7 +270,7 @@ async def test_a_fallback_not_configured_here_is_no_fallback(hub_settings: Setti
     world = world_for(hub_settings)
     task = await world.create(app="nowhere")  # its fallback, aliyun, has no key here
     world.hub.submit_errors.append(REFUSED_KEY)
-    assert await world.runner.submit(task.task_id) is None
+    assert await world.runner.submit(task.task_id) == Finished()
     assert (await world.store.get(task.task_id)).status == "failed"
 
 
@@ -270,13 +278,10 @@ async def test_an_open_circuit_skips_the_provider_without_calling_it(world: Worl
     for _ in range(3):
         task = await world.create()
         world.hub.upload_errors.append(REFUSED_KEY)
-        assert MOVED in (await world.runner.submit(task.task_id) or {})
+        assert isinstance(await world.runner.submit(task.task_id), Moved)
     calls = len(world.hub.calls)
     skipped = await world.create()
-    assert await world.runner.submit(skipped.task_id) == {
-        MOVED: "fake",
-        "workflow_id": f"task-{skipped.task_id}.1",
-    }
+    assert await world.runner.submit(skipped.task_id) == Moved("fake", f"task-{skipped.task_id}.1")
     assert len(world.hub.calls) == calls
     [skip] = (await world.store.get(skipped.task_id)).skipped
     assert skip.reason == "circuit open: runninghub failed 3 times in a row for this app"
@@ -288,7 +293,7 @@ async def test_an_open_circuit_skips_the_provider_without_calling_it(world: Worl
     world.clock.advance(30)
     trial = await world.create()
     job = await world.runner.submit(trial.task_id)
-    assert job == {"job_id": f"hub-{trial.task_id}", "data": {}}
+    assert job == Submitted(JobHandle(job_id=f"hub-{trial.task_id}"))
     assert world.runner.circuits["runninghub/render"].opened_at is None
 
 
@@ -298,13 +303,13 @@ async def test_the_circuit_skips_only_while_open(world: World) -> None:
         world.hub.submit_errors.append(REFUSED_KEY)
         await world.runner.submit(task.task_id)
     world.clock.advance(29)
-    assert MOVED in (await world.runner.submit((await world.create()).task_id) or {})
+    assert isinstance(await world.runner.submit((await world.create()).task_id), Moved)
     world.clock.advance(1)
     trial, waiting = await world.create(), await world.create()
     world.hub.submit_errors.append(REFUSED_KEY)  # the trial fails: open again
-    assert MOVED in (await world.runner.submit(trial.task_id) or {})
+    assert isinstance(await world.runner.submit(trial.task_id), Moved)
     calls = len(world.hub.calls)
-    assert MOVED in (await world.runner.submit(waiting.task_id) or {})
+    assert isinstance(await world.runner.submit(waiting.task_id), Moved)
     assert len(world.hub.calls) == calls
     [skip] = (await world.store.get(waiting.task_id)).skipped
     assert skip.reason == "circuit open: runninghub failed 4 times in a row for this app"
@@ -334,7 +339,7 @@ async def test_a_task_canceled_while_the_provider_was_busy_does_not_move(world: 
     current = await world.store.get(task.task_id)
     assert await world.store.save(current, current.cancel(now=T0)) is not None
     world.hub.submit_errors.append(BUSY)
-    assert await world.runner.submit(task.task_id) is None
+    assert await world.runner.submit(task.task_id) == Finished()
     canceled = await world.store.get(task.task_id)
     assert (canceled.status, canceled.provider, canceled.skipped) == ("canceled", "runninghub", ())
 
@@ -370,14 +375,14 @@ async def test_inputs_the_provider_lost_are_uploaded_again(world: World) -> None
     task = await world.create(app="only_hub")
     world.hub.submit_errors.append(InputsGone("the input x.png is no longer held here"))
     job = await world.runner.submit(task.task_id)
-    assert job == {"job_id": f"hub-{task.task_id}", "data": {}}
+    assert job == Submitted(JobHandle(job_id=f"hub-{task.task_id}"))
     assert world.hub.calls == ["upload", "submit", "upload", "submit"]
 
 
 async def test_a_task_past_its_deadline_is_not_submitted(world: World) -> None:
     task = await world.create(app="only_hub")
     world.clock.advance(APPS["only_hub"].deadline_s)
-    assert await world.runner.submit(task.task_id) is None
+    assert await world.runner.submit(task.task_id) == Finished()
     failed = await world.store.get(task.task_id)
     assert (failed.status, failed.error_kind) == ("failed", "timeout")
     assert world.hub.calls == []
@@ -391,11 +396,8 @@ async def test_a_provider_whose_settings_went_away_is_skipped_or_named(
     after = world_for(settings, providers=("fake",))  # restarted without the RunningHub key
     after.services.store = before.store
     after.runner = TaskRunner(after.services)
-    assert (await after.runner.submit(moved.task_id)) == {
-        MOVED: "fake",
-        "workflow_id": f"task-{moved.task_id}.1",
-    }
-    assert await after.runner.submit(stranded.task_id) is None
+    assert (await after.runner.submit(moved.task_id)) == Moved("fake", f"task-{moved.task_id}.1")
+    assert await after.runner.submit(stranded.task_id) == Finished()
     failed = await before.store.get(stranded.task_id)
     assert (failed.status, failed.error_kind) == ("failed", "config")
     assert failed.error_message == (
@@ -414,7 +416,7 @@ async def test_uploads_are_retried_as_patiently_as_the_submit(world: World) -> N
     task = await world.create(app="only_hub")
     world.hub.upload_errors.extend([DOWN] * 8)  # more than the 5 tries uploads once had
     job = await world.runner.submit(task.task_id)
-    assert job is not None and job["job_id"] == f"hub-{task.task_id}"
+    assert job == Submitted(JobHandle(job_id=f"hub-{task.task_id}"))
     assert world.hub.calls == ["upload"] * 9 + ["submit"]
 
 
@@ -425,7 +427,7 @@ async def test_a_cancel_during_the_uploads_creates_no_job_upstream(world: World)
         await cancel_task(task.task_id, services=world.services)
 
     world.hub.during_calls = cancel_meanwhile
-    assert await world.runner.submit(task.task_id) is None
+    assert await world.runner.submit(task.task_id) == Finished()
     assert "submit" not in world.hub.calls and world.hub.requests == []
     assert (await world.store.get(task.task_id)).status == "canceled"
 
@@ -435,7 +437,7 @@ async def test_an_unreadable_submit_reply_is_the_providers_error_and_is_not_rese
 ) -> None:
     task = await world.create(app="only_hub")
     world.hub.submit_errors.append(KeyError("taskId"))  # code 0 without a task id
-    assert await world.runner.submit(task.task_id) is None
+    assert await world.runner.submit(task.task_id) == Finished()
     failed = await world.store.get(task.task_id)
     assert (failed.status, failed.error_kind) == ("failed", "provider")
     assert failed.error_message == (
@@ -447,6 +449,7 @@ async def test_an_unreadable_submit_reply_is_the_providers_error_and_is_not_rese
 async def test_upstream_text_is_scrubbed_of_the_key_and_cut_short(hub_settings: Settings) -> None:
     world = world_for(hub_settings)
     world.services.redactor = Redactor(hub_settings.secret_values())
+    world.runner = TaskRunner(world.services)  # the steps take the redactor when built
     task = await world.create(app="only_hub")
     echo = f"bad request {{'apiKey': '{KEY}', 'x': '{'y' * 100_000}'}}\x00\x1b[31m"
     world.hub.submit_errors.append(ProviderRejected(echo, fault=Fault.USER))

@@ -15,8 +15,9 @@ from rendergate.domain.errors import (
     ProviderUnavailable,
 )
 from rendergate.providers.base import JobRequest
+from rendergate.providers.kit import Action
 from rendergate.providers.runninghub import RunningHub, _failure, _node_info
-from rendergate.providers.runninghub_errors import CODES, Action, error_for
+from rendergate.providers.runninghub_errors import CODES, error_for
 
 
 @pytest.mark.parametrize("code", [421, 415, 1520, 1003, 1005, 1010, 1011, 1012, 814])

@@ -16,14 +16,16 @@ from obstore.store import MemoryStore
 from PIL import Image
 
 from rendergate.blobs.objects import ObjectBlobStore
-from rendergate.bootstrap import load_apps
+from rendergate.bootstrap import open_services
 from rendergate.config import Settings
 from rendergate.domain import errors
-from rendergate.domain.task import Task, TaskStatus
+from rendergate.domain.task import InputRef, JobHandle, Task, TaskStatus
+from rendergate.providers.base import OutputRef
 from rendergate.providers.fake import FakeProvider
 from rendergate.providers.local import LocalProvider
 from rendergate.services.context import Services
-from rendergate.services.execution import Outcome, TaskRunner, Tracked
+from rendergate.services.execution import TaskRunner
+from rendergate.services.outcomes import Finished, Submitted, Tracked, TrackOutcome
 from rendergate.services.tasks import (
     NewTask,
     Upload,
@@ -84,7 +86,7 @@ class World:
         )
 
     async def run(self, task_id: int) -> Task:
-        assert await self.runner.submit(task_id) is not None
+        assert await self.runner.submit(task_id) != Finished()
         await self.runner.collect(task_id, await self.runner.track(task_id))
         return await self.store.get(task_id)
 
@@ -97,16 +99,15 @@ async def world(settings: Settings) -> AsyncIterator[World]:
         LocalProvider(poll_interval_s=0.02),
         RecordingOrchestrator(),
     )
-    services = Services(
-        settings=settings,
+    async with open_services(
+        settings,
         store=store,
-        blobs=ObjectBlobStore(objects),  # what ObjectBlobStore.memory() builds, kept to list it
-        apps=load_apps(settings),
+        blobs=ObjectBlobStore(objects),  # kept to list what it holds
         providers={"fake": fake, "local": local},
-        orchestrator=orchestrator,
         clock=clock,
-    )
-    yield World(services, store, objects, fake, orchestrator, clock, TaskRunner(services))
+        orchestrator=orchestrator,
+    ) as services:
+        yield World(services, store, objects, fake, orchestrator, clock, TaskRunner(services))
     await local.aclose()
 
 
@@ -119,7 +120,8 @@ async def test_create_task_stores_the_task_and_its_inputs_and_starts_it_once(wor
     assert (task.status, task.app, task.provider, task.version) == ("submitted", "fake", "fake", 0)
     assert task.params == {"fake": {"polls": 2}} and task.created_at == T0
     key = f"inputs/{task.task_id}/image.png"
-    assert task.inputs == {"image": key} and world.blob_keys() == [key]
+    assert task.inputs == {"image": InputRef(key=key, content_type="image/png")}
+    assert world.blob_keys() == [key]
     assert await world.services.blobs.get(key) == make_png()
     assert world.orchestrator.started == [task.task_id]
 
@@ -255,12 +257,12 @@ async def test_a_queued_task_reports_how_many_wait_ahead(world: World) -> None:
 async def test_cancel_task(world: World) -> None:
     waiting, running = await world.create(), await world.create()
     job = await world.runner.submit(running.task_id)
-    assert job is not None
+    assert isinstance(job, Submitted)
     canceled = await cancel_task(waiting.task_id, services=world.services)
     assert canceled == await world.store.get(waiting.task_id)
     assert (canceled.status, canceled.version, world.fake.canceled) == ("canceled", 1, [])
     assert (await cancel_task(running.task_id, services=world.services)).status == "canceled"
-    assert world.fake.canceled == [job["job_id"]]
+    assert world.fake.canceled == [job.job.job_id]
     with pytest.raises(errors.InvalidTransition, match="already canceled"):
         await cancel_task(running.task_id, services=world.services)
     with pytest.raises(errors.TaskNotFound):
@@ -289,15 +291,15 @@ async def test_a_successful_job_is_collected_and_completed(world: World) -> None
     task = await world.create(fake={"queued": 1, "polls": 2})
     job = await world.runner.submit(task.task_id)
     job_id = f"fake-{task.task_id}-1"
-    assert job == {"job_id": job_id, "data": {"attempt": 1}}
+    assert job == Submitted(JobHandle(job_id=job_id, data={"attempt": 1}))
     started = await world.store.get(task.task_id)
-    assert (started.status, started.attempts, started.provider_job) == ("processing", 1, job)
+    assert (started.status, started.attempts, started.provider_job) == ("processing", 1, job.job)
     assert world.fake.submitted[0].inputs == {"image": "fake-upload-1.png"}
     assert world.fake.uploads[0].data == make_png()
 
     tracked = await world.runner.track(task.task_id)
-    assert tracked.outcome == Outcome.SUCCEEDED
-    assert tracked.outputs == [{"locator": job_id, "file_type": "png", "node_id": "9"}]
+    assert tracked.outcome == TrackOutcome.SUCCEEDED
+    assert tracked.outputs == (OutputRef(locator=job_id, file_type="png", node_id="9"),)
     assert tracked.cost == {"consumeCoins": 1, "taskCostTime": 4}
     assert 2 <= (await world.store.get(task.task_id)).progress < 96
 
@@ -325,9 +327,9 @@ async def test_failures_record_the_message_and_fault(
 ) -> None:
     task = await world.create(fake=script)
     job = await world.runner.submit(task.task_id)
-    assert (job is None) is at_submit
+    assert isinstance(job, Finished) is at_submit
     tracked = await world.runner.track(task.task_id)
-    assert tracked == Tracked(Outcome.FINISHED, [])
+    assert tracked == Tracked(TrackOutcome.FINISHED)
     await world.runner.collect(task.task_id, tracked)
     failed = await world.store.get(task.task_id)
     assert (failed.status, failed.error_message, failed.error_kind) == ("failed", message, kind)
@@ -338,13 +340,12 @@ async def test_failures_record_the_message_and_fault(
 async def test_a_lost_job_is_submitted_again(world: World) -> None:
     task = await world.create(fake={"lose_first": True})
     await world.runner.submit(task.task_id)
-    assert (await world.runner.track(task.task_id)).outcome == Outcome.LOST
+    assert (await world.runner.track(task.task_id)).outcome == TrackOutcome.LOST
     lost = await world.store.get(task.task_id)
     assert (lost.status, lost.provider_job, lost.attempts) == ("processing", None, 1)
-    assert await world.runner.submit(task.task_id) == {
-        "job_id": f"fake-{task.task_id}-2",
-        "data": {"attempt": 2},
-    }
+    assert await world.runner.submit(task.task_id) == Submitted(
+        JobHandle(job_id=f"fake-{task.task_id}-2", data={"attempt": 2})
+    )
     assert [r.attempt for r in world.fake.submitted] == [1, 2]
     await world.runner.collect(task.task_id, await world.runner.track(task.task_id))
     done = await world.store.get(task.task_id)
@@ -354,7 +355,7 @@ async def test_a_lost_job_is_submitted_again(world: World) -> None:
 async def test_a_busy_provider_is_retried_and_submit_is_idempotent(world: World) -> None:
     task = await world.create(fake={"busy_submits": 2})
     first = await world.runner.submit(task.task_id)
-    assert first == {"job_id": f"fake-{task.task_id}-1", "data": {"attempt": 1}}
+    assert first == Submitted(JobHandle(job_id=f"fake-{task.task_id}-1", data={"attempt": 1}))
     assert (world.fake.submit_calls, len(world.fake.submitted)) == (3, 1)
     stored = await world.store.get(task.task_id)
     assert (stored.status, stored.attempts, stored.version) == ("processing", 1, 1)
@@ -367,43 +368,43 @@ async def test_a_finished_task_is_never_completed_twice(world: World) -> None:
     task = await world.create()
     done = await world.run(task.task_id)
     world.clock.advance(5)
-    tracked = Tracked(Outcome.SUCCEEDED, [{"locator": "x", "file_type": "jpg", "node_id": ""}])
+    tracked = Tracked(TrackOutcome.SUCCEEDED, (OutputRef(locator="x", file_type="jpg"),))
     await world.runner.collect(task.task_id, tracked)
-    assert await world.runner.submit(task.task_id) is None
-    assert await world.runner.track(task.task_id) == Tracked(Outcome.FINISHED, [])
+    assert await world.runner.submit(task.task_id) == Finished()
+    assert await world.runner.track(task.task_id) == Tracked(TrackOutcome.FINISHED)
     again = await world.store.get(task.task_id)
     assert again == done and (again.version, again.updated_at) == (done.version, done.updated_at)
-    assert world.blob_keys() == sorted([task.inputs["image"], done.outputs[0].key])
+    assert world.blob_keys() == sorted([task.inputs["image"].key, done.outputs[0].key])
 
 
 async def test_canceling_while_tracking_ends_the_track(world: World) -> None:
     task = await world.create(fake={"outcome": "hang"})
     job = await world.runner.submit(task.task_id)
-    assert job is not None
+    assert isinstance(job, Submitted)
     tracking = asyncio.create_task(world.runner.track(task.task_id))
     async with asyncio.timeout(5):
-        while world.fake.jobs[job["job_id"]].polls < 2:
+        while world.fake.jobs[job.job.job_id].polls < 2:
             await asyncio.sleep(0.001)
     current = await world.store.get(task.task_id)  # as the API does, minus its own upstream call
     assert await world.store.save(current, current.cancel(now=T0)) is not None
     world.services.wakeups.wake(task.task_id)
-    assert await asyncio.wait_for(tracking, 5) == Tracked(Outcome.FINISHED, [])
-    assert world.fake.canceled == [job["job_id"]]  # the track told the provider
+    assert await asyncio.wait_for(tracking, 5) == Tracked(TrackOutcome.FINISHED)
+    assert world.fake.canceled == [job.job.job_id]  # the track told the provider
     assert (await world.store.get(task.task_id)).status == "canceled"
 
 
 async def test_the_deadline_fails_a_hanging_job(world: World) -> None:
     task = await world.create(app="fake_short", fake={"outcome": "hang"})
     job = await world.runner.submit(task.task_id)
-    assert job is not None
+    assert isinstance(job, Submitted)
     world.clock.step = timedelta(milliseconds=50)  # every reading moves time on
-    assert await world.runner.track(task.task_id) == Tracked(Outcome.FINISHED, [])
-    assert world.fake.jobs[job["job_id"]].polls >= 2
+    assert await world.runner.track(task.task_id) == Tracked(TrackOutcome.FINISHED)
+    assert world.fake.jobs[job.job.job_id].polls >= 2
     failed = await world.store.get(task.task_id)
     assert (failed.status, failed.error_kind) == ("failed", "timeout")
     assert failed.error_message == "timed out after 1 s"
     assert failed.finished_at is not None and failed.finished_at >= T0 + timedelta(seconds=1)
-    assert world.fake.canceled == [job["job_id"]]
+    assert world.fake.canceled == [job.job.job_id]
 
 
 async def test_the_local_provider_renders_a_preview(world: World) -> None:
@@ -417,3 +418,17 @@ async def test_the_local_provider_renders_a_preview(world: World) -> None:
     data = await result_bytes(done, services=world.services)
     image = Image.open(io.BytesIO(data))
     assert (image.format, image.size) == ("PNG", (320, 240))
+
+
+@pytest.mark.parametrize(("fmt", "content_type"), [("BMP", "image/bmp"), ("GIF", "image/gif")])
+async def test_the_provider_receives_the_content_type_the_image_check_found(
+    world: World, fmt: str, content_type: str
+) -> None:
+    """It was re-guessed from a four-entry table, so BMP and GIF went up as octet-stream."""
+    out = io.BytesIO()
+    Image.new("RGB", (8, 6), (10, 20, 30)).save(out, fmt)
+    upload = Upload(role="image", data=out.getvalue(), content_type="application/octet-stream")
+    task = await create_task(NewTask(app="fake", uploads=(upload,)), services=world.services)
+    assert task.inputs["image"].content_type == content_type
+    await world.runner.submit(task.task_id)
+    assert [u.content_type for u in world.fake.uploads] == [content_type]

@@ -12,13 +12,13 @@ import pytest
 
 from rendergate.domain.apps import AppSpec, NodeBinding, parse_apps
 from rendergate.domain.errors import InvalidInput, InvalidTransition
-from rendergate.domain.task import ResultFile, Task, TaskStatus
+from rendergate.domain.task import JobHandle, ResultFile, Task, TaskStatus
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=1)
 T2 = T0 + timedelta(seconds=2)
 OUT = (ResultFile(key="results/1/0.png", content_type="image/png", size=10),)
-JOB = {"job_id": "j-1", "data": {"attempt": 1}}
+JOB = JobHandle(job_id="j-1", data={"attempt": 1})
 
 
 def new_task(**changes: Any) -> Task:
@@ -52,8 +52,8 @@ def test_start_again_after_a_lost_job_counts_attempts_and_keeps_progress() -> No
     task = running().report(now=T1, progress=40).needs_resubmit(now=T2)
     assert task.provider_job is None and task.status is TaskStatus.PROCESSING
     assert task.updated_at == T2
-    again = task.start(now=T2, provider_job={"job_id": "j-2"})
-    assert (again.attempts, again.progress, again.provider_job) == (2, 40, {"job_id": "j-2"})
+    again = task.start(now=T2, provider_job=JobHandle(job_id="j-2"))
+    assert (again.attempts, again.progress, again.provider_job) == (2, 40, JobHandle(job_id="j-2"))
 
 
 def test_report_moves_progress_forward_only_and_below_100() -> None:

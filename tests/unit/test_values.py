@@ -6,8 +6,15 @@ from typing import Any
 
 import pytest
 
-from rendergate.domain.errors import InvalidInput, megabytes
-from rendergate.domain.values import MAX_DEPTH, check_value, clean_text, renderable, safe_text
+from rendergate.domain.errors import InvalidInput
+from rendergate.domain.values import (
+    MAX_DEPTH,
+    check_value,
+    clean_text,
+    megabytes,
+    renderable,
+    safe_text,
+)
 
 
 def nested(depth: int) -> dict[str, Any]:

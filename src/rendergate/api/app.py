@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from rendergate import __version__
 from rendergate.api.errors import install_error_handlers
-from rendergate.api.finished_cache import FinishedTaskCache
+from rendergate.api.finished_cache import FinishedBodies, FinishedTaskCache
 from rendergate.api.limits import BodyLimits
 from rendergate.api.routes import health, tasks, webhooks
 from rendergate.api.serving import BodyTimeout
@@ -56,6 +56,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
             swagger_favicon_url="data:,",
         )
 
+    app.state.finished_bodies = FinishedBodies()  # rendered bodies: the API's own cache
     install_error_handlers(app)
     app.add_middleware(BodyTimeout, settings=settings)
     app.add_middleware(FinishedTaskCache)

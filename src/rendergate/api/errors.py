@@ -31,6 +31,7 @@ from rendergate.domain.errors import (
     ResultNotReady,
     ServerBusy,
     TaskNotFound,
+    UnsupportedInput,
 )
 
 log = structlog.get_logger(__name__)
@@ -56,8 +57,8 @@ async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, InvalidInput):
         if isinstance(exc, InputTooLarge):  # close: the client may still be sending
             return envelope_error(413, str(exc), {"Connection": "close"})
-        if exc.status_code != 422:
-            return envelope_error(exc.status_code, str(exc))
+        if isinstance(exc, UnsupportedInput):
+            return envelope_error(415, str(exc))
         loc: list[str | int] = [exc.location, exc.field] if exc.field else [exc.location]
         return validation_error(loc, str(exc))
     if isinstance(exc, ServerBusy):

@@ -2,7 +2,7 @@
 
 A completed, failed or canceled task never changes, and clients keep polling it. The
 GET /tasks/{task_id} route stores the JSON it rendered for such a task (with
-`include_base64=false`) in `Services.finished_bodies`; this layer sends those bytes for the
+`include_base64=false`) in `FinishedBodies` (on `app.state`); this layer sends those bytes for the
 same request without entering FastAPI's routing and validation, which cost about five times
 the rest of the request. Anything else passes through untouched.
 """
@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from rendergate.lru import Lru
 
 if TYPE_CHECKING:
     from rendergate.services.context import Services
@@ -64,7 +66,13 @@ class FinishedTaskCache:
         query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
         if query.get("include_base64", "").lower() not in FALSE_VALUES:
             return None
-        services: Services | None = getattr(scope["app"].state, "services", None)
+        state = scope["app"].state
+        services: Services | None = getattr(state, "services", None)
         if services is None:
             return None
-        return services.finished_bodies.get((int(match[1]), request_base_url(scope, services)))
+        bodies: FinishedBodies = state.finished_bodies
+        return bodies.get((int(match[1]), request_base_url(scope, services)))
+
+
+class FinishedBodies(Lru[tuple[int, str], bytes]):
+    """Rendered JSON of finished tasks, by (task id, base URL), for the polling hot path."""

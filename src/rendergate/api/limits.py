@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rendergate.domain.errors import InputTooLarge, ServerBusy, megabytes
+from rendergate.domain.errors import InputTooLarge, ServerBusy
+from rendergate.domain.values import megabytes
 
 if TYPE_CHECKING:
     from rendergate.services.context import Services, Slots

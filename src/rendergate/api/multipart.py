@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from rendergate.domain.errors import InputTooLarge, InvalidInput, megabytes
+from rendergate.domain.errors import InputTooLarge, InvalidInput
+from rendergate.domain.values import megabytes
 
 TEXT_LIMIT = 1024 * 1024  # type, angle and params: as Starlette allowed
 

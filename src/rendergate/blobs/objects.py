@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import obstore
-from obstore.store import LocalStore, MemoryStore
+from obstore.store import LocalStore
 
 from rendergate.blobs.base import BlobNotFound
 
@@ -22,10 +22,6 @@ class ObjectBlobStore:
     def local(cls, root: Path) -> ObjectBlobStore:
         root.mkdir(parents=True, exist_ok=True)
         return cls(LocalStore(str(root.resolve()), mkdir=True))
-
-    @classmethod
-    def memory(cls) -> ObjectBlobStore:
-        return cls(MemoryStore())
 
     async def put(self, key: str, data: bytes) -> None:
         await obstore.put_async(self._store, key, data)

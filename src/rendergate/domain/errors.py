@@ -1,20 +1,25 @@
 """One exception tree for the whole service; the API edge alone maps it to HTTP.
 
 RendergateError
+├── ConfigError               the settings or apps file cannot work (start-up refuses)
 ├── TaskNotFound
 ├── InvalidTransition         e.g. canceling a finished task
-├── ResultNotReady
+├── ResultNotReady            the task has no stored result (yet)
+├── ResultLost                a completed task's stored result is missing
 ├── ServerBusy                no room for the request right now (too many large uploads)
-├── InvalidInput              the caller sent something we cannot use (4xx)
+├── InvalidInput              the caller sent something we cannot use
 │   ├── UnknownApp
 │   ├── AppUnavailable        the app's provider is not configured here
 │   ├── InputTooLarge
 │   └── UnsupportedInput
-└── ProviderError             a provider refused or failed; says who is at fault
-    ├── ProviderUnavailable   transient: back off and try again
-    │   └── ProviderBusy      the account's concurrency or quota is used up right now
-    ├── JobLost               the provider forgot our job: submit it again
-    └── ProviderRejected      terminal: the task fails with this message
+├── ProviderError             a provider refused or failed; says who is at fault
+│   ├── ProviderUnavailable   transient: back off and try again
+│   │   ├── ProviderBusy      the account's concurrency or quota is used up right now
+│   │   └── InputsGone        the provider lost the uploads before the job was in
+│   ├── JobLost               the provider forgot our job: submit it again
+│   └── ProviderRejected      terminal: the task fails with this message
+└── StepFailed                (orchestration/dbos_runtime.py) a step's unexpected error,
+                              as DBOS records it: its type and a scrubbed message
 """
 
 from __future__ import annotations
@@ -52,8 +57,6 @@ class InvalidTransition(RendergateError):
 class InvalidInput(RendergateError):
     """The request cannot be used as it is."""
 
-    status_code = 422
-
     def __init__(self, message: str, *, field: str | None = None, location: str = "body") -> None:
         super().__init__(message)
         self.field = field
@@ -71,13 +74,9 @@ class AppUnavailable(InvalidInput):
 class InputTooLarge(InvalidInput):
     """An input is over a size or pixel limit."""
 
-    status_code = 413
-
 
 class UnsupportedInput(InvalidInput):
     """An input is of a kind we cannot read."""
-
-    status_code = 415
 
 
 class Fault(StrEnum):
@@ -141,21 +140,3 @@ class ResultNotReady(RendergateError):
 
 class ResultLost(RendergateError):
     """A completed task's stored result is missing: our storage lost it."""
-
-
-def megabytes(size: float) -> str:
-    """Sizes in messages, one way everywhere: 1 MB = 2^20 bytes, 3 significant digits, never
-    in exponent notation ("1.02e+05 MB" reads badly): GB from 1,000 MB, bytes below 1 KB."""
-    if size < 1024:
-        return f"{size:,.0f} bytes"
-    for unit, scale in (("MB", 2**20), ("GB", 2**30)):
-        value = size / scale
-        if value < 1000 or unit == "GB":
-            return f"{_three_digits(value)} {unit}"
-    raise AssertionError("unreachable")
-
-
-def _three_digits(value: float) -> str:
-    if value >= 100:
-        return f"{value:,.0f}"
-    return f"{float(f'{value:.3g}'):g}"  # 3 digits, then no trailing zeros

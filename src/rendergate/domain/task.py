@@ -35,6 +35,23 @@ TERMINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStat
 
 
 @dataclass(frozen=True, kw_only=True)
+class InputRef:
+    """One stored input of a task, with the content type the image check found."""
+
+    key: str
+    content_type: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobHandle:
+    """What we keep to find a provider's job again, even after a restart. `data` is the
+    adapter's own, and must hold only JSON values (the store writes it as JSON)."""
+
+    job_id: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ResultFile:
     """One output of a task, stored by us under `key`."""
 
@@ -60,11 +77,11 @@ class Task:
     provider: str
     angle: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
-    inputs: Mapping[str, str] = field(default_factory=dict)  # role -> blob key
+    inputs: Mapping[str, InputRef] = field(default_factory=dict)  # by role
     status: TaskStatus = TaskStatus.SUBMITTED
     progress: int = 0
     queue_position: int | None = None
-    provider_job: Mapping[str, Any] | None = None  # what the provider needs to find the job again
+    provider_job: JobHandle | None = None  # what the provider needs to find the job again
     outputs: tuple[ResultFile, ...] = ()
     cost: Mapping[str, Any] | None = None
     error_message: str = ""
@@ -91,13 +108,13 @@ class Task:
         if self.status.is_terminal:
             raise InvalidTransition(f"cannot {action} task {self.task_id}: it is {self.status}")
 
-    def start(self, *, now: datetime, provider_job: Mapping[str, Any]) -> Task:
+    def start(self, *, now: datetime, provider_job: JobHandle) -> Task:
         """The provider accepted the job."""
         self._require_open("start")
         return self._evolve(
             now,
             status=TaskStatus.PROCESSING,
-            provider_job=dict(provider_job),
+            provider_job=provider_job,
             attempts=self.attempts + 1,
             progress=max(self.progress, 1),
             queue_position=None,

@@ -93,3 +93,21 @@ def clean_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + _CUT
     return text
+
+
+def megabytes(size: float) -> str:
+    """Sizes in messages, one way everywhere: 1 MB = 2^20 bytes, 3 significant digits, never
+    in exponent notation ("1.02e+05 MB" reads badly): GB from 1,000 MB, bytes below 1 KB."""
+    if size < 1024:
+        return f"{size:,.0f} bytes"
+    for unit, scale in (("MB", 2**20), ("GB", 2**30)):
+        value = size / scale
+        if value < 1000 or unit == "GB":
+            return f"{_three_digits(value)} {unit}"
+    raise AssertionError("unreachable")
+
+
+def _three_digits(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{float(f'{value:.3g}'):g}"  # 3 digits, then no trailing zeros

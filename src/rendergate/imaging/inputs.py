@@ -14,23 +14,24 @@ from typing import Final
 
 from PIL import Image
 
-from rendergate.domain.errors import InputTooLarge, InvalidInput, UnsupportedInput, megabytes
+from rendergate.domain.errors import InputTooLarge, InvalidInput, UnsupportedInput
+from rendergate.domain.media import OCTET_STREAM, content_type_of
+from rendergate.domain.values import megabytes
 
-# Pillow format name -> (content type, file extension). MPO is how Pillow names a
-# multi-picture JPEG (phone cameras); its bytes are an ordinary JPEG.
-_FORMATS: Final[dict[str, tuple[str, str]]] = {
-    "PNG": ("image/png", "png"),
-    "JPEG": ("image/jpeg", "jpg"),
-    "WEBP": ("image/webp", "webp"),
-    "BMP": ("image/bmp", "bmp"),
-    "GIF": ("image/gif", "gif"),
-    "TIFF": ("image/tiff", "tiff"),
+# Pillow format name -> file extension (and through domain/media.py its content type). MPO
+# is how Pillow names a multi-picture JPEG (phone cameras); its bytes are an ordinary JPEG.
+_FORMATS: Final[dict[str, str]] = {
+    "PNG": "png",
+    "JPEG": "jpg",
+    "WEBP": "webp",
+    "BMP": "bmp",
+    "GIF": "gif",
+    "TIFF": "tiff",
 }
 _ALIASES: Final[dict[str, str]] = {"MPO": "JPEG"}
 _READABLE: Final = "PNG, JPEG, WEBP, BMP, GIF or TIFF"
 _ROTATED_ORIENTATIONS: Final = frozenset({5, 6, 7, 8})  # EXIF values that swap width/height
 _EXIF_ORIENTATION: Final = 0x0112
-_OCTET_STREAM: Final = "application/octet-stream"  # what clients send when they do not know
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,11 +78,11 @@ def check_image(
             raise InputTooLarge(
                 f"{role} declares {_bomb_pixels(exc)} pixels; the limit is {max_pixels:,} pixels",
                 field=role,
-            ) from None
-        except Exception:  # any parser failure means "not an image we read"
+            ) from exc
+        except Exception as exc:  # any parser failure means "not an image we read"
             raise UnsupportedInput(
                 f"{role} is not an image we can read ({_READABLE})", field=role
-            ) from None
+            ) from exc
         with img:
             return _check_opened(img, data, role=role, max_pixels=max_pixels)
 
@@ -101,10 +102,11 @@ def _check_opened(img: Image.Image, data: bytes, *, role: str, max_pixels: int) 
         img.load()
     except Exception as exc:  # truncated streams, bad CRCs, broken codecs...
         detail = str(exc) or type(exc).__name__
-        raise InvalidInput(f"{role} is truncated or corrupt: {detail}", field=role) from None
+        raise InvalidInput(f"{role} is truncated or corrupt: {detail}", field=role) from exc
     if _orientation(img) in _ROTATED_ORIENTATIONS:
         width, height = height, width
-    content_type, extension = _FORMATS[fmt]
+    extension = _FORMATS[fmt]
+    content_type = content_type_of(extension)
     return CheckedImage(
         data=data,
         format=fmt,
@@ -120,7 +122,7 @@ def _check_declared_type(declared: str | None, role: str) -> None:
     if declared is None:
         return
     media_type = declared.split(";", 1)[0].strip().lower()
-    if not media_type or media_type.startswith("image/") or media_type == _OCTET_STREAM:
+    if not media_type or media_type.startswith("image/") or media_type == OCTET_STREAM:
         return
     raise UnsupportedInput(
         f"{role} was sent as {media_type!r}; an image is expected ({_READABLE})", field=role

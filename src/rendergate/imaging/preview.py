@@ -72,6 +72,22 @@ def validate_preview_params(params: Mapping[str, Any]) -> dict[str, float]:
     return checked
 
 
+def _smooth(rgb: Array, smoothing: float, progress: _Progress) -> None:
+    """Edge-preserving smoothing in place, each channel through the guided filter; reports
+    progress from 10 to 60."""
+    if smoothing <= 0:
+        return
+    height, width = rgb.shape[1:]
+    radius = max(2, round(min(height, width) / 216))
+    eps = (0.1 * smoothing) ** 2
+    steps = _SMOOTHING_PASSES * len(rgb)
+    for step in range(steps):
+        channel = step % len(rgb)
+        rgb[channel] = _guided_filter(rgb[channel], radius, eps)
+        progress(10 + 50 * (step + 1) // steps)
+    np.clip(rgb, 0, 1, out=rgb)  # the filter can overshoot a little at edges
+
+
 def render_preview(
     image: bytes,
     reference: bytes | None = None,
@@ -87,7 +103,6 @@ def render_preview(
     progress = _Progress(on_progress)
 
     rgb = _decode(image, role="image")
-    height, width = rgb.shape[1:]
     progress(5)
     ref = (
         None
@@ -96,16 +111,7 @@ def render_preview(
     )
     progress(10)
 
-    smoothing = settings["smoothing"]
-    if smoothing > 0:
-        radius = max(2, round(min(height, width) / 216))
-        eps = (0.1 * smoothing) ** 2
-        steps = _SMOOTHING_PASSES * len(rgb)
-        for step in range(steps):
-            channel = step % len(rgb)
-            rgb[channel] = _guided_filter(rgb[channel], radius, eps)
-            progress(10 + 50 * (step + 1) // steps)
-        np.clip(rgb, 0, 1, out=rgb)  # the filter can overshoot a little at edges
+    _smooth(rgb, settings["smoothing"], progress)
     progress(60)
 
     lab = _rgb_to_lab(rgb)
@@ -153,11 +159,11 @@ def _decode(data: bytes, *, role: str, max_side: int | None = None) -> Array:
                 background.alpha_composite(img.convert("RGBA"))
                 img = background
             pixels = np.asarray(img.convert("RGB"), dtype=np.float32)
-    except Image.DecompressionBombError:
-        raise InputTooLarge(f"{role} has too many pixels to render", field=role) from None
+    except Image.DecompressionBombError as exc:
+        raise InputTooLarge(f"{role} has too many pixels to render", field=role) from exc
     except Exception as exc:  # untrusted bytes: any decoder failure is the input's fault
         detail = str(exc) or type(exc).__name__
-        raise InvalidInput(f"{role} could not be decoded: {detail}", field=role) from None
+        raise InvalidInput(f"{role} could not be decoded: {detail}", field=role) from exc
     planes = np.ascontiguousarray(pixels.transpose(2, 0, 1))
     planes *= np.float32(1 / 255)
     return planes

@@ -55,9 +55,9 @@ class AddressPolicy:
             text = entry.strip()
             try:
                 networks.append(ipaddress.ip_network(text, strict=False))
-            except ValueError:
+            except ValueError as exc:
                 if not text or "/" in text:
-                    raise ValueError(f"allow entry {entry!r} is not a host name or CIDR") from None
+                    raise ValueError(f"allow entry {entry!r} is not a host name or CIDR") from exc
                 names.add(_norm_host(text))
         self._names = frozenset(names)
         self._networks = tuple(networks)
@@ -93,8 +93,8 @@ class GuardedResolver(AbstractResolver):
         for result in results:
             try:
                 address = ipaddress.ip_address(result["host"])
-            except ValueError:
-                raise BlockedAddress(host, "unrecognised") from None
+            except ValueError as exc:
+                raise BlockedAddress(host, "unrecognised") from exc
             kind = self._policy.refusal(address)
             if kind is not None:
                 raise BlockedAddress(host, kind)
@@ -190,8 +190,8 @@ class UrlFetcher:
             has_userinfo = parsed.raw_user is not None or parsed.raw_password is not None
             host = _display_host(parsed)  # decodes IDNA, which can fail
             _ = parsed.port  # validates it
-        except Exception:  # yarl fails on some garbage with IndexError; all of it means "invalid"
-            raise InvalidInput(f"{subject} is not a valid URL", field=field) from None
+        except Exception as exc:  # yarl fails on some garbage with IndexError: all "invalid"
+            raise InvalidInput(f"{subject} is not a valid URL", field=field) from exc
         if scheme not in _SCHEMES:
             raise InvalidInput(f"{subject} must be an http or https URL", field=field)
         if not raw_host:

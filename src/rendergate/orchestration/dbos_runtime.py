@@ -15,7 +15,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -27,8 +26,14 @@ from rendergate.config import Settings
 from rendergate.domain.errors import RendergateError
 from rendergate.domain.task import Task
 from rendergate.domain.values import clean_text
-from rendergate.services.execution import Outcome, TaskRunner, Tracked
-from rendergate.services.submission import MOVED
+from rendergate.orchestration.step_codec import (
+    submit_from_json,
+    submit_to_json,
+    tracked_from_json,
+    tracked_to_json,
+)
+from rendergate.services.execution import TaskRunner
+from rendergate.services.outcomes import Finished, Moved, SubmitResult, Tracked, TrackOutcome
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -76,24 +81,37 @@ async def _contained(task_id: int, step: Awaitable[T]) -> T:
         return await step
     except Exception as exc:
         log.error("task step failed", task_id=task_id, exc_info=exc)  # scrubbed, bounded
-        detail = _active_runner().s.redactor.scrub(clean_text(str(exc), 200))
+        detail = _active_runner().redactor.scrub(clean_text(str(exc), 200))
         kind = type(exc).__name__
         raise StepFailed(f"{kind}: {detail}" if detail else kind, kind=kind) from None
 
 
+# The steps as DBOS records them: JSON in and out (step_codec.py), typed values inside.
+
+
 @DBOS.step(name="rendergate.submit")
-async def _submit_step(task_id: int, workflow_id: str | None) -> dict[str, Any] | None:
-    return await _contained(task_id, _active_runner().submit(task_id, workflow_id))
+async def _submit_step(task_id: int, workflow_id: str | None) -> dict[str, Any]:
+    result = await _contained(task_id, _active_runner().submit(task_id, workflow_id))
+    return submit_to_json(result)
 
 
 @DBOS.step(name="rendergate.track")
 async def _track_step(task_id: int) -> dict[str, Any]:
-    return asdict(await _contained(task_id, _active_runner().track(task_id)))
+    return tracked_to_json(await _contained(task_id, _active_runner().track(task_id)))
 
 
 @DBOS.step(name="rendergate.collect")
 async def _collect_step(task_id: int, tracked: dict[str, Any]) -> None:
-    await _contained(task_id, _active_runner().collect(task_id, Tracked(**tracked)))
+    collect = _active_runner().collect(task_id, tracked_from_json(tracked))
+    await _contained(task_id, collect)
+
+
+async def _submitted(task_id: int) -> SubmitResult:
+    return submit_from_json(await _submit_step(task_id, DBOS.workflow_id))
+
+
+async def _tracked(task_id: int) -> Tracked:
+    return tracked_from_json(await _track_step(task_id))
 
 
 @DBOS.step(name="rendergate.give_up")
@@ -119,26 +137,26 @@ async def run_task(task_id: int) -> str:
     with _active_runner().in_flight():
         try:
             for _ in range(MAX_SUBMISSIONS):
-                job = await _submit_step(task_id, DBOS.workflow_id)
-                if job is None:
-                    return Outcome.FINISHED
-                if MOVED in job:  # the next route's own workflow, on its provider's queue
-                    queue = await _queue_for(str(job[MOVED]))
-                    with SetWorkflowID(str(job["workflow_id"])):
+                submitted = await _submitted(task_id)
+                if isinstance(submitted, Finished):
+                    return TrackOutcome.FINISHED.value
+                if isinstance(submitted, Moved):  # its own workflow, on its provider's queue
+                    queue = await _queue_for(submitted.provider)
+                    with SetWorkflowID(submitted.workflow_id):
                         await queue.enqueue_async(run_task, task_id)
-                    return Outcome.MOVED
-                tracked = await _track_step(task_id)
-                if tracked["outcome"] == Outcome.LOST:
+                    return "moved"
+                tracked = await _tracked(task_id)
+                if tracked.outcome is TrackOutcome.LOST:
                     continue
-                if tracked["outcome"] == Outcome.SUCCEEDED:
-                    await _collect_step(task_id, tracked)
-                return str(tracked["outcome"])
+                if tracked.outcome is TrackOutcome.SUCCEEDED:
+                    await _collect_step(task_id, tracked_to_json(tracked))
+                return tracked.outcome.value
             await _give_up_step(task_id)
         except Exception as exc:
             kind = exc.kind if isinstance(exc, StepFailed) else type(exc).__name__
             log.error("task workflow failed", task_id=task_id, error=kind)
             await _internal_error_step(task_id, kind)
-        return Outcome.FINISHED
+        return TrackOutcome.FINISHED.value
 
 
 def dbos_config(settings: Settings, engine: sa.Engine | None = None) -> dict[str, Any]:

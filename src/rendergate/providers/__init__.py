@@ -8,8 +8,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from rendergate.domain.errors import AppUnavailable
-
 if TYPE_CHECKING:
     from rendergate.config import Settings
     from rendergate.providers.base import Provider
@@ -22,6 +20,8 @@ class ProviderEntry:
     required: tuple[str, ...] = ()  # Settings fields that must be set
     concurrency_setting: str | None = None  # Settings field capping tasks run at once
     params_check: str | None = None  # "module:function" refusing bad `params` at submit time
+    cancels: bool = False  # the adapter is Cancellable: it can stop a job it accepted
+    webhooks: bool = False  # the adapter ReceivesWebhooks at the task's callback URL
 
     def missing_settings(self, settings: Settings) -> list[str]:
         return [
@@ -60,13 +60,21 @@ REGISTRY: dict[str, ProviderEntry] = {
             target="rendergate.providers.local:from_settings",
             concurrency_setting="local_concurrency",
             params_check="rendergate.imaging.preview:validate_preview_params",
+            cancels=True,
         ),
-        ProviderEntry(name="fake", target="rendergate.providers.fake:from_settings"),
+        ProviderEntry(
+            name="fake",
+            target="rendergate.providers.fake:from_settings",
+            cancels=True,
+            webhooks=True,
+        ),
         ProviderEntry(
             name="runninghub",
             target="rendergate.providers.runninghub:from_settings",
             required=("runninghub_api_key",),
             concurrency_setting="runninghub_concurrency",
+            cancels=True,
+            webhooks=True,
         ),
         ProviderEntry(
             name="aliyun",
@@ -79,6 +87,7 @@ REGISTRY: dict[str, ProviderEntry] = {
             target="rendergate.providers.comfyui:from_settings",
             required=("comfyui_urls",),
             concurrency_setting="comfyui_concurrency",
+            cancels=True,
         ),
     )
 }
@@ -104,9 +113,3 @@ def build_providers(names: set[str], settings: Settings) -> dict[str, Provider]:
         for name in sorted(names)
         if unavailable_reason(name, settings) is None
     }
-
-
-def require_available(name: str, settings: Settings) -> None:
-    reason = unavailable_reason(name, settings)
-    if reason is not None:
-        raise AppUnavailable(reason, field="type")

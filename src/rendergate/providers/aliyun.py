@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import structlog
 
-from rendergate.domain.errors import Fault, JobLost, ProviderRejected, ProviderUnavailable
+from rendergate.domain.errors import Fault, ProviderRejected, ProviderUnavailable
 from rendergate.providers import aliyun_results as read
 from rendergate.providers.aliyun_errors import gateway_error, service_error
 from rendergate.providers.aliyun_signing import encode_body, sign_request
@@ -35,9 +35,9 @@ from rendergate.providers.base import (
     JobRequest,
     JobStatus,
     OutputRef,
-    WebhookEvent,
 )
 from rendergate.providers.http import LazySession, fetch_result
+from rendergate.providers.kit import download_refreshing, number
 
 if TYPE_CHECKING:
     from rendergate.config import Settings
@@ -91,7 +91,7 @@ class Aliyun:
                 refusal = response.headers.get("X-Ca-Error-Message")
                 request_id = response.headers.get("X-Ca-Request-Id", "")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ProviderUnavailable(f"could not reach Aliyun: {type(exc).__name__}") from None
+            raise ProviderUnavailable(f"could not reach Aliyun: {type(exc).__name__}") from exc
         if refusal is not None and status >= 400:
             log.warning(
                 "Aliyun's API gateway refused a call",
@@ -105,10 +105,10 @@ class Aliyun:
             raise ProviderUnavailable(f"Aliyun answered HTTP {status}", code=f"http{status}")
         try:
             envelope = json.loads(raw)
-        except (ValueError, RecursionError):
+        except (ValueError, RecursionError) as exc:
             raise ProviderUnavailable(
                 f"Aliyun answered HTTP {status} with {content_type or 'a body'} instead of JSON"
-            ) from None
+            ) from exc
         if not isinstance(envelope, dict) or "status" not in envelope:
             if status >= 400:
                 raise ProviderRejected(f"Aliyun answered HTTP {status}", fault=Fault.CONFIG)
@@ -146,9 +146,7 @@ class Aliyun:
                 await response.read()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ProviderUnavailable(
-                f"the upload to Aliyun failed: {type(exc).__name__}"
-            ) from None
+            raise ProviderUnavailable(f"the upload to Aliyun failed: {type(exc).__name__}") from exc
         if status >= 500 or status in (403, 429):  # 403: the signed URL lapsed; sign again
             raise ProviderUnavailable(f"Aliyun's storage answered HTTP {status} to the upload")
         if status >= 300:
@@ -183,7 +181,7 @@ class Aliyun:
             data={
                 "workflow_id": body["workflow_id"],
                 "submitted_at": time.time(),
-                "estimated_s": read.number(data.get("estimatedDurationInSeconds")),
+                "estimated_s": number(data.get("estimatedDurationInSeconds")),
             },
         )
 
@@ -207,28 +205,14 @@ class Aliyun:
         return await self._result(job, failed=phase is JobPhase.FAILED, reason=data.get("message"))
 
     async def download(self, job: JobHandle, output: OutputRef) -> bytes:
-        data = await self._get_file(output.locator)
-        if data is not None:
-            return data
-        # The signed URL expired: ask for fresh ones and try the same output once more.
-        for fresh in (await self._result(job)).outputs:
-            if read.same_output(fresh, output):
-                data = await self._get_file(fresh.locator)
-                if data is not None:
-                    return data
-        raise JobLost("Aliyun's result file has expired")
+        """The signed URL may have expired: then fresh ones are asked for, once."""
 
-    async def cancel(self, job: JobHandle) -> bool:
-        """Aliyun has no cancel: we stop following the job, but Aliyun may still run it."""
-        log.info(
-            "Aliyun has no cancel: the task is no longer tracked, but Aliyun may still run "
-            "it (and bill it)",
-            job=job.job_id,
+        async def refresh() -> tuple[OutputRef, ...]:
+            return (await self._result(job)).outputs
+
+        return await download_refreshing(
+            output, fetch=self._get_file, refresh=refresh, same=read.same_output, provider="Aliyun"
         )
-        return False
-
-    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        raise ProviderRejected("Aliyun sends no webhooks", fault=Fault.USER)
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -17,33 +17,12 @@ Two layers answer errors:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-
-from rendergate.domain.errors import (
-    Fault,
-    JobLost,
-    ProviderError,
-    ProviderRejected,
-    ProviderUnavailable,
-)
+from rendergate.domain.errors import Fault, ProviderError, ProviderRejected, ProviderUnavailable
+from rendergate.providers.kit import Action, CodeInfo, error_from
 
 KEY_SETTING = "RENDERGATE_ALIYUN_APP_KEY"
 SECRET_SETTING = "RENDERGATE_ALIYUN_APP_SECRET"  # noqa: S105 - a setting's name
 MAX_DETAIL = 200  # characters of Aliyun's own text kept in a message
-
-
-class Action(StrEnum):
-    RETRY = "retry"
-    LOST = "lost"
-    TERMINAL = "terminal"
-
-
-@dataclass(frozen=True)
-class CodeInfo:
-    action: Action
-    fault: Fault
-    message: str
 
 
 CODES: dict[str, CodeInfo] = {
@@ -136,14 +115,6 @@ def info(code: str) -> CodeInfo:
     return CodeInfo(Action.TERMINAL, Fault.PROVIDER, f"Aliyun answered {code}")
 
 
-def _raise_as(known: CodeInfo, text: str, code: str) -> ProviderError:
-    if known.action is Action.RETRY:
-        return ProviderUnavailable(text, fault=known.fault, code=code)
-    if known.action is Action.LOST:
-        return JobLost(text, fault=known.fault, code=code)
-    return ProviderRejected(text, fault=known.fault, code=code)
-
-
 def service_error(
     err_code: str | None,
     err_message: str | None = None,
@@ -162,7 +133,7 @@ def service_error(
         text = f"{text} ({code})"
     elif detail and detail not in text:
         text = f"{text}: {detail}"
-    return _raise_as(known, text, code)
+    return error_from(known, text, code)
 
 
 def gateway_error(http_status: int, error_message: str) -> ProviderError:
@@ -172,7 +143,7 @@ def gateway_error(http_status: int, error_message: str) -> ProviderError:
     """
     for prefix, known in GATEWAY:
         if error_message.strip().startswith(prefix):
-            return _raise_as(known, known.message, f"http{http_status}")
+            return error_from(known, known.message, f"http{http_status}")
     if http_status >= 500 or http_status == 429:
         return ProviderUnavailable(
             f"Aliyun's API gateway answered HTTP {http_status}", code=f"http{http_status}"

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rendergate.providers.base import JobPhase, JobRequest, OutputRef
+from rendergate.providers.kit import binding_values, number
 
 PHASES = {
     "waiting": JobPhase.QUEUED,
@@ -21,16 +22,9 @@ PHASES = {
 
 
 def inputs(request: JobRequest) -> dict[str, Any]:
-    """The app's bindings filled with this task's inputs (accessUrls), angle and params."""
-    values: dict[str, Any] = {}
-    for binding in request.app.bindings:
-        if binding.source in request.inputs:
-            values[binding.field] = request.inputs[binding.source]
-        elif binding.source == "angle":
-            values[binding.field] = request.angle
-        elif binding.source.startswith("params.") and binding.source[7:] in request.params:
-            values[binding.field] = request.params[binding.source[7:]]
-    return values  # an optional input this task did not give keeps the workflow's default
+    """The app's bindings filled with this task's inputs (accessUrls), angle and params; an
+    optional input this task did not give keeps the workflow's default."""
+    return {binding.field: value for binding, value in binding_values(request)}
 
 
 def outputs(data: Mapping[str, Any]) -> tuple[OutputRef, ...]:
@@ -98,10 +92,3 @@ def count(value: Any) -> int | None:
 def poll_s(eta: Any) -> float:
     seconds = number(eta)
     return 2.0 if seconds is None else min(10.0, max(0.5, seconds / 4))
-
-
-def number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None

@@ -9,10 +9,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ProviderError
+from rendergate.domain.task import JobHandle
+
+__all__ = [
+    "Cancellable",
+    "InputFile",
+    "JobHandle",
+    "JobPhase",
+    "JobRequest",
+    "JobStatus",
+    "OutputRef",
+    "Provider",
+    "ReceivesWebhooks",
+    "WebhookEvent",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,31 +49,12 @@ class JobRequest:
     idempotency_key: str = ""  # the same for every try of one attempt, unique across installs
 
 
-@dataclass(frozen=True, kw_only=True)
-class JobHandle:
-    """What we keep to find a job again, even after a restart: must be JSON-serialisable."""
-
-    job_id: str
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "data": dict(self.data)}
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> JobHandle:
-        return cls(job_id=str(raw["job_id"]), data=dict(raw.get("data", {})))
-
-
 class JobPhase(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
-
-    @property
-    def is_final(self) -> bool:
-        return self in (JobPhase.SUCCEEDED, JobPhase.FAILED, JobPhase.CANCELED)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,7 +86,10 @@ class WebhookEvent:
 
 
 class Provider(Protocol):
-    """One rendering backend. Constructors do no I/O; `aclose` releases what it opened."""
+    """One rendering backend. Constructors do no I/O; `aclose` releases what it opened.
+
+    Cancelling and webhooks are optional capabilities (`Cancellable`, `ReceivesWebhooks`
+    below): an adapter has the method or not, and the registry entry says which it has."""
 
     name: str
 
@@ -107,12 +105,32 @@ class Provider(Protocol):
         """Fetches one output's bytes (the provider's URLs expire; we keep our own copy)."""
         ...
 
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Cancellable(Protocol):
+    """A provider that can stop a job it accepted."""
+
     async def cancel(self, job: JobHandle) -> bool:
         """Asks the provider to stop; True when it confirms it will not run the job further."""
         ...
+
+
+@runtime_checkable
+class ReceivesWebhooks(Protocol):
+    """A provider that calls us back when a job changes (at the task's callback URL)."""
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """Reads an incoming callback; raises ProviderRejected for one it cannot read."""
         ...
 
-    async def aclose(self) -> None: ...
+
+def cancel_capability(provider: object) -> Cancellable | None:
+    """The provider as a Cancellable, or None when it cannot cancel."""
+    return provider if isinstance(provider, Cancellable) else None
+
+
+def webhook_capability(provider: object) -> ReceivesWebhooks | None:
+    """The provider as a ReceivesWebhooks, or None when it sends none."""
+    return provider if isinstance(provider, ReceivesWebhooks) else None

@@ -37,7 +37,6 @@ from rendergate.providers.base import (
     JobRequest,
     JobStatus,
     OutputRef,
-    WebhookEvent,
 )
 from rendergate.providers.comfyui_servers import HeldInputs, Server, ServerPool
 from rendergate.providers.comfyui_workflow import (
@@ -45,7 +44,7 @@ from rendergate.providers.comfyui_workflow import (
     bound_fields,
     history_status,
     queue_place,
-    validation_error,
+    refused_workflow,
 )
 from rendergate.providers.http import MAX_RESULT_BYTES, LazySession, read_capped
 
@@ -92,7 +91,7 @@ class ComfyUI:
             server.failed(self.pool.now())
             raise ProviderUnavailable(
                 f"ComfyUI server {server.name} did not answer ({type(exc).__name__})"
-            ) from None
+            ) from exc
         if status >= 500:
             server.failed(self.pool.now())
             raise ProviderUnavailable(f"ComfyUI server {server.name} answered HTTP {status}")
@@ -136,7 +135,7 @@ class ComfyUI:
         del self._unanswered[prompt_id]  # it answered: queued, or refused for good
         if status == 400:
             self._release(request)
-            raise validation_error(body, bound_fields(request.app))
+            raise refused_workflow(body, bound_fields(request.app))
         if status != 200 or not isinstance(body, dict):
             raise ProviderUnavailable(f"ComfyUI server {server.name} answered HTTP {status}")
         if body.get("prompt_id") != prompt_id:
@@ -213,13 +212,13 @@ class ComfyUI:
         try:
             place = await self._queue_place(server, job.job_id)
             entry = None if place is not None else await self._history(server, job.job_id)
-        except ProviderUnavailable:
+        except ProviderUnavailable as exc:
             if server.is_dead(self.pool.now(), self.pool.dead_after_s):
                 server.forget(job.job_id)
                 raise JobLost(
                     f"ComfyUI server {server.name} stopped answering; the task goes to "
                     "another server"
-                ) from None
+                ) from exc
             raise
         if place is not None:
             self.pool.listen(server)
@@ -251,7 +250,7 @@ class ComfyUI:
         except ValueError as exc:
             raise ProviderUnavailable(
                 f"ComfyUI server {server.name} gave an unreadable queue ({exc})"
-            ) from None
+            ) from exc
 
     async def _history(self, server: Server, prompt_id: str) -> Mapping[str, Any] | None:
         status, body, _ = await self._call(server, "GET", f"/history/{prompt_id}")
@@ -281,9 +280,6 @@ class ComfyUI:
             await self._call(server, "POST", "/interrupt", json={"prompt_id": job.job_id})
         server.forget(job.job_id)
         return stopped
-
-    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        raise ProviderRejected("ComfyUI sends no webhooks; its websocket is followed instead")
 
 
 def _key(request: JobRequest) -> str:

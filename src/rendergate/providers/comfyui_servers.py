@@ -31,7 +31,7 @@ MAX_TRACKED_PROMPTS = 10_000
 RECONNECT_MAX_S = 10.0
 
 
-def describe(url: str) -> str:
+def server_label(url: str) -> str:
     """A server as messages name it: host and port only, never credentials or paths."""
     parts = urlsplit(url)
     return parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else "?"
@@ -56,7 +56,7 @@ class Server:
 
     @property
     def name(self) -> str:
-        return describe(self.url)
+        return server_label(self.url)
 
     @property
     def key(self) -> str:

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import Fault, ProviderError, ProviderRejected
 from rendergate.providers.base import JobPhase, JobStatus, OutputRef
+from rendergate.providers.kit import bound_values
 
 MAX_DETAIL = 300
 
@@ -38,18 +39,8 @@ def bind_workflow(
                 "which its workflow does not have",
                 fault=Fault.CONFIG,
             )
-        if binding.source in inputs:
-            value: Any = inputs[binding.source]
-        elif binding.source == "angle":
-            value = angle
-        elif binding.source.startswith("params."):
-            key = binding.source.removeprefix("params.")
-            if key not in params:
-                continue
-            value = params[key]
-        else:
-            continue  # an optional input the request did not bring
-        node["inputs"][binding.field] = value
+    for binding, value in bound_values(app.bindings, inputs, angle, params):
+        graph[binding.node_id]["inputs"][binding.field] = value
     return graph
 
 
@@ -58,7 +49,7 @@ def bound_fields(app: AppSpec) -> set[tuple[str, str]]:
     return {(b.node_id, b.field) for b in app.bindings}
 
 
-def validation_error(body: Any, user_fields: set[tuple[str, str]]) -> ProviderError:
+def refused_workflow(body: Any, user_fields: set[tuple[str, str]]) -> ProviderError:
     """The error for a 400 from POST /prompt (`error` plus per-node `node_errors`)."""
     body = body if isinstance(body, Mapping) else {}
     error = body.get("error") if isinstance(body.get("error"), Mapping) else {}

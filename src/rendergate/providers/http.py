@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from rendergate.domain.errors import Fault, ProviderRejected, ProviderUnavailable, megabytes
+from rendergate.domain.errors import Fault, ProviderRejected, ProviderUnavailable
+from rendergate.domain.values import megabytes
 
 MAX_RESULT_BYTES = 512 * 1024 * 1024
 
@@ -63,7 +64,7 @@ async def fetch_result(session: aiohttp.ClientSession, url: str, *, provider: st
                 raise ProviderUnavailable(f"result download answered HTTP {response.status}")
             return await read_capped(response, MAX_RESULT_BYTES)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise ProviderUnavailable(f"result download failed: {type(exc).__name__}") from None
+        raise ProviderUnavailable(f"result download failed: {type(exc).__name__}") from exc
 
 
 async def read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:

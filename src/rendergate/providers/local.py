@@ -28,7 +28,6 @@ from rendergate.providers.base import (
     JobRequest,
     JobStatus,
     OutputRef,
-    WebhookEvent,
 )
 
 if TYPE_CHECKING:
@@ -126,9 +125,6 @@ class LocalProvider:
             return state is None
         state.task.cancel()
         return True
-
-    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        raise ProviderRejected("the local provider sends no webhooks", fault=Fault.USER)
 
     async def aclose(self) -> None:
         tasks = [job.task for job in self._jobs.values() if job.task and not job.task.done()]

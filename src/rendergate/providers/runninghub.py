@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from rendergate.domain.errors import Fault, JobLost, ProviderRejected, ProviderUnavailable
+from rendergate.domain.errors import Fault, ProviderRejected, ProviderUnavailable
 from rendergate.providers.base import (
     InputFile,
     JobHandle,
@@ -30,7 +30,8 @@ from rendergate.providers.base import (
     WebhookEvent,
 )
 from rendergate.providers.http import LazySession, encode_json, fetch_result
-from rendergate.providers.runninghub_errors import Action, error_for, info
+from rendergate.providers.kit import Action, binding_values, download_refreshing, number
+from rendergate.providers.runninghub_errors import error_for, info
 
 if TYPE_CHECKING:
     from rendergate.config import Settings
@@ -80,17 +81,17 @@ class RunningHub:
                 raw = await r.read()
                 status, content_type = r.status, r.content_type
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ProviderUnavailable(f"could not reach RunningHub: {type(exc).__name__}") from None
+            raise ProviderUnavailable(f"could not reach RunningHub: {type(exc).__name__}") from exc
         if status >= 500 or status == 429:
             raise ProviderUnavailable(f"RunningHub answered HTTP {status}", code=f"http{status}")
         if status in (401, 403):
             raise ProviderRejected(f"RunningHub refused us (HTTP {status})", fault=Fault.CONFIG)
         try:
             envelope = json.loads(raw)
-        except (ValueError, RecursionError):
+        except (ValueError, RecursionError) as exc:
             raise ProviderUnavailable(
                 f"RunningHub answered HTTP {status} with {content_type or 'a body'} instead of JSON"
-            ) from None
+            ) from exc
         if status >= 400 or not isinstance(envelope, dict) or "code" not in envelope:
             raise ProviderUnavailable(f"RunningHub answered HTTP {status} without its envelope")
         return envelope
@@ -123,8 +124,8 @@ class RunningHub:
             raise error_for(int(envelope["code"]), str(envelope.get("msg") or ""))
         try:
             return str(envelope["data"]["fileName"])
-        except (KeyError, TypeError):
-            raise ProviderUnavailable("RunningHub's upload answer had no fileName") from None
+        except (KeyError, TypeError) as exc:
+            raise ProviderUnavailable("RunningHub's upload answer had no fileName") from exc
 
     async def submit(self, request: JobRequest) -> JobHandle:
         options = request.app.options
@@ -189,16 +190,14 @@ class RunningHub:
         raise error  # retry later, or the job is lost
 
     async def download(self, job: JobHandle, output: OutputRef) -> bytes:
-        data = await self._get_file(output.locator)
-        if data is not None:
-            return data
-        # The signed URL expired: ask for fresh ones and try the same node's file once more.
-        for fresh in (await self.status(job)).outputs:
-            if fresh.node_id == output.node_id and fresh.file_type == output.file_type:
-                data = await self._get_file(fresh.locator)
-                if data is not None:
-                    return data
-        raise JobLost("RunningHub's result file has expired")
+        """The signed URL may have expired: then fresh ones are asked for, once."""
+
+        async def refresh() -> tuple[OutputRef, ...]:
+            return (await self.status(job)).outputs
+
+        return await download_refreshing(
+            output, fetch=self._get_file, refresh=refresh, same=_same_output, provider="RunningHub"
+        )
 
     async def cancel(self, job: JobHandle) -> bool:
         envelope = await self._post(
@@ -221,7 +220,7 @@ class RunningHub:
             "remain_coins": data.get("remainCoins"),
             "remain_money": data.get("remainMoney"),
             "currency": data.get("currency"),
-            "current_task_counts": _number(data.get("currentTaskCounts")),
+            "current_task_counts": number(data.get("currentTaskCounts")),
             "api_type": data.get("apiType"),
         }
 
@@ -279,7 +278,7 @@ class RunningHub:
             if isinstance(f, dict) and f.get("fileUrl")
         )
         cost = _cost(files)
-        seconds = _number(cost.get("taskCostTime")) if cost else None
+        seconds = number(cost.get("taskCostTime")) if cost else None
         if seconds:
             self._run_times.setdefault(str(job.data.get("app", "")), deque(maxlen=20)).append(
                 seconds
@@ -289,18 +288,10 @@ class RunningHub:
 
 def _node_info(request: JobRequest) -> list[dict[str, Any]]:
     """The app's bindings filled with this task's inputs (uploaded file names), angle and params."""
-    items = []
-    for binding in request.app.bindings:
-        if binding.source in request.inputs:
-            value: Any = request.inputs[binding.source]
-        elif binding.source == "angle":
-            value = request.angle
-        elif binding.source.startswith("params.") and binding.source[7:] in request.params:
-            value = request.params[binding.source[7:]]
-        else:
-            continue  # an optional input this task did not give: the app's default stays
-        items.append({"nodeId": binding.node_id, "fieldName": binding.field, "fieldValue": value})
-    return items
+    return [
+        {"nodeId": binding.node_id, "fieldName": binding.field, "fieldValue": value}
+        for binding, value in binding_values(request)
+    ]
 
 
 def _check_prompt_tips(tips: Any) -> None:
@@ -334,11 +325,8 @@ def _cost(files: list[Any]) -> dict[str, Any] | None:
     return {key: first.get(key) for key in keys}
 
 
-def _number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+def _same_output(a: OutputRef, b: OutputRef) -> bool:
+    return a.node_id == b.node_id and a.file_type == b.file_type
 
 
 def from_settings(settings: Settings) -> RunningHub:

@@ -6,42 +6,8 @@ without invalidation; status polls of finished tasks then skip the database.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Hashable
-from typing import Generic, TypeVar
-
 from rendergate.domain.task import Task
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class Lru(Generic[K, V]):
-    """A least-recently-used map with a fixed capacity."""
-
-    def __init__(self, capacity: int = 10_000) -> None:
-        self._capacity = capacity
-        self._items: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
-
-    def put(self, key: K, value: V) -> None:
-        if self._capacity <= 0:
-            return
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self._capacity:
-            self._items.popitem(last=False)
-
-    def discard(self, key: K) -> None:
-        self._items.pop(key, None)
-
-    def __len__(self) -> int:
-        return len(self._items)
+from rendergate.lru import Lru
 
 
 class FinishedTasks(Lru[int, Task]):
@@ -50,7 +16,3 @@ class FinishedTasks(Lru[int, Task]):
     def remember(self, task: Task) -> None:
         if task.status.is_terminal:
             self.put(task.task_id, task)
-
-
-class FinishedBodies(Lru[tuple[int, str], bytes]):
-    """Rendered JSON of finished tasks, by (task id, base URL), for the polling hot path."""

@@ -14,7 +14,7 @@ from rendergate.domain.apps import AppSpec
 from rendergate.domain.task import Task
 from rendergate.providers.base import Provider
 from rendergate.redaction import Redactor
-from rendergate.services.cache import FinishedBodies, FinishedTasks
+from rendergate.services.cache import FinishedTasks
 from rendergate.store.base import TaskStore
 
 
@@ -83,7 +83,6 @@ class Services:
     fetcher: Fetcher | None = None
     wakeups: Wakeups = field(default_factory=Wakeups)
     finished: FinishedTasks = field(default_factory=FinishedTasks)
-    finished_bodies: FinishedBodies = field(default_factory=FinishedBodies)
     clock: Callable[[], datetime] = utc_now
     redactor: Redactor = field(default_factory=Redactor)  # scrubs secrets from stored errors
     large_bodies: Slots = field(default_factory=lambda: Slots(4))  # api/limits.py

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import structlog
 
 from rendergate.domain.errors import InvalidInput, ProviderRejected, TaskNotFound
+from rendergate.providers.base import webhook_capability
 from rendergate.services.context import Services
 
 log = structlog.get_logger(__name__)
@@ -28,7 +29,7 @@ async def receive_webhook(
     services: Services,
 ) -> None:
     task = await services.store.get(task_id)
-    provider = services.providers.get(provider_name)
+    provider = webhook_capability(services.providers.get(provider_name))
     if (
         provider is None
         or task.provider != provider_name
@@ -40,7 +41,7 @@ async def receive_webhook(
         event = provider.parse_webhook(headers, body)
     except ProviderRejected as exc:
         raise InvalidInput(exc.message) from None
-    job_id = (task.provider_job or {}).get("job_id")
+    job_id = task.provider_job.job_id if task.provider_job is not None else None
     if job_id is not None and event.job_id != job_id:
         raise InvalidInput(f"the webhook is about job {event.job_id}, not this task's")
     log.info("provider webhook", task_id=task_id, provider=provider_name, kind=event.event)

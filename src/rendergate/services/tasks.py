@@ -27,11 +27,11 @@ from rendergate.domain.errors import (
     ResultNotReady,
     UnknownApp,
 )
-from rendergate.domain.task import MAX_SAFE_INTEGER, Skip, Task, TaskStatus
+from rendergate.domain.task import MAX_SAFE_INTEGER, InputRef, JobHandle, Skip, Task, TaskStatus
 from rendergate.domain.values import check_value
 from rendergate.imaging.inputs import CheckedImage, check_image
 from rendergate.providers import REGISTRY, unavailable_reason
-from rendergate.providers.base import JobHandle
+from rendergate.providers.base import cancel_capability
 from rendergate.services.context import Services
 from rendergate.store.base import Page, TaskIdTaken
 
@@ -112,7 +112,12 @@ async def _store_new(
     now = services.clock()
     for _ in range(5):
         task_id = new_task_id()
-        inputs = {role: f"inputs/{task_id}/{role}.{image.extension}" for role, image in checked}
+        inputs = {
+            role: InputRef(
+                key=f"inputs/{task_id}/{role}.{image.extension}", content_type=image.content_type
+            )
+            for role, image in checked
+        }
         task = Task(
             task_id=task_id,
             app=app.name,
@@ -127,15 +132,15 @@ async def _store_new(
         )
         try:
             for role, image in checked:
-                await services.blobs.put(inputs[role], image.data)
+                await services.blobs.put(inputs[role].key, image.data)
             await services.store.add(task)
             return task
         except TaskIdTaken:
             continue
         except BaseException:
-            for key in inputs.values():
+            for ref in inputs.values():
                 with contextlib.suppress(Exception):
-                    await services.blobs.delete(key)
+                    await services.blobs.delete(ref.key)
             raise
     raise RuntimeError("could not draw a free task id")  # pragma: no cover - 2^53 ids
 
@@ -190,21 +195,32 @@ async def cancel_task(task_id: int, *, services: Services) -> Task:
         stored = await services.store.save(task, canceled)
         if stored is not None:
             break
-    provider = services.providers.get(task.provider)
-    if provider is not None and task.provider_job is not None:
-        try:
-            stopped = await provider.cancel(JobHandle.from_json(task.provider_job))
-        except Exception as exc:  # best effort: the tracking loop asks again
-            log.info("upstream cancel failed", task_id=task_id, reason=str(exc))
-        else:
-            if not stopped:  # e.g. Aliyun, which has no cancel: say so honestly
-                note = f"canceled here; {task.provider} cannot cancel, so it may still run the job"
-                stored = await services.store.save(
-                    stored, dataclasses.replace(stored, error_message=note)
-                ) or await services.store.get(task_id)
+    if task.provider_job is not None and not await _stopped_upstream(
+        task, task.provider_job, services
+    ):
+        note = f"canceled here; {task.provider} cannot cancel, so it may still run the job"
+        stored = await services.store.save(
+            stored, dataclasses.replace(stored, error_message=note)
+        ) or await services.store.get(task_id)
     services.wakeups.wake(task_id)
     log.info("task canceled", task_id=task_id)
     return stored
+
+
+async def _stopped_upstream(task: Task, job: JobHandle, services: Services) -> bool:
+    """Whether the provider confirmed it stopped the job. One that cannot cancel (Aliyun)
+    says no; a failed call counts as yes, since the tracking loop asks again."""
+    provider = services.providers.get(task.provider)
+    if provider is None:
+        return True
+    canceller = cancel_capability(provider)
+    if canceller is None:
+        return False
+    try:
+        return await canceller.cancel(job)
+    except Exception as exc:  # best effort: the tracking loop asks again
+        log.info("upstream cancel failed", task_id=task.task_id, reason=str(exc))
+        return True
 
 
 async def list_tasks(
@@ -247,8 +263,8 @@ async def result_bytes(task: Task, *, services: Services, index: int = 0) -> byt
         raise ResultNotReady(f"task {task.task_id} has no result (it is {task.status})")
     try:
         return await services.blobs.get(task.outputs[index].key)
-    except BlobNotFound:
-        raise ResultLost(f"the stored result of task {task.task_id} is missing") from None
+    except BlobNotFound as exc:
+        raise ResultLost(f"the stored result of task {task.task_id} is missing") from exc
 
 
 async def reconcile(*, services: Services, min_age_s: float = 0.0) -> int:

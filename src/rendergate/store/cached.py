@@ -3,12 +3,15 @@
 SQLite allows a single rendergate process (DBOS requires it too), so every write to the
 task table passes through this object and the cache can never be stale. Status polls of
 unfinished tasks then skip the database. Not used on PostgreSQL, where other processes write.
+
+Finished tasks are not kept here: services.cache.FinishedTasks keeps them in every
+deployment (they never change), so no task is cached twice.
 """
 
 from __future__ import annotations
 
 from rendergate.domain.task import Task, TaskStatus
-from rendergate.services.cache import Lru
+from rendergate.lru import Lru
 from rendergate.store.base import Page, TaskStore
 
 
@@ -19,13 +22,13 @@ class CachedTaskStore:
 
     async def add(self, task: Task) -> None:
         await self._inner.add(task)
-        self._tasks.put(task.task_id, task)
+        self._keep(task)
 
     async def get(self, task_id: int) -> Task:
         task = self._tasks.get(task_id)
         if task is None:
             task = await self._inner.get(task_id)
-            self._tasks.put(task_id, task)
+            self._keep(task)
         return task
 
     async def save(self, old: Task, new: Task) -> Task | None:
@@ -33,8 +36,14 @@ class CachedTaskStore:
         if stored is None:
             self._tasks.discard(old.task_id)
         else:
-            self._tasks.put(stored.task_id, stored)
+            self._keep(stored)
         return stored
+
+    def _keep(self, task: Task) -> None:
+        if task.status.is_terminal:
+            self._tasks.discard(task.task_id)
+        else:
+            self._tasks.put(task.task_id, task)
 
     async def find(
         self,

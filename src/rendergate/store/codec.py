@@ -1,11 +1,17 @@
-"""Turns tasks into table rows and back; the only place that knows both shapes."""
+"""Turns tasks into table rows and back; the only place that knows both shapes.
+
+JSON columns hold the task's nested values: its inputs (role -> key and content type; rows
+from before content types were kept hold only the key), its provider's job handle, its
+outputs and skips.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from rendergate.domain.task import ResultFile, Skip, Task, TaskStatus
+from rendergate.domain.media import content_type_of
+from rendergate.domain.task import InputRef, JobHandle, ResultFile, Skip, Task, TaskStatus
 
 
 def to_row(task: Task) -> dict[str, Any]:
@@ -15,11 +21,14 @@ def to_row(task: Task) -> dict[str, Any]:
         "provider": task.provider,
         "angle": task.angle,
         "params": dict(task.params),
-        "inputs": dict(task.inputs),
+        "inputs": {
+            role: {"key": ref.key, "content_type": ref.content_type}
+            for role, ref in task.inputs.items()
+        },
         "status": task.status.value,
         "progress": task.progress,
         "queue_position": task.queue_position,
-        "provider_job": dict(task.provider_job) if task.provider_job is not None else None,
+        "provider_job": job_to_json(task.provider_job) if task.provider_job else None,
         "outputs": [_output_to_json(o) for o in task.outputs],
         "cost": dict(task.cost) if task.cost is not None else None,
         "error_message": task.error_message,
@@ -41,11 +50,11 @@ def from_row(row: Mapping[Any, Any]) -> Task:
         provider=row["provider"],
         angle=row["angle"],
         params=row["params"] or {},
-        inputs=row["inputs"] or {},
+        inputs={role: _input_ref(raw) for role, raw in (row["inputs"] or {}).items()},
         status=TaskStatus(row["status"]),
         progress=int(row["progress"]),
         queue_position=row["queue_position"],
-        provider_job=row["provider_job"],
+        provider_job=job_from_json(row["provider_job"]) if row["provider_job"] else None,
         outputs=tuple(ResultFile(**o) for o in row["outputs"] or ()),
         cost=row["cost"],
         error_message=row["error_message"],
@@ -60,6 +69,20 @@ def from_row(row: Mapping[Any, Any]) -> Task:
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
     )
+
+
+def job_to_json(job: JobHandle) -> dict[str, Any]:
+    return {"job_id": job.job_id, "data": dict(job.data)}
+
+
+def job_from_json(raw: Mapping[str, Any]) -> JobHandle:
+    return JobHandle(job_id=str(raw["job_id"]), data=dict(raw.get("data") or {}))
+
+
+def _input_ref(raw: str | Mapping[str, str]) -> InputRef:
+    if isinstance(raw, str):  # a row from before content types were kept
+        return InputRef(key=raw, content_type=content_type_of(raw.rsplit(".", 1)[-1]))
+    return InputRef(key=raw["key"], content_type=raw["content_type"])
 
 
 def _output_to_json(output: ResultFile) -> dict[str, Any]:

@@ -21,8 +21,8 @@ class MemoryTaskStore:
     async def get(self, task_id: int) -> Task:
         try:
             return self.tasks[task_id]
-        except KeyError:
-            raise TaskNotFound(task_id) from None
+        except KeyError as exc:
+            raise TaskNotFound(task_id) from exc
 
     async def save(self, old: Task, new: Task) -> Task | None:
         current = self.tasks.get(old.task_id)

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from rendergate.api.bodies import read_new_task
 from rendergate.api.deps import ServicesDep, get_services_now
 from rendergate.api.examples import CREATE_BODY, LIST_EXAMPLE, TASK_EXAMPLE, errors, ok
-from rendergate.api.intake import read_new_task
 from rendergate.api.present import base_url, present_task
 from rendergate.api.schemas import Envelope, TaskList, TaskPublic
 from rendergate.domain.task import MAX_SAFE_INTEGER, TaskStatus
@@ -87,7 +87,7 @@ async def get_task(
         result = await use_cases.result_bytes(task, services=services)
     response = _envelope(present_task(task, base=base, result=result))
     if not include_base64 and task.status.is_terminal:
-        services.finished_bodies.put((task_id, base), bytes(response.body))
+        request.app.state.finished_bodies.put((task_id, base), bytes(response.body))
     return response
 
 

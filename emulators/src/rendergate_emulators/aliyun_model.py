@@ -37,7 +37,7 @@ OUTPUT_PLACES = ("images", "result", "both")
 
 
 @dataclass(slots=True)
-class Knobs:
+class AliyunKnobs:
     queue_ahead: int = 0  # others' tasks ahead of each new one
     queue_step_s: float = 0.5  # how long each of them takes to clear
     run_s: float = 1.0
@@ -75,7 +75,7 @@ class Knobs:
 
 
 @dataclass(frozen=True)
-class Script:
+class AliyunScript:
     """What the next task does instead of succeeding."""
 
     fail: tuple[str, str] | None = None  # it ends failed with (subErrCode, subErrMessage)
@@ -91,7 +91,7 @@ class Snapshot:
 
 
 @dataclass
-class TaskRecord:
+class AliyunTask:
     task_id: str
     workflow_id: str
     alias_id: str | None
@@ -142,7 +142,7 @@ class TaskRecord:
 
 
 @dataclass
-class Stats:
+class AliyunStats:
     requests_by_path: Counter[str] = field(default_factory=Counter)
     refusals: Counter[str] = field(default_factory=Counter)  # gateway refusals by kind
     service_codes: Counter[str] = field(default_factory=Counter)  # status-20 answers by code

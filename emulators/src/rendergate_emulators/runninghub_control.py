@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from rendergate.emulators.runninghub_faults import FaultRule
-from rendergate.emulators.runninghub_model import FailedReason
+from rendergate_emulators.runninghub_faults import FaultRule
+from rendergate_emulators.runninghub_model import FailedReason
 
 if TYPE_CHECKING:
-    from rendergate.emulators.runninghub import RunningHubEmulator
+    from rendergate_emulators.runninghub import RunningHubEmulator
 
 
 def add_routes(app: web.Application, emulator: RunningHubEmulator) -> None:

@@ -13,20 +13,20 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from rendergate.emulators.runninghub_model import (
+from rendergate_emulators.runninghub_model import (
     CANCELED_REASON,
-    Knobs,
-    Outcome,
-    TaskRecord,
+    HubKnobs,
+    HubTask,
+    TaskEnding,
 )
 
 TWITTER_EPOCH_MS = 1288834974657  # snowflake ids from this epoch have 19 digits today
 
 
 class TaskBook:
-    def __init__(self, knobs: Knobs, on_finish: Callable[[TaskRecord], None]) -> None:
+    def __init__(self, knobs: HubKnobs, on_finish: Callable[[HubTask], None]) -> None:
         self.knobs = knobs
-        self.tasks: dict[str, TaskRecord] = {}
+        self.tasks: dict[str, HubTask] = {}
         self.waiting: deque[str] = deque()
         self.active = 0  # tasks holding a slot
         self._on_finish = on_finish
@@ -47,7 +47,7 @@ class TaskBook:
     def unfinished(self) -> int:
         return self.active + len(self.waiting)
 
-    def add(self, record: TaskRecord) -> None:
+    def add(self, record: HubTask) -> None:
         self.tasks[record.task_id] = record
         if self.busy:
             self.waiting.append(record.task_id)
@@ -64,9 +64,9 @@ class TaskBook:
             record.timer = None
         if record.slotted_mono is None:
             self.waiting.remove(task_id)
-            self._end(record, Outcome.CANCELED, free_slot=False)
+            self._end(record, TaskEnding.CANCELED, free_slot=False)
         else:
-            self._end(record, Outcome.CANCELED, free_slot=True)
+            self._end(record, TaskEnding.CANCELED, free_slot=True)
         return True
 
     def fill_slots(self) -> None:
@@ -93,7 +93,7 @@ class TaskBook:
 
     # -- transitions -----------------------------------------------------------------------
 
-    def _take_slot(self, record: TaskRecord) -> None:
+    def _take_slot(self, record: HubTask) -> None:
         self.active += 1
         record.slotted_mono = time.monotonic()
         self._schedule(record, record.queue_s, self._start)
@@ -109,20 +109,20 @@ class TaskBook:
         record.timer = None
         self._end(record, record.planned.outcome, free_slot=True)
 
-    def _end(self, record: TaskRecord, outcome: Outcome, *, free_slot: bool) -> None:
+    def _end(self, record: HubTask, outcome: TaskEnding, *, free_slot: bool) -> None:
         record.outcome = outcome
-        record.status = "SUCCESS" if outcome in (Outcome.SUCCESS, Outcome.EMPTY) else "FAILED"
+        record.status = "SUCCESS" if outcome in (TaskEnding.SUCCESS, TaskEnding.EMPTY) else "FAILED"
         record.finished_mono, record.finished_wall = time.monotonic(), time.time()
-        if outcome is Outcome.CANCELED:
+        if outcome is TaskEnding.CANCELED:
             record.failed_reason = CANCELED_REASON
-        elif outcome is Outcome.FAILED:
+        elif outcome is TaskEnding.FAILED:
             record.failed_reason = record.planned.failed_reason
         if free_slot:
             self.active -= 1
         self._on_finish(record)
         self.fill_slots()
 
-    def _schedule(self, record: TaskRecord, delay: float, step: Callable[[str], None]) -> None:
+    def _schedule(self, record: HubTask, delay: float, step: Callable[[str], None]) -> None:
         if self._closed:
             return
         loop = asyncio.get_running_loop()

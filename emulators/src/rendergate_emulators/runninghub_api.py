@@ -18,18 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from rendergate.emulators.runninghub_media import UrlSigner, cdn_error, render_png
-from rendergate.emulators.runninghub_model import (
-    AppSpec,
+from rendergate_emulators.media import UrlSigner, cdn_error, render_png
+from rendergate_emulators.runninghub_model import (
+    AppNodes,
     FailedReason,
-    Outcome,
-    Script,
-    TaskRecord,
+    HubScript,
+    HubTask,
+    TaskEnding,
     code_name,
 )
-from rendergate.emulators.runninghub_requests import (
+from rendergate_emulators.runninghub_requests import (
     FILE_TYPES,
-    Refusal,
+    HubRefusal,
     check_nodes,
     graph_spec,
     json_body,
@@ -37,7 +37,7 @@ from rendergate.emulators.runninghub_requests import (
 )
 
 if TYPE_CHECKING:
-    from rendergate.emulators.runninghub import RunningHubEmulator
+    from rendergate_emulators.runninghub import RunningHubEmulator
 
 FILE_NAME = "ComfyUI_{index:05d}_{tag}_{stamp}.png"
 
@@ -84,22 +84,22 @@ class RunningHubApi:
         # (a bad path), is the closest documented code.
         host = request.headers.get("Host", "").split(":", 1)[0].lower()
         if host != self.emu.knobs.host.lower():
-            raise Refusal(412, f"the Host header must be {self.emu.knobs.host}")
+            raise HubRefusal(412, f"the Host header must be {self.emu.knobs.host}")
 
     def _check_key(self, key: Any) -> None:
         expected = self.emu.api_key.encode()
         if not (isinstance(key, str) and hmac.compare_digest(key.encode(), expected)):
-            raise Refusal(802)
+            raise HubRefusal(802)
 
-    async def _task_of(self, request: web.Request) -> TaskRecord:
+    async def _task_of(self, request: web.Request) -> HubTask:
         body = await json_body(request)
         self._check_key(body.get("apiKey"))
         task_id = body.get("taskId")
         if not isinstance(task_id, str | int) or isinstance(task_id, bool):
-            raise Refusal(301, "taskId is required")
+            raise HubRefusal(301, "taskId is required")
         record = self.emu.tasks.get(str(task_id))
         if record is None:
-            raise Refusal(807)
+            raise HubRefusal(807)
         record.requests[route_key(request)] += 1
         return record
 
@@ -109,10 +109,10 @@ class RunningHubApi:
         form = await read_upload(request, self.emu.knobs.max_upload_bytes)
         self._check_key(form.fields.get("apiKey"))
         if form.data is None:
-            raise Refusal(301, "file is required")
+            raise HubRefusal(301, "file is required")
         file_type = form.fields.get("fileType") or "input"
         if file_type not in FILE_TYPES:
-            raise Refusal(301, f"fileType must be one of {', '.join(FILE_TYPES)}")
+            raise HubRefusal(301, f"fileType must be one of {', '.join(FILE_TYPES)}")
         name = self.emu.uploads.put(form.data, form.extension)
         return self.reply(request, 0, {"fileName": name, "fileType": file_type})
 
@@ -122,14 +122,14 @@ class RunningHubApi:
         webapp_id = body.get("webappId")
         # Seed 003's table says string, but the API wants an int64 number (providers.md §1.1).
         if isinstance(webapp_id, str):
-            raise Refusal(301, "webappId must be a JSON number (int64), not a string")
+            raise HubRefusal(301, "webappId must be a JSON number (int64), not a string")
         if not isinstance(webapp_id, int) or isinstance(webapp_id, bool):
-            raise Refusal(301, "webappId is required (a JSON number)")
+            raise HubRefusal(301, "webappId is required (a JSON number)")
         spec = self.emu.webapps.get(str(webapp_id))
         if spec is None:
-            raise Refusal(901)
+            raise HubRefusal(901)
         if not isinstance(body.get("nodeInfoList"), list):
-            raise Refusal(301, "nodeInfoList is required (a list)")
+            raise HubRefusal(301, "nodeInfoList is required (a list)")
         return self._submit(request, body, "ai-app", str(webapp_id), spec)
 
     async def create(self, request: web.Request) -> web.Response:
@@ -137,33 +137,33 @@ class RunningHubApi:
         self._check_key(body.get("apiKey"))
         workflow_id = body.get("workflowId")
         if not isinstance(workflow_id, str) or not workflow_id:
-            raise Refusal(301, "workflowId is required (a string)")
+            raise HubRefusal(301, "workflowId is required (a string)")
         spec = self.emu.workflows.get(workflow_id)
         if spec is None:
-            raise Refusal(380)
+            raise HubRefusal(380)
         if body.get("workflow") is not None:  # the given graph replaces the stored one
             spec = graph_spec(body["workflow"], spec)
         return self._submit(request, body, "workflow", workflow_id, spec)
 
     def _submit(
-        self, request: web.Request, body: dict[str, Any], kind: str, app_id: str, spec: AppSpec
+        self, request: web.Request, body: dict[str, Any], kind: str, app_id: str, spec: AppNodes
     ) -> web.Response:
         nodes = body.get("nodeInfoList") or []
         if not isinstance(nodes, list):
-            raise Refusal(301, "nodeInfoList must be a list")
+            raise HubRefusal(301, "nodeInfoList must be a list")
         input_file = check_nodes(spec, nodes, self.emu.uploads)
         # Seed 003 spells it WebhookUrl in its table and webhookUrl in its example.
         webhook = body.get("webhookUrl", body.get("WebhookUrl"))
         instance = body.get("instanceType")
         if not isinstance(webhook, str | None) or not isinstance(instance, str | None):
-            raise Refusal(301, "webhookUrl and instanceType must be strings")
+            raise HubRefusal(301, "webhookUrl and instanceType must be strings")
         personal = body.get("usePersonalQueue") is True
         book = self.emu.book
         if book.busy:
             if not personal:
-                raise Refusal(415 if instance == "plus" else 421)
+                raise HubRefusal(415 if instance == "plus" else 421)
             if len(book.waiting) >= self.emu.knobs.personal_queue_limit:
-                raise Refusal(814)
+                raise HubRefusal(814)
         record = self._new_record(kind, app_id, spec, input_file, webhook or None, instance)
         record.personal = personal
         book.add(record)
@@ -228,19 +228,19 @@ class RunningHubApi:
         self,
         kind: str,
         app_id: str,
-        spec: AppSpec,
+        spec: AppNodes,
         input_file: str | None,
         webhook: str | None,
         instance: str | None,
-    ) -> TaskRecord:
+    ) -> HubTask:
         knobs = self.emu.knobs
         if self.emu.scripts:
             script = self.emu.scripts.popleft()
         elif knobs.fail_rate and self.rng.random() < knobs.fail_rate:
-            script = Script(Outcome.FAILED, FailedReason())
+            script = HubScript(TaskEnding.FAILED, FailedReason())
         else:
-            script = Script(Outcome.EMPTY if knobs.empty_outputs else Outcome.SUCCESS)
-        return TaskRecord(
+            script = HubScript(TaskEnding.EMPTY if knobs.empty_outputs else TaskEnding.SUCCESS)
+        return HubTask(
             task_id=self.emu.book.new_task_id(),
             client_id=uuid.uuid4().hex,
             kind=kind,
@@ -257,12 +257,12 @@ class RunningHubApi:
             created_wall=time.time(),
         )
 
-    def finished(self, record: TaskRecord) -> None:
+    def finished(self, record: HubTask) -> None:
         """Called by the TaskBook as a task ends: outputs, coins, then the webhook."""
         knobs = self.emu.knobs
-        if record.outcome is Outcome.SUCCESS:
+        if record.outcome is TaskEnding.SUCCESS:
             record.outputs = knobs.outputs_per_task
-        if record.outcome in (Outcome.SUCCESS, Outcome.EMPTY):
+        if record.outcome in (TaskEnding.SUCCESS, TaskEnding.EMPTY):
             self.emu.remain_coins -= knobs.coins_per_task
         record.expires_wall = (record.finished_wall or time.time()) + knobs.file_ttl_s
         if record.webhook_url:
@@ -271,7 +271,7 @@ class RunningHubApi:
             compact = json.dumps(event, separators=(",", ":"))
             self.emu.webhooks.send(record.task_id, record.webhook_url, compact)
 
-    def outputs_answer(self, record: TaskRecord) -> tuple[int, Any]:
+    def outputs_answer(self, record: HubTask) -> tuple[int, Any]:
         """/outputs' code and data for the task; the webhook's eventData holds the same."""
         if record.status == "QUEUED":
             return 813, None
@@ -286,7 +286,7 @@ class RunningHubApi:
             return 805, {"failedReason": reason.to_json()}
         return 0, [self._output_item(record, index) for index in range(record.outputs)]
 
-    def _output_item(self, record: TaskRecord, index: int) -> dict[str, Any]:
+    def _output_item(self, record: HubTask, index: int) -> dict[str, Any]:
         name = FILE_NAME.format(
             index=index + 1, tag=record.client_id[:5], stamp=int(record.created_wall)
         )

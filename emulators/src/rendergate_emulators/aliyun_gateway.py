@@ -30,7 +30,7 @@ _HASHES = {"HmacSHA256": hashlib.sha256, "HmacSHA1": hashlib.sha1}
 
 
 @dataclass(frozen=True)
-class Refusal:
+class GatewayRefusal:
     status: int
     message: str
 
@@ -60,53 +60,53 @@ class Gateway:
         query: Mapping[str, str],
         headers: Mapping[str, str],
         body: bytes,
-    ) -> Refusal | None:
+    ) -> GatewayRefusal | None:
         """None when the request is correctly signed; else how the gateway refuses it.
 
         `headers` must look names up case-insensitively (aiohttp's request.headers does).
         """
         key = headers.get("x-ca-key", "")
         if not key:
-            return Refusal(400, "Empty AppKey")
+            return GatewayRefusal(400, "Empty AppKey")
         secret = self.apps.get(key)
         if secret is None:
-            return Refusal(400, "Invalid AppKey")
+            return GatewayRefusal(400, "Invalid AppKey")
         provided = headers.get("x-ca-signature", "")
         if not provided:
-            return Refusal(404, "Empty Signature")
+            return GatewayRefusal(404, "Empty Signature")
         digest = _HASHES.get(headers.get("x-ca-signature-method", "HmacSHA256"))
         if digest is None:
-            return Refusal(400, "Invalid Signature Method")
+            return GatewayRefusal(400, "Invalid Signature Method")
         now = self._clock()
         refusal = self._check_time(headers.get("x-ca-timestamp"), now)
         if refusal is not None:
             return refusal
         md5 = headers.get("content-md5", "")
         if md5 and (not body or md5 != _md5(body)):
-            return Refusal(400, "Invalid Content-MD5")
+            return GatewayRefusal(400, "Invalid Content-MD5")
         text = string_to_sign(method, path, query, headers)
         expected = base64.b64encode(hmac.new(secret.encode(), text.encode(), digest).digest())
         if not hmac.compare_digest(expected.decode(), provided):
-            return Refusal(
+            return GatewayRefusal(
                 400, f"Invalid Signature, Server StringToSign:`{text.replace(chr(10), '#')}`"
             )
         nonce = headers.get("x-ca-nonce", "")
         if nonce:
             self._forget_before(now - self.max_skew_s)
             if nonce in self._nonces:
-                return Refusal(400, "Nonce Used")
+                return GatewayRefusal(400, "Nonce Used")
             self._nonces[nonce] = now
         return None
 
-    def _check_time(self, raw: str | None, now: float) -> Refusal | None:
+    def _check_time(self, raw: str | None, now: float) -> GatewayRefusal | None:
         if raw is None:
             return None  # optional for the gateway; the SDKs always send it
         try:
             stamp_s = int(raw) / 1000
         except ValueError:
-            return Refusal(400, "Invalid Timestamp")
+            return GatewayRefusal(400, "Invalid Timestamp")
         if abs(now - stamp_s) > self.max_skew_s:
-            return Refusal(400, "Timestamp Expired")
+            return GatewayRefusal(400, "Timestamp Expired")
         return None
 
     def _forget_before(self, cutoff: float) -> None:
@@ -145,7 +145,7 @@ def request_id() -> str:
     return str(uuid.uuid4()).upper()
 
 
-def refuse(refusal: Refusal) -> web.Response:
+def refuse(refusal: GatewayRefusal) -> web.Response:
     """The gateway's answer: status, empty body, the reason in headers."""
     return web.Response(
         status=refusal.status,

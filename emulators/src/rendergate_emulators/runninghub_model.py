@@ -50,7 +50,7 @@ def code_name(code: int) -> str:
 
 
 @dataclass(slots=True)
-class Knobs:
+class HubKnobs:
     """Everything that may change at runtime, in-process or via POST /_emulator/config."""
 
     host: str = "www.runninghub.cn"  # the Host header every API call must carry
@@ -107,7 +107,7 @@ def _coerce(name: str, kind: str, value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class AppSpec:
+class AppNodes:
     """What an AI app or workflow accepts: (nodeId, fieldName) -> kind.
 
     Kind "image" must name an upload (or an http(s) URL); other kinds take any value. With
@@ -123,7 +123,7 @@ class AppSpec:
         return self.fields.get((node_id, field_name))
 
     @classmethod
-    def from_graph(cls, graph: Mapping[str, Any], default_output: str) -> AppSpec:
+    def from_graph(cls, graph: Mapping[str, Any], default_output: str) -> AppNodes:
         """The nodes of a `workflow` API-JSON sent with /create, which replaces the stored one."""
         kinds: dict[tuple[str, str], str] = {}
         output = default_output
@@ -141,13 +141,13 @@ class AppSpec:
 
 
 # Seed 003 (an AI app taking two LoadImage nodes) and the workflow id of the official docs.
-DEFAULT_WEBAPPS: dict[str, AppSpec] = {
-    "1983061233110790146": AppSpec(
+DEFAULT_WEBAPPS: dict[str, AppNodes] = {
+    "1983061233110790146": AppNodes(
         fields={("112", "image"): "image", ("158", "image"): "image"}, output_node="160"
     ),
 }
-DEFAULT_WORKFLOWS: dict[str, AppSpec] = {
-    "1904136902449209346": AppSpec(
+DEFAULT_WORKFLOWS: dict[str, AppNodes] = {
+    "1904136902449209346": AppNodes(
         fields={("10", "image"): "image", ("6", "text"): "text", ("3", "seed"): "int"},
         output_node="9",
     ),
@@ -204,7 +204,7 @@ CANCELED_REASON = FailedReason(
 )
 
 
-class Outcome(StrEnum):
+class TaskEnding(StrEnum):
     SUCCESS = "success"
     EMPTY = "empty"  # SUCCESS with no output files
     FAILED = "failed"
@@ -212,15 +212,15 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True)
-class Script:
+class HubScript:
     """How one upcoming task will end (see RunningHubEmulator.script_next)."""
 
-    outcome: Outcome
+    outcome: TaskEnding
     failed_reason: FailedReason | None = None
 
 
 @dataclass(slots=True, eq=False)
-class TaskRecord:
+class HubTask:
     task_id: str
     client_id: str
     kind: str  # "ai-app" or "workflow"
@@ -230,7 +230,7 @@ class TaskRecord:
     webhook_url: str | None
     instance_type: str | None
     personal: bool
-    planned: Script
+    planned: HubScript
     queue_s: float
     run_s: float
     created_mono: float
@@ -241,7 +241,7 @@ class TaskRecord:
     started_wall: float | None = None
     finished_mono: float | None = None
     finished_wall: float | None = None
-    outcome: Outcome | None = None
+    outcome: TaskEnding | None = None
     failed_reason: FailedReason | None = None
     outputs: int = 0
     expires_wall: float = 0.0  # result URLs stop working after this
@@ -300,7 +300,7 @@ class WebhookAttempt:
 
 
 @dataclass
-class Stats:
+class HubStats:
     """Counts keyed by route (e.g. "/files/{task_id}/{name}"), so the keys stay few."""
 
     requests_by_path: Counter[str] = field(default_factory=Counter)

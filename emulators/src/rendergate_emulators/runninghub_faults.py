@@ -22,10 +22,10 @@ from typing import Any
 
 from aiohttp import web
 
-from rendergate.emulators.runninghub_model import code_name
+from rendergate_emulators.runninghub_model import code_name
 
 
-class Fault(StrEnum):
+class InjectedFault(StrEnum):
     HTTP_502 = "http_502"
     HTML_200 = "html_200"
     CODE = "code"
@@ -49,7 +49,7 @@ MAINTENANCE_HTML = (
 
 @dataclass(slots=True)
 class FaultRule:
-    kind: Fault
+    kind: InjectedFault
     path: str | None = None  # None: every API and file path
     times: int | None = 1  # None: until cleared
     code: int = 500  # for CODE
@@ -75,9 +75,9 @@ class FaultRule:
     def from_json(cls, data: dict[str, Any]) -> FaultRule:
         """The body of POST /_emulator/inject; raises ValueError on a bad one."""
         try:
-            kind = Fault(str(data["fault"]))
+            kind = InjectedFault(str(data["fault"]))
         except (KeyError, ValueError):
-            raise ValueError(f"fault must be one of {[f.value for f in Fault]}") from None
+            raise ValueError(f"fault must be one of {[f.value for f in InjectedFault]}") from None
         path, code, stall_s = (data.get(k) for k in ("path", "code", "stall_s"))
         times = data.get("times", 1)  # as in inject(); an explicit null means until cleared
         if path is not None and not isinstance(path, str):
@@ -124,19 +124,19 @@ async def answer_fault(
     rule: FaultRule, request: web.Request, stopping: asyncio.Event
 ) -> web.StreamResponse | None:
     """The faulty answer, or None when the request should go on (a stall that ended)."""
-    if rule.kind is Fault.HTTP_502:
+    if rule.kind is InjectedFault.HTTP_502:
         return web.Response(status=502, text=BAD_GATEWAY_HTML, content_type="text/html")
-    if rule.kind is Fault.HTML_200:
+    if rule.kind is InjectedFault.HTML_200:
         return web.Response(status=200, text=MAINTENANCE_HTML, content_type="text/html")
-    if rule.kind is Fault.CODE:
+    if rule.kind is InjectedFault.CODE:
         envelope = {"code": rule.code, "msg": code_name(rule.code), "data": None}
         return web.json_response(envelope)
-    if rule.kind is Fault.ECHO:
+    if rule.kind is InjectedFault.ECHO:
         message = f"{code_name(rule.code)}: bad request {await request.text()}"
         return web.json_response({"code": rule.code, "msg": message, "data": None})
-    if rule.kind is Fault.MALFORMED:
+    if rule.kind is InjectedFault.MALFORMED:
         return web.json_response({"code": 0, "msg": "success", "data": {"unexpected": True}})
-    if rule.kind is Fault.STALL:
+    if rule.kind is InjectedFault.STALL:
         try:  # a stop ends every stall, so shutdown never waits on one
             await asyncio.wait_for(stopping.wait(), rule.stall_s)
         except TimeoutError:

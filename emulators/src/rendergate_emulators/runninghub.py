@@ -2,11 +2,11 @@
 
     emu = RunningHubEmulator(api_key="k", queue_s=0.2, run_s=0.5, concurrency=3)
     async with emu.serve() as base_url:
-        emu.inject(Fault.HTTP_502, path="/task/openapi/outputs", times=2)
+        emu.inject(InjectedFault.HTTP_502, path="/task/openapi/outputs", times=2)
         emu.script_next(failed=FailedReason(exception_message="CUDA out of memory"))
         ...  emu.stats, emu.tasks[task_id].finished_wall, emu.webhook_attempts
 
-Standalone: `python -m rendergate.emulators.runninghub --port 9100 --api-key KEY --run-s 5`,
+Standalone: `python -m rendergate_emulators.runninghub --port 9100 --api-key KEY --run-s 5`,
 steered over HTTP by POST /_emulator/config, POST /_emulator/inject and GET /_emulator/stats
 (runninghub_control.py). The endpoints are in runninghub_api.py, task lives in
 runninghub_tasks.py, faults in runninghub_faults.py.
@@ -26,27 +26,28 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from rendergate.emulators import runninghub_control
-from rendergate.emulators.runninghub_api import RunningHubApi, route_key
-from rendergate.emulators.runninghub_faults import Fault, FaultPlan, FaultRule, answer_fault
-from rendergate.emulators.runninghub_media import UploadStore
-from rendergate.emulators.runninghub_model import (
+from rendergate_emulators import runninghub_control
+from rendergate_emulators.media import UploadStore
+from rendergate_emulators.runninghub_api import RunningHubApi, route_key
+from rendergate_emulators.runninghub_faults import FaultPlan, FaultRule, InjectedFault, answer_fault
+from rendergate_emulators.runninghub_model import (
     DEFAULT_WEBAPPS,
     DEFAULT_WORKFLOWS,
-    AppSpec,
+    AppNodes,
     FailedReason,
-    Knobs,
-    Outcome,
-    Script,
-    Stats,
-    TaskRecord,
+    HubKnobs,
+    HubScript,
+    HubStats,
+    HubTask,
+    TaskEnding,
     WebhookAttempt,
 )
-from rendergate.emulators.runninghub_requests import Refusal
-from rendergate.emulators.runninghub_tasks import TaskBook
-from rendergate.emulators.runninghub_webhooks import WebhookSender
+from rendergate_emulators.runninghub_requests import HubRefusal
+from rendergate_emulators.runninghub_tasks import TaskBook
+from rendergate_emulators.runninghub_webhooks import WebhookSender
+from rendergate_emulators.serving import serve_app
 
-__all__ = ["AppSpec", "FailedReason", "Fault", "RunningHubEmulator", "main"]
+__all__ = ["AppNodes", "FailedReason", "InjectedFault", "RunningHubEmulator", "main"]
 
 
 class RunningHubEmulator:
@@ -54,29 +55,29 @@ class RunningHubEmulator:
         self,
         api_key: str = "emulator-api-key",
         *,
-        webapps: dict[str, AppSpec] | None = None,
-        workflows: dict[str, AppSpec] | None = None,
+        webapps: dict[str, AppNodes] | None = None,
+        workflows: dict[str, AppNodes] | None = None,
         public_url: str | None = None,
         remain_coins: int = 100_000,
         seed: int | None = None,
         **knobs: Any,
     ) -> None:
-        """`knobs` are Knobs' fields (queue_s, run_s, concurrency, ...; runninghub_model).
+        """`knobs` are HubKnobs' fields (queue_s, run_s, concurrency, ...; runninghub_model).
 
         `public_url` is the base of result URLs, by default the address serve() binds.
         """
         self.api_key = api_key
-        self.knobs = Knobs()
+        self.knobs = HubKnobs()
         self.knobs.update(knobs)
         self.webapps = dict(DEFAULT_WEBAPPS if webapps is None else webapps)
         self.workflows = dict(DEFAULT_WORKFLOWS if workflows is None else workflows)
         self.remain_coins = remain_coins
         self.base_url: str | None = None  # set by serve()
-        self.stats = Stats()
+        self.stats = HubStats()
         self.webhook_attempts: list[WebhookAttempt] = []
         self.uploads = UploadStore(self.knobs.upload_store_bytes)
         self.faults = FaultPlan()
-        self.scripts: deque[Script] = deque()
+        self.scripts: deque[HubScript] = deque()
         self.api = RunningHubApi(self, seed)
         self.book = TaskBook(self.knobs, self.api.finished)
         self.webhooks = WebhookSender(self.knobs, self.webhook_attempts)
@@ -90,7 +91,7 @@ class RunningHubEmulator:
     # -- in-process controls ---------------------------------------------------------------
 
     @property
-    def tasks(self) -> dict[str, TaskRecord]:
+    def tasks(self) -> dict[str, HubTask]:
         return self.book.tasks
 
     def configure(self, **knobs: Any) -> None:
@@ -100,14 +101,14 @@ class RunningHubEmulator:
 
     def inject(
         self,
-        kind: Fault,
+        kind: InjectedFault,
         *,
         path: str | None = None,
         times: int | None = 1,
         code: int = 500,
         stall_s: float | None = None,
     ) -> FaultRule:
-        """Fault the next `times` requests to `path` (None: all paths; see runninghub_faults)."""
+        """Faults the next `times` requests to `path` (None: all paths; see runninghub_faults)."""
         return self.faults.add(FaultRule(kind, path, times, code, stall_s))
 
     def script_next(
@@ -115,8 +116,8 @@ class RunningHubEmulator:
     ) -> None:
         """The next `times` tasks end FAILED with `failed`, or SUCCESS with no output if
         `empty`, or plainly SUCCESS (whatever fail_rate says)."""
-        outcome = Outcome.FAILED if failed else Outcome.EMPTY if empty else Outcome.SUCCESS
-        self.scripts.extend(Script(outcome, failed) for _ in range(times))
+        outcome = TaskEnding.FAILED if failed else TaskEnding.EMPTY if empty else TaskEnding.SUCCESS
+        self.scripts.extend(HubScript(outcome, failed) for _ in range(times))
 
     def clear_faults(self) -> None:
         self.faults.clear()
@@ -148,18 +149,15 @@ class RunningHubEmulator:
         """Serves until the block ends; then stalls end, timers stop, webhooks are dropped."""
         self._stopping = asyncio.Event()
         self.book.open()
-        runner = web.AppRunner(
-            self.make_app(), handle_signals=False, access_log=None, shutdown_timeout=2.0
-        )
-        await runner.setup()
         try:
-            await web.TCPSite(runner, host, port).start()
-            self.base_url = f"http://{host}:{runner.addresses[0][1]}"
-            await self.webhooks.open()
-            yield self.base_url
+            async with serve_app(self.make_app(), host, port) as base_url:
+                try:
+                    self.base_url = base_url
+                    await self.webhooks.open()
+                    yield base_url
+                finally:
+                    self._stopping.set()  # before the runner's cleanup, which would wait on stalls
         finally:
-            self._stopping.set()
-            await runner.cleanup()
             self.book.close()
             await self.webhooks.aclose()
 
@@ -181,7 +179,7 @@ class RunningHubEmulator:
             rule = self.faults.take(path)
             if rule is not None:
                 self.stats.faults_fired[rule.kind.value] += 1
-                if rule.kind is Fault.CODE:
+                if rule.kind is InjectedFault.CODE:
                     self.stats.codes_by_path[key][rule.code] += 1
                 answer = await answer_fault(rule, request, self._stopping)
                 if answer is not None:
@@ -190,7 +188,7 @@ class RunningHubEmulator:
                 if not path.startswith("/files/"):
                     self.api.check_host(request)
                 return await handler(request)
-            except Refusal as refusal:
+            except HubRefusal as refusal:
                 return self.api.reply(request, refusal.code, refusal.data, detail=refusal.detail)
 
         return middleware
@@ -201,7 +199,7 @@ class RunningHubEmulator:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m rendergate.emulators.runninghub",
+        prog="python -m rendergate_emulators.runninghub",
         description="Serve an emulated RunningHub v1 API until SIGINT/SIGTERM.",
     )
     parser.add_argument("--api-key", required=True)
@@ -212,22 +210,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--webapp", action="append", default=[], help="extra AI-app id (any nodes)")
     parser.add_argument("--workflow", action="append", default=[], help="extra workflow id")
     types: dict[str, Any] = {"float": float, "int": int, "str": str}
-    for knob in fields(Knobs):
+    for knob in fields(HubKnobs):
         flag = "--" + knob.name.replace("_", "-")
         if knob.type == "bool":
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
         else:
             parser.add_argument(flag, type=types[str(knob.type)], default=None)
     args = vars(parser.parse_args(argv))
-    knobs = {f.name: args[f.name] for f in fields(Knobs) if args[f.name] is not None}
+    knobs = {f.name: args[f.name] for f in fields(HubKnobs) if args[f.name] is not None}
     try:
         emulator = RunningHubEmulator(
             args["api_key"], public_url=args["public_url"], seed=args["seed"], **knobs
         )
     except ValueError as exc:
         parser.error(str(exc))
-    emulator.webapps.update({app: AppSpec(fields=None) for app in args["webapp"]})
-    emulator.workflows.update({wf: AppSpec(fields=None) for wf in args["workflow"]})
+    emulator.webapps.update({app: AppNodes(fields=None) for app in args["webapp"]})
+    emulator.workflows.update({wf: AppNodes(fields=None) for wf in args["workflow"]})
     asyncio.run(_serve_until_signal(emulator, args["bind"], args["port"]))
 
 

@@ -23,18 +23,19 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from rendergate.emulators.aliyun_api import AliyunApi
-from rendergate.emulators.aliyun_gateway import Gateway, Refusal, refuse, request_id
-from rendergate.emulators.aliyun_model import (
+from rendergate_emulators.aliyun_api import AliyunApi
+from rendergate_emulators.aliyun_gateway import Gateway, GatewayRefusal, refuse, request_id
+from rendergate_emulators.aliyun_model import (
     CAN_NOT_FIND_TASK,
     CONTENT_SAFE,
     DEFAULT_WORKFLOWS,
-    Knobs,
-    Script,
-    Stats,
-    TaskRecord,
+    AliyunKnobs,
+    AliyunScript,
+    AliyunStats,
+    AliyunTask,
     Workflow,
 )
+from rendergate_emulators.serving import serve_app
 
 __all__ = ["CAN_NOT_FIND_TASK", "CONTENT_SAFE", "AliyunEmulator", "Workflow"]
 
@@ -61,15 +62,15 @@ class AliyunEmulator:
         workflows: dict[str, Workflow] | None = None,
         **knobs: Any,
     ) -> None:
-        """`knobs` are Knobs' fields (queue_ahead, queue_step_s, run_s, successed, ...)."""
+        """`knobs` are AliyunKnobs' fields (queue_ahead, queue_step_s, run_s, successed, ...)."""
         self.app_key = app_key
-        self.knobs = Knobs()
+        self.knobs = AliyunKnobs()
         self.knobs.update(knobs)
         self.workflows = dict(DEFAULT_WORKFLOWS if workflows is None else workflows)
         self.gateway = Gateway({app_key: app_secret})
-        self.tasks: dict[str, TaskRecord] = {}
-        self.scripts: deque[Script] = deque()
-        self.stats = Stats()
+        self.tasks: dict[str, AliyunTask] = {}
+        self.scripts: deque[AliyunScript] = deque()
+        self.stats = AliyunStats()
         self.api = AliyunApi(self)
         self.base_url: str | None = None  # set by serve()
 
@@ -87,7 +88,7 @@ class AliyunEmulator:
     ) -> None:
         """The next `times` tasks end failed with `fail`, or are refused at comfy_prompt with
         `refuse`: a subErrCode (its documented message is used) or (code, message)."""
-        script = Script(fail=_code(fail), refuse=_code(refuse))
+        script = AliyunScript(fail=_code(fail), refuse=_code(refuse))
         self.scripts.extend(script for _ in range(times))
 
     def forget(self, task_id: str | None = None) -> None:
@@ -109,16 +110,9 @@ class AliyunEmulator:
 
     @contextlib.asynccontextmanager
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-        runner = web.AppRunner(
-            self.make_app(), handle_signals=False, access_log=None, shutdown_timeout=2.0
-        )
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-            self.base_url = f"http://{host}:{runner.addresses[0][1]}"
-            yield self.base_url
-        finally:
-            await runner.cleanup()
+        async with serve_app(self.make_app(), host, port) as base_url:
+            self.base_url = base_url
+            yield base_url
 
     def make_app(self) -> web.Application:
         app = web.Application(middlewares=[self._gateway()])
@@ -128,7 +122,7 @@ class AliyunEmulator:
 
     async def _no_api(self, request: web.Request) -> web.Response:
         self.stats.refusals["API Not Found"] += 1
-        return refuse(Refusal(400, "API Not Found"))
+        return refuse(GatewayRefusal(400, "API Not Found"))
 
     def _gateway(self) -> Middleware:
         @web.middleware

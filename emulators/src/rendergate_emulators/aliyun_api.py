@@ -3,7 +3,7 @@
 Service answers are HTTP 200 envelopes (aliyun_model.envelope). Storage is OSS-like: an
 upload sign gives a PUT URL signed for the declared Content-Type (another type, a forged or
 an expired signature is 403 with an XML error) and an accessUrl; results are rendered from
-the task's uploaded image when downloaded (runninghub_media.render_png), under URLs signed
+the task's uploaded image when downloaded (media.render_png), under URLs signed
 for `file_ttl_s` from each answer.
 """
 
@@ -12,26 +12,30 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
-from rendergate.emulators.aliyun_model import (
+from rendergate_emulators.aliyun_model import (
     CAN_NOT_FIND_TASK,
     INVALID_PARAM,
     WORKFLOW_NOT_FOUND,
-    TaskRecord,
+    AliyunTask,
+    Snapshot,
     envelope,
     new_task_id,
 )
-from rendergate.emulators.runninghub_media import UrlSigner, cdn_error, render_png
+from rendergate_emulators.media import UrlSigner, cdn_error, render_png
 
 if TYPE_CHECKING:
-    from rendergate.emulators.aliyun import AliyunEmulator
+    from rendergate_emulators.aliyun import AliyunEmulator
 
 OSS = "/oss/"
 RESULT_PREFIX = "comfy/output/"
+BodyHandler = Callable[[web.Request, dict[str, Any]], Awaitable[web.Response]]
+TaskHandler = Callable[[AliyunTask, Snapshot], web.Response]
 
 
 class AliyunApi:
@@ -41,10 +45,10 @@ class AliyunApi:
         self._signer = UrlSigner()
 
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_post("/scc/comfy_prompt", self.prompt)
-        app.router.add_post("/scc/comfy_get_progress", self.progress)
-        app.router.add_post("/scc/comfy_get_result", self.result)
-        app.router.add_post("/scc/sp_create_temp_file_upload_sign", self.upload_sign)
+        app.router.add_post("/scc/comfy_prompt", self._json(self.prompt))
+        app.router.add_post("/scc/comfy_get_progress", self._json(self._of_task(self.progress)))
+        app.router.add_post("/scc/comfy_get_result", self._json(self._of_task(self.result)))
+        app.router.add_post("/scc/sp_create_temp_file_upload_sign", self._json(self.upload_sign))
         app.router.add_put(OSS + "{key:.+}", self.put_object)
         app.router.add_get(OSS + "{key:.+}", self.get_object)
 
@@ -55,10 +59,7 @@ class AliyunApi:
 
     # -- 智作工坊 ---------------------------------------------------------------------------
 
-    async def prompt(self, request: web.Request) -> web.Response:
-        body = await _body(request)
-        if body is None:
-            return self._not_json()
+    async def prompt(self, request: web.Request, body: dict[str, Any]) -> web.Response:
         workflow_id = str(body.get("workflow_id") or "")
         alias, version = body.get("alias_id"), body.get("version_id")
         inputs = body.get("inputs")
@@ -80,7 +81,7 @@ class AliyunApi:
         if script is not None and script.refuse is not None:
             return self.reply(code=script.refuse[0], msg=script.refuse[1])
         knobs = self.emu.knobs
-        task = TaskRecord(
+        task = AliyunTask(
             task_id=new_task_id(),
             workflow_id=workflow_id,
             alias_id=str(alias) if alias else None,
@@ -105,14 +106,7 @@ class AliyunApi:
         }
         return self.reply(data)
 
-    async def progress(self, request: web.Request) -> web.Response:
-        body = await _body(request)
-        if body is None:
-            return self._not_json()
-        task = self._task(request, body)
-        if task is None:
-            return self._unknown(body)
-        snap = task.at(time.monotonic())
+    def progress(self, task: AliyunTask, snap: Snapshot) -> web.Response:
         status = self.emu.knobs.success_word if snap.status == "succeeded" else snap.status
         message = {"waiting": "queued", "running": "generating"}.get(snap.status, "done")
         if task.fail is not None and snap.status == "failed":
@@ -133,14 +127,7 @@ class AliyunApi:
         }
         return self.reply(data)
 
-    async def result(self, request: web.Request) -> web.Response:
-        body = await _body(request)
-        if body is None:
-            return self._not_json()
-        task = self._task(request, body)
-        if task is None:
-            return self._unknown(body)
-        snap = task.at(time.monotonic())
+    def result(self, task: AliyunTask, snap: Snapshot) -> web.Response:
         data: dict[str, Any] = {"taskId": task.task_id, "status": snap.status}
         if snap.status == "failed" and task.fail is not None:
             data.update(self._timing(task))
@@ -166,10 +153,7 @@ class AliyunApi:
             }
         return self.reply(data)
 
-    async def upload_sign(self, request: web.Request) -> web.Response:
-        body = await _body(request)
-        if body is None:
-            return self._not_json()
+    async def upload_sign(self, request: web.Request, body: dict[str, Any]) -> web.Response:
         name = str(body.get("originalFilename") or "file")
         content_type = str(body.get("contentType") or "application/octet-stream")
         key = f"temp/{uuid.uuid4().hex}/{quote(name, safe='.-_')}"
@@ -232,19 +216,32 @@ class AliyunApi:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _task(self, request: web.Request, body: dict[str, Any]) -> TaskRecord | None:
-        task = self.emu.tasks.get(str(body.get("taskId") or ""))
-        if task is not None:
+    def _json(self, handler: BodyHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """The service's handler: a body that is not a JSON object is refused (InvalidParam)."""
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await _body(request)
+            if body is None:
+                return self.reply(code=INVALID_PARAM, msg="the body is not a JSON object")
+            return await handler(request, body)
+
+        return handle
+
+    def _of_task(self, handler: TaskHandler) -> BodyHandler:
+        """Hands on the task the body's taskId names (counting the request) as it is now; an
+        unknown taskId is answered CanNotFindTask."""
+
+        async def handle(request: web.Request, body: dict[str, Any]) -> web.Response:
+            task = self.emu.tasks.get(str(body.get("taskId") or ""))
+            if task is None:
+                msg = f"Cannot find task:{body.get('taskId')}"
+                return self.reply(code=CAN_NOT_FIND_TASK, msg=msg)
             task.requests[request.path] += 1
-        return task
+            return handler(task, task.at(time.monotonic()))
 
-    def _unknown(self, body: dict[str, Any]) -> web.Response:
-        return self.reply(code=CAN_NOT_FIND_TASK, msg=f"Cannot find task:{body.get('taskId')}")
+        return handle
 
-    def _not_json(self) -> web.Response:
-        return self.reply(code=INVALID_PARAM, msg="the body is not a JSON object")
-
-    def _timing(self, task: TaskRecord) -> dict[str, Any]:
+    def _timing(self, task: AliyunTask) -> dict[str, Any]:
         return {
             "taskDuration": round(task.run_s * 1000),
             "taskBeginTime": task.begin_ms,

@@ -9,14 +9,14 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from rendergate.emulators.runninghub_media import UploadStore
-from rendergate.emulators.runninghub_model import AppSpec
+from rendergate_emulators.media import UploadStore
+from rendergate_emulators.runninghub_model import AppNodes
 
 FILE_TYPES = ("image", "video", "audio", "input")
 MAX_FIELD_BYTES = 4096
 
 
-class Refusal(Exception):
+class HubRefusal(Exception):
     """An answer with a non-zero code; `detail` is appended to the code's name in `msg`."""
 
     def __init__(self, code: int, detail: str | None = None, data: Any = None) -> None:
@@ -32,7 +32,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        raise Refusal(301, "the body must be a JSON object")
+        raise HubRefusal(301, "the body must be a JSON object")
     return body
 
 
@@ -46,7 +46,7 @@ class UploadForm:
 async def read_upload(request: web.Request, max_bytes: int) -> UploadForm:
     """The multipart form, streamed so that a file over `max_bytes` is refused (809) early."""
     if not request.content_type.startswith("multipart/"):
-        raise Refusal(301, "upload must be multipart/form-data")
+        raise HubRefusal(301, "upload must be multipart/form-data")
     form = UploadForm()
     async for part in await request.multipart():
         if not isinstance(part, BodyPartReader):
@@ -54,13 +54,13 @@ async def read_upload(request: web.Request, max_bytes: int) -> UploadForm:
         if part.name == "file":
             form.data = await _read_capped(part, max_bytes)
             if form.data is None:
-                raise Refusal(809)
+                raise HubRefusal(809)
             suffix = PurePosixPath(part.filename or "").suffix.lower().lstrip(".")
             form.extension = suffix if suffix.isalnum() and len(suffix) <= 8 else "png"
         elif part.name:
             value = await _read_capped(part, MAX_FIELD_BYTES)
             if value is None:
-                raise Refusal(301, f"field {part.name} is too long")
+                raise HubRefusal(301, f"field {part.name} is too long")
             form.fields[part.name] = value.decode(errors="replace")
     return form
 
@@ -76,33 +76,33 @@ async def _read_capped(part: BodyPartReader, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def graph_spec(graph: Any, stored: AppSpec) -> AppSpec:
+def graph_spec(graph: Any, stored: AppNodes) -> AppNodes:
     """The spec of a `workflow` sent with /create; an unreadable graph fails validation."""
     if not isinstance(graph, str):
-        raise Refusal(301, "workflow must be the API-format JSON as a string")
+        raise HubRefusal(301, "workflow must be the API-format JSON as a string")
     try:
         parsed = json.loads(graph)
         if not isinstance(parsed, dict):
             raise ValueError("not an object")
-        return AppSpec.from_graph(parsed, stored.output_node)
+        return AppNodes.from_graph(parsed, stored.output_node)
     except ValueError as exc:
-        raise Refusal(433, f"workflow is not an API-format graph ({exc})") from None
+        raise HubRefusal(433, f"workflow is not an API-format graph ({exc})") from None
 
 
-def check_nodes(spec: AppSpec, nodes: list[Any], uploads: UploadStore) -> str | None:
+def check_nodes(spec: AppNodes, nodes: list[Any], uploads: UploadStore) -> str | None:
     """Refuses unknown nodes (803) and images never uploaded (433, like ComfyUI's
     custom_validation_failed); returns the first uploaded image, the results' source."""
     first_image: str | None = None
     for item in nodes:
         if not isinstance(item, dict):
-            raise Refusal(803, "each nodeInfoList item must be an object")
+            raise HubRefusal(803, "each nodeInfoList item must be an object")
         node_id, field_name, value = (item.get(k) for k in ("nodeId", "fieldName", "fieldValue"))
         if isinstance(node_id, bool) or not isinstance(node_id, str | int):
-            raise Refusal(803, "each nodeInfoList item needs a nodeId")
+            raise HubRefusal(803, "each nodeInfoList item needs a nodeId")
         node_id = str(node_id)
         kind = spec.kind(node_id, field_name) if isinstance(field_name, str) else None
         if kind is None:
-            raise Refusal(803, f"node {node_id} has no field {field_name!r}")
+            raise HubRefusal(803, f"node {node_id} has no field {field_name!r}")
         if kind != "image" or (
             isinstance(value, str) and value.startswith(("http://", "https://"))
         ):
@@ -111,7 +111,7 @@ def check_nodes(spec: AppSpec, nodes: list[Any], uploads: UploadStore) -> str | 
             first_image = first_image or value
             continue
         tips = _invalid_image_tips(node_id, str(value), spec.output_node)
-        raise Refusal(433, f"node {node_id}: {value!r} was never uploaded", {"promptTips": tips})
+        raise HubRefusal(433, f"node {node_id}: {value!r} was never uploaded", {"promptTips": tips})
     return first_image
 
 

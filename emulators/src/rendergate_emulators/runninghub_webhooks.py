@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from rendergate.emulators.runninghub_model import Knobs, WebhookAttempt
+from rendergate_emulators.runninghub_model import HubKnobs, WebhookAttempt
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 
@@ -37,7 +37,7 @@ def is_loopback_url(url: str) -> bool:
 class WebhookSender:
     """Owns its client session (opened in `open`, closed in `aclose`) and delivery tasks."""
 
-    def __init__(self, knobs: Knobs, attempts: list[WebhookAttempt]) -> None:
+    def __init__(self, knobs: HubKnobs, attempts: list[WebhookAttempt]) -> None:
         self._knobs = knobs
         self._attempts = attempts
         self._session: aiohttp.ClientSession | None = None

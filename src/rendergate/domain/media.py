@@ -1,0 +1,22 @@
+"""Content types by file extension: one table for inputs, results and older rows."""
+
+from __future__ import annotations
+
+from typing import Final
+
+OCTET_STREAM: Final = "application/octet-stream"
+CONTENT_TYPES: Final[dict[str, str]] = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "bmp": "image/bmp",
+    "gif": "image/gif",
+    "tiff": "image/tiff",
+    "tif": "image/tiff",
+}
+
+
+def content_type_of(extension: str) -> str:
+    """The content type a file with this extension holds; octet-stream when unknown."""
+    return CONTENT_TYPES.get(extension.lower().lstrip("."), OCTET_STREAM)

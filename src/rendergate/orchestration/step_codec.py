@@ -1,0 +1,59 @@
+"""The steps' values as DBOS records them: plain JSON, so a checkpoint written by one version
+of rendergate is read by the next (pickled classes would tie them to module paths)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rendergate.providers.base import OutputRef
+from rendergate.services.outcomes import (
+    Finished,
+    Moved,
+    SubmitResult,
+    Submitted,
+    Tracked,
+    TrackOutcome,
+)
+from rendergate.store.codec import job_from_json, job_to_json
+
+
+def submit_to_json(result: SubmitResult) -> dict[str, Any]:
+    if isinstance(result, Submitted):
+        return {"kind": "submitted", "job": job_to_json(result.job)}
+    if isinstance(result, Moved):
+        return {"kind": "moved", "provider": result.provider, "workflow_id": result.workflow_id}
+    return {"kind": "finished"}
+
+
+def submit_from_json(raw: dict[str, Any] | None) -> SubmitResult:
+    """Also reads what steps recorded before this codec: None, a job handle, or a move."""
+    if raw is None:
+        return Finished()
+    if "kind" not in raw:
+        if "moved_to" in raw:
+            return Moved(str(raw["moved_to"]), str(raw["workflow_id"]))
+        return Submitted(job_from_json(raw))
+    if raw["kind"] == "submitted":
+        return Submitted(job_from_json(raw["job"]))
+    if raw["kind"] == "moved":
+        return Moved(str(raw["provider"]), str(raw["workflow_id"]))
+    return Finished()
+
+
+def tracked_to_json(tracked: Tracked) -> dict[str, Any]:
+    return {
+        "outcome": tracked.outcome.value,
+        "outputs": [
+            {"locator": o.locator, "file_type": o.file_type, "node_id": o.node_id}
+            for o in tracked.outputs
+        ],
+        "cost": dict(tracked.cost) if tracked.cost is not None else None,
+    }
+
+
+def tracked_from_json(raw: dict[str, Any]) -> Tracked:
+    return Tracked(
+        TrackOutcome(raw["outcome"]),
+        tuple(OutputRef(**o) for o in raw["outputs"]),
+        raw.get("cost"),
+    )

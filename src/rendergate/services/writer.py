@@ -1,0 +1,48 @@
+"""Writes to tasks: a transition applied with compare-and-set, retried on a conflict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from rendergate.domain.errors import InvalidTransition
+from rendergate.domain.task import Task
+from rendergate.redaction import Redactor
+from rendergate.store.base import TaskStore
+
+log = structlog.get_logger(__name__)
+
+MAX_CONFLICTS = 20
+
+
+@dataclass(frozen=True)
+class TaskWriter:
+    store: TaskStore
+    clock: Callable[[], datetime]
+    redactor: Redactor
+
+    async def apply(self, task_id: int, change: Callable[[Task], Task]) -> Task | None:
+        """The task after `change`, or None when its state no longer allows it. Another
+        writer's save in between makes us read again and retry (optimistic locking)."""
+        for _ in range(MAX_CONFLICTS):
+            current = await self.store.get(task_id)
+            try:
+                new = change(current)
+            except InvalidTransition:
+                return None
+            if new == current:
+                return current
+            stored = await self.store.save(current, new)
+            if stored is not None:
+                return stored
+        raise RuntimeError(f"task {task_id}: too many concurrent writes")
+
+    async def fail(self, task_id: int, message: str, kind: str) -> Task | None:
+        message = self.redactor.scrub(message)  # upstream text may echo our request
+        log.info("task failed", task_id=task_id, reason=message)
+        return await self.apply(
+            task_id, lambda t: t.fail(now=self.clock(), message=message, kind=kind)
+        )

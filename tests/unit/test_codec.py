@@ -1,0 +1,32 @@
+"""The store codec: tasks to rows and back, and rows written by older versions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rendergate.domain.task import InputRef, JobHandle, Task
+from rendergate.store.codec import from_row, to_row
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def test_a_task_survives_the_round_trip() -> None:
+    task = Task(
+        task_id=7,
+        app="fake",
+        provider="fake",
+        inputs={"image": InputRef(key="inputs/7/image.bmp", content_type="image/bmp")},
+        provider_job=JobHandle(job_id="j", data={"attempt": 1, "nested": {"ok": True}}),
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    assert from_row(to_row(task)) == task
+
+
+def test_a_row_from_before_content_types_were_kept_still_reads() -> None:
+    row = to_row(Task(task_id=8, app="fake", provider="fake", created_at=NOW, updated_at=NOW))
+    row["inputs"] = {"image": "inputs/8/image.gif", "reference": "inputs/8/reference.jpg"}
+    assert from_row(row).inputs == {
+        "image": InputRef(key="inputs/8/image.gif", content_type="image/gif"),
+        "reference": InputRef(key="inputs/8/reference.jpg", content_type="image/jpeg"),
+    }

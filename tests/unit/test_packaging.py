@@ -1,0 +1,39 @@
+"""The rendergate wheel holds the product only: the provider emulators are a distribution of
+their own (emulators/, rendergate-emulators) and must never be packaged into it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_the_wheel_contains_no_emulator(tmp_path: Path) -> None:
+    # Built from a copy of what the wheel is made of, so that no build/ or egg-info is left in
+    # the working tree and no stale build/ output can hide in the wheel.
+    source = tmp_path / "source"
+    ignore = shutil.ignore_patterns("*.egg-info", "__pycache__")
+    shutil.copytree(ROOT / "src", source / "src", ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    out = tmp_path / "wheel"
+    # no build isolation: the venv's setuptools builds it, so the test needs no network
+    command = [
+        *(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index"),
+        *("--no-build-isolation", "-w", str(out)),
+    ]
+    built = subprocess.run(
+        [*command, str(source)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = out.glob("rendergate-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    assert "rendergate/__init__.py" in names and "rendergate/apps.toml" in names
+    assert [name for name in names if "emulator" in name.lower()] == []
+    tops = {name.split("/", 1)[0] for name in names}
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"rendergate"}
