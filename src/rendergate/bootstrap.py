@@ -21,7 +21,7 @@ from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ConfigError
 from rendergate.intake.fetch import UrlFetcher
 from rendergate.orchestration.dbos_runtime import DbosOrchestrator
-from rendergate.providers import REGISTRY, build_providers
+from rendergate.providers import build_providers, registry
 from rendergate.providers.base import Provider
 from rendergate.redaction import Redactor
 from rendergate.services.context import Orchestrator, Services, Slots, utc_now
@@ -91,7 +91,8 @@ async def _open_dbos(
     """DBOS running this process's workflows (a worker), or only enqueuing them."""
     settings = services.settings
     runner = TaskRunner(services) if worker else None
-    concurrency = {name: REGISTRY[name].concurrency(settings) for name in services.providers}
+    entries = registry(settings)
+    concurrency = {name: entries[name].concurrency(settings) for name in services.providers}
     orchestrator = DbosOrchestrator(settings, runner, concurrency)
     stack.push_async_callback(orchestrator.close)
     await orchestrator.open()

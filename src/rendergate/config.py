@@ -141,6 +141,12 @@ class Settings(BaseSettings):
         "submitted again to another server.",
     )
 
+    provider_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="More provider modules (comma-separated or a JSON list), each "
+        "exporting PROVIDER, its registry entry; see docs/adding-a-provider.md.",
+    )
+
     # Workers
     worker: bool = Field(True, description="Run the task worker inside `serve`.")
     executor_id: str = Field(
@@ -163,7 +169,7 @@ class Settings(BaseSettings):
 
     toml_file: ClassVar[Path | None] = None
 
-    @field_validator("fetch_allow", "comfyui_urls", mode="before")
+    @field_validator("fetch_allow", "comfyui_urls", "provider_modules", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import time
 import uuid
@@ -20,7 +21,16 @@ from rendergate.config import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.providers.base import InputFile, JobHandle, JobRequest
 from rendergate.providers.comfyui import ComfyUI
-from support.comfyui import ComfyServer, blur_graph, comfy_server, comfy_settings, submit
+from support.comfyui import (
+    ComfyServer,
+    Gate,
+    blur_graph,
+    comfy_server,
+    comfy_settings,
+    gate,
+    gated_graph,
+    submit,
+)
 from support.images import make_png
 from support.server import RunningServer, serve
 
@@ -39,6 +49,13 @@ def idle_comfy(comfy: ComfyServer) -> Iterator[ComfyServer]:
     yield comfy
     comfy.interrupt_all()
     comfy.wait_idle()
+
+
+@pytest.fixture
+def held(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate]:
+    """A gate the test never opens: prompts behind it run until they are canceled."""
+    with gate(tmp_path_factory.mktemp("gate") / "open") as closed:
+        yield closed
 
 
 @pytest.fixture
@@ -96,15 +113,15 @@ async def wait_until(check: Any, timeout_s: float = 60.0) -> Any:
 
 
 async def test_progress_comes_from_the_websocket_and_cancel_interrupts(
-    app_server: RunningServer, idle_comfy: ComfyServer
+    app_server: RunningServer, idle_comfy: ComfyServer, held: Gate
 ) -> None:
-    task_id = await submit(app_server, "comfy_slow", '{"size": 2048}')
+    task_id = await submit(app_server, "comfy_gated", json.dumps({"gate": str(held.path)}))
 
     async def midway() -> dict[str, Any] | None:
         task = await app_server.get_task(task_id, include_base64="false")
         return task if 5 < task["progress"] < 95 else None
 
-    task = await wait_until(midway)  # node 1 finishes long before the two blurs do
+    task = await wait_until(midway)  # node 1 finished; node 2 waits at the gate for ever
     assert task["status"] == "processing"
     prompt_id = (await app_server.services.store.get(task_id)).provider_job["job_id"]  # type: ignore[index]
     assert idle_comfy.queue()["running"] == [prompt_id]
@@ -119,9 +136,11 @@ async def test_progress_comes_from_the_websocket_and_cancel_interrupts(
 
 
 async def test_cancel_of_a_pending_prompt_removes_it(
-    app_server: RunningServer, idle_comfy: ComfyServer
+    app_server: RunningServer, idle_comfy: ComfyServer, held: Gate
 ) -> None:
-    idle_comfy.prompt(blur_graph(2048, "blocker"), str(uuid.uuid4()))
+    blocker = str(uuid.uuid4())
+    idle_comfy.prompt(gated_graph(held, "blocker"), blocker)  # runs until the test ends
+    idle_comfy.wait_running(blocker)
     task_id = await submit(app_server, "comfy_slow", '{"size": 64}')
     task = await app_server.wait_for(task_id, lambda t: t["queue_position"] == 1, timeout_s=30)
     assert task["status"] == "processing"
@@ -135,10 +154,14 @@ async def test_cancel_of_a_pending_prompt_removes_it(
     assert idle_comfy.history(prompt_id) == {}  # it never ran
 
 
-async def test_a_repeated_submit_queues_the_prompt_once(idle_comfy: ComfyServer) -> None:
+async def test_a_repeated_submit_queues_the_prompt_once(
+    idle_comfy: ComfyServer, held: Gate
+) -> None:
     comfy = ComfyUI(urls=[idle_comfy.url])
     try:
-        idle_comfy.prompt(blur_graph(2048, "blocker"), str(uuid.uuid4()))  # keeps ours pending
+        blocker = str(uuid.uuid4())
+        idle_comfy.prompt(gated_graph(held, "blocker"), blocker)  # keeps ours pending
+        idle_comfy.wait_running(blocker)
         app = AppSpec(
             name="comfy_slow",
             provider="comfyui",

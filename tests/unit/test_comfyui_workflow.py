@@ -5,12 +5,15 @@ The shapes are those a real ComfyUI (0.3.75, CPU) answered; see providers.md's a
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
 
+from rendergate.apps_file import load_apps
+from rendergate.config import load_settings
 from rendergate.domain.apps import AppSpec, NodeBinding
-from rendergate.domain.errors import Fault, ProviderRejected
+from rendergate.domain.errors import ConfigError, Fault, ProviderRejected
 from rendergate.providers.base import JobPhase
 from rendergate.providers.comfyui_workflow import (
     bind_workflow,
@@ -215,3 +218,25 @@ def test_queue_place_reads_running_and_pending_in_number_order() -> None:
 def test_queue_place_refuses_other_shapes(body: object) -> None:
     with pytest.raises(ValueError):
         queue_place(body, "x")
+
+
+def test_a_comfyui_route_reads_its_workflow_file_and_only_it(tmp_path: Path) -> None:
+    (tmp_path / "graph.json").write_text('{"1": {"class_type": "LoadImage", "inputs": {}}}')
+    apps = tmp_path / "apps.toml"
+    apps.write_text(
+        """
+[apps.both]
+provider = "runninghub"
+options = { workflow_id = "1", workflow_file = "graph.json" }
+[[apps.both.fallbacks]]
+provider = "comfyui"
+options = { workflow_file = "graph.json" }
+"""
+    )
+    app = load_apps(load_settings(data_dir=tmp_path, apps_file=apps))["both"]
+    hub, comfy = app.routes
+    assert "workflow" not in hub.options  # RunningHub's `workflow` is a JSON string of its own
+    assert comfy.options["workflow"] == {"1": {"class_type": "LoadImage", "inputs": {}}}
+    apps.write_text('[apps.x]\nprovider = "comfyui"\noptions = { workflow_file = "no.json" }\n')
+    with pytest.raises(ConfigError, match="app 'x': cannot read its workflow_file"):
+        load_apps(load_settings(data_dir=tmp_path, apps_file=apps))

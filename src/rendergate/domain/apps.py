@@ -19,8 +19,8 @@ class NodeBinding:
     """Puts one of our inputs into one node field of a provider workflow."""
 
     source: str  # an input role ("image", "reference"), "angle" or "params.<key>"
-    node_id: str
     field: str
+    node_id: str = ""  # the workflow node, for providers that have nodes (RunningHub, ComfyUI)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,7 +137,9 @@ def _parse_route(raw: Mapping[str, Any]) -> Route:
     return Route(
         provider=str(raw["provider"]),
         bindings=tuple(
-            NodeBinding(source=str(b["source"]), node_id=str(b["node_id"]), field=str(b["field"]))
+            NodeBinding(
+                source=str(b["source"]), node_id=str(b.get("node_id", "")), field=str(b["field"])
+            )
             for b in raw.get("bindings", ())
         ),
         options=dict(raw.get("options", {})),

@@ -1,4 +1,9 @@
-"""The provider registry: names to adapters, resolved lazily so the core imports none of them."""
+"""The provider registry: names to adapters, resolved lazily so the core imports none of them.
+
+The built-in entries are below. More come from RENDERGATE_PROVIDER_MODULES: each module
+named there exports `PROVIDER`, its ProviderEntry, so a provider can live in a module of
+its own (a plug-in, or a test's) without an edit anywhere else (docs/adding-a-provider.md).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
+
+from rendergate.domain.errors import ConfigError
 
 if TYPE_CHECKING:
     from rendergate.config import Settings
@@ -20,6 +27,7 @@ class ProviderEntry:
     required: tuple[str, ...] = ()  # Settings fields that must be set
     concurrency_setting: str | None = None  # Settings field capping tasks run at once
     params_check: str | None = None  # "module:function" refusing bad `params` at submit time
+    prepare_options: str | None = None  # "module:function" reading a route's options at start
     cancels: bool = False  # the adapter is Cancellable: it can stop a job it accepted
     webhooks: bool = False  # the adapter ReceivesWebhooks at the task's callback URL
 
@@ -41,6 +49,12 @@ class ProviderEntry:
         """Raises InvalidInput for params this provider would refuse later."""
         if self.params_check is not None:
             _resolve(self.params_check)(params)
+
+    def prepare_route_options(self, options: Mapping[str, Any], base: Any) -> Mapping[str, Any]:
+        """A route's options as the adapter wants them; `base` is the apps file's folder."""
+        if self.prepare_options is None:
+            return options
+        return cast("Mapping[str, Any]", _resolve(self.prepare_options)(options, base))
 
     def build(self, settings: Settings) -> Provider:
         factory = cast("Callable[[Settings], Provider]", _resolve(self.target))
@@ -87,17 +101,30 @@ REGISTRY: dict[str, ProviderEntry] = {
             target="rendergate.providers.comfyui:from_settings",
             required=("comfyui_urls",),
             concurrency_setting="comfyui_concurrency",
+            prepare_options="rendergate.providers.comfyui_workflow:read_workflow_file",
             cancels=True,
         ),
     )
 }
 
 
+def registry(settings: Settings) -> dict[str, ProviderEntry]:
+    """The built-in providers and those of RENDERGATE_PROVIDER_MODULES."""
+    entries = dict(REGISTRY)
+    for module_name in settings.provider_modules:
+        entry = getattr(importlib.import_module(module_name), "PROVIDER", None)
+        if not isinstance(entry, ProviderEntry):
+            raise ConfigError(f"provider module {module_name} has no PROVIDER = ProviderEntry(...)")
+        entries[entry.name] = entry
+    return entries
+
+
 def unavailable_reason(name: str, settings: Settings) -> str | None:
     """Why provider `name` cannot run tasks here, or None when it can."""
-    entry = REGISTRY.get(name)
+    known = registry(settings)
+    entry = known.get(name)
     if entry is None:
-        return f"provider {name!r} is unknown; known: {', '.join(sorted(REGISTRY))}"
+        return f"provider {name!r} is unknown; known: {', '.join(sorted(known))}"
     missing = entry.missing_settings(settings)
     if missing:
         return f"provider {name!r} is not configured: set {' and '.join(missing)}"
@@ -109,7 +136,7 @@ def unavailable_reason(name: str, settings: Settings) -> str | None:
 def build_providers(names: set[str], settings: Settings) -> dict[str, Provider]:
     """Builds every named provider that can run here; the others are left out."""
     return {
-        name: REGISTRY[name].build(settings)
+        name: registry(settings)[name].build(settings)
         for name in sorted(names)
         if unavailable_reason(name, settings) is None
     }

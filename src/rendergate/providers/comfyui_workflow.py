@@ -5,16 +5,34 @@ workflow template, and turning `/history` entries and 400 `node_errors` into our
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
+from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from rendergate.domain.apps import AppSpec
-from rendergate.domain.errors import Fault, ProviderError, ProviderRejected
+from rendergate.domain.errors import ConfigError, Fault, ProviderError, ProviderRejected
 from rendergate.providers.base import JobPhase, JobStatus, OutputRef
 from rendergate.providers.kit import bound_values
 
 MAX_DETAIL = 300
+
+
+def read_workflow_file(options: Mapping[str, Any], base: Traversable | Path) -> dict[str, Any]:
+    """The route's options with `workflow_file` (relative to the apps file) read into
+    `workflow`, so a broken workflow file stops start-up instead of failing tasks later."""
+    if "workflow_file" not in options:
+        return dict(options)
+    path = base.joinpath(str(options["workflow_file"]))
+    try:
+        workflow = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read its workflow_file {path}: {exc}") from exc
+    if not isinstance(workflow, dict):
+        raise ConfigError(f"{path} is not an API-format workflow object")
+    return {**options, "workflow": workflow}
 
 
 def bind_workflow(

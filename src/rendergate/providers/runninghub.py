@@ -288,10 +288,15 @@ class RunningHub:
 
 def _node_info(request: JobRequest) -> list[dict[str, Any]]:
     """The app's bindings filled with this task's inputs (uploaded file names), angle and params."""
-    return [
-        {"nodeId": binding.node_id, "fieldName": binding.field, "fieldValue": value}
-        for binding, value in binding_values(request)
-    ]
+    items = []
+    for binding, value in binding_values(request):
+        if not binding.node_id:
+            raise ProviderRejected(
+                f"app {request.app.name!r} binds {binding.source} without a node_id",
+                fault=Fault.CONFIG,
+            )
+        items.append({"nodeId": binding.node_id, "fieldName": binding.field, "fieldValue": value})
+    return items
 
 
 def _check_prompt_tips(tips: Any) -> None:

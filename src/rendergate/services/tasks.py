@@ -30,7 +30,7 @@ from rendergate.domain.errors import (
 from rendergate.domain.task import MAX_SAFE_INTEGER, InputRef, JobHandle, Skip, Task, TaskStatus
 from rendergate.domain.values import check_value
 from rendergate.imaging.inputs import CheckedImage, check_image
-from rendergate.providers import REGISTRY, unavailable_reason
+from rendergate.providers import registry, unavailable_reason
 from rendergate.providers.base import cancel_capability
 from rendergate.services.context import Services
 from rendergate.store.base import Page, TaskIdTaken
@@ -73,7 +73,7 @@ async def create_task(request: NewTask, *, services: Services) -> Task:
     check_value(dict(request.params), what="params", field="params")
     check_value(request.angle, what="angle", field="angle")
     app.check_request(angle=request.angle, has_reference="reference" in roles)
-    REGISTRY[provider].check_params(request.params)
+    registry(services.settings)[provider].check_params(request.params)
     checked = [
         (
             upload.role,
@@ -215,6 +215,11 @@ async def _stopped_upstream(task: Task, job: JobHandle, services: Services) -> b
         return True
     canceller = cancel_capability(provider)
     if canceller is None:
+        log.info(
+            f"{task.provider} has no cancel: the task is no longer tracked, but "
+            f"{task.provider} may still run it (and bill it)",
+            task_id=task.task_id,
+        )
         return False
     try:
         return await canceller.cancel(job)
