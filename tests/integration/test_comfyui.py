@@ -29,6 +29,7 @@ from support.comfyui import (
     comfy_settings,
     gate,
     gated_graph,
+    provider_job,
     submit,
 )
 from support.images import make_png
@@ -123,7 +124,7 @@ async def test_progress_comes_from_the_websocket_and_cancel_interrupts(
 
     task = await wait_until(midway)  # node 1 finished; node 2 waits at the gate for ever
     assert task["status"] == "processing"
-    prompt_id = (await app_server.services.store.get(task_id)).provider_job["job_id"]  # type: ignore[index]
+    prompt_id, _ = await provider_job(app_server, task_id)
     assert idle_comfy.queue()["running"] == [prompt_id]
 
     async with app_server.http.post(f"{app_server.url}/tasks/{task_id}/cancel") as response:
@@ -144,7 +145,7 @@ async def test_cancel_of_a_pending_prompt_removes_it(
     task_id = await submit(app_server, "comfy_slow", '{"size": 64}')
     task = await app_server.wait_for(task_id, lambda t: t["queue_position"] == 1, timeout_s=30)
     assert task["status"] == "processing"
-    prompt_id = (await app_server.services.store.get(task_id)).provider_job["job_id"]  # type: ignore[index]
+    prompt_id, _ = await provider_job(app_server, task_id)
     assert idle_comfy.queue()["pending"] == [prompt_id]
 
     async with app_server.http.post(f"{app_server.url}/tasks/{task_id}/cancel") as response:
@@ -205,8 +206,7 @@ async def test_a_large_output_is_stored_byte_for_byte(
     assert task["status"] == "completed", task
     [output] = task["outputs"]
     assert output["size"] > 1024 * 1024  # far past one ~128 KB network read
-    stored = await app_server.services.store.get(task_id)
-    prompt_id = stored.provider_job["job_id"]  # type: ignore[index]
+    prompt_id, _ = await provider_job(app_server, task_id)
     [saved] = idle_comfy.history(prompt_id)["outputs"]["4"]["images"]
     original = idle_comfy.view(saved["filename"], saved["subfolder"], saved["type"])
     async with app_server.http.get(f"{app_server.url}/tasks/{task_id}/image") as response:

@@ -1,7 +1,8 @@
 """A submit whose reply never came must not queue the same attempt on a second server.
 
 Two small ComfyUI stand-ins on 127.0.0.1 speak the routes submit uses; the first queues
-the prompt and then answers too late, as a real server behind a stalled network does.
+the prompt and then holds its answer until the test ends, as a real server behind a stalled
+network does (so the client's timeout always comes first, however slow the machine).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ APP = AppSpec(name="demo", provider="comfyui", options={"workflow": GRAPH})
 
 @dataclass
 class StandIn:
-    reply_delay_s: float = 0.0
+    hold_reply: bool = False
+    released: asyncio.Event = field(default_factory=asyncio.Event)
     queued: list[str] = field(default_factory=list)
     url: str = ""
 
@@ -48,7 +50,8 @@ class StandIn:
         async def prompt(request: web.Request) -> web.Response:
             body = await request.json()
             self.queued.append(body["prompt_id"])
-            await asyncio.sleep(self.reply_delay_s)
+            if self.hold_reply:
+                await self.released.wait()
             return web.json_response({"prompt_id": body["prompt_id"], "node_errors": {}})
 
         app = web.Application()
@@ -62,7 +65,7 @@ class StandIn:
 
 @pytest.fixture
 async def servers() -> AsyncIterator[tuple[StandIn, StandIn, list[web.AppRunner]]]:
-    slow, spare = StandIn(reply_delay_s=5.0), StandIn()
+    slow, spare = StandIn(hold_reply=True), StandIn()
     runners = []
     for stand_in in (slow, spare):
         runner = web.AppRunner(stand_in.app(), shutdown_timeout=0.1)
@@ -72,6 +75,7 @@ async def servers() -> AsyncIterator[tuple[StandIn, StandIn, list[web.AppRunner]
         stand_in.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
         runners.append(runner)
     yield slow, spare, runners
+    slow.released.set()
     for runner in runners:
         await runner.cleanup()
 

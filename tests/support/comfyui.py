@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,52 @@ from support.server import RunningServer
 APPS = Path(__file__).with_name("comfyui_apps.toml")
 SERVE = Path(__file__).parents[2] / "scripts" / "comfyui_serve.py"
 START_TIMEOUT_S = 180.0  # about 7 s on an idle machine; CI runs it beside the suite
+GATE_LIMIT_S = 300.0  # a gate nobody opens fails its prompt after this, so no server hangs
+
+# A custom node every test server loads: it passes its image on once `release_file` exists,
+# so a prompt holding it runs until the test says so (no duration to guess). It checks
+# ComfyUI's interrupt flag while it waits, so cancel and /interrupt stop it too, and says
+# it is half-way every 0.2 s, so a websocket that connects late still hears its progress.
+GATE_NODE = f"""
+import os
+import time
+
+import comfy.model_management
+import comfy.utils
+
+
+class RendergateTestGate:
+    CATEGORY = "rendergate/test"
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "wait"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        release_file = ("STRING", {{"default": ""}})
+        return {{"required": {{"image": ("IMAGE",), "release_file": release_file}}}}
+
+    @classmethod
+    def IS_CHANGED(cls, image, release_file):
+        return float("nan")  # never from the cache: every prompt waits for its own gate
+
+    def wait(self, image, release_file):
+        bar = comfy.utils.ProgressBar(2)
+        deadline = time.monotonic() + {GATE_LIMIT_S!r}
+        told = 0.0
+        while not os.path.exists(release_file):
+            comfy.model_management.throw_exception_if_processing_interrupted()
+            now = time.monotonic()
+            if now > deadline:
+                raise RuntimeError("gate " + release_file + " was never released")
+            if now - told >= 0.2:
+                bar.update_absolute(1)
+                told = now
+            time.sleep(0.02)
+        return (image,)
+
+
+NODE_CLASS_MAPPINGS = {{"RendergateTestGate": RendergateTestGate}}
+"""
 
 
 def comfyui_python() -> str:
@@ -54,6 +100,8 @@ class ComfyServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         base_dir.mkdir(parents=True, exist_ok=True)
+        (base_dir / "custom_nodes").mkdir(exist_ok=True)
+        (base_dir / "custom_nodes" / "rendergate_test_gate.py").write_text(GATE_NODE)
         self.log_path = base_dir / "comfyui.log"
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -82,6 +130,13 @@ class ComfyServer:
                     return self
             time.sleep(0.2)
         raise TimeoutError(f"ComfyUI did not start in {START_TIMEOUT_S:g} s")
+
+    def wait_running(self, prompt_id: str, timeout_s: float = 60.0) -> None:
+        """Until the server reports this prompt as the one it runs."""
+        deadline = time.monotonic() + timeout_s
+        while self.queue()["running"] != [prompt_id]:
+            assert time.monotonic() < deadline, f"{prompt_id} not running: {self.queue()}"
+            time.sleep(0.05)
 
     def queue(self) -> dict[str, list[str]]:
         """Prompt ids, running and pending."""
@@ -158,11 +213,53 @@ def blur_graph(size: int, prefix: str = "slow") -> dict[str, Any]:
     }
 
 
+class Gate:
+    """Holds every prompt whose RendergateTestGate node names `path` until `release`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def release(self) -> None:
+        self.path.touch()
+
+
+@contextlib.contextmanager
+def gate(path: Path) -> Iterator[Gate]:
+    """A closed gate, released on the way out whatever happens (no prompt is left held)."""
+    held = Gate(path)
+    try:
+        yield held
+    finally:
+        held.release()
+
+
+def gated_graph(held: Gate, prefix: str = "gated", size: int = 64) -> dict[str, Any]:
+    """A graph that runs until `held` is released: node 1 finishes at once, node 2 waits."""
+    return {
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": size, "height": size, "batch_size": 1, "color": 0},
+        },
+        "2": {
+            "class_type": "RendergateTestGate",
+            "inputs": {"image": ["1", 0], "release_file": str(held.path)},
+        },
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": prefix}},
+    }
+
+
 def comfy_settings(settings: Settings, *urls: str, **extra: Any) -> Settings:
     """The test's settings with these ComfyUI servers and the comfy_slow app."""
     return load_settings(
         data_dir=settings.data_dir, apps_file=APPS, comfyui_urls=list(urls), **extra
     )
+
+
+async def provider_job(server: RunningServer, task_id: int) -> tuple[str, Mapping[str, Any]]:
+    """The stored task's ComfyUI prompt id and its handle's data (server, node count)."""
+    job = (await server.services.store.get(task_id)).provider_job
+    assert job is not None, f"task {task_id} has no job yet"
+    return job.job_id, job.data
 
 
 async def submit(server: RunningServer, app: str, params: str = "{}", **image: Any) -> int:

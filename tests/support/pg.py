@@ -12,9 +12,15 @@ import pytest
 
 
 def pg_url_or_skip() -> str:
+    """The server's URL; or a skip that says why there is none (scripts/test.sh sets
+    RENDERGATE_TEST_PG_SKIP when PostgreSQL's server binaries are not installed)."""
     url = os.environ.get("RENDERGATE_TEST_PG_URL")
     if not url:
-        pytest.skip("RENDERGATE_TEST_PG_URL is not set (make test starts a server when it can)")
+        pytest.skip(
+            os.environ.get("RENDERGATE_TEST_PG_SKIP")
+            or "RENDERGATE_TEST_PG_URL is not set: run the suite with scripts/test.sh (make "
+            "test), which starts a throwaway PostgreSQL, or set it to a server's URL"
+        )
     return url
 
 

@@ -419,7 +419,8 @@ async def test_timeout_covers_the_whole_redirect_chain(release: asyncio.Event) -
         async with fetcher(["127.0.0.1"], timeout_s=0.5, max_redirects=5) as f:
             msg = await refused(f, srv.url + "/slow/4")
         assert msg == "timed out after 0.5 s fetching 127.0.0.1"
-        assert srv.hits == ["/slow/4", "/slow/3"]
+        # cut off in the second hop (in the first on a slow machine); a third starts >= 0.6 s
+        assert srv.hits in (["/slow/4"], ["/slow/4", "/slow/3"])
 
 
 async def test_connection_refused_is_reported() -> None:
