@@ -62,8 +62,6 @@ async def _from_form(content_type: str, request: Request, limit: int) -> NewTask
     ]
     texts = {name: text_of(part) for name, part in parts.items() if name in FORM.texts}
     params = _parse_params(texts.get("params") or "{}")
-    for name in ("type", "angle"):
-        check_value(texts.get(name, ""), what=name, field=name)
     return _new_task(
         app=texts.get("type") or "preview",
         angle=texts.get("angle", ""),

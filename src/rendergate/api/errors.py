@@ -49,21 +49,30 @@ def validation_error(loc: list[str | int], message: str, kind: str = "value_erro
     return JSONResponse({"detail": [{"loc": loc, "msg": message, "type": kind}]}, status_code=422)
 
 
+def body_refusal(exc: InputTooLarge | ServerBusy) -> JSONResponse:
+    """413 for a body over its limit, 503 with Retry-After when no large body fits now; both
+    close the connection, since the client may still be sending. Answered here and by the
+    body-limit layer (api/limits.py) before a route runs."""
+    if isinstance(exc, ServerBusy):
+        headers = {"Retry-After": str(exc.retry_after_s), "Connection": "close"}
+        return envelope_error(503, str(exc), headers)
+    return envelope_error(413, str(exc), {"Connection": "close"})
+
+
 async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, TaskNotFound | ResultNotReady):
         return envelope_error(404, str(exc))
     if isinstance(exc, InvalidTransition):
         return envelope_error(409, str(exc))
     if isinstance(exc, InvalidInput):
-        if isinstance(exc, InputTooLarge):  # close: the client may still be sending
-            return envelope_error(413, str(exc), {"Connection": "close"})
+        if isinstance(exc, InputTooLarge):
+            return body_refusal(exc)
         if isinstance(exc, UnsupportedInput):
             return envelope_error(415, str(exc))
         loc: list[str | int] = [exc.location, exc.field] if exc.field else [exc.location]
         return validation_error(loc, str(exc))
     if isinstance(exc, ServerBusy):
-        headers = {"Retry-After": str(exc.retry_after_s), "Connection": "close"}
-        return envelope_error(503, str(exc), headers)
+        return body_refusal(exc)
     if isinstance(exc, ResultLost):
         log.error("stored result missing", route=route_of(request.scope))
         return envelope_error(500, str(exc))

@@ -10,11 +10,11 @@ Retry-After instead of letting memory swell.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rendergate.api.errors import body_refusal
 from rendergate.domain.errors import InputTooLarge, ServerBusy
 from rendergate.domain.values import megabytes
 
@@ -53,8 +53,8 @@ class BodyLimits:
         body = CountedBody(receive, limit=limit_for(scope, services), slots=services.large_bodies)
         try:
             body.check_declared(scope)
-        except (InputTooLarge, ServerBusy) as exc:
-            await _refuse(send, exc)
+        except (InputTooLarge, ServerBusy) as exc:  # answered before the body is read
+            await body_refusal(exc)(scope, receive, send)
             return
         try:
             await self.app(scope, body.receive, send)
@@ -103,15 +103,3 @@ class CountedBody:
         if self._holding:
             self._slots.release()
             self._holding = False
-
-
-async def _refuse(send: Send, exc: InputTooLarge | ServerBusy) -> None:
-    """Answers before the body is read; the connection closes, so the rest is never read."""
-    status, headers = 413, [(b"content-type", b"application/json")]
-    if isinstance(exc, ServerBusy):
-        status = 503
-        headers.append((b"retry-after", str(exc.retry_after_s).encode()))
-    body = json.dumps({"code": status, "msg": exc.message, "data": None}).encode()
-    headers += [(b"content-length", str(len(body)).encode()), (b"connection", b"close")]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

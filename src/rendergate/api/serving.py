@@ -18,16 +18,17 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from rendergate.api.errors import envelope_error
 from rendergate.config import Settings
 
 MAX_HEADER_BYTES = 64 * 1024  # nginx's default is 4 x 8 KiB; httptools itself has no limit
 
 
-def _envelope(code: int, msg: str) -> bytes:
-    return json.dumps({"code": code, "msg": msg, "data": None}, separators=(",", ":")).encode()
-
-
-_TOO_LARGE = _envelope(431, f"request headers are over {MAX_HEADER_BYTES // 1024} KiB")
+# Answered by the protocol itself, before there is a request to give the app: raw bytes.
+_TOO_LARGE = json.dumps(
+    {"code": 431, "msg": f"request headers are over {MAX_HEADER_BYTES // 1024} KiB", "data": None},
+    separators=(",", ":"),
+).encode()
 HEADERS_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
     b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_TOO_LARGE), _TOO_LARGE)
@@ -106,14 +107,16 @@ class BodyTimeout:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        body = _TimedBody(receive, send, self.idle_s, self.total_s)
+        body = _TimedBody(scope, receive, send, self.idle_s, self.total_s)
         with contextlib.suppress(BodyTimedOut):
             await self.app(scope, body.receive, body.send)
 
 
 class _TimedBody:
-    def __init__(self, receive: Receive, send: Send, idle_s: float, total_s: float) -> None:
-        self._receive, self._send = receive, send
+    def __init__(
+        self, scope: Scope, receive: Receive, send: Send, idle_s: float, total_s: float
+    ) -> None:
+        self._scope, self._receive, self._send = scope, receive, send
         self.idle_s, self.total_s = idle_s, total_s
         self.deadline: float | None = None
         self.body_done = self.started = False
@@ -140,11 +143,8 @@ class _TimedBody:
 
     async def _answer_408(self) -> None:
         msg = f"request body too slow: {self.idle_s:g} s without data, {self.total_s:g} s in all"
-        body = _envelope(408, msg)
-        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await self.send({"type": "http.response.start", "status": 408, "headers": headers})
-        await self.send({"type": "http.response.body", "body": body})
+        response = envelope_error(408, msg, {"Connection": "close"})
+        await response(self._scope, self._receive, self.send)
 
 
 def uvicorn_config(
