@@ -7,8 +7,10 @@ its own (a plug-in, or a test's) without an edit anywhere else (docs/adding-a-pr
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -108,15 +110,21 @@ REGISTRY: dict[str, ProviderEntry] = {
 }
 
 
-def registry(settings: Settings) -> dict[str, ProviderEntry]:
-    """The built-in providers and those of RENDERGATE_PROVIDER_MODULES."""
+def registry(settings: Settings) -> Mapping[str, ProviderEntry]:
+    """The built-in providers and those of RENDERGATE_PROVIDER_MODULES (worked out once per
+    list of modules: every create and start-up step asks)."""
+    return _registry_with(tuple(settings.provider_modules))
+
+
+@functools.cache
+def _registry_with(modules: tuple[str, ...]) -> Mapping[str, ProviderEntry]:
     entries = dict(REGISTRY)
-    for module_name in settings.provider_modules:
+    for module_name in modules:
         entry = getattr(importlib.import_module(module_name), "PROVIDER", None)
         if not isinstance(entry, ProviderEntry):
             raise ConfigError(f"provider module {module_name} has no PROVIDER = ProviderEntry(...)")
         entries[entry.name] = entry
-    return entries
+    return types.MappingProxyType(entries)
 
 
 def unavailable_reason(name: str, settings: Settings) -> str | None:
@@ -135,8 +143,9 @@ def unavailable_reason(name: str, settings: Settings) -> str | None:
 
 def build_providers(names: set[str], settings: Settings) -> dict[str, Provider]:
     """Builds every named provider that can run here; the others are left out."""
+    entries = registry(settings)
     return {
-        name: registry(settings)[name].build(settings)
+        name: entries[name].build(settings)
         for name in sorted(names)
         if unavailable_reason(name, settings) is None
     }
