@@ -412,7 +412,7 @@ async def test_a_provider_whose_settings_went_away_is_skipped_or_named(
 
 async def test_uploads_are_retried_as_patiently_as_the_submit(world: World) -> None:
     stamina.set_testing(False)  # real retries, with waits of a millisecond
-    world.runner.backoff = Backoff(initial_s=0.001, max_s=0.002)
+    world.runner = TaskRunner(world.services, Backoff(initial_s=0.001, max_s=0.002))
     task = await world.create(app="only_hub")
     world.hub.upload_errors.extend([DOWN] * 8)  # more than the 5 tries uploads once had
     job = await world.runner.submit(task.task_id)

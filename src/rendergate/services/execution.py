@@ -51,14 +51,6 @@ class TaskRunner:
         self.redactor = services.redactor
         self._in_flight: set[asyncio.Task[Any]] = set()
 
-    @property
-    def backoff(self) -> Backoff:
-        return self.submit_step.backoff
-
-    @backoff.setter
-    def backoff(self, value: Backoff) -> None:
-        self.submit_step.backoff = value
-
     async def submit(self, task_id: int, workflow_id: str | None = None) -> SubmitResult:
         return await self.submit_step(task_id, workflow_id)
 
