@@ -43,13 +43,16 @@ def check_value(value: Any, *, what: str, field: str | None = None) -> None:
 
 
 def _check_text(text: str, path: str, field: str | None) -> None:
-    if not text.isascii() and not _encodable(text):
+    if not _encodable(text):
         raise InvalidInput(
             f"{path} holds text that is not valid Unicode (a lone surrogate)", field=field
         )
 
 
 def _encodable(text: str) -> bool:
+    """Whether the text has no lone surrogate (ASCII, the common case, is not encoded)."""
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -59,7 +62,7 @@ def _encodable(text: str) -> bool:
 
 def safe_text(text: str) -> str:
     """The text with any lone surrogate replaced by U+FFFD, so it can be encoded."""
-    if text.isascii() or _encodable(text):
+    if _encodable(text):
         return text
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
