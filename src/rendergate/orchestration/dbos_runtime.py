@@ -33,7 +33,7 @@ from rendergate.orchestration.step_codec import (
     tracked_to_json,
 )
 from rendergate.services.execution import TaskRunner
-from rendergate.services.outcomes import Finished, Moved, SubmitResult, Tracked, TrackOutcome
+from rendergate.services.outcomes import Finished, Moved, SubmitResult, TrackOutcome
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -110,10 +110,6 @@ async def _submitted(task_id: int) -> SubmitResult:
     return submit_from_json(await _submit_step(task_id, DBOS.workflow_id))
 
 
-async def _tracked(task_id: int) -> Tracked:
-    return tracked_from_json(await _track_step(task_id))
-
-
 @DBOS.step(name="rendergate.give_up")
 async def _give_up_step(task_id: int) -> None:
     await _active_runner().fail(
@@ -145,12 +141,13 @@ async def run_task(task_id: int) -> str:
                     with SetWorkflowID(submitted.workflow_id):
                         await queue.enqueue_async(run_task, task_id)
                     return "moved"
-                tracked = await _tracked(task_id)
-                if tracked.outcome is TrackOutcome.LOST:
+                recorded = await _track_step(task_id)  # handed on to collect as DBOS has it
+                outcome = tracked_from_json(recorded).outcome
+                if outcome is TrackOutcome.LOST:
                     continue
-                if tracked.outcome is TrackOutcome.SUCCEEDED:
-                    await _collect_step(task_id, tracked_to_json(tracked))
-                return tracked.outcome.value
+                if outcome is TrackOutcome.SUCCEEDED:
+                    await _collect_step(task_id, recorded)
+                return outcome.value
             await _give_up_step(task_id)
         except Exception as exc:
             kind = exc.kind if isinstance(exc, StepFailed) else type(exc).__name__
