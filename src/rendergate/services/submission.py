@@ -284,13 +284,10 @@ class SubmitStep:
 
     async def _fall_back(self, task_id: int, to: str, reason: str) -> SubmitResult:
         """Records the skip and hands the task to route `to`, unless it finished meanwhile."""
-        reason = self.writer.redactor.scrub(reason)
-        moved = await self.writer.apply(
-            task_id, lambda t: t.fall_back(now=self.clock(), to=to, reason=reason)
-        )
+        moved = await self.writer.fall_back(task_id, to, reason)
         if moved is None:
             return Finished()
-        log.info("task falls back", task_id=task_id, to=to, reason=reason)
+        log.info("task falls back", task_id=task_id, to=to, reason=moved.skipped[-1].reason)
         return Moved(to, moved.workflow_id)
 
     def _callback_url(self, task: Task) -> str | None:

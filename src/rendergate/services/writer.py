@@ -1,4 +1,8 @@
-"""Writes to tasks: a transition applied with compare-and-set, retried on a conflict."""
+"""Writes to tasks: a transition applied with compare-and-set, retried on a conflict.
+
+Text from outside (a provider's error, a reason to skip it) is stored only through `fail`
+and `fall_back`, which scrub it of the settings' secrets first: upstream replies may echo
+our request, API key included."""
 
 from __future__ import annotations
 
@@ -41,8 +45,15 @@ class TaskWriter:
         raise RuntimeError(f"task {task_id}: too many concurrent writes")
 
     async def fail(self, task_id: int, message: str, kind: str) -> Task | None:
-        message = self.redactor.scrub(message)  # upstream text may echo our request
+        message = self.redactor.scrub(message)
         log.info("task failed", task_id=task_id, reason=message)
         return await self.apply(
             task_id, lambda t: t.fail(now=self.clock(), message=message, kind=kind)
+        )
+
+    async def fall_back(self, task_id: int, to: str, reason: str) -> Task | None:
+        """The task handed to route `to`, recording why its provider was passed over."""
+        reason = self.redactor.scrub(reason)
+        return await self.apply(
+            task_id, lambda t: t.fall_back(now=self.clock(), to=to, reason=reason)
         )
