@@ -54,8 +54,9 @@ def _create(url: str, size: tuple[int, int], app: str) -> int:
 
 
 def test_a_task_queued_on_its_fallback_survives_a_crash(tmp_path: Path) -> None:
-    data, log, port = tmp_path / "data", tmp_path / "serve.log", free_port()
+    data, log = tmp_path / "data", tmp_path / "serve.log"
     with runninghub_emulator(tmp_path / "emulator.log") as hub:
+        port = free_port()  # once the emulator holds its own: two in a row may be the same
         env = {
             "RENDERGATE_APPS_FILE": str(APPS),
             "RENDERGATE_LOCAL_CONCURRENCY": "1",

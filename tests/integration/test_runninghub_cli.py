@@ -60,8 +60,10 @@ def test_submit_su_render_wait(tmp_path: Path) -> None:
     shot, ref, out = tmp_path / "shot.png", tmp_path / "ref.jpg", tmp_path / "render.png"
     shot.write_bytes(make_scene(128, 96))
     ref.write_bytes(make_reference())
-    port = free_port()
     with emulator_process(tmp_path / "emulator.log") as runninghub:
+        # chosen once the emulator holds its own port: two free_port() calls in a row may
+        # hand out the same one, and rendergate's CLI then talked to the emulator
+        port = free_port()
         settings = {
             "RENDERGATE_RUNNINGHUB_API_KEY": KEY,
             "RENDERGATE_RUNNINGHUB_BASE_URL": runninghub,
