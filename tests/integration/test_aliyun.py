@@ -4,9 +4,7 @@ and queue, cancel; and the official `speedpix` SDK against the same emulator."""
 
 from __future__ import annotations
 
-import asyncio
 import io
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,31 @@ APPS = Path(__file__).parents[1] / "support" / "apps.toml"
 @pytest.fixture
 async def emulator() -> AsyncIterator[AliyunEmulator]:
     emu = AliyunEmulator(KEY, SECRET, run_s=0.3)
+    async with emu.serve():
+        yield emu
+
+
+class Hands:
+    """The emulator's clock, moved only by the test: each phase lasts until it says."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def hands() -> Hands:
+    return Hands()
+
+
+@pytest.fixture
+async def stepped(hands: Hands) -> AsyncIterator[AliyunEmulator]:
+    emu = AliyunEmulator(KEY, SECRET, clock=hands, run_s=2.0)
     async with emu.serve():
         yield emu
 
@@ -103,19 +126,19 @@ async def test_a_content_safety_failure_reads_plainly(
 
 
 async def test_a_task_aliyun_lost_is_submitted_again(
-    settings: Settings, emulator: AliyunEmulator
+    settings: Settings, stepped: AliyunEmulator, hands: Hands
 ) -> None:
-    emulator.configure(run_s=1.5)
-    async with serve(ali_settings(settings, emulator)) as server:
+    async with serve(ali_settings(settings, stepped)) as server:
         task_id = await submit(server)
         await server.wait_for(task_id, lambda t: t["status"] == "processing")
-        [first] = emulator.tasks
-        emulator.configure(run_s=0.3)
-        emulator.forget()  # Aliyun answers B_COMPUTING_CanNotFindTask from now on
+        [first] = stepped.tasks  # running, until the clock moves
+        stepped.forget()  # Aliyun answers B_COMPUTING_CanNotFindTask from now on
+        await server.wait_for(task_id, lambda _: len(stepped.tasks) == 1)  # submitted again
+        hands.advance(10)
         task = await server.wait_finished(task_id)
     assert task["status"] == "completed" and task["attempts"] == 2, task
-    assert emulator.stats.service_codes[CAN_NOT_FIND_TASK] >= 1
-    assert list(emulator.tasks) != [first] and len(emulator.tasks) == 1
+    assert stepped.stats.service_codes[CAN_NOT_FIND_TASK] >= 1
+    assert list(stepped.tasks) != [first] and len(stepped.tasks) == 1
 
 
 async def test_a_wrong_secret_fails_with_a_config_message_that_keeps_secrets(
@@ -152,27 +175,30 @@ async def test_successed_is_read_as_success(settings: Settings, emulator: Aliyun
 
 
 async def test_queue_position_and_progress_move_forward(
-    settings: Settings, emulator: AliyunEmulator
+    settings: Settings, stepped: AliyunEmulator, hands: Hands
 ) -> None:
-    emulator.configure(queue_ahead=3, queue_step_s=0.6, run_s=2.5)
-    seen: list[tuple[int | None, int]] = []
-    async with serve(ali_settings(settings, emulator)) as server:
+    stepped.configure(queue_ahead=3, queue_step_s=0.5)  # binary-exact steps
+    async with serve(ali_settings(settings, stepped)) as server:
         task_id = await submit(server)
-        deadline = time.monotonic() + 30
-        while True:
-            task = await server.get_task(task_id, include_base64="false")
-            if task["status"] == "processing":
-                seen.append((task["queue_position"], task["progress"]))
-            if task["status"] in ("completed", "failed", "canceled"):
-                break
-            assert time.monotonic() < deadline, f"task stuck: {task}"
-            await asyncio.sleep(0.05)
+        await server.wait_for(task_id, lambda _: len(stepped.tasks) == 1)  # submitted upstream
+        task = await server.wait_for(task_id, lambda t: t["queue_position"] == 3)  # Aliyun's
+        positions = [task["queue_position"]]
+        for _ in range(2):  # each step clears one task ahead of ours
+            hands.advance(0.5)
+            task = await server.wait_for(task_id, lambda t: t["queue_position"] < positions[-1])
+            positions.append(task["queue_position"])
+        hands.advance(0.5)  # now it runs
+        task = await server.wait_for(task_id, lambda t: t["queue_position"] is None)
+        progress = [task["progress"]]
+        for _ in range(2):
+            hands.advance(0.6)
+            task = await server.wait_for(task_id, lambda t: t["progress"] > progress[-1])
+            progress.append(task["progress"])
+        hands.advance(1.0)
+        task = await server.wait_finished(task_id)
     assert task["status"] == "completed", task
-    positions = [q for q, _ in seen if q is not None]
-    assert len(set(positions)) >= 2 and positions == sorted(positions, reverse=True), seen
-    assert max(positions) <= 3
-    running = [p for q, p in seen if q is None and 5 < p < 96]
-    assert len(set(running)) >= 2 and running == sorted(running), seen
+    assert positions == [3, 2, 1]
+    assert progress == sorted(set(progress)) and all(5 < p < 96 for p in progress[1:]), progress
 
 
 async def test_cancel_stops_tracking_and_says_aliyun_may_still_run_it(

@@ -22,9 +22,9 @@ from rendergate_emulators.runninghub import FailedReason, InjectedFault, Running
 
 KEY = "k" * 32
 HOST = {"Host": "www.runninghub.cn"}
-APP = 1983061233110790146  # seed 003
+APP = 1983061233110790146  # the SU app of the user's document
 MONEY = {"consumeMoney", "consumeCoins", "thirdPartyConsumeMoney"}
-OUTPUT_KEYS = {"fileUrl", "fileType", "taskCostTime", "nodeId", *MONEY}  # seed 000
+OUTPUT_KEYS = {"fileUrl", "fileType", "taskCostTime", "nodeId", *MONEY}  # the user's outputs answer
 
 
 async def until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
@@ -100,12 +100,12 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def test_upload_run_poll_outputs_download(rh: Rh) -> None:
-    rh.emu.configure(queue_s=0.2, run_s=0.3)  # long enough for polls to see each phase
+    rh.emu.configure(hold=True)  # each phase lasts until the test moves the task on
     source = io.BytesIO()
     Image.new("RGB", (40, 30), (200, 0, 0)).save(source, format="PNG")
     name = (await rh.upload(source.getvalue()))["data"]["fileName"]
     assert name.startswith("api/") and name.endswith(".png") and len(name) == 4 + 64 + 4
-    bare = name.removeprefix("api/")  # seed 003 sends the name without "api/"
+    bare = name.removeprefix("api/")  # the SU app document sends the name bare
     nodes = [
         {"nodeId": "112", "fieldName": "image", "fieldValue": bare, "description": "SU截图"},
         {"nodeId": "158", "fieldName": "image", "fieldValue": name},
@@ -117,14 +117,14 @@ async def test_upload_run_poll_outputs_download(rh: Rh) -> None:
     assert data["taskStatus"] == "QUEUED" and data["netWssUrl"] is None
     assert len(data["taskId"]) == 19 and data["taskId"].isdigit()
     assert json.loads(data["promptTips"])["node_errors"] == {}
-    task_id, seen, codes = data["taskId"], list[str](), list[int]()
-    while not seen or seen[-1] != "SUCCESS":
+    task_id, seen = data["taskId"], list[tuple[str, int]]()
+    for phase in range(3):
+        if phase:
+            rh.emu.advance(task_id)
         status = (await rh.api("status", taskId=task_id))["data"]
         outputs = await rh.api("outputs", taskId=task_id)
-        seen += [status] if status not in seen else []
-        codes += [outputs["code"]] if outputs["code"] not in codes else []
-        await asyncio.sleep(0.02)
-    assert seen == ["QUEUED", "RUNNING", "SUCCESS"] and codes[:2] == [813, 804]
+        seen.append((status, outputs["code"]))
+    assert seen == [("QUEUED", 813), ("RUNNING", 804), ("SUCCESS", 0)]
     (item,) = outputs["data"]
     assert set(item) == OUTPUT_KEYS and item["nodeId"] == "160"
     assert all(isinstance(item[k], str) for k in ("fileType", "taskCostTime", "consumeCoins"))
@@ -243,7 +243,7 @@ async def test_webhook_delivered_after_retry(rh: Rh, receiver: Receiver) -> None
 async def test_webhook_duplicates_failures_and_refused_hosts(rh: Rh, receiver: Receiver) -> None:
     rh.emu.configure(webhook_duplicates=2)
     rh.emu.script_next(failed=FailedReason(node_name="VAEDecode"))
-    task_id = await rh.run(WebhookUrl=receiver.url)  # seed 003's table spelling
+    task_id = await rh.run(WebhookUrl=receiver.url)  # the SU app document's table spelling
     await until(lambda: len(receiver.bodies) == 3)
     assert {body["taskId"] for body in receiver.bodies} == {task_id}
     for event in [json.loads(body["eventData"]) for body in receiver.bodies]:

@@ -171,15 +171,13 @@ async def test_a_result_is_collected_through_faults_after_the_webhook(
 async def test_a_cancel_during_the_upload_creates_no_job_upstream(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:
-    emulator.inject(InjectedFault.STALL, path="/task/openapi/upload", stall_s=1.5)
-    async with serve(configured_for(settings, emulator, runninghub_timeout_s=10)) as server:
+    stall = emulator.inject(InjectedFault.STALL, path="/task/openapi/upload")  # until released
+    async with serve(configured_for(settings, emulator, runninghub_timeout_s=20)) as server:
         task_id = await submit(server)
-        for _ in range(500):  # until the upload is stalled inside the emulator (bounded)
-            if emulator.stats.faults_fired.get("stall"):
-                break
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(stall.stalled.wait(), 20)  # the upload is inside the emulator
         async with server.http.post(f"{server.url}/tasks/{task_id}/cancel") as response:
             assert response.status == 200
+        stall.release()  # the upload now succeeds, after the cancel
         await server.wait_for(task_id, lambda _: len(emulator.uploads) >= 1, 20)
         await asyncio.wait_for(_workflow_ended(f"task-{task_id}"), 20)
         task = await server.get_task(task_id, include_base64="false")

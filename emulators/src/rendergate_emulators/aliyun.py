@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
@@ -60,10 +60,14 @@ class AliyunEmulator:
         app_secret: str = "emulator-app-secret",  # noqa: S107 - the emulator's own
         *,
         workflows: dict[str, Workflow] | None = None,
+        clock: Callable[[], float] = time.monotonic,
         **knobs: Any,
     ) -> None:
-        """`knobs` are AliyunKnobs' fields (queue_ahead, queue_step_s, run_s, successed, ...)."""
+        """`knobs` are AliyunKnobs' fields (queue_ahead, queue_step_s, run_s, successed, ...).
+        A task's phase is worked out from `clock`: a test that passes its own clock moves
+        tasks on when it chooses, instead of racing their durations."""
         self.app_key = app_key
+        self.clock = clock
         self.knobs = AliyunKnobs()
         self.knobs.update(knobs)
         self.workflows = dict(DEFAULT_WORKFLOWS if workflows is None else workflows)
@@ -99,7 +103,7 @@ class AliyunEmulator:
             self.tasks.pop(task_id, None)
 
     def snapshot(self) -> dict[str, Any]:
-        now = time.monotonic()
+        now = self.clock()
         return {
             **self.stats.to_json(),
             "tasks": {task_id: t.to_json(now) for task_id, t in self.tasks.items()},

@@ -1,4 +1,5 @@
-"""The emulated 智作工坊 endpoints (providers.md §2, seed 002) and its object storage.
+"""The emulated 智作工坊 endpoints (docs/providers.md: Aliyun, and the user's
+comfy_get_result document) and its object storage.
 
 Service answers are HTTP 200 envelopes (aliyun_model.envelope). Storage is OSS-like: an
 upload sign gives a PUT URL signed for the declared Content-Type (another type, a forged or
@@ -88,7 +89,7 @@ class AliyunApi:
             version_id=str(version) if version else None,
             inputs=inputs,
             resource_config_id=request.headers.get("X-SP-RESOURCE-CONFIG-ID"),
-            created=time.monotonic(),
+            created=self.emu.clock(),
             created_wall_ms=int(time.time() * 1000),
             queue_s=knobs.queue_ahead * knobs.queue_step_s,
             queue_step_s=knobs.queue_step_s,
@@ -98,7 +99,7 @@ class AliyunApi:
         )
         task.requests["/scc/comfy_prompt"] += 1
         self.emu.tasks[task.task_id] = task
-        snap = task.at(time.monotonic())
+        snap = task.at(self.emu.clock())
         data = {
             "taskId": task.task_id,
             "status": snap.status,
@@ -237,7 +238,7 @@ class AliyunApi:
                 msg = f"Cannot find task:{body.get('taskId')}"
                 return self.reply(code=CAN_NOT_FIND_TASK, msg=msg)
             task.requests[request.path] += 1
-            return handler(task, task.at(time.monotonic()))
+            return handler(task, task.at(self.emu.clock()))
 
         return handle
 

@@ -48,7 +48,7 @@ class UploadStore:
         return f"api/{digest}.{extension}"
 
     def get(self, name: str) -> bytes | None:
-        """Accepts "api/<hash>.png" and the bare "<hash>.png" that seed 003 uses."""
+        """Accepts "api/<hash>.png" and the bare "<hash>.png" that the SU app document uses."""
         match = _NAME.match(name)
         return self._files.get(match.group(1)) if match else None
 

@@ -1,4 +1,5 @@
-"""An emulator of RunningHub's v1 API (providers.md §1, seeds 000/001/003) on 127.0.0.1.
+"""An emulator of RunningHub's v1 API (docs/providers.md: RunningHub, and the user's
+RunningHub documents) on 127.0.0.1.
 
     emu = RunningHubEmulator(api_key="k", queue_s=0.2, run_s=0.5, concurrency=3)
     async with emu.serve() as base_url:
@@ -98,6 +99,10 @@ class RunningHubEmulator:
         self.knobs.update(knobs)
         self.uploads.limit_bytes = self.knobs.upload_store_bytes
         self.book.fill_slots()  # `concurrency` may have grown
+
+    def advance(self, task_id: str) -> str:
+        """With the `hold` knob: moves a task on one phase; returns its new status."""
+        return self.book.advance(task_id)
 
     def inject(
         self,

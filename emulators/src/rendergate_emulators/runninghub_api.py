@@ -1,7 +1,8 @@
 """The emulated v1 endpoints and result files: what a RunningHub client sees on the wire.
 
-Shapes follow the seeds: the run answer of seed 003 (with `errorMessages: null`), the outputs
-of seed 000 (every value a string, money null), status as a bare string (seed 001). Errors
+Shapes follow the user's documents (docs/providers.md lists them): the run answer of the SU
+app document (with `errorMessages: null`), the outputs answer (every value a string, money
+null), status as a bare string. Errors
 are HTTP 200 envelopes with a non-zero code; `msg` is the code's name, plus a detail after
 a colon where that helps a test or a log.
 """
@@ -71,7 +72,7 @@ class RunningHubApi:
         self.emu.stats.codes_by_path[route_key(request)][code] += 1
         msg = code_name(code) if detail is None else f"{code_name(code)}: {detail}"
         envelope: dict[str, Any] = {"code": code, "msg": msg}
-        if created:  # seed 003's run answer carries this extra field
+        if created:  # the SU app document's run answer carries this extra field
             envelope["errorMessages"] = None
         envelope["data"] = data
         return web.json_response(envelope)
@@ -120,7 +121,8 @@ class RunningHubApi:
         body = await json_body(request)
         self._check_key(body.get("apiKey"))
         webapp_id = body.get("webappId")
-        # Seed 003's table says string, but the API wants an int64 number (providers.md §1.1).
+        # The SU app document's table says string, but the API wants an int64 number
+        # (docs/providers.md, RunningHub).
         if isinstance(webapp_id, str):
             raise HubRefusal(301, "webappId must be a JSON number (int64), not a string")
         if not isinstance(webapp_id, int) or isinstance(webapp_id, bool):
@@ -297,7 +299,7 @@ class RunningHubApi:
         url = f"{self.emu.public_url}{path}?expires={expires}&sig={self.signer.sign(path, expires)}"
         node = record.output_node
         start = record.started_mono or record.created_mono
-        return {  # the types of seed 000: strings, and null for money
+        return {  # the types of the user's outputs answer: strings, and null for money
             "fileUrl": url,
             "fileType": "png",
             "taskCostTime": str(round((record.finished_mono or start) - start)),

@@ -8,7 +8,9 @@ A fault rule hits the next `times` requests whose path matches (all API and file
 - CODE: HTTP 200, the JSON envelope `{code, msg, data: null}` with the rule's code.
 - RESET: no answer; the TCP connection is reset (SO_LINGER 0, then abort).
 - STALL: the request is held `stall_s` seconds and then answered normally; with
-  `stall_s=None` it is held until the server stops, then reset.
+  `stall_s=None` it is held until `release()` (then answered normally) or until the server
+  stops (then reset). `stalled` is set once a request is being held, so a test can act
+  while it is, instead of racing a duration.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -53,8 +55,14 @@ class FaultRule:
     path: str | None = None  # None: every API and file path
     times: int | None = 1  # None: until cleared
     code: int = 500  # for CODE
-    stall_s: float | None = None  # for STALL; None: until the server stops
+    stall_s: float | None = None  # for STALL; None: until released or the server stops
     fired: int = 0
+    stalled: asyncio.Event = field(default_factory=asyncio.Event)  # a request is held
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        """Lets the held requests (and later ones) go on to their normal answer."""
+        self.released.set()
 
     def matches(self, path: str) -> bool:
         if self.path is None:
@@ -136,12 +144,23 @@ async def answer_fault(
         return web.json_response({"code": rule.code, "msg": message, "data": None})
     if rule.kind is InjectedFault.MALFORMED:
         return web.json_response({"code": 0, "msg": "success", "data": {"unexpected": True}})
-    if rule.kind is InjectedFault.STALL:
-        try:  # a stop ends every stall, so shutdown never waits on one
-            await asyncio.wait_for(stopping.wait(), rule.stall_s)
-        except TimeoutError:
-            return None
+    if rule.kind is InjectedFault.STALL and not await _held_until_stop(rule, stopping):
+        return None
     return reset(request)
+
+
+async def _held_until_stop(rule: FaultRule, stopping: asyncio.Event) -> bool:
+    """Holds a stalled request; True when the server stopping ended the stall (a stop ends
+    every stall, so shutdown never waits on one)."""
+    rule.stalled.set()
+    stop = asyncio.ensure_future(stopping.wait())
+    release = asyncio.ensure_future(rule.released.wait())
+    try:
+        await asyncio.wait({stop, release}, timeout=rule.stall_s, return_when="FIRST_COMPLETED")
+    finally:
+        stop.cancel()
+        release.cancel()
+    return stopping.is_set()
 
 
 def reset(request: web.Request) -> web.Response:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-# providers.md §1.3 (official list, plus 412/814/817 seen by third parties). 1003 is a v2
-# code (rate limit) whose name is not documented; it is offered for fault injection.
+# docs/providers.md, RunningHub's error codes (official list, plus 412/814/817 seen by third
+# parties). 1003 is a v2 code (rate limit) whose name is not documented; it is offered for
+# fault injection.
 CODES: dict[int, str] = {
     0: "success",
     301: "PARAMS_INVALID",
@@ -56,6 +57,7 @@ class HubKnobs:
     host: str = "www.runninghub.cn"  # the Host header every API call must carry
     queue_s: float = 1.0  # time spent QUEUED once the task holds a slot
     run_s: float = 20.0  # time spent RUNNING
+    hold: bool = False  # tasks stay in their phase until advance() moves them (no timers)
     jitter_s: float = 0.0  # each phase gets uniform(0, jitter_s) more, per task
     concurrency: int = 3  # QUEUED-or-RUNNING tasks the key may have (else 421/415)
     personal_queue_limit: int = 1000  # usePersonalQueue backlog (else 814)
@@ -156,7 +158,8 @@ DEFAULT_WORKFLOWS: dict[str, AppNodes] = {
 
 @dataclass(frozen=True)
 class FailedReason:
-    """`data.failedReason` of an 805 answer; seed 000 shows every value as a string."""
+    """`data.failedReason` of an 805 answer; the user's outputs answer shows every value as a
+    string."""
 
     node_id: str = "3"
     node_name: str = "KSampler"
@@ -247,6 +250,7 @@ class HubTask:
     expires_wall: float = 0.0  # result URLs stop working after this
     requests: Counter[str] = field(default_factory=Counter)
     timer: asyncio.TimerHandle | None = None
+    held: Callable[[str], None] | None = None  # with `hold`: the step advance() takes next
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -3,7 +3,8 @@
 A task holds one of the key's `concurrency` slots while QUEUED (for `queue_s`) and RUNNING
 (for `run_s`), then ends SUCCESS or FAILED and frees its slot. A task sent with
 usePersonalQueue while every slot is taken waits, still QUEUED, in `waiting` until one
-frees. Timers are cheap, so thousands of tasks cost only their records.
+frees. Timers are cheap, so thousands of tasks cost only their records. With the `hold`
+knob a task moves only when `advance` says so: a test sees each phase for certain.
 """
 
 from __future__ import annotations
@@ -62,12 +63,23 @@ class TaskBook:
         if record.timer is not None:
             record.timer.cancel()
             record.timer = None
+        record.held = None
         if record.slotted_mono is None:
             self.waiting.remove(task_id)
             self._end(record, TaskEnding.CANCELED, free_slot=False)
         else:
             self._end(record, TaskEnding.CANCELED, free_slot=True)
         return True
+
+    def advance(self, task_id: str) -> str:
+        """With `hold`: moves a task on one phase (QUEUED to RUNNING, RUNNING to its end);
+        returns its new status."""
+        record = self.tasks[task_id]
+        step, record.held = record.held, None
+        if step is None:
+            raise ValueError(f"task {task_id} is {record.status}, not held in a phase")
+        step(task_id)
+        return record.status
 
     def fill_slots(self) -> None:
         """Starts waiting tasks while slots are free (also after `concurrency` grows)."""
@@ -124,6 +136,9 @@ class TaskBook:
 
     def _schedule(self, record: HubTask, delay: float, step: Callable[[str], None]) -> None:
         if self._closed:
+            return
+        if self.knobs.hold:
+            record.held = step
             return
         loop = asyncio.get_running_loop()
         record.timer = loop.call_later(delay, step, record.task_id)

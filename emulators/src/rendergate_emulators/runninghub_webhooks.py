@@ -1,4 +1,4 @@
-"""TASK_END webhooks, as seed 003 describes them, with retries and optional duplicates.
+"""TASK_END webhooks, as the SU app document describes them, with retries and optional duplicates.
 
 The docs show `retryCount: 3` in a webhook's detail, so a failed delivery (non-2xx, or the
 receiver not reached) is tried again up to `webhook_retries` times, `webhook_backoff_s`
