@@ -6,6 +6,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import stamina
 
@@ -32,3 +33,10 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 async def server(settings: Settings) -> AsyncIterator[RunningServer]:
     async with serve(settings) as running:
         yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP session for an adapter built by hand (the composition root opens its own)."""
+    async with aiohttp.ClientSession() as session:
+        yield session

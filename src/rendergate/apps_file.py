@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 from rendergate.config import Settings
 from rendergate.domain.apps import AppSpec, parse_apps
@@ -32,7 +33,7 @@ def load_apps(settings: Settings) -> dict[str, AppSpec]:
 
 
 def _prepared(
-    apps: dict[str, AppSpec], base: Traversable | Path, entries: Mapping[str, ProviderEntry]
+    apps: dict[str, AppSpec], base: Traversable | Path, entries: Mapping[str, ProviderEntry[Any]]
 ) -> dict[str, AppSpec]:
     """Each route's options as its provider wants them at start-up (ComfyUI reads its
     `workflow_file`, relative to the apps file, so a broken one stops the start)."""
@@ -40,7 +41,7 @@ def _prepared(
 
 
 def _prepare_app(
-    app: AppSpec, base: Traversable | Path, entries: Mapping[str, ProviderEntry]
+    app: AppSpec, base: Traversable | Path, entries: Mapping[str, ProviderEntry[Any]]
 ) -> AppSpec:
     routes = []
     for route in app.routes:

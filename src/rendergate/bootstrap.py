@@ -23,6 +23,7 @@ from rendergate.intake.fetch import UrlFetcher
 from rendergate.orchestration.dbos_runtime import DbosOrchestrator
 from rendergate.providers import build_providers, registry
 from rendergate.providers.base import Provider
+from rendergate.providers.http import client_session
 from rendergate.redaction import Redactor
 from rendergate.services.context import Orchestrator, Services, Slots, utc_now
 from rendergate.services.execution import TaskRunner
@@ -41,6 +42,7 @@ async def open_services(
     settings: Settings,
     *,
     worker: bool = True,
+    apps: Mapping[str, AppSpec] | None = None,
     store: TaskStore | None = None,
     blobs: BlobStore | None = None,
     providers: Mapping[str, Provider] | None = None,
@@ -57,7 +59,8 @@ async def open_services(
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
-        apps = load_apps(settings)
+        if apps is None:
+            apps = load_apps(settings)
         if store is None:
             store = await _open_store(settings, stack)
         if providers is None:
@@ -110,9 +113,14 @@ async def _open_store(settings: Settings, stack: contextlib.AsyncExitStack) -> T
 async def _open_providers(
     apps: Mapping[str, AppSpec], settings: Settings, stack: contextlib.AsyncExitStack
 ) -> dict[str, Provider]:
-    """Every provider some app's route names, fallbacks too (each gets its queue)."""
+    """Every provider some app's route names, fallbacks too (each gets its queue), on one
+    HTTP session with room for a few connections per task each may run."""
     routes = {route.provider for app in apps.values() for route in app.routes}
-    providers = build_providers(routes, settings)
+    entries = registry(settings)
+    caps = [entries[name].concurrency(settings) or 1 for name in routes if name in entries]
+    http = client_session(connections=max(100, 4 * sum(caps)))
+    stack.push_async_callback(http.close)  # after the adapters: pushed first, closed last
+    providers = build_providers(routes, settings, http)
     for provider in providers.values():
         stack.push_async_callback(provider.aclose)
     return providers

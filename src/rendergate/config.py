@@ -1,16 +1,20 @@
 """Settings, read from RENDERGATE_* environment variables and an optional TOML file.
 
-No instance lives at module level: the CLI and tests build one with `load_settings`.
+`Settings` holds rendergate's own; each provider adapter declares its own in a
+`ProviderSettings` class beside its code (fields named after the provider, so names stay
+flat and never collide), and `Settings.of` reads one from the same sources. No instance
+lives at module level: the CLI and tests build one with `load_settings`.
 """
 
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar, cast
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, PrivateAttr, SecretStr
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -19,10 +23,61 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from rendergate.domain.errors import ConfigError
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RENDERGATE_", extra="forbid")
 
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        if value.lstrip().startswith("["):
+            return json.loads(value)
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+"""A list setting given as a JSON list or as comma-separated text."""
+
+
+class SettingsSources(BaseSettings):
+    """Where every settings class reads from: (highest first) the values passed in, the
+    RENDERGATE_* environment, the TOML file, the defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="RENDERGATE_", extra="ignore")
+    toml_file: ClassVar[Path | None] = None
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold, for redaction."""
+        return [
+            value.get_secret_value()
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), SecretStr) and value.get_secret_value()
+        ]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls.toml_file))
+        return tuple(sources)
+
+
+class ProviderSettings(SettingsSources):
+    """An adapter's own settings. Each field starts with the provider's name
+    (`runninghub_api_key` is RENDERGATE_RUNNINGHUB_API_KEY, and `runninghub_api_key` in
+    the TOML file); the registry refuses a field that does not."""
+
+
+P = TypeVar("P", bound=ProviderSettings)
+
+
+class Settings(SettingsSources):
     # Where things live
     data_dir: Path = Field(Path("./data"), description="SQLite database and stored images.")
     database_url: str | None = Field(
@@ -83,7 +138,7 @@ class Settings(BaseSettings):
         description="Request bodies over 1 MB read at once; more are answered 503 with "
         "Retry-After (each holds up to a few times its size in memory while it is checked).",
     )
-    fetch_allow: Annotated[list[str], NoDecode] = Field(
+    fetch_allow: CommaList = Field(
         default_factory=list,
         description="Hosts or CIDRs that image URLs may point at even though they are "
         "loopback, private or link-local (JSON list or comma-separated).",
@@ -92,56 +147,8 @@ class Settings(BaseSettings):
 
     # Apps and providers
     apps_file: Path | None = Field(None, description="Extra apps (TOML), added to the built-ins.")
-    local_concurrency: int = Field(
-        2, ge=1, description="Tasks the embedded `local` provider runs at once."
-    )
-    runninghub_api_key: SecretStr | None = Field(None, description="RunningHub API key.")
-    runninghub_base_url: str = Field(
-        "https://www.runninghub.cn", description="RunningHub site (.cn or .ai)."
-    )
-    runninghub_host: str | None = Field(
-        None, description="Host header for RunningHub; defaults to the base URL's host."
-    )
-    runninghub_timeout_s: float = Field(
-        30.0, gt=0, description="Time limit of one call to RunningHub (stalls count as busy)."
-    )
-    runninghub_concurrency: int = Field(
-        3, ge=1, description="Tasks run at once per RunningHub key."
-    )
-    aliyun_app_key: SecretStr | None = Field(
-        None, description="Aliyun 智作工坊 app key (AppKey of a ComfyUI-type app)."
-    )
-    aliyun_app_secret: SecretStr | None = Field(
-        None, description="Aliyun 智作工坊 app secret (AppSecret of the same app)."
-    )
-    aliyun_base_url: str = Field(
-        "https://openai.edu-aliyun.com", description="Aliyun 智作工坊 API endpoint."
-    )
-    aliyun_concurrency: int = Field(3, ge=1, description="Tasks run at once per Aliyun app.")
-    aliyun_resource_config_id: str | None = Field(
-        None,
-        description="X-SP-RESOURCE-CONFIG-ID: resource pools, comma-separated "
-        "(`default` = shared pool; unset = shared pool).",
-    )
-    comfyui_urls: Annotated[list[str], NoDecode] = Field(
-        default_factory=list,
-        description="Your own ComfyUI servers (JSON list or comma-separated); each task "
-        "goes to the least loaded one that answers.",
-    )
-    comfyui_timeout_s: float = Field(
-        30.0, gt=0, description="Time limit of one call to a ComfyUI server."
-    )
-    comfyui_concurrency: int = Field(
-        4, ge=1, description="Tasks handed to the ComfyUI servers at once, all servers together."
-    )
-    comfyui_dead_after_s: float = Field(
-        60.0,
-        gt=0,
-        description="A ComfyUI server silent this long is given up on: its tasks are "
-        "submitted again to another server.",
-    )
 
-    provider_modules: Annotated[list[str], NoDecode] = Field(
+    provider_modules: CommaList = Field(
         default_factory=list,
         description="More provider modules (comma-separated or a JSON list), each "
         "exporting PROVIDER, its registry entry; see docs/adding-a-provider.md.",
@@ -167,26 +174,27 @@ class Settings(BaseSettings):
         "is let through to try it again.",
     )
 
-    toml_file: ClassVar[Path | None] = None
+    _passed: dict[str, Any] = PrivateAttr(default_factory=dict)  # for the providers'
+    _providers: dict[type[ProviderSettings], ProviderSettings] = PrivateAttr(default_factory=dict)
 
-    @field_validator("fetch_allow", "comfyui_urls", "provider_modules", mode="before")
-    @classmethod
-    def _split_commas(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if value.lstrip().startswith("["):
-                return json.loads(value)
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+    def of(self, settings_class: type[P]) -> P:
+        """A provider's settings, read from the same sources as these (once)."""
+        found = self._providers.get(settings_class)
+        if found is None:
+            bound = type(settings_class.__name__, (settings_class,), {"toml_file": self.toml_file})
+            fields = settings_class.model_fields
+            found = bound(**{k: v for k, v in self._passed.items() if k in fields})
+            self._providers[settings_class] = found
+        return cast("P", found)
 
     def secret_values(self) -> list[str]:
-        """Every secret these settings hold (keys, and passwords inside URLs), for redaction."""
-        found = [
-            value.get_secret_value()
-            for name in type(self).model_fields
-            if isinstance(value := getattr(self, name), SecretStr) and value.get_secret_value()
-        ]
-        urls = [self.database_url, self.dbos_database_url, *self.comfyui_urls]
+        """Every secret these settings hold (keys, and passwords inside URLs), with those of
+        the providers' settings read so far (load_settings reads them all), for redaction."""
+        found = super().secret_values()
+        urls = [self.database_url, self.dbos_database_url]
         found += [password for url in urls if url and (password := urlsplit(url).password)]
+        for provider in self._providers.values():
+            found += provider.secret_values()
         return found
 
     @property
@@ -214,27 +222,26 @@ class Settings(BaseSettings):
             return f"sqlite:///{(self.data_dir / 'dbos.sqlite').resolve()}"
         return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if cls.toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls.toml_file))
-        return tuple(sources)
-
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Settings from (highest first) overrides, the environment, the TOML file, defaults."""
+    """Settings from (highest first) overrides, the environment, the TOML file, defaults;
+    every provider's settings are read too, so a bad value fails here, at start."""
     if config_file is not None and not config_file.is_file():
         raise FileNotFoundError(f"config file {config_file} does not exist")
 
     class _FromFile(Settings):
         toml_file: ClassVar[Path | None] = config_file
 
-    return _FromFile(**overrides)
+    own = Settings.model_fields
+    settings = _FromFile(**{k: v for k, v in overrides.items() if k in own})
+    settings._passed = {k: v for k, v in overrides.items() if k not in own}
+    from rendergate.providers import registry  # here: the adapters import this module
+
+    known = set(own)
+    for entry in registry(settings).values():
+        settings.of(entry.settings)
+        known |= set(entry.settings.model_fields)
+    given = set(overrides) | (set(tomllib.loads(config_file.read_text())) if config_file else set())
+    if unknown := sorted(given - known):
+        raise ConfigError(f"unknown setting {', '.join(unknown)}: see the README's settings table")
+    return settings

@@ -156,9 +156,9 @@ async def test_cancel_of_a_pending_prompt_removes_it(
 
 
 async def test_a_repeated_submit_queues_the_prompt_once(
-    idle_comfy: ComfyServer, held: Gate
+    idle_comfy: ComfyServer, held: Gate, http: aiohttp.ClientSession
 ) -> None:
-    comfy = ComfyUI(urls=[idle_comfy.url])
+    comfy = ComfyUI(http=http, urls=[idle_comfy.url])
     try:
         blocker = str(uuid.uuid4())
         idle_comfy.prompt(gated_graph(held, "blocker"), blocker)  # keeps ours pending

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -90,9 +91,10 @@ async def request_for(comfy: ComfyUI) -> JobRequest:
 
 async def test_the_retry_finds_the_prompt_where_the_reply_was_lost(
     servers: tuple[StandIn, StandIn, list[web.AppRunner]],
+    http: aiohttp.ClientSession,
 ) -> None:
     slow, spare, _ = servers
-    comfy = ComfyUI(urls=[slow.url, spare.url], timeout_s=0.5)
+    comfy = ComfyUI(http=http, urls=[slow.url, spare.url], timeout_s=0.5)
     try:
         request = await request_for(comfy)
         with pytest.raises(ProviderUnavailable, match="did not answer"):
@@ -107,9 +109,10 @@ async def test_the_retry_finds_the_prompt_where_the_reply_was_lost(
 
 async def test_the_retry_waits_while_that_server_is_silent(
     servers: tuple[StandIn, StandIn, list[web.AppRunner]],
+    http: aiohttp.ClientSession,
 ) -> None:
     slow, spare, runners = servers
-    comfy = ComfyUI(urls=[slow.url, spare.url], timeout_s=0.5, dead_after_s=3600)
+    comfy = ComfyUI(http=http, urls=[slow.url, spare.url], timeout_s=0.5, dead_after_s=3600)
     try:
         request = await request_for(comfy)
         with pytest.raises(ProviderUnavailable):

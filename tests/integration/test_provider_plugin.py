@@ -10,7 +10,6 @@ import pytest
 
 from rendergate.config import Settings, load_settings
 from rendergate.domain.errors import ConfigError
-from rendergate.providers import registry
 from support.images import make_png
 from support.server import serve
 
@@ -42,6 +41,5 @@ async def test_a_provider_module_named_in_the_settings_runs_a_task(
 
 
 def test_a_module_without_an_entry_is_refused_by_name(settings: Settings) -> None:
-    broken = load_settings(data_dir=settings.data_dir, provider_modules=["support.images"])
     with pytest.raises(ConfigError, match=r"support\.images has no PROVIDER"):
-        registry(broken)
+        load_settings(data_dir=settings.data_dir, provider_modules=["support.images"])

@@ -10,9 +10,10 @@ import pytest
 from aiohttp import web
 
 from rendergate.domain.errors import ProviderRejected
-from rendergate.providers.http import fetch_result, read_capped
+from rendergate.providers.http import call_timeout, fetch_result, read_capped
 
 BODY = os.urandom(3 * 1024 * 1024 + 17)  # far past aiohttp's ~128 KB read buffer
+LIMIT = call_timeout(30)
 
 
 @pytest.fixture
@@ -46,9 +47,15 @@ async def files() -> AsyncIterator[str]:
 
 async def test_a_large_result_arrives_whole(files: str) -> None:
     async with aiohttp.ClientSession() as session:
-        assert await fetch_result(session, f"{files}/big", provider="test") == BODY
-        assert await fetch_result(session, f"{files}/sized", provider="test") == BODY
-        assert await fetch_result(session, f"{files}/gone", provider="test") is None
+        assert (
+            await fetch_result(session, f"{files}/big", provider="test", time_limit=LIMIT) == BODY
+        )
+        assert (
+            await fetch_result(session, f"{files}/sized", provider="test", time_limit=LIMIT) == BODY
+        )
+        assert (
+            await fetch_result(session, f"{files}/gone", provider="test", time_limit=LIMIT) is None
+        )
 
 
 async def test_a_body_past_the_limit_is_refused(files: str) -> None:

@@ -1,4 +1,4 @@
-"""rendergate against the RunningHub emulator: the seed 003 app end to end, and everything
+"""rendergate against the RunningHub emulator: the user's SU app end to end, and everything
 RunningHub does in practice (webhooks, polling, 421s, failures, faults, expiring URLs)."""
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ async def test_repeated_and_forged_webhooks_change_nothing(
     emulator.configure(webhook_duplicates=2)
     configured = rh_settings(settings, emulator, public_url=f"http://127.0.0.1:{port}")
     async with serve(configured, port=port) as server:
-        emulator.configure(run_s=2.0)
+        emulator.configure(hold=True)  # it stays queued upstream until the test moves it on
         task_id = await submit(server)
         await server.wait_for(task_id, lambda t: t["status"] == "processing")
         [upstream] = emulator.tasks.values()
@@ -206,6 +206,8 @@ async def test_repeated_and_forged_webhooks_change_nothing(
         wrong = upstream.webhook_url.rsplit("/", 1)[0] + "/not-the-token"
         async with server.http.post(wrong, json=forged) as response:
             assert response.status == 404
+        emulator.advance(upstream.task_id)  # running
+        assert emulator.advance(upstream.task_id) == "SUCCESS"  # and the real webhook goes
         task = await server.wait_finished(task_id)
     assert task["status"] == "completed" and task["attempts"] == 1
     assert sum(a.ok for a in emulator.webhook_attempts) == 3  # the event and two copies
@@ -214,14 +216,12 @@ async def test_repeated_and_forged_webhooks_change_nothing(
 async def test_account_status_reads_the_keys_balance_and_running_tasks(
     emulator: RunningHubEmulator,
 ) -> None:
-    hub = RunningHub(api_key=KEY, base_url=emulator.base_url or "", host="www.runninghub.cn")
-    wrong = RunningHub(api_key="x" * 32, base_url=emulator.base_url or "", host="www.runninghub.cn")
-    try:
+    site = {"base_url": emulator.base_url or "", "host": "www.runninghub.cn"}
+    async with aiohttp.ClientSession() as http:
+        hub = RunningHub(api_key=KEY, http=http, **site)
+        wrong = RunningHub(api_key="x" * 32, http=http, **site)
         status = await hub.account_status()
         assert status["current_task_counts"] == 0 and status["remain_coins"] is not None
         with pytest.raises(ProviderRejected) as refused:
             await wrong.account_status()
         assert refused.value.fault.value == "config" and "x" * 32 not in refused.value.message
-    finally:
-        await hub.aclose()
-        await wrong.aclose()

@@ -10,9 +10,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import aiohttp
 
-from rendergate.config import Settings
+from rendergate.config import ProviderSettings
 from rendergate.providers import ProviderEntry
 from rendergate.providers.base import (
     InputFile,
@@ -24,11 +24,10 @@ from rendergate.providers.base import (
 )
 
 
-class EchoSettings(BaseSettings):
-    """The adapter's own settings, read from RENDERGATE_ECHO_* like rendergate's."""
+class EchoSettings(ProviderSettings):
+    """The adapter's own settings: RENDERGATE_ECHO_TAG, or echo_tag in the TOML file."""
 
-    model_config = SettingsConfigDict(env_prefix="RENDERGATE_ECHO_")
-    tag: str = "untagged"
+    echo_tag: str = "untagged"
 
 
 @dataclass
@@ -49,7 +48,7 @@ class EchoProvider:
     async def status(self, job: JobHandle) -> JobStatus:
         output = OutputRef(locator=str(job.data["image"]), file_type="png")
         return JobStatus(
-            phase=JobPhase.SUCCEEDED, outputs=(output,), cost={"tag": self.settings.tag}
+            phase=JobPhase.SUCCEEDED, outputs=(output,), cost={"tag": self.settings.echo_tag}
         )
 
     async def download(self, job: JobHandle, output: OutputRef) -> bytes:
@@ -59,8 +58,8 @@ class EchoProvider:
         self.files.clear()
 
 
-def from_settings(settings: Settings) -> EchoProvider:
-    return EchoProvider(EchoSettings())
+def from_settings(settings: EchoSettings, http: aiohttp.ClientSession) -> EchoProvider:
+    return EchoProvider(settings)
 
 
-PROVIDER = ProviderEntry(name="echo", target="support.echo_provider:from_settings")
+PROVIDER = ProviderEntry(name="echo", settings=EchoSettings, factory=from_settings)

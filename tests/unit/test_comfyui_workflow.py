@@ -1,6 +1,7 @@
 """ComfyUI's JSON in our terms: binding, 400 node_errors, history entries, progress.
 
-The shapes are those a real ComfyUI (0.3.75, CPU) answered; see providers.md's appendix.
+The shapes are those a real ComfyUI (0.3.75, CPU) answered; see docs/providers.md
+(your own ComfyUI servers).
 """
 
 from __future__ import annotations

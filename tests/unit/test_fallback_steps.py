@@ -6,6 +6,7 @@ of its script (or success); the fallback is the shipped fake provider.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from obstore.store import MemoryStore
 
 from rendergate.blobs.base import BlobNotFound
 from rendergate.blobs.objects import ObjectBlobStore
+from rendergate.bootstrap import open_services
 from rendergate.config import Settings, load_settings
 from rendergate.domain.apps import parse_apps
 from rendergate.domain.errors import (
@@ -41,7 +43,6 @@ from rendergate.providers.base import (
     WebhookEvent,
 )
 from rendergate.providers.fake import FakeProvider
-from rendergate.redaction import Redactor
 from rendergate.services.context import Services
 from rendergate.services.execution import TaskRunner
 from rendergate.services.outcomes import Finished, Moved, Submitted
@@ -151,20 +152,38 @@ class World:
         return await create_task(new, services=self.services)
 
 
-def world_for(settings: Settings, *, providers: tuple[str, ...] = ("runninghub", "fake")) -> World:
-    store, clock, hub, fake = MemoryTaskStore(), Clock(), ScriptedHub(), FakeProvider()
-    orchestrator = RecordingOrchestrator()
-    available: dict[str, Provider] = {"runninghub": hub, "fake": fake}
-    services = Services(
-        settings=settings,
-        store=store,
-        blobs=ObjectBlobStore(MemoryStore()),
-        apps=APPS,
-        providers={name: available[name] for name in providers},
-        orchestrator=orchestrator,
-        clock=clock,
-    )
-    return World(services, store, hub, fake, clock, TaskRunner(services), orchestrator)
+MakeWorld = Callable[..., Awaitable[World]]
+
+
+@pytest.fixture
+async def make_world() -> AsyncIterator[MakeWorld]:
+    """Worlds wired by the composition root, with the in-memory parts passed in."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def make(
+            settings: Settings,
+            *,
+            providers: tuple[str, ...] = ("runninghub", "fake"),
+            store: MemoryTaskStore | None = None,
+        ) -> World:
+            store = store or MemoryTaskStore()
+            clock, hub, fake = Clock(), ScriptedHub(), FakeProvider()
+            orchestrator = RecordingOrchestrator()
+            available: dict[str, Provider] = {"runninghub": hub, "fake": fake}
+            services = await stack.enter_async_context(
+                open_services(
+                    settings,
+                    apps=APPS,
+                    store=store,
+                    blobs=ObjectBlobStore(MemoryStore()),
+                    providers={name: available[name] for name in providers},
+                    clock=clock,
+                    orchestrator=orchestrator,
+                )
+            )
+            return World(services, store, hub, fake, clock, TaskRunner(services), orchestrator)
+
+        yield make
 
 
 @pytest.fixture
@@ -173,8 +192,8 @@ def hub_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def world(hub_settings: Settings) -> AsyncIterator[World]:
-    yield world_for(hub_settings)
+async def world(make_world: MakeWorld, hub_settings: Settings) -> World:
+    return await make_world(hub_settings)
 
 
 BUSY = ProviderBusy("the account's concurrent task limit is reached (421)", code="421")
@@ -266,8 +285,10 @@ async def test_the_last_route_behaves_as_before(world: World) -> None:
     assert (await world.store.get(refused.task_id)).error_kind == "config"
 
 
-async def test_a_fallback_not_configured_here_is_no_fallback(hub_settings: Settings) -> None:
-    world = world_for(hub_settings)
+async def test_a_fallback_not_configured_here_is_no_fallback(
+    make_world: MakeWorld, hub_settings: Settings
+) -> None:
+    world = await make_world(hub_settings)
     task = await world.create(app="nowhere")  # its fallback, aliyun, has no key here
     world.hub.submit_errors.append(REFUSED_KEY)
     assert await world.runner.submit(task.task_id) == Finished()
@@ -344,8 +365,10 @@ async def test_a_task_canceled_while_the_provider_was_busy_does_not_move(world: 
     assert (canceled.status, canceled.provider, canceled.skipped) == ("canceled", "runninghub", ())
 
 
-async def test_create_starts_on_the_first_route_configured_here(settings: Settings) -> None:
-    world = world_for(settings, providers=("fake",))  # no RunningHub key
+async def test_create_starts_on_the_first_route_configured_here(
+    make_world: MakeWorld, settings: Settings
+) -> None:
+    world = await make_world(settings, providers=("fake",))  # no RunningHub key
     task = await world.create()
     assert (task.provider, task.workflow_id) == ("fake", f"task-{task.task_id}.1")
     assert task.skipped == (
@@ -361,13 +384,15 @@ async def test_create_starts_on_the_first_route_configured_here(settings: Settin
 
 
 async def test_create_checks_params_with_the_route_chosen(
-    settings: Settings, hub_settings: Settings
+    make_world: MakeWorld, settings: Settings, hub_settings: Settings
 ) -> None:
     strong = {"strength": 7}  # too strong for the local preview; RunningHub checks nothing
     with pytest.raises(InvalidInput) as refused:
-        await world_for(settings, providers=("fake",)).create(app="hub_or_preview", **strong)
+        await (await make_world(settings, providers=("fake",))).create(
+            app="hub_or_preview", **strong
+        )
     assert refused.value.field == "params.strength"
-    task = await world_for(hub_settings).create(app="hub_or_preview", **strong)
+    task = await (await make_world(hub_settings)).create(app="hub_or_preview", **strong)
     assert (task.provider, task.skipped) == ("runninghub", ())
 
 
@@ -389,13 +414,12 @@ async def test_a_task_past_its_deadline_is_not_submitted(world: World) -> None:
 
 
 async def test_a_provider_whose_settings_went_away_is_skipped_or_named(
-    settings: Settings, hub_settings: Settings
+    make_world: MakeWorld, settings: Settings, hub_settings: Settings
 ) -> None:
-    before = world_for(hub_settings)
+    before = await make_world(hub_settings)
     moved, stranded = await before.create(), await before.create(app="only_hub")
-    after = world_for(settings, providers=("fake",))  # restarted without the RunningHub key
-    after.services.store = before.store
-    after.runner = TaskRunner(after.services)
+    # restarted without the RunningHub key, on the same database
+    after = await make_world(settings, providers=("fake",), store=before.store)
     assert (await after.runner.submit(moved.task_id)) == Moved("fake", f"task-{moved.task_id}.1")
     assert await after.runner.submit(stranded.task_id) == Finished()
     failed = await before.store.get(stranded.task_id)
@@ -446,10 +470,10 @@ async def test_an_unreadable_submit_reply_is_the_providers_error_and_is_not_rese
     assert world.hub.calls.count("submit") == 1  # the job may exist: never paid for twice
 
 
-async def test_upstream_text_is_scrubbed_of_the_key_and_cut_short(hub_settings: Settings) -> None:
-    world = world_for(hub_settings)
-    world.services.redactor = Redactor(hub_settings.secret_values())
-    world.runner = TaskRunner(world.services)  # the steps take the redactor when built
+async def test_upstream_text_is_scrubbed_of_the_key_and_cut_short(
+    make_world: MakeWorld, hub_settings: Settings
+) -> None:
+    world = await make_world(hub_settings)  # its redactor holds the settings' key
     task = await world.create(app="only_hub")
     echo = f"bad request {{'apiKey': '{KEY}', 'x': '{'y' * 100_000}'}}\x00\x1b[31m"
     world.hub.submit_errors.append(ProviderRejected(echo, fault=Fault.USER))

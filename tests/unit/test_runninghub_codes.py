@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import aiohttp
 import pytest
 
 from rendergate.domain.apps import AppSpec, NodeBinding
@@ -16,8 +17,9 @@ from rendergate.domain.errors import (
 )
 from rendergate.providers.base import JobRequest
 from rendergate.providers.kit import Action
-from rendergate.providers.runninghub import RunningHub, _failure, _node_info
+from rendergate.providers.runninghub import RunningHub
 from rendergate.providers.runninghub_errors import CODES, error_for
+from rendergate.providers.runninghub_results import failure, node_info
 
 
 @pytest.mark.parametrize("code", [421, 415, 1520, 1003, 1005, 1010, 1011, 1012, 814])
@@ -87,7 +89,7 @@ def test_node_info_fills_the_bindings_from_the_task() -> None:
         angle="front",
         params={"seed": 42},
     )
-    assert _node_info(request) == [
+    assert node_info(request) == [
         {"nodeId": "112", "fieldName": "image", "fieldValue": "api/a.png"},
         {"nodeId": "158", "fieldName": "image", "fieldValue": "api/b.jpg"},
         {"nodeId": "7", "fieldName": "text", "fieldValue": "front"},
@@ -96,7 +98,7 @@ def test_node_info_fills_the_bindings_from_the_task() -> None:
 
 
 def test_a_805_failure_names_the_node_the_exception_and_its_message() -> None:
-    error = _failure(
+    error = failure(
         {
             "node_name": "SONIC_PreData",
             "node_id": "276",
@@ -111,15 +113,16 @@ def test_a_805_failure_names_the_node_the_exception_and_its_message() -> None:
     )
 
 
-def test_webhooks_are_parsed_but_never_trusted() -> None:
-    hub = RunningHub(api_key="k" * 32, base_url="https://www.runninghub.cn")
-    body = {
-        "event": "TASK_END",
-        "taskId": "1904163390028185602",
-        "eventData": json.dumps({"code": 0, "data": [{"fileUrl": "https://x/y.png"}]}),
-    }
-    event = hub.parse_webhook({}, json.dumps(body).encode())
-    assert (event.job_id, event.event) == ("1904163390028185602", "TASK_END")
-    for bad in (b"not json", b"{}", json.dumps({"taskId": "../etc"}).encode()):
-        with pytest.raises(ProviderRejected):
-            hub.parse_webhook({}, bad)
+async def test_webhooks_are_parsed_but_never_trusted() -> None:
+    async with aiohttp.ClientSession() as http:
+        hub = RunningHub(api_key="k" * 32, base_url="https://www.runninghub.cn", http=http)
+        body = {
+            "event": "TASK_END",
+            "taskId": "1904163390028185602",
+            "eventData": json.dumps({"code": 0, "data": [{"fileUrl": "https://x/y.png"}]}),
+        }
+        event = hub.parse_webhook({}, json.dumps(body).encode())
+        assert (event.job_id, event.event) == ("1904163390028185602", "TASK_END")
+        for bad in (b"not json", b"{}", json.dumps({"taskId": "../etc"}).encode()):
+            with pytest.raises(ProviderRejected):
+                hub.parse_webhook({}, bad)

@@ -15,16 +15,18 @@ task id, so submit cannot be made idempotent.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
+from pydantic import Field, SecretStr
 
+from rendergate.config import ProviderSettings
 from rendergate.domain.errors import Fault, ProviderRejected, ProviderUnavailable
+from rendergate.providers import ProviderEntry
 from rendergate.providers import aliyun_results as read
 from rendergate.providers.aliyun_errors import gateway_error, service_error
 from rendergate.providers.aliyun_signing import encode_body, sign_request
@@ -36,11 +38,14 @@ from rendergate.providers.base import (
     JobStatus,
     OutputRef,
 )
-from rendergate.providers.http import LazySession, fetch_result
+from rendergate.providers.http import (
+    call_timeout,
+    exchange,
+    fetch_result,
+    json_of,
+    refuse_outage,
+)
 from rendergate.providers.kit import download_refreshing, number
-
-if TYPE_CHECKING:
-    from rendergate.config import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -59,22 +64,21 @@ class Aliyun:
         app_key: str,
         app_secret: str,
         base_url: str,
+        http: aiohttp.ClientSession,
         resource_config_id: str | None = None,
         timeout_s: float = 30.0,
-        connections: int = 100,
     ) -> None:
         self._app_key = app_key
         self._app_secret = app_secret
         self._base = base_url.rstrip("/")
         self._resource_config_id = resource_config_id
-        self._http = LazySession(
-            timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=10), connections=connections
-        )
+        self._http = http
+        self._timeout = call_timeout(timeout_s)
 
     # -- plumbing -------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        """Nothing to close: the HTTP session is the composition root's."""
 
     async def _call(self, path: str, payload: Any, headers: Mapping[str, str] | None = None) -> Any:
         """Returns `data` of a status-10 envelope; raises from the ProviderError tree."""
@@ -82,33 +86,27 @@ class Aliyun:
         signed = sign_request(
             app_key=self._app_key, app_secret=self._app_secret, path=path, body=body
         )
-        try:
-            async with self._http().post(
-                self._base + path, data=body, headers={**signed, **(headers or {})}
-            ) as response:
-                raw = await response.read()
-                status, content_type = response.status, response.content_type
-                refusal = response.headers.get("X-Ca-Error-Message")
-                request_id = response.headers.get("X-Ca-Request-Id", "")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ProviderUnavailable(f"could not reach Aliyun: {type(exc).__name__}") from exc
+        reply = await exchange(
+            self._http,
+            "POST",
+            self._base + path,
+            who="Aliyun",
+            time_limit=self._timeout,
+            data=body,
+            headers={**signed, **(headers or {})},
+        )
+        status, refusal = reply.status, reply.headers.get("X-Ca-Error-Message")
         if refusal is not None and status >= 400:
             log.warning(
                 "Aliyun's API gateway refused a call",
                 path=path,
                 http_status=status,
-                request_id=request_id,
+                request_id=reply.headers.get("X-Ca-Request-Id", ""),
                 gateway_message=refusal.replace(self._app_key, "<app key>"),
             )
             raise gateway_error(status, refusal)
-        if status >= 500 or status == 429:
-            raise ProviderUnavailable(f"Aliyun answered HTTP {status}", code=f"http{status}")
-        try:
-            envelope = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            raise ProviderUnavailable(
-                f"Aliyun answered HTTP {status} with {content_type or 'a body'} instead of JSON"
-            ) from exc
+        refuse_outage(reply, "Aliyun")
+        envelope = json_of(reply, "Aliyun")
         if not isinstance(envelope, dict) or "status" not in envelope:
             if status >= 400:
                 raise ProviderRejected(f"Aliyun answered HTTP {status}", fault=Fault.CONFIG)
@@ -139,14 +137,16 @@ class Aliyun:
             raise ProviderUnavailable("Aliyun's upload sign had no uploadUrl or accessUrl")
         if urlsplit(upload_url).scheme not in ("http", "https"):
             raise ProviderRejected("Aliyun gave an upload URL that is not http(s)")
-        try:
-            async with self._http().put(
-                upload_url, data=file.data, headers={"Content-Type": file.content_type}
-            ) as response:
-                await response.read()
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ProviderUnavailable(f"the upload to Aliyun failed: {type(exc).__name__}") from exc
+        reply = await exchange(
+            self._http,
+            "PUT",
+            upload_url,
+            who="Aliyun's storage",
+            time_limit=self._timeout,
+            data=file.data,
+            headers={"Content-Type": file.content_type},
+        )
+        status = reply.status
         if status >= 500 or status in (403, 429):  # 403: the signed URL lapsed; sign again
             raise ProviderUnavailable(f"Aliyun's storage answered HTTP {status} to the upload")
         if status >= 300:
@@ -239,16 +239,43 @@ class Aliyun:
         )
 
     async def _get_file(self, url: str) -> bytes | None:
-        return await fetch_result(self._http(), url, provider="Aliyun")
+        return await fetch_result(self._http, url, provider="Aliyun", time_limit=self._timeout)
 
 
-def from_settings(settings: Settings) -> Aliyun:
+class AliyunSettings(ProviderSettings):
+    aliyun_app_key: SecretStr | None = Field(
+        None, description="Aliyun 智作工坊 app key (AppKey of a ComfyUI-type app)."
+    )
+    aliyun_app_secret: SecretStr | None = Field(
+        None, description="Aliyun 智作工坊 app secret (AppSecret of the same app)."
+    )
+    aliyun_base_url: str = Field(
+        "https://openai.edu-aliyun.com", description="Aliyun 智作工坊 API endpoint."
+    )
+    aliyun_concurrency: int = Field(3, ge=1, description="Tasks run at once per Aliyun app.")
+    aliyun_resource_config_id: str | None = Field(
+        None,
+        description="X-SP-RESOURCE-CONFIG-ID: resource pools, comma-separated "
+        "(`default` = shared pool; unset = shared pool).",
+    )
+
+
+def from_settings(settings: AliyunSettings, http: aiohttp.ClientSession) -> Aliyun:
     assert settings.aliyun_app_key is not None  # the registry checked them
     assert settings.aliyun_app_secret is not None
     return Aliyun(
         app_key=settings.aliyun_app_key.get_secret_value(),
         app_secret=settings.aliyun_app_secret.get_secret_value(),
         base_url=settings.aliyun_base_url,
+        http=http,
         resource_config_id=settings.aliyun_resource_config_id,
-        connections=max(100, settings.aliyun_concurrency * 4),
     )
+
+
+PROVIDER = ProviderEntry(
+    name="aliyun",
+    settings=AliyunSettings,
+    factory=from_settings,
+    required=("aliyun_app_key", "aliyun_app_secret"),
+    concurrency_setting="aliyun_concurrency",
+)

@@ -1,6 +1,6 @@
 """Aliyun API-Gateway digest signing (AppKey/AppSecret, HmacSHA256), as 智作工坊 wants it.
 
-providers.md §2, "AK/SK signing", step by step:
+docs/providers.md (Aliyun, "AK/SK signing"), step by step:
 
 1. Headers: `date` (`EEE, dd MMM yyyy HH:mm:ss GMT+00:00`, UTC), `x-ca-key`, `x-ca-timestamp`
    (ms), `x-ca-nonce` (UUID4), `x-ca-signature-method: HmacSHA256`, `x-ca-signature-headers`,

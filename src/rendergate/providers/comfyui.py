@@ -16,13 +16,15 @@ for RENDERGATE_COMFYUI_DEAD_AFTER_S: the runner submits those again, to another 
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
+from pydantic import Field
 
+from rendergate.config import CommaList, ProviderSettings
 from rendergate.domain.errors import (
     Fault,
     InputsGone,
@@ -30,6 +32,7 @@ from rendergate.domain.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
+from rendergate.providers import ProviderEntry
 from rendergate.providers.base import (
     InputFile,
     JobHandle,
@@ -38,18 +41,16 @@ from rendergate.providers.base import (
     JobStatus,
     OutputRef,
 )
+from rendergate.providers.comfyui_calls import ServerApi
 from rendergate.providers.comfyui_servers import HeldInputs, Server, ServerPool
 from rendergate.providers.comfyui_workflow import (
     bind_workflow,
     bound_fields,
     history_status,
-    queue_place,
+    read_workflow_file,
     refused_workflow,
 )
-from rendergate.providers.http import MAX_RESULT_BYTES, LazySession, read_capped
-
-if TYPE_CHECKING:
-    from rendergate.config import Settings
+from rendergate.providers.http import call_timeout
 
 HELD_INPUT_BYTES = 256 * 1024 * 1024
 POLL_AFTER_S = 0.5  # the servers are the user's own and answer these from memory
@@ -59,48 +60,31 @@ PROMPT_IDS = uuid.UUID("3f0b7c52-8d0e-4a51-9a43-2b8f1f6d9c10")
 class ComfyUI:
     name = "comfyui"
 
-    def __init__(self, *, urls: list[str], timeout_s: float = 30.0, dead_after_s: float = 60.0):
+    def __init__(
+        self,
+        *,
+        urls: list[str],
+        http: aiohttp.ClientSession,
+        timeout_s: float = 30.0,
+        dead_after_s: float = 60.0,
+    ):
         if not urls:
             raise ValueError("ComfyUI needs at least one server URL")
-        self._http = LazySession(
-            timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s, 5.0)),
-            connections=100,
-        )
+        timeout = call_timeout(timeout_s)
         self._client_id = f"rendergate-{uuid.uuid4().hex}"
         self.pool = ServerPool(
-            urls, session=self._http, client_id=self._client_id, dead_after_s=dead_after_s
+            urls,
+            session=http,
+            timeout=timeout,
+            client_id=self._client_id,
+            dead_after_s=dead_after_s,
         )
+        self._api = ServerApi(http, timeout=timeout, now=self.pool.now)
         self._held = HeldInputs(HELD_INPUT_BYTES)
         self._unanswered: dict[str, Server] = {}  # prompt id -> server whose reply we missed
 
     async def aclose(self) -> None:
-        await self.pool.aclose()
-        await self._http.aclose()
-
-    # -- calls ----------------------------------------------------------------------------
-
-    async def _call(
-        self, server: Server, method: str, path: str, **kwargs: Any
-    ) -> tuple[int, Any, bytes]:
-        """(status, JSON or None, raw body); a server that does not answer is marked failing."""
-        try:
-            async with self._http().request(method, server.url + path, **kwargs) as response:
-                raw = await read_capped(response, MAX_RESULT_BYTES)
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            server.failed(self.pool.now())
-            raise ProviderUnavailable(
-                f"ComfyUI server {server.name} did not answer ({type(exc).__name__})"
-            ) from exc
-        if status >= 500:
-            server.failed(self.pool.now())
-            raise ProviderUnavailable(f"ComfyUI server {server.name} answered HTTP {status}")
-        server.answered()
-        try:
-            body = json.loads(raw) if raw[:1] in (b"{", b"[") else None
-        except (ValueError, RecursionError):
-            body = None
-        return status, body, raw
+        await self.pool.aclose()  # the HTTP session is the composition root's
 
     # -- upload and submit ----------------------------------------------------------------
 
@@ -126,7 +110,7 @@ class ComfyUI:
         for name in request.inputs.values():
             await self._send_input(server, name)
         self._unanswered[prompt_id] = server
-        status, body, _ = await self._call(
+        status, body, _ = await self._api.call(
             server,
             "POST",
             "/prompt",
@@ -162,7 +146,7 @@ class ComfyUI:
     async def _send_input(self, server: Server, name: str) -> None:
         data = self._held.get(name)
         if data is None:  # let go of (memory cap): it may still be on this server
-            status, _, _ = await self._call(
+            status, _, _ = await self._api.call(
                 server, "GET", "/view", params={"filename": name, "type": "input"}
             )
             if status == 200:
@@ -171,7 +155,7 @@ class ComfyUI:
         form = aiohttp.FormData()
         form.add_field("image", data, filename=name, content_type="application/octet-stream")
         form.add_field("overwrite", "true")
-        status, body, _ = await self._call(server, "POST", "/upload/image", data=form)
+        status, body, _ = await self._api.call(server, "POST", "/upload/image", data=form)
         if status != 200 or not isinstance(body, dict) or body.get("name") != name:
             raise ProviderRejected(
                 f"ComfyUI server {server.name} refused the input upload (HTTP {status})"
@@ -183,7 +167,7 @@ class ComfyUI:
         missed = self._unanswered.get(prompt_id)
         if missed is not None:
             try:
-                if await self._has_prompt(missed, prompt_id):
+                if await self._api.has_prompt(missed, prompt_id):
                     return missed
                 del self._unanswered[prompt_id]
             except ProviderUnavailable:
@@ -194,24 +178,19 @@ class ComfyUI:
         # silent one would cost a timeout on every submit).
         for server in self.pool.candidates():
             try:
-                if await self._has_prompt(server, prompt_id):
+                if await self._api.has_prompt(server, prompt_id):
                     return server
             except ProviderUnavailable:
                 continue
         return None
-
-    async def _has_prompt(self, server: Server, prompt_id: str) -> bool:
-        if await self._queue_place(server, prompt_id) is not None:
-            return True
-        return await self._history(server, prompt_id) is not None
 
     # -- tracking -------------------------------------------------------------------------
 
     async def status(self, job: JobHandle) -> JobStatus:
         server = self._server_of(job)
         try:
-            place = await self._queue_place(server, job.job_id)
-            entry = None if place is not None else await self._history(server, job.job_id)
+            place = await self._api.queue_place(server, job.job_id)
+            entry = None if place is not None else await self._api.history(server, job.job_id)
         except ProviderUnavailable as exc:
             if server.is_dead(self.pool.now(), self.pool.dead_after_s):
                 server.forget(job.job_id)
@@ -240,28 +219,9 @@ class ComfyUI:
             raise JobLost("the job's ComfyUI server is no longer configured")
         return server
 
-    async def _queue_place(self, server: Server, prompt_id: str) -> int | None:
-        """0 while running, n when n-th in line, None when in neither list."""
-        status, body, _ = await self._call(server, "GET", "/queue")
-        try:
-            if status != 200:
-                raise ValueError(f"HTTP {status}")
-            return queue_place(body, prompt_id)
-        except ValueError as exc:
-            raise ProviderUnavailable(
-                f"ComfyUI server {server.name} gave an unreadable queue ({exc})"
-            ) from exc
-
-    async def _history(self, server: Server, prompt_id: str) -> Mapping[str, Any] | None:
-        status, body, _ = await self._call(server, "GET", f"/history/{prompt_id}")
-        if status != 200 or not isinstance(body, dict):
-            raise ProviderUnavailable(f"ComfyUI server {server.name} answered HTTP {status}")
-        entry = body.get(prompt_id)
-        return entry if isinstance(entry, dict) else None
-
     async def download(self, job: JobHandle, output: OutputRef) -> bytes:
         server = self._server_of(job)
-        status, _, raw = await self._call(server, "GET", f"/view?{output.locator}")
+        status, _, raw = await self._api.call(server, "GET", f"/view?{output.locator}")
         if status == 404:
             raise JobLost(f"ComfyUI server {server.name} no longer has the output")
         if status != 200:
@@ -271,13 +231,13 @@ class ComfyUI:
     async def cancel(self, job: JobHandle) -> bool:
         """Deletes a pending prompt, interrupts a running one; False once it has ended."""
         server = self._server_of(job)
-        place = await self._queue_place(server, job.job_id)
+        place = await self._api.queue_place(server, job.job_id)
         stopped = place is not None
         if place is not None and place > 0:
-            await self._call(server, "POST", "/queue", json={"delete": [job.job_id]})
-            place = await self._queue_place(server, job.job_id)  # it may have started meanwhile
+            await self._api.call(server, "POST", "/queue", json={"delete": [job.job_id]})
+            place = await self._api.queue_place(server, job.job_id)  # it may have started meanwhile
         if place == 0:
-            await self._call(server, "POST", "/interrupt", json={"prompt_id": job.job_id})
+            await self._api.call(server, "POST", "/interrupt", json={"prompt_id": job.job_id})
         server.forget(job.job_id)
         return stopped
 
@@ -286,9 +246,46 @@ def _key(request: JobRequest) -> str:
     return f"task-{request.task_id}-attempt-{request.attempt}"
 
 
-def from_settings(settings: Settings) -> ComfyUI:
+class ComfyUISettings(ProviderSettings):
+    comfyui_urls: CommaList = Field(
+        default_factory=list,
+        description="Your own ComfyUI servers (JSON list or comma-separated); each task "
+        "goes to the least loaded one that answers.",
+    )
+    comfyui_timeout_s: float = Field(
+        30.0, gt=0, description="Time limit of one call to a ComfyUI server."
+    )
+    comfyui_concurrency: int = Field(
+        4, ge=1, description="Tasks handed to the ComfyUI servers at once, all servers together."
+    )
+    comfyui_dead_after_s: float = Field(
+        60.0,
+        gt=0,
+        description="A ComfyUI server silent this long is given up on: its tasks are "
+        "submitted again to another server.",
+    )
+
+    def secret_values(self) -> list[str]:
+        """Passwords inside the servers' URLs too."""
+        passwords = [found for url in self.comfyui_urls if (found := urlsplit(url).password)]
+        return [*super().secret_values(), *passwords]
+
+
+def from_settings(settings: ComfyUISettings, http: aiohttp.ClientSession) -> ComfyUI:
     return ComfyUI(
         urls=list(settings.comfyui_urls),
+        http=http,
         timeout_s=settings.comfyui_timeout_s,
         dead_after_s=settings.comfyui_dead_after_s,
     )
+
+
+PROVIDER = ProviderEntry(
+    name="comfyui",
+    settings=ComfyUISettings,
+    factory=from_settings,
+    required=("comfyui_urls",),
+    concurrency_setting="comfyui_concurrency",
+    prepare_options=read_workflow_file,
+    cancels=True,
+)

@@ -138,13 +138,15 @@ class ServerPool:
         self,
         urls: list[str],
         *,
-        session: Callable[[], aiohttp.ClientSession],
+        session: aiohttp.ClientSession,
+        timeout: aiohttp.ClientTimeout,
         client_id: str,
         dead_after_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.servers = [Server(url.rstrip("/")) for url in urls]
         self._session = session
+        self._timeout = timeout
         self._client_id = client_id
         self.dead_after_s = dead_after_s
         self._clock = clock
@@ -166,7 +168,7 @@ class ServerPool:
     async def load(self, server: Server) -> int | None:
         """queue_remaining of one server; None (and marked failing) when it does not answer."""
         try:
-            async with self._session().get(f"{server.url}/prompt") as response:
+            async with self._session.get(f"{server.url}/prompt", timeout=self._timeout) as response:
                 body = await response.json(content_type=None) if response.status == 200 else None
         except (aiohttp.ClientError, TimeoutError, ValueError):
             body = None
@@ -200,7 +202,7 @@ class ServerPool:
         while not self._closed:
             try:
                 url = f"{server.url}/ws?clientId={self._client_id}"
-                async with self._session().ws_connect(url, heartbeat=30) as ws:
+                async with self._session.ws_connect(url, heartbeat=30) as ws:
                     async for frame in ws:
                         delay = 0.5  # it talks: a later drop starts the back-off afresh
                         if frame.type is aiohttp.WSMsgType.TEXT:

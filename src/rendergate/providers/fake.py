@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from rendergate.config import ProviderSettings
 from rendergate.domain.errors import (
     Fault,
     JobLost,
     ProviderRejected,
     ProviderUnavailable,
 )
+from rendergate.providers import ProviderEntry
 from rendergate.providers.base import (
     InputFile,
     JobHandle,
@@ -33,7 +35,7 @@ from rendergate.providers.base import (
 )
 
 if TYPE_CHECKING:
-    from rendergate.config import Settings
+    import aiohttp
 
 
 @dataclass
@@ -133,5 +135,10 @@ class FakeProvider:
         self.jobs.clear()
 
 
-def from_settings(settings: Settings) -> FakeProvider:
+def from_settings(settings: ProviderSettings, http: aiohttp.ClientSession) -> FakeProvider:
     return FakeProvider()
+
+
+PROVIDER = ProviderEntry(
+    name="fake", settings=ProviderSettings, factory=from_settings, cancels=True, webhooks=True
+)

@@ -1,8 +1,11 @@
-"""HTTP plumbing shared by the adapters: their client session, and result downloads."""
+"""HTTP plumbing shared by the adapters: their session, one call and its status and JSON
+checks, and result downloads."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,6 +15,7 @@ from rendergate.domain.errors import Fault, ProviderRejected, ProviderUnavailabl
 from rendergate.domain.values import megabytes
 
 MAX_RESULT_BYTES = 512 * 1024 * 1024
+DEFAULT_TIMEOUT_S = 30.0
 
 
 def encode_json(payload: Any, *, compact: bool = False) -> bytes:
@@ -28,36 +32,74 @@ def encode_json(payload: Any, *, compact: bool = False) -> bytes:
         ) from None
 
 
-class LazySession:
-    """An adapter's one aiohttp session: opened on first use, inside the running loop
-    (constructors do no I/O), and closed by the adapter's aclose()."""
-
-    def __init__(self, *, timeout: aiohttp.ClientTimeout, connections: int) -> None:
-        self._timeout = timeout
-        self._connections = connections
-        self._session: aiohttp.ClientSession | None = None
-
-    def __call__(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=self._connections),
-                trust_env=False,
-            )
-        return self._session
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+def client_session(connections: int) -> aiohttp.ClientSession:
+    """The adapters' one HTTP session, opened by the composition root inside the running
+    loop and closed by it after them. Each adapter passes its own time limit per call."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT_S, sock_connect=10),
+        connector=aiohttp.TCPConnector(limit=connections),
+        trust_env=False,
+    )
 
 
-async def fetch_result(session: aiohttp.ClientSession, url: str, *, provider: str) -> bytes | None:
+def call_timeout(total_s: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=total_s, sock_connect=min(total_s, 10.0))
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One answer, read whole: what the adapters' status and envelope checks look at."""
+
+    status: int
+    content_type: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+async def exchange(
+    http: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    who: str,
+    time_limit: aiohttp.ClientTimeout,
+    **kwargs: Any,
+) -> Reply:
+    """One request; a provider that does not answer (refused, reset, timed out) raises
+    ProviderUnavailable naming `who`."""
+    try:
+        async with http.request(method, url, timeout=time_limit, **kwargs) as response:
+            body = await read_capped(response, MAX_RESULT_BYTES)
+            return Reply(response.status, response.content_type, response.headers, body)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise ProviderUnavailable(f"{who} did not answer ({type(exc).__name__})") from exc
+
+
+def refuse_outage(reply: Reply, who: str) -> None:
+    """The shared status preamble: 5xx and 429 mean "try again later", with the status."""
+    if reply.status >= 500 or reply.status == 429:
+        raise ProviderUnavailable(f"{who} answered HTTP {reply.status}", code=f"http{reply.status}")
+
+
+def json_of(reply: Reply, who: str) -> Any:
+    """The reply's JSON; an HTML error page or a cut body is an outage, not our bug."""
+    try:
+        return json.loads(reply.body)
+    except (ValueError, RecursionError) as exc:
+        raise ProviderUnavailable(
+            f"{who} answered HTTP {reply.status} with {reply.content_type or 'a body'} "
+            "instead of JSON"
+        ) from exc
+
+
+async def fetch_result(
+    session: aiohttp.ClientSession, url: str, *, provider: str, time_limit: aiohttp.ClientTimeout
+) -> bytes | None:
     """The file's bytes; None when its signed URL no longer works (403/404/410)."""
     if urlsplit(url).scheme not in ("http", "https"):
         raise ProviderRejected(f"{provider} gave a result URL that is not http(s)")
     try:
-        async with session.get(url) as response:
+        async with session.get(url, timeout=time_limit) as response:
             if response.status in (403, 404, 410):
                 return None
             if response.status != 200:

@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pydantic import Field
+
+from rendergate.config import ProviderSettings
 from rendergate.domain.errors import (
     Fault,
     InvalidInput,
@@ -21,6 +24,7 @@ from rendergate.domain.errors import (
     ProviderRejected,
 )
 from rendergate.imaging.preview import render_preview, validate_preview_params
+from rendergate.providers import ProviderEntry
 from rendergate.providers.base import (
     InputFile,
     JobHandle,
@@ -31,7 +35,7 @@ from rendergate.providers.base import (
 )
 
 if TYPE_CHECKING:
-    from rendergate.config import Settings
+    import aiohttp
 
 FINISHED_JOB_TTL_S = 3600.0
 
@@ -142,5 +146,21 @@ class LocalProvider:
             del self._jobs[job_id]
 
 
-def from_settings(settings: Settings) -> LocalProvider:
+class LocalSettings(ProviderSettings):
+    local_concurrency: int = Field(
+        2, ge=1, description="Tasks the embedded `local` provider runs at once."
+    )
+
+
+def from_settings(settings: LocalSettings, http: aiohttp.ClientSession) -> LocalProvider:
     return LocalProvider()
+
+
+PROVIDER = ProviderEntry(
+    name="local",
+    settings=LocalSettings,
+    factory=from_settings,
+    concurrency_setting="local_concurrency",
+    params_check=validate_preview_params,
+    cancels=True,
+)

@@ -14,12 +14,16 @@ import statistics
 import time
 from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from pydantic import Field, SecretStr
 
+from rendergate.config import ProviderSettings
 from rendergate.domain.errors import Fault, ProviderRejected, ProviderUnavailable
+from rendergate.providers import ProviderEntry
+from rendergate.providers import runninghub_results as results
 from rendergate.providers.base import (
     InputFile,
     JobHandle,
@@ -29,12 +33,16 @@ from rendergate.providers.base import (
     OutputRef,
     WebhookEvent,
 )
-from rendergate.providers.http import LazySession, encode_json, fetch_result
-from rendergate.providers.kit import Action, binding_values, download_refreshing, number
+from rendergate.providers.http import (
+    call_timeout,
+    encode_json,
+    exchange,
+    fetch_result,
+    json_of,
+    refuse_outage,
+)
+from rendergate.providers.kit import Action, download_refreshing, number
 from rendergate.providers.runninghub_errors import error_for, info
-
-if TYPE_CHECKING:
-    from rendergate.config import Settings
 
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024  # RunningHub's own limit
 SAFETY_POLL_S = 30.0  # with a webhook on its way, RunningHub is still asked this often
@@ -50,16 +58,15 @@ class RunningHub:
         *,
         api_key: str,
         base_url: str,
+        http: aiohttp.ClientSession,
         host: str | None = None,
         timeout_s: float = 30.0,
-        connections: int = 100,
     ) -> None:
         self._api_key = api_key
         self._base = base_url.rstrip("/")
         self._host = host or urlsplit(self._base).netloc
-        self._http = LazySession(
-            timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=10), connections=connections
-        )
+        self._http = http
+        self._timeout = call_timeout(timeout_s)
         self._run_times: dict[str, deque[float]] = {}  # app key -> recent taskCostTime (s)
         self._last_poll: dict[str, float] = {}  # job id -> monotonic time of the last real call
         self._hinted: set[str] = set()  # jobs a webhook said have ended
@@ -67,7 +74,7 @@ class RunningHub:
     # -- plumbing -------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        """Nothing to close: the HTTP session is the composition root's."""
 
     async def _post(self, path: str, *, json_body: Any = None, form: Any = None) -> Any:
         """Returns the envelope; raises ProviderUnavailable for every transport-level failure."""
@@ -76,24 +83,25 @@ class RunningHub:
         if json_body is not None:
             data = encode_json(json_body)
             headers["Content-Type"] = "application/json"
-        try:
-            async with self._http().post(self._base + path, data=data, headers=headers) as r:
-                raw = await r.read()
-                status, content_type = r.status, r.content_type
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ProviderUnavailable(f"could not reach RunningHub: {type(exc).__name__}") from exc
-        if status >= 500 or status == 429:
-            raise ProviderUnavailable(f"RunningHub answered HTTP {status}", code=f"http{status}")
-        if status in (401, 403):
-            raise ProviderRejected(f"RunningHub refused us (HTTP {status})", fault=Fault.CONFIG)
-        try:
-            envelope = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
+        reply = await exchange(
+            self._http,
+            "POST",
+            self._base + path,
+            who="RunningHub",
+            time_limit=self._timeout,
+            data=data,
+            headers=headers,
+        )
+        refuse_outage(reply, "RunningHub")
+        if reply.status in (401, 403):
+            raise ProviderRejected(
+                f"RunningHub refused us (HTTP {reply.status})", fault=Fault.CONFIG
+            )
+        envelope = json_of(reply, "RunningHub")
+        if reply.status >= 400 or not isinstance(envelope, dict) or "code" not in envelope:
             raise ProviderUnavailable(
-                f"RunningHub answered HTTP {status} with {content_type or 'a body'} instead of JSON"
-            ) from exc
-        if status >= 400 or not isinstance(envelope, dict) or "code" not in envelope:
-            raise ProviderUnavailable(f"RunningHub answered HTTP {status} without its envelope")
+                f"RunningHub answered HTTP {reply.status} without its envelope"
+            )
         return envelope
 
     async def _call(self, path: str, body: dict[str, Any]) -> Any:
@@ -129,7 +137,7 @@ class RunningHub:
 
     async def submit(self, request: JobRequest) -> JobHandle:
         options = request.app.options
-        body: dict[str, Any] = {"nodeInfoList": _node_info(request)}
+        body: dict[str, Any] = {"nodeInfoList": results.node_info(request)}
         if request.callback_url:
             body["webhookUrl"] = request.callback_url
         if options.get("instance_type"):
@@ -150,7 +158,7 @@ class RunningHub:
                 fault=Fault.CONFIG,
             )
         data = await self._call(path, body)
-        _check_prompt_tips(data.get("promptTips"))
+        results.check_prompt_tips(data.get("promptTips"))
         job_id = str(data["taskId"])
         self._last_poll[job_id] = time.monotonic()
         return JobHandle(
@@ -183,7 +191,7 @@ class RunningHub:
             )
         if code == 805:
             reason = data.get("failedReason") if isinstance(data, dict) else None
-            return JobStatus(phase=JobPhase.FAILED, error=_failure(reason))
+            return JobStatus(phase=JobPhase.FAILED, error=results.failure(reason))
         error = error_for(code, str(envelope.get("msg") or ""))
         if info(code).action is Action.TERMINAL:
             return JobStatus(phase=JobPhase.FAILED, error=error)
@@ -196,7 +204,11 @@ class RunningHub:
             return (await self.status(job)).outputs
 
         return await download_refreshing(
-            output, fetch=self._get_file, refresh=refresh, same=_same_output, provider="RunningHub"
+            output,
+            fetch=self._get_file,
+            refresh=refresh,
+            same=results.same_output,
+            provider="RunningHub",
         )
 
     async def cancel(self, job: JobHandle) -> bool:
@@ -239,7 +251,7 @@ class RunningHub:
     # -- helpers --------------------------------------------------------------------------
 
     async def _get_file(self, url: str) -> bytes | None:
-        return await fetch_result(self._http(), url, provider="RunningHub")
+        return await fetch_result(self._http, url, provider="RunningHub", time_limit=self._timeout)
 
     def _waiting_for_webhook(self, job: JobHandle) -> bool:
         if not job.data.get("webhook") or job.job_id in self._hinted:
@@ -277,7 +289,7 @@ class RunningHub:
             for f in files
             if isinstance(f, dict) and f.get("fileUrl")
         )
-        cost = _cost(files)
+        cost = results.cost(files)
         seconds = number(cost.get("taskCostTime")) if cost else None
         if seconds:
             self._run_times.setdefault(str(job.data.get("app", "")), deque(maxlen=20)).append(
@@ -286,60 +298,39 @@ class RunningHub:
         return JobStatus(phase=JobPhase.SUCCEEDED, progress=100, outputs=outputs, cost=cost)
 
 
-def _node_info(request: JobRequest) -> list[dict[str, Any]]:
-    """The app's bindings filled with this task's inputs (uploaded file names), angle and params."""
-    items = []
-    for binding, value in binding_values(request):
-        if not binding.node_id:
-            raise ProviderRejected(
-                f"app {request.app.name!r} binds {binding.source} without a node_id",
-                fault=Fault.CONFIG,
-            )
-        items.append({"nodeId": binding.node_id, "fieldName": binding.field, "fieldValue": value})
-    return items
+class RunningHubSettings(ProviderSettings):
+    runninghub_api_key: SecretStr | None = Field(None, description="RunningHub API key.")
+    runninghub_base_url: str = Field(
+        "https://www.runninghub.cn", description="RunningHub site (.cn or .ai)."
+    )
+    runninghub_host: str | None = Field(
+        None, description="Host header for RunningHub; defaults to the base URL's host."
+    )
+    runninghub_timeout_s: float = Field(
+        30.0, gt=0, description="Time limit of one call to RunningHub (stalls count as busy)."
+    )
+    runninghub_concurrency: int = Field(
+        3, ge=1, description="Tasks run at once per RunningHub key."
+    )
 
 
-def _check_prompt_tips(tips: Any) -> None:
-    """promptTips is ComfyUI's validation result as a JSON string; node errors are terminal."""
-    try:
-        parsed = json.loads(tips) if isinstance(tips, str) and tips else {}
-    except (ValueError, RecursionError):
-        return
-    errors = parsed.get("node_errors") if isinstance(parsed, dict) else None
-    if errors:
-        nodes = ", ".join(sorted(str(node) for node in errors))
-        raise ProviderRejected(f"RunningHub's ComfyUI refused nodes {nodes}", fault=Fault.USER)
-
-
-def _failure(reason: Any) -> ProviderRejected:
-    if not isinstance(reason, dict):
-        return ProviderRejected("the task failed on RunningHub (805)", code="805")
-    node = reason.get("node_name") or "a node"
-    node_id = f" (node {reason['node_id']})" if reason.get("node_id") else ""
-    kind = reason.get("exception_type") or "an error"
-    message = str(reason.get("exception_message") or "").strip()
-    text = f"{node}{node_id} raised {kind}" + (f": {message}" if message else "")
-    return ProviderRejected(f"the task failed on RunningHub: {text}", fault=Fault.USER, code="805")
-
-
-def _cost(files: list[Any]) -> dict[str, Any] | None:
-    first = next((f for f in files if isinstance(f, dict)), None)
-    if first is None:
-        return None
-    keys = ("consumeCoins", "consumeMoney", "thirdPartyConsumeMoney", "taskCostTime")
-    return {key: first.get(key) for key in keys}
-
-
-def _same_output(a: OutputRef, b: OutputRef) -> bool:
-    return a.node_id == b.node_id and a.file_type == b.file_type
-
-
-def from_settings(settings: Settings) -> RunningHub:
+def from_settings(settings: RunningHubSettings, http: aiohttp.ClientSession) -> RunningHub:
     assert settings.runninghub_api_key is not None  # the registry checked it
     return RunningHub(
         api_key=settings.runninghub_api_key.get_secret_value(),
         base_url=settings.runninghub_base_url,
+        http=http,
         host=settings.runninghub_host,
         timeout_s=settings.runninghub_timeout_s,
-        connections=max(100, settings.runninghub_concurrency * 4),
     )
+
+
+PROVIDER = ProviderEntry(
+    name="runninghub",
+    settings=RunningHubSettings,
+    factory=from_settings,
+    required=("runninghub_api_key",),
+    concurrency_setting="runninghub_concurrency",
+    cancels=True,
+    webhooks=True,
+)

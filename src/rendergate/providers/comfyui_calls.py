@@ -1,0 +1,79 @@
+"""One ComfyUI server's HTTP API as the adapter uses it: a call that marks a silent server
+failing, the queue, the history, and whether a server holds a prompt."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+
+from rendergate.domain.errors import ProviderUnavailable
+from rendergate.providers.comfyui_servers import Server
+from rendergate.providers.comfyui_workflow import queue_place
+from rendergate.providers.http import exchange
+
+
+class ServerApi:
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        *,
+        timeout: aiohttp.ClientTimeout,
+        now: Callable[[], float],
+    ) -> None:
+        self._http = http
+        self._timeout = timeout
+        self._now = now
+
+    async def call(
+        self, server: Server, method: str, path: str, **kwargs: Any
+    ) -> tuple[int, Any, bytes]:
+        """(status, JSON or None, raw body); a server that does not answer is marked failing."""
+        try:
+            reply = await exchange(
+                self._http,
+                method,
+                server.url + path,
+                who=f"ComfyUI server {server.name}",
+                time_limit=self._timeout,
+                **kwargs,
+            )
+        except ProviderUnavailable:
+            server.failed(self._now())
+            raise
+        status, raw = reply.status, reply.body
+        if status >= 500:
+            server.failed(self._now())
+            raise ProviderUnavailable(f"ComfyUI server {server.name} answered HTTP {status}")
+        server.answered()
+        try:
+            body = json.loads(raw) if raw[:1] in (b"{", b"[") else None
+        except (ValueError, RecursionError):
+            body = None
+        return status, body, raw
+
+    async def queue_place(self, server: Server, prompt_id: str) -> int | None:
+        """0 while running, n when n-th in line, None when in neither list."""
+        status, body, _ = await self.call(server, "GET", "/queue")
+        try:
+            if status != 200:
+                raise ValueError(f"HTTP {status}")
+            return queue_place(body, prompt_id)
+        except ValueError as exc:
+            raise ProviderUnavailable(
+                f"ComfyUI server {server.name} gave an unreadable queue ({exc})"
+            ) from exc
+
+    async def history(self, server: Server, prompt_id: str) -> Mapping[str, Any] | None:
+        status, body, _ = await self.call(server, "GET", f"/history/{prompt_id}")
+        if status != 200 or not isinstance(body, dict):
+            raise ProviderUnavailable(f"ComfyUI server {server.name} answered HTTP {status}")
+        entry = body.get(prompt_id)
+        return entry if isinstance(entry, dict) else None
+
+    async def has_prompt(self, server: Server, prompt_id: str) -> bool:
+        if await self.queue_place(server, prompt_id) is not None:
+            return True
+        return await self.history(server, prompt_id) is not None
