@@ -4,15 +4,13 @@ Every call is a POST with the key in the JSON body and the `Host` header the doc
 errors come back as HTTP 200 with a non-zero code (runninghub_errors.py maps them). One
 /task/openapi/outputs call tells status, outputs, cost and failure reason at once, so it is
 the only status call. While a webhook is expected, status answers from an estimate without
-calling RunningHub, except for a slow safety-net poll.
+calling RunningHub, except for a slow safety-net poll (runninghub_pacing.py).
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 import time
-from collections import deque
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,11 +41,9 @@ from rendergate.providers.http import (
 )
 from rendergate.providers.kit import Action, download_refreshing, number
 from rendergate.providers.runninghub_errors import error_for, info
+from rendergate.providers.runninghub_pacing import Pacing
 
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024  # RunningHub's own limit
-SAFETY_POLL_S = 30.0  # with a webhook on its way, RunningHub is still asked this often
-ESTIMATE_EVERY_S = 10.0  # how often an estimated progress is reported meanwhile (a write each)
-DEFAULT_RUN_S = 60.0
 
 
 class RunningHub:
@@ -67,9 +63,7 @@ class RunningHub:
         self._host = host or urlsplit(self._base).netloc
         self._http = http
         self._timeout = call_timeout(timeout_s)
-        self._run_times: dict[str, deque[float]] = {}  # app key -> recent taskCostTime (s)
-        self._last_poll: dict[str, float] = {}  # job id -> monotonic time of the last real call
-        self._hinted: set[str] = set()  # jobs a webhook said have ended
+        self._pacing = Pacing()
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -160,7 +154,7 @@ class RunningHub:
         data = await self._call(path, body)
         results.check_prompt_tips(data.get("promptTips"))
         job_id = str(data["taskId"])
-        self._last_poll[job_id] = time.monotonic()
+        self._pacing.polled(job_id)
         return JobHandle(
             job_id=job_id,
             data={
@@ -171,9 +165,9 @@ class RunningHub:
         )
 
     async def status(self, job: JobHandle) -> JobStatus:
-        if self._waiting_for_webhook(job):
-            return self._estimate(job)
-        self._last_poll[job.job_id] = time.monotonic()
+        if self._pacing.waiting_for_webhook(job):
+            return self._pacing.estimate(job)
+        self._pacing.polled(job.job_id)
         envelope = await self._post(
             "/task/openapi/outputs", json_body={"apiKey": self._api_key, "taskId": job.job_id}
         )
@@ -183,11 +177,15 @@ class RunningHub:
                 raise ProviderUnavailable("RunningHub's outputs answer had no file list")
             return self._succeeded(job, data)
         if code == 813:
-            return JobStatus(phase=JobPhase.QUEUED, progress=0, poll_after_s=self._poll_s(job))
-        if code == 804:
-            estimate = self._estimate(job)
             return JobStatus(
-                phase=JobPhase.RUNNING, progress=estimate.progress, poll_after_s=self._poll_s(job)
+                phase=JobPhase.QUEUED, progress=0, poll_after_s=self._pacing.poll_s(job)
+            )
+        if code == 804:
+            estimate = self._pacing.estimate(job)
+            return JobStatus(
+                phase=JobPhase.RUNNING,
+                progress=estimate.progress,
+                poll_after_s=self._pacing.poll_s(job),
             )
         if code == 805:
             reason = data.get("failedReason") if isinstance(data, dict) else None
@@ -245,7 +243,7 @@ class RunningHub:
             raise ProviderRejected("not a RunningHub webhook", fault=Fault.USER) from None
         if not job_id.isdigit():
             raise ProviderRejected("not a RunningHub task id", fault=Fault.USER)
-        self._hinted.add(job_id)
+        self._pacing.hinted(job_id)
         return WebhookEvent(job_id=job_id, event=event)
 
     # -- helpers --------------------------------------------------------------------------
@@ -253,33 +251,7 @@ class RunningHub:
     async def _get_file(self, url: str) -> bytes | None:
         return await fetch_result(self._http, url, provider="RunningHub", time_limit=self._timeout)
 
-    def _waiting_for_webhook(self, job: JobHandle) -> bool:
-        if not job.data.get("webhook") or job.job_id in self._hinted:
-            return False
-        last = self._last_poll.get(job.job_id)
-        return last is not None and time.monotonic() - last < SAFETY_POLL_S
-
-    def _expected_run_s(self, job: JobHandle) -> float:
-        recent = self._run_times.get(str(job.data.get("app", "")))
-        return statistics.median(recent) if recent else DEFAULT_RUN_S
-
-    def _estimate(self, job: JobHandle) -> JobStatus:
-        """Progress from the time since submit against this app's recent run times; < 100."""
-        elapsed = time.time() - float(job.data.get("submitted_at", time.time()))
-        progress = min(95, int(100 * elapsed / max(self._expected_run_s(job), 1.0)))
-        wait = ESTIMATE_EVERY_S
-        if self._waiting_for_webhook(job):
-            wait = min(wait, SAFETY_POLL_S - (time.monotonic() - self._last_poll[job.job_id]))
-        return JobStatus(phase=JobPhase.RUNNING, progress=progress, poll_after_s=max(wait, 0.5))
-
-    def _poll_s(self, job: JobHandle) -> float:
-        if job.data.get("webhook"):
-            return SAFETY_POLL_S
-        return min(10.0, max(1.0, self._expected_run_s(job) / 10))
-
     def _succeeded(self, job: JobHandle, files: list[Any]) -> JobStatus:
-        self._hinted.discard(job.job_id)
-        self._last_poll.pop(job.job_id, None)
         outputs = tuple(
             OutputRef(
                 locator=str(f.get("fileUrl", "")),
@@ -290,11 +262,7 @@ class RunningHub:
             if isinstance(f, dict) and f.get("fileUrl")
         )
         cost = results.cost(files)
-        seconds = number(cost.get("taskCostTime")) if cost else None
-        if seconds:
-            self._run_times.setdefault(str(job.data.get("app", "")), deque(maxlen=20)).append(
-                seconds
-            )
+        self._pacing.ended(job, number(cost.get("taskCostTime")) if cost else None)
         return JobStatus(phase=JobPhase.SUCCEEDED, progress=100, outputs=outputs, cost=cost)
 
 
