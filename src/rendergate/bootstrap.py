@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+import os
+import signal
+import socket
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from datetime import datetime
+from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from rendergate import __version__, data_lock
 from rendergate.apps_file import load_apps
 from rendergate.blobs.base import BlobStore
 from rendergate.blobs.objects import ObjectBlobStore
@@ -20,8 +26,9 @@ from rendergate.config import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ConfigError
 from rendergate.intake.fetch import UrlFetcher
-from rendergate.orchestration.dbos_runtime import DbosOrchestrator
-from rendergate.providers import build_providers, registry
+from rendergate.orchestration.dbos_runtime import DbosOrchestrator, QueueLimits
+from rendergate.orchestration.membership import Membership, new_executor_id
+from rendergate.providers import ProviderEntry, build_providers, registry
 from rendergate.providers.base import Provider
 from rendergate.providers.http import client_session
 from rendergate.redaction import Redactor
@@ -31,6 +38,7 @@ from rendergate.services.tasks import STALE_SUBMITTED_S, reconcile
 from rendergate.store.base import TaskStore
 from rendergate.store.cached import CachedTaskStore
 from rendergate.store.sql import SqlTaskStore, create_engine, migrate
+from rendergate.store.workers import WorkerInfo, WorkerRows
 
 log = structlog.get_logger(__name__)
 
@@ -59,10 +67,13 @@ async def open_services(
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
+        if settings.is_single_process and store is None:  # the process opening SQLite
+            stack.enter_context(data_lock.holding(settings.data_dir))
         if apps is None:
             apps = load_apps(settings)
+        engine = None
         if store is None:
-            store = await _open_store(settings, stack)
+            store, engine = await _open_store(settings, stack)
         if providers is None:
             providers = await _open_providers(apps, settings, stack)
         services = Services(
@@ -82,32 +93,79 @@ async def open_services(
             services.orchestrator = orchestrator
             yield services
             return
-        services.orchestrator = await _open_dbos(services, stack, worker=worker)
-        if worker:
-            await _start_reconciling(services, stack)
+        if not worker:
+            services.orchestrator = await _open_dbos(services, stack, runner=None)
+            yield services
+            return
+        runner = TaskRunner(services)
+        membership = await _join(settings, engine, runner, stack) if engine else None
+        executor_id = membership.me.executor_id if membership else new_executor_id()
+        services.orchestrator = await _open_dbos(services, stack, runner, executor_id)
+        if membership is not None:
+            await membership.tick()  # at once: a worker of an earlier run may have left tasks
+            _in_background(stack, membership.run(), "membership")
+        await _start_reconciling(services, stack)
         yield services
 
 
+async def _join(
+    settings: Settings, engine: AsyncEngine, runner: TaskRunner, stack: contextlib.AsyncExitStack
+) -> Membership:
+    """This worker's row in the workers table, left (state stopped) after DBOS has closed,
+    so the reaper never resumes a task this process still runs."""
+    me = WorkerInfo(
+        executor_id=settings.executor_id or new_executor_id(),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        app_version=__version__,
+    )
+
+    async def fence() -> None:  # stop running tasks now; the supervisor starts a new worker
+        await runner.stop()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    ttl_s = settings.worker_dead_after_s
+    rows = WorkerRows(engine, ttl_s=ttl_s)
+    membership = Membership(rows, me, ttl_s=ttl_s, on_fenced=fence)
+    await membership.join()
+    stack.push_async_callback(membership.leave)
+    return membership
+
+
 async def _open_dbos(
-    services: Services, stack: contextlib.AsyncExitStack, *, worker: bool
+    services: Services,
+    stack: contextlib.AsyncExitStack,
+    runner: TaskRunner | None,
+    executor_id: str = "api",
 ) -> DbosOrchestrator:
     """DBOS running this process's workflows (a worker), or only enqueuing them."""
     settings = services.settings
-    runner = TaskRunner(services) if worker else None
     entries = registry(settings)
-    concurrency = {name: entries[name].concurrency(settings) for name in services.providers}
-    orchestrator = DbosOrchestrator(settings, runner, concurrency)
+    limits = {name: _limits(entries[name], settings) for name in services.providers}
+    orchestrator = DbosOrchestrator(settings, runner, limits, executor_id)
     stack.push_async_callback(orchestrator.close)
     await orchestrator.open()
     return orchestrator
 
 
-async def _open_store(settings: Settings, stack: contextlib.AsyncExitStack) -> TaskStore:
+def _limits(entry: ProviderEntry[Any], settings: Settings) -> QueueLimits:
+    """A provider's cap holds across the cluster, and each worker takes only its share; the
+    cap of a provider on this machine's own CPU (local) holds per worker instead."""
+    cap = entry.concurrency(settings)
+    if entry.cap_per_worker:
+        return QueueLimits(cluster=None, worker=cap)
+    share = settings.worker_concurrency
+    return QueueLimits(cluster=cap, worker=share if cap is None else min(share, cap))
+
+
+async def _open_store(
+    settings: Settings, stack: contextlib.AsyncExitStack
+) -> tuple[TaskStore, AsyncEngine]:
     engine = create_engine(settings.task_database_url)
     stack.push_async_callback(engine.dispose)
     await migrate(engine)
     store: TaskStore = SqlTaskStore(engine)
-    return CachedTaskStore(store) if settings.is_single_process else store
+    return (CachedTaskStore(store) if settings.is_single_process else store), engine
 
 
 async def _open_providers(
@@ -137,14 +195,21 @@ def _fetcher(settings: Settings) -> UrlFetcher:
 async def _start_reconciling(services: Services, stack: contextlib.AsyncExitStack) -> None:
     requeued = await reconcile(services=services)
     log.info("worker started", providers=sorted(services.providers), resumed=requeued)
-    sweeper = asyncio.create_task(_keep_reconciling(services), name="reconcile")
+    _in_background(stack, _keep_reconciling(services), "reconcile")
 
-    async def stop_sweeper() -> None:
-        sweeper.cancel()
+
+def _in_background(
+    stack: contextlib.AsyncExitStack, loop: Coroutine[Any, Any, None], name: str
+) -> None:
+    """Runs a forever-loop until the services close."""
+    running = asyncio.create_task(loop, name=name)
+
+    async def stop() -> None:
+        running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+            await running
 
-    stack.push_async_callback(stop_sweeper)
+    stack.push_async_callback(stop)
 
 
 async def _keep_reconciling(services: Services) -> None:

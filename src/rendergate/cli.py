@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import socket
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ from rich.table import Column, Table
 
 from rendergate.client import Exit
 from rendergate.config import Settings, load_settings
+from rendergate.domain.errors import ConfigError
 from rendergate.logging_setup import configure_logging
 
 app = typer.Typer(
@@ -69,7 +71,10 @@ def serve(
             "allows one rendergate process, which must run the worker"
         )
         raise typer.Exit(Exit.REFUSED)
-    configure_logging(
+    if settings.is_single_process:
+        _refuse_a_second_process(settings)
+    listening = _listen(settings.host, settings.port)  # before anything starts: no worker
+    configure_logging(  # runs behind a port that turns out to be taken
         settings.log_level, json_lines=settings.log_json, secrets=settings.secret_values()
     )
     console.print(
@@ -79,9 +84,35 @@ def serve(
     api = create_app(settings)
     server = uvicorn.Server(uvicorn_config(api, settings, host=settings.host, port=settings.port))
     with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+        server.run(sockets=[listening])
     if not server.started:
         raise typer.Exit(3)  # what uvicorn.run exits with when start-up fails
+
+
+def _refuse_a_second_process(settings: Settings) -> None:
+    """The clear refusal, before any output; open_services takes the lock for real."""
+    from rendergate import data_lock
+
+    try:
+        with data_lock.holding(settings.data_dir):
+            pass
+    except ConfigError as exc:
+        console.print(f"[red]refused:[/red] {exc.message}")
+        raise typer.Exit(Exit.REFUSED) from None
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        console.print(f"[red]cannot listen on {host}:{port}:[/red] {exc.strerror}")
+        raise typer.Exit(3) from None
+    listening.listen(2048)
+    return listening
 
 
 @app.command()
@@ -90,6 +121,8 @@ def worker(config: ConfigOption = None) -> None:
     from rendergate.bootstrap import open_services
 
     settings = _settings(config)
+    if settings.is_single_process:
+        _refuse_a_second_process(settings)
     configure_logging(
         settings.log_level, json_lines=settings.log_json, secrets=settings.secret_values()
     )
@@ -103,7 +136,11 @@ def worker(config: ConfigOption = None) -> None:
             console.print("worker running; Ctrl-C stops it")
             await stop.wait()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except ConfigError as exc:  # a duplicate executor id, ...
+        console.print(f"[red]refused:[/red] {exc.message}")
+        raise typer.Exit(Exit.REFUSED) from None
 
 
 @app.command()

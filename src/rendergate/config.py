@@ -156,8 +156,23 @@ class Settings(SettingsSources):
 
     # Workers
     worker: bool = Field(True, description="Run the task worker inside `serve`.")
-    executor_id: str = Field(
-        "local", description="Stable id of this worker; a restarted worker resumes its own tasks."
+    executor_id: str | None = Field(
+        None,
+        description="This worker's id in the cluster; unset: a new one at each start (a "
+        "worker of an earlier start is resumed by the reaper). Two live workers never share one.",
+    )
+    worker_dead_after_s: float = Field(
+        30.0,
+        ge=3,
+        description="A worker silent this long (the database's clock) is declared dead and "
+        "its tasks resumed by another; it beats every sixth of this, and stops by itself "
+        "after half of it without a beat.",
+    )
+    worker_concurrency: int = Field(
+        50,
+        ge=1,
+        description="Tasks of one provider one worker runs at once: its share of the "
+        "provider's cap, so several workers split the load.",
     )
 
     # Fallback between providers

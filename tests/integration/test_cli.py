@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,7 +15,17 @@ import pytest
 from PIL import Image
 
 from support.images import make_png, make_reference, make_scene
-from support.process import RENDERGATE, ServeProcess, child_env, free_port, http_json, serving
+from support.process import (
+    RENDERGATE,
+    ServeProcess,
+    child_env,
+    free_port,
+    http_json,
+    serving,
+    wait_task,
+)
+
+B64_PNG = base64.b64encode(make_png()).decode()
 
 pytestmark = pytest.mark.slow
 
@@ -137,3 +149,37 @@ def test_no_worker_on_sqlite_is_refused(tmp_path: Path) -> None:
     done = run("serve", "--no-worker", "--port", str(free_port()), cwd=tmp_path)
     assert done.returncode == 2
     assert "needs PostgreSQL" in done.stderr
+
+
+def test_a_second_process_on_the_same_sqlite_data_dir_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with serving(data, tmp_path / "first.log") as first:
+        body = {"type": "fake", "image_base64": B64_PNG, "params": {"fake": {"polls": 10**6}}}
+        status, created = http_json("POST", f"{first.url}/tasks", body)
+        assert status == 201, created
+        task_id = created["data"]["task_id"]
+        wait_task(first.url, task_id, {"processing"})
+        env = child_env(data)
+        second = subprocess.run(
+            [str(RENDERGATE), "serve", "--port", str(free_port())],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert second.returncode == 2, second.stderr
+        assert f"another rendergate process (pid {first.process.pid})" in second.stderr
+        status, got = http_json("GET", f"{first.url}/tasks/{task_id}?include_base64=false")
+        assert (got["data"]["status"], got["data"]["attempts"]) == ("processing", 1)
+        assert http_json("POST", f"{first.url}/tasks/{task_id}/cancel")[0] == 200
+
+
+def test_a_taken_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run("serve", "--port", str(port), cwd=tmp_path)
+    assert done.returncode == 3
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["rendergate.lock"]  # no database: no worker

@@ -18,10 +18,9 @@ from rendergate.config import Settings
 from rendergate.domain.errors import ProviderRejected
 from rendergate.providers.runninghub import RunningHub
 from rendergate_emulators.runninghub import FailedReason, InjectedFault, RunningHubEmulator
-from support.hub import KEY, hub_settings, running_emulator
-from support.images import make_reference, make_scene
+from support.hub import KEY, hub_settings, running_emulator, submit
 from support.process import free_port
-from support.server import RunningServer, serve
+from support.server import serve
 
 
 @pytest.fixture
@@ -32,18 +31,6 @@ async def emulator() -> AsyncIterator[RunningHubEmulator]:
 
 def rh_settings(settings: Settings, emu: RunningHubEmulator, **extra: Any) -> Settings:
     return hub_settings(settings, emu, **extra)
-
-
-async def submit(server: RunningServer, *, reference: bool = True) -> int:
-    form = aiohttp.FormData()
-    form.add_field("image", make_scene(96, 64), filename="shot.png", content_type="image/png")
-    if reference:
-        form.add_field("reference", make_reference(), filename="ref.jpg", content_type="image/jpeg")
-    form.add_field("type", "su_render")
-    async with server.http.post(f"{server.url}/tasks", data=form) as response:
-        body = await response.json()
-        assert response.status == 201, body
-        return int(body["data"]["task_id"])
 
 
 async def test_su_render_end_to_end_with_webhooks(

@@ -7,8 +7,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from rendergate.config import Settings, load_settings
 from rendergate_emulators.runninghub import RunningHubEmulator
+from support.images import make_reference, make_scene
+from support.server import RunningServer
 
 KEY = "0123456789abcdef0123456789abcdef"
 APPS = Path(__file__).parent / "apps.toml"
@@ -33,3 +37,16 @@ def hub_settings(
         runninghub_host="www.runninghub.cn",
         **{"runninghub_concurrency": 2, **extra},
     )
+
+
+async def submit(server: RunningServer, *, reference: bool = True) -> int:
+    """Creates an su_render task from a multipart form; returns its id."""
+    form = aiohttp.FormData()
+    form.add_field("image", make_scene(96, 64), filename="shot.png", content_type="image/png")
+    if reference:
+        form.add_field("reference", make_reference(), filename="ref.jpg", content_type="image/jpeg")
+    form.add_field("type", "su_render")
+    async with server.http.post(f"{server.url}/tasks", data=form) as response:
+        body = await response.json()
+        assert response.status == 201, body
+        return int(body["data"]["task_id"])

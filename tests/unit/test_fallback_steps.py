@@ -81,6 +81,7 @@ class ScriptedHub:
     submit_errors: deque[Exception] = field(default_factory=deque)
     calls: list[str] = field(default_factory=list)
     requests: list[JobRequest] = field(default_factory=list)
+    canceled: list[str] = field(default_factory=list)
     during_calls: Callable[[str], Awaitable[None]] | None = None  # runs inside each call
 
     async def upload(self, file: InputFile) -> str:
@@ -93,6 +94,8 @@ class ScriptedHub:
 
     async def submit(self, request: JobRequest) -> JobHandle:
         self.calls.append("submit")
+        if self.during_calls is not None:
+            await self.during_calls("submit")
         if self.submit_errors:
             raise self.submit_errors.popleft()
         self.requests.append(request)
@@ -108,6 +111,7 @@ class ScriptedHub:
         return make_png()
 
     async def cancel(self, job: JobHandle) -> bool:
+        self.canceled.append(job.job_id)
         return True
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
@@ -507,3 +511,22 @@ def test_failed_status_calls_back_off_briefly_once_a_webhook_came() -> None:
         hinted.append(fault_backoff(hinted[-1], hinted=True))
     assert waits[1:] == [1, 2, 4, 8, 16, 30, 30, 30]
     assert hinted[1:] == [MAX_HINTED_RETRY_S] * 8 and MAX_HINTED_RETRY_S <= 1.0
+
+
+async def test_a_second_execution_cancels_its_own_job_and_follows_the_recorded_one(
+    world: World,
+) -> None:
+    task = await world.create(app="only_hub")
+    first = JobHandle(job_id="hub-first-execution")
+
+    async def the_other_execution_records_first(call: str) -> None:
+        if call == "submit":  # a zombie worker's submit of the same attempt lands meanwhile
+            await world.runner.writer.apply(
+                task.task_id, lambda t: t.start(now=world.clock(), provider_job=first)
+            )
+
+    world.hub.during_calls = the_other_execution_records_first
+    assert await world.runner.submit(task.task_id) == Submitted(first)
+    stored = await world.store.get(task.task_id)
+    assert (stored.provider_job, stored.attempts) == (first, 1)  # not overwritten
+    assert world.hub.canceled == [f"hub-{task.task_id}"]  # ours, not the one it records

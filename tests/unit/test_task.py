@@ -56,6 +56,12 @@ def test_start_again_after_a_lost_job_counts_attempts_and_keeps_progress() -> No
     assert (again.attempts, again.progress, again.provider_job) == (2, 40, JobHandle(job_id="j-2"))
 
 
+def test_a_second_job_for_the_same_attempt_is_refused() -> None:
+    task = running()
+    with pytest.raises(InvalidTransition, match="already has job"):
+        task.start(now=T1, provider_job=JobHandle(job_id="j-zombie"))
+
+
 def test_report_moves_progress_forward_only_and_below_100() -> None:
     task = running().report(now=T1, progress=30, queue_position=2)
     assert (task.progress, task.queue_position) == (30, 2)

@@ -109,8 +109,13 @@ class Task:
             raise InvalidTransition(f"cannot {action} task {self.task_id}: it is {self.status}")
 
     def start(self, *, now: datetime, provider_job: JobHandle) -> Task:
-        """The provider accepted the job."""
+        """The provider accepted the job. A task records one job per attempt: a second
+        execution of its workflow (a zombie worker, a duplicate) cannot overwrite it."""
         self._require_open("start")
+        if self.provider_job is not None:
+            raise InvalidTransition(
+                f"task {self.task_id} already has job {self.provider_job.job_id} of this attempt"
+            )
         return self._evolve(
             now,
             status=TaskStatus.PROCESSING,

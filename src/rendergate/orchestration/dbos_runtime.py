@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -156,12 +157,14 @@ async def run_task(task_id: int) -> str:
         return TrackOutcome.FINISHED.value
 
 
-def dbos_config(settings: Settings, engine: sa.Engine | None = None) -> dict[str, Any]:
+def dbos_config(
+    settings: Settings, executor_id: str, engine: sa.Engine | None = None
+) -> dict[str, Any]:
     config: dict[str, Any] = {
         "name": "rendergate",
         "system_database_url": settings.system_database_url,
         "application_version": __version__,
-        "executor_id": settings.executor_id,
+        "executor_id": executor_id,
         "log_level": "WARNING",
         "run_migrations": True,
     }
@@ -198,15 +201,32 @@ def _log_through_root(logger: logging.Logger) -> None:
         logger.propagate = True
 
 
+@dataclass(frozen=True)
+class QueueLimits:
+    """A provider queue's caps: across the cluster (None: none) and in each worker."""
+
+    cluster: int | None
+    worker: int | None
+
+
 class DbosOrchestrator:
-    """Runs workflows in this process (worker) or only enqueues them (API-only, PostgreSQL)."""
+    """Runs workflows in this process (worker) or only enqueues them (API-only, PostgreSQL).
+
+    A worker dequeues only the queues of the providers it runs, each under its per-worker
+    limit, so several workers share a provider's cap instead of the first to poll taking it.
+    """
 
     def __init__(
-        self, settings: Settings, runner: TaskRunner | None, concurrency: dict[str, int | None]
+        self,
+        settings: Settings,
+        runner: TaskRunner | None,
+        limits: dict[str, QueueLimits],
+        executor_id: str = "api",
     ) -> None:
         self._settings = settings
         self._runner = runner
-        self._concurrency = concurrency
+        self._limits = limits
+        self._executor_id = executor_id
         self._client: DBOSClient | None = None
         self._queues: dict[str, Queue] = {}
         self._engine: sa.Engine | None = None  # ours to dispose: DBOS leaves a given engine
@@ -222,14 +242,17 @@ class DbosOrchestrator:
         _runner = self._runner
         url = self._settings.system_database_url
         self._engine = sqlite_engine(url) if url.startswith("sqlite") else None
-        DBOS(config=dbos_config(self._settings, self._engine))  # type: ignore[arg-type]
+        config = dbos_config(self._settings, self._executor_id, self._engine)
+        DBOS(config=config)  # type: ignore[arg-type]
+        DBOS.listen_queues([queue_name(provider) for provider in self._limits])
         DBOS.launch()
         self._launched = True
         _log_through_root(logging.getLogger("dbos"))
-        for provider, limit in self._concurrency.items():
+        for provider, limit in self._limits.items():
             self._queues[provider] = await DBOS.register_queue_async(
                 queue_name(provider),
-                global_concurrency=limit,
+                global_concurrency=limit.cluster,
+                worker_concurrency=limit.worker,
                 polling_interval_sec=0.5,  # each poll is a query; 0.2 s cost 4 % of a core idle
                 on_conflict="always_update",
             )
@@ -272,4 +295,5 @@ class DbosOrchestrator:
                 await self._queues[task.provider].enqueue_async(run_task, task.task_id)
         elif status.status in RESUMABLE:  # it died on an error (the database was down, ...)
             log.warning("resuming a stopped workflow", task_id=task.task_id, was=status.status)
-            await DBOS.resume_workflow_async(task.workflow_id)
+            # on its own queue: without one DBOS moves it to an internal queue with no cap
+            await DBOS.resume_workflow_async(task.workflow_id, queue_name=queue_name(task.provider))

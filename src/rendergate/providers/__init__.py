@@ -42,6 +42,7 @@ class ProviderEntry(Generic[S]):
     factory: Callable[[S, aiohttp.ClientSession], Provider]  # does no I/O
     required: tuple[str, ...] = ()  # fields of `settings` that must be set
     concurrency_setting: str | None = None  # the field capping tasks run at once
+    cap_per_worker: bool = False  # the cap is each machine's (local CPU), not the cluster's
     params_check: Callable[[Mapping[str, Any]], object] | None = None  # refuses bad params
     prepare_options: Callable[[Mapping[str, Any], Any], Mapping[str, Any]] | None = None
     cancels: bool = False  # the adapter is Cancellable: it can stop a job it accepted

@@ -161,6 +161,7 @@ PROVIDER = ProviderEntry(
     settings=LocalSettings,
     factory=from_settings,
     concurrency_setting="local_concurrency",
+    cap_per_worker=True,
     params_check=validate_preview_params,
     cancels=True,
 )

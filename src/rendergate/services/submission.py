@@ -212,9 +212,13 @@ class SubmitStep:
         stored = await self.writer.apply(
             task.task_id, lambda t: t.start(now=self.clock(), provider_job=job)
         )
-        if stored is None:  # canceled while we were submitting: tell the provider too
+        if stored is None:  # canceled meanwhile, or another execution's job came first
             await cancel_upstream(self.providers.get(task.provider), job)
-            return Finished()
+            current = await self.writer.store.get(task.task_id)
+            if current.status.is_terminal or current.provider_job is None:
+                return Finished()
+            log.warning("a second execution submitted; its job was canceled", task_id=task.task_id)
+            return Submitted(current.provider_job)  # the job the task records is followed
         log.info("task submitted", task_id=task.task_id, provider=task.provider, job=job.job_id)
         return Submitted(job)
 

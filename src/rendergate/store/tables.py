@@ -66,3 +66,17 @@ tasks = sa.Table(
     sa.Index("ix_tasks_created", "created_at", "task_id"),
     sa.Index("ix_tasks_status_created", "status", "created_at"),
 )
+
+
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("executor_id", sa.String(128), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("app_version", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # running, stopped, dead
+    sa.Column("recovered", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False),  # the database's clock
+)

@@ -1,0 +1,177 @@
+"""Several worker processes on one PostgreSQL: identity, death and recovery.
+
+Workers run as real `rendergate worker` processes (killed with SIGKILL, as in a crash);
+the API and a surviving worker run in the test's process; RunningHub is the emulator, which
+holds each job in its phase until the test moves it on, so nothing here races a duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from dbos import DBOS
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from rendergate.bootstrap import open_services
+from rendergate.config import Settings
+from rendergate.orchestration import recovery
+from rendergate.store.tables import workers
+from rendergate_emulators.runninghub import RunningHubEmulator
+from support.hub import KEY, hub_settings, running_emulator, submit
+from support.pg import fresh_database, pg_url_or_skip
+from support.process import RENDERGATE, child_env
+from support.server import serve
+
+pytestmark = pytest.mark.pg
+DEAD_AFTER_S = 3.0  # the workers' TTL here: a death is noticed in seconds, not half a minute
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    with fresh_database(pg_url_or_skip()) as url:
+        yield url
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[RunningHubEmulator]:
+    async with running_emulator(hold=True) as emu:
+        yield emu
+
+
+@pytest.fixture
+def cluster(settings: Settings, emulator: RunningHubEmulator, pg_database: str) -> Settings:
+    return hub_settings(
+        settings, emulator, database_url=pg_database, worker_dead_after_s=DEAD_AFTER_S
+    )
+
+
+@contextlib.contextmanager
+def worker_process(
+    settings: Settings, emulator: RunningHubEmulator, log: Path, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`rendergate worker` on the same database, data folder and emulator."""
+    assert settings.database_url is not None
+    extra = {
+        "RENDERGATE_DATABASE_URL": settings.database_url,
+        "RENDERGATE_RUNNINGHUB_API_KEY": KEY,
+        "RENDERGATE_RUNNINGHUB_BASE_URL": str(emulator.base_url),
+        "RENDERGATE_RUNNINGHUB_HOST": "www.runninghub.cn",
+        "RENDERGATE_WORKER_DEAD_AFTER_S": str(DEAD_AFTER_S),
+        **env,
+    }
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [str(RENDERGATE), "worker"],
+            env=child_env(settings.data_dir, **extra),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+            process.wait(15)
+
+
+async def until(check: Callable[[], object], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def worker_rows(settings: Settings) -> dict[str, tuple[str, bool]]:
+    assert settings.database_url is not None
+    engine = create_async_engine(settings.database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(sa.select(workers))
+            return {row.executor_id: (row.state, row.recovered) for row in rows}
+    except sa.exc.ProgrammingError:  # no table yet: no worker has migrated the database
+        return {}
+    finally:
+        await engine.dispose()
+
+
+async def test_a_killed_workers_task_is_resumed_by_another_without_a_second_submit(
+    cluster: Settings, emulator: RunningHubEmulator, tmp_path: Path
+) -> None:
+    async with serve(cluster, worker=False) as api:
+        with worker_process(cluster, emulator, tmp_path / "a.log") as first:
+            task_id = await submit(api)
+            await until(lambda: len(emulator.tasks) == 1, 30, "the first worker to submit")
+            await api.wait_for(task_id, lambda t: t["status"] == "processing")
+            [dead] = (await worker_rows(cluster)).keys()
+            first.send_signal(signal.SIGKILL)
+            first.wait(15)
+        killed_at = time.monotonic()
+        [upstream] = emulator.tasks.values()
+        polls = upstream.requests["/task/openapi/outputs"]  # the dead worker's, and no more
+        async with open_services(cluster, worker=True):
+            outputs = upstream.requests
+            await until(lambda: outputs["/task/openapi/outputs"] > polls, 30, "tracking here")
+            resumed_after_s = time.monotonic() - killed_at
+            emulator.advance(upstream.task_id)
+            emulator.advance(upstream.task_id)
+            task = await api.wait_finished(task_id, timeout_s=30)
+            rows = await worker_rows(cluster)
+    assert task["status"] == "completed" and task["attempts"] == 1, task
+    assert len(emulator.tasks) == 1  # RunningHub ran the job once: tracked, not submitted again
+    assert rows[dead] == ("dead", True)
+    assert resumed_after_s < DEAD_AFTER_S * 3, resumed_after_s
+
+
+async def test_a_second_live_worker_with_the_same_executor_id_is_refused(
+    cluster: Settings, emulator: RunningHubEmulator, tmp_path: Path
+) -> None:
+    with worker_process(cluster, emulator, tmp_path / "a.log", RENDERGATE_EXECUTOR_ID="w-1"):
+        deadline = time.monotonic() + 30
+        while "w-1" not in await worker_rows(cluster):
+            assert time.monotonic() < deadline, "the first worker never joined"
+            await asyncio.sleep(0.1)
+        env = child_env(
+            cluster.data_dir,
+            RENDERGATE_DATABASE_URL=str(cluster.database_url),
+            RENDERGATE_EXECUTOR_ID="w-1",
+        )
+        second = subprocess.run(
+            [str(RENDERGATE), "worker"], capture_output=True, text=True, timeout=60, env=env
+        )
+    assert second.returncode == 2, second.stderr
+    assert "executor id 'w-1' is in use by a live worker" in second.stderr
+
+
+async def test_recovery_puts_a_dead_executors_workflow_back_on_its_own_queue(
+    cluster: Settings, emulator: RunningHubEmulator, tmp_path: Path
+) -> None:
+    """Pins the private DBOS call that orchestration/recovery.py wraps."""
+    slow_reaper = cluster.model_copy(update={"worker_dead_after_s": 3600.0})
+    async with serve(cluster, worker=False) as api:
+        with worker_process(cluster, emulator, tmp_path / "a.log") as first:
+            task_id = await submit(api)
+            await until(lambda: len(emulator.tasks) == 1, 30, "the first worker to submit")
+            [dead] = (await worker_rows(cluster)).keys()
+            first.send_signal(signal.SIGKILL)
+            first.wait(15)
+        async with open_services(slow_reaper, worker=True):  # its reaper waits an hour
+            assert dead in await recovery.pending_executors()
+            assert await recovery.recover(["nobody-has-this-id"]) == 0
+            assert await recovery.recover([dead]) == 1
+            status = await DBOS.get_workflow_status_async(f"task-{task_id}")
+            assert status is not None and status.queue_name == "provider:runninghub"
+            assert dead not in await recovery.pending_executors()
+            [upstream] = emulator.tasks.values()
+            emulator.advance(upstream.task_id)
+            emulator.advance(upstream.task_id)
+            task = await api.wait_finished(task_id, timeout_s=30)
+    assert task["status"] == "completed" and task["attempts"] == 1, task
+    assert len(emulator.tasks) == 1
