@@ -90,12 +90,13 @@ class Membership:
         async with self._rows.reaping() as my_turn:
             if not my_turn:
                 return 0
-            registered = await self._rows.to_recover()
+            me = self.me.executor_id
+            registered = await self._rows.to_recover(me)
             strays: set[str] = set()
             if self._clock() >= self._next_scan:
                 self._next_scan = self._clock() + SCAN_EVERY_S
-                strays = await recovery.pending_executors() - await self._rows.live()
-            gone = sorted((set(registered) | strays) - {self.me.executor_id})
+                strays = await recovery.pending_executors() - await self._rows.live(me)
+            gone = sorted((set(registered) | strays) - {me})
             if not gone:
                 return 0
             resumed = await recovery.recover(gone)

@@ -91,14 +91,16 @@ class WorkerRows:
                 .values(state="stopped")
             )
 
-    async def to_recover(self) -> list[str]:
-        """Declares silent workers dead; returns the dead and stopped ones not yet recovered."""
+    async def to_recover(self, me: str) -> list[str]:
+        """Declares silent workers dead; returns the dead and stopped ones not yet recovered.
+        On SQLite every other worker is dead: this process holds the data directory."""
         async with self._engine.begin() as connection:
             now = await self._now(connection)
+            silent = workers.c.heartbeat_at < now - self._ttl
+            if not self._postgres:
+                silent = workers.c.executor_id != me
             await connection.execute(
-                workers.update()
-                .where(workers.c.state == "running", workers.c.heartbeat_at < now - self._ttl)
-                .values(state="dead")
+                workers.update().where(workers.c.state == "running", silent).values(state="dead")
             )
             await connection.execute(
                 workers.delete().where(
@@ -120,8 +122,10 @@ class WorkerRows:
                 .values(state="dead", recovered=True)
             )
 
-    async def live(self) -> set[str]:
+    async def live(self, me: str) -> set[str]:
         """Executor ids of the workers running now (heartbeat within the TTL)."""
+        if not self._postgres:
+            return {me}
         async with self._engine.connect() as connection:
             now = await self._now(connection)
             rows = await connection.execute(
