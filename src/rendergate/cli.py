@@ -11,15 +11,18 @@ import contextlib
 import json
 import signal
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Column, Table
 
 from rendergate.client import Exit
 from rendergate.config import Settings, load_settings
+from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ConfigError
 from rendergate.logging_setup import configure_logging
 
@@ -39,16 +42,33 @@ ServerOption = Annotated[
 def _settings(config: Path | None, **overrides: Any) -> Settings:
     try:
         return load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
-    except Exception as exc:  # pydantic's message names the bad setting
-        console.print(f"[red]invalid settings:[/red] {exc}")
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "RENDERGATE_" + "_".join(str(part) for part in error["loc"]).upper()
+            console.print(f"[red]invalid setting[/red] {name}: {error['msg']}", soft_wrap=True)
+    except (ConfigError, OSError, ValueError) as exc:
+        message = exc.message if isinstance(exc, ConfigError) else str(exc)
+        console.print(f"[red]invalid settings:[/red] {message}", soft_wrap=True)
+    raise typer.Exit(Exit.REFUSED)
+
+
+def _apps(settings: Settings) -> Mapping[str, AppSpec]:
+    """The apps, or a one-line refusal naming what is wrong with the apps file."""
+    from rendergate.apps_file import load_apps
+
+    try:
+        return load_apps(settings)
+    except ConfigError as exc:
+        console.print(f"[red]invalid apps:[/red] {exc.message}", soft_wrap=True)
         raise typer.Exit(Exit.REFUSED) from None
 
 
 def _server(server: str | None, config: Path | None) -> str:
+    """--server, else RENDERGATE_SERVER (typer reads it), else this machine's serve."""
     if server:
         return server.rstrip("/")
     settings = _settings(config)
-    return (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    return f"http://{settings.host}:{settings.port}"
 
 
 @app.command()
@@ -71,6 +91,7 @@ def serve(
             "allows one rendergate process, which must run the worker"
         )
         raise typer.Exit(Exit.REFUSED)
+    _apps(settings)  # a broken apps file is refused here, in one line
     if settings.is_single_process:
         _refuse_a_second_process(settings)
     listening = _listen(settings.host, settings.port)  # before anything starts: no worker
@@ -233,13 +254,12 @@ def tasks(
 @app.command()
 def apps(config: ConfigOption = None) -> None:
     """List the apps this configuration offers and whether each can run here."""
-    from rendergate.apps_file import load_apps
     from rendergate.services.tasks import app_availability
 
     settings = _settings(config)
     table = Table("type", "provider", "available", "title")
     reasons: list[str] = []
-    for spec in sorted(load_apps(settings).values(), key=lambda a: a.name):
+    for spec in sorted(_apps(settings).values(), key=lambda a: a.name):
         provider, reason = app_availability(spec, settings)
         table.add_row(spec.name, provider, "yes" if reason is None else "no", spec.title)
         if reason is not None:

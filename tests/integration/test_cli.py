@@ -113,11 +113,39 @@ def test_unknown_task_exits_4_and_unreachable_exits_3(live: ServeProcess) -> Non
     assert done.returncode == 3 and "cannot reach" in done.stderr
 
 
+def test_the_client_asks_this_machines_server_not_the_public_url(
+    live: ServeProcess, tmp_path: Path
+) -> None:
+    port = live.url.rsplit(":", 1)[1]
+    env = child_env(tmp_path, RENDERGATE_PORT=port, RENDERGATE_PUBLIC_URL="http://192.0.2.1")
+    command = [str(RENDERGATE), "status", "12345"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 4, done.stderr  # the live server said: no such task
+
+
 def test_apps_names_the_missing_setting(tmp_path: Path) -> None:
     done = run("apps", cwd=tmp_path)
     assert done.returncode == 0
     assert "preview" in done.stdout and "su_render" in done.stdout
     assert "RENDERGATE_RUNNINGHUB_API_KEY" in done.stdout.replace("\n", "")
+
+
+def test_bad_settings_and_apps_are_refused_in_one_line_naming_them(tmp_path: Path) -> None:
+    env = child_env(tmp_path, RENDERGATE_RUNNINGHUB_CONCURRENCY="abc")
+    command = [str(RENDERGATE), "apps"]
+    bad = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("invalid setting RENDERGATE_RUNNINGHUB_CONCURRENCY: ")
+    apps = tmp_path / "apps.toml"
+    apps.write_text('[apps.x]\nprovider = "comfyui"\noptions = { workflow_file = "gone.json" }\n')
+    for args in (["apps"], ["serve", "--port", str(free_port())]):
+        env = child_env(tmp_path, RENDERGATE_APPS_FILE=str(apps))
+        done = subprocess.run(
+            [str(RENDERGATE), *args], capture_output=True, text=True, timeout=60, env=env
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith("invalid apps: app 'x': cannot read its workflow_file ")
+        assert "Traceback" not in done.stderr + done.stdout
 
 
 def test_config_file_sets_the_port(tmp_path: Path) -> None:
