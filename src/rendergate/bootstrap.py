@@ -28,6 +28,7 @@ from rendergate.domain.errors import ConfigError
 from rendergate.intake.fetch import UrlFetcher
 from rendergate.orchestration.dbos_runtime import DbosOrchestrator, QueueLimits
 from rendergate.orchestration.membership import Membership, new_executor_id
+from rendergate.orchestration.pg_wakes import PostgresWakes
 from rendergate.providers import ProviderEntry, build_providers, registry
 from rendergate.providers.base import Provider
 from rendergate.providers.http import client_session
@@ -93,6 +94,10 @@ async def open_services(
             services.orchestrator = orchestrator
             yield services
             return
+        if engine is not None and not settings.is_single_process:  # across processes
+            wakes = services.wakes = PostgresWakes(engine, services.wakeups)
+            if worker:
+                _in_background(stack, wakes.listen(), "wakes")
         if not worker:
             services.orchestrator = await _open_dbos(services, stack, runner=None)
             yield services

@@ -27,7 +27,7 @@ from rendergate.store.tables import workers
 from rendergate_emulators.runninghub import RunningHubEmulator
 from support.hub import KEY, hub_settings, running_emulator, submit
 from support.pg import fresh_database, pg_url_or_skip
-from support.process import RENDERGATE, child_env
+from support.process import RENDERGATE, child_env, free_port
 from support.server import serve
 
 pytestmark = pytest.mark.pg
@@ -175,3 +175,25 @@ async def test_recovery_puts_a_dead_executors_workflow_back_on_its_own_queue(
             task = await api.wait_finished(task_id, timeout_s=30)
     assert task["status"] == "completed" and task["attempts"] == 1, task
     assert len(emulator.tasks) == 1
+
+
+async def test_a_webhook_posted_to_an_api_process_wakes_the_worker_tracking_the_task(
+    cluster: Settings, emulator: RunningHubEmulator
+) -> None:
+    port = free_port()
+    public = cluster.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
+    async with serve(public, worker=False, port=port) as api, open_services(public, worker=True):
+        task_id = await submit(api)
+        await until(lambda: len(emulator.tasks) == 1, 30, "the worker to submit")
+        [upstream] = emulator.tasks.values()
+        assert upstream.webhook_url is not None and upstream.webhook_url.startswith(api.url)
+        await api.wait_for(task_id, lambda t: t["status"] == "processing")
+        emulator.advance(upstream.task_id)
+        emulator.advance(upstream.task_id)  # ended: RunningHub calls the API process back
+        ended = time.monotonic()
+        # Without a wake the worker would answer from its estimate until its 30 s safety poll.
+        task = await api.wait_finished(task_id, timeout_s=5)
+        took_s = time.monotonic() - ended
+    assert task["status"] == "completed" and task["attempts"] == 1, task
+    assert [a.ok for a in emulator.webhook_attempts] == [True]
+    assert took_s < 5, took_s

@@ -117,6 +117,9 @@ class ScriptedHub:
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         return WebhookEvent(job_id="")
 
+    def heard(self, job: JobHandle) -> None:
+        return None
+
     async def aclose(self) -> None:
         return None
 

@@ -23,7 +23,7 @@ from rendergate.domain.task import InputRef, JobHandle, Task, TaskStatus
 from rendergate.providers.base import OutputRef
 from rendergate.providers.fake import FakeProvider
 from rendergate.providers.local import LocalProvider
-from rendergate.services.context import Services
+from rendergate.services.context import Services, Wake
 from rendergate.services.execution import TaskRunner
 from rendergate.services.outcomes import Finished, Submitted, Tracked, TrackOutcome
 from rendergate.services.tasks import (
@@ -387,10 +387,27 @@ async def test_canceling_while_tracking_ends_the_track(world: World) -> None:
             await asyncio.sleep(0.001)
     current = await world.store.get(task.task_id)  # as the API does, minus its own upstream call
     assert await world.store.save(current, current.cancel(now=T0)) is not None
-    world.services.wakeups.wake(task.task_id)
+    await world.services.wake(task.task_id, Wake.CANCEL)
     assert await asyncio.wait_for(tracking, 5) == Tracked(TrackOutcome.FINISHED)
     assert world.fake.canceled == [job.job.job_id]  # the track told the provider
     assert (await world.store.get(task.task_id)).status == "canceled"
+
+
+async def test_a_webhook_wake_tells_the_tracking_adapter_it_was_heard(world: World) -> None:
+    task = await world.create(fake={"outcome": "hang"})
+    job = await world.runner.submit(task.task_id)
+    assert isinstance(job, Submitted)
+    tracking = asyncio.create_task(world.runner.track(task.task_id))
+    async with asyncio.timeout(5):
+        while world.fake.jobs[job.job.job_id].polls < 1:
+            await asyncio.sleep(0.001)
+        assert world.fake.heard_jobs == []
+        await world.services.wake(task.task_id, Wake.WEBHOOK)
+        while not world.fake.heard_jobs:
+            await asyncio.sleep(0.001)
+    assert world.fake.heard_jobs == [job.job.job_id]  # the adapter asks for real next time
+    await cancel_task(task.task_id, services=world.services)
+    assert await asyncio.wait_for(tracking, 5) == Tracked(TrackOutcome.FINISHED)
 
 
 async def test_the_deadline_fails_a_hanging_job(world: World) -> None:

@@ -122,7 +122,12 @@ class ReceivesWebhooks(Protocol):
     """A provider that calls us back when a job changes (at the task's callback URL)."""
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        """Reads an incoming callback; raises ProviderRejected for one it cannot read."""
+        """Reads an incoming callback; raises ProviderRejected for one it cannot read. Keeps
+        no state: the process receiving it may not be the one tracking the job."""
+        ...
+
+    def heard(self, job: JobHandle) -> None:
+        """In the process tracking `job`: its webhook came (in any process)."""
         ...
 
 

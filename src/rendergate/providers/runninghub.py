@@ -243,8 +243,10 @@ class RunningHub:
             raise ProviderRejected("not a RunningHub webhook", fault=Fault.USER) from None
         if not job_id.isdigit():
             raise ProviderRejected("not a RunningHub task id", fault=Fault.USER)
-        self._pacing.hinted(job_id)
         return WebhookEvent(job_id=job_id, event=event)
+
+    def heard(self, job: JobHandle) -> None:
+        self._pacing.hinted(job.job_id)  # the next status asks RunningHub for real
 
     # -- helpers --------------------------------------------------------------------------
 

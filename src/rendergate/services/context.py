@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Protocol
 
 from rendergate.blobs.base import BlobStore
@@ -36,22 +37,52 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class Wake(StrEnum):
+    """Why a task's tracking loop is woken before its next poll."""
+
+    WEBHOOK = "webhook"  # the provider called back: ask it now, not from an estimate
+    CANCEL = "cancel"  # canceled through the API: stop the job
+    RECONNECTED = "reconnected"  # wakes may have been missed while cut off
+
+
+class WakeChannel(Protocol):
+    """Carries a wake from whichever process received the webhook or cancel to the one
+    tracking the task: this process (Wakeups), or any (orchestration/pg_wakes.py)."""
+
+    async def send(self, task_id: int, reason: Wake) -> None: ...
+
+
 @dataclass
 class Wakeups:
-    """In-process signals that wake a task's tracking loop early (webhooks, cancels)."""
+    """This process's tracking loops, each woken early by a wake for its task."""
 
     _events: dict[int, asyncio.Event] = field(default_factory=dict)
+    _reasons: dict[int, set[Wake]] = field(default_factory=dict)
 
     def event_for(self, task_id: int) -> asyncio.Event:
         return self._events.setdefault(task_id, asyncio.Event())
 
-    def wake(self, task_id: int) -> None:
+    def wake(self, task_id: int, reason: Wake) -> None:
         event = self._events.get(task_id)
-        if event is not None:
+        if event is not None:  # tracked here; a wake for another process's task is dropped
+            self._reasons.setdefault(task_id, set()).add(reason)
             event.set()
+
+    def wake_all(self, reason: Wake) -> None:
+        for task_id in list(self._events):
+            self.wake(task_id, reason)
+
+    def take(self, task_id: int) -> set[Wake]:
+        """The reasons of the wakes since the last take."""
+        return self._reasons.pop(task_id, set())
 
     def forget(self, task_id: int) -> None:
         self._events.pop(task_id, None)
+        self._reasons.pop(task_id, None)
+
+    async def send(self, task_id: int, reason: Wake) -> None:
+        """The in-process channel: SQLite has one process, which receives and tracks."""
+        self.wake(task_id, reason)
 
 
 @dataclass
@@ -81,8 +112,13 @@ class Services:
     providers: Mapping[str, Provider]
     orchestrator: Orchestrator | None = None
     fetcher: Fetcher | None = None
-    wakeups: Wakeups = field(default_factory=Wakeups)
+    wakeups: Wakeups = field(default_factory=Wakeups)  # this process's tracking loops
+    wakes: WakeChannel | None = None  # where wakes are sent; None: `wakeups`, in-process
     finished: FinishedTasks = field(default_factory=FinishedTasks)
     clock: Callable[[], datetime] = utc_now
     redactor: Redactor = field(default_factory=Redactor)  # scrubs secrets from stored errors
     large_bodies: Slots = field(default_factory=lambda: Slots(4))  # api/limits.py
+
+    async def wake(self, task_id: int, reason: Wake) -> None:
+        """Wakes the task's tracking loop, in whichever process it runs."""
+        await (self.wakes or self.wakeups).send(task_id, reason)

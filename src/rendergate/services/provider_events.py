@@ -14,7 +14,7 @@ import structlog
 
 from rendergate.domain.errors import InvalidInput, ProviderRejected, TaskNotFound
 from rendergate.providers.base import webhook_capability
-from rendergate.services.context import Services
+from rendergate.services.context import Services, Wake
 
 log = structlog.get_logger(__name__)
 
@@ -45,4 +45,4 @@ async def receive_webhook(
     if job_id is not None and event.job_id != job_id:
         raise InvalidInput(f"the webhook is about job {event.job_id}, not this task's")
     log.info("provider webhook", task_id=task_id, provider=provider_name, kind=event.event)
-    services.wakeups.wake(task_id)
+    await services.wake(task_id, Wake.WEBHOOK)

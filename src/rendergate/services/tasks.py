@@ -32,7 +32,7 @@ from rendergate.domain.values import check_value
 from rendergate.imaging.inputs import CheckedImage, check_image
 from rendergate.providers import registry, unavailable_reason
 from rendergate.providers.base import cancel_capability
-from rendergate.services.context import Services
+from rendergate.services.context import Services, Wake
 from rendergate.store.base import Page, TaskIdTaken
 
 log = structlog.get_logger(__name__)
@@ -202,7 +202,7 @@ async def cancel_task(task_id: int, *, services: Services) -> Task:
         stored = await services.store.save(
             stored, dataclasses.replace(stored, error_message=note)
         ) or await services.store.get(task_id)
-    services.wakeups.wake(task_id)
+    await services.wake(task_id, Wake.CANCEL)
     log.info("task canceled", task_id=task_id)
     return stored
 

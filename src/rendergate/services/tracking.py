@@ -16,8 +16,8 @@ import structlog
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import JobLost, ProviderError, ProviderUnavailable
 from rendergate.domain.task import JobHandle, Task
-from rendergate.providers.base import JobPhase, JobStatus, Provider
-from rendergate.services.context import Wakeups
+from rendergate.providers.base import JobPhase, JobStatus, Provider, webhook_capability
+from rendergate.services.context import Wake, Wakeups
 from rendergate.services.outcomes import FINISHED_TRACK, Tracked, TrackOutcome
 from rendergate.services.provider_calls import cancel_upstream, failure_message, readable
 from rendergate.services.writer import TaskWriter
@@ -93,8 +93,17 @@ class TrackStep:
                 pause = min(job.interval * random.uniform(0.8, 1.2), remaining)
                 if await _sleep(wake, pause):
                     job.interval, job.hinted = FIRST_POLL_S, True
+                    self._heard(job, self.wakeups.take(task_id))
         finally:
             self.wakeups.forget(task_id)
+
+    @staticmethod
+    def _heard(job: _Job, reasons: set[Wake]) -> None:
+        """A webhook (or wakes that may have been one) reached this process: the adapter
+        asks the provider on the next poll instead of answering from an estimate."""
+        listener = webhook_capability(job.provider)
+        if listener is not None and reasons & {Wake.WEBHOOK, Wake.RECONNECTED}:
+            listener.heard(job.handle)
 
     async def _follow(self, task: Task, handle: JobHandle) -> _Job | None:
         provider, app = self.providers.get(task.provider), self.apps.get(task.app)
@@ -152,10 +161,11 @@ class TrackStep:
 
 
 async def _sleep(wake: asyncio.Event, seconds: float) -> bool:
-    """Waits for the next poll, or less when a webhook or cancel wakes us (True)."""
-    woken = False
+    """Waits for the next poll, or less when a webhook or cancel wakes us (True). A wake
+    that lands as the wait times out still counts: the event is read, not the wait."""
     with contextlib.suppress(TimeoutError):
-        woken = await asyncio.wait_for(wake.wait(), timeout=max(0.0, seconds))
+        await asyncio.wait_for(wake.wait(), timeout=max(0.0, seconds))
+    woken = wake.is_set()
     wake.clear()
     return woken
 
