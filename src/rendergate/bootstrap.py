@@ -92,25 +92,35 @@ async def open_services(
         )
         if orchestrator is not None:
             services.orchestrator = orchestrator
-            yield services
-            return
-        if engine is not None and not settings.is_single_process:  # across processes
-            wakes = services.wakes = PostgresWakes(engine, services.wakeups)
-            if worker:
-                _in_background(stack, wakes.listen(), "wakes")
-        if not worker:
-            services.orchestrator = await _open_dbos(services, stack, runner=None)
-            yield services
-            return
-        runner = TaskRunner(services)
-        membership = await _join(settings, engine, runner, stack) if engine else None
-        executor_id = membership.me.executor_id if membership else new_executor_id()
-        services.orchestrator = await _open_dbos(services, stack, runner, executor_id)
-        if membership is not None:
-            await membership.tick()  # at once: a worker of an earlier run may have left tasks
-            _in_background(stack, membership.run(), "membership")
-        await _start_reconciling(services, stack)
+        else:
+            await _run_tasks(services, engine, stack, worker=worker)
         yield services
+
+
+async def _run_tasks(
+    services: Services,
+    engine: AsyncEngine | None,
+    stack: contextlib.AsyncExitStack,
+    *,
+    worker: bool,
+) -> None:
+    """DBOS, and for a worker its place in the cluster and the reconcile sweep."""
+    settings = services.settings
+    if engine is not None and not settings.is_single_process:  # across processes
+        wakes = services.wakes = PostgresWakes(engine, services.wakeups)
+        if worker:
+            _in_background(stack, wakes.listen(), "wakes")
+    if not worker:
+        services.orchestrator = await _open_dbos(services, stack, runner=None)
+        return
+    runner = TaskRunner(services)
+    membership = await _join(settings, engine, runner, stack) if engine else None
+    executor_id = membership.me.executor_id if membership else new_executor_id()
+    services.orchestrator = await _open_dbos(services, stack, runner, executor_id)
+    if membership is not None:
+        await membership.tick()  # at once: a worker of an earlier run may have left tasks
+        _in_background(stack, membership.run(), "membership")
+    await _start_reconciling(services, stack)
 
 
 async def _join(

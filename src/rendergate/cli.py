@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Column, Table
 
+from rendergate import starting
 from rendergate.client import Exit
 from rendergate.config import Settings, load_settings
 from rendergate.domain.apps import AppSpec
@@ -93,8 +93,10 @@ def serve(
         raise typer.Exit(Exit.REFUSED)
     _apps(settings)  # a broken apps file is refused here, in one line
     if settings.is_single_process:
-        _refuse_a_second_process(settings)
-    listening = _listen(settings.host, settings.port)  # before anything starts: no worker
+        starting.refuse_a_second_process(settings)
+    elif not settings.worker:
+        starting.refuse_an_unmigrated_database(settings)
+    listening = starting.listen(settings.host, settings.port)  # before anything starts: no worker
     configure_logging(  # runs behind a port that turns out to be taken
         settings.log_level, json_lines=settings.log_json, secrets=settings.secret_values()
     )
@@ -110,32 +112,6 @@ def serve(
         raise typer.Exit(3)  # what uvicorn.run exits with when start-up fails
 
 
-def _refuse_a_second_process(settings: Settings) -> None:
-    """The clear refusal, before any output; open_services takes the lock for real."""
-    from rendergate import data_lock
-
-    try:
-        with data_lock.holding(settings.data_dir):
-            pass
-    except ConfigError as exc:
-        console.print(f"[red]refused:[/red] {exc.message}")
-        raise typer.Exit(Exit.REFUSED) from None
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listening = socket.socket(family, socket.SOCK_STREAM)
-    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listening.bind((host, port))
-    except OSError as exc:
-        listening.close()
-        console.print(f"[red]cannot listen on {host}:{port}:[/red] {exc.strerror}")
-        raise typer.Exit(3) from None
-    listening.listen(2048)
-    return listening
-
-
 @app.command()
 def worker(config: ConfigOption = None) -> None:
     """Run only the task worker (needs PostgreSQL when an API runs elsewhere)."""
@@ -143,7 +119,7 @@ def worker(config: ConfigOption = None) -> None:
 
     settings = _settings(config)
     if settings.is_single_process:
-        _refuse_a_second_process(settings)
+        starting.refuse_a_second_process(settings)
     configure_logging(
         settings.log_level, json_lines=settings.log_json, secrets=settings.secret_values()
     )
@@ -162,6 +138,29 @@ def worker(config: ConfigOption = None) -> None:
     except ConfigError as exc:  # a duplicate executor id, ...
         console.print(f"[red]refused:[/red] {exc.message}")
         raise typer.Exit(Exit.REFUSED) from None
+
+
+@app.command()
+def migrate(config: ConfigOption = None) -> None:
+    """Create or upgrade the database: rendergate's tables and DBOS's (run it before a
+    deploy starts its processes; each also migrates at start, taking turns)."""
+    from rendergate.orchestration.dbos_setup import migrate_system_database
+    from rendergate.store.sql import create_engine
+    from rendergate.store.sql import migrate as migrate_tasks
+
+    settings = _settings(config)
+
+    async def run() -> None:
+        engine = create_engine(settings.task_database_url)
+        try:
+            await migrate_tasks(engine)
+        finally:
+            await engine.dispose()
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(run())
+    migrate_system_database(settings.system_database_url)
+    console.print("the database is up to date")
 
 
 @app.command()

@@ -22,7 +22,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from rendergate.bootstrap import open_services
 from rendergate.config import Settings
+from rendergate.domain.errors import ConfigError
 from rendergate.orchestration import recovery
+from rendergate.orchestration.dbos_setup import migrate_system_database
 from rendergate.store.tables import workers
 from rendergate_emulators.runninghub import RunningHubEmulator
 from support.hub import KEY, hub_settings, running_emulator, submit
@@ -47,10 +49,17 @@ async def emulator() -> AsyncIterator[RunningHubEmulator]:
 
 
 @pytest.fixture
-def cluster(settings: Settings, emulator: RunningHubEmulator, pg_database: str) -> Settings:
+def unmigrated(settings: Settings, emulator: RunningHubEmulator, pg_database: str) -> Settings:
     return hub_settings(
         settings, emulator, database_url=pg_database, worker_dead_after_s=DEAD_AFTER_S
     )
+
+
+@pytest.fixture
+def cluster(unmigrated: Settings) -> Settings:
+    """As a deploy does it: `rendergate migrate` before any process starts."""
+    migrate_system_database(unmigrated.system_database_url)
+    return unmigrated
 
 
 @contextlib.contextmanager
@@ -197,3 +206,30 @@ async def test_a_webhook_posted_to_an_api_process_wakes_the_worker_tracking_the_
     assert task["status"] == "completed" and task["attempts"] == 1, task
     assert [a.ok for a in emulator.webhook_attempts] == [True]
     assert took_s < 5, took_s
+
+
+def test_four_processes_migrating_a_fresh_database_at_once_all_succeed(
+    pg_database: str, tmp_path: Path
+) -> None:
+    env = child_env(tmp_path, RENDERGATE_DATABASE_URL=pg_database)
+    migrating = [
+        subprocess.Popen(
+            [str(RENDERGATE), "migrate"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        for _ in range(4)
+    ]
+    outputs = [process.communicate(timeout=120)[0].decode() for process in migrating]
+    assert [process.returncode for process in migrating] == [0, 0, 0, 0], outputs
+
+
+async def test_an_api_process_on_a_database_no_one_migrated_says_so(
+    unmigrated: Settings, tmp_path: Path
+) -> None:
+    cluster = unmigrated
+    with pytest.raises(ConfigError, match=r"run `rendergate migrate`"):
+        async with open_services(cluster, worker=False):
+            raise AssertionError("an API process started on a database without DBOS's tables")
+    env = child_env(tmp_path, RENDERGATE_DATABASE_URL=str(cluster.database_url))
+    subprocess.run([str(RENDERGATE), "migrate"], env=env, check=True, timeout=120)
+    async with open_services(cluster, worker=False) as services:
+        assert services.orchestrator is not None

@@ -24,9 +24,15 @@ from dbos import DBOS, DBOSClient, Queue, SetWorkflowID
 
 from rendergate import __version__
 from rendergate.config import Settings
-from rendergate.domain.errors import RendergateError
+from rendergate.domain.errors import ConfigError, RendergateError
 from rendergate.domain.task import Task
 from rendergate.domain.values import clean_text
+from rendergate.orchestration.dbos_setup import (
+    dbos_config,
+    has_system_tables,
+    log_through_root,
+    sqlite_engine,
+)
 from rendergate.orchestration.step_codec import (
     submit_from_json,
     submit_to_json,
@@ -157,50 +163,6 @@ async def run_task(task_id: int) -> str:
         return TrackOutcome.FINISHED.value
 
 
-def dbos_config(
-    settings: Settings, executor_id: str, engine: sa.Engine | None = None
-) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "name": "rendergate",
-        "system_database_url": settings.system_database_url,
-        "application_version": __version__,
-        "executor_id": executor_id,
-        "log_level": "WARNING",
-        "run_migrations": True,
-    }
-    if engine is not None:
-        config["system_database_engine"] = engine
-    return config
-
-
-def sqlite_engine(url: str) -> sa.Engine:
-    """DBOS's SQLite with a write-ahead log: DBOS leaves SQLite's rollback journal and a
-    full sync on every commit, and it commits several times per task."""
-    engine = sa.create_engine(
-        url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
-    )
-
-    @sa.event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        for pragma in (
-            "busy_timeout=30000",
-            "foreign_keys=ON",
-            "journal_mode=WAL",
-            "synchronous=NORMAL",
-        ):
-            dbapi_connection.execute(f"PRAGMA {pragma}")
-
-    return engine
-
-
-def _log_through_root(logger: logging.Logger) -> None:
-    """DBOS installs its own log handler at launch; where the application has set up
-    logging (logging_setup.py), DBOS's records go through that instead, in one format."""
-    if logging.getLogger().handlers:
-        logger.handlers.clear()
-        logger.propagate = True
-
-
 @dataclass(frozen=True)
 class QueueLimits:
     """A provider queue's caps: across the cluster (None: none) and in each worker."""
@@ -235,7 +197,13 @@ class DbosOrchestrator:
     async def open(self) -> None:
         global _runner, _queues
         if self._runner is None:
-            self._client = DBOSClient(system_database_url=self._settings.system_database_url)
+            url = self._settings.system_database_url
+            if not await asyncio.to_thread(has_system_tables, url):
+                raise ConfigError(
+                    "DBOS's tables are not in the database yet: run `rendergate migrate` "
+                    "(or start a worker) before an API process without one"
+                )
+            self._client = DBOSClient(system_database_url=url)
             return
         if _runner is not None:
             raise RuntimeError("a DBOS worker is already running in this process")
@@ -247,7 +215,7 @@ class DbosOrchestrator:
         DBOS.listen_queues([queue_name(provider) for provider in self._limits])
         DBOS.launch()
         self._launched = True
-        _log_through_root(logging.getLogger("dbos"))
+        log_through_root(logging.getLogger("dbos"))
         for provider, limit in self._limits.items():
             self._queues[provider] = await DBOS.register_queue_async(
                 queue_name(provider),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from rendergate.store.codec import from_row, to_row
 from rendergate.store.tables import tasks
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = zlib.crc32(b"rendergate.migrate")
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -50,8 +52,12 @@ def _upgrade(connection: sa.Connection) -> None:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Brings the task table to the newest schema (Alembic, batch mode for SQLite)."""
+    """Brings the task table to the newest schema (Alembic, batch mode for SQLite). On
+    PostgreSQL processes starting together take turns (a transaction-scoped advisory lock):
+    concurrent CREATE TABLEs otherwise fail one of them."""
     async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
         await connection.run_sync(_upgrade)
 
 

@@ -1,0 +1,55 @@
+"""What `serve` and `worker` check before they start anything, so that a refusal is one
+clear line and leaves nothing running: a second process on a SQLite data directory, an API
+process on a database no one migrated, a port that is taken."""
+
+from __future__ import annotations
+
+import socket
+
+import typer
+from rich.console import Console
+
+from rendergate.client import Exit
+from rendergate.config import Settings
+from rendergate.domain.errors import ConfigError
+
+_console = Console(stderr=True)
+
+
+def refuse_a_second_process(settings: Settings) -> None:
+    """The clear refusal, before any output; open_services takes the lock for real."""
+    from rendergate import data_lock
+
+    try:
+        with data_lock.holding(settings.data_dir):
+            pass
+    except ConfigError as exc:
+        _console.print(f"[red]refused:[/red] {exc.message}")
+        raise typer.Exit(Exit.REFUSED) from None
+
+
+def refuse_an_unmigrated_database(settings: Settings) -> None:
+    """An API process needs DBOS's tables to enqueue; it does not create them."""
+    from rendergate.orchestration.dbos_setup import has_system_tables
+
+    if not has_system_tables(settings.system_database_url):
+        _console.print(
+            "[red]refused:[/red] the database has no DBOS tables yet: run `rendergate migrate` "
+            "(or start a worker) before an API process without one"
+        )
+        raise typer.Exit(Exit.REFUSED)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The bound, listening socket uvicorn serves on, taken before the worker starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        _console.print(f"[red]cannot listen on {host}:{port}:[/red] {exc.strerror}")
+        raise typer.Exit(3) from None
+    listening.listen(2048)
+    return listening
