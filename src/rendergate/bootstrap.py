@@ -35,9 +35,10 @@ from rendergate.providers.http import client_session
 from rendergate.redaction import Redactor
 from rendergate.services.context import Orchestrator, Services, Slots, utc_now
 from rendergate.services.execution import TaskRunner
-from rendergate.services.tasks import STALE_SUBMITTED_S, reconcile
+from rendergate.services.reconcile import STALE_SUBMITTED_S, reconcile
 from rendergate.store.base import TaskStore
 from rendergate.store.cached import CachedTaskStore
+from rendergate.store.patient import PatientTaskStore
 from rendergate.store.sql import SqlTaskStore, create_engine, migrate
 from rendergate.store.workers import WorkerInfo, WorkerRows
 
@@ -113,7 +114,7 @@ async def _run_tasks(
     if not worker:
         services.orchestrator = await _open_dbos(services, stack, runner=None)
         return
-    runner = TaskRunner(services)
+    runner = TaskRunner(services, store=PatientTaskStore(services.store))  # waits out outages
     membership = await _join(settings, engine, runner, stack) if engine else None
     executor_id = membership.me.executor_id if membership else new_executor_id()
     services.orchestrator = await _open_dbos(services, stack, runner, executor_id)

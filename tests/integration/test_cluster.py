@@ -28,7 +28,8 @@ from rendergate.orchestration.dbos_setup import migrate_system_database
 from rendergate.store.tables import workers
 from rendergate_emulators.runninghub import RunningHubEmulator
 from support.hub import KEY, hub_settings, running_emulator, submit
-from support.pg import fresh_database, pg_url_or_skip
+from support.logs import captured_logs
+from support.pg import fresh_database, pg_url_or_skip, postgres_down
 from support.process import RENDERGATE, child_env, free_port
 from support.server import serve
 
@@ -233,3 +234,23 @@ async def test_an_api_process_on_a_database_no_one_migrated_says_so(
     subprocess.run([str(RENDERGATE), "migrate"], env=env, check=True, timeout=120)
     async with open_services(cluster, worker=False) as services:
         assert services.orchestrator is not None
+
+
+async def test_a_postgres_outage_mid_run_fails_no_task(
+    cluster: Settings, emulator: RunningHubEmulator
+) -> None:
+    patient = cluster.model_copy(update={"worker_dead_after_s": 120.0})  # it fences after 60 s
+    async with serve(patient, worker=False) as api, open_services(patient, worker=True):
+        task_id = await submit(api)
+        await until(lambda: len(emulator.tasks) == 1, 30, "the worker to submit")
+        await api.wait_for(task_id, lambda t: t["status"] == "processing")
+        [upstream] = emulator.tasks.values()
+        with captured_logs() as logs, postgres_down():
+            emulator.advance(upstream.task_id)
+            emulator.advance(upstream.task_id)  # the job ends while the database is away
+            await until(
+                lambda: "database unavailable; waiting" in logs.getvalue(), 20, "the outage"
+            )
+        task = await api.wait_finished(task_id, timeout_s=60)
+    assert task["status"] == "completed" and task["attempts"] == 1, task
+    assert len(emulator.tasks) == 1  # carried on with the same job: nothing submitted again

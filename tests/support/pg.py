@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -36,3 +38,27 @@ def fresh_database(server_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def postgres_down() -> Iterator[None]:
+    """Stops the suite's throwaway PostgreSQL (scripts/pg-start.sh) for the block, then
+    starts it again on the same port, as a restart or a failover does."""
+    folder = os.environ.get("RENDERGATE_TEST_PG_DIR")
+    if not folder:
+        pytest.skip("the PostgreSQL server is not the suite's own: it is not stopped here")
+    state = dict(
+        line.split("=", 1) for line in Path(folder, "rendergate-pg.state").read_text().split()
+    )
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+    pg_ctl = [*as_pg, f"{state['pgbin']}/pg_ctl", "-D", f"{folder}/data", "-w", "-t", "60"]
+    options = (
+        f"-p {state['port']} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c max_connections=200"
+    )
+    subprocess.run([*pg_ctl, "-m", "fast", "stop"], check=True, capture_output=True, timeout=90)
+    try:
+        yield
+    finally:
+        start = [*pg_ctl, "-l", f"{folder}/log", "-o", options, "start"]
+        subprocess.run(start, check=True, capture_output=True, timeout=90)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rendergate.api.app import create_app
 from rendergate.config import Settings, load_settings
+from rendergate.domain import errors
 from rendergate.providers import registry
 from support.server import RunningServer
 
@@ -105,3 +106,14 @@ def test_every_document_the_repository_cites_exists() -> None:
                 and not (path.parent / link).exists()
             ]
     assert dangling == []
+
+
+def test_the_error_tree_in_the_architecture_names_every_class() -> None:
+    section = (ROOT / "docs" / "architecture.md").read_text().split("## Errors", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    classes = [
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.RendergateError)
+    ]
+    assert [name for name in classes if f"`{name}`" not in section] == []

@@ -47,7 +47,8 @@ from rendergate.services.context import Services
 from rendergate.services.execution import TaskRunner
 from rendergate.services.outcomes import Finished, Moved, Submitted
 from rendergate.services.provider_calls import Backoff
-from rendergate.services.tasks import NewTask, Upload, cancel_task, create_task, reconcile
+from rendergate.services.reconcile import reconcile
+from rendergate.services.tasks import NewTask, Upload, cancel_task, create_task
 from rendergate.services.tracking import MAX_HINTED_RETRY_S, fault_backoff
 from rendergate.store.memory import MemoryTaskStore
 from support.images import make_png

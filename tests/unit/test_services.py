@@ -26,6 +26,7 @@ from rendergate.providers.local import LocalProvider
 from rendergate.services.context import Services, Wake
 from rendergate.services.execution import TaskRunner
 from rendergate.services.outcomes import Finished, Submitted, Tracked, TrackOutcome
+from rendergate.services.reconcile import DEADLINE_GRACE_S, reconcile
 from rendergate.services.tasks import (
     NewTask,
     Upload,
@@ -33,7 +34,6 @@ from rendergate.services.tasks import (
     create_task,
     get_task,
     list_tasks,
-    reconcile,
     result_bytes,
 )
 from rendergate.store.memory import MemoryTaskStore
@@ -60,8 +60,11 @@ class Clock:
 @dataclass
 class RecordingOrchestrator:
     started: list[int] = field(default_factory=list)
+    errored: set[int] = field(default_factory=set)  # tasks whose workflow ended in an error
 
     async def start(self, task: Task) -> None:
+        if task.task_id in self.errored:
+            raise errors.WorkflowErrored("its workflow ended ERROR; see the server log")
         self.started.append(task.task_id)
 
 
@@ -282,6 +285,35 @@ async def test_reconcile_restarts_every_unfinished_task(world: World) -> None:
     assert world.orchestrator.started == oldest_first
     assert await reconcile(services=world.services) == 4
     assert world.orchestrator.started[3:] == [*oldest_first, young.task_id]
+
+
+async def test_reconcile_fails_a_task_whose_workflow_errored_instead_of_replaying_it(
+    world: World,
+) -> None:
+    task = await world.create()
+    world.orchestrator.errored.add(task.task_id)
+    assert await reconcile(services=world.services) == 0
+    failed = await world.store.get(task.task_id)
+    assert (failed.status, failed.error_kind) == ("failed", "internal")
+    assert failed.error_message == "internal error: its workflow ended ERROR; see the server log"
+    assert await reconcile(services=world.services) == 0  # finished: never asked again
+
+
+async def test_reconcile_ends_a_task_long_past_its_deadline_that_no_worker_ended(
+    world: World,
+) -> None:
+    task = await world.create(app="fake_short", fake={"outcome": "hang"})  # a 1 s deadline
+    job = await world.runner.submit(task.task_id)
+    assert isinstance(job, Submitted)  # and then its worker died for good
+    world.clock.advance(1 + DEADLINE_GRACE_S - 1)
+    assert await reconcile(services=world.services) == 1  # not yet: its worker may see to it
+    world.clock.advance(2)
+    world.orchestrator.started.clear()
+    assert await reconcile(services=world.services) == 0
+    failed = await world.store.get(task.task_id)
+    assert (failed.status, failed.error_message) == ("failed", "timed out after 1 s")
+    assert world.fake.canceled == [job.job.job_id]  # the paid job is stopped too
+    assert world.orchestrator.started == []
 
 
 # -- the TaskRunner, step by step ------------------------------------------------------------

@@ -140,3 +140,8 @@ class ResultNotReady(RendergateError):
 
 class ResultLost(RendergateError):
     """A completed task's stored result is missing: our storage lost it."""
+
+
+class WorkflowErrored(RendergateError):
+    """The task's workflow ended in an error its orchestrator recorded: resuming it would
+    replay the same error, so the task is failed with a message instead."""

@@ -24,7 +24,7 @@ from dbos import DBOS, DBOSClient, Queue, SetWorkflowID
 
 from rendergate import __version__
 from rendergate.config import Settings
-from rendergate.domain.errors import ConfigError, RendergateError
+from rendergate.domain.errors import ConfigError, RendergateError, WorkflowErrored
 from rendergate.domain.task import Task
 from rendergate.domain.values import clean_text
 from rendergate.orchestration.dbos_setup import (
@@ -47,7 +47,7 @@ T = TypeVar("T")
 
 WORKFLOW_NAME = "rendergate.run_task"
 MAX_SUBMISSIONS = 5  # a provider that keeps losing the job fails the task after this many
-RESUMABLE = {"ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}
+ERRORED = {"ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}  # a replay would raise the same again
 _runner: TaskRunner | None = None
 _queues: dict[str, Queue] = {}  # provider -> its queue, while a worker is open
 
@@ -261,7 +261,9 @@ class DbosOrchestrator:
         if status is None:
             with SetWorkflowID(task.workflow_id):
                 await self._queues[task.provider].enqueue_async(run_task, task.task_id)
-        elif status.status in RESUMABLE:  # it died on an error (the database was down, ...)
-            log.warning("resuming a stopped workflow", task_id=task.task_id, was=status.status)
+        elif status.status in ERRORED:
+            raise WorkflowErrored(f"its workflow ended {status.status}; see the server log")
+        elif status.status == "CANCELLED":
+            log.warning("resuming a canceled workflow", task_id=task.task_id)
             # on its own queue: without one DBOS moves it to an internal queue with no cap
             await DBOS.resume_workflow_async(task.workflow_id, queue_name=queue_name(task.provider))

@@ -21,14 +21,20 @@ from rendergate.services.provider_calls import DEFAULT_BACKOFF, Backoff
 from rendergate.services.submission import SubmitStep
 from rendergate.services.tracking import TrackStep
 from rendergate.services.writer import TaskWriter
+from rendergate.store.base import TaskStore
 
 
 class TaskRunner:
     """The three steps over one set of services, and the workflows running them."""
 
-    def __init__(self, services: Services, backoff: Backoff = DEFAULT_BACKOFF) -> None:
+    def __init__(
+        self,
+        services: Services,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        store: TaskStore | None = None,  # the steps' own view (the worker's waits, patient.py)
+    ) -> None:
         settings = services.settings
-        self.writer = TaskWriter(services.store, services.clock, services.redactor)
+        self.writer = TaskWriter(store or services.store, services.clock, services.redactor)
         self.circuits = Circuits(settings.circuit_failures, settings.circuit_open_s)
         self.submit_step = SubmitStep(
             writer=self.writer,

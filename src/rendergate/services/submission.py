@@ -213,8 +213,10 @@ class SubmitStep:
             task.task_id, lambda t: t.start(now=self.clock(), provider_job=job)
         )
         if stored is None:  # canceled meanwhile, or another execution's job came first
-            await cancel_upstream(self.providers.get(task.provider), job)
             current = await self.writer.store.get(task.task_id)
+            if current.provider_job == job and not current.status.is_terminal:
+                return Submitted(job)  # ours: its write landed though its answer was lost
+            await cancel_upstream(self.providers.get(task.provider), job)
             if current.status.is_terminal or current.provider_job is None:
                 return Finished()
             log.warning("a second execution submitted; its job was canceled", task_id=task.task_id)

@@ -38,7 +38,6 @@ from rendergate.store.base import Page, TaskIdTaken
 log = structlog.get_logger(__name__)
 
 MIN_TASK_ID = 2**40  # ids are random in [2^40, 2^53): never guessable by counting
-STALE_SUBMITTED_S = 30.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -270,23 +269,3 @@ async def result_bytes(task: Task, *, services: Services, index: int = 0) -> byt
         return await services.blobs.get(task.outputs[index].key)
     except BlobNotFound as exc:
         raise ResultLost(f"the stored result of task {task.task_id} is missing") from exc
-
-
-async def reconcile(*, services: Services, min_age_s: float = 0.0) -> int:
-    """Makes sure every unfinished task has its workflow; returns how many were (re)queued.
-
-    Creating a task writes our row, then queues the workflow; a crash between the two
-    would leave the task waiting forever. Queuing is idempotent, so this is safe to repeat.
-    """
-    if services.orchestrator is None:
-        return 0
-    now = services.clock()
-    count = 0
-    for task in await services.store.unfinished():
-        if (now - task.created_at).total_seconds() < min_age_s:
-            continue
-        if task.provider not in services.providers:
-            continue
-        await services.orchestrator.start(task)
-        count += 1
-    return count

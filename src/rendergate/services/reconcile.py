@@ -1,0 +1,63 @@
+"""The reconciler: every unfinished task has its workflow, or an end.
+
+Run by each worker at start and every minute. It queues the workflow of a task that has
+none (a crash between writing the row and queuing it), and fails two kinds of task that
+would otherwise wait forever: one whose workflow ended in an error, and one long past its
+app's deadline that no worker ended.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from rendergate.domain.errors import WorkflowErrored
+from rendergate.domain.task import Task
+from rendergate.services.context import Services
+from rendergate.services.provider_calls import cancel_upstream
+from rendergate.services.writer import TaskWriter
+
+STALE_SUBMITTED_S = 30.0
+DEADLINE_GRACE_S = 60.0  # past the deadline, the worker's own check has had its turn
+
+
+async def reconcile(*, services: Services, min_age_s: float = 0.0) -> int:
+    """Makes sure every unfinished task has its workflow; returns how many were (re)queued.
+
+    Creating a task writes our row, then queues the workflow; a crash between the two
+    would leave the task waiting forever. Queuing is idempotent, so this is safe to repeat.
+    Two kinds are failed instead: a task whose workflow ended in an error (a replay would
+    raise it again), and one long past its deadline that no worker has ended (its worker
+    is gone for good, or runs another version).
+    """
+    if services.orchestrator is None:
+        return 0
+    now, count = services.clock(), 0
+    writer = TaskWriter(services.store, services.clock, services.redactor)
+    for task in await services.store.unfinished():
+        if (now - task.created_at).total_seconds() < min_age_s:
+            continue
+        if await _past_its_deadline(task, services, writer):
+            continue
+        if task.provider not in services.providers:
+            continue
+        try:
+            await services.orchestrator.start(task)
+        except WorkflowErrored as exc:
+            await writer.fail(task.task_id, f"internal error: {exc.message}", "internal")
+            continue
+        count += 1
+    return count
+
+
+async def _past_its_deadline(task: Task, services: Services, writer: TaskWriter) -> bool:
+    """Fails (and cancels upstream) a task DEADLINE_GRACE_S past its app's deadline."""
+    app = services.apps.get(task.app)
+    if app is None:
+        return False
+    overdue = services.clock() - task.created_at - timedelta(seconds=app.deadline_s)
+    if overdue.total_seconds() < DEADLINE_GRACE_S:
+        return False
+    if task.provider_job is not None:
+        await cancel_upstream(services.providers.get(task.provider), task.provider_job)
+    await writer.fail(task.task_id, f"timed out after {app.deadline_s:g} s", "timeout")
+    return True

@@ -1,0 +1,103 @@
+"""The workers' task store: a database that is away is waited for, not given up on.
+
+A PostgreSQL restart, a failover or a pool timeout used to fail the task whose step was
+reading or writing just then, while its paid job ran on. The steps of a workflow read and
+write through this wrapper instead: a transient database error is retried with back-off
+until the database answers (DBOS's own checkpoints wait the same way), so the task carries
+on where it was. The API keeps the plain store: a request should fail fast with a 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import sqlalchemy as sa
+import structlog
+
+from rendergate.domain.task import Task, TaskStatus
+from rendergate.store.base import Page, TaskStore
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+FIRST_WAIT_S = 0.2
+MAX_WAIT_S = 5.0
+
+
+def is_transient(exc: BaseException) -> bool:
+    """The database is unreachable, restarting or out of connections: try again later."""
+    if isinstance(exc, sa.exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa.exc.OperationalError | sa.exc.InterfaceError
+        )
+    return isinstance(exc, sa.exc.TimeoutError | ConnectionError | TimeoutError)
+
+
+class PatientTaskStore:
+    def __init__(
+        self,
+        inner: TaskStore,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._inner = inner
+        self._sleep = sleep
+
+    async def _patiently(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        wait = FIRST_WAIT_S
+        while True:
+            try:
+                return await call()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("database unavailable; waiting", call=what, error=type(exc).__name__)
+            await self._sleep(wait)
+            wait = min(wait * 2, MAX_WAIT_S)
+
+    async def add(self, task: Task) -> None:
+        await self._patiently(lambda: self._inner.add(task), "add")
+
+    async def get(self, task_id: int) -> Task:
+        return await self._patiently(lambda: self._inner.get(task_id), "get")
+
+    async def save(self, old: Task, new: Task) -> Task | None:
+        """A save whose answer was lost may have landed: before trying again, the task is
+        read, and a write of ours that landed counts as done (retrying the compare-and-set
+        would find the version moved on, and the writer would take its own write for a
+        rival's)."""
+        wait = FIRST_WAIT_S
+        while True:
+            try:
+                return await self._inner.save(old, new)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("database unavailable; waiting", call="save", error=type(exc).__name__)
+            await self._sleep(wait)
+            wait = min(wait * 2, MAX_WAIT_S)
+            current = await self.get(old.task_id)
+            if current.version != old.version:  # ours landed, or a rival's did
+                ours = dataclasses.replace(new, version=old.version + 1, created_at=old.created_at)
+                return current if current == ours else None
+
+    async def find(
+        self,
+        *,
+        status: TaskStatus | None = None,
+        app: str | None = None,
+        after: Page | None = None,
+        limit: int = 20,
+    ) -> list[Task]:
+        return await self._patiently(
+            lambda: self._inner.find(status=status, app=app, after=after, limit=limit), "find"
+        )
+
+    async def unfinished(self) -> list[Task]:
+        return await self._patiently(self._inner.unfinished, "unfinished")
+
+    async def waiting_ahead(self, task: Task) -> int:
+        return await self._patiently(lambda: self._inner.waiting_ahead(task), "waiting_ahead")
