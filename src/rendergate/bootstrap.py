@@ -81,9 +81,7 @@ async def open_services(
         services = Services(
             settings=settings,
             store=store,
-            blobs=blobs
-            if blobs is not None
-            else ObjectBlobStore.local(settings.data_dir / "blobs"),
+            blobs=blobs if blobs is not None else await _open_blobs(settings),
             apps=apps,
             providers=providers,
             fetcher=await stack.enter_async_context(_fetcher(settings)),
@@ -198,6 +196,26 @@ async def _open_providers(
     for provider in providers.values():
         stack.push_async_callback(provider.aclose)
     return providers
+
+
+async def _open_blobs(settings: Settings) -> BlobStore:
+    """The storage every process shares, tried once (write, read, delete) before anything
+    is accepted: a wrong bucket or key fails the start, not the first task."""
+    if settings.storage_url is None:
+        return ObjectBlobStore.local(settings.data_dir / "blobs")
+    blobs = ObjectBlobStore.from_url(settings.storage_url)
+    probe = f"rendergate-probe/{new_executor_id()}"
+    try:
+        await blobs.put(probe, b"probe")
+        if await blobs.get(probe) != b"probe":
+            raise ConfigError("it gave back other bytes than were written")
+        await blobs.delete(probe)
+    except Exception as exc:
+        raise ConfigError(
+            f"RENDERGATE_STORAGE_URL {settings.storage_url} cannot be used: "
+            f"{type(exc).__name__}: {str(exc)[:300]}"
+        ) from exc
+    return blobs
 
 
 def _fetcher(settings: Settings) -> UrlFetcher:

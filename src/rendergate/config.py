@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, TypeVar, cast
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, PrivateAttr, SecretStr
@@ -85,6 +85,17 @@ class Settings(SettingsSources):
     )
     dbos_database_url: str | None = Field(
         None, description="DBOS system database; defaults to beside the task database."
+    )
+    storage_url: str | None = Field(
+        None,
+        description="Where inputs and results live, shared by every process: s3://bucket/prefix "
+        "(or gs://, az://, file://); credentials from the cloud's usual environment "
+        "(AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...). Unset: <data dir>/blobs.",
+    )
+    result_links: Literal["proxy", "presigned"] = Field(
+        "proxy",
+        description="How GET /tasks/{id}/image serves a result: through rendergate (proxy), "
+        "or as a redirect to a link the storage signs for 5 minutes (presigned; S3, GCS, Azure).",
     )
     public_url: str | None = Field(
         None,

@@ -19,3 +19,8 @@ class BlobStore(Protocol):
     async def delete(self, key: str) -> None:
         """Removes a blob; a missing one is not an error."""
         ...
+
+    async def link(self, key: str, expires_s: int) -> str | None:
+        """A URL that fetches the blob directly for `expires_s`, where the store can sign
+        one (S3, GCS, Azure); None where it cannot (local files, memory)."""
+        ...

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import obstore
-from obstore.store import LocalStore
+from obstore.store import AzureStore, GCSStore, LocalStore, S3Store, from_url
 
 from rendergate.blobs.base import BlobNotFound
+
+SIGNABLE = (S3Store, GCSStore, AzureStore)
 
 
 class ObjectBlobStore:
@@ -22,6 +25,12 @@ class ObjectBlobStore:
     def local(cls, root: Path) -> ObjectBlobStore:
         root.mkdir(parents=True, exist_ok=True)
         return cls(LocalStore(str(root.resolve()), mkdir=True))
+
+    @classmethod
+    def from_url(cls, url: str) -> ObjectBlobStore:
+        """`s3://bucket/prefix`, `gs://…`, `az://…`, `file:///…`; credentials and endpoints
+        come from each cloud's usual environment (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, …)."""
+        return cls(from_url(url))
 
     async def put(self, key: str, data: bytes) -> None:
         await obstore.put_async(self._store, key, data)
@@ -36,3 +45,8 @@ class ObjectBlobStore:
     async def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             await obstore.delete_async(self._store, key)
+
+    async def link(self, key: str, expires_s: int) -> str | None:
+        if not isinstance(self._store, SIGNABLE):
+            return None
+        return await obstore.sign_async(self._store, "GET", key, timedelta(seconds=expires_s))

@@ -262,9 +262,25 @@ def decode_cursor(cursor: str) -> Page:
     return Page(created_at=created, task_id=task_id)
 
 
-async def result_bytes(task: Task, *, services: Services, index: int = 0) -> bytes:
+RESULT_LINK_S = 300  # a presigned result link works this long
+
+
+async def result_link(task: Task, *, services: Services, index: int = 0) -> str | None:
+    """With RENDERGATE_RESULT_LINKS=presigned, a link the storage signs for the result;
+    None when results are served through rendergate (or the storage cannot sign)."""
+    _require_result(task, index)
+    if services.settings.result_links != "presigned":
+        return None
+    return await services.blobs.link(task.outputs[index].key, RESULT_LINK_S)
+
+
+def _require_result(task: Task, index: int) -> None:
     if task.status is not TaskStatus.COMPLETED or index >= len(task.outputs):
         raise ResultNotReady(f"task {task.task_id} has no result (it is {task.status})")
+
+
+async def result_bytes(task: Task, *, services: Services, index: int = 0) -> bytes:
+    _require_result(task, index)
     try:
         return await services.blobs.get(task.outputs[index].key)
     except BlobNotFound as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from rendergate.api.bodies import read_new_task
 from rendergate.api.deps import ServicesDep, get_services_now
@@ -121,6 +121,7 @@ async def cancel_task(task_id: TaskId, request: Request, services: ServicesDep) 
                 )
             },
         },
+        307: {"description": "With RENDERGATE_RESULT_LINKS=presigned: the storage's signed link"},
         **errors(
             404, 413, 422, 500, described={404: "No such task, or no result at that index (yet)"}
         ),
@@ -134,6 +135,9 @@ async def get_task_image(
     ] = 0,
 ) -> Response:
     task = await use_cases.get_task(task_id, services=services)
+    link = await use_cases.result_link(task, services=services, index=index)
+    if link is not None:  # RENDERGATE_RESULT_LINKS=presigned: fetched from the storage
+        return RedirectResponse(link, status_code=307, headers={"Cache-Control": "no-store"})
     data = await use_cases.result_bytes(task, services=services, index=index)
     return Response(
         data,
