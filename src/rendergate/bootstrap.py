@@ -11,7 +11,7 @@ import contextlib
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +29,7 @@ from rendergate.intake.fetch import UrlFetcher
 from rendergate.orchestration.dbos_runtime import DbosOrchestrator, QueueLimits
 from rendergate.orchestration.membership import Membership, new_executor_id
 from rendergate.orchestration.pg_wakes import PostgresWakes
-from rendergate.providers import ProviderEntry, build_providers, registry
+from rendergate.providers import ProviderEntry, build_providers, registry, unavailable_reason
 from rendergate.providers.base import Provider
 from rendergate.providers.http import client_session
 from rendergate.redaction import Redactor
@@ -154,12 +154,22 @@ async def _open_dbos(
 ) -> DbosOrchestrator:
     """DBOS running this process's workflows (a worker), or only enqueuing them."""
     settings = services.settings
-    entries = registry(settings)
-    limits = {name: _limits(entries[name], settings) for name in services.providers}
+    limits = queue_limits(settings, services.providers)
     orchestrator = DbosOrchestrator(settings, runner, limits, executor_id)
     stack.push_async_callback(orchestrator.close)
     await orchestrator.open()
     return orchestrator
+
+
+def queue_limits(settings: Settings, providers: Iterable[str]) -> dict[str, QueueLimits]:
+    entries = registry(settings)
+    return {name: _limits(entries[name], settings) for name in providers}
+
+
+def runnable_providers(settings: Settings) -> set[str]:
+    """The providers some app routes to and these settings can run."""
+    routes = {route.provider for app in load_apps(settings).values() for route in app.routes}
+    return {name for name in routes if unavailable_reason(name, settings) is None}
 
 
 def _limits(entry: ProviderEntry[Any], settings: Settings) -> QueueLimits:

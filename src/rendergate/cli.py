@@ -142,8 +142,10 @@ def worker(config: ConfigOption = None) -> None:
 
 @app.command()
 def migrate(config: ConfigOption = None) -> None:
-    """Create or upgrade the database: rendergate's tables and DBOS's (run it before a
-    deploy starts its processes; each also migrates at start, taking turns)."""
+    """Create or upgrade the database (rendergate's tables and DBOS's) and set the
+    providers' caps for the cluster: run it before a deploy starts its processes."""
+    from rendergate.bootstrap import queue_limits, runnable_providers
+    from rendergate.orchestration.dbos_runtime import apply_caps
     from rendergate.orchestration.dbos_setup import migrate_system_database
     from rendergate.store.sql import create_engine
     from rendergate.store.sql import migrate as migrate_tasks
@@ -160,7 +162,11 @@ def migrate(config: ConfigOption = None) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(run())
     migrate_system_database(settings.system_database_url)
-    console.print("the database is up to date")
+    limits = queue_limits(settings, sorted(runnable_providers(settings)))
+    asyncio.run(apply_caps(settings.system_database_url, limits))
+    console.print("the database is up to date; the caps of the cluster:")
+    for provider, limit in limits.items():
+        console.print(f"  {provider}: {limit.cluster} at once, {limit.worker} per worker")
 
 
 @app.command()

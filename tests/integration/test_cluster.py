@@ -254,3 +254,25 @@ async def test_a_postgres_outage_mid_run_fails_no_task(
         task = await api.wait_finished(task_id, timeout_s=60)
     assert task["status"] == "completed" and task["attempts"] == 1, task
     assert len(emulator.tasks) == 1  # carried on with the same job: nothing submitted again
+
+
+async def test_caps_come_from_migrate_and_a_worker_that_disagrees_says_so(
+    unmigrated: Settings, tmp_path: Path
+) -> None:
+    env = child_env(
+        tmp_path,
+        RENDERGATE_DATABASE_URL=str(unmigrated.database_url),
+        RENDERGATE_RUNNINGHUB_API_KEY=KEY,
+        RENDERGATE_RUNNINGHUB_CONCURRENCY="5",
+    )
+    command = [str(RENDERGATE), "migrate"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "runninghub: 5 at once, 5 per worker" in done.stderr
+    with captured_logs() as logs:
+        async with open_services(unmigrated, worker=True):  # its settings say 2
+            queue = await DBOS.retrieve_queue_async("provider:runninghub")
+            assert queue is not None
+            assert await queue.get_global_concurrency_async() == 5  # the cluster's hold
+    assert "this worker's caps differ from the cluster's" in logs.getvalue()
+

@@ -171,6 +171,41 @@ class QueueLimits:
     worker: int | None
 
 
+POLL_S = 0.5  # each queue poll is a query; 0.2 s cost 4 % of a core idle
+
+
+async def _say_if_caps_differ(provider: str, queue: Queue, mine: QueueLimits) -> None:
+    held = QueueLimits(
+        cluster=await queue.get_global_concurrency_async(),
+        worker=await queue.get_worker_concurrency_async(),
+    )
+    if held != mine:
+        log.warning(
+            "this worker's caps differ from the cluster's; the cluster's hold "
+            "(`rendergate migrate` sets them)",
+            provider=provider,
+            cluster=f"{held.cluster} at once, {held.worker} per worker",
+            this_worker=f"{mine.cluster} at once, {mine.worker} per worker",
+        )
+
+
+async def apply_caps(url: str, limits: dict[str, QueueLimits]) -> None:
+    """Sets the providers' queue caps for the whole cluster (`rendergate migrate`)."""
+    client = DBOSClient(system_database_url=url)
+    try:
+        for provider, limit in limits.items():
+            await client.register_queue_async(
+                queue_name(provider),
+                global_concurrency=limit.cluster,
+                worker_concurrency=limit.worker,
+                polling_interval_sec=POLL_S,
+                on_conflict="always_update",
+                application_name="rendergate",
+            )
+    finally:
+        client.destroy()
+
+
 class DbosOrchestrator:
     """Runs workflows in this process (worker) or only enqueues them (API-only, PostgreSQL).
 
@@ -216,14 +251,19 @@ class DbosOrchestrator:
         DBOS.launch()
         self._launched = True
         log_through_root(logging.getLogger("dbos"))
+        # One process (SQLite) is the whole cluster: its settings are the caps. Several share
+        # the caps that `rendergate migrate` set (or the first worker, on a fresh database).
+        shared = not self._settings.is_single_process
         for provider, limit in self._limits.items():
-            self._queues[provider] = await DBOS.register_queue_async(
+            queue = await DBOS.register_queue_async(
                 queue_name(provider),
                 global_concurrency=limit.cluster,
                 worker_concurrency=limit.worker,
-                polling_interval_sec=0.5,  # each poll is a query; 0.2 s cost 4 % of a core idle
-                on_conflict="always_update",
+                polling_interval_sec=POLL_S,
+                on_conflict="never_update" if shared else "always_update",
             )
+            await _say_if_caps_differ(provider, queue, limit)
+            self._queues[provider] = queue
         _queues = self._queues
 
     async def close(self) -> None:
