@@ -26,7 +26,7 @@ from rendergate.domain.errors import ConfigError
 from rendergate.orchestration import recovery
 from rendergate.orchestration.dbos_setup import migrate_system_database
 from rendergate.store.tables import workers
-from rendergate_emulators.runninghub import RunningHubEmulator
+from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
 from support.hub import KEY, hub_settings, running_emulator, submit
 from support.logs import captured_logs
 from support.pg import fresh_database, pg_url_or_skip, postgres_down
@@ -276,3 +276,25 @@ async def test_caps_come_from_migrate_and_a_worker_that_disagrees_says_so(
             assert await queue.get_global_concurrency_async() == 5  # the cluster's hold
     assert "this worker's caps differ from the cluster's" in logs.getvalue()
 
+
+async def test_a_stopping_worker_finishes_its_submit_and_hands_the_task_on(
+    cluster: Settings, emulator: RunningHubEmulator, tmp_path: Path
+) -> None:
+    stall = emulator.inject(InjectedFault.STALL, path="/task/openapi/ai-app/run")  # until released
+    log = tmp_path / "a.log"
+    async with serve(cluster, worker=False) as api:
+        with worker_process(cluster, emulator, log, RENDERGATE_LOG_LEVEL="info") as first:
+            task_id = await submit(api)
+            await asyncio.wait_for(stall.stalled.wait(), 30)  # the submit is inside RunningHub
+            first.send_signal(signal.SIGTERM)
+            await until(lambda: "worker draining" in log.read_text(), 20, "the drain to start")
+            stall.release()  # RunningHub accepts the job only now, while the worker stops
+            assert await asyncio.to_thread(first.wait, 30) == 0
+        [upstream] = emulator.tasks.values()  # accepted once, and recorded
+        async with open_services(cluster, worker=True):  # a survivor tracks it on
+            await until(lambda: upstream.requests["/task/openapi/outputs"] > 0, 30, "tracking")
+            emulator.advance(upstream.task_id)
+            emulator.advance(upstream.task_id)
+            task = await api.wait_finished(task_id, timeout_s=30)
+    assert task["status"] == "completed" and task["attempts"] == 1, task
+    assert len(emulator.tasks) == 1  # not submitted again

@@ -98,7 +98,11 @@ async def _contained(task_id: int, step: Awaitable[T]) -> T:
 
 @DBOS.step(name="rendergate.submit")
 async def _submit_step(task_id: int, workflow_id: str | None) -> dict[str, Any]:
-    result = await _contained(task_id, _active_runner().submit(task_id, workflow_id))
+    runner = _active_runner()
+    if runner.draining:  # stopping: left for another worker, never half submitted here
+        await asyncio.Event().wait()  # until stop() interrupts it
+    with runner.busy(task_id):
+        result = await _contained(task_id, runner.submit(task_id, workflow_id))
     return submit_to_json(result)
 
 
@@ -109,8 +113,9 @@ async def _track_step(task_id: int) -> dict[str, Any]:
 
 @DBOS.step(name="rendergate.collect")
 async def _collect_step(task_id: int, tracked: dict[str, Any]) -> None:
-    collect = _active_runner().collect(task_id, tracked_from_json(tracked))
-    await _contained(task_id, collect)
+    runner = _active_runner()
+    with runner.busy(task_id):
+        await _contained(task_id, runner.collect(task_id, tracked_from_json(tracked)))
 
 
 async def _submitted(task_id: int) -> SubmitResult:
@@ -137,7 +142,7 @@ async def run_task(task_id: int) -> str:
 
     A bug or an unexpected error fails the task with a message instead of leaving it stuck.
     """
-    with _active_runner().in_flight():
+    with _active_runner().in_flight(task_id):
         try:
             for _ in range(MAX_SUBMISSIONS):
                 submitted = await _submitted(task_id)

@@ -13,6 +13,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import structlog
+
 from rendergate.services.circuit import Circuits
 from rendergate.services.collection import CollectStep
 from rendergate.services.context import Services
@@ -22,6 +24,10 @@ from rendergate.services.submission import SubmitStep
 from rendergate.services.tracking import TrackStep
 from rendergate.services.writer import TaskWriter
 from rendergate.store.base import TaskStore
+
+log = structlog.get_logger(__name__)
+
+DRAIN_S = 10.0  # how long a stopping worker lets submits and downloads under way finish
 
 
 class TaskRunner:
@@ -55,7 +61,9 @@ class TaskRunner:
             writer=self.writer, providers=services.providers, blobs=services.blobs
         )
         self.redactor = services.redactor
-        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._in_flight: dict[asyncio.Task[Any], int] = {}  # workflow -> its task id
+        self._busy: dict[int, int] = {}  # task id -> submits and collects under way
+        self.draining = False  # stopping: no submit starts
 
     async def submit(self, task_id: int, workflow_id: str | None = None) -> SubmitResult:
         return await self.submit_step(task_id, workflow_id)
@@ -70,20 +78,46 @@ class TaskRunner:
         await self.writer.fail(task_id, message, kind)
 
     @contextlib.contextmanager
-    def in_flight(self) -> Iterator[None]:
+    def in_flight(self, task_id: int) -> Iterator[None]:
         """Marks the calling asyncio task as running a task's workflow, for `stop`."""
         current = asyncio.current_task()
         if current is None:
             yield
             return
-        self._in_flight.add(current)
+        self._in_flight[current] = task_id
         try:
             yield
         finally:
-            self._in_flight.discard(current)
+            self._in_flight.pop(current, None)
 
-    async def stop(self, timeout_s: float = 5.0) -> None:
-        """Interrupts running workflows before their providers close; they resume on restart."""
+    @contextlib.contextmanager
+    def busy(self, task_id: int) -> Iterator[None]:
+        """Marks a call that must not be cut short: a submit (a job accepted upstream must
+        be recorded) or a collect (a result half downloaded is downloaded again)."""
+        self._busy[task_id] = self._busy.get(task_id, 0) + 1
+        try:
+            yield
+        finally:
+            self._busy[task_id] -= 1
+            if not self._busy[task_id]:
+                del self._busy[task_id]
+
+    async def stop(self, timeout_s: float = 5.0, drain_s: float = DRAIN_S) -> None:
+        """Drains, then interrupts: no new submit starts here (`draining`), tracking stops at
+        once (the job runs on; its handle is recorded), and a submit or collect under way
+        may finish, for up to `drain_s`. What is interrupted resumes on another worker (or
+        here, at the next start) without a second submit."""
+        self.draining = True
+        deadline = asyncio.get_running_loop().time() + drain_s
+        if self._busy:
+            log.info("worker draining: finishing submits and downloads", tasks=len(self._busy))
+        while True:
+            for task, task_id in list(self._in_flight.items()):
+                if task_id not in self._busy:
+                    task.cancel()
+            if not self._busy or asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(0.05)
         tasks = list(self._in_flight)
         for task in tasks:
             task.cancel()
