@@ -133,6 +133,7 @@ class RunningHubEmulator:
         out: dict[str, Any] = {
             **self.stats.to_json(),
             "active": self.book.active,
+            "peak_active": self.book.peak_active,
             "waiting": len(self.book.waiting),
             "tasks_by_status": self.book.count_by_status(),
             "faults_pending": self.faults.to_json(),

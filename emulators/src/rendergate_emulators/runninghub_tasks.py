@@ -30,6 +30,7 @@ class TaskBook:
         self.tasks: dict[str, HubTask] = {}
         self.waiting: deque[str] = deque()
         self.active = 0  # tasks holding a slot
+        self.peak_active = 0  # the most that ever held one at once
         self._on_finish = on_finish
         self._last_id = 0
         self._closed = False
@@ -107,6 +108,7 @@ class TaskBook:
 
     def _take_slot(self, record: HubTask) -> None:
         self.active += 1
+        self.peak_active = max(self.peak_active, self.active)
         record.slotted_mono = time.monotonic()
         self._schedule(record, record.queue_s, self._start)
 

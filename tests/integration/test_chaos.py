@@ -1,0 +1,189 @@
+"""Chaos on a real cluster: 200 RunningHub tasks through three worker processes while
+workers are killed (some never replaced), one is stopped, and PostgreSQL restarts.
+
+Afterwards every task has completed, each once; RunningHub saw at most one extra
+submission per kill (a job accepted in the instant before its worker died), and never more
+jobs at once than the cap allows, plus those extras. The random choices are seeded, and
+every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import random
+import re
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from rendergate.config import Settings
+from rendergate.orchestration.dbos_setup import migrate_system_database
+from rendergate.store.tables import tasks
+from rendergate_emulators.runninghub import RunningHubEmulator
+from support.hub import KEY, hub_settings, running_emulator
+from support.images import make_reference, make_scene
+from support.pg import fresh_database, pg_url_or_skip, postgres_down
+from support.process import RENDERGATE, child_env, free_port
+from support.server import serve
+
+pytestmark = [pytest.mark.pg, pytest.mark.slow]
+TASKS = 200
+CAP = 8  # RunningHub's key allows this many at once, and so does our cap
+KILLS = 4
+DEADLINE_S = 240.0
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[RunningHubEmulator]:
+    async with running_emulator(queue_s=0.05, run_s=0.4, concurrency=CAP * 3) as emu:
+        yield emu
+
+
+class Workers:
+    """`rendergate worker` processes on one database; killed, stopped and started again."""
+
+    def __init__(self, settings: Settings, emulator: RunningHubEmulator, logs: Path) -> None:
+        self._env = child_env(
+            settings.data_dir,
+            RENDERGATE_DATABASE_URL=str(settings.database_url),
+            RENDERGATE_RUNNINGHUB_API_KEY=KEY,
+            RENDERGATE_RUNNINGHUB_BASE_URL=str(emulator.base_url),
+            RENDERGATE_RUNNINGHUB_HOST="www.runninghub.cn",
+            RENDERGATE_RUNNINGHUB_CONCURRENCY=str(CAP),
+            RENDERGATE_WORKER_CONCURRENCY="4",
+            RENDERGATE_WORKER_DEAD_AFTER_S="3",
+            RENDERGATE_PUBLIC_URL=str(settings.public_url),
+        )
+        self._logs = logs
+        self.alive: list[subprocess.Popen[bytes]] = []
+        self._all: list[subprocess.Popen[bytes]] = []
+        self.fenced = 0
+
+    def start(self) -> None:
+        log = (self._logs / f"worker-{len(self._all)}.log").open("ab")
+        process = subprocess.Popen(
+            [str(RENDERGATE), "worker"], env=self._env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        self.alive.append(process)
+        self._all.append(process)
+
+    def kill(self, chosen: random.Random) -> None:
+        process = self.alive.pop(chosen.randrange(len(self.alive)))
+        process.send_signal(signal.SIGKILL)
+        process.wait(15)
+
+    def supervise(self) -> None:
+        """As systemd's Restart=always: a worker that stopped by itself (it fenced itself
+        when it could not reach the database) is replaced."""
+        for process in [p for p in self.alive if p.poll() is not None]:
+            self.alive.remove(process)
+            self.fenced += 1
+            self.start()
+
+    def stop_one(self) -> None:
+        process = self.alive.pop(0)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+
+    def close(self) -> None:
+        for process in self._all:
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                process.wait(15)
+
+
+@contextlib.contextmanager
+def workers(settings: Settings, emulator: RunningHubEmulator, logs: Path) -> Iterator[Workers]:
+    pool = Workers(settings, emulator, logs)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+async def finished(url: str) -> Counter[str]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                sa.select(tasks.c.status, sa.func.count()).group_by(tasks.c.status)
+            )
+            return Counter({row[0]: row[1] for row in rows})
+    finally:
+        await engine.dispose()
+
+
+async def create_all(url: str, http: aiohttp.ClientSession) -> list[int]:
+    image = base64.b64encode(make_scene(48, 32)).decode()
+    reference = base64.b64encode(make_reference()).decode()
+    body = {"type": "su_render", "image_base64": image, "reference_base64": reference}
+    gate = asyncio.Semaphore(16)
+
+    async def one() -> int:
+        async with gate, http.post(f"{url}/tasks", json=body) as response:
+            assert response.status == 201, await response.text()
+            return int((await response.json())["data"]["task_id"])
+
+    return list(await asyncio.gather(*(one() for _ in range(TASKS))))
+
+
+async def test_200_tasks_survive_killed_workers_a_stop_and_a_postgres_restart(
+    settings: Settings, emulator: RunningHubEmulator, tmp_path: Path
+) -> None:
+    chosen = random.Random(20261201)
+    port = free_port()
+    with fresh_database(pg_url_or_skip()) as database:
+        cluster = hub_settings(
+            settings,
+            emulator,
+            database_url=database,
+            public_url=f"http://127.0.0.1:{port}",
+            runninghub_concurrency=CAP,
+        )
+        migrate_system_database(cluster.system_database_url)
+        started = time.monotonic()
+        async with serve(cluster, worker=False, port=port) as api:
+            with workers(cluster, emulator, tmp_path) as pool:
+                for _ in range(3):
+                    pool.start()
+                created = await create_all(api.url, api.http)
+                for kill in range(KILLS):  # at random moments, some never replaced
+                    await asyncio.sleep(chosen.uniform(0.5, 2.5))
+                    pool.kill(chosen)
+                    if kill % 2 == 0 or not pool.alive:
+                        pool.start()
+                pool.stop_one()  # SIGTERM: drains, hands its tasks on
+                if not pool.alive:
+                    pool.start()
+                with postgres_down():
+                    await asyncio.sleep(1.0)
+                while (counts := await finished(database))["completed"] < TASKS:
+                    assert time.monotonic() - started < DEADLINE_S, f"stuck: {counts}"
+                    pool.supervise()
+                    await asyncio.sleep(0.5)
+                interruptions = KILLS + pool.fenced
+            took_s = time.monotonic() - started
+            assert await finished(database) == Counter({"completed": TASKS})
+            async with api.http.get(f"{api.url}/tasks?limit=100&status=completed") as response:
+                assert response.status == 200
+    runs = Counter(
+        int(match.group(1))
+        for upstream in emulator.tasks.values()
+        if upstream.webhook_url and (match := re.search(r"/(\d+)/[^/]+$", upstream.webhook_url))
+    )
+    assert set(runs) == set(created)  # every task ran upstream
+    extra = sum(n - 1 for n in runs.values())  # at most one per worker cut off mid-submit
+    assert extra <= interruptions, (extra, [task for task, n in runs.items() if n > 1])
+    assert emulator.book.peak_active <= CAP + extra, emulator.book.peak_active
+    assert took_s < DEADLINE_S
