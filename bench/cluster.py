@@ -211,12 +211,15 @@ async def failover(server: str, work: Path) -> float:
     async with emulator(queue_s=0.0, run_s=3600.0) as emu:
         database = fresh_database(server, "bench_failover")
         async with Cluster(
-            database, emu, work / "failover", RENDERGATE_WORKER_CONCURRENCY="8"
+            database,
+            emu,
+            work / "failover",
+            RENDERGATE_WORKER_CONCURRENCY="16",  # room for all 16
         ) as cluster:
             cluster.add_worker()
             cluster.add_worker()
             await asyncio.sleep(3)
-            await create(cluster.url, 16)  # the first worker to poll takes 8, the other 8
+            await create(cluster.url, 16)  # split between the two as they poll
             deadline = time.monotonic() + 120
             while len(emu.tasks) < 16:
                 if time.monotonic() > deadline:
@@ -254,7 +257,8 @@ def diagnose(database: str) -> str:
             "SELECT executor_id, status, queue_name, count(*) FROM dbos.workflow_status "
             "GROUP BY 1, 2, 3"
         ).fetchall()
-    return f"workers {members}\nworkflows {flows}\n"
+        queues = connection.execute("SELECT * FROM dbos.queues").fetchall()
+    return f"workers {members}\nworkflows {flows}\nqueues {queues}\n"
 
 
 def busiest_worker(database: str) -> int:
