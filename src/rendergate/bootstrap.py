@@ -119,7 +119,7 @@ async def _run_tasks(
     if membership is not None:
         await membership.tick()  # at once: a worker of an earlier run may have left tasks
         _in_background(stack, membership.run(), "membership")
-    await _start_reconciling(services, stack)
+    await _start_reconciling(services, stack, membership)
 
 
 async def _join(
@@ -236,10 +236,21 @@ def _fetcher(settings: Settings) -> UrlFetcher:
     )
 
 
-async def _start_reconciling(services: Services, stack: contextlib.AsyncExitStack) -> None:
-    requeued = await reconcile(services=services)
+async def _start_reconciling(
+    services: Services, stack: contextlib.AsyncExitStack, membership: Membership | None
+) -> None:
+    requeued = await _reconcile_in_turn(services, membership, min_age_s=0.0)
     log.info("worker started", providers=sorted(services.providers), resumed=requeued)
-    _in_background(stack, _keep_reconciling(services), "reconcile")
+    _in_background(stack, _keep_reconciling(services, membership), "reconcile")
+
+
+async def _reconcile_in_turn(
+    services: Services, membership: Membership | None, *, min_age_s: float
+) -> int:
+    """One worker of the cluster sweeps at a time; the others skip that round."""
+    turn = membership.turn() if membership else contextlib.nullcontext(True)
+    async with turn as mine:
+        return await reconcile(services=services, min_age_s=min_age_s) if mine else 0
 
 
 def _in_background(
@@ -256,11 +267,11 @@ def _in_background(
     stack.push_async_callback(stop)
 
 
-async def _keep_reconciling(services: Services) -> None:
+async def _keep_reconciling(services: Services, membership: Membership | None) -> None:
     """Re-queues tasks whose workflow never got queued (a crash between row and queue)."""
     while True:
         await asyncio.sleep(RECONCILE_EVERY_S)
         try:
-            await reconcile(services=services, min_age_s=STALE_SUBMITTED_S)
+            await _reconcile_in_turn(services, membership, min_age_s=STALE_SUBMITTED_S)
         except Exception:  # a database hiccup must not end the sweeper
             log.exception("reconcile failed")

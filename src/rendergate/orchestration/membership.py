@@ -13,6 +13,7 @@ worker's tasks run again within about the TTL and one beat (35 s by default).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
@@ -103,6 +104,11 @@ class Membership:
             await self._rows.recovered(registered)
             log.info("resumed the tasks of stopped workers", executors=gone, workflows=resumed)
             return resumed
+
+    def turn(self) -> contextlib.AbstractAsyncContextManager[bool]:
+        """True for the one worker of the cluster whose turn it is for a cluster-wide chore
+        (the reaper's lock): the reconciler's sweep, run once, not by every worker."""
+        return self._rows.reaping()
 
     async def _fence(self, why: str) -> None:
         self.fenced = True
