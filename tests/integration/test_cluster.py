@@ -137,7 +137,7 @@ async def test_a_killed_workers_task_is_resumed_by_another_without_a_second_subm
     assert task["status"] == "completed" and task["attempts"] == 1, task
     assert len(emulator.tasks) == 1  # RunningHub ran the job once: tracked, not submitted again
     assert rows[dead] == ("dead", True)
-    assert resumed_after_s < DEAD_AFTER_S * 3, resumed_after_s
+    assert resumed_after_s < 30, resumed_after_s  # the default TTL: here 3 s are enough
 
 
 async def test_a_second_live_worker_with_the_same_executor_id_is_refused(
@@ -202,11 +202,11 @@ async def test_a_webhook_posted_to_an_api_process_wakes_the_worker_tracking_the_
         emulator.advance(upstream.task_id)  # ended: RunningHub calls the API process back
         ended = time.monotonic()
         # Without a wake the worker would answer from its estimate until its 30 s safety poll.
-        task = await api.wait_finished(task_id, timeout_s=5)
+        task = await api.wait_finished(task_id, timeout_s=15)
         took_s = time.monotonic() - ended
     assert task["status"] == "completed" and task["attempts"] == 1, task
     assert [a.ok for a in emulator.webhook_attempts] == [True]
-    assert took_s < 5, took_s
+    assert took_s < 15, took_s  # well under the 30 s it takes without the wake
 
 
 def test_four_processes_migrating_a_fresh_database_at_once_all_succeed(
