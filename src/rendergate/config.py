@@ -38,6 +38,11 @@ CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 """A list setting given as a JSON list or as comma-separated text."""
 
 
+def url_passwords(urls: list[str | None]) -> list[str]:
+    """The passwords inside URLs (a database's, a server's), for redaction."""
+    return [password for url in urls if url and (password := urlsplit(url).password)]
+
+
 class SettingsSources(BaseSettings):
     """Where every settings class reads from: (highest first) the values passed in, the
     RENDERGATE_* environment, the TOML file, the defaults."""
@@ -217,8 +222,7 @@ class Settings(SettingsSources):
         """Every secret these settings hold (keys, and passwords inside URLs), with those of
         the providers' settings read so far (load_settings reads them all), for redaction."""
         found = super().secret_values()
-        urls = [self.database_url, self.dbos_database_url]
-        found += [password for url in urls if url and (password := urlsplit(url).password)]
+        found += url_passwords([self.database_url, self.dbos_database_url])
         for provider in self._providers.values():
             found += provider.secret_values()
         return found

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from rendergate.domain.errors import InvalidInput
@@ -66,6 +67,10 @@ class AppSpec:
                     fallbacks=(),
                 )
         raise ValueError(f"app {self.name!r} has no route on provider {provider!r}")
+
+    def deadline(self, created_at: datetime) -> datetime:
+        """When a task of this app created at `created_at` times out."""
+        return created_at + timedelta(seconds=self.deadline_s)
 
     def after(self, provider: str) -> tuple[str, ...]:
         """The providers of the routes after `provider`'s, in order (none if it is not one)."""

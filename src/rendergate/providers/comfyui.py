@@ -19,12 +19,11 @@ import hashlib
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import Field
 
-from rendergate.config import CommaList, ProviderSettings
+from rendergate.config import CommaList, ProviderSettings, url_passwords
 from rendergate.domain.errors import (
     Fault,
     InputsGone,
@@ -267,8 +266,7 @@ class ComfyUISettings(ProviderSettings):
 
     def secret_values(self) -> list[str]:
         """Passwords inside the servers' URLs too."""
-        passwords = [found for url in self.comfyui_urls if (found := urlsplit(url).password)]
-        return [*super().secret_values(), *passwords]
+        return [*super().secret_values(), *url_passwords(list(self.comfyui_urls))]
 
 
 def from_settings(settings: ComfyUISettings, http: aiohttp.ClientSession) -> ComfyUI:

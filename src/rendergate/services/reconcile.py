@@ -8,8 +8,6 @@ app's deadline that no worker ended.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from rendergate.domain.errors import WorkflowErrored
 from rendergate.domain.task import Task
 from rendergate.services.context import Services
@@ -54,7 +52,7 @@ async def _past_its_deadline(task: Task, services: Services, writer: TaskWriter)
     app = services.apps.get(task.app)
     if app is None:
         return False
-    overdue = services.clock() - task.created_at - timedelta(seconds=app.deadline_s)
+    overdue = services.clock() - app.deadline(task.created_at)
     if overdue.total_seconds() < DEADLINE_GRACE_S:
         return False
     if task.provider_job is not None:

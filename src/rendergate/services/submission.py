@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TypeVar
 
 import stamina
@@ -109,10 +109,6 @@ def idempotency_key(task: Task) -> str:
     return f"{task.task_id}.{len(task.skipped)}.{task.attempts + 1}.{salt}"
 
 
-def deadline_of(task: Task, app: AppSpec) -> datetime:
-    return task.created_at + timedelta(seconds=app.deadline_s)
-
-
 class SubmitStep:
     """submit(task_id): the task's job handle, where it moved, or that it is finished."""
 
@@ -182,7 +178,7 @@ class SubmitStep:
                 task.task_id, f"app {task.app!r} no longer runs on {task.provider}", "config"
             )
             return None
-        if self.clock() >= deadline_of(task, app):
+        if self.clock() >= app.deadline(task.created_at):
             await self.writer.fail(task.task_id, f"timed out after {app.deadline_s:g} s", "timeout")
             return None
         return app
@@ -271,7 +267,7 @@ class SubmitStep:
         self, task: Task, app: AppSpec, *, can_move: bool
     ) -> AsyncIterator[stamina.Attempt]:
         """Tries of one call: until the app's deadline on the last route, a few otherwise."""
-        patience = deadline_of(task, app) - self.clock()
+        patience = app.deadline(task.created_at) - self.clock()
         return stamina.retry_context(
             on=_retryable(can_move),
             attempts=CALL_ATTEMPTS if can_move else None,

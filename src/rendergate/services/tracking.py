@@ -9,7 +9,7 @@ import contextlib
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import structlog
 
@@ -110,7 +110,7 @@ class TrackStep:
         if provider is None or app is None:
             await self.writer.fail(task.task_id, unconfigured(task), "config")
             return None
-        deadline = task.created_at + timedelta(seconds=app.deadline_s)
+        deadline = app.deadline(task.created_at)
         return _Job(task.task_id, task.provider, provider, handle, deadline, app.deadline_s)
 
     async def _poll_once(self, job: _Job) -> Tracked | None:

@@ -52,11 +52,15 @@ class PatientTaskStore:
             try:
                 return await call()
             except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("database unavailable; waiting", call=what, error=type(exc).__name__)
-            await self._sleep(wait)
-            wait = min(wait * 2, MAX_WAIT_S)
+                wait = await self._wait_out(exc, what, wait)
+
+    async def _wait_out(self, exc: Exception, what: str, wait: float) -> float:
+        """Re-raises what is not the database being away; else waits; returns the next wait."""
+        if not is_transient(exc):
+            raise exc
+        log.warning("database unavailable; waiting", call=what, error=type(exc).__name__)
+        await self._sleep(wait)
+        return min(wait * 2, MAX_WAIT_S)
 
     async def add(self, task: Task) -> None:
         await self._patiently(lambda: self._inner.add(task), "add")
@@ -74,11 +78,7 @@ class PatientTaskStore:
             try:
                 return await self._inner.save(old, new)
             except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("database unavailable; waiting", call="save", error=type(exc).__name__)
-            await self._sleep(wait)
-            wait = min(wait * 2, MAX_WAIT_S)
+                wait = await self._wait_out(exc, "save", wait)
             current = await self.get(old.task_id)
             if current.version != old.version:  # ours landed, or a rival's did
                 ours = dataclasses.replace(new, version=old.version + 1, created_at=old.created_at)
