@@ -168,8 +168,12 @@ def queue_limits(settings: Settings, providers: Iterable[str]) -> dict[str, Queu
 
 def runnable_providers(settings: Settings) -> set[str]:
     """The providers some app routes to and these settings can run."""
-    routes = {route.provider for app in load_apps(settings).values() for route in app.routes}
-    return {name for name in routes if unavailable_reason(name, settings) is None}
+    return {p for p in _routed(load_apps(settings)) if unavailable_reason(p, settings) is None}
+
+
+def _routed(apps: Mapping[str, AppSpec]) -> set[str]:
+    """Every provider some app's route names, fallbacks too."""
+    return {route.provider for app in apps.values() for route in app.routes}
 
 
 def _limits(entry: ProviderEntry[Any], settings: Settings) -> QueueLimits:
@@ -197,7 +201,7 @@ async def _open_providers(
 ) -> dict[str, Provider]:
     """Every provider some app's route names, fallbacks too (each gets its queue), on one
     HTTP session with room for a few connections per task each may run."""
-    routes = {route.provider for app in apps.values() for route in app.routes}
+    routes = _routed(apps)
     entries = registry(settings)
     caps = [entries[name].concurrency(settings) or 1 for name in routes if name in entries]
     http = client_session(connections=max(100, 4 * sum(caps)))
