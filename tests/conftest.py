@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +16,16 @@ from rendergate.config import Settings, load_settings
 from support.server import RunningServer, serve
 
 APPS = Path(__file__).parent / "support" / "apps.toml"
+EXIT_GRACE_S = 120  # what the interpreter may take to exit once every test has run
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A thread a test left behind (say, DBOS retrying a write to a database the test has
+    dropped) would keep the interpreter from exiting, and the suite would hang with its
+    result already printed. Past the grace, every thread's stack is printed and the run
+    exits with status 1, so the leak is a failure with a cause, not a silent timeout."""
+    faulthandler.dump_traceback_later(EXIT_GRACE_S, exit=True, file=sys.__stderr__)
 
 
 @pytest.fixture(autouse=True)

@@ -243,8 +243,10 @@ async def test_a_postgres_outage_mid_run_fails_no_task(
     async with serve(patient, worker=False) as api, open_services(patient, worker=True):
         task_id = await submit(api)
         await until(lambda: len(emulator.tasks) == 1, 30, "the worker to submit")
-        await api.wait_for(task_id, lambda t: t["status"] == "processing")
         [upstream] = emulator.tasks.values()
+        # the track step is polling (a stop between the submit and track steps would find
+        # DBOS's checkpoint write waiting, and no call of ours during the outage)
+        await until(lambda: upstream.requests["/task/openapi/outputs"] > 0, 30, "tracking")
         with captured_logs() as logs, postgres_down():
             emulator.advance(upstream.task_id)
             emulator.advance(upstream.task_id)  # the job ends while the database is away
