@@ -26,7 +26,7 @@ from rendergate.config import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ConfigError
 from rendergate.intake.fetch import UrlFetcher
-from rendergate.orchestration.dbos_runtime import DbosOrchestrator, QueueLimits
+from rendergate.orchestration.dbos_runtime import DbosOrchestrator, QueueLimits, slots_in_use
 from rendergate.orchestration.membership import Membership, new_executor_id
 from rendergate.orchestration.pg_wakes import PostgresWakes
 from rendergate.providers import ProviderEntry, build_providers, registry, unavailable_reason
@@ -112,7 +112,11 @@ async def _run_tasks(
     if not worker:
         services.orchestrator = await _open_dbos(services, stack, runner=None)
         return
-    runner = TaskRunner(services, store=PatientTaskStore(services.store))  # waits out outages
+    runner = TaskRunner(
+        services,
+        store=PatientTaskStore(services.store),  # waits out outages
+        slots_in_use=slots_in_use,
+    )
     membership = await _join(settings, engine, runner, stack) if engine else None
     executor_id = membership.me.executor_id if membership else new_executor_id()
     services.orchestrator = await _open_dbos(services, stack, runner, executor_id)

@@ -125,6 +125,63 @@ async def test_upstream_faults_never_fail_or_strand_a_task(
     assert emulator.stats.faults_fired[fault.value] == times + 1
 
 
+RUN = "/task/openapi/ai-app/run"
+
+
+async def test_a_run_reset_before_runninghub_saw_it_is_checked_then_sent_again(
+    settings: Settings, emulator: RunningHubEmulator
+) -> None:
+    emulator.inject(InjectedFault.RESET, path=RUN, times=1)  # the run never reached it
+    async with serve(rh_settings(settings, emulator)) as server:
+        task = await server.wait_finished(await submit(server), timeout_s=30)
+    assert task["status"] == "completed", task
+    assert emulator.stats.requests_by_path[RUN] == 2
+    assert emulator.stats.requests_by_path["/uc/openapi/accountStatus"] == 1  # asked first
+    assert len(emulator.tasks) == 1
+
+
+async def test_a_run_whose_reply_was_lost_is_not_sent_again(
+    settings: Settings, emulator: RunningHubEmulator
+) -> None:
+    emulator.inject(InjectedFault.LOST_REPLY, path=RUN, times=1)  # RunningHub took the job
+    async with serve(rh_settings(settings, emulator)) as server:
+        task = await server.wait_finished(await submit(server), timeout_s=30)
+    assert task["status"] == "failed", task
+    assert "it may have taken the job, so it was not sent again" in task["error_message"], task
+    assert (
+        "its account has 1 jobs queued or running, rendergate's others 0" in task["error_message"]
+    )
+    assert emulator.stats.requests_by_path[RUN] == 1  # the one job, never a second
+    assert len(emulator.tasks) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "sent_again"), [(InjectedFault.RESET, True), (InjectedFault.LOST_REPLY, False)]
+)
+async def test_the_check_allows_for_the_jobs_of_the_other_running_tasks(
+    settings: Settings, fault: InjectedFault, sent_again: bool
+) -> None:
+    async with running_emulator(hold=True) as emu, serve(rh_settings(settings, emu)) as server:
+        first = await submit(server)
+        await server.wait_for(first, lambda t: t["status"] == "processing")  # its job runs
+        emu.inject(fault, path=RUN, times=1)
+        second = await submit(server)
+        settled = "processing" if sent_again else "failed"
+        await server.wait_for(second, lambda t: t["status"] == settled)
+        assert len(emu.tasks) == 2  # one job each: the first's, and the second's only one
+        assert emu.stats.requests_by_path[RUN] == (3 if sent_again else 2)
+        for upstream in emu.tasks.values():
+            emu.advance(upstream.task_id)
+            emu.advance(upstream.task_id)
+        tasks = [await server.wait_finished(task_id) for task_id in (first, second)]
+    assert [t["status"] for t in tasks] == ["completed", "completed" if sent_again else "failed"]
+    if not sent_again:
+        assert (
+            "account has 2 jobs queued or running, rendergate's others 1"
+            in (tasks[1]["error_message"])
+        )
+
+
 async def test_a_stalled_call_is_timed_out_and_retried(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:

@@ -10,7 +10,11 @@ import pytest
 from rendergate.config import load_settings
 from rendergate.domain.errors import ConfigError
 from rendergate.providers import BUILT_IN, registry
-from rendergate.providers.base import cancel_capability, webhook_capability
+from rendergate.providers.base import (
+    cancel_capability,
+    job_count_capability,
+    webhook_capability,
+)
 
 NAMES = ["local", "fake", "runninghub", "aliyun", "comfyui"]
 
@@ -36,6 +40,7 @@ async def test_each_entry_states_its_adapters_capabilities(name: str, tmp_path: 
             assert provider.name == name
             assert (cancel_capability(provider) is not None) is entry.cancels
             assert (webhook_capability(provider) is not None) is entry.webhooks
+            assert (job_count_capability(provider) is not None) is entry.counts_jobs
         finally:
             await provider.aclose()
         assert not http.closed  # the adapter leaves the root's session open

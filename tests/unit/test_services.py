@@ -369,6 +369,21 @@ async def test_failures_record_the_message_and_fault(
     assert len(world.fake.submitted) == (0 if at_submit else 1)
 
 
+async def test_an_unanswered_submit_is_not_sent_again_when_it_cannot_be_checked(
+    world: World,
+) -> None:
+    task = await world.create(fake={"unanswered": True})  # taken, but the reply was lost
+    assert await world.runner.submit(task.task_id) == Finished()
+    failed = await world.store.get(task.task_id)
+    assert (failed.status, failed.error_kind) == ("failed", "provider")
+    assert failed.error_message == (
+        "fake failed: fake provider did not answer (reset) to the submit, and fake offers no "
+        "way to check: it may have taken the job, so it was not sent again (that could run "
+        "and pay for the task twice)"
+    )
+    assert world.fake.submit_calls == 1
+
+
 async def test_a_lost_job_is_submitted_again(world: World) -> None:
     task = await world.create(fake={"lose_first": True})
     await world.runner.submit(task.task_id)

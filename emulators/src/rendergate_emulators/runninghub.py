@@ -30,7 +30,13 @@ from aiohttp.typedefs import Handler, Middleware
 from rendergate_emulators import runninghub_control
 from rendergate_emulators.media import UploadStore
 from rendergate_emulators.runninghub_api import RunningHubApi, route_key
-from rendergate_emulators.runninghub_faults import FaultPlan, FaultRule, InjectedFault, answer_fault
+from rendergate_emulators.runninghub_faults import (
+    FaultPlan,
+    FaultRule,
+    InjectedFault,
+    answer_fault,
+    reset,
+)
 from rendergate_emulators.runninghub_model import (
     DEFAULT_WEBAPPS,
     DEFAULT_WORKFLOWS,
@@ -187,17 +193,23 @@ class RunningHubEmulator:
                 self.stats.faults_fired[rule.kind.value] += 1
                 if rule.kind is InjectedFault.CODE:
                     self.stats.codes_by_path[key][rule.code] += 1
+                if rule.kind is InjectedFault.LOST_REPLY:
+                    await self._handle(request, handler)
+                    return reset(request)
                 answer = await answer_fault(rule, request, self._stopping)
                 if answer is not None:
                     return answer
-            try:
-                if not path.startswith("/files/"):
-                    self.api.check_host(request)
-                return await handler(request)
-            except HubRefusal as refusal:
-                return self.api.reply(request, refusal.code, refusal.data, detail=refusal.detail)
+            return await self._handle(request, handler)
 
         return middleware
+
+    async def _handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            if not request.path.startswith("/files/"):
+                self.api.check_host(request)
+            return await handler(request)
+        except HubRefusal as refusal:
+            return self.api.reply(request, refusal.code, refusal.data, detail=refusal.detail)
 
 
 # -- standalone --------------------------------------------------------------------------------

@@ -5,9 +5,10 @@ These routes need neither apiKey nor Host, are never faulted and are not counted
 - GET /_emulator/config: the knobs. POST /_emulator/config `{"run_s": 5, ...}`: sets some;
   an unknown name or a bad value is HTTP 400 and changes nothing.
 - POST /_emulator/inject, one of:
-  `{"fault": "http_502"|"html_200"|"code"|"reset"|"stall", "path": "/task/openapi/outputs",
-  "times": 2, "code": 421, "stall_s": 1.5}` (path null = all; times null = until cleared;
-  stall_s null = until the server stops);
+  `{"fault": "http_502"|"html_200"|"code"|"reset"|"lost_reply"|"stall",
+  "path": "/task/openapi/outputs", "times": 2, "code": 421, "stall_s": 1.5}` (path null =
+  all; times null = until cleared; stall_s null = until the server stops; lost_reply
+  handles the request, then resets the connection instead of answering);
   `{"outcome": "failed", "failedReason": {"node_name": ..., "exception_message": ...},
   "times": 1}` or `{"outcome": "empty"}` for the next tasks; `{"clear": true}`.
 - GET /_emulator/stats[?tasks=0]: request and code counts by route, faults fired, tasks with

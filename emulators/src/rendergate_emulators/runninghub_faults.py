@@ -31,7 +31,8 @@ class InjectedFault(StrEnum):
     HTTP_502 = "http_502"
     HTML_200 = "html_200"
     CODE = "code"
-    RESET = "reset"
+    RESET = "reset"  # before the request is handled: nothing happened
+    LOST_REPLY = "lost_reply"  # handled as usual (a run creates its task), then reset
     STALL = "stall"
     ECHO = "echo"  # an error code whose msg repeats the request body, API key included
     MALFORMED = "malformed"  # code 0 with a `data` that lacks every field it should have

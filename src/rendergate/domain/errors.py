@@ -15,7 +15,9 @@ RendergateError
 ├── ProviderError             a provider refused or failed; says who is at fault
 │   ├── ProviderUnavailable   transient: back off and try again
 │   │   ├── ProviderBusy      the account's concurrency or quota is used up right now
-│   │   └── InputsGone        the provider lost the uploads before the job was in
+│   │   ├── InputsGone        the provider lost the uploads before the job was in
+│   │   └── ProviderUnanswered  sent, but no answer came: what it asked may have happened
+│   ├── JobInDoubt            a submit went unanswered and its job may exist: not resent
 │   ├── JobLost               the provider forgot our job: submit it again
 │   └── ProviderRejected      terminal: the task fails with this message
 └── StepFailed                (orchestration/dbos_runtime.py) a step's unexpected error,
@@ -114,6 +116,16 @@ class ProviderBusy(ProviderUnavailable):
 
 class InputsGone(ProviderUnavailable):
     """The provider no longer holds the inputs uploaded for this job: upload them again."""
+
+
+class ProviderUnanswered(ProviderUnavailable):
+    """The request went out but no answer came back (a timeout, a reset): a call that
+    creates paid work may have created it, so a submit is not simply sent again."""
+
+
+class JobInDoubt(ProviderError):
+    """A submit went unanswered and the provider cannot rule out that it took the job:
+    sending it again could run and pay for the task twice, so the task fails instead."""
 
 
 class JobLost(ProviderError):

@@ -62,6 +62,15 @@ def queue_name(provider: str) -> str:
     return f"provider:{provider}"
 
 
+async def slots_in_use(provider: str) -> int:
+    """The provider queue's workflows past their dequeue: its cap bounds them, and each
+    may have one job at the provider (SubmitStep's check after an unanswered submit)."""
+    running = await DBOS.list_workflows_async(
+        queue_name=queue_name(provider), status="PENDING", load_input=False, load_output=False
+    )
+    return len(running)
+
+
 async def _queue_for(provider: str, timeout_s: float = 30.0) -> Queue:
     """The provider's queue. A workflow that DBOS recovers at launch may get here before
     open() has registered the queues: it waits for them (bounded) instead of failing."""

@@ -47,6 +47,7 @@ class ProviderEntry(Generic[S]):
     prepare_options: Callable[[Mapping[str, Any], Any], Mapping[str, Any]] | None = None
     cancels: bool = False  # the adapter is Cancellable: it can stop a job it accepted
     webhooks: bool = False  # the adapter ReceivesWebhooks at the task's callback URL
+    counts_jobs: bool = False  # the adapter CountsJobs the account has queued or running
 
     def missing_settings(self, settings: Settings) -> list[str]:
         own = settings.of(self.settings)

@@ -88,8 +88,9 @@ class WebhookEvent:
 class Provider(Protocol):
     """One rendering backend. Constructors do no I/O; `aclose` releases what it opened.
 
-    Cancelling and webhooks are optional capabilities (`Cancellable`, `ReceivesWebhooks`
-    below): an adapter has the method or not, and the registry entry says which it has."""
+    Cancelling, webhooks and job counts are optional capabilities (`Cancellable`,
+    `ReceivesWebhooks`, `CountsJobs` below): an adapter has the method or not, and the
+    registry entry says which it has."""
 
     name: str
 
@@ -97,7 +98,11 @@ class Provider(Protocol):
         """Makes an input available to the provider; returns the value a job refers to it by."""
         ...
 
-    async def submit(self, request: JobRequest) -> JobHandle: ...
+    async def submit(self, request: JobRequest) -> JobHandle:
+        """Hands the job over. ProviderUnanswered means it may have been taken unheard;
+        an adapter whose next try finds such a job itself (ComfyUI, by prompt id) raises
+        a plain ProviderUnavailable instead, which is simply tried again."""
+        ...
 
     async def status(self, job: JobHandle) -> JobStatus: ...
 
@@ -131,6 +136,14 @@ class ReceivesWebhooks(Protocol):
         ...
 
 
+@runtime_checkable
+class CountsJobs(Protocol):
+    """A provider that says how many jobs the account has queued or running: after a
+    submit that went unanswered, whether it may have taken the job (`SubmitStep`)."""
+
+    async def jobs_running(self) -> int: ...
+
+
 def cancel_capability(provider: object) -> Cancellable | None:
     """The provider as a Cancellable, or None when it cannot cancel."""
     return provider if isinstance(provider, Cancellable) else None
@@ -139,3 +152,8 @@ def cancel_capability(provider: object) -> Cancellable | None:
 def webhook_capability(provider: object) -> ReceivesWebhooks | None:
     """The provider as a ReceivesWebhooks, or None when it sends none."""
     return provider if isinstance(provider, ReceivesWebhooks) else None
+
+
+def job_count_capability(provider: object) -> CountsJobs | None:
+    """The provider as a CountsJobs, or None when it cannot say."""
+    return provider if isinstance(provider, CountsJobs) else None

@@ -29,6 +29,7 @@ from rendergate.domain.errors import (
     InputsGone,
     JobLost,
     ProviderRejected,
+    ProviderUnanswered,
     ProviderUnavailable,
 )
 from rendergate.providers import ProviderEntry
@@ -95,6 +96,14 @@ class ComfyUI:
         return name
 
     async def submit(self, request: JobRequest) -> JobHandle:
+        """Queues the prompt under an id derived from the request, so that a try after one
+        that went unanswered finds it (`_find_prompt`) instead of queuing it again."""
+        try:
+            return await self._submit(request)
+        except ProviderUnanswered as exc:
+            raise ProviderUnavailable(exc.message, code=exc.code) from exc
+
+    async def _submit(self, request: JobRequest) -> JobHandle:
         prompt_id = str(uuid.uuid5(PROMPT_IDS, request.idempotency_key or _key(request)))
         graph = bind_workflow(request.app, request.inputs, request.angle, request.params)
         found = await self._find_prompt(prompt_id)

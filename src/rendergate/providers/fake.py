@@ -1,7 +1,8 @@
 """A scriptable in-memory provider for tests and demos.
 
 A task's `params["fake"]` scripts its job, e.g. `{"queued": 1, "polls": 2, "outcome": "fail",
-"error": "boom"}`; other keys: `busy_submits`, `reject`, `lose_first`, `crash`,
+"error": "boom"}`; other keys: `busy_submits`, `reject`, `unanswered` (the job is taken but
+the reply lost), `lose_first`, `crash`,
 `hang_attempts` (attempts up to N never end), outcome `hang`.
 What it was asked to do is kept in `submitted`, `canceled` and `uploads`, so tests assert on
 state instead of patching.
@@ -21,6 +22,7 @@ from rendergate.domain.errors import (
     Fault,
     JobLost,
     ProviderRejected,
+    ProviderUnanswered,
     ProviderUnavailable,
 )
 from rendergate.providers import ProviderEntry
@@ -78,6 +80,8 @@ class FakeProvider:
         job_id = f"fake-{request.task_id}-{request.attempt}"
         self.jobs.setdefault(job_id, _FakeJob(request=request, script=script))
         self.submitted.append(request)
+        if script.get("unanswered"):
+            raise ProviderUnanswered("fake provider did not answer (reset)")
         return JobHandle(job_id=job_id, data={"attempt": request.attempt})
 
     async def status(self, job: JobHandle) -> JobStatus:

@@ -11,7 +11,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from rendergate.domain.errors import Fault, ProviderRejected, ProviderUnavailable
+from rendergate.domain.errors import (
+    Fault,
+    ProviderRejected,
+    ProviderUnanswered,
+    ProviderUnavailable,
+)
 from rendergate.domain.values import megabytes
 
 MAX_RESULT_BYTES = 512 * 1024 * 1024
@@ -65,14 +70,17 @@ async def exchange(
     time_limit: aiohttp.ClientTimeout,
     **kwargs: Any,
 ) -> Reply:
-    """One request; a provider that does not answer (refused, reset, timed out) raises
-    ProviderUnavailable naming `who`."""
+    """One request; a provider that does not answer raises ProviderUnavailable naming
+    `who`: ProviderUnanswered when the request may have reached it (a reset or a timeout
+    after connecting), so that a call creating paid work is not blindly sent again."""
     try:
         async with http.request(method, url, timeout=time_limit, **kwargs) as response:
             body = await read_capped(response, MAX_RESULT_BYTES)
             return Reply(response.status, response.content_type, response.headers, body)
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
         raise ProviderUnavailable(f"{who} did not answer ({type(exc).__name__})") from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:  # it may have arrived
+        raise ProviderUnanswered(f"{who} did not answer ({type(exc).__name__})") from exc
 
 
 def refuse_outage(reply: Reply, who: str) -> None:

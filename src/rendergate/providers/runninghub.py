@@ -234,6 +234,13 @@ class RunningHub:
             "api_type": data.get("apiType"),
         }
 
+    async def jobs_running(self) -> int:
+        """The key's queued and running tasks (CountsJobs), as accountStatus counts them."""
+        count = (await self.account_status())["current_task_counts"]
+        if count is None:
+            raise ProviderUnavailable("RunningHub's account status had no currentTaskCounts")
+        return int(count)
+
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """RunningHub signs nothing: the event only says which task to look at again."""
         try:
@@ -303,4 +310,5 @@ PROVIDER = ProviderEntry(
     concurrency_setting="runninghub_concurrency",
     cancels=True,
     webhooks=True,
+    counts_jobs=True,
 )

@@ -22,6 +22,7 @@ from rendergate.services.outcomes import SubmitResult, Tracked
 from rendergate.services.provider_calls import DEFAULT_BACKOFF, Backoff
 from rendergate.services.submission import SubmitStep
 from rendergate.services.tracking import TrackStep
+from rendergate.services.unanswered import SlotsInUse
 from rendergate.services.writer import TaskWriter
 from rendergate.store.base import TaskStore
 
@@ -38,6 +39,7 @@ class TaskRunner:
         services: Services,
         backoff: Backoff = DEFAULT_BACKOFF,
         store: TaskStore | None = None,  # the steps' own view (the worker's waits, patient.py)
+        slots_in_use: SlotsInUse | None = None,  # the orchestrator's count (SubmitStep)
     ) -> None:
         settings = services.settings
         self.writer = TaskWriter(store or services.store, services.clock, services.redactor)
@@ -50,6 +52,7 @@ class TaskRunner:
             settings=settings,
             circuits=self.circuits,
             backoff=backoff,
+            slots_in_use=slots_in_use,
         )
         self.track_step = TrackStep(
             writer=self.writer,

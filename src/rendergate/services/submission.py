@@ -28,6 +28,7 @@ from rendergate.domain.errors import (
     ProviderBusy,
     ProviderError,
     ProviderRejected,
+    ProviderUnanswered,
     ProviderUnavailable,
 )
 from rendergate.domain.task import InputRef, JobHandle, Task
@@ -43,6 +44,7 @@ from rendergate.services.provider_calls import (
     failure_message,
     readable,
 )
+from rendergate.services.unanswered import SlotsInUse, UnansweredSubmits, in_doubt
 from rendergate.services.writer import TaskWriter
 
 log = structlog.get_logger(__name__)
@@ -122,6 +124,7 @@ class SubmitStep:
         settings: Settings,
         circuits: Circuits,
         backoff: Backoff = DEFAULT_BACKOFF,
+        slots_in_use: SlotsInUse | None = None,
     ) -> None:
         self.writer = writer
         self.providers = providers
@@ -130,6 +133,7 @@ class SubmitStep:
         self.settings = settings
         self.circuits = circuits
         self.backoff = backoff
+        self.unanswered = UnansweredSubmits(slots_in_use)
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -255,12 +259,27 @@ class SubmitStep:
         )
         # A busy provider (RunningHub's 421) is waited out until the app's deadline, unless
         # the task is canceled meanwhile; with a later route, the task moves on instead.
-        async for attempt in self._retrying(task, app, can_move=can_move):
-            with attempt:
-                # a cancel during the uploads or the back-off creates no job upstream
-                if (await self.writer.store.get(task.task_id)).status.is_terminal:
-                    return None
-                return await guard(provider.submit(request), creates_job=True)
+        # A submit that went unanswered is sent again only once the provider shows it did
+        # not take the job (unanswered.py).
+        unanswered: ProviderUnanswered | None = None
+        try:
+            async for attempt in self._retrying(task, app, can_move=can_move):
+                with attempt:
+                    # a cancel during the uploads or the back-off creates no job upstream
+                    if (await self.writer.store.get(task.task_id)).status.is_terminal:
+                        return None
+                    if unanswered is not None:
+                        await self.unanswered.check(task, provider, unanswered)
+                        unanswered = None
+                    try:
+                        return await guard(provider.submit(request), creates_job=True)
+                    except ProviderUnanswered as exc:
+                        unanswered = exc
+                        raise
+        except ProviderUnavailable as exc:  # out of tries, perhaps with the doubt unsettled
+            if unanswered is None:
+                raise
+            raise in_doubt(unanswered, "it could not be checked") from exc
         raise AssertionError("unreachable: stamina raises once it stops retrying")
 
     def _retrying(
