@@ -9,7 +9,9 @@ import platform
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,15 @@ HOST = "127.0.0.1"
 
 class BenchError(RuntimeError):
     pass
+
+
+def run_bench(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Runs an async bench; a BenchError (a task failed or got stuck) exits 1 with why."""
+    try:
+        asyncio.run(main())
+    except BenchError as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 def cpu_seconds(pid: int) -> float:

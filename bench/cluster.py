@@ -38,7 +38,16 @@ from pathlib import Path
 import aiohttp
 import psycopg
 
-from _children import HOST, BenchError, cpu_seconds, free_port, machine_info, start, stop
+from _children import (
+    HOST,
+    BenchError,
+    cpu_seconds,
+    free_port,
+    machine_info,
+    run_bench,
+    start,
+    stop,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -82,7 +91,15 @@ def postgres_cpu() -> float:
 
 
 class Cluster:
-    def __init__(self, database: str, emulator: RunningHubEmulator, work: Path, **env: str):
+    def __init__(
+        self,
+        database: str,
+        emulator: RunningHubEmulator,
+        work: Path,
+        *,
+        webhooks: bool = True,
+        **env: str,
+    ):
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("RENDERGATE_")} | {
             "RENDERGATE_DATA_DIR": str(work / "data"),
             "RENDERGATE_DATABASE_URL": database,
@@ -97,7 +114,8 @@ class Cluster:
         self.work = work
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
-        self.env["RENDERGATE_PUBLIC_URL"] = self.url  # RunningHub's webhooks reach the API
+        if webhooks:  # RunningHub's webhooks reach the API
+            self.env["RENDERGATE_PUBLIC_URL"] = self.url
         self.workers: list[subprocess.Popen[bytes]] = []
         self.api: subprocess.Popen[bytes] | None = None
 
@@ -303,8 +321,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run_bench(main)

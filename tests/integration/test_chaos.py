@@ -1,6 +1,7 @@
 """Chaos on a real cluster: 200 RunningHub tasks through three worker processes while
 workers are killed (some never replaced), one is stopped, and PostgreSQL restarts.
 
+RunningHub answers some status calls with 502s and resets some status calls and uploads.
 Afterwards every task has completed, each once; RunningHub saw at most one extra
 submission per kill (a job accepted in the instant before its worker died), and never more
 jobs at once than the cap allows, plus those extras. The random choices are seeded, and
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from rendergate.config import Settings
 from rendergate.orchestration.dbos_setup import migrate_system_database
 from rendergate.store.tables import tasks
-from rendergate_emulators.runninghub import RunningHubEmulator
+from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
 from support.hub import KEY, hub_settings, running_emulator
 from support.images import make_reference, make_scene
 from support.pg import fresh_database, pg_url_or_skip, postgres_down
@@ -41,6 +42,11 @@ TASKS = 200
 CAP = 8  # RunningHub's key allows this many at once, and so does our cap
 KILLS = 4
 DEADLINE_S = 240.0
+FAULTS = [  # on calls that create nothing upstream, so each is simply tried again
+    (InjectedFault.HTTP_502, "/task/openapi/outputs", 10),
+    (InjectedFault.RESET, "/task/openapi/outputs", 10),
+    (InjectedFault.RESET, "/task/openapi/upload", 5),
+]
 
 
 @pytest.fixture
@@ -157,6 +163,8 @@ async def test_200_tasks_survive_killed_workers_a_stop_and_a_postgres_restart(
             with workers(cluster, emulator, tmp_path) as pool:
                 for _ in range(3):
                     pool.start()
+                for fault, path, times in FAULTS:  # RunningHub misbehaves meanwhile
+                    emulator.inject(fault, path=path, times=times)
                 created = await create_all(api.url, api.http)
                 for kill in range(KILLS):  # at random moments, some never replaced
                     await asyncio.sleep(chosen.uniform(0.5, 2.5))
@@ -186,4 +194,5 @@ async def test_200_tasks_survive_killed_workers_a_stop_and_a_postgres_restart(
     extra = sum(n - 1 for n in runs.values())  # at most one per worker cut off mid-submit
     assert extra <= interruptions, (extra, [task for task, n in runs.items() if n > 1])
     assert emulator.book.peak_active <= CAP + extra, emulator.book.peak_active
+    assert sum(emulator.stats.faults_fired.values()) == sum(times for *_, times in FAULTS)
     assert took_s < DEADLINE_S

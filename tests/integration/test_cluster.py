@@ -25,9 +25,9 @@ from rendergate.config import Settings
 from rendergate.domain.errors import ConfigError
 from rendergate.orchestration import recovery
 from rendergate.orchestration.dbos_setup import migrate_system_database
-from rendergate.store.tables import workers
+from rendergate.store.tables import tasks, workers
 from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
-from support.hub import KEY, hub_settings, running_emulator, submit
+from support.hub import KEY, hub_settings, running_emulator, su_form, submit
 from support.logs import captured_logs
 from support.pg import fresh_database, pg_url_or_skip, postgres_down
 from support.process import RENDERGATE, child_env, free_port
@@ -234,6 +234,48 @@ async def test_an_api_process_on_a_database_no_one_migrated_says_so(
     subprocess.run([str(RENDERGATE), "migrate"], env=env, check=True, timeout=120)
     async with open_services(cluster, worker=False) as services:
         assert services.orchestrator is not None
+
+
+REFUSE_WORKFLOWS = [  # a real failure of the workflow's insert, inside PostgreSQL
+    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'no workflows today'; END $$",
+    "CREATE TRIGGER refuse BEFORE INSERT ON dbos.workflow_status "
+    "FOR EACH ROW EXECUTE FUNCTION refuse()",
+]
+
+
+async def test_a_tasks_row_and_its_workflow_are_written_together_or_not_at_all(
+    cluster: Settings,
+) -> None:
+    assert cluster.database_url is not None
+    engine = create_async_engine(cluster.database_url)
+    try:
+        async with serve(cluster, worker=False) as api:
+            async with engine.begin() as connection:
+                for statement in REFUSE_WORKFLOWS:
+                    await connection.execute(sa.text(statement))
+            async with api.http.post(f"{api.url}/tasks", data=su_form()) as response:
+                assert response.status == 500, await response.text()
+            async with engine.begin() as connection:
+                assert (
+                    await connection.execute(sa.select(sa.func.count()).select_from(tasks))
+                ).scalar() == 0
+                await connection.execute(sa.text("DROP TRIGGER refuse ON dbos.workflow_status"))
+            assert not [
+                p for p in cluster.data_dir.rglob("*") if p.is_file() and "inputs" in p.parts
+            ]
+            task_id = await submit(api)  # and with the workflow's insert working again
+            async with engine.connect() as connection:
+                queued = await connection.execute(
+                    sa.text(
+                        "SELECT status, queue_name FROM dbos.workflow_status "
+                        "WHERE workflow_uuid = :id"
+                    ),
+                    {"id": f"task-{task_id}"},
+                )
+                assert queued.all() == [("ENQUEUED", "provider:runninghub")]
+    finally:
+        await engine.dispose()
 
 
 async def test_a_postgres_outage_mid_run_fails_no_task(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import pytest
 
@@ -10,11 +11,18 @@ from rendergate.bootstrap import open_services
 from rendergate.config import Settings
 from rendergate.domain.errors import ConfigError
 from rendergate.domain.task import Task
+from rendergate.services.context import WorkflowState
 
 
 class NoQueue:
     async def start(self, task: Task) -> None:
         raise AssertionError("nothing is started here")
+
+    def queuing(self, task: Task) -> None:
+        raise AssertionError("nothing is queued here")
+
+    async def states(self, tasks: Sequence[Task]) -> dict[int, WorkflowState]:
+        raise AssertionError("nothing is asked here")
 
 
 async def test_a_second_opening_of_the_data_dir_is_refused_until_the_first_closes(

@@ -41,12 +41,17 @@ def hub_settings(
 
 async def submit(server: RunningServer, *, reference: bool = True) -> int:
     """Creates an su_render task from a multipart form; returns its id."""
+    async with server.http.post(f"{server.url}/tasks", data=su_form(reference)) as response:
+        body = await response.json()
+        assert response.status == 201, body
+        return int(body["data"]["task_id"])
+
+
+def su_form(reference: bool = True) -> aiohttp.FormData:
+    """An su_render task's multipart form: a screenshot, and a reference unless told."""
     form = aiohttp.FormData()
     form.add_field("image", make_scene(96, 64), filename="shot.png", content_type="image/png")
     if reference:
         form.add_field("reference", make_reference(), filename="ref.jpg", content_type="image/jpeg")
     form.add_field("type", "su_render")
-    async with server.http.post(f"{server.url}/tasks", data=form) as response:
-        body = await response.json()
-        assert response.status == 201, body
-        return int(body["data"]["task_id"])
+    return form

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,7 +43,7 @@ from rendergate.providers.base import (
     WebhookEvent,
 )
 from rendergate.providers.fake import FakeProvider
-from rendergate.services.context import Services
+from rendergate.services.context import Services, WorkflowState
 from rendergate.services.execution import TaskRunner
 from rendergate.services.outcomes import Finished, Moved, Submitted
 from rendergate.services.provider_calls import Backoff
@@ -142,6 +142,17 @@ class RecordingOrchestrator:
 
     async def start(self, task: Task) -> None:
         self.started.append(task.workflow_id)
+
+    def queuing(self, task: Task) -> None:
+        return None
+
+    async def states(self, tasks: Sequence[Task]) -> dict[int, WorkflowState]:
+        return {
+            task.task_id: WorkflowState.LIVE
+            if task.workflow_id in self.started
+            else WorkflowState.ABSENT
+            for task in tasks
+        }
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +23,7 @@ from rendergate.domain.task import InputRef, JobHandle, Task, TaskStatus
 from rendergate.providers.base import OutputRef
 from rendergate.providers.fake import FakeProvider
 from rendergate.providers.local import LocalProvider
-from rendergate.services.context import Services, Wake
+from rendergate.services.context import Services, Wake, WorkflowState
 from rendergate.services.execution import TaskRunner
 from rendergate.services.outcomes import Finished, Submitted, Tracked, TrackOutcome
 from rendergate.services.reconcile import DEADLINE_GRACE_S, reconcile
@@ -66,6 +66,17 @@ class RecordingOrchestrator:
         if task.task_id in self.errored:
             raise errors.WorkflowErrored("its workflow ended ERROR; see the server log")
         self.started.append(task.task_id)
+
+    def queuing(self, task: Task) -> None:
+        return None  # no shared database: the row first, then start()
+
+    async def states(self, tasks: Sequence[Task]) -> dict[int, WorkflowState]:
+        return {task.task_id: self._state(task.task_id) for task in tasks}
+
+    def _state(self, task_id: int) -> WorkflowState:
+        if task_id in self.errored:
+            return WorkflowState.ERRORED
+        return WorkflowState.LIVE if task_id in self.started else WorkflowState.ABSENT
 
 
 @dataclass
@@ -167,11 +178,11 @@ async def test_refused_requests_store_nothing(
 class BrokenStore(MemoryTaskStore):
     """A store whose writes fail, as a full disk or a lost database connection would."""
 
-    async def add(self, task: Task) -> None:
+    async def add(self, task: Task, *, along: object = None) -> None:
         raise OSError("disk full")
 
 
-class BrokenOrchestrator:
+class BrokenOrchestrator(RecordingOrchestrator):
     async def start(self, task: Task) -> None:
         raise ConnectionError("the queue is down")
 
@@ -272,19 +283,20 @@ async def test_cancel_task(world: World) -> None:
         await cancel_task(12345, services=world.services)
 
 
-async def test_reconcile_restarts_every_unfinished_task(world: World) -> None:
+async def test_reconcile_queues_each_unfinished_task_that_has_no_workflow(world: World) -> None:
     tasks = [await world.create() for _ in range(3)]
     done = await world.create(fake={"reject": "no"})
     await world.runner.submit(done.task_id)  # fails it
     await world.runner.submit(tasks[1].task_id)  # processing: unfinished too
     world.clock.advance(10)
     young = await world.create()
-    world.orchestrator.started.clear()
+    world.orchestrator.started.clear()  # as if their workflows had never been queued
     assert await reconcile(services=world.services, min_age_s=5) == 3
     oldest_first = sorted(t.task_id for t in tasks)  # same created_at: by id
     assert world.orchestrator.started == oldest_first
-    assert await reconcile(services=world.services) == 4
-    assert world.orchestrator.started[3:] == [*oldest_first, young.task_id]
+    assert await reconcile(services=world.services) == 1  # only the one still without one
+    assert world.orchestrator.started[3:] == [young.task_id]
+    assert await reconcile(services=world.services) == 0
 
 
 async def test_reconcile_fails_a_task_whose_workflow_errored_instead_of_replaying_it(
@@ -295,7 +307,9 @@ async def test_reconcile_fails_a_task_whose_workflow_errored_instead_of_replayin
     assert await reconcile(services=world.services) == 0
     failed = await world.store.get(task.task_id)
     assert (failed.status, failed.error_kind) == ("failed", "internal")
-    assert failed.error_message == "internal error: its workflow ended ERROR; see the server log"
+    assert failed.error_message == (
+        "internal error: its workflow ended in an error; see the server log"
+    )
     assert await reconcile(services=world.services) == 0  # finished: never asked again
 
 
@@ -306,7 +320,8 @@ async def test_reconcile_ends_a_task_long_past_its_deadline_that_no_worker_ended
     job = await world.runner.submit(task.task_id)
     assert isinstance(job, Submitted)  # and then its worker died for good
     world.clock.advance(1 + DEADLINE_GRACE_S - 1)
-    assert await reconcile(services=world.services) == 1  # not yet: its worker may see to it
+    assert await reconcile(services=world.services) == 0  # not yet: its worker may see to it
+    assert (await world.store.get(task.task_id)).status == "processing"
     world.clock.advance(2)
     world.orchestrator.started.clear()
     assert await reconcile(services=world.services) == 0

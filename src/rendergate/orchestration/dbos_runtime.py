@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -22,7 +22,6 @@ import sqlalchemy as sa
 import structlog
 from dbos import DBOS, DBOSClient, Queue, SetWorkflowID
 
-from rendergate import __version__
 from rendergate.config import Settings
 from rendergate.domain.errors import ConfigError, RendergateError, WorkflowErrored
 from rendergate.domain.task import Task
@@ -39,15 +38,23 @@ from rendergate.orchestration.step_codec import (
     tracked_from_json,
     tracked_to_json,
 )
+from rendergate.orchestration.workflow_rows import (
+    ERRORED,
+    WORKFLOW_NAME,
+    enqueue_options,
+    queue_name,
+    queuing_write,
+    workflow_states,
+)
+from rendergate.services.context import WorkflowState
 from rendergate.services.execution import TaskRunner
 from rendergate.services.outcomes import Finished, Moved, SubmitResult, TrackOutcome
+from rendergate.store.base import AlongWrite
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
-WORKFLOW_NAME = "rendergate.run_task"
 MAX_SUBMISSIONS = 5  # a provider that keeps losing the job fails the task after this many
-ERRORED = {"ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}  # a replay would raise the same again
 _runner: TaskRunner | None = None
 _queues: dict[str, Queue] = {}  # provider -> its queue, while a worker is open
 
@@ -56,10 +63,6 @@ def _active_runner() -> TaskRunner:
     if _runner is None:
         raise RuntimeError("no TaskRunner installed: DbosOrchestrator.open() was not called")
     return _runner
-
-
-def queue_name(provider: str) -> str:
-    return f"provider:{provider}"
 
 
 async def slots_in_use(provider: str) -> int:
@@ -238,7 +241,8 @@ class DbosOrchestrator:
         self._runner = runner
         self._limits = limits
         self._executor_id = executor_id
-        self._client: DBOSClient | None = None
+        self._client: DBOSClient | None = None  # an API process's way in
+        self._enqueuer: DBOSClient | None = None  # writes a workflow in a task row's transaction
         self._queues: dict[str, Queue] = {}
         self._engine: sa.Engine | None = None  # ours to dispose: DBOS leaves a given engine
         self._launched = False
@@ -253,6 +257,7 @@ class DbosOrchestrator:
                     "(or start a worker) before an API process without one"
                 )
             self._client = DBOSClient(system_database_url=url)
+            self._enqueuer = self._client if self._shares_database else None
             return
         if _runner is not None:
             raise RuntimeError("a DBOS worker is already running in this process")
@@ -279,9 +284,19 @@ class DbosOrchestrator:
             await _say_if_caps_differ(provider, queue, limit)
             self._queues[provider] = queue
         _queues = self._queues
+        if self._shares_database:  # a worker that serves the API creates tasks too
+            self._enqueuer = await asyncio.to_thread(DBOSClient, system_database_url=url)
+
+    @property
+    def _shares_database(self) -> bool:
+        """DBOS's tables are in the task table's PostgreSQL database (the default there)."""
+        return not self._settings.is_single_process and not self._settings.dbos_database_url
 
     async def close(self) -> None:
         global _runner, _queues
+        if self._enqueuer is not None and self._enqueuer is not self._client:
+            self._enqueuer.destroy()
+        self._enqueuer = None
         if self._client is not None:
             self._client.destroy()
             self._client = None
@@ -299,17 +314,17 @@ class DbosOrchestrator:
             _runner = None
             _queues = {}
 
+    def queuing(self, task: Task) -> AlongWrite | None:
+        return None if self._enqueuer is None else queuing_write(self._enqueuer, task)
+
+    async def states(self, tasks: Sequence[Task]) -> dict[int, WorkflowState]:
+        if self._client is not None:
+            return await workflow_states(self._client.list_workflows_async, tasks)
+        return await workflow_states(DBOS.list_workflows_async, tasks)
+
     async def start(self, task: Task) -> None:
         if self._client is not None:
-            await self._client.enqueue_async(
-                {
-                    "queue_name": queue_name(task.provider),
-                    "workflow_name": WORKFLOW_NAME,
-                    "workflow_id": task.workflow_id,
-                    "app_version": __version__,
-                },
-                task.task_id,
-            )
+            await self._client.enqueue_async(enqueue_options(task), task.task_id)
             return
         status = await DBOS.get_workflow_status_async(task.workflow_id)
         if status is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -16,7 +16,16 @@ from rendergate.domain.task import Task
 from rendergate.providers.base import Provider
 from rendergate.redaction import Redactor
 from rendergate.services.cache import FinishedTasks
-from rendergate.store.base import TaskStore
+from rendergate.store.base import AlongWrite, TaskStore
+
+
+class WorkflowState(StrEnum):
+    """What the orchestrator knows of a task's current workflow (for the reconciler)."""
+
+    ABSENT = "absent"  # never queued: a crash between the row and the queue (SQLite)
+    LIVE = "live"  # queued, running, or ended as it should
+    ERRORED = "errored"  # ended in an error: a replay would only raise it again
+    STOPPED = "stopped"  # cancelled in the orchestrator: to be resumed on its queue
 
 
 class Orchestrator(Protocol):
@@ -24,6 +33,15 @@ class Orchestrator(Protocol):
 
     async def start(self, task: Task) -> None:
         """Queues the task's workflow; starting one that exists already is a no-op."""
+        ...
+
+    def queuing(self, task: Task) -> AlongWrite | None:
+        """The task's queuing as a write in the transaction that adds its row, where the
+        two share a database (PostgreSQL); None where they do not (then `start` after)."""
+        ...
+
+    async def states(self, tasks: Sequence[Task]) -> dict[int, WorkflowState]:
+        """Each task's workflow state, by task id, asked for all of them at once."""
         ...
 
 

@@ -1,16 +1,18 @@
 """The reconciler: every unfinished task has its workflow, or an end.
 
-Run by each worker at start and every minute. It queues the workflow of a task that has
-none (a crash between writing the row and queuing it), and fails two kinds of task that
-would otherwise wait forever: one whose workflow ended in an error, and one long past its
-app's deadline that no worker ended.
+Run at start and every minute, by one worker at a time, as one sweep over the set: the
+unfinished tasks in one query, their workflows' states in one per batch. It queues the
+workflow of a task that has none (on SQLite, a crash between writing the row and queuing
+it; on PostgreSQL the two are one transaction), resumes one cancelled in the orchestrator,
+and fails two kinds of task that would otherwise wait forever: one whose workflow ended in
+an error, and one long past its app's deadline that no worker ended.
 """
 
 from __future__ import annotations
 
 from rendergate.domain.errors import WorkflowErrored
 from rendergate.domain.task import Task
-from rendergate.services.context import Services
+from rendergate.services.context import Services, WorkflowState
 from rendergate.services.provider_calls import cancel_upstream
 from rendergate.services.writer import TaskWriter
 
@@ -20,26 +22,31 @@ DEADLINE_GRACE_S = 60.0  # past the deadline, the worker's own check has had its
 
 async def reconcile(*, services: Services, min_age_s: float = 0.0) -> int:
     """Makes sure every unfinished task has its workflow; returns how many were (re)queued.
-
-    Creating a task writes our row, then queues the workflow; a crash between the two
-    would leave the task waiting forever. Queuing is idempotent, so this is safe to repeat.
-    Two kinds are failed instead: a task whose workflow ended in an error (a replay would
-    raise it again), and one long past its deadline that no worker has ended (its worker
-    is gone for good, or runs another version).
-    """
-    if services.orchestrator is None:
+    Queuing is idempotent, so this is safe to repeat. Two kinds are failed instead: a task
+    whose workflow ended in an error (a replay would raise it again), and one long past its
+    deadline that no worker has ended (its worker is gone for good, or runs another
+    version)."""
+    orchestrator = services.orchestrator
+    if orchestrator is None:
         return 0
     now, count = services.clock(), 0
     writer = TaskWriter(services.store, services.clock, services.redactor)
-    for task in await services.store.unfinished():
-        if (now - task.created_at).total_seconds() < min_age_s:
-            continue
+    swept = [
+        task
+        for task in await services.store.unfinished()
+        if (now - task.created_at).total_seconds() >= min_age_s
+    ]
+    states = await orchestrator.states(swept)  # one question for the whole set
+    for task in swept:
         if await _past_its_deadline(task, services, writer):
             continue
-        if task.provider not in services.providers:
+        state = states[task.task_id]
+        if state is WorkflowState.LIVE or task.provider not in services.providers:
             continue
         try:
-            await services.orchestrator.start(task)
+            if state is WorkflowState.ERRORED:
+                raise WorkflowErrored("its workflow ended in an error; see the server log")
+            await orchestrator.start(task)
         except WorkflowErrored as exc:
             await writer.fail(task.task_id, f"internal error: {exc.message}", "internal")
             continue

@@ -87,9 +87,9 @@ async def create_task(request: NewTask, *, services: Services) -> Task:
         )
         for upload in request.uploads
     ]
-    task = await _store_new(request, app, provider, skipped, checked, services=services)
+    task, queued = await _store_new(request, app, provider, skipped, checked, services=services)
     log.info("task created", task_id=task.task_id, app=app.name)
-    if services.orchestrator is not None:
+    if services.orchestrator is not None and not queued:
         try:
             await services.orchestrator.start(task)
         except Exception:  # the task is stored: the reconcile sweep queues it shortly
@@ -105,9 +105,10 @@ async def _store_new(
     checked: list[tuple[str, CheckedImage]],
     *,
     services: Services,
-) -> Task:
-    """Writes the inputs, then the row; inputs whose row was not written are removed again,
-    so a request that fails here leaves nothing behind."""
+) -> tuple[Task, bool]:
+    """Writes the inputs, then the row, and with it the workflow where the orchestrator
+    shares the database (True: queued too); inputs whose row was not written are removed
+    again, so a request that fails here leaves nothing behind."""
     now = services.clock()
     for _ in range(5):
         task_id = new_task_id()
@@ -132,8 +133,9 @@ async def _store_new(
         try:
             for role, image in checked:
                 await services.blobs.put(inputs[role].key, image.data)
-            await services.store.add(task)
-            return task
+            along = services.orchestrator.queuing(task) if services.orchestrator else None
+            await services.store.add(task, along=along)
+            return task, along is not None
         except TaskIdTaken:
             continue
         except BaseException:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from rendergate.domain.task import Task, TaskStatus
 
@@ -21,9 +22,16 @@ class Page:
     task_id: int
 
 
+AlongWrite = Callable[[Any], None]
+"""A write of another component done inside the transaction that adds a task's row, on the
+store's connection (a SQLAlchemy `Connection` from SqlTaskStore): the two land together or
+not at all. Only an orchestrator that shares the task's database offers one."""
+
+
 class TaskStore(Protocol):
-    async def add(self, task: Task) -> None:
-        """Inserts a new task; raises TaskIdTaken when its id exists."""
+    async def add(self, task: Task, *, along: AlongWrite | None = None) -> None:
+        """Inserts a new task, and does `along` in the same transaction; raises TaskIdTaken
+        when its id exists (and then `along` is undone)."""
         ...
 
     async def get(self, task_id: int) -> Task:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from rendergate.domain.task import Task, TaskStatus
 from rendergate.lru import Lru
-from rendergate.store.base import Page, TaskStore
+from rendergate.store.base import AlongWrite, Page, TaskStore
 
 
 class CachedTaskStore:
@@ -20,8 +20,8 @@ class CachedTaskStore:
         self._inner = inner
         self._tasks: Lru[int, Task] = Lru(capacity)
 
-    async def add(self, task: Task) -> None:
-        await self._inner.add(task)
+    async def add(self, task: Task, *, along: AlongWrite | None = None) -> None:
+        await self._inner.add(task, along=along)
         self._keep(task)
 
     async def get(self, task_id: int) -> Task:

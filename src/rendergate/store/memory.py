@@ -6,14 +6,16 @@ import dataclasses
 
 from rendergate.domain.errors import TaskNotFound
 from rendergate.domain.task import Task, TaskStatus
-from rendergate.store.base import Page, TaskIdTaken
+from rendergate.store.base import AlongWrite, Page, TaskIdTaken
 
 
 class MemoryTaskStore:
     def __init__(self) -> None:
         self.tasks: dict[int, Task] = {}
 
-    async def add(self, task: Task) -> None:
+    async def add(self, task: Task, *, along: AlongWrite | None = None) -> None:
+        if along is not None:
+            raise TypeError("the memory store has no transaction to do another write in")
         if task.task_id in self.tasks:
             raise TaskIdTaken(task.task_id)
         self.tasks[task.task_id] = task

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import structlog
 
 from rendergate.domain.task import Task, TaskStatus
-from rendergate.store.base import Page, TaskStore
+from rendergate.store.base import AlongWrite, Page, TaskStore
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -62,8 +62,8 @@ class PatientTaskStore:
         await self._sleep(wait)
         return min(wait * 2, MAX_WAIT_S)
 
-    async def add(self, task: Task) -> None:
-        await self._patiently(lambda: self._inner.add(task), "add")
+    async def add(self, task: Task, *, along: AlongWrite | None = None) -> None:
+        await self._patiently(lambda: self._inner.add(task, along=along), "add")
 
     async def get(self, task_id: int) -> Task:
         return await self._patiently(lambda: self._inner.get(task_id), "get")

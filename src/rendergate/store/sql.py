@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from rendergate.domain.errors import TaskNotFound
 from rendergate.domain.task import TERMINAL_STATUSES, Task, TaskStatus
-from rendergate.store.base import Page, TaskIdTaken
+from rendergate.store.base import AlongWrite, Page, TaskIdTaken
 from rendergate.store.codec import from_row, to_row
 from rendergate.store.tables import tasks
 
@@ -76,10 +76,12 @@ class SqlTaskStore:
             asyncio.Lock() if one_writer else contextlib.nullcontext()
         )
 
-    async def add(self, task: Task) -> None:
+    async def add(self, task: Task, *, along: AlongWrite | None = None) -> None:
         try:
             async with self._write_turn, self._engine.begin() as connection:
                 await connection.execute(tasks.insert().values(**to_row(task)))
+                if along is not None:
+                    await connection.run_sync(along)
         except IntegrityError as exc:
             raise TaskIdTaken(task.task_id) from exc
 
