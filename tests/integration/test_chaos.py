@@ -1,5 +1,6 @@
 """Chaos on a real cluster: 200 RunningHub tasks through three worker processes while
-workers are killed (some never replaced), one is stopped, and PostgreSQL restarts.
+workers are killed (some never replaced), one is stopped, a twin of a live one (same
+executor id) is refused, and PostgreSQL restarts.
 
 RunningHub answers some status calls with 502s and resets some status calls and uploads.
 Afterwards every task has completed, each once; RunningHub saw at most one extra
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from rendergate.config import Settings
 from rendergate.orchestration.dbos_setup import migrate_system_database
-from rendergate.store.tables import tasks
+from rendergate.store import tables
 from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
 from support.hub import KEY, hub_settings, running_emulator
 from support.images import make_reference, make_scene
@@ -89,6 +90,29 @@ class Workers:
         process.send_signal(signal.SIGKILL)
         process.wait(15)
 
+    async def start_a_twin(self, database: str) -> subprocess.CompletedProcess[str]:
+        """A worker started with the executor id of a live one (a copied unit file)."""
+        engine = create_async_engine(database)
+        try:
+            async with engine.connect() as connection:
+                live = await connection.execute(
+                    sa.select(tables.workers.c.executor_id).where(
+                        tables.workers.c.state == "running"
+                    )
+                )
+                taken = live.scalars().first()
+        finally:
+            await engine.dispose()
+        assert taken is not None, "no live worker to copy"
+        return await asyncio.to_thread(
+            subprocess.run,
+            [str(RENDERGATE), "worker"],
+            env={**self._env, "RENDERGATE_EXECUTOR_ID": taken},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
     def supervise(self) -> None:
         """As systemd's Restart=always: a worker that stopped by itself (it fenced itself
         when it could not reach the database) is replaced."""
@@ -123,7 +147,7 @@ async def finished(url: str) -> Counter[str]:
     try:
         async with engine.connect() as connection:
             rows = await connection.execute(
-                sa.select(tasks.c.status, sa.func.count()).group_by(tasks.c.status)
+                sa.select(tables.tasks.c.status, sa.func.count()).group_by(tables.tasks.c.status)
             )
             return Counter({row[0]: row[1] for row in rows})
     finally:
@@ -166,6 +190,8 @@ async def test_200_tasks_survive_killed_workers_a_stop_and_a_postgres_restart(
                 for fault, path, times in FAULTS:  # RunningHub misbehaves meanwhile
                     emulator.inject(fault, path=path, times=times)
                 created = await create_all(api.url, api.http)
+                twin = await pool.start_a_twin(database)
+                assert twin.returncode == 2 and "is in use by a live worker" in twin.stderr
                 for kill in range(KILLS):  # at random moments, some never replaced
                     await asyncio.sleep(chosen.uniform(0.5, 2.5))
                     pool.kill(chosen)
