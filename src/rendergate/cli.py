@@ -166,7 +166,7 @@ def migrate(config: ConfigOption = None) -> None:
     asyncio.run(apply_caps(settings.system_database_url, limits))
     console.print("the database is up to date; the caps of the cluster:")
     for provider, limit in limits.items():
-        console.print(f"  {provider}: {limit.cluster} at once, {limit.worker} per worker")
+        console.print(f"  {provider}: {limit}")
 
 
 @app.command()

@@ -74,16 +74,29 @@ class Workers:
         self._logs = logs
         self.alive: list[subprocess.Popen[bytes]] = []
         self._all: list[subprocess.Popen[bytes]] = []
+        self._log_of: dict[int, Path] = {}  # pid -> its log
         self.fenced = 0
 
     def start(self) -> None:
-        log = (self._logs / f"worker-{len(self._all)}.log").open("ab")
-        process = subprocess.Popen(
-            [str(RENDERGATE), "worker"], env=self._env, stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
+        path = self._logs / f"worker-{len(self._all)}.log"
+        with path.open("ab") as log:
+            process = subprocess.Popen(
+                [str(RENDERGATE), "worker"], env=self._env, stdout=log, stderr=subprocess.STDOUT
+            )
+        self._log_of[process.pid] = path
         self.alive.append(process)
         self._all.append(process)
+
+    async def running(self) -> subprocess.Popen[bytes]:
+        """A live worker that has finished starting (a SIGTERM before its handlers are in
+        kills it outright, as it would any process)."""
+        deadline = time.monotonic() + 60
+        while True:
+            for process in self.alive:
+                if "worker running" in self._log_of[process.pid].read_text(errors="replace"):
+                    return process
+            assert time.monotonic() < deadline, "no worker finished starting in 60 s"
+            await asyncio.sleep(0.1)
 
     def kill(self, chosen: random.Random) -> None:
         process = self.alive.pop(chosen.randrange(len(self.alive)))
@@ -92,6 +105,7 @@ class Workers:
 
     async def start_a_twin(self, database: str) -> subprocess.CompletedProcess[str]:
         """A worker started with the executor id of a live one (a copied unit file)."""
+        await self.running()  # it has joined: its row is there and beating
         engine = create_async_engine(database)
         try:
             async with engine.connect() as connection:
@@ -121,10 +135,11 @@ class Workers:
             self.fenced += 1
             self.start()
 
-    def stop_one(self) -> None:
-        process = self.alive.pop(0)
+    async def stop_one(self) -> None:
+        process = await self.running()
+        self.alive.remove(process)
         process.send_signal(signal.SIGTERM)
-        assert process.wait(60) == 0
+        assert await asyncio.to_thread(process.wait, 60) == 0
 
     def close(self) -> None:
         for process in self._all:
@@ -197,7 +212,7 @@ async def test_200_tasks_survive_killed_workers_a_stop_and_a_postgres_restart(
                     pool.kill(chosen)
                     if kill % 2 == 0 or not pool.alive:
                         pool.start()
-                pool.stop_one()  # SIGTERM: drains, hands its tasks on
+                await pool.stop_one()  # SIGTERM: drains, hands its tasks on
                 if not pool.alive:
                     pool.start()
                 with postgres_down():

@@ -187,6 +187,10 @@ class QueueLimits:
     cluster: int | None
     worker: int | None
 
+    def __str__(self) -> str:
+        across = "no cap across the cluster" if self.cluster is None else f"{self.cluster} at once"
+        return across if self.worker is None else f"{across}, {self.worker} per worker"
+
 
 POLL_S = 0.5  # each queue poll is a query; 0.2 s cost 4 % of a core idle
 
@@ -201,8 +205,8 @@ async def _say_if_caps_differ(provider: str, queue: Queue, mine: QueueLimits) ->
             "this worker's caps differ from the cluster's; the cluster's hold "
             "(`rendergate migrate` sets them)",
             provider=provider,
-            cluster=f"{held.cluster} at once, {held.worker} per worker",
-            this_worker=f"{mine.cluster} at once, {mine.worker} per worker",
+            cluster=str(held),
+            this_worker=str(mine),
         )
 
 

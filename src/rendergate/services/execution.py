@@ -111,6 +111,7 @@ class TaskRunner:
         may finish, for up to `drain_s`. What is interrupted resumes on another worker (or
         here, at the next start) without a second submit."""
         self.draining = True
+        log.info("worker stopping; its tasks go on elsewhere", tasks=len(self._in_flight))
         deadline = asyncio.get_running_loop().time() + drain_s
         if self._busy:
             log.info("worker draining: finishing submits and downloads", tasks=len(self._busy))
