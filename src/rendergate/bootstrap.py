@@ -35,9 +35,11 @@ from rendergate.providers.http import client_session
 from rendergate.redaction import Redactor
 from rendergate.services.context import Orchestrator, Services, Slots, utc_now
 from rendergate.services.execution import TaskRunner
+from rendergate.services.keys import KeyRing
 from rendergate.services.reconcile import STALE_SUBMITTED_S, reconcile
 from rendergate.store.base import TaskStore
 from rendergate.store.cached import CachedTaskStore
+from rendergate.store.keys import KeyStore
 from rendergate.store.patient import PatientTaskStore
 from rendergate.store.sql import SqlTaskStore, create_engine, migrate
 from rendergate.store.workers import WorkerInfo, WorkerRows
@@ -88,6 +90,10 @@ async def open_services(
             redactor=Redactor(settings.secret_values()),
             large_bodies=Slots(settings.max_large_bodies),
             clock=clock or utc_now,
+            keys=KeyRing(
+                KeyStore(engine) if engine is not None else None,
+                required=settings.keys_required,
+            ),
         )
         if orchestrator is not None:
             services.orchestrator = orchestrator

@@ -1,4 +1,4 @@
-"""The `rendergate` command: serve, worker, submit, status, tasks, apps.
+"""The `rendergate` command: serve, worker, migrate, submit, status, tasks, apps, keys.
 
 Exit codes: 0 ok, 1 the task failed or was canceled, 2 the request was refused (4xx),
 3 the server could not be reached or answered 5xx, 4 no such task.
@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from rendergate import starting
+from rendergate.cli_keys import keys_app
 from rendergate.client import Exit
 from rendergate.config import Settings, load_settings
 from rendergate.domain.apps import AppSpec
@@ -63,6 +64,11 @@ def _apps(settings: Settings) -> Mapping[str, AppSpec]:
         raise typer.Exit(Exit.REFUSED) from None
 
 
+def _flag(**flags: bool) -> dict[str, bool]:
+    """The flags given (True), so that an unset one leaves the setting as configured."""
+    return {name: True for name, given in flags.items() if given}
+
+
 def _server(server: str | None, config: Path | None) -> str:
     """--server, else RENDERGATE_SERVER (typer reads it), else this machine's serve."""
     if server:
@@ -77,6 +83,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address [default: 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port [default: 8000]")] = None,
     worker: Annotated[bool, typer.Option(help="Also run the task worker here.")] = True,
+    insecure: Annotated[
+        bool, typer.Option(help="Serve a non-loopback address without API keys.")
+    ] = False,
 ) -> None:
     """Serve the API (and, by default, the worker) in one process."""
     import uvicorn
@@ -84,7 +93,7 @@ def serve(
     from rendergate.api.app import create_app
     from rendergate.api.serving import uvicorn_config
 
-    settings = _settings(config, host=host, port=port, worker=worker)
+    settings = _settings(config, host=host, port=port, worker=worker, **_flag(insecure=insecure))
     if settings.is_single_process and not settings.worker:
         console.print(
             "[red]--no-worker needs PostgreSQL[/red] (RENDERGATE_DATABASE_URL): SQLite "
@@ -96,6 +105,7 @@ def serve(
         starting.refuse_a_second_process(settings)
     elif not settings.worker:
         starting.refuse_an_unmigrated_database(settings)
+    starting.refuse_open_mode_off_loopback(settings)
     listening = starting.listen(settings.host, settings.port)  # before anything starts: no worker
     configure_logging(  # runs behind a port that turns out to be taken
         settings.log_level, json_lines=settings.log_json, secrets=settings.secret_values()
@@ -273,6 +283,14 @@ def apps(config: ConfigOption = None) -> None:
     out.print(table)
     for line in reasons:
         out.print(line, soft_wrap=True)
+
+
+@keys_app.callback()
+def _keys(ctx: typer.Context, config: ConfigOption = None) -> None:
+    ctx.obj = _settings(config)
+
+
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:

@@ -1,10 +1,12 @@
-"""A small HTTP client of our own API, used by the CLI's submit, status and tasks."""
+"""A small HTTP client of our own API, used by the CLI's submit, status and tasks. It sends
+the API key in RENDERGATE_API_KEY, if set, as `Authorization: Bearer`."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
+import os
 import time
 from enum import IntEnum
 from pathlib import Path
@@ -28,6 +30,11 @@ class Exit(IntEnum):
 POLL_S = 0.5
 
 
+def _session() -> aiohttp.ClientSession:
+    key = os.environ.get("RENDERGATE_API_KEY")
+    return aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"} if key else None)
+
+
 def _exit_for(status: int) -> int:
     if status == 404:
         return Exit.NOT_FOUND
@@ -44,7 +51,7 @@ def _message(body: Any) -> str:
 
 async def get_json(server: str, path: str, console: Console) -> tuple[int, Any]:
     try:
-        async with aiohttp.ClientSession() as session, session.get(server + path) as response:
+        async with _session() as session, session.get(server + path) as response:
             body = await response.json(content_type=None)
             if response.status != 200:
                 console.print(f"[red]{response.status}[/red] {_message(body)}")
@@ -78,7 +85,7 @@ async def submit_and_follow(
     if params:
         form.add_field("params", params)
     try:
-        async with aiohttp.ClientSession() as session:
+        async with _session() as session:
             async with session.post(f"{server}/tasks", data=form) as response:
                 body = await response.json(content_type=None)
                 if response.status != 201:

@@ -8,6 +8,7 @@ lives at module level: the CLI and tests build one with `load_settings`.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import tomllib
 from pathlib import Path
@@ -111,6 +112,11 @@ class Settings(SettingsSources):
     # Serving
     host: str = Field("127.0.0.1", description="Address `rendergate serve` listens on.")
     port: int = Field(8000, ge=0, le=65535, description="Port `rendergate serve` listens on.")
+    insecure: bool = Field(
+        False,
+        description="Serve a non-loopback address with no API key (`serve --insecure`): "
+        "anyone who reaches it can read, cancel and download every task.",
+    )
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_json: bool = Field(False, description="Log JSON lines instead of console text.")
 
@@ -243,6 +249,11 @@ class Settings(SettingsSources):
         return self.task_database_url.startswith("sqlite")
 
     @property
+    def keys_required(self) -> bool:
+        """Off a loopback address, a request needs an API key unless `insecure` says not."""
+        return not self.insecure and not is_loopback(self.host)
+
+    @property
     def system_database_url(self) -> str:
         """DBOS's own tables: beside ours, in a separate SQLite file or the same PostgreSQL."""
         if self.dbos_database_url:
@@ -275,3 +286,12 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     if unknown := sorted(given - known):
         raise ConfigError(f"unknown setting {', '.join(unknown)}: see the README's settings table")
     return settings
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: only localhost is known to be this machine
+        return False

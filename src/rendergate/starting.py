@@ -40,6 +40,34 @@ def refuse_an_unmigrated_database(settings: Settings) -> None:
         raise typer.Exit(Exit.REFUSED)
 
 
+def refuse_open_mode_off_loopback(settings: Settings) -> None:
+    """Without an API key anyone who reaches the server can read, cancel and download every
+    task: allowed on a loopback address, or when RENDERGATE_INSECURE says so."""
+    if not settings.keys_required:
+        return
+    import asyncio
+
+    from rendergate.store.keys import KeyStore
+    from rendergate.store.sql import create_engine, migrate
+
+    async def active_keys() -> int:
+        engine = create_engine(settings.task_database_url)
+        try:
+            await migrate(engine)
+            return sum(key.active for key in await KeyStore(engine).all())
+        finally:
+            await engine.dispose()
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not asyncio.run(active_keys()):
+        _console.print(
+            f"[red]refused:[/red] {settings.host} is not a loopback address and no API key "
+            "exists, so anyone who can reach it could read, cancel and download every task. "
+            "Create a key with `rendergate keys create NAME` (or pass --insecure)"
+        )
+        raise typer.Exit(Exit.REFUSED)
+
+
 def listen(host: str, port: int) -> socket.socket:
     """The bound, listening socket uvicorn serves on, taken before the worker starts."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from rendergate.services.context import Services
 
@@ -21,3 +22,22 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key from `rendergate keys create NAME`; not needed in open mode "
+    "(no key created, on a loopback address).",
+)
+
+
+async def get_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> str | None:
+    """The id of the caller's API key; None in open mode. Unauthorized (401) otherwise."""
+    token = credentials.credentials if credentials is not None else None
+    return await get_services_now(request).keys.caller(token)
+
+
+CallerDep = Annotated[str | None, Depends(get_caller)]

@@ -31,6 +31,7 @@ from rendergate.domain.errors import (
     ResultNotReady,
     ServerBusy,
     TaskNotFound,
+    Unauthorized,
     UnsupportedInput,
 )
 
@@ -62,6 +63,8 @@ def body_refusal(exc: InputTooLarge | ServerBusy) -> JSONResponse:
 async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, TaskNotFound | ResultNotReady):
         return envelope_error(404, str(exc))
+    if isinstance(exc, Unauthorized):
+        return envelope_error(401, str(exc), {"WWW-Authenticate": "Bearer"})
     if isinstance(exc, InvalidTransition):
         return envelope_error(409, str(exc))
     if isinstance(exc, InvalidInput):

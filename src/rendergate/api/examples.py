@@ -69,7 +69,12 @@ RETRY_AFTER = {
 # `errors(...)`: the document must list each one the server really sends (tests/integration/
 # test_schemathesis.py holds it to that), and none it does not.
 ERRORS: dict[int | str, dict[str, Any]] = {
-    404: _error(404, "task 4503599627370497 not found", "No such task"),
+    401: _error(
+        401,
+        "an API key is required: send it as Authorization: Bearer <key>",
+        "No valid API key (the service has keys)",
+    ),
+    404: _error(404, "task 4503599627370497 not found", "No such task (or another key's)"),
     408: _error(
         408,
         "request body too slow: 30 s without data, 300 s in all",
@@ -156,3 +161,8 @@ CREATE_BODY: dict[str, Any] = {
         },
     }
 }
+
+
+# Each /tasks route takes an API key, but needs one only once a key exists: in open mode
+# (no key, on a loopback address) the empty alternative applies.
+KEY_OR_OPEN: dict[str, Any] = {"security": [{}]}  # FastAPI appends it to the bearer scheme

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from rendergate.domain.errors import Unauthorized
 from rendergate.lru import Lru
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class FinishedTaskCache:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = self._cached(scope) if scope["type"] == "http" else None
+        body = await self._cached(scope) if scope["type"] == "http" else None
         if body is None:
             await self.app(scope, receive, send)
             return
@@ -57,7 +58,7 @@ class FinishedTaskCache:
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
-    def _cached(scope: Scope) -> bytes | None:
+    async def _cached(scope: Scope) -> bytes | None:
         if scope["method"] != "GET" or not scope["query_string"]:
             return None
         match = TASK_PATH.fullmatch(scope["path"])
@@ -71,8 +72,23 @@ class FinishedTaskCache:
         if services is None:
             return None
         bodies: FinishedBodies = state.finished_bodies
-        return bodies.get((int(match[1]), request_base_url(scope, services)))
+        cached = bodies.get((int(match[1]), request_base_url(scope, services)))
+        if cached is None:
+            return None
+        owner, body = cached
+        try:
+            caller = await services.keys.caller(bearer_token(scope))
+        except Unauthorized:
+            return None  # the route answers 401
+        return body if caller is None or caller == owner else None  # else the route's 404
 
 
-class FinishedBodies(Lru[tuple[int, str], bytes]):
-    """Rendered JSON of finished tasks, by (task id, base URL), for the polling hot path."""
+def bearer_token(scope: Scope) -> str | None:
+    header = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+class FinishedBodies(Lru[tuple[int, str], tuple[str, bytes]]):
+    """Rendered JSON of finished tasks, by (task id, base URL), with the id of the key that
+    owns each (served only to it), for the polling hot path."""

@@ -2,7 +2,8 @@
 
 RendergateError
 ├── ConfigError               the settings or apps file cannot work (start-up refuses)
-├── TaskNotFound
+├── Unauthorized              no API key, or not one of ours
+├── TaskNotFound              (also another key's task: isolation answers as if absent)
 ├── InvalidTransition         e.g. canceling a finished task
 ├── ResultNotReady            the task has no stored result (yet)
 ├── ResultLost                a completed task's stored result is missing
@@ -42,6 +43,10 @@ class RendergateError(Exception):
 
 class ConfigError(RendergateError):
     """The settings cannot work together."""
+
+
+class Unauthorized(RendergateError):
+    """The request carries no valid API key, and the service has keys."""
 
 
 class TaskNotFound(RendergateError):

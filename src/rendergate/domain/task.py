@@ -89,6 +89,7 @@ class Task:
     attempts: int = 0  # provider submissions so far
     callback_token: str = ""  # the secret part of this task's provider webhook URL
     skipped: tuple[Skip, ...] = ()  # the app's routes passed over, in order, before `provider`
+    owner: str = ""  # the id of the API key that created it; "" without keys (open mode)
     version: int = 0
     created_at: datetime
     updated_at: datetime

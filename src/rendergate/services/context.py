@@ -16,6 +16,7 @@ from rendergate.domain.task import Task
 from rendergate.providers.base import Provider
 from rendergate.redaction import Redactor
 from rendergate.services.cache import FinishedTasks
+from rendergate.services.keys import KeyRing
 from rendergate.store.base import AlongWrite, TaskStore
 
 
@@ -136,6 +137,7 @@ class Services:
     clock: Callable[[], datetime] = utc_now
     redactor: Redactor = field(default_factory=Redactor)  # scrubs secrets from stored errors
     large_bodies: Slots = field(default_factory=lambda: Slots(4))  # api/limits.py
+    keys: KeyRing = field(default_factory=KeyRing)  # no source: open mode
 
     async def wake(self, task_id: int, reason: Wake) -> None:
         """Wakes the task's tracking loop, in whichever process it runs."""

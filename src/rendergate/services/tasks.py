@@ -25,6 +25,7 @@ from rendergate.domain.errors import (
     InvalidTransition,
     ResultLost,
     ResultNotReady,
+    TaskNotFound,
     UnknownApp,
 )
 from rendergate.domain.task import MAX_SAFE_INTEGER, InputRef, JobHandle, Skip, Task, TaskStatus
@@ -59,8 +60,9 @@ def new_task_id() -> int:
     return MIN_TASK_ID + secrets.randbelow(MAX_SAFE_INTEGER - MIN_TASK_ID)
 
 
-async def create_task(request: NewTask, *, services: Services) -> Task:
-    """Validates everything first, so a refused request stores nothing; then queues the task."""
+async def create_task(request: NewTask, *, services: Services, owner: str = "") -> Task:
+    """Validates everything first, so a refused request stores nothing; then queues the task.
+    `owner`: the id of the caller's API key ("" in open mode)."""
     app = services.apps.get(request.app)
     if app is None:
         known = ", ".join(sorted(services.apps))
@@ -87,7 +89,8 @@ async def create_task(request: NewTask, *, services: Services) -> Task:
         )
         for upload in request.uploads
     ]
-    task, queued = await _store_new(request, app, provider, skipped, checked, services=services)
+    route = (provider, skipped, owner)
+    task, queued = await _store_new(request, app, route, checked, services=services)
     log.info("task created", task_id=task.task_id, app=app.name)
     if services.orchestrator is not None and not queued:
         try:
@@ -100,8 +103,7 @@ async def create_task(request: NewTask, *, services: Services) -> Task:
 async def _store_new(
     request: NewTask,
     app: AppSpec,
-    provider: str,
-    skipped: tuple[Skip, ...],
+    route: tuple[str, tuple[Skip, ...], str],  # provider, the routes skipped, owner
     checked: list[tuple[str, CheckedImage]],
     *,
     services: Services,
@@ -109,7 +111,7 @@ async def _store_new(
     """Writes the inputs, then the row, and with it the workflow where the orchestrator
     shares the database (True: queued too); inputs whose row was not written are removed
     again, so a request that fails here leaves nothing behind."""
-    now = services.clock()
+    now, (provider, skipped, owner) = services.clock(), route
     for _ in range(5):
         task_id = new_task_id()
         inputs = {
@@ -127,6 +129,7 @@ async def _store_new(
             params=dict(request.params),
             inputs=inputs,
             callback_token=secrets.token_urlsafe(24),
+            owner=owner,
             created_at=now,
             updated_at=now,
         )
@@ -170,12 +173,20 @@ def app_availability(app: AppSpec, settings: Settings) -> tuple[str, str | None]
     return provider, None
 
 
-async def get_task(task_id: int, *, services: Services) -> Task:
-    """The task; one still in our queue also says how many wait ahead of it."""
+def _owned(task: Task, caller: str | None) -> Task:
+    """The task, if the caller may see it: another key's task is answered as absent."""
+    if caller is not None and task.owner != caller:
+        raise TaskNotFound(task.task_id)
+    return task
+
+
+async def get_task(task_id: int, *, services: Services, caller: str | None = None) -> Task:
+    """The task; one still in our queue also says how many wait ahead of it. `caller`:
+    the id of the caller's API key (None in open mode: every task)."""
     task = services.finished.get(task_id)
     if task is not None:
-        return task
-    task = await services.store.get(task_id)
+        return _owned(task, caller)
+    task = _owned(await services.store.get(task_id), caller)
     services.finished.remember(task)
     if task.status is TaskStatus.SUBMITTED:
         ahead = await services.store.waiting_ahead(task)
@@ -183,10 +194,10 @@ async def get_task(task_id: int, *, services: Services) -> Task:
     return task
 
 
-async def cancel_task(task_id: int, *, services: Services) -> Task:
+async def cancel_task(task_id: int, *, services: Services, caller: str | None = None) -> Task:
     """Cancels an unfinished task here at once and upstream where the provider can."""
     while True:
-        task = await services.store.get(task_id)
+        task = _owned(await services.store.get(task_id), caller)
         try:
             canceled = task.cancel(now=services.clock())
         except InvalidTransition:
@@ -236,9 +247,12 @@ async def list_tasks(
     app: str | None = None,
     cursor: str | None = None,
     limit: int = 20,
+    caller: str | None = None,
 ) -> tuple[list[Task], str | None]:
     after = decode_cursor(cursor) if cursor else None
-    found = await services.store.find(status=status, app=app, after=after, limit=limit + 1)
+    found = await services.store.find(
+        status=status, app=app, owner=caller, after=after, limit=limit + 1
+    )
     page, more = found[:limit], len(found) > limit
     return page, encode_cursor(page[-1]) if more and page else None
 

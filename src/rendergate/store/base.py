@@ -50,10 +50,11 @@ class TaskStore(Protocol):
         *,
         status: TaskStatus | None = None,
         app: str | None = None,
+        owner: str | None = None,
         after: Page | None = None,
         limit: int = 20,
     ) -> list[Task]:
-        """Newest first."""
+        """Newest first; `owner` keeps one API key's tasks (None: everyone's)."""
         ...
 
     async def unfinished(self) -> list[Task]:

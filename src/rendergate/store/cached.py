@@ -50,10 +50,11 @@ class CachedTaskStore:
         *,
         status: TaskStatus | None = None,
         app: str | None = None,
+        owner: str | None = None,
         after: Page | None = None,
         limit: int = 20,
     ) -> list[Task]:
-        return await self._inner.find(status=status, app=app, after=after, limit=limit)
+        return await self._inner.find(status=status, app=app, owner=owner, after=after, limit=limit)
 
     async def unfinished(self) -> list[Task]:
         return await self._inner.unfinished()

@@ -35,6 +35,7 @@ def to_row(task: Task) -> dict[str, Any]:
         "error_kind": task.error_kind,
         "attempts": task.attempts,
         "callback_token": task.callback_token,
+        "owner": task.owner,
         "skipped": [{"provider": s.provider, "reason": s.reason} for s in task.skipped],
         "version": task.version,
         "created_at": task.created_at,
@@ -61,6 +62,7 @@ def from_row(row: Mapping[Any, Any]) -> Task:
         error_kind=row["error_kind"],
         attempts=int(row["attempts"]),
         callback_token=row["callback_token"],
+        owner=row["owner"],
         skipped=tuple(
             Skip(provider=s["provider"], reason=s["reason"]) for s in row["skipped"] or ()
         ),

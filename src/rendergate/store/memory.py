@@ -39,6 +39,7 @@ class MemoryTaskStore:
         *,
         status: TaskStatus | None = None,
         app: str | None = None,
+        owner: str | None = None,
         after: Page | None = None,
         limit: int = 20,
     ) -> list[Task]:
@@ -48,6 +49,7 @@ class MemoryTaskStore:
             for t in found
             if (status is None or t.status == status)
             and (app is None or t.app == app)
+            and (owner is None or t.owner == owner)
             and (after is None or (t.created_at, t.task_id) < (after.created_at, after.task_id))
         ]
         return found[:limit]

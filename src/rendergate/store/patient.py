@@ -89,11 +89,13 @@ class PatientTaskStore:
         *,
         status: TaskStatus | None = None,
         app: str | None = None,
+        owner: str | None = None,
         after: Page | None = None,
         limit: int = 20,
     ) -> list[Task]:
         return await self._patiently(
-            lambda: self._inner.find(status=status, app=app, after=after, limit=limit), "find"
+            lambda: self._inner.find(status=status, app=app, owner=owner, after=after, limit=limit),
+            "find",
         )
 
     async def unfinished(self) -> list[Task]:

@@ -113,6 +113,7 @@ class SqlTaskStore:
         *,
         status: TaskStatus | None = None,
         app: str | None = None,
+        owner: str | None = None,
         after: Page | None = None,
         limit: int = 20,
     ) -> list[Task]:
@@ -121,6 +122,8 @@ class SqlTaskStore:
             query = query.where(tasks.c.status == status.value)
         if app is not None:
             query = query.where(tasks.c.app == app)
+        if owner is not None:
+            query = query.where(tasks.c.owner == owner)
         if after is not None:
             query = query.where(
                 sa.or_(

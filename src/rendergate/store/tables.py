@@ -59,12 +59,14 @@ tasks = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("callback_token", sa.String(64), nullable=False, server_default=""),
     sa.Column("skipped", JSONType, nullable=False, server_default=sa.text("'[]'")),
+    sa.Column("owner", sa.String(32), nullable=False, server_default=""),  # its API key's id
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime, nullable=True),
     sa.Index("ix_tasks_created", "created_at", "task_id"),
     sa.Index("ix_tasks_status_created", "status", "created_at"),
+    sa.Index("ix_tasks_owner_created", "owner", "created_at", "task_id"),
 )
 
 
@@ -79,4 +81,18 @@ workers = sa.Table(
     sa.Column("recovered", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("heartbeat_at", UTCDateTime, nullable=False),  # the database's clock
+)
+
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("webhook_secret", sa.String(100), nullable=False),
+    sa.Column("previous_webhook_secret", sa.String(100), nullable=False, server_default=""),
+    sa.Column("previous_until", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
 )

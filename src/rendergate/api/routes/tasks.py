@@ -8,8 +8,15 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from rendergate.api.bodies import read_new_task
-from rendergate.api.deps import ServicesDep, get_services_now
-from rendergate.api.examples import CREATE_BODY, LIST_EXAMPLE, TASK_EXAMPLE, errors, ok
+from rendergate.api.deps import CallerDep, ServicesDep, get_services_now
+from rendergate.api.examples import (
+    CREATE_BODY,
+    KEY_OR_OPEN,
+    LIST_EXAMPLE,
+    TASK_EXAMPLE,
+    errors,
+    ok,
+)
 from rendergate.api.present import base_url, present_task
 from rendergate.api.schemas import Envelope, TaskList, TaskPublic
 from rendergate.domain.task import MAX_SAFE_INTEGER, TaskStatus
@@ -28,15 +35,15 @@ def _envelope(data: Any, status_code: int = 200) -> JSONResponse:
     status_code=201,
     summary="Create a task",
     response_model=Envelope[TaskPublic],
-    responses={201: ok(TASK_EXAMPLE), **errors(408, 413, 415, 422, 500, 503)},
-    openapi_extra=CREATE_BODY,
+    responses={201: ok(TASK_EXAMPLE), **errors(401, 408, 413, 415, 422, 500, 503)},
+    openapi_extra={**CREATE_BODY, **KEY_OR_OPEN},
 )
-async def create_task(request: Request, services: ServicesDep) -> JSONResponse:
+async def create_task(request: Request, services: ServicesDep, caller: CallerDep) -> JSONResponse:
     """Takes multipart/form-data (`image` file, `reference` file, `type`, `angle`, `params` as
     a JSON string) or JSON (`image_base64` or `image_url`, `reference_base64` or
     `reference_url`, `type`, `angle`, `params`). Answers with the new task, as GET does."""
     new = await read_new_task(request, services)
-    task = await use_cases.create_task(new, services=services)
+    task = await use_cases.create_task(new, services=services, owner=caller or "")
     return _envelope(present_task(task, base=base_url(request, services)), status_code=201)
 
 
@@ -44,11 +51,13 @@ async def create_task(request: Request, services: ServicesDep) -> JSONResponse:
     "",
     summary="List tasks, newest first",
     response_model=Envelope[TaskList],
-    responses={200: ok(LIST_EXAMPLE), **errors(413, 422, 500)},
+    responses={200: ok(LIST_EXAMPLE), **errors(401, 413, 422, 500)},
+    openapi_extra=KEY_OR_OPEN,
 )
 async def list_tasks(
     request: Request,
     services: ServicesDep,
+    caller: CallerDep,
     status: Annotated[TaskStatus | None, Query(description="Only tasks in this status")] = None,
     type: Annotated[str | None, Query(max_length=64, description="Only this app")] = None,
     cursor: Annotated[
@@ -57,7 +66,7 @@ async def list_tasks(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> JSONResponse:
     found, next_cursor = await use_cases.list_tasks(
-        services=services, status=status, app=type, cursor=cursor, limit=limit
+        services=services, status=status, app=type, cursor=cursor, limit=limit, caller=caller
     )
     base = base_url(request, services)
     page = TaskList(tasks=[present_task(t, base=base) for t in found], next_cursor=next_cursor)
@@ -68,11 +77,13 @@ async def list_tasks(
     "/{task_id}",
     summary="Get a task (seed 004)",
     response_model=Envelope[TaskPublic],
-    responses={200: ok(TASK_EXAMPLE), **errors(404, 413, 422, 500)},
+    responses={200: ok(TASK_EXAMPLE), **errors(401, 404, 413, 422, 500)},
+    openapi_extra=KEY_OR_OPEN,
 )
 async def get_task(
     task_id: TaskId,
     request: Request,
+    caller: CallerDep,
     include_base64: Annotated[
         bool, Query(description="false leaves image_base64 empty, for light polling")
     ] = True,
@@ -81,13 +92,13 @@ async def get_task(
     again by api/finished_cache.py without coming here."""
     services = get_services_now(request)
     base = base_url(request, services)
-    task = await use_cases.get_task(task_id, services=services)
+    task = await use_cases.get_task(task_id, services=services, caller=caller)
     result = None
     if include_base64 and task.status is TaskStatus.COMPLETED:
         result = await use_cases.result_bytes(task, services=services)
     response = _envelope(present_task(task, base=base, result=result))
     if not include_base64 and task.status.is_terminal:
-        request.app.state.finished_bodies.put((task_id, base), bytes(response.body))
+        request.app.state.finished_bodies.put((task_id, base), (task.owner, bytes(response.body)))
     return response
 
 
@@ -95,12 +106,15 @@ async def get_task(
     "/{task_id}/cancel",
     summary="Cancel an unfinished task",
     response_model=Envelope[TaskPublic],
-    responses={200: ok(TASK_EXAMPLE), **errors(404, 409, 413, 422, 500)},
+    responses={200: ok(TASK_EXAMPLE), **errors(401, 404, 409, 413, 422, 500)},
+    openapi_extra=KEY_OR_OPEN,
 )
-async def cancel_task(task_id: TaskId, request: Request, services: ServicesDep) -> JSONResponse:
+async def cancel_task(
+    task_id: TaskId, request: Request, services: ServicesDep, caller: CallerDep
+) -> JSONResponse:
     """Stops tracking at once and asks the provider to stop where it can.
     A task that already finished answers 409."""
-    task = await use_cases.cancel_task(task_id, services=services)
+    task = await use_cases.cancel_task(task_id, services=services, caller=caller)
     return _envelope(present_task(task, base=base_url(request, services)))
 
 
@@ -123,18 +137,25 @@ async def cancel_task(task_id: TaskId, request: Request, services: ServicesDep) 
         },
         307: {"description": "With RENDERGATE_RESULT_LINKS=presigned: the storage's signed link"},
         **errors(
-            404, 413, 422, 500, described={404: "No such task, or no result at that index (yet)"}
+            401,
+            404,
+            413,
+            422,
+            500,
+            described={404: "No such task, or no result at that index (yet)"},
         ),
     },
+    openapi_extra=KEY_OR_OPEN,
 )
 async def get_task_image(
     task_id: TaskId,
     services: ServicesDep,
+    caller: CallerDep,
     index: Annotated[
         int, Query(ge=0, le=63, description="Which output, for multi-output apps")
     ] = 0,
 ) -> Response:
-    task = await use_cases.get_task(task_id, services=services)
+    task = await use_cases.get_task(task_id, services=services, caller=caller)
     link = await use_cases.result_link(task, services=services, index=index)
     if link is not None:  # RENDERGATE_RESULT_LINKS=presigned: fetched from the storage
         return RedirectResponse(link, status_code=307, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,61 @@
+"""The api_keys table: rows of domain/keys.py's ApiKey (secrets hashed, never the key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rendergate.domain.keys import ApiKey
+from rendergate.store.tables import api_keys
+
+_FIELDS = (
+    "key_id",
+    "name",
+    "secret_hash",
+    "webhook_secret",
+    "previous_webhook_secret",
+    "previous_until",
+    "created_at",
+    "revoked_at",
+)
+
+
+def _row(key: ApiKey) -> dict[str, Any]:
+    return {name: getattr(key, name) for name in _FIELDS}
+
+
+def _key(row: Any) -> ApiKey:
+    return ApiKey(**{name: row[name] for name in _FIELDS})
+
+
+class KeyStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def add(self, key: ApiKey) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(api_keys.insert().values(**_row(key)))
+
+    async def all(self) -> list[ApiKey]:
+        """Every key, revoked ones too, oldest first."""
+        query = sa.select(api_keys).order_by(api_keys.c.created_at, api_keys.c.key_id)
+        async with self._engine.connect() as connection:
+            return [_key(row) for row in (await connection.execute(query)).mappings()]
+
+    async def named(self, name_or_id: str) -> list[ApiKey]:
+        """The keys with this id or name (names need not be unique)."""
+        query = sa.select(api_keys).where(
+            sa.or_(api_keys.c.key_id == name_or_id, api_keys.c.name == name_or_id)
+        )
+        async with self._engine.connect() as connection:
+            return [_key(row) for row in (await connection.execute(query)).mappings()]
+
+    async def save(self, key: ApiKey) -> None:
+        values = _row(key)
+        del values["key_id"]
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                api_keys.update().where(api_keys.c.key_id == key.key_id).values(**values)
+            )

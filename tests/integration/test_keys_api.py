@@ -1,0 +1,159 @@
+"""API keys over real HTTP: `rendergate keys` makes them, every task route asks for one,
+and a key sees only its own tasks (another key's are 404, as if absent)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from rendergate.config import Settings
+from support.images import make_scene
+from support.logs import captured_logs
+from support.process import RENDERGATE, child_env, free_port
+from support.server import RunningServer, serve
+
+
+def keys(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(RENDERGATE), "keys", *args],
+        env=child_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def create_key(data_dir: Path, name: str) -> dict[str, str]:
+    """In a thread: the server under test runs on this event loop, and a write of its own
+    that the loop could not finish would hold SQLite's lock while the command waits for it."""
+    done = await asyncio.to_thread(keys, data_dir, "create", name)
+    assert done.returncode == 0, done.stderr
+    token = re.search(r"API key:\s+(\S+)", done.stdout)
+    assert token is not None, done.stdout
+    return {"Authorization": f"Bearer {token[1]}"}
+
+
+async def call(
+    server: RunningServer, method: str, path: str, headers: dict[str, str], **kwargs: Any
+) -> tuple[int, Any, aiohttp.typedefs.LooseHeaders]:
+    async with server.http.request(
+        method, f"{server.url}{path}", headers=headers, **kwargs
+    ) as response:
+        body = await response.read()
+        kind = response.content_type
+        return (
+            response.status,
+            (await response.json() if kind == "application/json" else body),
+            (response.headers),
+        )
+
+
+async def until_accepted(server: RunningServer, headers: dict[str, str]) -> None:
+    """The server reads the keys again every few seconds: until it knows this one."""
+    deadline = time.monotonic() + 15
+    while (await call(server, "GET", "/tasks", headers))[0] != 200:
+        assert time.monotonic() < deadline, "the new key was not accepted within 15 s"
+        await asyncio.sleep(0.1)
+
+
+async def create_fake_task(server: RunningServer, headers: dict[str, str]) -> int:
+    image = base64.b64encode(make_scene(32, 24)).decode()
+    status, body, _ = await call(
+        server, "POST", "/tasks", headers, json={"type": "fake", "image_base64": image}
+    )
+    assert status == 201, body
+    return int(body["data"]["task_id"])
+
+
+async def finished(server: RunningServer, task_id: int, headers: dict[str, str]) -> Any:
+    deadline = time.monotonic() + 30
+    while True:
+        status, body, _ = await call(
+            server, "GET", f"/tasks/{task_id}?include_base64=false", headers
+        )
+        assert status == 200, body
+        if body["data"]["status"] in ("completed", "failed", "canceled"):
+            return body["data"]
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.05)
+
+
+async def test_a_key_sees_only_its_own_tasks_on_every_route(settings: Settings) -> None:
+    with captured_logs() as logs:
+        async with serve(settings) as server:
+            alice = await create_key(settings.data_dir, "alice")
+            bob = await create_key(settings.data_dir, "bob")
+            await until_accepted(server, alice)
+            task_id = await create_fake_task(server, alice)
+            task = await finished(server, task_id, alice)
+            assert task["status"] == "completed"
+            await finished(server, task_id, alice)  # again: now from the finished-task cache
+            theirs = [
+                ("GET", f"/tasks/{task_id}"),
+                ("GET", f"/tasks/{task_id}?include_base64=false"),
+                ("GET", f"/tasks/{task_id}/image"),
+                ("POST", f"/tasks/{task_id}/cancel"),
+            ]
+            for method, path in theirs:
+                status, body, _ = await call(server, method, path, bob)
+                assert status == 404, (method, path, body)
+                assert (await call(server, method, path, alice))[0] in (200, 409)
+            _, listed, _ = await call(server, "GET", "/tasks", bob)
+            assert listed["data"]["tasks"] == []
+            _, listed, _ = await call(server, "GET", "/tasks", alice)
+            assert [t["task_id"] for t in listed["data"]["tasks"]] == [task_id]
+            for refused in ({}, {"Authorization": "Bearer rk_0123456789ab_nope"}):
+                status, body, headers = await call(server, "GET", f"/tasks/{task_id}", refused)
+                assert status == 401 and headers["WWW-Authenticate"] == "Bearer", body
+                assert body["msg"] in (
+                    "an API key is required: send it as Authorization: Bearer <key>",
+                    "the API key is not valid, or was revoked",
+                )
+    token = alice["Authorization"].removeprefix("Bearer ")
+    assert token not in logs.getvalue()
+
+
+async def test_a_revoked_key_is_refused_within_seconds(settings: Settings) -> None:
+    async with serve(settings) as server:
+        alice = await create_key(settings.data_dir, "alice")
+        await create_key(settings.data_dir, "bob")  # a key stays: the server does not open up
+        await until_accepted(server, alice)
+        done = await asyncio.to_thread(keys, settings.data_dir, "revoke", "alice")
+        assert done.returncode == 0 and "revoked" in done.stderr, done.stderr
+        deadline = time.monotonic() + 15
+        while (await call(server, "GET", "/tasks", alice))[0] != 401:
+            assert time.monotonic() < deadline, "the revoked key still worked after 15 s"
+            await asyncio.sleep(0.1)
+
+
+def test_keys_list_shows_no_secret_and_rotate_prints_a_new_one(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    created = keys(data, "create", "shop")
+    secret = re.search(r"webhook secret:\s+(\S+)", created.stdout)
+    token = re.search(r"API key:\s+(\S+)", created.stdout)
+    assert secret is not None and token is not None, created.stdout
+    listed = keys(data, "list")
+    assert listed.returncode == 0 and "shop" in listed.stdout
+    assert token[1] not in listed.stdout and secret[1] not in listed.stdout
+    rotated = keys(data, "rotate-secret", "shop")
+    fresh = re.search(r"webhook secret:\s+(whsec_\S+)", rotated.stdout)
+    assert rotated.returncode == 0 and fresh is not None and fresh[1] != secret[1]
+    assert "verifies until" in rotated.stderr
+    missing = keys(data, "revoke", "nobody")
+    assert missing.returncode == 4 and "no key has the id or name 'nobody'" in missing.stderr
+
+
+def test_serve_off_loopback_without_a_key_is_refused_unless_insecure(tmp_path: Path) -> None:
+    env = child_env(tmp_path / "data")
+    command = [str(RENDERGATE), "serve", "--host", "0.0.0.0", "--port", str(free_port())]
+    refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2, refused.stderr
+    assert "no API key exists" in refused.stderr
+    assert "rendergate keys create NAME" in refused.stderr
