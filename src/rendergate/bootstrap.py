@@ -39,6 +39,7 @@ from rendergate.services.keys import KeyRing
 from rendergate.services.reconcile import STALE_SUBMITTED_S, reconcile
 from rendergate.store.base import TaskStore
 from rendergate.store.cached import CachedTaskStore
+from rendergate.store.idempotency import SqlIdempotency
 from rendergate.store.keys import KeyStore
 from rendergate.store.patient import PatientTaskStore
 from rendergate.store.sql import SqlTaskStore, create_engine, migrate
@@ -94,6 +95,7 @@ async def open_services(
                 KeyStore(engine) if engine is not None else None,
                 required=settings.keys_required,
             ),
+            claims=SqlIdempotency(engine) if engine is not None else None,
         )
         if orchestrator is not None:
             services.orchestrator = orchestrator

@@ -8,12 +8,14 @@ holds each job in its phase until the test moves it on, so nothing here races a 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import signal
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -28,6 +30,7 @@ from rendergate.orchestration.dbos_setup import migrate_system_database
 from rendergate.store.tables import tasks, workers
 from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
 from support.hub import KEY, hub_settings, running_emulator, su_form, submit
+from support.images import make_reference, make_scene
 from support.logs import captured_logs
 from support.pg import fresh_database, pg_url_or_skip, postgres_down
 from support.process import RENDERGATE, child_env, free_port
@@ -274,6 +277,32 @@ async def test_a_tasks_row_and_its_workflow_are_written_together_or_not_at_all(
                     {"id": f"task-{task_id}"},
                 )
                 assert queued.all() == [("ENQUEUED", "provider:runninghub")]
+    finally:
+        await engine.dispose()
+
+
+async def test_concurrent_duplicate_creates_on_postgres_make_one_task(cluster: Settings) -> None:
+    image = base64.b64encode(make_scene(48, 32)).decode()
+    reference = base64.b64encode(make_reference()).decode()
+    body = {"type": "su_render", "image_base64": image, "reference_base64": reference}
+    async with serve(cluster, worker=False) as api:
+
+        async def create() -> tuple[int, Any]:
+            headers = {"Idempotency-Key": "order-1"}
+            async with api.http.post(f"{api.url}/tasks", json=body, headers=headers) as response:
+                return response.status, await response.json()
+
+        answers = await asyncio.gather(*(create() for _ in range(10)))
+    assert {status for status, _ in answers} <= {201, 409}, answers
+    made = {answer["data"]["task_id"] for status, answer in answers if status == 201}
+    assert len(made) == 1, answers
+    engine = create_async_engine(str(cluster.database_url))
+    try:
+        async with engine.connect() as connection:
+            count = sa.select(sa.func.count()).select_from(tasks)
+            assert (await connection.execute(count)).scalar() == 1
+            flows = await connection.execute(sa.text("SELECT count(*) FROM dbos.workflow_status"))
+            assert flows.scalar() == 1  # and one workflow, written with the row
     finally:
         await engine.dispose()
 

@@ -157,3 +157,24 @@ def test_serve_off_loopback_without_a_key_is_refused_unless_insecure(tmp_path: P
     assert refused.returncode == 2, refused.stderr
     assert "no API key exists" in refused.stderr
     assert "rendergate keys create NAME" in refused.stderr
+
+
+async def test_an_idempotency_key_belongs_to_one_api_key(settings: Settings) -> None:
+    async with serve(settings) as server:
+        alice = await create_key(settings.data_dir, "alice")
+        bob = await create_key(settings.data_dir, "bob")
+        await until_accepted(server, alice)
+        await until_accepted(server, bob)
+        image = base64.b64encode(make_scene(32, 24)).decode()
+        made = []
+        for who in (alice, bob, alice):
+            status, body, _ = await call(
+                server,
+                "POST",
+                "/tasks",
+                {**who, "Idempotency-Key": "order-1"},
+                json={"type": "fake", "image_base64": image},
+            )
+            assert status == 201, body
+            made.append(body["data"]["task_id"])
+    assert made[0] == made[2] != made[1]  # bob's "order-1" is his own

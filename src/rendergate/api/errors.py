@@ -27,6 +27,7 @@ from rendergate.domain.errors import (
     InvalidInput,
     InvalidTransition,
     RendergateError,
+    RequestInProgress,
     ResultLost,
     ResultNotReady,
     ServerBusy,
@@ -65,7 +66,7 @@ async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
         return envelope_error(404, str(exc))
     if isinstance(exc, Unauthorized):
         return envelope_error(401, str(exc), {"WWW-Authenticate": "Bearer"})
-    if isinstance(exc, InvalidTransition):
+    if isinstance(exc, InvalidTransition | RequestInProgress):
         return envelope_error(409, str(exc))
     if isinstance(exc, InvalidInput):
         if isinstance(exc, InputTooLarge):

@@ -3,6 +3,7 @@
 RendergateError
 ├── ConfigError               the settings or apps file cannot work (start-up refuses)
 ├── Unauthorized              no API key, or not one of ours
+├── RequestInProgress         an Idempotency-Key whose first request is still running
 ├── TaskNotFound              (also another key's task: isolation answers as if absent)
 ├── InvalidTransition         e.g. canceling a finished task
 ├── ResultNotReady            the task has no stored result (yet)
@@ -47,6 +48,10 @@ class ConfigError(RendergateError):
 
 class Unauthorized(RendergateError):
     """The request carries no valid API key, and the service has keys."""
+
+
+class RequestInProgress(RendergateError):
+    """A request with the same Idempotency-Key is still being processed."""
 
 
 class TaskNotFound(RendergateError):

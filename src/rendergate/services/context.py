@@ -13,11 +13,12 @@ from rendergate.blobs.base import BlobStore
 from rendergate.config import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.task import Task
+from rendergate.lru import Lru
 from rendergate.providers.base import Provider
 from rendergate.redaction import Redactor
 from rendergate.services.cache import FinishedTasks
 from rendergate.services.keys import KeyRing
-from rendergate.store.base import AlongWrite, TaskStore
+from rendergate.store.base import AlongWrite, ClaimStore, TaskStore
 
 
 class WorkflowState(StrEnum):
@@ -56,6 +57,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+EARLY_WAKES = 4096  # wakes kept for tasks no tracking loop here follows yet
+
+
 class Wake(StrEnum):
     """Why a task's tracking loop is woken before its next poll."""
 
@@ -73,21 +77,36 @@ class WakeChannel(Protocol):
 
 @dataclass
 class Wakeups:
-    """This process's tracking loops, each woken early by a wake for its task."""
+    """This process's tracking loops, each woken early by a wake for its task.
+
+    A wake for a task no loop here follows yet is kept a while (the last EARLY_WAKES): a
+    job can end, and its webhook come, between the submit step recording the job and the
+    track step starting, and that wake must not be lost to a 30 s safety poll. Most such
+    wakes are for other processes' tasks, and age out."""
 
     _events: dict[int, asyncio.Event] = field(default_factory=dict)
     _reasons: dict[int, set[Wake]] = field(default_factory=dict)
+    _early: Lru[int, set[Wake]] = field(default_factory=lambda: Lru(EARLY_WAKES))
 
     def event_for(self, task_id: int) -> asyncio.Event:
-        return self._events.setdefault(task_id, asyncio.Event())
+        event = self._events.setdefault(task_id, asyncio.Event())
+        early = self._early.get(task_id)
+        if early is not None:  # woken before its loop began
+            self._early.discard(task_id)
+            self._reasons.setdefault(task_id, set()).update(early)
+            event.set()
+        return event
 
     def wake(self, task_id: int, reason: Wake) -> None:
         event = self._events.get(task_id)
-        if event is not None:  # tracked here; a wake for another process's task is dropped
-            self._reasons.setdefault(task_id, set()).add(reason)
-            event.set()
+        if event is None:  # not followed here (yet): kept for a loop that may begin
+            self._early.put(task_id, {*(self._early.get(task_id) or ()), reason})
+            return
+        self._reasons.setdefault(task_id, set()).add(reason)
+        event.set()
 
     def wake_all(self, reason: Wake) -> None:
+        """Every loop following a task here (a reconnect: wakes may have been missed)."""
         for task_id in list(self._events):
             self.wake(task_id, reason)
 
@@ -138,6 +157,7 @@ class Services:
     redactor: Redactor = field(default_factory=Redactor)  # scrubs secrets from stored errors
     large_bodies: Slots = field(default_factory=lambda: Slots(4))  # api/limits.py
     keys: KeyRing = field(default_factory=KeyRing)  # no source: open mode
+    claims: ClaimStore | None = None  # Idempotency-Keys (the SQL store's table)
 
     async def wake(self, task_id: int, reason: Wake) -> None:
         """Wakes the task's tracking loop, in whichever process it runs."""

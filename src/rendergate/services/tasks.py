@@ -9,7 +9,7 @@ import contextlib
 import dataclasses
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,7 +34,7 @@ from rendergate.imaging.inputs import CheckedImage, check_image
 from rendergate.providers import registry, unavailable_reason
 from rendergate.providers.base import cancel_capability
 from rendergate.services.context import Services, Wake
-from rendergate.store.base import Page, TaskIdTaken
+from rendergate.store.base import AlongWrite, Page, TaskIdTaken
 
 log = structlog.get_logger(__name__)
 
@@ -60,9 +60,16 @@ def new_task_id() -> int:
     return MIN_TASK_ID + secrets.randbelow(MAX_SAFE_INTEGER - MIN_TASK_ID)
 
 
-async def create_task(request: NewTask, *, services: Services, owner: str = "") -> Task:
+async def create_task(
+    request: NewTask,
+    *,
+    services: Services,
+    owner: str = "",
+    along: Callable[[int], AlongWrite] | None = None,
+) -> Task:
     """Validates everything first, so a refused request stores nothing; then queues the task.
-    `owner`: the id of the caller's API key ("" in open mode)."""
+    `owner`: the id of the caller's API key ("" in open mode); `along(task_id)`: a write
+    to do in the transaction that adds the task's row (services/idempotency.py)."""
     app = services.apps.get(request.app)
     if app is None:
         known = ", ".join(sorted(services.apps))
@@ -90,7 +97,7 @@ async def create_task(request: NewTask, *, services: Services, owner: str = "") 
         for upload in request.uploads
     ]
     route = (provider, skipped, owner)
-    task, queued = await _store_new(request, app, route, checked, services=services)
+    task, queued = await _store_new(request, app, route, checked, services=services, along=along)
     log.info("task created", task_id=task.task_id, app=app.name)
     if services.orchestrator is not None and not queued:
         try:
@@ -107,6 +114,7 @@ async def _store_new(
     checked: list[tuple[str, CheckedImage]],
     *,
     services: Services,
+    along: Callable[[int], AlongWrite] | None = None,
 ) -> tuple[Task, bool]:
     """Writes the inputs, then the row, and with it the workflow where the orchestrator
     shares the database (True: queued too); inputs whose row was not written are removed
@@ -136,9 +144,10 @@ async def _store_new(
         try:
             for role, image in checked:
                 await services.blobs.put(inputs[role].key, image.data)
-            along = services.orchestrator.queuing(task) if services.orchestrator else None
-            await services.store.add(task, along=along)
-            return task, along is not None
+            queuing = services.orchestrator.queuing(task) if services.orchestrator else None
+            writes = [w for w in (queuing, along and along(task_id)) if w is not None]
+            await services.store.add(task, along=_all_of(writes) if writes else None)
+            return task, queuing is not None
         except TaskIdTaken:
             continue
         except BaseException:
@@ -147,6 +156,14 @@ async def _store_new(
                     await services.blobs.delete(ref.key)
             raise
     raise RuntimeError("could not draw a free task id")  # pragma: no cover - 2^53 ids
+
+
+def _all_of(writes: list[AlongWrite]) -> AlongWrite:
+    def write(connection: Any) -> None:
+        for each in writes:
+            each(connection)
+
+    return write
 
 
 def choose_route(app: AppSpec, settings: Settings) -> tuple[str, tuple[Skip, ...]]:

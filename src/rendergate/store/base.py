@@ -64,3 +64,31 @@ class TaskStore(Protocol):
     async def waiting_ahead(self, task: Task) -> int:
         """How many tasks for the same provider wait in our queue before this one."""
         ...
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A client's Idempotency-Key, taken for one request (services/idempotency.py)."""
+
+    owner: str  # the API key's id ("" in open mode): keys are scoped to it
+    key: str
+    fingerprint: str  # of the request it was taken for
+    created_at: datetime
+    task_id: int | None = None  # None until the task's row is written
+
+
+class ClaimStore(Protocol):
+    async def claim(
+        self, claim: Claim, *, stale_before: datetime, abandoned_before: datetime
+    ) -> Claim | None:
+        """Takes the key (None), or answers the claim already holding it; claims older than
+        `stale_before`, or never completed by `abandoned_before`, are dropped first."""
+        ...
+
+    def completing(self, claim: Claim, task_id: int) -> AlongWrite:
+        """The write tying the claim to its task, done in the task row's transaction."""
+        ...
+
+    async def release(self, claim: Claim) -> None:
+        """Drops an uncompleted claim: its request was refused, and may be corrected."""
+        ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from rendergate.api.bodies import read_new_task
@@ -21,6 +21,7 @@ from rendergate.api.present import base_url, present_task
 from rendergate.api.schemas import Envelope, TaskList, TaskPublic
 from rendergate.domain.task import MAX_SAFE_INTEGER, TaskStatus
 from rendergate.services import tasks as use_cases
+from rendergate.services.idempotency import create_once
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 TaskId = Annotated[int, Path(ge=0, le=MAX_SAFE_INTEGER, description="The id POST /tasks returned.")]
@@ -35,16 +36,36 @@ def _envelope(data: Any, status_code: int = 200) -> JSONResponse:
     status_code=201,
     summary="Create a task",
     response_model=Envelope[TaskPublic],
-    responses={201: ok(TASK_EXAMPLE), **errors(401, 408, 413, 415, 422, 500, 503)},
+    responses={201: ok(TASK_EXAMPLE), **errors(401, 408, 409, 413, 415, 422, 500, 503)},
     openapi_extra={**CREATE_BODY, **KEY_OR_OPEN},
 )
-async def create_task(request: Request, services: ServicesDep, caller: CallerDep) -> JSONResponse:
+async def create_task(
+    request: Request,
+    services: ServicesDep,
+    caller: CallerDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Retrying with the same key and request gives back the same task "
+            "(header Idempotent-Replayed: true), for 24 hours",
+        ),
+    ] = None,
+) -> JSONResponse:
     """Takes multipart/form-data (`image` file, `reference` file, `type`, `angle`, `params` as
     a JSON string) or JSON (`image_base64` or `image_url`, `reference_base64` or
     `reference_url`, `type`, `angle`, `params`). Answers with the new task, as GET does."""
     new = await read_new_task(request, services)
-    task = await use_cases.create_task(new, services=services, owner=caller or "")
-    return _envelope(present_task(task, base=base_url(request, services)), status_code=201)
+    owner = caller or ""
+    if idempotency_key is None:
+        task = await use_cases.create_task(new, services=services, owner=owner)
+        replayed = False
+    else:
+        task, replayed = await create_once(new, services=services, owner=owner, key=idempotency_key)
+    response = _envelope(present_task(task, base=base_url(request, services)), status_code=201)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 @router.get(
