@@ -53,6 +53,16 @@ async def test_preview_completes_with_a_stored_result(server: RunningServer) -> 
         assert response.status == 200
         assert response.content_type == "image/png"
         assert await response.read() == result
+        etag = response.headers["ETag"]
+        assert etag == f'"{created["task_id"]}-0"'
+        assert response.headers["Content-Disposition"] == (
+            f'inline; filename="{created["task_id"]}-0.png"'
+        )
+        assert "immutable" in response.headers["Cache-Control"]
+    async with server.http.get(
+        task["image"]["image_url"], headers={"If-None-Match": etag}
+    ) as response:
+        assert response.status == 304 and await response.read() == b""
     light = await server.get_task(created["task_id"], include_base64="false")
     assert light["image"]["image_base64"] == "" and light["image"]["image_url"]
 

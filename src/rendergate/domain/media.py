@@ -20,3 +20,8 @@ CONTENT_TYPES: Final[dict[str, str]] = {
 def content_type_of(extension: str) -> str:
     """The content type a file with this extension holds; octet-stream when unknown."""
     return CONTENT_TYPES.get(extension.lower().lstrip("."), OCTET_STREAM)
+
+
+def extension_of(content_type: str) -> str:
+    """The usual extension of a content type (the first in the table); "bin" when unknown."""
+    return next((ext for ext, kind in CONTENT_TYPES.items() if kind == content_type), "bin")

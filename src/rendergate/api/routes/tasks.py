@@ -19,6 +19,7 @@ from rendergate.api.examples import (
 )
 from rendergate.api.present import base_url, present_task
 from rendergate.api.schemas import Envelope, TaskList, TaskPublic
+from rendergate.domain.media import extension_of
 from rendergate.domain.task import MAX_SAFE_INTEGER, TaskStatus
 from rendergate.services import tasks as use_cases
 from rendergate.services.idempotency import create_once
@@ -156,6 +157,7 @@ async def cancel_task(
                 )
             },
         },
+        304: {"description": "If-None-Match named this result's ETag: the client has it"},
         307: {"description": "With RENDERGATE_RESULT_LINKS=presigned: the storage's signed link"},
         **errors(
             401,
@@ -170,6 +172,7 @@ async def cancel_task(
 )
 async def get_task_image(
     task_id: TaskId,
+    request: Request,
     services: ServicesDep,
     caller: CallerDep,
     index: Annotated[
@@ -180,9 +183,15 @@ async def get_task_image(
     link = await use_cases.result_link(task, services=services, index=index)
     if link is not None:  # RENDERGATE_RESULT_LINKS=presigned: fetched from the storage
         return RedirectResponse(link, status_code=307, headers={"Cache-Control": "no-store"})
+    # A stored result never changes: its ETag is its name, and a client holding it gets a 304
+    output = task.outputs[index]
+    name = f"{task_id}-{index}.{extension_of(output.content_type)}"
+    headers = {
+        "Cache-Control": "private, max-age=31536000, immutable",  # one key's, not a proxy's
+        "ETag": f'"{task_id}-{index}"',
+        "Content-Disposition": f'inline; filename="{name}"',
+    }
+    if request.headers.get("if-none-match") == headers["ETag"]:
+        return Response(status_code=304, headers=headers)
     data = await use_cases.result_bytes(task, services=services, index=index)
-    return Response(
-        data,
-        media_type=task.outputs[index].content_type,
-        headers={"Cache-Control": "public, max-age=31536000, immutable"},
-    )
+    return Response(data, media_type=output.content_type, headers=headers)
