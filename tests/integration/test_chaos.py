@@ -38,7 +38,8 @@ from support.pg import fresh_database, pg_url_or_skip, postgres_down
 from support.process import RENDERGATE, child_env, free_port
 from support.server import serve
 
-pytestmark = [pytest.mark.pg, pytest.mark.slow]
+# past its own 240 s deadline, so that this test, not pytest-timeout, says what is stuck
+pytestmark = [pytest.mark.pg, pytest.mark.slow, pytest.mark.timeout(300)]
 TASKS = 200
 CAP = 8  # RunningHub's key allows this many at once, and so does our cap
 KILLS = 4
