@@ -31,7 +31,7 @@ console = Console(stderr=True)
 out = Console()
 
 
-def _with_keys(settings: Settings, use: Callable[[KeyStore], Awaitable[T]]) -> T:
+def with_keys(settings: Settings, use: Callable[[KeyStore], Awaitable[T]]) -> T:
     """Runs `use(store)` on the migrated database, and closes it."""
     from rendergate.store.keys import KeyStore
     from rendergate.store.sql import create_engine, migrate
@@ -65,7 +65,7 @@ def _one(keys: list[ApiKey], name_or_id: str) -> ApiKey:
 def create(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Who it is for")]) -> None:
     """Print a new API key and its webhook signing secret, once."""
     token, key = new_key(name[:100], now=datetime.now(UTC))
-    _with_keys(_settings(ctx), lambda store: store.add(key))
+    with_keys(_settings(ctx), lambda store: store.add(key))
     out.print(f"key id:          {key.key_id}")
     out.print(f"API key:         {token}")
     out.print(f"webhook secret:  {key.webhook_secret}")
@@ -75,7 +75,7 @@ def create(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Who it 
 @keys_app.command("list")
 def list_keys(ctx: typer.Context) -> None:
     """Every key: id, name, created, revoked (never a secret)."""
-    keys = _with_keys(_settings(ctx), lambda store: store.all())
+    keys = with_keys(_settings(ctx), lambda store: store.all())
     table = Table("key id", "name", "created", "revoked")
     for key in keys:
         revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else ""
@@ -92,7 +92,7 @@ def revoke(ctx: typer.Context, key: Annotated[str, typer.Argument(help="Its id o
         await store.save(found)
         return found
 
-    revoked = _with_keys(_settings(ctx), use)
+    revoked = with_keys(_settings(ctx), use)
     console.print(f"revoked {revoked.key_id} ({revoked.name})")
 
 
@@ -108,7 +108,7 @@ def rotate_secret(
         await store.save(found)
         return found
 
-    rotated = _with_keys(_settings(ctx), use)
+    rotated = with_keys(_settings(ctx), use)
     out.print(f"webhook secret:  {rotated.webhook_secret}")
     until = rotated.previous_until
     console.print(f"the previous secret of {rotated.key_id} verifies until {until}")

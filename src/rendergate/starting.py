@@ -45,21 +45,9 @@ def refuse_open_mode_off_loopback(settings: Settings) -> None:
     task: allowed on a loopback address, or when RENDERGATE_INSECURE says so."""
     if not settings.keys_required:
         return
-    import asyncio
+    from rendergate.cli_keys import with_keys
 
-    from rendergate.store.keys import KeyStore
-    from rendergate.store.sql import create_engine, migrate
-
-    async def active_keys() -> int:
-        engine = create_engine(settings.task_database_url)
-        try:
-            await migrate(engine)
-            return sum(key.active for key in await KeyStore(engine).all())
-        finally:
-            await engine.dispose()
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if not asyncio.run(active_keys()):
+    if not any(key.active for key in with_keys(settings, lambda store: store.all())):
         _console.print(
             f"[red]refused:[/red] {settings.host} is not a loopback address and no API key "
             "exists, so anyone who can reach it could read, cancel and download every task. "
