@@ -23,6 +23,7 @@ from rendergate.apps_file import load_apps
 from rendergate.blobs.base import BlobStore
 from rendergate.blobs.objects import ObjectBlobStore
 from rendergate.config import Settings
+from rendergate.delivering import delivering
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ConfigError
 from rendergate.intake.fetch import UrlFetcher
@@ -33,12 +34,15 @@ from rendergate.providers import ProviderEntry, build_providers, registry, unava
 from rendergate.providers.base import Provider
 from rendergate.providers.http import client_session
 from rendergate.redaction import Redactor
+from rendergate.services.changes import Changes
 from rendergate.services.context import Orchestrator, Services, Slots, utc_now
 from rendergate.services.execution import TaskRunner
 from rendergate.services.keys import KeyRing
 from rendergate.services.reconcile import STALE_SUBMITTED_S, reconcile
 from rendergate.store.base import TaskStore
 from rendergate.store.cached import CachedTaskStore
+from rendergate.store.deliveries import SqlDeliveries, WriteTurn
+from rendergate.store.events import SqlEventLog
 from rendergate.store.idempotency import SqlIdempotency
 from rendergate.store.keys import KeyStore
 from rendergate.store.patient import PatientTaskStore
@@ -76,9 +80,9 @@ async def open_services(
             stack.enter_context(data_lock.holding(settings.data_dir))
         if apps is None:
             apps = load_apps(settings)
-        engine = None
+        engine, changes, write_turn = None, Changes(), None
         if store is None:
-            store, engine = await _open_store(settings, stack)
+            store, engine, write_turn = await _open_store(settings, stack, changes)
         if providers is None:
             providers = await _open_providers(apps, settings, stack)
         services = Services(
@@ -96,7 +100,11 @@ async def open_services(
                 required=settings.keys_required,
             ),
             claims=SqlIdempotency(engine) if engine is not None else None,
+            changes=changes,
         )
+        if engine is not None:
+            services.events = SqlEventLog(engine)
+            services.deliveries = SqlDeliveries(engine, write_turn)
         if orchestrator is not None:
             services.orchestrator = orchestrator
         else:
@@ -114,9 +122,8 @@ async def _run_tasks(
     """DBOS, and for a worker its place in the cluster and the reconcile sweep."""
     settings = services.settings
     if engine is not None and not settings.is_single_process:  # across processes
-        wakes = services.wakes = PostgresWakes(engine, services.wakeups)
-        if worker:
-            _in_background(stack, wakes.listen(), "wakes")
+        wakes = services.wakes = PostgresWakes(engine, services.wakeups, services.changes)
+        _in_background(stack, wakes.listen(), "wakes")
     if not worker:
         services.orchestrator = await _open_dbos(services, stack, runner=None)
         return
@@ -132,6 +139,8 @@ async def _run_tasks(
         await membership.tick()  # at once: a worker of an earlier run may have left tasks
         _in_background(stack, membership.run(), "membership")
     await _start_reconciling(services, stack, membership)
+    if services.deliveries is not None:
+        _in_background(stack, await delivering(services, stack), "deliveries")
 
 
 async def _join(
@@ -199,13 +208,16 @@ def _limits(entry: ProviderEntry[Any], settings: Settings) -> QueueLimits:
 
 
 async def _open_store(
-    settings: Settings, stack: contextlib.AsyncExitStack
-) -> tuple[TaskStore, AsyncEngine]:
+    settings: Settings, stack: contextlib.AsyncExitStack, changes: Changes
+) -> tuple[TaskStore, AsyncEngine, WriteTurn]:
+    """The task store, its engine, and its turn to write (SQLite's one writer, which the
+    deliveries table shares)."""
     engine = create_engine(settings.task_database_url)
     stack.push_async_callback(engine.dispose)
     await migrate(engine)
-    store: TaskStore = SqlTaskStore(engine)
-    return (CachedTaskStore(store) if settings.is_single_process else store), engine
+    sql = SqlTaskStore(engine, changed=changes.publish)
+    store: TaskStore = CachedTaskStore(sql) if settings.is_single_process else sql
+    return store, engine, sql.write_turn
 
 
 async def _open_providers(

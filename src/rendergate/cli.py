@@ -269,7 +269,7 @@ def tasks(
 @app.command()
 def apps(config: ConfigOption = None) -> None:
     """List the apps this configuration offers and whether each can run here."""
-    from rendergate.services.tasks import app_availability
+    from rendergate.services.routing import app_availability
 
     settings = _settings(config)
     table = Table("type", "provider", "available", "title")

@@ -24,6 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from rendergate.config_clients import ClientSettings
 from rendergate.domain.errors import ConfigError
 
 
@@ -83,7 +84,7 @@ class ProviderSettings(SettingsSources):
 P = TypeVar("P", bound=ProviderSettings)
 
 
-class Settings(SettingsSources):
+class Settings(SettingsSources, ClientSettings):
     # Where things live
     data_dir: Path = Field(Path("./data"), description="SQLite database and stored images.")
     database_url: str | None = Field(
@@ -162,7 +163,7 @@ class Settings(SettingsSources):
     )
     fetch_allow: CommaList = Field(
         default_factory=list,
-        description="Hosts or CIDRs that image URLs may point at even though they are "
+        description="Hosts or CIDRs that image and webhook URLs may point at though they are "
         "loopback, private or link-local (JSON list or comma-separated).",
     )
     fetch_timeout_s: float = Field(20, gt=0, description="Time limit for fetching an image URL.")

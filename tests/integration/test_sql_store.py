@@ -21,6 +21,7 @@ from rendergate.domain.errors import TaskNotFound
 from rendergate.domain.task import InputRef, JobHandle, ResultFile, Skip, Task, TaskStatus
 from rendergate.store.base import Page, TaskIdTaken
 from rendergate.store.codec import to_row
+from rendergate.store.events import SqlEventLog
 from rendergate.store.sql import MIGRATIONS, SqlTaskStore, create_engine, migrate
 from rendergate.store.tables import tasks
 
@@ -300,7 +301,8 @@ async def test_migration_0003_gives_existing_tasks_no_skips(engine: AsyncEngine)
     async with engine.begin() as connection:
         await connection.run_sync(_alembic, "downgrade", "0002")
     row = to_row(make(ID))
-    del row["skipped"], row["owner"]  # a row written before fallbacks (and keys) existed
+    for later in ("skipped", "owner", "webhook_url", "webhook_events", "deadline_s"):
+        del row[later]  # a row written before fallbacks (and keys, and webhooks) existed
     async with engine.begin() as connection:
         await connection.execute(tasks.insert().values(**row))
     await migrate(engine)
@@ -310,3 +312,25 @@ async def test_migration_0003_gives_existing_tasks_no_skips(engine: AsyncEngine)
     moved = old.fall_back(now=T0, to="local", reason="busy")
     assert await store.save(old, moved) is not None
     assert (await store.get(ID)).skipped == moved.skipped
+
+
+async def test_a_visible_change_is_logged_with_its_task(
+    store: SqlTaskStore, engine: AsyncEngine
+) -> None:
+    """Each write a client could see appends the version to the event log, in its
+    transaction; a write that changes nothing a client sees appends nothing."""
+    events = SqlEventLog(engine)
+    task = make(ID)
+    await store.add(task)
+    started = task.start(now=T0, provider_job=JobHandle(job_id="j1"))
+    stored = await store.save(task, started)
+    assert stored is not None
+    handled = await store.save(stored, stored.needs_resubmit(now=T0))  # nothing to see
+    assert handled is not None
+    logged = await events.after(ID, -1)
+    assert [(event, t.version) for event, t in logged] == [
+        ("task.submitted", 0),
+        ("task.processing", 1),
+    ]
+    assert logged[1][1].status is TaskStatus.PROCESSING and logged[1][1].callback_token == ""
+    assert await events.after(ID, 1) == []

@@ -15,7 +15,7 @@ from rendergate import __version__
 from rendergate.api.errors import install_error_handlers
 from rendergate.api.finished_cache import FinishedBodies, FinishedTaskCache
 from rendergate.api.limits import BodyLimits
-from rendergate.api.routes import health, tasks, webhooks
+from rendergate.api.routes import events, health, tasks, webhooks
 from rendergate.api.serving import BodyTimeout
 from rendergate.bootstrap import open_services
 from rendergate.config import Settings
@@ -62,6 +62,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     app.add_middleware(FinishedTaskCache)
     app.add_middleware(BodyLimits)
     app.include_router(tasks.router)
+    app.include_router(events.router)
     app.include_router(health.router)
     app.include_router(webhooks.router)
     return app

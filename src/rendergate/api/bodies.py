@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -15,13 +16,14 @@ from pydantic import ValidationError
 from rendergate.api.multipart import FormSpec, read_form, text_of
 from rendergate.api.schemas import TaskCreateJson
 from rendergate.domain.errors import InvalidInput, UnsupportedInput
+from rendergate.domain.events import parse_webhook_events
 from rendergate.domain.values import check_value
 from rendergate.services.context import Services
 from rendergate.services.tasks import NewTask, Upload
 
 FORM = FormSpec(
     files=frozenset({"image", "reference"}),
-    texts=frozenset({"type", "angle", "params"}),
+    texts=frozenset({"type", "angle", "params", "webhook_url", "webhook_events", "deadline_s"}),
     file_limit=0,
 )
 DATA_URI = re.compile(r"^data:[\w/+.-]*(;[\w=.-]+)*;base64,", re.IGNORECASE)
@@ -67,7 +69,21 @@ async def _from_form(content_type: str, request: Request, limit: int) -> NewTask
         angle=texts.get("angle", ""),
         params=params,
         uploads=uploads,
+        push=_form_push(texts),
     )
+
+
+def _form_push(texts: dict[str, str]) -> Push:
+    """The form's webhook_url, webhook_events (comma-separated) and deadline_s."""
+    events = [e.strip() for e in texts.get("webhook_events", "").split(",") if e.strip()]
+    raw_deadline = texts.get("deadline_s", "").strip()
+    try:
+        deadline = float(raw_deadline) if raw_deadline else None
+    except ValueError:
+        raise InvalidInput("deadline_s must be a number of seconds", field="deadline_s") from None
+    if deadline is not None and not math.isfinite(deadline):
+        raise InvalidInput("deadline_s must be a number of seconds", field="deadline_s")
+    return Push(texts.get("webhook_url", "").strip(), events, deadline)
 
 
 def _parse_params(raw: str) -> dict[str, Any]:
@@ -98,7 +114,10 @@ async def _from_json(body: bytearray, services: Services) -> NewTask:
         for role in ("image", "reference")
         if (upload := await _json_image(model, role, services)) is not None
     ]
-    return _new_task(app=model.type, angle=model.angle, params=model.params, uploads=uploads)
+    push = Push(model.webhook_url or "", model.webhook_events or [], model.deadline_s)
+    return _new_task(
+        app=model.type, angle=model.angle, params=model.params, uploads=uploads, push=push
+    )
 
 
 async def _json_image(model: TaskCreateJson, role: str, services: Services) -> Upload | None:
@@ -168,7 +187,26 @@ def strict_json(
     return value
 
 
-def _new_task(*, app: str, angle: str, params: dict[str, Any], uploads: list[Upload]) -> NewTask:
+@dataclass(frozen=True)
+class Push:
+    """What a create asks of its task's push side: webhooks, and its own deadline."""
+
+    webhook_url: str = ""
+    webhook_events: list[str] = dataclasses.field(default_factory=list)
+    deadline_s: float | None = None
+
+
+def _new_task(
+    *, app: str, angle: str, params: dict[str, Any], uploads: list[Upload], push: Push
+) -> NewTask:
     if len(app) > 64 or len(angle) > 64:
         raise InvalidInput("type and angle are at most 64 characters", field="type")
-    return NewTask(app=app, angle=angle, params=params, uploads=tuple(uploads))
+    return NewTask(
+        app=app,
+        angle=angle,
+        params=params,
+        uploads=tuple(uploads),
+        webhook_url=push.webhook_url,
+        webhook_events=parse_webhook_events(push.webhook_events),
+        deadline_s=push.deadline_s,
+    )

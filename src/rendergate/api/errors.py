@@ -26,6 +26,7 @@ from rendergate.domain.errors import (
     InputTooLarge,
     InvalidInput,
     InvalidTransition,
+    LimitReached,
     RendergateError,
     RequestInProgress,
     ResultLost,
@@ -77,6 +78,8 @@ async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
         return validation_error(loc, str(exc))
     if isinstance(exc, ServerBusy):
         return body_refusal(exc)
+    if isinstance(exc, LimitReached):
+        return envelope_error(429, str(exc), {"Retry-After": str(exc.retry_after_s)})
     if isinstance(exc, ResultLost):
         log.error("stored result missing", route=route_of(request.scope))
         return envelope_error(500, str(exc))

@@ -105,6 +105,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
             }
         },
     },
+    429: _error(
+        429,
+        "over this key's limit of 60 task creates a minute; retry after 12 s",
+        "Over one of the API key's limits (rate, tasks in flight, daily tasks); retry after "
+        "Retry-After seconds",
+        headers=RETRY_AFTER,
+    ),
     500: _error(500, "internal server error", "Unexpected server error"),
     503: _error(
         503,
@@ -143,6 +150,12 @@ CREATE_BODY: dict[str, Any] = {
                         "type": {"type": "string", "maxLength": 64, "default": "preview"},
                         "angle": {"type": "string", "maxLength": 64},
                         "params": {"type": "string", "description": "A JSON object"},
+                        "webhook_url": {"type": "string", "maxLength": 2048},
+                        "webhook_events": {
+                            "type": "string",
+                            "description": "Comma-separated event types",
+                        },
+                        "deadline_s": {"type": "number", "exclusiveMinimum": 0},
                     },
                     "additionalProperties": False,  # an unknown field is refused (422)
                 },

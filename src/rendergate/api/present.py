@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from rendergate.api.finished_cache import request_base_url
-from rendergate.api.schemas import ImagePublic, OutputPublic, SkipPublic, TaskPublic
+from rendergate.api.schemas import Envelope, ImagePublic, OutputPublic, SkipPublic, TaskPublic
 from rendergate.domain.task import Task, TaskStatus
 from rendergate.domain.values import renderable, safe_text
 from rendergate.services.context import Services
+
+
+def envelope(data: Any, status_code: int = 200) -> JSONResponse:
+    """A success: `data` in seed 004's {code: 0, msg, data} envelope."""
+    return JSONResponse(Envelope[Any](data=data).model_dump(mode="json"), status_code=status_code)
 
 
 def base_url(request: Request, services: Services) -> str:

@@ -107,6 +107,21 @@ class TaskCreateJson(BaseModel):
     image_url: str | None = Field(None, max_length=4096)
     reference_base64: str | None = None
     reference_url: str | None = Field(None, max_length=4096)
+    webhook_url: str | None = Field(
+        None, max_length=2048, description="Where the task's signed webhooks go."
+    )
+    webhook_events: list[str] | None = Field(
+        None,
+        max_length=5,
+        description="Which: task.processing, task.progress, task.completed, task.failed, "
+        "task.canceled; unset: all but task.progress.",
+    )
+    deadline_s: float | None = Field(
+        None,
+        gt=0,
+        description="Fail the task (and cancel it upstream) after this many seconds; "
+        "at most the app's deadline.",
+    )
 
 
 class AppPublic(BaseModel):

@@ -33,6 +33,18 @@ class Route:
     options: Mapping[str, Any] = field(default_factory=dict)  # provider-specific: webapp id, ...
 
 
+@dataclass(frozen=True)
+class Deadline:
+    at: datetime
+    own: str  # "" for the app's deadline, else what the client asked for
+
+    def message(self, app: AppSpec) -> str:
+        """Why a task past it failed."""
+        if self.own:
+            return f"canceled: {self.own} passed"
+        return f"timed out after {app.deadline_s:g} s"
+
+
 @dataclass(frozen=True, kw_only=True)
 class AppSpec:
     name: str
@@ -68,9 +80,19 @@ class AppSpec:
                 )
         raise ValueError(f"app {self.name!r} has no route on provider {provider!r}")
 
-    def deadline(self, created_at: datetime) -> datetime:
-        """When a task of this app created at `created_at` times out."""
-        return created_at + timedelta(seconds=self.deadline_s)
+    def deadline(self, created_at: datetime, own_s: float | None = None) -> Deadline:
+        """When a task of this app created at `created_at` times out: after the app's
+        deadline_s, or the client's own `own_s` if it gave a shorter one."""
+        if own_s is not None and own_s < self.deadline_s:
+            return Deadline(created_at + timedelta(seconds=own_s), f"its deadline_s of {own_s:g} s")
+        return Deadline(created_at + timedelta(seconds=self.deadline_s), "")
+
+    def check_deadline_s(self, own_s: float | None) -> None:
+        if own_s is not None and not 0 < own_s <= self.deadline_s:
+            raise InvalidInput(
+                f"deadline_s must be over 0 and at most app {self.name!r}'s {self.deadline_s:g}",
+                field="deadline_s",
+            )
 
     def after(self, provider: str) -> tuple[str, ...]:
         """The providers of the routes after `provider`'s, in order (none if it is not one)."""

@@ -9,6 +9,7 @@ RendergateError
 ├── ResultNotReady            the task has no stored result (yet)
 ├── ResultLost                a completed task's stored result is missing
 ├── ServerBusy                no room for the request right now (too many large uploads)
+├── LimitReached              the caller's key is over one of its limits (rate, in flight)
 ├── InvalidInput              the caller sent something we cannot use
 │   ├── UnknownApp
 │   ├── AppUnavailable        the app's provider is not configured here
@@ -154,6 +155,14 @@ class ServerBusy(RendergateError):
     def __init__(self, message: str, *, retry_after_s: int = 2) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class LimitReached(RendergateError):
+    """The caller's API key is over one of its limits; the message names it."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
 
 
 class ResultNotReady(RendergateError):

@@ -90,6 +90,9 @@ class Task:
     callback_token: str = ""  # the secret part of this task's provider webhook URL
     skipped: tuple[Skip, ...] = ()  # the app's routes passed over, in order, before `provider`
     owner: str = ""  # the id of the API key that created it; "" without keys (open mode)
+    webhook_url: str = ""  # where the client's webhooks go; "" for none
+    webhook_events: tuple[str, ...] = ()  # the events it asked for; (): the default set
+    deadline_s: float | None = None  # the client's own deadline, within the app's
     version: int = 0
     created_at: datetime
     updated_at: datetime

@@ -183,36 +183,23 @@ class UrlFetcher:
             raise InvalidInput(f"could not fetch {host}: {why}", field=field) from exc
 
     def _checked(self, url: str | URL, field: str, *, subject: str) -> URL:
-        """Parse and vet a URL before any connection; `subject` names it in messages."""
+        return check_url(url, self._policy, field=field, subject=subject)
+
+    async def vet(self, url: str, *, field: str) -> None:
+        """Refuses (InvalidInput) a URL we must not connect to, its host name resolved now:
+        a client learns of a webhook URL into our own network at create, not at delivery.
+        Delivery checks again (sender.py), since a name may resolve elsewhere later."""
+        target = self._checked(url, field, subject=field)
+        host = target.raw_host or ""
+        if self._resolver is None or _looks_like_ip(host):
+            return
         try:
-            parsed = url if isinstance(url, URL) else URL(url)
-            scheme, raw_host = parsed.scheme, parsed.raw_host
-            has_userinfo = parsed.raw_user is not None or parsed.raw_password is not None
-            host = _display_host(parsed)  # decodes IDNA, which can fail
-            _ = parsed.port  # validates it
-        except Exception as exc:  # yarl fails on some garbage with IndexError: all "invalid"
-            raise InvalidInput(f"{subject} is not a valid URL", field=field) from exc
-        if scheme not in _SCHEMES:
-            raise InvalidInput(f"{subject} must be an http or https URL", field=field)
-        if not raw_host:
-            raise InvalidInput(f"{subject} has no host name", field=field)
-        if has_userinfo:
-            msg = f"{subject} must not contain a user name or password (host {host})"
-            raise InvalidInput(msg, field=field)
-        if not _looks_like_ip(raw_host):
-            if not _HOST_NAME.fullmatch(raw_host):
-                raise InvalidInput(f"{subject} has an invalid host name", field=field)
-            return parsed  # the resolver checks what a name resolves to, at connect time
-        if self._policy.host_allowed(raw_host):
-            return parsed
-        address = _parse_ip(raw_host) or _parse_ip(parsed.host or "")
-        if address is None:
-            raise InvalidInput(f"{subject} has an invalid IP address {host}", field=field)
-        kind = self._policy.refusal(address)
-        if kind is not None:
-            msg = f"refusing to fetch {host}: it is {_a(kind)} address"
-            raise InvalidInput(msg, field=field)
-        return parsed
+            await self._resolver.resolve(host, target.port or 0)
+        except BlockedAddress as exc:
+            raise InvalidInput(exc.message, field=field) from exc
+        except OSError as exc:
+            msg = f"{field} host {_display_host(target)} cannot be resolved"
+            raise InvalidInput(msg, field=field) from exc
 
     def _next_hop(self, resp: aiohttp.ClientResponse, current: URL, host: str, field: str) -> URL:
         """Where a redirect points, re-vetted like the URL we were given."""
@@ -251,6 +238,39 @@ class UrlFetcher:
                     f"the file at {host} is over the {limit}-byte limit", field=field
                 )
         return bytes(body), resp.headers.get("Content-Type")
+
+
+def check_url(url: str | URL, policy: AddressPolicy, *, field: str, subject: str) -> URL:
+    """Parse and vet a URL before any connection; `subject` names it in messages."""
+    try:
+        parsed = url if isinstance(url, URL) else URL(url)
+        scheme, raw_host = parsed.scheme, parsed.raw_host
+        has_userinfo = parsed.raw_user is not None or parsed.raw_password is not None
+        host = _display_host(parsed)  # decodes IDNA, which can fail
+        _ = parsed.port  # validates it
+    except Exception as exc:  # yarl fails on some garbage with IndexError: all "invalid"
+        raise InvalidInput(f"{subject} is not a valid URL", field=field) from exc
+    if scheme not in _SCHEMES:
+        raise InvalidInput(f"{subject} must be an http or https URL", field=field)
+    if not raw_host:
+        raise InvalidInput(f"{subject} has no host name", field=field)
+    if has_userinfo:
+        msg = f"{subject} must not contain a user name or password (host {host})"
+        raise InvalidInput(msg, field=field)
+    if not _looks_like_ip(raw_host):
+        if not _HOST_NAME.fullmatch(raw_host):
+            raise InvalidInput(f"{subject} has an invalid host name", field=field)
+        return parsed  # the resolver checks what a name resolves to, at connect time
+    if policy.host_allowed(raw_host):
+        return parsed
+    address = _parse_ip(raw_host) or _parse_ip(parsed.host or "")
+    if address is None:
+        raise InvalidInput(f"{subject} has an invalid IP address {host}", field=field)
+    kind = policy.refusal(address)
+    if kind is not None:
+        msg = f"refusing to fetch {host}: it is {_a(kind)} address"
+        raise InvalidInput(msg, field=field)
+    return parsed
 
 
 def _norm_host(host: str) -> str:

@@ -6,6 +6,10 @@ after its write has committed; every worker holds one connection LISTENing on th
 and wakes the tracking loop of each task it follows (and ignores the others). A broadcast
 suits tens of workers. A notification lost while a worker reconnects is made good by
 waking every task it tracks once, and by the polls that follow every task anyway.
+
+The same connection LISTENs to the task writes every process's store announces
+(store/events.py) and tells this process's `Changes`: event streams and the webhook
+delivery loop learn of a write made anywhere.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from rendergate.services.changes import Changes
 from rendergate.services.context import Wake, Wakeups
+from rendergate.store.events import CHANNEL as CHANGES_CHANNEL
 
 log = structlog.get_logger(__name__)
 
@@ -28,9 +34,10 @@ RECONNECT_MAX_S = 10.0
 class PostgresWakes:
     """Sends wakes on the task database; `listen` delivers them to this process's loops."""
 
-    def __init__(self, engine: AsyncEngine, wakeups: Wakeups) -> None:
+    def __init__(self, engine: AsyncEngine, wakeups: Wakeups, changes: Changes) -> None:
         self._engine = engine
         self._wakeups = wakeups
+        self._changes = changes
         self.connected = asyncio.Event()  # set while the listener holds its connection
 
     async def send(self, task_id: int, reason: Wake) -> None:
@@ -56,10 +63,22 @@ class PostgresWakes:
         dsn = url.render_as_string(hide_password=False)
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as connection:
             await connection.execute(f"LISTEN {CHANNEL}")
+            await connection.execute(f"LISTEN {CHANGES_CHANNEL}")
             self.connected.set()
             self._wakeups.wake_all(Wake.RECONNECTED)  # what was sent while we were away
+            self._changes.publish_all()
             async for note in connection.notifies():
-                self._deliver(note.payload)
+                if note.channel == CHANGES_CHANNEL:
+                    self._changed(note.payload)
+                else:
+                    self._deliver(note.payload)
+
+    def _changed(self, payload: str) -> None:
+        task, _, delivery = payload.partition(":")
+        try:
+            self._changes.publish(int(task), delivery == "1")
+        except ValueError:
+            log.warning("unreadable change", payload=payload[:100])
 
     def _deliver(self, payload: str) -> None:
         task, _, reason = payload.partition(":")

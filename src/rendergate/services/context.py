@@ -17,8 +17,10 @@ from rendergate.lru import Lru
 from rendergate.providers.base import Provider
 from rendergate.redaction import Redactor
 from rendergate.services.cache import FinishedTasks
+from rendergate.services.changes import Changes
 from rendergate.services.keys import KeyRing
-from rendergate.store.base import AlongWrite, ClaimStore, TaskStore
+from rendergate.services.rates import CreateRates
+from rendergate.store.base import AlongWrite, ClaimStore, DeliveryLog, EventLog, TaskStore
 
 
 class WorkflowState(StrEnum):
@@ -51,6 +53,10 @@ class Fetcher(Protocol):
     """Fetches an input image by URL, safely (see intake.fetch)."""
 
     async def fetch(self, url: str, *, role: str) -> tuple[bytes, str | None]: ...
+
+    async def vet(self, url: str, *, field: str) -> None:
+        """Refuses (InvalidInput) a URL we must not connect to, such as a webhook's."""
+        ...
 
 
 def utc_now() -> datetime:
@@ -158,6 +164,10 @@ class Services:
     large_bodies: Slots = field(default_factory=lambda: Slots(4))  # api/limits.py
     keys: KeyRing = field(default_factory=KeyRing)  # no source: open mode
     claims: ClaimStore | None = None  # Idempotency-Keys (the SQL store's table)
+    rates: CreateRates = field(default_factory=CreateRates)  # creates a minute, per key
+    changes: Changes = field(default_factory=Changes)  # which tasks changed (services/changes)
+    events: EventLog | None = None  # each task's event log (the SQL store's)
+    deliveries: DeliveryLog | None = None  # webhooks to clients (the SQL store's)
 
     async def wake(self, task_id: int, reason: Wake) -> None:
         """Wakes the task's tracking loop, in whichever process it runs."""

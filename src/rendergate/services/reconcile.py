@@ -59,10 +59,11 @@ async def _past_its_deadline(task: Task, services: Services, writer: TaskWriter)
     app = services.apps.get(task.app)
     if app is None:
         return False
-    overdue = services.clock() - app.deadline(task.created_at)
+    deadline = app.deadline(task.created_at, task.deadline_s)
+    overdue = services.clock() - deadline.at
     if overdue.total_seconds() < DEADLINE_GRACE_S:
         return False
     if task.provider_job is not None:
         await cancel_upstream(services.providers.get(task.provider), task.provider_job)
-    await writer.fail(task.task_id, f"timed out after {app.deadline_s:g} s", "timeout")
+    await writer.fail(task.task_id, deadline.message(app), "timeout")
     return True

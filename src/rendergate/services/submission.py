@@ -182,8 +182,9 @@ class SubmitStep:
                 task.task_id, f"app {task.app!r} no longer runs on {task.provider}", "config"
             )
             return None
-        if self.clock() >= app.deadline(task.created_at):
-            await self.writer.fail(task.task_id, f"timed out after {app.deadline_s:g} s", "timeout")
+        deadline = app.deadline(task.created_at, task.deadline_s)
+        if self.clock() >= deadline.at:
+            await self.writer.fail(task.task_id, deadline.message(app), "timeout")
             return None
         return app
 
@@ -286,7 +287,7 @@ class SubmitStep:
         self, task: Task, app: AppSpec, *, can_move: bool
     ) -> AsyncIterator[stamina.Attempt]:
         """Tries of one call: until the app's deadline on the last route, a few otherwise."""
-        patience = app.deadline(task.created_at) - self.clock()
+        patience = app.deadline(task.created_at, task.deadline_s).at - self.clock()
         return stamina.retry_context(
             on=_retryable(can_move),
             attempts=CALL_ATTEMPTS if can_move else None,

@@ -17,10 +17,8 @@ from typing import Any
 import structlog
 
 from rendergate.blobs.base import BlobNotFound
-from rendergate.config import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import (
-    AppUnavailable,
     InvalidInput,
     InvalidTransition,
     ResultLost,
@@ -31,9 +29,11 @@ from rendergate.domain.errors import (
 from rendergate.domain.task import MAX_SAFE_INTEGER, InputRef, JobHandle, Skip, Task, TaskStatus
 from rendergate.domain.values import check_value
 from rendergate.imaging.inputs import CheckedImage, check_image
-from rendergate.providers import registry, unavailable_reason
+from rendergate.providers import registry
 from rendergate.providers.base import cancel_capability
+from rendergate.services.admission import check_limits, check_push
 from rendergate.services.context import Services, Wake
+from rendergate.services.routing import choose_route
 from rendergate.store.base import AlongWrite, Page, TaskIdTaken
 
 log = structlog.get_logger(__name__)
@@ -54,6 +54,9 @@ class NewTask:
     angle: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
     uploads: tuple[Upload, ...] = ()
+    webhook_url: str = ""
+    webhook_events: tuple[str, ...] = ()  # checked by domain.events.parse_webhook_events
+    deadline_s: float | None = None
 
 
 def new_task_id() -> int:
@@ -81,6 +84,9 @@ async def create_task(
     check_value(dict(request.params), what="params", field="params")
     check_value(request.angle, what="angle", field="angle")
     app.check_request(angle=request.angle, has_reference="reference" in roles)
+    app.check_deadline_s(request.deadline_s)
+    await check_push(request.webhook_url, services=services, owner=owner)
+    await check_limits(services, owner)
     registry(services.settings)[provider].check_params(request.params)
     checked = [
         (
@@ -138,6 +144,9 @@ async def _store_new(
             inputs=inputs,
             callback_token=secrets.token_urlsafe(24),
             owner=owner,
+            webhook_url=request.webhook_url,
+            webhook_events=request.webhook_events,
+            deadline_s=request.deadline_s,
             created_at=now,
             updated_at=now,
         )
@@ -164,30 +173,6 @@ def _all_of(writes: list[AlongWrite]) -> AlongWrite:
             each(connection)
 
     return write
-
-
-def choose_route(app: AppSpec, settings: Settings) -> tuple[str, tuple[Skip, ...]]:
-    """The first of the app's routes whose provider can run here, and the ones passed over.
-
-    None can: AppUnavailable, with the first route's reason (what the app was written for).
-    """
-    skipped: list[Skip] = []
-    for route in app.routes:
-        reason = unavailable_reason(route.provider, settings)
-        if reason is None:
-            return route.provider, tuple(skipped)
-        skipped.append(Skip(provider=route.provider, reason=reason))
-    raise AppUnavailable(skipped[0].reason, field="type")
-
-
-def app_availability(app: AppSpec, settings: Settings) -> tuple[str, str | None]:
-    """For listings: the provider the app's tasks start on here and None, or its first
-    route's provider and why no route can run here."""
-    try:
-        provider, _ = choose_route(app, settings)
-    except AppUnavailable as exc:
-        return app.provider, exc.message
-    return provider, None
 
 
 def _owned(task: Task, caller: str | None) -> Task:

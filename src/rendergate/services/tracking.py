@@ -51,7 +51,7 @@ class _Job:
     provider: Provider
     handle: JobHandle
     deadline: datetime
-    deadline_s: float
+    timeout_message: str
     interval: float = FIRST_POLL_S
     hinted: bool = False  # a webhook (or a cancel) has woken us
 
@@ -110,8 +110,9 @@ class TrackStep:
         if provider is None or app is None:
             await self.writer.fail(task.task_id, unconfigured(task), "config")
             return None
-        deadline = app.deadline(task.created_at)
-        return _Job(task.task_id, task.provider, provider, handle, deadline, app.deadline_s)
+        deadline = app.deadline(task.created_at, task.deadline_s)
+        message = deadline.message(app)
+        return _Job(task.task_id, task.provider, provider, handle, deadline.at, message)
 
     async def _poll_once(self, job: _Job) -> Tracked | None:
         """One look at the task and the job: how tracking ends, or None to poll again."""
@@ -121,7 +122,7 @@ class TrackStep:
             return FINISHED_TRACK
         if self.clock() >= job.deadline:
             await cancel_upstream(job.provider, job.handle)
-            await self.writer.fail(job.task_id, f"timed out after {job.deadline_s:g} s", "timeout")
+            await self.writer.fail(job.task_id, job.timeout_message, "timeout")
             return FINISHED_TRACK
         try:
             status = await readable(job.provider_name, job.provider.status(job.handle))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from rendergate.domain.events import Delivery
 from rendergate.domain.task import Task, TaskStatus
 
 
@@ -57,6 +58,13 @@ class TaskStore(Protocol):
         """Newest first; `owner` keeps one API key's tasks (None: everyone's)."""
         ...
 
+    async def count_owned(
+        self, owner: str, *, unfinished: bool = False, since: datetime | None = None
+    ) -> int:
+        """How many of one API key's tasks there are: unfinished ones only, or those
+        created since `since` (its limits, services/admission.py)."""
+        ...
+
     async def unfinished(self) -> list[Task]:
         """Every task not yet completed, failed or canceled, oldest first."""
         ...
@@ -92,3 +100,21 @@ class ClaimStore(Protocol):
     async def release(self, claim: Claim) -> None:
         """Drops an uncompleted claim: its request was refused, and may be corrected."""
         ...
+
+
+class EventLog(Protocol):
+    """Each task's versions that a client could see, written with them (store/events.py)."""
+
+    async def after(self, task_id: int, version: int, limit: int = 100) -> list[tuple[str, Task]]:
+        """The task's events after `version`, oldest first: (event type, task as it was)."""
+        ...
+
+    async def at(self, task_id: int, version: int) -> Task | None: ...
+
+
+class DeliveryLog(Protocol):
+    """A task's webhooks to its client, as the API shows and replays them."""
+
+    async def of_task(self, task_id: int) -> list[Delivery]: ...
+
+    async def replay(self, delivery: Delivery, *, now: datetime) -> Delivery: ...

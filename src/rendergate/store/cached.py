@@ -10,6 +10,8 @@ deployment (they never change), so no task is cached twice.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from rendergate.domain.task import Task, TaskStatus
 from rendergate.lru import Lru
 from rendergate.store.base import AlongWrite, Page, TaskStore
@@ -55,6 +57,11 @@ class CachedTaskStore:
         limit: int = 20,
     ) -> list[Task]:
         return await self._inner.find(status=status, app=app, owner=owner, after=after, limit=limit)
+
+    async def count_owned(
+        self, owner: str, *, unfinished: bool = False, since: datetime | None = None
+    ) -> int:
+        return await self._inner.count_owned(owner, unfinished=unfinished, since=since)
 
     async def unfinished(self) -> list[Task]:
         return await self._inner.unfinished()

@@ -8,6 +8,7 @@ outputs and skips.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from rendergate.domain.media import content_type_of
@@ -36,6 +37,9 @@ def to_row(task: Task) -> dict[str, Any]:
         "attempts": task.attempts,
         "callback_token": task.callback_token,
         "owner": task.owner,
+        "webhook_url": task.webhook_url,
+        "webhook_events": list(task.webhook_events),
+        "deadline_s": task.deadline_s,
         "skipped": [{"provider": s.provider, "reason": s.reason} for s in task.skipped],
         "version": task.version,
         "created_at": task.created_at,
@@ -63,6 +67,9 @@ def from_row(row: Mapping[Any, Any]) -> Task:
         attempts=int(row["attempts"]),
         callback_token=row["callback_token"],
         owner=row["owner"],
+        webhook_url=row["webhook_url"],
+        webhook_events=tuple(row["webhook_events"] or ()),
+        deadline_s=row["deadline_s"],
         skipped=tuple(
             Skip(provider=s["provider"], reason=s["reason"]) for s in row["skipped"] or ()
         ),
@@ -71,6 +78,21 @@ def from_row(row: Mapping[Any, Any]) -> Task:
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
     )
+
+
+_TIMES = ("created_at", "updated_at", "finished_at")
+
+
+def to_snapshot(task: Task) -> dict[str, Any]:
+    """A task as a JSON value, for the event log; without its provider callback token."""
+    row = to_row(task)
+    row["callback_token"] = ""
+    return {k: (v.isoformat() if k in _TIMES and v is not None else v) for k, v in row.items()}
+
+
+def from_snapshot(raw: Mapping[str, Any]) -> Task:
+    times = {k: datetime.fromisoformat(raw[k]) if raw[k] else None for k in _TIMES}
+    return from_row({**raw, **times})
 
 
 def job_to_json(job: JobHandle) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 
 from rendergate.domain.errors import TaskNotFound
 from rendergate.domain.task import Task, TaskStatus
@@ -53,6 +54,17 @@ class MemoryTaskStore:
             and (after is None or (t.created_at, t.task_id) < (after.created_at, after.task_id))
         ]
         return found[:limit]
+
+    async def count_owned(
+        self, owner: str, *, unfinished: bool = False, since: datetime | None = None
+    ) -> int:
+        return sum(
+            1
+            for t in self.tasks.values()
+            if t.owner == owner
+            and not (unfinished and t.status.is_terminal)
+            and (since is None or t.created_at >= since)
+        )
 
     async def unfinished(self) -> list[Task]:
         return sorted(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -96,6 +97,13 @@ class PatientTaskStore:
         return await self._patiently(
             lambda: self._inner.find(status=status, app=app, owner=owner, after=after, limit=limit),
             "find",
+        )
+
+    async def count_owned(
+        self, owner: str, *, unfinished: bool = False, since: datetime | None = None
+    ) -> int:
+        return await self._patiently(
+            lambda: self._inner.count_owned(owner, unfinished=unfinished, since=since), "count"
         )
 
     async def unfinished(self) -> list[Task]:

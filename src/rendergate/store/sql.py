@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import zlib
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from rendergate.domain.errors import TaskNotFound
 from rendergate.domain.task import TERMINAL_STATUSES, Task, TaskStatus
 from rendergate.store.base import AlongWrite, Page, TaskIdTaken
 from rendergate.store.codec import from_row, to_row
+from rendergate.store.events import Changed, record_change
 from rendergate.store.tables import tasks
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -69,21 +71,29 @@ class SqlTaskStore:
     SQLite this process queues its own writes instead.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, changed: Changed | None = None) -> None:
+        """`changed` is told of each committed write a client could see (store/events.py)."""
         self._engine = engine
+        self._changed = changed
         one_writer = engine.dialect.name == "sqlite"
-        self._write_turn: asyncio.Lock | contextlib.nullcontext[None] = (
+        self.write_turn: asyncio.Lock | contextlib.nullcontext[None] = (
             asyncio.Lock() if one_writer else contextlib.nullcontext()
         )
 
     async def add(self, task: Task, *, along: AlongWrite | None = None) -> None:
         try:
-            async with self._write_turn, self._engine.begin() as connection:
+            async with self.write_turn, self._engine.begin() as connection:
                 await connection.execute(tasks.insert().values(**to_row(task)))
+                delivery = await record_change(connection, None, task)
                 if along is not None:
                     await connection.run_sync(along)
         except IntegrityError as exc:
             raise TaskIdTaken(task.task_id) from exc
+        self._tell(task.task_id, delivery)
+
+    def _tell(self, task_id: int, delivery: bool) -> None:
+        if self._changed is not None:
+            self._changed(task_id, delivery)
 
     async def get(self, task_id: int) -> Task:
         async with self._engine.connect() as connection:
@@ -100,13 +110,17 @@ class SqlTaskStore:
         stored = dataclasses.replace(new, version=old.version + 1, created_at=old.created_at)
         values = to_row(stored)
         del values["task_id"], values["created_at"]
-        async with self._write_turn, self._engine.begin() as connection:
+        async with self.write_turn, self._engine.begin() as connection:
             result = await connection.execute(
                 tasks.update()
                 .where(tasks.c.task_id == old.task_id, tasks.c.version == old.version)
                 .values(**values)
             )
-        return stored if result.rowcount == 1 else None
+            if result.rowcount != 1:
+                return None
+            delivery = await record_change(connection, old, stored)
+        self._tell(stored.task_id, delivery)
+        return stored
 
     async def find(
         self,
@@ -137,6 +151,17 @@ class SqlTaskStore:
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
         return [from_row(row) for row in rows]
+
+    async def count_owned(
+        self, owner: str, *, unfinished: bool = False, since: datetime | None = None
+    ) -> int:
+        query = sa.select(sa.func.count()).where(tasks.c.owner == owner)
+        if unfinished:
+            query = query.where(tasks.c.status.not_in([s.value for s in TERMINAL_STATUSES]))
+        if since is not None:
+            query = query.where(tasks.c.created_at >= since)
+        async with self._engine.connect() as connection:
+            return int((await connection.execute(query)).scalar_one())
 
     async def unfinished(self) -> list[Task]:
         query = (

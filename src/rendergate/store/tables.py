@@ -60,6 +60,9 @@ tasks = sa.Table(
     sa.Column("callback_token", sa.String(64), nullable=False, server_default=""),
     sa.Column("skipped", JSONType, nullable=False, server_default=sa.text("'[]'")),
     sa.Column("owner", sa.String(32), nullable=False, server_default=""),  # its API key's id
+    sa.Column("webhook_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("webhook_events", JSONType, nullable=False, server_default=sa.text("'[]'")),
+    sa.Column("deadline_s", sa.Float, nullable=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -106,4 +109,34 @@ idempotency_keys = sa.Table(
     sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("task_id", sa.BigInteger, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+
+task_events = sa.Table(
+    "task_events",  # each version of a task a client could see (domain/events.py)
+    metadata,
+    sa.Column("task_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("task", JSONType, nullable=False),  # codec.to_snapshot
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+
+deliveries = sa.Table(
+    "deliveries",  # webhooks to clients, each written with the event it reports
+    metadata,
+    sa.Column("delivery_id", sa.String(40), primary_key=True),
+    sa.Column("task_id", sa.BigInteger, nullable=False),
+    sa.Column("owner", sa.String(32), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("next_at", UTCDateTime, nullable=True),  # when pending: when to try
+    sa.Column("lease_until", UTCDateTime, nullable=True),  # a worker is trying it until then
+    sa.Index("ix_deliveries_state_next", "state", "next_at"),
+    sa.Index("ix_deliveries_task", "task_id", "created_at"),
 )

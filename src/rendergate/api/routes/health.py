@@ -9,7 +9,7 @@ from rendergate import __version__
 from rendergate.api.deps import ServicesDep
 from rendergate.api.examples import errors, ok
 from rendergate.api.schemas import AppPublic, Envelope, Health
-from rendergate.services.tasks import app_availability
+from rendergate.services.routing import app_availability
 
 router = APIRouter()
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import math
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -17,19 +18,17 @@ from rendergate.api.examples import (
     errors,
     ok,
 )
-from rendergate.api.present import base_url, present_task
+from rendergate.api.present import base_url, envelope, present_task
 from rendergate.api.schemas import Envelope, TaskList, TaskPublic
 from rendergate.domain.media import extension_of
 from rendergate.domain.task import MAX_SAFE_INTEGER, TaskStatus
 from rendergate.services import tasks as use_cases
 from rendergate.services.idempotency import create_once
+from rendergate.services.streams import wait_finished
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
+MAX_WAIT_S = 60.0
 TaskId = Annotated[int, Path(ge=0, le=MAX_SAFE_INTEGER, description="The id POST /tasks returned.")]
-
-
-def _envelope(data: Any, status_code: int = 200) -> JSONResponse:
-    return JSONResponse(Envelope[Any](data=data).model_dump(mode="json"), status_code=status_code)
 
 
 @router.post(
@@ -37,7 +36,7 @@ def _envelope(data: Any, status_code: int = 200) -> JSONResponse:
     status_code=201,
     summary="Create a task",
     response_model=Envelope[TaskPublic],
-    responses={201: ok(TASK_EXAMPLE), **errors(401, 408, 409, 413, 415, 422, 500, 503)},
+    responses={201: ok(TASK_EXAMPLE), **errors(401, 408, 409, 413, 415, 422, 429, 500, 503)},
     openapi_extra={**CREATE_BODY, **KEY_OR_OPEN},
 )
 async def create_task(
@@ -52,6 +51,14 @@ async def create_task(
             "(header Idempotent-Replayed: true), for 24 hours",
         ),
     ] = None,
+    prefer: Annotated[
+        str | None,
+        Header(
+            max_length=200,
+            description="wait=N (N up to 60): answer when the task finishes or after N "
+            "seconds, whichever is first (header Preference-Applied says so)",
+        ),
+    ] = None,
 ) -> JSONResponse:
     """Takes multipart/form-data (`image` file, `reference` file, `type`, `angle`, `params` as
     a JSON string) or JSON (`image_base64` or `image_url`, `reference_base64` or
@@ -63,10 +70,28 @@ async def create_task(
         replayed = False
     else:
         task, replayed = await create_once(new, services=services, owner=owner, key=idempotency_key)
-    response = _envelope(present_task(task, base=base_url(request, services)), status_code=201)
+    wait_s = preferred_wait(prefer)
+    if wait_s is not None:
+        task = await wait_finished(task, services=services, seconds=wait_s)
+    response = envelope(present_task(task, base=base_url(request, services)), status_code=201)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    if wait_s is not None:
+        response.headers["Preference-Applied"] = f"wait={wait_s:g}"
     return response
+
+
+def preferred_wait(prefer: str | None) -> float | None:
+    """The seconds of a `Prefer: wait=N` (RFC 7240), at most MAX_WAIT_S; None without one."""
+    for preference in (prefer or "").split(","):
+        name, _, value = preference.strip().partition("=")
+        if name.strip().lower() == "wait":
+            try:
+                seconds = float(value.strip().strip('"'))
+            except ValueError:
+                return None  # a preference it cannot honour is ignored (RFC 7240)
+            return min(max(seconds, 0.0), MAX_WAIT_S) if math.isfinite(seconds) else None
+    return None
 
 
 @router.get(
@@ -92,7 +117,7 @@ async def list_tasks(
     )
     base = base_url(request, services)
     page = TaskList(tasks=[present_task(t, base=base) for t in found], next_cursor=next_cursor)
-    return _envelope(page)
+    return envelope(page)
 
 
 @router.get(
@@ -118,7 +143,7 @@ async def get_task(
     result = None
     if include_base64 and task.status is TaskStatus.COMPLETED:
         result = await use_cases.result_bytes(task, services=services)
-    response = _envelope(present_task(task, base=base, result=result))
+    response = envelope(present_task(task, base=base, result=result))
     if not include_base64 and task.status.is_terminal:
         request.app.state.finished_bodies.put((task_id, base), (task.owner, bytes(response.body)))
     return response
@@ -137,7 +162,7 @@ async def cancel_task(
     """Stops tracking at once and asks the provider to stop where it can.
     A task that already finished answers 409."""
     task = await use_cases.cancel_task(task_id, services=services, caller=caller)
-    return _envelope(present_task(task, base=base_url(request, services)))
+    return envelope(present_task(task, base=base_url(request, services)))
 
 
 @router.get(

@@ -1,0 +1,143 @@
+"""A task's push side: its server-sent event stream, and the log of its webhooks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from rendergate.api.deps import CallerDep, ServicesDep
+from rendergate.api.examples import KEY_OR_OPEN, errors, ok
+from rendergate.api.present import base_url, envelope, present_task
+from rendergate.api.push_schemas import (
+    DELIVERIES_EXAMPLE,
+    DELIVERY_EXAMPLE,
+    AttemptPublic,
+    DeliveryList,
+    DeliveryPublic,
+)
+from rendergate.api.schemas import Envelope
+from rendergate.domain.events import Delivery, EventType
+from rendergate.domain.task import MAX_SAFE_INTEGER
+from rendergate.services import push as use_cases
+from rendergate.services import tasks as task_cases
+from rendergate.services.streams import StreamItem, follow
+
+router = APIRouter(prefix="/tasks", tags=["events"])
+TaskId = Annotated[int, Path(ge=0, le=MAX_SAFE_INTEGER, description="The id POST /tasks returned.")]
+STREAM_DESCRIPTION = """Each change of the task as it happens, ending after its terminal
+state: `event` is task.submitted, task.processing, task.progress, task.completed,
+task.failed or task.canceled, with `data` the task as GET shows it and `id` its version;
+task.queue (no id) when its queue position moves. A comment line every 10 s keeps proxies
+from closing it. Reconnect with `Last-Event-ID` to go on after the last event received."""
+
+
+EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"enum": [*sorted(EventType), "task.queue"]},
+        "id": {"type": "string", "description": "The task's version: send as Last-Event-ID"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/TaskPublic"},
+        },
+    },
+}
+
+
+def _sse(item: StreamItem, base: str) -> str:
+    if item.task is None:
+        return ": heartbeat\n\n"
+    data = present_task(item.task, base=base).model_dump(mode="json")
+    head = f"id: {item.event_id}\n" if item.event_id is not None else ""
+    return f"{head}event: {item.event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+@router.get(
+    "/{task_id}/events",
+    summary="Stream the task's changes (server-sent events)",
+    description=STREAM_DESCRIPTION,
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "A text/event-stream; the schema is of one event",
+            "content": {"text/event-stream": {"schema": EVENT_SCHEMA}},
+        },
+        **errors(401, 404, 413, 422, 500),
+    },
+    openapi_extra=KEY_OR_OPEN,
+)
+async def stream_task_events(
+    task_id: TaskId,
+    request: Request,
+    services: ServicesDep,
+    caller: CallerDep,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", max_length=20, description="Resume after")
+    ] = None,
+) -> StreamingResponse:
+    task = await task_cases.get_task(task_id, services=services, caller=caller)
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else -1
+    base = base_url(request, services)
+    log = use_cases.event_log(services)
+
+    async def body() -> AsyncIterator[str]:
+        async for item in follow(task, services=services, log=log, after=after):
+            yield _sse(item, base)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+
+
+def _public(delivery: Delivery) -> DeliveryPublic:
+    return DeliveryPublic(
+        delivery_id=delivery.delivery_id,
+        event=delivery.event,
+        url=delivery.url,
+        state=delivery.state,
+        created_at=delivery.created_at,
+        next_attempt_at=delivery.next_at,
+        attempts=[
+            AttemptPublic(
+                at=a.at, status_code=a.status_code, latency_ms=a.latency_ms, error=a.error
+            )
+            for a in delivery.attempts
+        ],
+    )
+
+
+@router.get(
+    "/{task_id}/deliveries",
+    summary="The task's webhook deliveries, each with its tries",
+    response_model=Envelope[DeliveryList],
+    responses={200: ok(DELIVERIES_EXAMPLE), **errors(401, 404, 413, 422, 500)},
+    openapi_extra=KEY_OR_OPEN,
+)
+async def list_task_deliveries(
+    task_id: TaskId, services: ServicesDep, caller: CallerDep
+) -> JSONResponse:
+    found = await use_cases.deliveries_of(task_id, services=services, caller=caller)
+    return envelope(DeliveryList(deliveries=[_public(d) for d in found]))
+
+
+@router.post(
+    "/{task_id}/deliveries/{delivery_id}/replay",
+    status_code=202,
+    summary="Send a delivery's event again, as a new delivery",
+    response_model=Envelope[DeliveryPublic],
+    responses={202: ok(DELIVERY_EXAMPLE), **errors(401, 404, 413, 422, 500)},
+    openapi_extra=KEY_OR_OPEN,
+)
+async def replay_task_delivery(
+    task_id: TaskId,
+    delivery_id: Annotated[str, Path(max_length=40)],
+    services: ServicesDep,
+    caller: CallerDep,
+) -> JSONResponse:
+    again = await use_cases.replay(task_id, delivery_id, services=services, caller=caller)
+    return envelope(_public(again), status_code=202)

@@ -1,0 +1,1 @@
+"""Webhooks to our clients: signing them, and sending them past the SSRF guard."""

@@ -1,0 +1,58 @@
+"""What a create must pass, beyond its inputs, before anything is stored: its API key's
+limits, and where its webhooks may go.
+
+The rate limit counts creates in this API process (a sliding minute per key): behind N
+API processes a key gets up to N times it. The in-flight and daily limits count the
+key's tasks in the database, so they hold across processes; creates racing each other
+can pass them by as many as race.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, time, timedelta
+
+from rendergate.domain.errors import InvalidInput, LimitReached
+from rendergate.services.context import Services
+
+IN_FLIGHT_RETRY_S = 10  # when a task in flight may have finished: a guess, said as one
+
+
+async def check_limits(services: Services, owner: str) -> None:
+    settings, store = services.settings, services.store
+    if settings.max_in_flight_per_key:
+        cap = settings.max_in_flight_per_key
+        if await store.count_owned(owner, unfinished=True) >= cap:
+            raise LimitReached(
+                f"this key has {cap} unfinished tasks, its limit of tasks in flight; "
+                "wait for one to finish",
+                retry_after_s=IN_FLIGHT_RETRY_S,
+            )
+    if settings.daily_tasks_per_key:
+        quota, now = settings.daily_tasks_per_key, services.clock()
+        midnight = datetime.combine(now.date(), time(), tzinfo=now.tzinfo)
+        if await store.count_owned(owner, since=midnight) >= quota:
+            tomorrow = midnight + timedelta(days=1)
+            raise LimitReached(
+                f"this key has created {quota} tasks today, its daily limit (UTC days)",
+                retry_after_s=math.ceil((tomorrow - now).total_seconds()),
+            )
+    if settings.rate_limit_per_minute:
+        services.rates.take(owner, settings.rate_limit_per_minute)
+
+
+async def check_push(url: str, *, services: Services, owner: str) -> None:
+    """A webhook URL must be one we may connect to, and its webhooks need a secret."""
+    if not url:
+        return
+    if len(url) > 2048:
+        raise InvalidInput("webhook_url is over 2048 characters", field="webhook_url")
+    if services.fetcher is None:
+        raise InvalidInput("webhooks are not enabled on this server", field="webhook_url")
+    await services.fetcher.vet(url, field="webhook_url")
+    if not owner and services.settings.webhook_secret is None:
+        raise InvalidInput(
+            "webhooks need a signing secret: create an API key (`rendergate keys create "
+            "NAME`) or set RENDERGATE_WEBHOOK_SECRET",
+            field="webhook_url",
+        )

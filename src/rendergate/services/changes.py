@@ -1,0 +1,45 @@
+"""Which tasks changed, told to whoever in this process waits on them: event streams,
+`Prefer: wait` creates, and the webhook delivery loop.
+
+The store tells it of its own commits; on PostgreSQL the NOTIFY each write sends tells it
+of every other process's (orchestration/pg_wakes.py). A waiter also re-reads now and then,
+so a notification lost while the listener reconnects costs a little delay, never an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+
+
+class Changes:
+    def __init__(self) -> None:
+        self._watchers: dict[int, set[asyncio.Event]] = {}
+        self.deliveries = asyncio.Event()  # set when a webhook delivery was written
+
+    def publish(self, task_id: int, delivery: bool) -> None:
+        for event in self._watchers.get(task_id, ()):
+            event.set()
+        if delivery:
+            self.deliveries.set()
+
+    def publish_all(self) -> None:
+        """Everything may have changed (the listener reconnected)."""
+        for watchers in self._watchers.values():
+            for event in watchers:
+                event.set()
+        self.deliveries.set()
+
+    @contextlib.contextmanager
+    def watching(self, task_id: int) -> Iterator[asyncio.Event]:
+        """An event set at each change of the task while inside; clear it before reading."""
+        event = asyncio.Event()
+        self._watchers.setdefault(task_id, set()).add(event)
+        try:
+            yield event
+        finally:
+            watchers = self._watchers[task_id]
+            watchers.discard(event)
+            if not watchers:
+                del self._watchers[task_id]

@@ -1,0 +1,40 @@
+"""Use cases behind a task's push routes: its event log and its webhook deliveries."""
+
+from __future__ import annotations
+
+from rendergate.domain.errors import TaskNotFound
+from rendergate.domain.events import Delivery
+from rendergate.services import tasks as task_cases
+from rendergate.services.context import Services
+from rendergate.store.base import DeliveryLog, EventLog
+
+
+def event_log(services: Services) -> EventLog:
+    if services.events is None:
+        raise RuntimeError("these services keep no event log (a store without SQL)")
+    return services.events
+
+
+def _deliveries(services: Services) -> DeliveryLog:
+    if services.deliveries is None:
+        raise RuntimeError("these services keep no deliveries (a store without SQL)")
+    return services.deliveries
+
+
+async def deliveries_of(task_id: int, *, services: Services, caller: str | None) -> list[Delivery]:
+    """The task's webhooks, oldest first; another key's task is answered as absent."""
+    await task_cases.get_task(task_id, services=services, caller=caller)
+    return await _deliveries(services).of_task(task_id)
+
+
+async def replay(
+    task_id: int, delivery_id: str, *, services: Services, caller: str | None
+) -> Delivery:
+    """The delivery's event, queued to be sent again at once under a new webhook-id."""
+    found = await deliveries_of(task_id, services=services, caller=caller)
+    original = next((d for d in found if d.delivery_id == delivery_id), None)
+    if original is None:
+        raise TaskNotFound(f"{task_id}'s delivery {delivery_id}")
+    again = await _deliveries(services).replay(original, now=services.clock())
+    services.changes.publish(task_id, True)
+    return again

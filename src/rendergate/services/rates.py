@@ -1,0 +1,38 @@
+"""A per-key limit on creates a minute, counted in this process (services/admission.py)."""
+
+from __future__ import annotations
+
+import collections
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rendergate.domain.errors import LimitReached
+
+WINDOW_S = 60.0
+
+
+@dataclass
+class CreateRates:
+    """Each key's creates in the last minute, in this process."""
+
+    clock: Callable[[], float] = time.monotonic
+    _seen: dict[str, collections.deque[float]] = field(default_factory=dict)
+
+    def take(self, owner: str, per_minute: int) -> None:
+        """Counts a create, or raises LimitReached if the key has had its minute's share."""
+        now = self.clock()
+        seen = self._seen.setdefault(owner, collections.deque())
+        while seen and seen[0] <= now - WINDOW_S:
+            seen.popleft()
+        if len(seen) >= per_minute:
+            wait = math.ceil(seen[0] + WINDOW_S - now)
+            raise LimitReached(
+                f"over this key's limit of {per_minute} task creates a minute; "
+                f"retry after {wait} s",
+                retry_after_s=wait,
+            )
+        seen.append(now)
+        if len(self._seen) > 100_000:  # keys long idle are forgotten
+            self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > now - WINDOW_S}

@@ -1,0 +1,99 @@
+"""A task's event stream, and waiting for a task to finish, for GET /tasks/{id}/events
+and `Prefer: wait`.
+
+Both wait on `Changes` for the task and read the store when told; they also read every
+few seconds regardless, which bounds the cost of a missed notification and keeps the
+queue position of a task still waiting here up to date.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from rendergate.domain.task import Task, TaskStatus
+from rendergate.services.context import Services
+from rendergate.store.base import EventLog
+
+HEARTBEAT_S = 10.0  # a comment line this often keeps proxies from closing an idle stream
+QUEUED_CHECK_S = 2.0  # how often the queue position of a task waiting here is read again
+
+
+@dataclass(frozen=True)
+class StreamItem:
+    """One entry of a stream; `event_id` None for a queue move (no version of its own) and
+    for a heartbeat (`task` None)."""
+
+    event: str
+    task: Task | None
+    event_id: int | None
+
+
+HEARTBEAT = StreamItem("heartbeat", None, None)
+
+
+async def follow(
+    task: Task, *, services: Services, log: EventLog, after: int = -1
+) -> AsyncIterator[StreamItem]:
+    """The task's events after version `after`, as they happen, ending with its terminal
+    one. `task` is the caller's, already checked to be theirs."""
+    task_id, position = task.task_id, None
+    with services.changes.watching(task_id) as changed:
+        idle = 0.0
+        while True:
+            changed.clear()
+            current = await services.store.get(task_id)
+            batch = await log.after(task_id, after)
+            if not batch and current.status.is_terminal and after < current.version:
+                batch = [(f"task.{current.status.value}", current)]  # older than the log
+            for event, snapshot in batch:
+                after = snapshot.version
+                yield StreamItem(event, snapshot, snapshot.version)
+                if snapshot.status.is_terminal:
+                    return
+            if current.status.is_terminal:
+                return
+            if current.status is TaskStatus.SUBMITTED:
+                ahead = await services.store.waiting_ahead(current)
+                if ahead != position:
+                    yield StreamItem("task.queue", _queued(current, ahead), None)
+                position = ahead
+            wait = QUEUED_CHECK_S if current.status is TaskStatus.SUBMITTED else HEARTBEAT_S
+            if await _changed_within(changed, wait):
+                idle = 0.0
+                continue
+            idle += wait
+            if idle >= HEARTBEAT_S:
+                idle = 0.0
+                yield HEARTBEAT
+
+
+def _queued(task: Task, ahead: int) -> Task:
+    return dataclasses.replace(task, queue_position=ahead)
+
+
+async def _changed_within(changed: asyncio.Event, seconds: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(changed.wait(), seconds)
+        return True
+    return False
+
+
+async def wait_finished(task: Task, *, services: Services, seconds: float) -> Task:
+    """The task once finished, or as it is after `seconds`, whichever comes first."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + seconds
+    with services.changes.watching(task.task_id) as changed:
+        while not task.status.is_terminal:
+            left = until - loop.time()
+            if left <= 0:
+                break
+            changed.clear()
+            task = await services.store.get(task.task_id)
+            if task.status.is_terminal:
+                break
+            await _changed_within(changed, min(left, HEARTBEAT_S))
+    return task

@@ -1,0 +1,159 @@
+"""Webhook deliveries to clients: taken by one worker at a time under a lease, tried,
+and written back with the attempt. A worker that dies mid-try leaves a lease that runs
+out, and another worker takes the delivery (at least once, never lost)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rendergate.domain.events import Attempt, Delivery, DeliveryState, EventType
+from rendergate.store.events import new_delivery_id
+from rendergate.store.tables import deliveries
+
+MAX_LOGGED = 50  # attempts kept per delivery (replays are deliveries of their own)
+
+WriteTurn = Any  # an asyncio.Lock on SQLite (SqlTaskStore.write_turn), else a no-op
+
+
+class SqlDeliveries:
+    def __init__(self, engine: AsyncEngine, write_turn: WriteTurn | None = None) -> None:
+        self._engine = engine
+        self._write_turn = write_turn or contextlib.nullcontext()
+
+    async def take_due(self, *, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
+        """Leases up to `limit` pending deliveries due by `now` and not leased by a live
+        try; on PostgreSQL, concurrent workers skip each other's rows."""
+        due = (
+            sa.select(deliveries.c.delivery_id)
+            .where(
+                deliveries.c.state == DeliveryState.PENDING.value,
+                deliveries.c.next_at <= now,
+                sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+            )
+            .order_by(deliveries.c.next_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            deliveries.update()
+            .where(deliveries.c.delivery_id.in_(due.scalar_subquery()))
+            .values(lease_until=lease_until)
+            .returning(*deliveries.c)
+        )
+        async with self._write_turn, self._engine.begin() as connection:
+            rows = (await connection.execute(claim)).mappings().all()
+        return sorted((_delivery(row) for row in rows), key=lambda d: d.next_at or now)
+
+    async def record(
+        self, delivery: Delivery, attempt: Attempt, *, next_at: datetime | None, lease: datetime
+    ) -> None:
+        """Writes the attempt, and what follows: delivered, tried again at `next_at`, or
+        given up. Not written if our lease ran out and another worker took the delivery."""
+        if attempt.succeeded:
+            state = DeliveryState.DELIVERED
+        else:
+            state = DeliveryState.PENDING if next_at is not None else DeliveryState.FAILED
+        logged = [*delivery.attempts, attempt][-MAX_LOGGED:]
+        async with self._write_turn, self._engine.begin() as connection:
+            await connection.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.delivery_id == delivery.delivery_id,
+                    deliveries.c.lease_until == lease,
+                )
+                .values(
+                    state=state.value,
+                    attempts=[_attempt_json(a) for a in logged],
+                    next_at=next_at if state is DeliveryState.PENDING else None,
+                    lease_until=None,
+                )
+            )
+
+    async def next_due(self, now: datetime) -> datetime | None:
+        """When the soonest pending delivery not being tried is due (None: none)."""
+        query = sa.select(sa.func.min(deliveries.c.next_at)).where(
+            deliveries.c.state == DeliveryState.PENDING.value,
+            sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+        )
+        async with self._engine.connect() as connection:
+            value: datetime | None = (await connection.execute(query)).scalar_one_or_none()
+        return value  # min() keeps the column's type: an aware UTC datetime
+
+    async def of_task(self, task_id: int) -> list[Delivery]:
+        query = (
+            sa.select(deliveries)
+            .where(deliveries.c.task_id == task_id)
+            .order_by(deliveries.c.created_at, deliveries.c.delivery_id)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [_delivery(row) for row in rows]
+
+    async def replay(self, delivery: Delivery, *, now: datetime) -> Delivery:
+        """The same event sent again as a new delivery (its own id and retries), at once."""
+        again = dataclasses.replace(
+            delivery,
+            delivery_id=new_delivery_id(),
+            state=DeliveryState.PENDING,
+            created_at=now,
+            next_at=now,
+            attempts=(),
+        )
+        async with self._write_turn, self._engine.begin() as connection:
+            await connection.execute(deliveries.insert().values(**_row(again)))
+        return again
+
+
+def _attempt_json(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "at": attempt.at.isoformat(),
+        "status_code": attempt.status_code,
+        "latency_ms": attempt.latency_ms,
+        "error": attempt.error,
+    }
+
+
+def _row(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "delivery_id": delivery.delivery_id,
+        "task_id": delivery.task_id,
+        "owner": delivery.owner,
+        "event": delivery.event.value,
+        "version": delivery.version,
+        "url": delivery.url,
+        "state": delivery.state.value,
+        "attempts": [_attempt_json(a) for a in delivery.attempts],
+        "created_at": delivery.created_at,
+        "next_at": delivery.next_at,
+        "lease_until": None,
+    }
+
+
+def _delivery(row: Mapping[Any, Any]) -> Delivery:
+    return Delivery(
+        delivery_id=row["delivery_id"],
+        task_id=int(row["task_id"]),
+        owner=row["owner"],
+        event=EventType(row["event"]),
+        version=int(row["version"]),
+        url=row["url"],
+        state=DeliveryState(row["state"]),
+        created_at=row["created_at"],
+        next_at=row["next_at"],
+        attempts=tuple(
+            Attempt(
+                at=datetime.fromisoformat(a["at"]),
+                status_code=a["status_code"],
+                latency_ms=int(a["latency_ms"]),
+                error=a["error"],
+            )
+            for a in row["attempts"] or ()
+        ),
+    )
