@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from standardwebhooks.webhooks import Webhook
 
-from rendergate.config import Settings
+from rendergate.config import Settings, load_settings
 from support.images import make_scene
 from support.logs import captured_logs
 from support.process import RENDERGATE, child_env, free_port
+from support.receiver import Receiver, receiving
 from support.server import RunningServer, serve
 
 
@@ -63,10 +65,10 @@ async def until_accepted(server: RunningServer, headers: dict[str, str]) -> None
         await asyncio.sleep(0.1)
 
 
-async def create_fake_task(server: RunningServer, headers: dict[str, str]) -> int:
+async def create_fake_task(server: RunningServer, headers: dict[str, str], **extra: Any) -> int:
     image = base64.b64encode(make_scene(32, 24)).decode()
     status, body, _ = await call(
-        server, "POST", "/tasks", headers, json={"type": "fake", "image_base64": image}
+        server, "POST", "/tasks", headers, json={"type": "fake", "image_base64": image, **extra}
     )
     assert status == 201, body
     return int(body["data"]["task_id"])
@@ -99,12 +101,18 @@ async def test_a_key_sees_only_its_own_tasks_on_every_route(settings: Settings) 
                 ("GET", f"/tasks/{task_id}"),
                 ("GET", f"/tasks/{task_id}?include_base64=false"),
                 ("GET", f"/tasks/{task_id}/image"),
+                ("GET", f"/tasks/{task_id}/events"),
+                ("GET", f"/tasks/{task_id}/deliveries"),
                 ("POST", f"/tasks/{task_id}/cancel"),
             ]
             for method, path in theirs:
                 status, body, _ = await call(server, method, path, bob)
                 assert status == 404, (method, path, body)
                 assert (await call(server, method, path, alice))[0] in (200, 409)
+            replay = f"/tasks/{task_id}/deliveries/msg_0/replay"
+            assert (await call(server, "POST", replay, bob))[1][
+                "msg"
+            ] == f"task {task_id} not found"
             _, listed, _ = await call(server, "GET", "/tasks", bob)
             assert listed["data"]["tasks"] == []
             _, listed, _ = await call(server, "GET", "/tasks", alice)
@@ -178,3 +186,37 @@ async def test_an_idempotency_key_belongs_to_one_api_key(settings: Settings) -> 
             assert status == 201, body
             made.append(body["data"]["task_id"])
     assert made[0] == made[2] != made[1]  # bob's "order-1" is his own
+
+
+async def test_a_keys_webhooks_verify_with_its_secret_and_through_a_rotation(
+    settings: Settings,
+) -> None:
+    """Signed with the key's own whsec_ secret; after `keys rotate-secret`, each delivery
+    carries two signatures, so a receiver with either secret verifies it for 24 hours."""
+    live = load_settings(
+        data_dir=settings.data_dir, apps_file=settings.apps_file, fetch_allow=["127.0.0.1"]
+    )
+    async with serve(live) as server:
+        made = await asyncio.to_thread(keys, live.data_dir, "create", "shop")
+        token = re.search(r"API key:\s+(\S+)", made.stdout)
+        old = re.search(r"webhook secret:\s+(whsec_\S+)", made.stdout)
+        assert token is not None and old is not None, made.stdout
+        shop = {"Authorization": f"Bearer {token[1]}"}
+        await until_accepted(server, shop)
+        async with receiving(Receiver([old[1]])) as hook:
+            await create_fake_task(server, shop, webhook_url=hook.url)
+            [first, *_] = await hook.until(1)
+            assert first.payload is not None and first.payload["type"] == "task.processing"
+            rotated = await asyncio.to_thread(keys, live.data_dir, "rotate-secret", "shop")
+            new = re.search(r"webhook secret:\s+(whsec_\S+)", rotated.stdout)
+            assert new is not None, rotated.stdout
+            deadline = time.monotonic() + 15
+            while True:  # until the server has read the rotation (it reads keys every 2 s)
+                seen = len(hook.received)
+                await create_fake_task(server, shop, webhook_url=hook.url)
+                latest = (await hook.until(seen + 1))[-1]
+                if len(latest.headers["webhook-signature"].split(" ")) == 2:
+                    break
+                assert time.monotonic() < deadline, "the rotation was not used within 15 s"
+        for secret in (old[1], new[1]):
+            Webhook(secret).verify(latest.body, latest.headers)

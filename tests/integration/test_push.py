@@ -22,7 +22,11 @@ SECRET = "whsec_" + base64.b64encode(b"rendergate-test-secret-32-bytes!").decode
 
 
 def push_settings(settings: Settings, **extra: Any) -> Settings:
-    chosen = {"webhook_secret": SECRET, "fetch_allow": ["127.0.0.1"], "webhook_retry_first_s": 0.2}
+    chosen: dict[str, Any] = {
+        "webhook_secret": SECRET,
+        "fetch_allow": ["127.0.0.1"],
+        "webhook_retry_first_s": 0.2,
+    }
     return load_settings(data_dir=settings.data_dir, apps_file=settings.apps_file, **chosen | extra)
 
 
