@@ -9,6 +9,7 @@ from pathlib import Path
 from rendergate.api.app import create_app
 from rendergate.config import Settings, load_settings
 from rendergate.domain import errors
+from rendergate.domain.task import TaskStatus
 from rendergate.providers import registry
 from support.server import RunningServer
 
@@ -56,6 +57,34 @@ def test_every_route_has_an_example(tmp_path: Path) -> None:
         "/healthz",
         "/apps",
     }
+
+
+def test_every_route_is_shaped_for_client_generators(tmp_path: Path) -> None:
+    """What tests/integration/test_generated_client.py relies on, held for every route (new
+    ones too): an operation id without FastAPI's path suffix, a model for each error."""
+    schema = create_app(load_settings(data_dir=tmp_path)).openapi()
+    untyped, ids = [], {}
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            ids[f"{method.upper()} {path}"] = operation["operationId"]
+            for code, response in operation["responses"].items():
+                body = response.get("content", {}).get("application/json", {})
+                if code[0] in "45" and "$ref" not in body.get("schema", {}):
+                    untyped.append(f"{method.upper()} {path} {code}")
+    assert untyped == []
+    assert len(set(ids.values())) == len(ids)
+    assert all(not name.endswith(("_get", "_post")) for name in ids.values()), ids
+    assert ids["POST /tasks"] == "create_task" and ids["GET /tasks/{task_id}"] == "get_task"
+    components = schema["components"]["schemas"]
+    status = components["TaskPublic"]["properties"]["status"]
+    assert status["$ref"] == "#/components/schemas/TaskStatus"
+    assert components["TaskStatus"]["enum"] == [s.value for s in TaskStatus]
+    body = schema["paths"]["/tasks"]["post"]["requestBody"]["content"]
+    assert {kind: c["schema"]["$ref"].rsplit("/", 1)[1] for kind, c in body.items()} == {
+        "multipart/form-data": "TaskCreateForm",
+        "application/json": "TaskCreateJson",
+    }
+    assert {"TaskCreateForm", "TaskCreateJson"} <= set(components)
 
 
 async def test_docs_page_uses_only_local_assets(server: RunningServer) -> None:

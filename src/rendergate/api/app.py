@@ -15,6 +15,7 @@ from rendergate import __version__
 from rendergate.api.errors import install_error_handlers
 from rendergate.api.finished_cache import FinishedBodies, FinishedTaskCache
 from rendergate.api.limits import BodyLimits
+from rendergate.api.openapi import add_body_components, operation_id
 from rendergate.api.routes import events, health, tasks, webhooks
 from rendergate.api.serving import BodyTimeout
 from rendergate.bootstrap import open_services
@@ -43,6 +44,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         docs_url=None,  # served below from vendored assets, so /docs works offline
+        generate_unique_id_function=operation_id,
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -65,4 +67,5 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(health.router)
     app.include_router(webhooks.router)
+    add_body_components(app)
     return app

@@ -136,33 +136,39 @@ TINY_PNG_BASE64 = (
     "ANdzAmiV7AsTAAAAAElFTkSuQmCC"
 )
 
+# The two bodies POST /tasks takes, as named components: generators make one class of each
+# (openapi-python-client: TaskCreateForm, sent as multipart; TaskCreateJson, sent as JSON).
+BODY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "TaskCreateForm": {
+        "title": "TaskCreateForm",
+        "description": "POST /tasks as multipart/form-data: each image as a file part.",
+        "type": "object",
+        "required": ["image"],
+        "properties": {
+            "image": {"type": "string", "format": "binary"},
+            "reference": {"type": "string", "format": "binary"},
+            "type": {"type": "string", "maxLength": 64, "default": "preview"},
+            "angle": {"type": "string", "maxLength": 64},
+            "params": {"type": "string", "description": "A JSON object"},
+            "webhook_url": {"type": "string", "maxLength": 2048},
+            "webhook_events": {"type": "string", "description": "Comma-separated event types"},
+            "deadline_s": {"type": "number", "exclusiveMinimum": 0},
+        },
+        "additionalProperties": False,  # an unknown field is refused (422)
+    },
+    "TaskCreateJson": TaskCreateJson.model_json_schema(),
+}
+
 CREATE_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
             "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["image"],
-                    "properties": {
-                        "image": {"type": "string", "format": "binary"},
-                        "reference": {"type": "string", "format": "binary"},
-                        "type": {"type": "string", "maxLength": 64, "default": "preview"},
-                        "angle": {"type": "string", "maxLength": 64},
-                        "params": {"type": "string", "description": "A JSON object"},
-                        "webhook_url": {"type": "string", "maxLength": 2048},
-                        "webhook_events": {
-                            "type": "string",
-                            "description": "Comma-separated event types",
-                        },
-                        "deadline_s": {"type": "number", "exclusiveMinimum": 0},
-                    },
-                    "additionalProperties": False,  # an unknown field is refused (422)
-                },
+                "schema": {"$ref": "#/components/schemas/TaskCreateForm"},
                 "example": {"type": "preview", "angle": "front", "params": '{"strength": 0.8}'},
             },
             "application/json": {
-                "schema": TaskCreateJson.model_json_schema(),
+                "schema": {"$ref": "#/components/schemas/TaskCreateJson"},
                 "example": {
                     "type": "preview",
                     "angle": "front",

@@ -31,7 +31,7 @@ def present_task(task: Task, *, base: str, result: bytes | None = None) -> TaskP
     url = f"{base}/tasks/{task.task_id}/image"
     return TaskPublic(
         task_id=task.task_id,
-        status=task.status.value,
+        status=task.status,
         progress=task.progress,
         type=task.app,
         angle=safe_text(task.angle),

@@ -7,6 +7,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rendergate.domain.task import TaskStatus
+
 T = TypeVar("T")
 
 
@@ -61,7 +63,7 @@ class SkipPublic(BaseModel):
 
 class TaskPublic(BaseModel):
     task_id: int = Field(description="Random integer below 2^53, exact in JavaScript.")
-    status: str = Field(description="submitted, processing, completed, failed or canceled")
+    status: TaskStatus = Field(description="submitted, processing, completed, failed or canceled")
     progress: int = Field(ge=0, le=100, description="0-100, never moves backwards.")
     type: str = Field(description="The app that runs the task.")
     angle: str
@@ -87,24 +89,18 @@ class TaskList(BaseModel):
 
 
 class TaskCreateJson(BaseModel):
-    """POST /tasks as JSON: each image as base64 (a data: URI is fine) or as an http(s) URL."""
+    """POST /tasks as JSON: each image as base64 (a data: URI is fine) or as an http(s) URL.
+    The image is required, in exactly one of `image_base64` and `image_url`."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        # The image is required, as base64 or as a URL but not both (intake.py refuses the rest).
-        json_schema_extra={
-            "oneOf": [
-                {"required": [name], "properties": {name: {"type": "string", "minLength": 1}}}
-                for name in ("image_base64", "image_url")
-            ]
-        },
-    )
+    # The intake enforces that rule (bodies.py, services/tasks.py); stated as a top-level oneOf
+    # it made client generators build a union of partial classes that lack the other fields.
+    model_config = ConfigDict(extra="forbid")
 
     type: str = Field("preview", max_length=64)
     angle: str = Field("", max_length=64)
     params: dict[str, Any] = Field(default_factory=dict)
-    image_base64: str | None = None
-    image_url: str | None = Field(None, max_length=4096)
+    image_base64: str | None = Field(None, description="The image, base64; or image_url.")
+    image_url: str | None = Field(None, max_length=4096, description="Or the image's URL.")
     reference_base64: str | None = None
     reference_url: str | None = Field(None, max_length=4096)
     webhook_url: str | None = Field(
