@@ -48,6 +48,7 @@ async def delivering(
             first_s=settings.webhook_retry_first_s, give_up_s=settings.webhook_give_up_s
         ),
         concurrency=settings.webhook_concurrency,
+        try_timeout_s=settings.webhook_timeout_s,
     )
     return loop.run()
 

@@ -245,3 +245,24 @@ async def test_a_deadline_s_fails_the_task_and_says_so(settings: Settings) -> No
             body = await response.json()
             assert response.status == 422
             assert "at most app 'fake''s 30" in body["detail"][0]["msg"]
+
+
+async def test_a_delivery_goes_on_after_a_restart(settings: Settings) -> None:
+    """Failing when the server stops, the delivery is still owed after it starts again:
+    the restarted server delivers it, under the same webhook-id."""
+    receiver = Receiver([SECRET], answers=[503] * 10_000)
+    live = push_settings(settings, webhook_retry_first_s=0.05)
+    async with receiving(receiver) as hook:
+        async with serve(live) as server:
+            task = await create(server, webhook_url=hook.url, webhook_events=["task.completed"])
+            await hook.until(2)  # failed twice: owed a retry
+        receiver.answers.clear()  # the receiver recovers while we are down
+        tried = len(hook.received)
+        async with serve(live) as server:
+            received = await hook.until(tried + 1)
+            [log] = await until_deliveries(
+                server, task["task_id"], lambda d: d and d[0]["state"] == "delivered"
+            )
+    assert {r.headers["webhook-id"] for r in received} == {log["delivery_id"]}
+    codes = [a["status_code"] for a in log["attempts"]]
+    assert codes[-1] == 204 and set(codes[:-1]) == {503} and len(codes) >= 3

@@ -27,7 +27,8 @@ from rendergate.services.changes import Changes
 
 log = structlog.get_logger(__name__)
 
-LEASE_S = 120.0  # well past a try's time limit: a lease runs out only if its worker died
+LEASE_MARGIN_S = 30.0  # a lease outlasts a try's time limit by this: it runs out only if
+# its worker died (a stopping worker gives its leases back)
 IDLE_CHECK_S = 5.0  # looks for due deliveries at least this often
 
 
@@ -39,6 +40,8 @@ class DeliveryRows(Protocol):
     async def record(
         self, delivery: Delivery, attempt: Attempt, *, next_at: datetime | None, lease: datetime
     ) -> None: ...
+
+    async def release(self, delivery_ids: list[str], *, lease: datetime) -> None: ...
 
     async def next_due(self, now: datetime) -> datetime | None: ...
 
@@ -58,7 +61,8 @@ class DeliveryLoop:
     clock: Callable[[], datetime]
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     concurrency: int = 32
-    _running: set[asyncio.Task[None]] = field(default_factory=set)
+    try_timeout_s: float = 10.0
+    _running: dict[asyncio.Task[None], tuple[str, datetime]] = field(default_factory=dict)
 
     async def run(self) -> None:
         """Delivers until cancelled; tries in flight are cancelled with it (their leases
@@ -72,23 +76,34 @@ class DeliveryLoop:
                     log.exception("taking due webhooks failed")
                 await self._idle()
         finally:
-            for running in list(self._running):
-                running.cancel()
-            await asyncio.gather(*self._running, return_exceptions=True)
+            await self._give_back()
+
+    async def _give_back(self) -> None:
+        """Cancels the tries in flight and releases their leases."""
+        cut = dict(self._running)
+        for running in cut:
+            running.cancel()
+        await asyncio.gather(*cut, return_exceptions=True)
+        by_lease: dict[datetime, list[str]] = {}
+        for delivery_id, lease in cut.values():
+            by_lease.setdefault(lease, []).append(delivery_id)
+        for lease, ids in by_lease.items():
+            with contextlib.suppress(Exception):  # else the leases run out by themselves
+                await self.rows.release(ids, lease=lease)
 
     async def _start_due(self) -> None:
         free = self.concurrency - len(self._running)
         if free <= 0:
             return
         now = self.clock()
-        lease = now + timedelta(seconds=LEASE_S)
+        lease = now + timedelta(seconds=self.try_timeout_s + LEASE_MARGIN_S)
         for delivery in await self.rows.take_due(now=now, lease_until=lease, limit=free):
             running = asyncio.create_task(self._try(delivery, lease))
-            self._running.add(running)
+            self._running[running] = (delivery.delivery_id, lease)
             running.add_done_callback(self._finished)
 
     def _finished(self, running: asyncio.Task[None]) -> None:
-        self._running.discard(running)
+        self._running.pop(running, None)
         self.changes.deliveries.set()  # a slot is free: take the next due
 
     async def _idle(self) -> None:

@@ -76,6 +76,21 @@ class SqlDeliveries:
                 )
             )
 
+    async def release(self, delivery_ids: list[str], *, lease: datetime) -> None:
+        """Gives back leases of tries cut short (the worker is stopping): taken at once by
+        the next worker, not after the lease."""
+        if not delivery_ids:
+            return
+        async with self._write_turn, self._engine.begin() as connection:
+            await connection.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.delivery_id.in_(delivery_ids),
+                    deliveries.c.lease_until == lease,
+                )
+                .values(lease_until=None)
+            )
+
     async def next_due(self, now: datetime) -> datetime | None:
         """When the soonest pending delivery not being tried is due (None: none)."""
         query = sa.select(sa.func.min(deliveries.c.next_at)).where(
