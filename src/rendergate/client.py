@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import time
+from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,50 @@ class Exit(IntEnum):
 
 
 POLL_S = 0.5
+
+
+FINISHED = ("completed", "failed", "canceled")
+Show = Callable[[dict[str, Any]], None]
+
+
+async def _stream(
+    session: aiohttp.ClientSession, server: str, task_id: int, show: Show, deadline: float
+) -> dict[str, Any] | None:
+    """Follows the task's event stream to its end; None if it cannot (then poll)."""
+    url = f"{server}/tasks/{task_id}/events"
+    last: dict[str, Any] | None = None
+    try:
+        async with asyncio.timeout(max(deadline - time.monotonic(), 0.1)):
+            async with session.get(url, headers={"Accept": "text/event-stream"}) as response:
+                if response.status != 200:
+                    return None
+                async for raw in response.content:
+                    line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                    if line.startswith("data:"):
+                        last = json.loads(line[5:])
+                        show(last)
+                        if last["status"] in FINISHED:
+                            return last
+    except (aiohttp.ClientError, json.JSONDecodeError, KeyError, TimeoutError):
+        pass
+    return None
+
+
+async def _poll(
+    session: aiohttp.ClientSession, server: str, task_id: int, show: Show, deadline: float
+) -> dict[str, Any] | int | None:
+    """Polls until the task finishes: the task, an exit code on an error, None on time."""
+    while True:
+        async with session.get(f"{server}/tasks/{task_id}?include_base64=false") as response:
+            if response.status != 200:
+                return _exit_for(response.status)
+            task: dict[str, Any] = (await response.json())["data"]
+        show(task)
+        if task["status"] in FINISHED:
+            return task
+        if time.monotonic() > deadline:
+            return None
+        await asyncio.sleep(POLL_S)
 
 
 def _session() -> aiohttp.ClientSession:
@@ -120,21 +165,20 @@ async def _follow(
     )
     with Progress(*columns, console=console, transient=False) as bar:
         row = bar.add_task(f"task {task_id}", total=100)
-        while True:
-            async with session.get(f"{server}/tasks/{task_id}?include_base64=false") as response:
-                if response.status != 200:
-                    console.print(f"[red]{response.status}[/red] {_message(await response.json())}")
-                    return _exit_for(response.status)
-                task = (await response.json())["data"]
-            bar.update(
-                row, completed=task["progress"], description=f"task {task_id} {task['status']}"
-            )
-            if task["status"] in ("completed", "failed", "canceled"):
-                break
-            if time.monotonic() > deadline:
-                console.print(f"[yellow]gave up waiting after {timeout_s:g} s[/yellow]")
-                return Exit.TASK_FAILED
-            await asyncio.sleep(POLL_S)
+
+        def show(task: dict[str, Any]) -> None:
+            status = task["status"]
+            bar.update(row, completed=task["progress"], description=f"task {task_id} {status}")
+
+        task: dict[str, Any] | int | None = await _stream(session, server, task_id, show, deadline)
+        if task is None:  # no stream (an older server, a proxy that buffers): poll
+            task = await _poll(session, server, task_id, show, deadline)
+    if isinstance(task, int):
+        console.print(f"[red]reading task {task_id} failed[/red]")
+        return task
+    if task is None:
+        console.print(f"[yellow]gave up waiting after {timeout_s:g} s[/yellow]")
+        return Exit.TASK_FAILED
     if task["status"] != "completed":
         console.print(f"[red]task {task['status']}:[/red] {task['error_message']}")
         return Exit.TASK_FAILED
