@@ -22,9 +22,9 @@ async def delivering(
 ) -> Coroutine[Any, Any, None]:
     """The loop to run in the background; its HTTP session is closed after it stops."""
     settings = services.settings
-    rows, events = services.deliveries, services.events
-    if not isinstance(rows, SqlDeliveries) or events is None:
-        raise TypeError("webhook delivery needs the SQL store's deliveries and event log")
+    rows = services.deliveries
+    if not isinstance(rows, SqlDeliveries):
+        raise TypeError("webhook delivery needs the SQL store's deliveries")
     sender = await stack.enter_async_context(
         WebhookSender(allow=settings.fetch_allow, timeout_s=settings.webhook_timeout_s)
     )
@@ -38,7 +38,6 @@ async def delivering(
 
     loop = DeliveryLoop(
         rows=rows,
-        snapshot=events.at,
         sender=sender,
         secrets=secrets,
         render=render,

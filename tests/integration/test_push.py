@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from rendergate.config import Settings, load_settings
+from rendergate.delivery.sender import WebhookSender
 from support.images import make_scene
 from support.receiver import Receiver, receiving
 from support.server import RunningServer, serve
@@ -266,3 +267,29 @@ async def test_a_delivery_goes_on_after_a_restart(settings: Settings) -> None:
     assert {r.headers["webhook-id"] for r in received} == {log["delivery_id"]}
     codes = [a["status_code"] for a in log["attempts"]]
     assert codes[-1] == 204 and set(codes[:-1]) == {503} and len(codes) >= 3
+
+
+async def test_a_redirect_is_not_followed(settings: Settings) -> None:
+    receiver = Receiver([SECRET], answers=[307])
+    async with receiving(receiver) as hook, serve(push_settings(settings)) as server:
+        task = await create(server, webhook_url=hook.url, webhook_events=["task.completed"])
+        [log] = await until_deliveries(
+            server, task["task_id"], lambda d: d and d[0]["state"] == "delivered"
+        )
+    first, second = log["attempts"]
+    assert (first["status_code"], first["error"]) == (307, "redirects are not followed")
+    assert second["status_code"] == 204
+
+
+async def test_the_sender_refuses_our_network_at_connect_time() -> None:
+    """A name that resolves to a loopback address now is refused when sending, even if it
+    passed at create."""
+    async with (
+        receiving(Receiver([SECRET])) as hook,
+        WebhookSender(allow=[], timeout_s=5) as sender,
+    ):
+        by_name = hook.url.replace("127.0.0.1", "localhost")
+        sent = await sender.send(by_name, {}, "{}")
+        assert sent.status_code is None
+        assert sent.error == "refusing to fetch localhost: it resolves to a loopback address"
+        assert hook.received == []

@@ -18,9 +18,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rendergate.domain.errors import TaskNotFound
+from rendergate.domain.events import Attempt, DeliveryState, EventType
 from rendergate.domain.task import InputRef, JobHandle, ResultFile, Skip, Task, TaskStatus
 from rendergate.store.base import Page, TaskIdTaken
 from rendergate.store.codec import to_row
+from rendergate.store.deliveries import SqlDeliveries
 from rendergate.store.events import SqlEventLog
 from rendergate.store.sql import MIGRATIONS, SqlTaskStore, create_engine, migrate
 from rendergate.store.tables import tasks
@@ -334,3 +336,30 @@ async def test_a_visible_change_is_logged_with_its_task(
     ]
     assert logged[1][1].status is TaskStatus.PROCESSING and logged[1][1].callback_token == ""
     assert await events.after(ID, 1) == []
+
+
+async def test_a_leased_delivery_is_taken_again_only_once_its_lease_ran_out(
+    engine: AsyncEngine,
+) -> None:
+    """A worker that died mid-try leaves its lease; the delivery is not lost, and no other
+    worker takes it while the lease holds."""
+    store = SqlTaskStore(engine)
+    rows = SqlDeliveries(engine)
+    hooked = make(ID, webhook_url="https://example.com/hook")
+    await store.add(hooked)
+    started = await store.save(hooked, hooked.start(now=T0, provider_job=JobHandle(job_id="j")))
+    assert started is not None
+    lease = T0 + timedelta(seconds=40)
+    [(taken, snapshot)] = await rows.take_due(now=T0, lease_until=lease, limit=10)
+    assert taken.event is EventType.PROCESSING and snapshot.status is TaskStatus.PROCESSING
+    later = T0 + timedelta(seconds=39)
+    assert await rows.take_due(now=later, lease_until=later, limit=10) == []
+    after = T0 + timedelta(seconds=41)
+    [(again, _)] = await rows.take_due(now=after, lease_until=after, limit=10)
+    assert again.delivery_id == taken.delivery_id
+    failed = Attempt(at=after, status_code=500, latency_ms=2)
+    await rows.record(taken, failed, next_at=None, lease=lease)  # the dead try: too late
+    assert (await rows.of_task(ID))[0].attempts == ()
+    await rows.record(again, failed, next_at=None, lease=after)
+    [given_up] = await rows.of_task(ID)
+    assert given_up.state is DeliveryState.FAILED and given_up.attempts == (failed,)

@@ -27,6 +27,7 @@ from rendergate.services.context import Services, Wake, WorkflowState
 from rendergate.services.execution import TaskRunner
 from rendergate.services.outcomes import Finished, Submitted, Tracked, TrackOutcome
 from rendergate.services.reconcile import DEADLINE_GRACE_S, reconcile
+from rendergate.services.streams import StreamItem, follow
 from rendergate.services.tasks import (
     NewTask,
     Upload,
@@ -511,3 +512,30 @@ async def test_the_provider_receives_the_content_type_the_image_check_found(
     assert task.inputs["image"].content_type == content_type
     await world.runner.submit(task.task_id)
     assert [u.content_type for u in world.fake.uploads] == [content_type]
+
+
+async def test_a_stream_shows_each_change_with_the_queue_position_and_ends(world: World) -> None:
+    """The SQL store tells `Changes` after each commit; with the memory store the test
+    does, after each write."""
+    await world.create()
+    world.clock.advance(1)
+    task = await world.create()
+    stream = follow(task, services=world.services, log=world.store)
+
+    async def next_item() -> StreamItem:
+        return await asyncio.wait_for(anext(stream), 5)
+
+    first, queued = await next_item(), await next_item()
+    assert (first.event, first.event_id) == ("task.submitted", 0)
+    assert queued.event == "task.queue" and queued.event_id is None
+    assert queued.task is not None and queued.task.queue_position == 1
+    await world.runner.submit(task.task_id)
+    world.services.changes.publish(task.task_id, False)
+    processing = await next_item()
+    assert (processing.event, processing.event_id) == ("task.processing", 1)
+    await cancel_task(task.task_id, services=world.services)
+    world.services.changes.publish(task.task_id, False)
+    canceled = await next_item()
+    assert canceled.event == "task.canceled" and canceled.task is not None
+    with pytest.raises(StopAsyncIteration):
+        await next_item()

@@ -35,7 +35,9 @@ IDLE_CHECK_S = 5.0  # looks for due deliveries at least this often
 class DeliveryRows(Protocol):
     async def take_due(
         self, *, now: datetime, lease_until: datetime, limit: int
-    ) -> list[Delivery]: ...
+    ) -> list[tuple[Delivery, Task]]:
+        """Leased deliveries, each with the task its event recorded."""
+        ...
 
     async def record(
         self, delivery: Delivery, attempt: Attempt, *, next_at: datetime | None, lease: datetime
@@ -53,7 +55,6 @@ class Sender(Protocol):
 @dataclass
 class DeliveryLoop:
     rows: DeliveryRows
-    snapshot: Callable[[int, int], Awaitable[Task | None]]  # the task at an event's version
     sender: Sender
     secrets: Callable[[str], Awaitable[list[str]]]  # an owner's signing secrets
     render: Callable[[Task], dict[str, Any]]  # the task in GET's shape
@@ -97,8 +98,8 @@ class DeliveryLoop:
             return
         now = self.clock()
         lease = now + timedelta(seconds=self.try_timeout_s + LEASE_MARGIN_S)
-        for delivery in await self.rows.take_due(now=now, lease_until=lease, limit=free):
-            running = asyncio.create_task(self._try(delivery, lease))
+        for delivery, task in await self.rows.take_due(now=now, lease_until=lease, limit=free):
+            running = asyncio.create_task(self._try(delivery, task, lease))
             self._running[running] = (delivery.delivery_id, lease)
             running.add_done_callback(self._finished)
 
@@ -118,9 +119,9 @@ class DeliveryLoop:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.changes.deliveries.wait(), timeout)
 
-    async def _try(self, delivery: Delivery, lease: datetime) -> None:
+    async def _try(self, delivery: Delivery, task: Task, lease: datetime) -> None:
         try:
-            attempt = await self._send(delivery)
+            attempt = await self._send(delivery, task)
             next_at = None if attempt.succeeded else self.policy.next_at(delivery, attempt)
             await self.rows.record(delivery, attempt, next_at=next_at, lease=lease)
         except Exception:  # left leased: tried again when the lease runs out
@@ -136,12 +137,11 @@ class DeliveryLoop:
             error=attempt.error,
         )
 
-    async def _send(self, delivery: Delivery) -> Attempt:
-        task = await self.snapshot(delivery.task_id, delivery.version)
+    async def _send(self, delivery: Delivery, task: Task) -> Attempt:
         secrets = await self.secrets(delivery.owner)
         at = self.clock()
-        if task is None or not secrets:
-            why = "its event is gone" if task is None else "no signing secret (key revoked?)"
+        if not secrets:
+            why = "no signing secret (its API key was revoked?)"
             return Attempt(at=at, status_code=None, latency_ms=0, error=f"not sent: {why}")
         body = json.dumps(
             {

@@ -45,23 +45,21 @@ async def follow(
         idle = 0.0
         while True:
             changed.clear()
-            current = await services.store.get(task_id)
-            batch = await log.after(task_id, after)
-            if not batch and current.status.is_terminal and after < current.version:
-                batch = [(f"task.{current.status.value}", current)]  # older than the log
+            batch, current = await _next(task_id, after, services=services, log=log)
             for event, snapshot in batch:
                 after = snapshot.version
                 yield StreamItem(event, snapshot, snapshot.version)
                 if snapshot.status.is_terminal:
                     return
-            if current.status.is_terminal:
+            latest = current or batch[-1][1]
+            if latest.status.is_terminal:
                 return
-            if current.status is TaskStatus.SUBMITTED:
-                ahead = await services.store.waiting_ahead(current)
+            if latest.status is TaskStatus.SUBMITTED:
+                ahead = await services.store.waiting_ahead(latest)
                 if ahead != position:
-                    yield StreamItem("task.queue", _queued(current, ahead), None)
+                    yield StreamItem("task.queue", _queued(latest, ahead), None)
                 position = ahead
-            wait = QUEUED_CHECK_S if current.status is TaskStatus.SUBMITTED else HEARTBEAT_S
+            wait = QUEUED_CHECK_S if latest.status is TaskStatus.SUBMITTED else HEARTBEAT_S
             if await _changed_within(changed, wait):
                 idle = 0.0
                 continue
@@ -69,6 +67,25 @@ async def follow(
             if idle >= HEARTBEAT_S:
                 idle = 0.0
                 yield HEARTBEAT
+
+
+async def _next(
+    task_id: int, after: int, *, services: Services, log: EventLog
+) -> tuple[list[tuple[str, Task]], Task | None]:
+    """The events after version `after`; when there are none, the task as it is now too
+    (to end the stream of a finished task, and to show a waiting task's queue position).
+    The log is read again after the task: a terminal write between the two reads is then
+    in it, so it is not missed."""
+    batch = await log.after(task_id, after)
+    if batch:
+        return batch, None
+    current = await services.store.get(task_id)
+    if current.status.is_terminal and after < current.version:
+        batch = await log.after(task_id, after)
+        if not batch:  # a task finished before the event log existed
+            batch = [(f"task.{current.status.value}", current)]
+        return batch, None
+    return [], current
 
 
 def _queued(task: Task, ahead: int) -> Task:

@@ -14,8 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rendergate.domain.events import Attempt, Delivery, DeliveryState, EventType
+from rendergate.domain.task import Task
+from rendergate.store.codec import from_snapshot
 from rendergate.store.events import new_delivery_id
-from rendergate.store.tables import deliveries
+from rendergate.store.tables import deliveries, task_events
 
 MAX_LOGGED = 50  # attempts kept per delivery (replays are deliveries of their own)
 
@@ -27,9 +29,12 @@ class SqlDeliveries:
         self._engine = engine
         self._write_turn = write_turn or contextlib.nullcontext()
 
-    async def take_due(self, *, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
+    async def take_due(
+        self, *, now: datetime, lease_until: datetime, limit: int
+    ) -> list[tuple[Delivery, Task]]:
         """Leases up to `limit` pending deliveries due by `now` and not leased by a live
-        try; on PostgreSQL, concurrent workers skip each other's rows."""
+        try, each with the task as its event recorded it (one round trip: the event log read in
+        the UPDATE's RETURNING); on PostgreSQL, concurrent workers skip each other's rows."""
         due = (
             sa.select(deliveries.c.delivery_id)
             .where(
@@ -41,15 +46,22 @@ class SqlDeliveries:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        # Qualified by hand: RETURNING renders the updated table's columns unqualified,
+        # which inside the subquery would name task_events' own.
+        snapshot = sa.select(task_events.c.task).where(
+            task_events.c.task_id == sa.literal_column("deliveries.task_id"),
+            task_events.c.version == sa.literal_column("deliveries.version"),
+        )
         claim = (
             deliveries.update()
             .where(deliveries.c.delivery_id.in_(due.scalar_subquery()))
             .values(lease_until=lease_until)
-            .returning(*deliveries.c)
+            .returning(*deliveries.c, snapshot.scalar_subquery().label("snapshot"))
         )
         async with self._write_turn, self._engine.begin() as connection:
             rows = (await connection.execute(claim)).mappings().all()
-        return sorted((_delivery(row) for row in rows), key=lambda d: d.next_at or now)
+        taken = [(_delivery(row), from_snapshot(row["snapshot"])) for row in rows]
+        return sorted(taken, key=lambda pair: pair[0].next_at or now)
 
     async def record(
         self, delivery: Delivery, attempt: Attempt, *, next_at: datetime | None, lease: datetime

@@ -6,13 +6,29 @@ import dataclasses
 from datetime import datetime
 
 from rendergate.domain.errors import TaskNotFound
+from rendergate.domain.events import stream_event
 from rendergate.domain.task import Task, TaskStatus
 from rendergate.store.base import AlongWrite, Page, TaskIdTaken
 
 
 class MemoryTaskStore:
+    """Also the event log of its tasks, as the SQL store keeps one (store/events.py)."""
+
     def __init__(self) -> None:
         self.tasks: dict[int, Task] = {}
+        self.events: dict[int, list[tuple[str, Task]]] = {}
+
+    def _log(self, old: Task | None, new: Task) -> None:
+        event = stream_event(old, new)
+        if event is not None:
+            self.events.setdefault(new.task_id, []).append((event.value, new))
+
+    async def after(self, task_id: int, version: int, limit: int = 100) -> list[tuple[str, Task]]:
+        logged = self.events.get(task_id, [])
+        return [(e, t) for e, t in logged if t.version > version][:limit]
+
+    async def at(self, task_id: int, version: int) -> Task | None:
+        return next((t for _, t in self.events.get(task_id, []) if t.version == version), None)
 
     async def add(self, task: Task, *, along: AlongWrite | None = None) -> None:
         if along is not None:
@@ -20,6 +36,7 @@ class MemoryTaskStore:
         if task.task_id in self.tasks:
             raise TaskIdTaken(task.task_id)
         self.tasks[task.task_id] = task
+        self._log(None, task)
 
     async def get(self, task_id: int) -> Task:
         try:
@@ -33,6 +50,7 @@ class MemoryTaskStore:
             return None
         stored = dataclasses.replace(new, version=old.version + 1, created_at=old.created_at)
         self.tasks[old.task_id] = stored
+        self._log(current, stored)
         return stored
 
     async def find(
