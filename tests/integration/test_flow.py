@@ -46,6 +46,7 @@ async def test_preview_completes_with_a_stored_result(server: RunningServer) -> 
     assert progress_seen == sorted(progress_seen), "progress moved backwards"
     task = await server.get_task(created["task_id"])
     assert task["progress"] == 100 and task["error_message"] == ""
+    assert task["provider_job_id"] == ""  # the local engine's jobs are ours, not a desk's
     assert task["image"]["image_url"] == f"{server.url}/tasks/{created['task_id']}/image"
     result = base64.b64decode(task["image"]["image_base64"])
     assert Image.open(io.BytesIO(result)).size == (320, 240)

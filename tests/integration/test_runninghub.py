@@ -43,6 +43,7 @@ async def test_su_render_end_to_end_with_webhooks(
         task = await server.wait_finished(task_id)
         assert task["status"] == "completed", task
         [upstream] = emulator.tasks.values()
+        assert task["provider_job_id"] == upstream.task_id  # RunningHub's own taskId
         assert upstream.webhook_url is not None
         assert upstream.webhook_url.startswith(f"http://127.0.0.1:{port}/webhooks/runninghub/")
         assert [a.ok for a in emulator.webhook_attempts] == [True]

@@ -18,6 +18,7 @@ TASK_DATA: dict[str, Any] = {
     },
     "error_message": "",
     "provider": "local",
+    "provider_job_id": "",
     "skipped_providers": [],
     "params": {},
     "queue_position": None,

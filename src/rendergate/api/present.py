@@ -41,6 +41,7 @@ def present_task(task: Task, *, base: str, result: bytes | None = None) -> TaskP
         ),
         error_message=safe_text(task.error_message),
         provider=task.provider,
+        provider_job_id=safe_text(task.provider_job_id),
         skipped_providers=[
             SkipPublic(provider=s.provider, reason=safe_text(s.reason)) for s in task.skipped
         ],

@@ -70,6 +70,12 @@ class TaskPublic(BaseModel):
     image: ImagePublic
     error_message: str
     provider: str = Field(description="The provider that runs (or ran) the task.")
+    provider_job_id: str = Field(
+        "",
+        description="The provider's own id of the job (RunningHub taskId, Aliyun taskId, "
+        "ComfyUI prompt id), which its support desk asks for; empty for the local engine "
+        "and before the job is submitted.",
+    )
     skipped_providers: list[SkipPublic] = Field(
         [], description="The app's earlier routes the task fell back from, in order, and why."
     )

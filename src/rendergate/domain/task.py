@@ -49,6 +49,7 @@ class JobHandle:
 
     job_id: str
     data: Mapping[str, Any] = field(default_factory=dict)
+    shown: bool = True  # the provider's own id, which its support desk knows (not local's)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +98,12 @@ class Task:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
+
+    @property
+    def provider_job_id(self) -> str:
+        """The provider's id of the current job, for its support desk; "" if it has none."""
+        job = self.provider_job
+        return job.job_id if job is not None and job.shown else ""
 
     @property
     def workflow_id(self) -> str:

@@ -64,7 +64,7 @@ class LocalProvider:
     async def submit(self, request: JobRequest) -> JobHandle:
         job_id = f"{request.task_id}-{request.attempt}"
         if job_id in self._jobs:  # the same submit again: idempotent
-            return JobHandle(job_id=job_id)
+            return JobHandle(job_id=job_id, shown=False)
         self._prune()
         try:
             image = self._files[request.inputs["image"]]
@@ -79,7 +79,7 @@ class LocalProvider:
         job = _Job()
         job.task = asyncio.create_task(self._run(job, image, reference, params))
         self._jobs[job_id] = job
-        return JobHandle(job_id=job_id)
+        return JobHandle(job_id=job_id, shown=False)
 
     async def _run(
         self, job: _Job, image: bytes, reference: bytes | None, params: Mapping[str, float]

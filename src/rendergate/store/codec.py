@@ -96,11 +96,13 @@ def from_snapshot(raw: Mapping[str, Any]) -> Task:
 
 
 def job_to_json(job: JobHandle) -> dict[str, Any]:
-    return {"job_id": job.job_id, "data": dict(job.data)}
+    return {"job_id": job.job_id, "data": dict(job.data), "shown": job.shown}
 
 
 def job_from_json(raw: Mapping[str, Any]) -> JobHandle:
-    return JobHandle(job_id=str(raw["job_id"]), data=dict(raw.get("data") or {}))
+    return JobHandle(
+        job_id=str(raw["job_id"]), data=dict(raw.get("data") or {}), shown=raw.get("shown", True)
+    )
 
 
 def _input_ref(raw: str | Mapping[str, str]) -> InputRef:
