@@ -26,6 +26,7 @@ from rendergate.config import Settings
 from rendergate.delivering import delivering
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ConfigError
+from rendergate.domain.task import Task
 from rendergate.intake.fetch import UrlFetcher
 from rendergate.orchestration.dbos_runtime import DbosOrchestrator, QueueLimits, slots_in_use
 from rendergate.orchestration.membership import Membership, new_executor_id
@@ -38,11 +39,13 @@ from rendergate.services.changes import Changes
 from rendergate.services.context import Orchestrator, Services, Slots, utc_now
 from rendergate.services.execution import TaskRunner
 from rendergate.services.keys import KeyRing
+from rendergate.services.metrics import Metrics
 from rendergate.services.reconcile import STALE_SUBMITTED_S, reconcile
 from rendergate.store.base import TaskStore
 from rendergate.store.cached import CachedTaskStore
 from rendergate.store.deliveries import SqlDeliveries, WriteTurn
 from rendergate.store.events import SqlEventLog
+from rendergate.store.gauges import SqlGauges
 from rendergate.store.idempotency import SqlIdempotency
 from rendergate.store.keys import KeyStore
 from rendergate.store.patient import PatientTaskStore
@@ -80,9 +83,9 @@ async def open_services(
             stack.enter_context(data_lock.holding(settings.data_dir))
         if apps is None:
             apps = load_apps(settings)
-        engine, changes, write_turn = None, Changes(), None
+        engine, changes, metrics, write_turn = None, Changes(), Metrics(), None
         if store is None:
-            store, engine, write_turn = await _open_store(settings, stack, changes)
+            store, engine, write_turn = await _open_store(settings, stack, changes, metrics)
         if providers is None:
             providers = await _open_providers(apps, settings, stack)
         services = Services(
@@ -101,8 +104,10 @@ async def open_services(
             ),
             claims=SqlIdempotency(engine) if engine is not None else None,
             changes=changes,
+            metrics=metrics,
         )
         if engine is not None:
+            services.gauges = SqlGauges(engine)
             services.events = SqlEventLog(engine)
             services.deliveries = SqlDeliveries(engine, write_turn)
         if orchestrator is not None:
@@ -208,14 +213,19 @@ def _limits(entry: ProviderEntry[Any], settings: Settings) -> QueueLimits:
 
 
 async def _open_store(
-    settings: Settings, stack: contextlib.AsyncExitStack, changes: Changes
+    settings: Settings, stack: contextlib.AsyncExitStack, changes: Changes, metrics: Metrics
 ) -> tuple[TaskStore, AsyncEngine, WriteTurn]:
     """The task store, its engine, and its turn to write (SQLite's one writer, which the
     deliveries table shares)."""
     engine = create_engine(settings.task_database_url)
     stack.push_async_callback(engine.dispose)
     await migrate(engine)
-    sql = SqlTaskStore(engine, changed=changes.publish)
+
+    def changed(old: Task | None, new: Task, delivery: bool) -> None:
+        changes.publish(new.task_id, delivery)
+        metrics.task_changed(old, new)
+
+    sql = SqlTaskStore(engine, changed=changed)
     store: TaskStore = CachedTaskStore(sql) if settings.is_single_process else sql
     return store, engine, sql.write_turn
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Column, Table
 
-from rendergate import starting
+from rendergate import metrics_port, starting
 from rendergate.cli_keys import keys_app
 from rendergate.client import Exit
 from rendergate.config import Settings, load_settings
@@ -139,9 +139,10 @@ def worker(config: ConfigOption = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with open_services(settings, worker=True):
-            console.print("worker running; Ctrl-C stops it")
-            await stop.wait()
+        async with open_services(settings, worker=True) as services:
+            with metrics_port.serving(services.metrics.registry, settings):
+                console.print("worker running; Ctrl-C stops it")
+                await stop.wait()
 
     try:
         asyncio.run(run())

@@ -191,6 +191,13 @@ class Settings(SettingsSources, ClientSettings):
         "its tasks resumed by another; it beats every sixth of this, and stops by itself "
         "after half of it without a beat.",
     )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port a `rendergate worker` serves its Prometheus /metrics on (at the "
+        "host setting's address); unset: none. `serve` has /metrics on its own port.",
+    )
     worker_concurrency: int = Field(
         50,
         ge=1,

@@ -48,6 +48,7 @@ async def delivering(
         ),
         concurrency=settings.webhook_concurrency,
         try_timeout_s=settings.webhook_timeout_s,
+        on_outcome=services.metrics.delivery,
     )
     return loop.run()
 

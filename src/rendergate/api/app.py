@@ -16,7 +16,7 @@ from rendergate.api.errors import install_error_handlers
 from rendergate.api.finished_cache import FinishedBodies, FinishedTaskCache
 from rendergate.api.limits import BodyLimits
 from rendergate.api.openapi import add_body_components, operation_id
-from rendergate.api.routes import events, health, tasks, webhooks
+from rendergate.api.routes import events, health, metrics, tasks, webhooks
 from rendergate.api.serving import BodyTimeout
 from rendergate.bootstrap import open_services
 from rendergate.config import Settings
@@ -66,6 +66,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(events.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(webhooks.router)
     add_body_components(app)
     return app

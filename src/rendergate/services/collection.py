@@ -15,7 +15,12 @@ from rendergate.domain.media import content_type_of
 from rendergate.domain.task import JobHandle, ResultFile, Task
 from rendergate.providers.base import OutputRef, Provider
 from rendergate.services.outcomes import Tracked
-from rendergate.services.provider_calls import CALL_ATTEMPTS, failure_message, readable
+from rendergate.services.provider_calls import (
+    CALL_ATTEMPTS,
+    CallObserver,
+    failure_message,
+    readable,
+)
 from rendergate.services.tracking import unconfigured
 from rendergate.services.writer import TaskWriter
 
@@ -24,9 +29,15 @@ log = structlog.get_logger(__name__)
 
 class CollectStep:
     def __init__(
-        self, *, writer: TaskWriter, providers: Mapping[str, Provider], blobs: BlobStore
+        self,
+        *,
+        writer: TaskWriter,
+        providers: Mapping[str, Provider],
+        blobs: BlobStore,
+        observe: CallObserver | None = None,
     ) -> None:
         self.writer = writer
+        self.observe = observe
         self.providers = providers
         self.blobs = blobs
 
@@ -75,7 +86,9 @@ class CollectStep:
             on=ProviderUnavailable, attempts=CALL_ATTEMPTS, timeout=300.0
         ):
             with attempt:
-                data = await readable(task.provider, provider.download(job, output))
+                data = await readable(
+                    task.provider, provider.download(job, output), observe=self.observe
+                )
         extension = (output.file_type or "png").lower().lstrip(".")
         key = f"results/{task.task_id}/{index}.{extension}"
         await self.blobs.put(key, data)

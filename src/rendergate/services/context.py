@@ -19,8 +19,16 @@ from rendergate.redaction import Redactor
 from rendergate.services.cache import FinishedTasks
 from rendergate.services.changes import Changes
 from rendergate.services.keys import KeyRing
+from rendergate.services.metrics import Metrics
 from rendergate.services.rates import CreateRates
-from rendergate.store.base import AlongWrite, ClaimStore, DeliveryLog, EventLog, TaskStore
+from rendergate.store.base import (
+    AlongWrite,
+    ClaimStore,
+    DeliveryLog,
+    EventLog,
+    GaugeSource,
+    TaskStore,
+)
 
 
 class WorkflowState(StrEnum):
@@ -166,6 +174,8 @@ class Services:
     claims: ClaimStore | None = None  # Idempotency-Keys (the SQL store's table)
     rates: CreateRates = field(default_factory=CreateRates)  # creates a minute, per key
     changes: Changes = field(default_factory=Changes)  # which tasks changed (services/changes)
+    metrics: Metrics = field(default_factory=Metrics)  # this process's Prometheus series
+    gauges: GaugeSource | None = None  # what the database knows for the whole cluster
     events: EventLog | None = None  # each task's event log (the SQL store's)
     deliveries: DeliveryLog | None = None  # webhooks to clients (the SQL store's)
 

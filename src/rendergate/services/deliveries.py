@@ -63,6 +63,7 @@ class DeliveryLoop:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     concurrency: int = 32
     try_timeout_s: float = 10.0
+    on_outcome: Callable[[str], None] | None = None  # delivered, retrying, given up (metrics)
     _running: dict[asyncio.Task[None], tuple[str, datetime]] = field(default_factory=dict)
 
     async def run(self) -> None:
@@ -128,6 +129,8 @@ class DeliveryLoop:
             log.exception("webhook try failed", task_id=delivery.task_id)
             return
         outcome = "delivered" if attempt.succeeded else ("retrying" if next_at else "given up")
+        if self.on_outcome is not None:
+            self.on_outcome(outcome.replace(" ", "_"))
         log.info(
             f"webhook {outcome}",
             task_id=delivery.task_id,

@@ -53,15 +53,20 @@ class TaskRunner:
             circuits=self.circuits,
             backoff=backoff,
             slots_in_use=slots_in_use,
+            observe=services.metrics,
         )
         self.track_step = TrackStep(
             writer=self.writer,
             providers=services.providers,
             apps=services.apps,
             wakeups=services.wakeups,
+            observe=services.metrics,
         )
         self.collect_step = CollectStep(
-            writer=self.writer, providers=services.providers, blobs=services.blobs
+            writer=self.writer,
+            providers=services.providers,
+            blobs=services.blobs,
+            observe=services.metrics,
         )
         self.redactor = services.redactor
         self._in_flight: dict[asyncio.Task[Any], int] = {}  # workflow -> its task id

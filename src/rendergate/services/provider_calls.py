@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import structlog
 
@@ -30,19 +31,39 @@ class Backoff:
 DEFAULT_BACKOFF = Backoff()
 
 
-async def readable(provider: str, call: Awaitable[T], *, creates_job: bool = False) -> T:
+class CallObserver(Protocol):
+    """Told of each provider call: its outcome ("ok", or the error's code) and time."""
+
+    def provider_call(self, provider: str, outcome: str, seconds: float) -> None: ...
+
+
+async def readable(
+    provider: str,
+    call: Awaitable[T],
+    *,
+    creates_job: bool = False,
+    observe: CallObserver | None = None,
+) -> T:
     """Runs a provider call; a reply the adapter could not read (a missing key, a wrong
     type) is the provider's error, never an internal one. After a call that creates paid
     work it is final: the job may exist, and submitting again could pay for it twice."""
+    started, outcome = time.monotonic(), "error"
     try:
-        return await call
-    except ProviderError:
+        result = await call
+        outcome = "ok"
+        return result
+    except ProviderError as exc:
+        outcome = exc.code or type(exc).__name__
         raise
     except UNREADABLE as exc:
+        outcome = "unreadable"
         message = f"{provider} sent a reply we could not read ({type(exc).__name__})"
         if creates_job:
             raise ProviderRejected(message, code="unreadable") from exc
         raise ProviderUnavailable(message, code="unreadable") from exc
+    finally:
+        if observe is not None:
+            observe.provider_call(provider, outcome, time.monotonic() - started)
 
 
 def failure_message(provider: str, error: ProviderError) -> str:

@@ -40,6 +40,7 @@ from rendergate.services.provider_calls import (
     CALL_ATTEMPTS,
     DEFAULT_BACKOFF,
     Backoff,
+    CallObserver,
     cancel_upstream,
     failure_message,
     readable,
@@ -64,11 +65,14 @@ class _Guard:
     circuit: Circuit
     clock: Callable[[], datetime]
     provider: str
+    observe: CallObserver | None = None
     failed_in_a_row: int = 0
 
     async def __call__(self, call: Awaitable[T], *, creates_job: bool = False) -> T:
         try:
-            result = await readable(self.provider, call, creates_job=creates_job)
+            result = await readable(
+                self.provider, call, creates_job=creates_job, observe=self.observe
+            )
         except ProviderBusy:  # it answered, it is only full: no sign of a broken provider
             raise
         except ProviderUnavailable:
@@ -125,15 +129,17 @@ class SubmitStep:
         circuits: Circuits,
         backoff: Backoff = DEFAULT_BACKOFF,
         slots_in_use: SlotsInUse | None = None,
+        observe: CallObserver | None = None,
     ) -> None:
         self.writer = writer
+        self.observe = observe
         self.providers = providers
         self.apps = apps
         self.blobs = blobs
         self.settings = settings
         self.circuits = circuits
         self.backoff = backoff
-        self.unanswered = UnansweredSubmits(slots_in_use)
+        self.unanswered = UnansweredSubmits(slots_in_use, observe)
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -191,7 +197,7 @@ class SubmitStep:
     async def _hand_over_once(
         self, task: Task, app: AppSpec, circuit: Circuit, fallback: str | None
     ) -> SubmitResult:
-        guard = _Guard(circuit, self.clock, task.provider)
+        guard = _Guard(circuit, self.clock, task.provider, self.observe)
         try:
             job = await self._hand_over(
                 task, app.on(task.provider), guard, can_move=fallback is not None

@@ -19,7 +19,12 @@ from rendergate.domain.task import JobHandle, Task
 from rendergate.providers.base import JobPhase, JobStatus, Provider, webhook_capability
 from rendergate.services.context import Wake, Wakeups
 from rendergate.services.outcomes import FINISHED_TRACK, Tracked, TrackOutcome
-from rendergate.services.provider_calls import cancel_upstream, failure_message, readable
+from rendergate.services.provider_calls import (
+    CallObserver,
+    cancel_upstream,
+    failure_message,
+    readable,
+)
 from rendergate.services.writer import TaskWriter
 
 log = structlog.get_logger(__name__)
@@ -64,8 +69,10 @@ class TrackStep:
         providers: Mapping[str, Provider],
         apps: Mapping[str, AppSpec],
         wakeups: Wakeups,
+        observe: CallObserver | None = None,
     ) -> None:
         self.writer = writer
+        self.observe = observe
         self.providers = providers
         self.apps = apps
         self.wakeups = wakeups
@@ -125,7 +132,9 @@ class TrackStep:
             await self.writer.fail(job.task_id, job.timeout_message, "timeout")
             return FINISHED_TRACK
         try:
-            status = await readable(job.provider_name, job.provider.status(job.handle))
+            status = await readable(
+                job.provider_name, job.provider.status(job.handle), observe=self.observe
+            )
         except JobLost as exc:
             log.warning("job lost; submitting again", task_id=job.task_id, reason=exc.message)
             await self.writer.apply(job.task_id, lambda t: t.needs_resubmit(now=self.clock()))

@@ -11,7 +11,7 @@ import structlog
 from rendergate.domain.errors import JobInDoubt, ProviderUnanswered
 from rendergate.domain.task import Task
 from rendergate.providers.base import Provider, job_count_capability
-from rendergate.services.provider_calls import readable
+from rendergate.services.provider_calls import CallObserver, readable
 
 log = structlog.get_logger(__name__)
 
@@ -30,8 +30,11 @@ class UnansweredSubmits:
     (the orchestrator's count), each of which may have one job there; None where there is
     no orchestrator to ask, and then nothing can be checked."""
 
-    def __init__(self, slots_in_use: SlotsInUse | None) -> None:
+    def __init__(
+        self, slots_in_use: SlotsInUse | None, observe: CallObserver | None = None
+    ) -> None:
         self.slots_in_use = slots_in_use
+        self.observe = observe
 
     async def check(self, task: Task, provider: Provider, unanswered: ProviderUnanswered) -> None:
         """Returns when the provider did not take the unanswered submit: its account holds
@@ -40,7 +43,7 @@ class UnansweredSubmits:
         counter = job_count_capability(provider)
         if counter is None or self.slots_in_use is None:
             raise in_doubt(unanswered, f"{task.provider} offers no way to check")
-        running = await readable(task.provider, counter.jobs_running())
+        running = await readable(task.provider, counter.jobs_running(), observe=self.observe)
         others = max(await self.slots_in_use(task.provider) - 1, 0)  # this task holds one
         if running > others:
             seen = f"its account has {running} jobs queued or running, rendergate's others {others}"

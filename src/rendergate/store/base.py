@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rendergate.domain.events import Delivery
 from rendergate.domain.task import Task, TaskStatus
+
+if TYPE_CHECKING:
+    from rendergate.store.gauges import ClusterGauges
 
 
 class TaskIdTaken(Exception):
@@ -118,3 +121,9 @@ class DeliveryLog(Protocol):
     async def of_task(self, task_id: int) -> list[Delivery]: ...
 
     async def replay(self, delivery: Delivery, *, now: datetime) -> Delivery: ...
+
+
+class GaugeSource(Protocol):
+    """What the database knows for the whole cluster, for /metrics (store/gauges.py)."""
+
+    async def read(self) -> ClusterGauges: ...

@@ -23,8 +23,9 @@ from rendergate.store.tables import deliveries, task_events
 
 CHANNEL = "rendergate_task"
 
-Changed = Callable[[int, bool], None]
-"""Told after a commit: the task id, and whether a delivery was written with it."""
+Changed = Callable[[Task | None, Task, bool], None]
+"""Told after a commit: the task before (None for a new one) and after the write, and
+whether a webhook delivery was written with it."""
 
 
 def new_delivery_id() -> str:

@@ -72,7 +72,7 @@ class SqlTaskStore:
     """
 
     def __init__(self, engine: AsyncEngine, *, changed: Changed | None = None) -> None:
-        """`changed` is told of each committed write a client could see (store/events.py)."""
+        """`changed` is told of each committed write (store/events.py)."""
         self._engine = engine
         self._changed = changed
         one_writer = engine.dialect.name == "sqlite"
@@ -89,11 +89,11 @@ class SqlTaskStore:
                     await connection.run_sync(along)
         except IntegrityError as exc:
             raise TaskIdTaken(task.task_id) from exc
-        self._tell(task.task_id, delivery)
+        self._tell(None, task, delivery)
 
-    def _tell(self, task_id: int, delivery: bool) -> None:
+    def _tell(self, old: Task | None, new: Task, delivery: bool) -> None:
         if self._changed is not None:
-            self._changed(task_id, delivery)
+            self._changed(old, new, delivery)
 
     async def get(self, task_id: int) -> Task:
         async with self._engine.connect() as connection:
@@ -119,7 +119,7 @@ class SqlTaskStore:
             if result.rowcount != 1:
                 return None
             delivery = await record_change(connection, old, stored)
-        self._tell(stored.task_id, delivery)
+        self._tell(old, stored, delivery)
         return stored
 
     async def find(

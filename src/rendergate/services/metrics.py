@@ -1,0 +1,110 @@
+"""This process's Prometheus series, on a registry of its own (built by the composition
+root, never at import time).
+
+Counters and histograms are observed where things happen in this process: each task write
+(`task_changed`, told by the store after its commit), each provider call, each webhook try.
+In a cluster each process counts its own share (the API its creates and cancels, each
+worker its submits and completions); Prometheus adds them up across `GET /metrics` of the
+API processes and each worker's RENDERGATE_METRICS_PORT. What the database knows for the
+whole cluster (queue depth, tasks in flight, workers' heartbeats, webhooks pending) is read
+when /metrics is scraped (api/routes/metrics.py).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from rendergate.domain.task import Task, TaskStatus
+
+DURATION_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+WAIT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800)
+CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.created = Counter(
+            "rendergate_tasks_created", "Tasks created", ["app", "provider"], registry=r
+        )
+        self.finished = Counter(
+            "rendergate_tasks_finished",
+            "Tasks that reached a terminal status",
+            ["app", "provider", "status"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "rendergate_task_duration_seconds",
+            "From create to the terminal status",
+            ["app", "provider"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "rendergate_task_queue_wait_seconds",
+            "From create (or a fallback) to the provider taking the job",
+            ["provider"],
+            buckets=WAIT_BUCKETS,
+            registry=r,
+        )
+        self.result_bytes = Counter(
+            "rendergate_result_bytes", "Bytes of results stored", ["provider"], registry=r
+        )
+        self.upstream = Counter(
+            "rendergate_upstream_requests",
+            "Provider calls, by outcome: ok, or the error's code (or kind)",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self.upstream_seconds = Histogram(
+            "rendergate_upstream_request_duration_seconds",
+            "Time of one provider call",
+            ["provider"],
+            buckets=CALL_BUCKETS,
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "rendergate_webhook_deliveries",
+            "Webhook tries to clients, by outcome",
+            ["outcome"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "rendergate_queue_depth", "Tasks waiting in our queue", ["provider"], registry=r
+        )
+        self.in_flight = Gauge(
+            "rendergate_in_flight", "Tasks handed to a provider", ["provider"], registry=r
+        )
+        self.heartbeat_age = Gauge(
+            "rendergate_worker_heartbeat_age_seconds",
+            "Seconds since each running worker's last heartbeat (the database's clock)",
+            ["executor_id"],
+            registry=r,
+        )
+        self.webhooks_pending = Gauge(
+            "rendergate_webhooks_pending", "Webhook deliveries still to be made", registry=r
+        )
+
+    def task_changed(self, old: Task | None, new: Task) -> None:
+        """Counts a committed write: a create, a start, an end."""
+        if old is None:
+            self.created.labels(new.app, new.provider).inc()
+            return
+        if old.status is TaskStatus.SUBMITTED and new.status is TaskStatus.PROCESSING:
+            waited = (new.updated_at - old.updated_at).total_seconds()
+            self.queue_wait.labels(new.provider).observe(max(waited, 0.0))
+        if new.status.is_terminal and not old.status.is_terminal:
+            self.finished.labels(new.app, new.provider, new.status.value).inc()
+            took = (new.updated_at - new.created_at).total_seconds()
+            self.duration.labels(new.app, new.provider).observe(max(took, 0.0))
+            size = sum(output.size for output in new.outputs)
+            if size:
+                self.result_bytes.labels(new.provider).inc(size)
+
+    def provider_call(self, provider: str, outcome: str, seconds: float) -> None:
+        self.upstream.labels(provider, outcome).inc()
+        self.upstream_seconds.labels(provider).observe(seconds)
+
+    def delivery(self, outcome: str) -> None:
+        self.deliveries.labels(outcome).inc()
