@@ -15,6 +15,7 @@ from rendergate import __version__
 from rendergate.api.errors import install_error_handlers
 from rendergate.api.finished_cache import FinishedBodies, FinishedTaskCache
 from rendergate.api.limits import BodyLimits
+from rendergate.api.request_ids import RequestIds
 from rendergate.api.openapi import add_body_components, operation_id
 from rendergate.api.routes import events, health, metrics, tasks, webhooks
 from rendergate.api.serving import BodyTimeout
@@ -63,6 +64,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     app.add_middleware(BodyTimeout, settings=settings)
     app.add_middleware(FinishedTaskCache)
     app.add_middleware(BodyLimits)
+    app.add_middleware(RequestIds)  # added last: the outermost
     app.include_router(tasks.router)
     app.include_router(events.router)
     app.include_router(health.router)

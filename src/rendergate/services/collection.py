@@ -46,7 +46,7 @@ class CollectStep:
         return self.writer.clock
 
     async def __call__(self, task_id: int, tracked: Tracked) -> None:
-        task = await self.writer.store.get(task_id)
+        task = await self.writer.read(task_id)
         if task.status.is_terminal or task.provider_job is None:
             return
         provider = self.providers.get(task.provider)

@@ -148,7 +148,7 @@ class SubmitStep:
     async def __call__(self, task_id: int, workflow_id: str | None = None) -> SubmitResult:
         """`workflow_id` is the calling workflow's: one the task has moved away from (it fell
         back just before a crash) learns where the task went and submits nothing."""
-        task = await self.writer.store.get(task_id)
+        task = await self.writer.read(task_id)
         settled = self._settled(task, workflow_id)
         if settled is not None:
             return settled
@@ -228,6 +228,8 @@ class SubmitStep:
                 return Finished()
             log.warning("a second execution submitted; its job was canceled", task_id=task.task_id)
             return Submitted(current.provider_job)  # the job the task records is followed
+        shown = job.job_id if job.shown else ""
+        structlog.contextvars.bind_contextvars(provider_job_id=shown)  # for the lines to come
         log.info("task submitted", task_id=task.task_id, provider=task.provider, job=job.job_id)
         return Submitted(job)
 

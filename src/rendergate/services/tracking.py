@@ -82,7 +82,7 @@ class TrackStep:
         return self.writer.clock
 
     async def __call__(self, task_id: int) -> Tracked:
-        task = await self.writer.store.get(task_id)
+        task = await self.writer.read(task_id)
         if task.status.is_terminal:
             return FINISHED_TRACK
         if task.provider_job is None:  # forgotten after a lost job: submit again

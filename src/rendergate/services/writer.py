@@ -28,6 +28,15 @@ class TaskWriter:
     clock: Callable[[], datetime]
     redactor: Redactor
 
+    async def read(self, task_id: int) -> Task:
+        """The task, as a step begins: its log lines from here on name it, its provider
+        and the provider's job id (bound to this workflow's context)."""
+        task = await self.store.get(task_id)
+        structlog.contextvars.bind_contextvars(
+            task_id=task.task_id, provider=task.provider, provider_job_id=task.provider_job_id
+        )
+        return task
+
     async def apply(self, task_id: int, change: Callable[[Task], Task]) -> Task | None:
         """The task after `change`, or None when its state no longer allows it. Another
         writer's save in between makes us read again and retry (optimistic locking)."""
