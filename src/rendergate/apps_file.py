@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rendergate.config import Settings
+from rendergate.config_values import read_toml
 from rendergate.domain.apps import AppSpec, parse_apps
 from rendergate.domain.errors import ConfigError
 from rendergate.providers import ProviderEntry, registry
@@ -27,7 +28,7 @@ def load_apps(settings: Settings) -> dict[str, AppSpec]:
     entries = registry(settings)
     apps = _prepared(parse_apps(builtin), package, entries)
     if settings.apps_file is not None:
-        document = tomllib.loads(settings.apps_file.read_text(encoding="utf-8"))
+        document = read_toml(settings.apps_file, what="RENDERGATE_APPS_FILE")
         apps.update(_prepared(parse_apps(document), settings.apps_file.parent, entries))
     return apps
 

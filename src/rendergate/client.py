@@ -95,8 +95,17 @@ def _message(body: Any) -> str:
 
 
 async def get_json(server: str, path: str, console: Console) -> tuple[int, Any]:
+    return await request_json("GET", server, path, console)
+
+
+async def post_json(server: str, path: str, console: Console) -> tuple[int, Any]:
+    return await request_json("POST", server, path, console)
+
+
+async def request_json(method: str, server: str, path: str, console: Console) -> tuple[int, Any]:
+    """One call: (exit code, body); a refusal or an unreachable server is printed."""
     try:
-        async with _session() as session, session.get(server + path) as response:
+        async with _session() as session, session.request(method, server + path) as response:
             body = await response.json(content_type=None)
             if response.status != 200:
                 console.print(f"[red]{response.status}[/red] {_message(body)}")
@@ -105,6 +114,29 @@ async def get_json(server: str, path: str, console: Console) -> tuple[int, Any]:
     except (aiohttp.ClientError, json.JSONDecodeError, TimeoutError) as exc:
         console.print(f"[red]cannot reach {server}:[/red] {exc}")
         return Exit.UNREACHABLE, None
+
+
+async def download_result(
+    server: str, task_id: int, index: int, output: Path | None, console: Console
+) -> int:
+    """Saves a result to `output`, by default `<task_id>-<index>.<ext>` in the current
+    directory (the name the server's Content-Disposition gives)."""
+    url = f"{server}/tasks/{task_id}/image?index={index}"
+    try:
+        async with _session() as session, session.get(url) as response:
+            if response.status != 200:
+                body = await response.json(content_type=None)
+                console.print(f"[red]{response.status}[/red] {_message(body)}")
+                return _exit_for(response.status)
+            data = await response.read()
+            name = response.content_disposition.filename if response.content_disposition else None
+    except (aiohttp.ClientError, json.JSONDecodeError, TimeoutError) as exc:
+        console.print(f"[red]cannot reach {server}:[/red] {exc}")
+        return Exit.UNREACHABLE
+    target = output or Path.cwd() / Path(name or f"{task_id}-{index}.png").name
+    await asyncio.to_thread(target.write_bytes, data)
+    console.print(f"saved {target}")
+    return Exit.OK
 
 
 async def submit_and_follow(
@@ -184,7 +216,7 @@ async def _follow(
         return Exit.TASK_FAILED
     async with session.get(f"{server}/tasks/{task_id}") as response:
         data = base64.b64decode((await response.json())["data"]["image"]["image_base64"])
-    target = output or image.with_name(f"{image.stem}.{task_id}.png")
+    target = output or Path.cwd() / f"{image.stem}.{task_id}.png"  # here, not beside the input
     await asyncio.to_thread(target.write_bytes, data)
     console.print(f"saved {target}")
     return Exit.OK

@@ -8,41 +8,27 @@ lives at module level: the CLI and tests build one with `load_settings`.
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, cast
-from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, PrivateAttr, SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, SecretStr
 from pydantic_settings import (
     BaseSettings,
-    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
 from rendergate.config_clients import ClientSettings
+from rendergate.config_values import (
+    CommaList,
+    existing_file,
+    is_loopback,
+    lower,
+    read_toml,
+    url_passwords,
+)
 from rendergate.domain.errors import ConfigError
-
-
-def _split_commas(value: Any) -> Any:
-    if isinstance(value, str):
-        if value.lstrip().startswith("["):
-            return json.loads(value)
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
-CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
-"""A list setting given as a JSON list or as comma-separated text."""
-
-
-def url_passwords(urls: list[str | None]) -> list[str]:
-    """The passwords inside URLs (a database's, a server's), for redaction."""
-    return [password for url in urls if url and (password := urlsplit(url).password)]
 
 
 class SettingsSources(BaseSettings):
@@ -118,7 +104,9 @@ class Settings(SettingsSources, ClientSettings):
         description="Serve a non-loopback address with no API key (`serve --insecure`): "
         "anyone who reaches it can read, cancel and download every task.",
     )
-    log_level: str = Field("info", description="debug, info, warning or error.")
+    log_level: Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(lower)] = (
+        Field("info", description="debug, info, warning or error.")
+    )
     log_json: bool = Field(False, description="Log JSON lines instead of console text.")
 
     # Slow clients
@@ -169,7 +157,9 @@ class Settings(SettingsSources, ClientSettings):
     fetch_timeout_s: float = Field(20, gt=0, description="Time limit for fetching an image URL.")
 
     # Apps and providers
-    apps_file: Path | None = Field(None, description="Extra apps (TOML), added to the built-ins.")
+    apps_file: Annotated[Path | None, AfterValidator(existing_file)] = Field(
+        None, description="Extra apps (TOML), added to the built-ins."
+    )
 
     provider_modules: CommaList = Field(
         default_factory=list,
@@ -277,6 +267,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     every provider's settings are read too, so a bad value fails here, at start."""
     if config_file is not None and not config_file.is_file():
         raise FileNotFoundError(f"config file {config_file} does not exist")
+    document = read_toml(config_file, what="the config file") if config_file else {}
 
     class _FromFile(Settings):
         toml_file: ClassVar[Path | None] = config_file
@@ -290,16 +281,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     for entry in registry(settings).values():
         settings.of(entry.settings)
         known |= set(entry.settings.model_fields)
-    given = set(overrides) | (set(tomllib.loads(config_file.read_text())) if config_file else set())
+    given = set(overrides) | set(document)
     if unknown := sorted(given - known):
         raise ConfigError(f"unknown setting {', '.join(unknown)}: see the README's settings table")
     return settings
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a name: only localhost is known to be this machine
-        return False

@@ -123,9 +123,9 @@ def test_the_client_asks_this_machines_server_not_the_public_url(
     assert done.returncode == 4, done.stderr  # the live server said: no such task
 
 
-def test_apps_names_the_missing_setting(tmp_path: Path) -> None:
-    done = run("apps", cwd=tmp_path)
-    assert done.returncode == 0
+def test_apps_asks_the_server_and_names_the_missing_setting(live: ServeProcess) -> None:
+    done = run("apps", server=live.url)
+    assert done.returncode == 0, done.stderr
     assert "preview" in done.stdout and "su_render" in done.stdout
     assert "RENDERGATE_RUNNINGHUB_API_KEY" in done.stdout.replace("\n", "")
 
@@ -138,7 +138,7 @@ def test_bad_settings_and_apps_are_refused_in_one_line_naming_them(tmp_path: Pat
     assert bad.stderr.startswith("invalid setting RENDERGATE_RUNNINGHUB_CONCURRENCY: ")
     apps = tmp_path / "apps.toml"
     apps.write_text('[apps.x]\nprovider = "comfyui"\noptions = { workflow_file = "gone.json" }\n')
-    for args in (["apps"], ["serve", "--port", str(free_port())]):
+    for args in (["serve", "--port", str(free_port())], ["worker"]):
         env = child_env(tmp_path, RENDERGATE_APPS_FILE=str(apps))
         done = subprocess.run(
             [str(RENDERGATE), *args], capture_output=True, text=True, timeout=60, env=env
@@ -146,6 +146,91 @@ def test_bad_settings_and_apps_are_refused_in_one_line_naming_them(tmp_path: Pat
         assert done.returncode == 2, done.stderr
         assert done.stderr.startswith("invalid apps: app 'x': cannot read its workflow_file ")
         assert "Traceback" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        (
+            "RENDERGATE_COMFYUI_URLS",
+            "gpu1:8188",
+            "'gpu1:8188' is not an http(s) URL with a host, such as http://gpu1:8188",
+        ),
+        (
+            "RENDERGATE_APPS_FILE",
+            "/nowhere/apps.toml",
+            "/nowhere/apps.toml does not exist or is not a file",
+        ),
+        ("RENDERGATE_LOG_LEVEL", "loud", "Input should be 'debug', 'info', 'warning' or 'error'"),
+    ],
+)
+def test_a_bad_setting_stops_the_start_in_one_line(
+    tmp_path: Path, variable: str, value: str, says: str
+) -> None:
+    env = child_env(tmp_path, **{variable: value})
+    command = [str(RENDERGATE), "serve", "--port", str(free_port())]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"invalid setting {variable}: {says}\n"
+
+
+def test_malformed_toml_is_named_with_its_line(tmp_path: Path) -> None:
+    config, apps = tmp_path / "rendergate.toml", tmp_path / "apps.toml"
+    config.write_text("port = [\n")
+    apps.write_text("[apps.x\n")
+    serve = [str(RENDERGATE), "serve", "--port", str(free_port())]
+    bad_config = subprocess.run(
+        [*serve, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(tmp_path),
+    )
+    assert bad_config.returncode == 2
+    assert bad_config.stderr.startswith(
+        f"invalid settings: the config file {config} is not valid TOML: "
+    )
+    bad_apps = subprocess.run(
+        serve,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(tmp_path, RENDERGATE_APPS_FILE=str(apps)),
+    )
+    assert bad_apps.returncode == 2
+    assert bad_apps.stderr.startswith(
+        f"invalid apps: RENDERGATE_APPS_FILE {apps} is not valid TOML: "
+    )
+    assert "(at line 1, column 8)" in bad_apps.stderr
+
+
+def test_cancel_and_download(live: ServeProcess, tmp_path: Path) -> None:
+    shot = tmp_path / "shot.png"
+    shot.write_bytes(make_png())
+    hanging = run(
+        "submit",
+        str(shot),
+        "--type",
+        "fake",
+        "--params",
+        '{"fake": {"outcome": "hang"}}',
+        server=live.url,
+    )
+    task_id = hanging.stdout.strip()
+    canceled = run("cancel", task_id, server=live.url)
+    assert canceled.returncode == 0 and f"task {task_id} canceled" in canceled.stderr
+    again = run("cancel", task_id, server=live.url)
+    assert again.returncode == 2 and "already canceled" in again.stderr
+    made = run("submit", str(shot), "--type", "fake", "--wait", server=live.url, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    done_id = made.stdout.strip()
+    assert (tmp_path / f"shot.{done_id}.png").is_file()  # saved here, where we ran it
+    here = tmp_path / "here"
+    here.mkdir()
+    got = run("download", done_id, server=live.url, cwd=here)
+    assert got.returncode == 0, got.stderr
+    assert (here / f"{done_id}-0.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert run("download", "12345", server=live.url).returncode == 4
 
 
 def test_config_file_sets_the_port(tmp_path: Path) -> None:

@@ -138,8 +138,9 @@ async def test_a_replay_sends_the_event_again_under_a_new_id(settings: Settings)
 async def test_webhook_urls_into_our_network_are_refused(settings: Settings) -> None:
     async with serve(push_settings(settings, fetch_allow=[])) as server:
         for url, says in [
-            ("http://127.0.0.1:9/hook", "loopback"),
-            ("http://10.1.2.3/hook", "private"),
+            ("http://127.0.0.1:9/hook", "refusing to send to 127.0.0.1: it is a loopback address"),
+            ("http://localhost:9/hook", "refusing to send to localhost: it resolves to a loopback"),
+            ("http://10.1.2.3/hook", "private address (RENDERGATE_FETCH_ALLOW lists the hosts"),
             ("ftp://example.com/hook", "http or https"),
         ]:
             async with server.http.post(
@@ -245,7 +246,15 @@ async def test_a_deadline_s_fails_the_task_and_says_so(settings: Settings) -> No
         ) as response:
             body = await response.json()
             assert response.status == 422
-            assert "at most app 'fake''s 30" in body["detail"][0]["msg"]
+            said = body["detail"][0]["msg"]
+            assert (
+                said == "deadline_s must be over 0 s and at most 30 s, the deadline of app 'fake'"
+            )
+        for wrong in (True, "5"):  # JSON's own types only
+            async with server.http.post(
+                f"{server.url}/tasks", json=create_body(deadline_s=wrong)
+            ) as response:
+                assert response.status == 422, await response.text()
 
 
 async def test_a_delivery_goes_on_after_a_restart(settings: Settings) -> None:
@@ -291,5 +300,5 @@ async def test_the_sender_refuses_our_network_at_connect_time() -> None:
         by_name = hook.url.replace("127.0.0.1", "localhost")
         sent = await sender.send(by_name, {}, "{}")
         assert sent.status_code is None
-        assert sent.error == "refusing to fetch localhost: it resolves to a loopback address"
+        assert sent.error == "refusing to send to localhost: it resolves to a loopback address"
         assert hook.received == []

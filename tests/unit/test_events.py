@@ -58,13 +58,18 @@ def test_webhooks_go_only_to_subscribers_and_progress_once_per_ten_points() -> N
 
 
 def test_webhook_events_are_checked() -> None:
-    assert parse_webhook_events(None) == ()
-    assert parse_webhook_events(["task.failed", "task.completed", "task.failed"]) == (
+    url = "https://example.com/h"
+    assert parse_webhook_events(None, url=url) == ()  # the default set
+    assert parse_webhook_events(["task.failed", "task.completed", "task.failed"], url=url) == (
         "task.completed",
         "task.failed",
     )
     with pytest.raises(InvalidInput, match=r"unknown webhook event 'task\.submitted'"):
-        parse_webhook_events(["task.submitted"])  # a create is answered already
+        parse_webhook_events(["task.submitted"], url=url)  # a create is answered already
+    with pytest.raises(InvalidInput, match="webhook_events is empty"):
+        parse_webhook_events([], url=url)
+    with pytest.raises(InvalidInput, match="webhook_events needs a webhook_url"):
+        parse_webhook_events(["task.failed"], url="")
 
 
 def test_retries_wait_four_times_longer_each_time_until_the_window_ends() -> None:

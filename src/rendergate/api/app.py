@@ -15,8 +15,8 @@ from rendergate import __version__
 from rendergate.api.errors import install_error_handlers
 from rendergate.api.finished_cache import FinishedBodies, FinishedTaskCache
 from rendergate.api.limits import BodyLimits
-from rendergate.api.request_ids import RequestIds
 from rendergate.api.openapi import add_body_components, operation_id
+from rendergate.api.request_ids import RequestIds
 from rendergate.api.routes import events, health, metrics, tasks, webhooks
 from rendergate.api.serving import BodyTimeout
 from rendergate.bootstrap import open_services

@@ -74,8 +74,9 @@ async def _from_form(content_type: str, request: Request, limit: int) -> NewTask
 
 
 def _form_push(texts: dict[str, str]) -> Push:
-    """The form's webhook_url, webhook_events (comma-separated) and deadline_s."""
-    events = [e.strip() for e in texts.get("webhook_events", "").split(",") if e.strip()]
+    """The form's webhook_url, webhook_events (a JSON list or comma-separated) and
+    deadline_s."""
+    events = _form_events(texts["webhook_events"]) if "webhook_events" in texts else None
     raw_deadline = texts.get("deadline_s", "").strip()
     try:
         deadline = float(raw_deadline) if raw_deadline else None
@@ -114,7 +115,7 @@ async def _from_json(body: bytearray, services: Services) -> NewTask:
         for role in ("image", "reference")
         if (upload := await _json_image(model, role, services)) is not None
     ]
-    push = Push(model.webhook_url or "", model.webhook_events or [], model.deadline_s)
+    push = Push(model.webhook_url or "", model.webhook_events, model.deadline_s)
     return _new_task(
         app=model.type, angle=model.angle, params=model.params, uploads=uploads, push=push
     )
@@ -187,12 +188,23 @@ def strict_json(
     return value
 
 
+def _form_events(raw: str) -> list[str]:
+    if raw.lstrip().startswith("["):
+        events = strict_json(raw, what="webhook_events", field="webhook_events")
+        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+            raise InvalidInput(
+                "webhook_events must be a list of event names", field="webhook_events"
+            )
+        return events
+    return [event.strip() for event in raw.split(",") if event.strip()]
+
+
 @dataclass(frozen=True)
 class Push:
     """What a create asks of its task's push side: webhooks, and its own deadline."""
 
     webhook_url: str = ""
-    webhook_events: list[str] = dataclasses.field(default_factory=list)
+    webhook_events: list[str] | None = None  # None: not given
     deadline_s: float | None = None
 
 
@@ -207,6 +219,6 @@ def _new_task(
         params=params,
         uploads=tuple(uploads),
         webhook_url=push.webhook_url,
-        webhook_events=parse_webhook_events(push.webhook_events),
+        webhook_events=parse_webhook_events(push.webhook_events, url=push.webhook_url),
         deadline_s=push.deadline_s,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from rendergate.domain.task import TaskStatus
 
@@ -118,7 +118,7 @@ class TaskCreateJson(BaseModel):
         description="Which: task.processing, task.progress, task.completed, task.failed, "
         "task.canceled; unset: all but task.progress.",
     )
-    deadline_s: float | None = Field(
+    deadline_s: StrictFloat | StrictInt | None = Field(
         None,
         gt=0,
         description="Fail the task (and cancel it upstream) after this many seconds; "
@@ -132,6 +132,7 @@ class AppPublic(BaseModel):
     title: str
     description: str
     requires_reference: bool
+    deadline_s: float = Field(description="A task of this app fails after this long.")
     available: bool
     unavailable_reason: str | None = None
 

@@ -57,7 +57,9 @@ class WebhookSender:
         if self._session is None:
             raise RuntimeError("open the WebhookSender with `async with` first")
         try:
-            target = check_url(url, self._policy, field="webhook_url", subject="webhook_url")
+            target = check_url(
+                url, self._policy, field="webhook_url", subject="webhook_url", verb="send to"
+            )
             async with (
                 asyncio.timeout(self._timeout_s),
                 self._session.post(
@@ -69,7 +71,7 @@ class WebhookSender:
                     return Sent(response.status, "redirects are not followed")
                 return Sent(response.status)
         except InvalidInput as exc:  # BlockedAddress too: refused before connecting
-            return Sent(None, exc.message)
+            return Sent(None, exc.message.replace("refusing to fetch", "refusing to send to", 1))
         except TimeoutError:
             return Sent(None, f"no answer within {self._timeout_s:g} s")
         except (aiohttp.ClientError, OSError) as exc:

@@ -90,7 +90,8 @@ class AppSpec:
     def check_deadline_s(self, own_s: float | None) -> None:
         if own_s is not None and not 0 < own_s <= self.deadline_s:
             raise InvalidInput(
-                f"deadline_s must be over 0 and at most app {self.name!r}'s {self.deadline_s:g}",
+                f"deadline_s must be over 0 s and at most {self.deadline_s:g} s, the deadline "
+                f"of app {self.name!r}",
                 field="deadline_s",
             )
 

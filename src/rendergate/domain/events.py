@@ -69,10 +69,16 @@ def webhook_event(old: Task | None, new: Task) -> EventType | None:
     return event
 
 
-def parse_webhook_events(names: list[str] | None) -> tuple[str, ...]:
-    """A create's `webhook_events`, checked: () means the default set."""
-    if not names:
+def parse_webhook_events(names: list[str] | None, *, url: str) -> tuple[str, ...]:
+    """A create's `webhook_events`, checked: None (not given) means the default set."""
+    if names is None:
         return ()
+    if not url:
+        raise InvalidInput("webhook_events needs a webhook_url", field="webhook_events")
+    if not names:
+        raise InvalidInput(
+            "webhook_events is empty; leave it out for the default events", field="webhook_events"
+        )
     unknown = sorted(set(names) - WEBHOOK_EVENTS)
     if unknown:
         known = ", ".join(sorted(WEBHOOK_EVENTS))

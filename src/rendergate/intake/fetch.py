@@ -189,14 +189,22 @@ class UrlFetcher:
         """Refuses (InvalidInput) a URL we must not connect to, its host name resolved now:
         a client learns of a webhook URL into our own network at create, not at delivery.
         Delivery checks again (sender.py), since a name may resolve elsewhere later."""
-        target = self._checked(url, field, subject=field)
+        hint = " (RENDERGATE_FETCH_ALLOW lists the hosts allowed)"
+        try:
+            target = check_url(url, self._policy, field=field, subject=field, verb="send to")
+        except InvalidInput as exc:
+            allowed_by_list = "address" in exc.message
+            raise InvalidInput(
+                exc.message + (hint if allowed_by_list else ""), field=field
+            ) from None
         host = target.raw_host or ""
         if self._resolver is None or _looks_like_ip(host):
             return
         try:
             await self._resolver.resolve(host, target.port or 0)
         except BlockedAddress as exc:
-            raise InvalidInput(exc.message, field=field) from exc
+            message = exc.message.replace("refusing to fetch", "refusing to send to", 1)
+            raise InvalidInput(message + hint, field=field) from exc
         except OSError as exc:
             msg = f"{field} host {_display_host(target)} cannot be resolved"
             raise InvalidInput(msg, field=field) from exc
@@ -240,8 +248,11 @@ class UrlFetcher:
         return bytes(body), resp.headers.get("Content-Type")
 
 
-def check_url(url: str | URL, policy: AddressPolicy, *, field: str, subject: str) -> URL:
-    """Parse and vet a URL before any connection; `subject` names it in messages."""
+def check_url(
+    url: str | URL, policy: AddressPolicy, *, field: str, subject: str, verb: str = "fetch"
+) -> URL:
+    """Parse and vet a URL before any connection; `subject` names it in messages, `verb`
+    what we were to do with it."""
     try:
         parsed = url if isinstance(url, URL) else URL(url)
         scheme, raw_host = parsed.scheme, parsed.raw_host
@@ -268,7 +279,7 @@ def check_url(url: str | URL, policy: AddressPolicy, *, field: str, subject: str
         raise InvalidInput(f"{subject} has an invalid IP address {host}", field=field)
     kind = policy.refusal(address)
     if kind is not None:
-        msg = f"refusing to fetch {host}: it is {_a(kind)} address"
+        msg = f"refusing to {verb} {host}: it is {_a(kind)} address"
         raise InvalidInput(msg, field=field)
     return parsed
 

@@ -19,11 +19,13 @@ import hashlib
 import uuid
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from rendergate.config import CommaList, ProviderSettings, url_passwords
+from rendergate.config import ProviderSettings
+from rendergate.config_values import CommaList, url_passwords
 from rendergate.domain.errors import (
     Fault,
     InputsGone,
@@ -272,6 +274,18 @@ class ComfyUISettings(ProviderSettings):
         description="A ComfyUI server silent this long is given up on: its tasks are "
         "submitted again to another server.",
     )
+
+    @field_validator("comfyui_urls")
+    @classmethod
+    def _each_an_http_url(cls, urls: list[str]) -> list[str]:
+        """A URL without a scheme would be accepted, and its tasks sit at submitted."""
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(
+                    f"{url!r} is not an http(s) URL with a host, such as http://gpu1:8188"
+                )
+        return urls
 
     def secret_values(self) -> list[str]:
         """Passwords inside the servers' URLs too."""

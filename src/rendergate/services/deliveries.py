@@ -144,7 +144,12 @@ class DeliveryLoop:
         secrets = await self.secrets(delivery.owner)
         at = self.clock()
         if not secrets:
-            why = "no signing secret (its API key was revoked?)"
+            why = (
+                "its API key was revoked"
+                if delivery.owner
+                else "RENDERGATE_WEBHOOK_SECRET is unset"
+            )
+            why = f"no signing secret: {why}"
             return Attempt(at=at, status_code=None, latency_ms=0, error=f"not sent: {why}")
         body = json.dumps(
             {

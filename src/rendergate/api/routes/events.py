@@ -55,7 +55,8 @@ def _sse(item: StreamItem, base: str) -> str:
         return ": heartbeat\n\n"
     data = present_task(item.task, base=base).model_dump(mode="json")
     head = f"id: {item.event_id}\n" if item.event_id is not None else ""
-    return f"{head}event: {item.event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"{head}event: {item.event}\ndata: {text}\n\n"
 
 
 @router.get(

@@ -35,6 +35,7 @@ APPS_EXAMPLE = {
             "title": "SU截图转效果图",
             "description": "SketchUp screenshot to photoreal render on RunningHub.",
             "requires_reference": True,
+            "deadline_s": 1800.0,
             "available": False,
             "unavailable_reason": "provider 'runninghub' is not configured: "
             "set RENDERGATE_RUNNINGHUB_API_KEY",
@@ -87,6 +88,7 @@ async def list_apps(services: ServicesDep) -> JSONResponse:
                 title=app.title,
                 description=app.description,
                 requires_reference=app.requires_reference,
+                deadline_s=app.deadline_s,
                 available=reason is None,
                 unavailable_reason=reason,
             )

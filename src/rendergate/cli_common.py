@@ -1,0 +1,47 @@
+"""What the `rendergate` commands share: their console, their options, and settings read
+with every mistake told in one line (never a traceback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from rendergate.client import Exit
+from rendergate.config import Settings, load_settings
+from rendergate.domain.errors import ConfigError
+
+console = Console(stderr=True)
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="TOML file with settings (keys as in the README).")
+]
+ServerOption = Annotated[
+    str | None,
+    typer.Option("--server", envvar="RENDERGATE_SERVER", help="Base URL of a running rendergate."),
+]
+
+
+def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
+    """The settings; a mistake is one line per problem, naming the variable, and exit 2."""
+    try:
+        return load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "RENDERGATE_" + "_".join(str(part) for part in error["loc"]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
+            console.print(f"[red]invalid setting[/red] {name}: {message}", soft_wrap=True)
+    except (ConfigError, OSError, ValueError) as exc:
+        message = exc.message if isinstance(exc, ConfigError) else str(exc)
+        console.print(f"[red]invalid settings:[/red] {message}", soft_wrap=True)
+    raise typer.Exit(Exit.REFUSED)
+
+
+def server_url(server: str | None, config: Path | None) -> str:
+    """--server, else RENDERGATE_SERVER (typer reads it), else this machine's serve."""
+    if server:
+        return server.rstrip("/")
+    settings = settings_or_exit(config)
+    return f"http://{settings.host}:{settings.port}"

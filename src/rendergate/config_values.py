@@ -1,0 +1,60 @@
+"""The value types and checks the settings classes share (config.py): lists given as
+text, files that must exist, TOML read with its mistakes named, loopback addresses."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import BeforeValidator
+from pydantic_settings import NoDecode
+
+from rendergate.domain.errors import ConfigError
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        if value.lstrip().startswith("["):
+            return json.loads(value)
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def existing_file(value: Path | None) -> Path | None:
+    if value is not None and not value.is_file():
+        raise ValueError(f"{value} does not exist or is not a file")
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+"""A list setting given as a JSON list or as comma-separated text."""
+
+
+def url_passwords(urls: list[str | None]) -> list[str]:
+    """The passwords inside URLs (a database's, a server's), for redaction."""
+    return [password for url in urls if url and (password := urlsplit(url).password)]
+
+
+def read_toml(path: Path, *, what: str) -> dict[str, Any]:
+    """A TOML file's document; a syntax error is a ConfigError naming the file and line."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not valid TOML: {exc}") from None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: only localhost is known to be this machine
+        return False
