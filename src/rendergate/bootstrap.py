@@ -35,12 +35,14 @@ from rendergate.providers import ProviderEntry, build_providers, registry, unava
 from rendergate.providers.base import Provider
 from rendergate.providers.http import client_session
 from rendergate.redaction import Redactor
+from rendergate.services import retention
 from rendergate.services.changes import Changes
 from rendergate.services.context import Orchestrator, Services, Slots, utc_now
 from rendergate.services.execution import TaskRunner
 from rendergate.services.keys import KeyRing
 from rendergate.services.metrics import Metrics
 from rendergate.services.reconcile import STALE_SUBMITTED_S, reconcile
+from rendergate.services.retention import Turn
 from rendergate.store.base import TaskStore
 from rendergate.store.cached import CachedTaskStore
 from rendergate.store.deliveries import SqlDeliveries, WriteTurn
@@ -91,7 +93,7 @@ async def open_services(
         services = Services(
             settings=settings,
             store=store,
-            blobs=blobs if blobs is not None else await _open_blobs(settings),
+            blobs=blobs if blobs is not None else await open_blobs(settings),
             apps=apps,
             providers=providers,
             fetcher=await stack.enter_async_context(_fetcher(settings)),
@@ -246,7 +248,7 @@ async def _open_providers(
     return providers
 
 
-async def _open_blobs(settings: Settings) -> BlobStore:
+async def open_blobs(settings: Settings) -> BlobStore:
     """The storage every process shares, tried once (write, read, delete) before anything
     is accepted: a wrong bucket or key fails the start, not the first task."""
     if settings.storage_url is None:
@@ -280,15 +282,23 @@ async def _start_reconciling(
     requeued = await _reconcile_in_turn(services, membership, min_age_s=0.0)
     log.info("worker started", providers=sorted(services.providers), resumed=requeued)
     _in_background(stack, _keep_reconciling(services, membership), "reconcile")
+    if retention.configured(services):
+        _in_background(stack, retention.keep_pruning(services, _turn(membership)), "retention")
 
 
 async def _reconcile_in_turn(
     services: Services, membership: Membership | None, *, min_age_s: float
 ) -> int:
     """One worker of the cluster sweeps at a time; the others skip that round."""
-    turn = membership.turn() if membership else contextlib.nullcontext(True)
-    async with turn as mine:
+    async with _turn(membership)() as mine:
         return await reconcile(services=services, min_age_s=min_age_s) if mine else 0
+
+
+def _turn(membership: Membership | None) -> Turn:
+    """One worker of the cluster at a time (alone, always this one)."""
+    if membership is None:
+        return lambda: contextlib.nullcontext(True)
+    return membership.turn
 
 
 def _in_background(

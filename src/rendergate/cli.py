@@ -19,6 +19,7 @@ from rendergate import metrics_port, starting
 from rendergate.cli_client import app as client_app
 from rendergate.cli_common import ConfigOption, console, settings_or_exit
 from rendergate.cli_keys import keys_app
+from rendergate.cli_ops import app as ops_app
 from rendergate.client import Exit
 from rendergate.config import Settings
 from rendergate.domain.apps import AppSpec
@@ -158,8 +159,8 @@ def _keys(ctx: typer.Context, config: ConfigOption = None) -> None:
 
 
 app.add_typer(keys_app, name="keys")
-for command in client_app.registered_commands:  # submit, status, tasks, apps, ...
-    app.registered_commands.append(command)
+for command in [*client_app.registered_commands, *ops_app.registered_commands]:
+    app.registered_commands.append(command)  # submit, status, ...; prune, doctor
 
 
 def main() -> None:

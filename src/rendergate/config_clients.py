@@ -32,6 +32,14 @@ class ClientSettings(BaseModel):
         32, ge=1, description="Webhook tries one worker has in flight at once."
     )
 
+    # Retention
+    retention_days: float | None = Field(
+        None,
+        gt=0,
+        description="Finished tasks' inputs and results are removed after this many days "
+        "(an app's retention_days overrides it); the task row stays, saying so. Unset: kept.",
+    )
+
     # Limits per API key (0: none)
     rate_limit_per_minute: int = Field(
         0, ge=0, description="Task creates one key may make per minute, in each API process."

@@ -303,7 +303,14 @@ async def test_migration_0003_gives_existing_tasks_no_skips(engine: AsyncEngine)
     async with engine.begin() as connection:
         await connection.run_sync(_alembic, "downgrade", "0002")
     row = to_row(make(ID))
-    for later in ("skipped", "owner", "webhook_url", "webhook_events", "deadline_s"):
+    for later in (
+        "skipped",
+        "owner",
+        "webhook_url",
+        "webhook_events",
+        "deadline_s",
+        "files_expired_at",
+    ):
         del row[later]  # a row written before fallbacks (and keys, and webhooks) existed
     async with engine.begin() as connection:
         await connection.execute(tasks.insert().values(**row))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import io
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from rendergate.domain.task import InputRef, JobHandle, Task, TaskStatus
 from rendergate.providers.base import OutputRef
 from rendergate.providers.fake import FakeProvider
 from rendergate.providers.local import LocalProvider
+from rendergate.services import retention
 from rendergate.services.context import Services, Wake, WorkflowState
 from rendergate.services.execution import TaskRunner
 from rendergate.services.outcomes import Finished, Submitted, Tracked, TrackOutcome
@@ -539,3 +541,37 @@ async def test_a_stream_shows_each_change_with_the_queue_position_and_ends(world
     assert canceled.event == "task.canceled" and canceled.task is not None
     with pytest.raises(StopAsyncIteration):
         await next_item()
+
+
+# -- retention ------------------------------------------------------------------------------
+
+
+async def test_retention_removes_old_files_keeps_the_row_and_says_so(world: World) -> None:
+    world.services.settings = world.services.settings.model_copy(update={"retention_days": 1})
+    old = await world.run((await world.create()).task_id)
+    assert old.status is TaskStatus.COMPLETED and world.blob_keys()
+    world.clock.advance(2 * 86400)
+    recent = await world.run((await world.create()).task_id)
+    kept = set(world.blob_keys())
+    listed = await retention.prune(world.services, dry_run=True)
+    assert [t.task_id for t in listed.tasks] == [old.task_id] and set(world.blob_keys()) == kept
+    pruned = await retention.prune(world.services)
+    assert [t.task_id for t in pruned.tasks] == [old.task_id]
+    assert pruned.result_bytes == sum(o.size for o in old.outputs) > 0
+    gone = {ref.key for ref in old.inputs.values()} | {o.key for o in old.outputs}
+    assert gone and not gone & set(world.blob_keys())  # its files, and only its, went
+    assert {o.key for o in recent.outputs} <= set(world.blob_keys())
+    expired = await get_task(old.task_id, services=world.services)
+    assert expired.files_expired_at == world.clock.now and expired.status is TaskStatus.COMPLETED
+    with pytest.raises(errors.FilesExpired, match="were removed on"):
+        await result_bytes(expired, services=world.services)
+    assert (await retention.prune(world.services)).tasks == []  # nothing twice
+
+
+async def test_an_apps_own_retention_wins_over_the_default(world: World) -> None:
+    short = dataclasses.replace(world.services.apps["fake"], retention_days=0.5)
+    world.services.apps = {**world.services.apps, "fake": short}
+    world.services.settings = world.services.settings.model_copy(update={"retention_days": 30})
+    task = await world.run((await world.create()).task_id)
+    world.clock.advance(86400)  # past the app's half day, far within the default's 30 days
+    assert [t.task_id for t in (await retention.prune(world.services)).tasks] == [task.task_id]

@@ -23,6 +23,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rendergate.domain.errors import (
+    FilesExpired,
     InputTooLarge,
     InvalidInput,
     InvalidTransition,
@@ -80,6 +81,8 @@ async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
         return body_refusal(exc)
     if isinstance(exc, LimitReached):
         return envelope_error(429, str(exc), {"Retry-After": str(exc.retry_after_s)})
+    if isinstance(exc, FilesExpired):
+        return envelope_error(410, str(exc))
     if isinstance(exc, ResultLost):
         log.error("stored result missing", route=route_of(request.scope))
         return envelope_error(500, str(exc))

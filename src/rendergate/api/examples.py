@@ -106,6 +106,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
             }
         },
     },
+    410: _error(
+        410,
+        "the inputs and results of task 4503599627370497 were removed on 2026-12-01, as the "
+        "retention of this server says",
+        "The task's files were removed for their age (RENDERGATE_RETENTION_DAYS)",
+    ),
     429: _error(
         429,
         "over this key's limit of 60 task creates a minute; retry after 12 s",

@@ -27,7 +27,9 @@ def base_url(request: Request, services: Services) -> str:
 def present_task(task: Task, *, base: str, result: bytes | None = None) -> TaskPublic:
     """The public shape of any stored task, whatever its row holds: text that is not valid
     Unicode and values nested too deeply to encode are mended, never a 500 (values.py)."""
-    completed = task.status is TaskStatus.COMPLETED and bool(task.outputs)
+    completed = (
+        task.status is TaskStatus.COMPLETED and bool(task.outputs) and not task.files_expired_at
+    )
     url = f"{base}/tasks/{task.task_id}/image"
     return TaskPublic(
         task_id=task.task_id,
@@ -63,4 +65,5 @@ def present_task(task: Task, *, base: str, result: bytes | None = None) -> TaskP
         created_at=task.created_at,
         updated_at=task.updated_at,
         finished_at=task.finished_at,
+        files_expired_at=task.files_expired_at,
     )

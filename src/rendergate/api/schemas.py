@@ -87,6 +87,11 @@ class TaskPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
+    files_expired_at: datetime | None = Field(
+        None,
+        description="When its inputs and results were removed for their age (retention): "
+        "from then on it has no image, and GET /tasks/{id}/image answers 410.",
+    )
 
 
 class TaskList(BaseModel):

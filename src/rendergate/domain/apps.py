@@ -33,6 +33,15 @@ class Route:
     options: Mapping[str, Any] = field(default_factory=dict)  # provider-specific: webapp id, ...
 
 
+def _retention(name: str, raw: Mapping[str, Any]) -> float | None:
+    value = raw.get("retention_days")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"app {name!r}: retention_days must be a number of days over 0")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class Deadline:
     at: datetime
@@ -53,6 +62,7 @@ class AppSpec:
     description: str = ""
     requires_reference: bool = False
     deadline_s: float = 1800.0
+    retention_days: float | None = None  # None: RENDERGATE_RETENTION_DAYS applies
     angles: tuple[str, ...] = ()  # empty: any angle is accepted
     bindings: tuple[NodeBinding, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)  # provider-specific: webapp id, ...
@@ -152,6 +162,7 @@ def _parse_app(name: str, raw: Any) -> AppSpec:
             description=str(raw.get("description", "")),
             requires_reference=raw.get("requires_reference", False),
             deadline_s=float(raw.get("deadline_s", 1800.0)),
+            retention_days=_retention(name, raw),
             angles=tuple(angles),
             bindings=first.bindings,
             options=first.options,

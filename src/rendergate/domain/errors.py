@@ -8,6 +8,7 @@ RendergateError
 ├── InvalidTransition         e.g. canceling a finished task
 ├── ResultNotReady            the task has no stored result (yet)
 ├── ResultLost                a completed task's stored result is missing
+├── FilesExpired              a task's inputs and results were removed for their age
 ├── ServerBusy                no room for the request right now (too many large uploads)
 ├── LimitReached              the caller's key is over one of its limits (rate, in flight)
 ├── InvalidInput              the caller sent something we cannot use
@@ -167,6 +168,10 @@ class LimitReached(RendergateError):
 
 class ResultNotReady(RendergateError):
     """The task has no stored result (yet)."""
+
+
+class FilesExpired(RendergateError):
+    """The task's inputs and results were removed for their age (retention)."""
 
 
 class ResultLost(RendergateError):

@@ -94,6 +94,7 @@ class Task:
     webhook_url: str = ""  # where the client's webhooks go; "" for none
     webhook_events: tuple[str, ...] = ()  # the events it asked for; (): the default set
     deadline_s: float | None = None  # the client's own deadline, within the app's
+    files_expired_at: datetime | None = None  # its inputs and results removed (retention)
     version: int = 0
     created_at: datetime
     updated_at: datetime
@@ -185,6 +186,14 @@ class Task:
             queue_position=None,
             finished_at=now,
         )
+
+    def expire_files(self, *, now: datetime) -> Task:
+        """Its inputs and results were removed for their age; the row stays, saying so."""
+        if not self.status.is_terminal:
+            raise InvalidTransition(f"task {self.task_id} is {self.status}: its files are in use")
+        if self.files_expired_at is not None:
+            raise InvalidTransition(f"the files of task {self.task_id} expired already")
+        return dataclasses.replace(self, files_expired_at=now)
 
     def needs_resubmit(self, *, now: datetime) -> Task:
         """The provider lost the job: forget it so the next attempt submits afresh."""

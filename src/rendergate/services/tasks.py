@@ -19,6 +19,7 @@ import structlog
 from rendergate.blobs.base import BlobNotFound
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import (
+    FilesExpired,
     InvalidInput,
     InvalidTransition,
     ResultLost,
@@ -293,6 +294,12 @@ async def result_link(task: Task, *, services: Services, index: int = 0) -> str 
 
 
 def _require_result(task: Task, index: int) -> None:
+    if task.files_expired_at is not None:
+        on = task.files_expired_at.date().isoformat()
+        raise FilesExpired(
+            f"the inputs and results of task {task.task_id} were removed on {on}, "
+            "as the retention of this server says"
+        )
     if task.status is not TaskStatus.COMPLETED or index >= len(task.outputs):
         raise ResultNotReady(f"task {task.task_id} has no result (it is {task.status})")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -66,6 +66,18 @@ class TaskStore(Protocol):
     ) -> int:
         """How many of one API key's tasks there are: unfinished ones only, or those
         created since `since` (its limits, services/admission.py)."""
+        ...
+
+    async def expiring(
+        self,
+        before: datetime,
+        *,
+        only: Sequence[str] | None = None,
+        besides: Sequence[str] = (),
+        limit: int = 200,
+    ) -> list[Task]:
+        """Finished tasks, finished before `before`, whose files are still kept, oldest
+        first; of the apps `only` names (None: any), not of those `besides` names."""
         ...
 
     async def unfinished(self) -> list[Task]:

@@ -10,6 +10,7 @@ deployment (they never change), so no task is cached twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from rendergate.domain.task import Task, TaskStatus
@@ -62,6 +63,16 @@ class CachedTaskStore:
         self, owner: str, *, unfinished: bool = False, since: datetime | None = None
     ) -> int:
         return await self._inner.count_owned(owner, unfinished=unfinished, since=since)
+
+    async def expiring(
+        self,
+        before: datetime,
+        *,
+        only: Sequence[str] | None = None,
+        besides: Sequence[str] = (),
+        limit: int = 200,
+    ) -> list[Task]:
+        return await self._inner.expiring(before, only=only, besides=besides, limit=limit)
 
     async def unfinished(self) -> list[Task]:
         return await self._inner.unfinished()

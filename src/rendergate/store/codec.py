@@ -40,6 +40,7 @@ def to_row(task: Task) -> dict[str, Any]:
         "webhook_url": task.webhook_url,
         "webhook_events": list(task.webhook_events),
         "deadline_s": task.deadline_s,
+        "files_expired_at": task.files_expired_at,
         "skipped": [{"provider": s.provider, "reason": s.reason} for s in task.skipped],
         "version": task.version,
         "created_at": task.created_at,
@@ -70,6 +71,7 @@ def from_row(row: Mapping[Any, Any]) -> Task:
         webhook_url=row["webhook_url"],
         webhook_events=tuple(row["webhook_events"] or ()),
         deadline_s=row["deadline_s"],
+        files_expired_at=row["files_expired_at"],
         skipped=tuple(
             Skip(provider=s["provider"], reason=s["reason"]) for s in row["skipped"] or ()
         ),
@@ -80,7 +82,7 @@ def from_row(row: Mapping[Any, Any]) -> Task:
     )
 
 
-_TIMES = ("created_at", "updated_at", "finished_at")
+_TIMES = ("created_at", "updated_at", "finished_at", "files_expired_at")
 
 
 def to_snapshot(task: Task) -> dict[str, Any]:
@@ -91,7 +93,7 @@ def to_snapshot(task: Task) -> dict[str, Any]:
 
 
 def from_snapshot(raw: Mapping[str, Any]) -> Task:
-    times = {k: datetime.fromisoformat(raw[k]) if raw[k] else None for k in _TIMES}
+    times = {k: datetime.fromisoformat(raw[k]) if raw.get(k) else None for k in _TIMES}
     return from_row({**raw, **times})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 
 from rendergate.domain.errors import TaskNotFound
@@ -83,6 +84,29 @@ class MemoryTaskStore:
             and not (unfinished and t.status.is_terminal)
             and (since is None or t.created_at >= since)
         )
+
+    async def expiring(
+        self,
+        before: datetime,
+        *,
+        only: Sequence[str] | None = None,
+        besides: Sequence[str] = (),
+        limit: int = 200,
+    ) -> list[Task]:
+        found = sorted(
+            (
+                t
+                for t in self.tasks.values()
+                if t.status.is_terminal
+                and t.finished_at is not None
+                and t.finished_at < before
+                and t.files_expired_at is None
+                and (only is None or t.app in only)
+                and t.app not in besides
+            ),
+            key=lambda t: (t.created_at, t.task_id),
+        )
+        return found[:limit]
 
     async def unfinished(self) -> list[Task]:
         return sorted(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -104,6 +104,19 @@ class PatientTaskStore:
     ) -> int:
         return await self._patiently(
             lambda: self._inner.count_owned(owner, unfinished=unfinished, since=since), "count"
+        )
+
+    async def expiring(
+        self,
+        before: datetime,
+        *,
+        only: Sequence[str] | None = None,
+        besides: Sequence[str] = (),
+        limit: int = 200,
+    ) -> list[Task]:
+        return await self._patiently(
+            lambda: self._inner.expiring(before, only=only, besides=besides, limit=limit),
+            "expiring",
         )
 
     async def unfinished(self) -> list[Task]:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import zlib
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,29 @@ class SqlTaskStore:
             query = query.where(tasks.c.created_at >= since)
         async with self._engine.connect() as connection:
             return int((await connection.execute(query)).scalar_one())
+
+    async def expiring(
+        self,
+        before: datetime,
+        *,
+        only: Sequence[str] | None = None,
+        besides: Sequence[str] = (),
+        limit: int = 200,
+    ) -> list[Task]:
+        query = sa.select(tasks).where(
+            tasks.c.status.in_([s.value for s in TERMINAL_STATUSES]),
+            tasks.c.created_at < before,  # implied, and what the status index orders by
+            tasks.c.finished_at < before,
+            tasks.c.files_expired_at.is_(None),
+        )
+        if only is not None:
+            query = query.where(tasks.c.app.in_(list(only)))
+        if besides:
+            query = query.where(tasks.c.app.not_in(list(besides)))
+        query = query.order_by(tasks.c.created_at, tasks.c.task_id).limit(limit)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [from_row(row) for row in rows]
 
     async def unfinished(self) -> list[Task]:
         query = (

@@ -63,6 +63,7 @@ tasks = sa.Table(
     sa.Column("webhook_url", sa.Text, nullable=False, server_default=""),
     sa.Column("webhook_events", JSONType, nullable=False, server_default=sa.text("'[]'")),
     sa.Column("deadline_s", sa.Float, nullable=True),
+    sa.Column("files_expired_at", UTCDateTime, nullable=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),

@@ -141,7 +141,7 @@ async def get_task(
     base = base_url(request, services)
     task = await use_cases.get_task(task_id, services=services, caller=caller)
     result = None
-    if include_base64 and task.status is TaskStatus.COMPLETED:
+    if include_base64 and task.status is TaskStatus.COMPLETED and not task.files_expired_at:
         result = await use_cases.result_bytes(task, services=services)
     response = envelope(present_task(task, base=base, result=result))
     if not include_base64 and task.status.is_terminal:
@@ -187,6 +187,7 @@ async def cancel_task(
         **errors(
             401,
             404,
+            410,
             413,
             422,
             500,

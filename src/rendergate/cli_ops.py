@@ -1,0 +1,76 @@
+"""The operator's commands: `prune` (retention by hand) and `doctor` (what works, what to
+fix). They open the database and the storage themselves, not a server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rendergate.cli_common import ConfigOption, console, settings_or_exit
+from rendergate.config import Settings
+from rendergate.services.context import Services
+
+T = TypeVar("T")
+app = typer.Typer()
+out = Console()
+
+
+def with_services(settings: Settings, use: Callable[[Services], Awaitable[T]]) -> T:
+    """Runs `use` over the migrated database, the storage and the apps; closes them."""
+    from rendergate.apps_file import load_apps
+    from rendergate.bootstrap import open_blobs
+    from rendergate.store.sql import SqlTaskStore, create_engine, migrate
+
+    async def run() -> T:
+        engine = create_engine(settings.task_database_url)
+        try:
+            await migrate(engine)
+            services = Services(
+                settings=settings,
+                store=SqlTaskStore(engine),
+                blobs=await open_blobs(settings),
+                apps=load_apps(settings),
+                providers={},
+            )
+            return await use(services)
+        finally:
+            await engine.dispose()
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(run())
+
+
+@app.command()
+def prune(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would go; remove nothing."),
+    config: ConfigOption = None,
+) -> None:
+    """Remove finished tasks' inputs and results past their retention (a worker does it
+    every hour by itself); the tasks stay, saying their files expired."""
+    from rendergate.services import retention
+
+    settings = settings_or_exit(config)
+
+    async def run(services: Services) -> retention.Pruned:
+        if not retention.configured(services):
+            console.print("no retention is set (RENDERGATE_RETENTION_DAYS, apps' retention_days)")
+            return retention.Pruned()
+        return await retention.prune(services, dry_run=dry_run)
+
+    pruned = with_services(settings, run)
+    table = Table("task_id", "type", "finished (UTC)", "result bytes")
+    for task in pruned.tasks[:20]:
+        finished = task.finished_at.isoformat()[:19] if task.finished_at else ""
+        table.add_row(str(task.task_id), task.app, finished, str(sum(o.size for o in task.outputs)))
+    if pruned.tasks:
+        out.print(table)
+    verb = "would remove" if dry_run else "removed"
+    console.print(
+        f"{verb} the files of {len(pruned.tasks)} tasks ({pruned.result_bytes} result bytes)"
+        + (f", {len(pruned.tasks) - 20} more not shown" if len(pruned.tasks) > 20 else "")
+    )
