@@ -74,3 +74,23 @@ def prune(
         f"{verb} the files of {len(pruned.tasks)} tasks ({pruned.result_bytes} result bytes)"
         + (f", {len(pruned.tasks) - 20} more not shown" if len(pruned.tasks) > 20 else "")
     )
+
+
+@app.command()
+def doctor(config: ConfigOption = None) -> None:
+    """Check the configuration, database, storage, providers and public URL; say what to
+    fix. Exit 1 when something is wrong."""
+    from rendergate.services.doctor import examine
+
+    settings = settings_or_exit(config)  # a bad setting is told in one line, exit 2
+    findings = asyncio.run(examine(settings))
+    table = Table("", "part", "found")
+    marks = {True: "[green]ok[/green]", False: "[red]fix[/red]", None: "[dim]off[/dim]"}
+    for finding in findings:
+        table.add_row(marks[finding.ok], finding.part, finding.detail)
+    out.print(table)
+    broken = [f for f in findings if f.ok is False]
+    if broken:
+        console.print(f"[red]{len(broken)} to fix[/red]")
+        raise typer.Exit(1)
+    console.print("[green]all good[/green]")

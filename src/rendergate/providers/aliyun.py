@@ -185,6 +185,14 @@ class Aliyun:
             },
         )
 
+    async def self_check(self) -> str:
+        """Asks after a task that does not exist (SelfChecks): a refused signature or key
+        is a configuration error; any other answer means the gateway took our request."""
+        status = await self.status(JobHandle(job_id="rendergate-doctor-probe"))
+        if status.error is not None and status.error.fault is Fault.CONFIG:
+            raise status.error
+        return "the gateway accepted our signed request"
+
     async def status(self, job: JobHandle) -> JobStatus:
         try:
             data = await self._call(PROGRESS, {"taskId": job.job_id})

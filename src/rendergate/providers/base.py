@@ -144,6 +144,18 @@ class CountsJobs(Protocol):
     async def jobs_running(self) -> int: ...
 
 
+@runtime_checkable
+class SelfChecks(Protocol):
+    """A provider that can say, for `rendergate doctor`, whether it answers and takes our
+    credentials: what it found, or a ProviderError saying what is wrong."""
+
+    async def self_check(self) -> str: ...
+
+
+def self_check_capability(provider: object) -> SelfChecks | None:
+    return provider if isinstance(provider, SelfChecks) else None
+
+
 def cancel_capability(provider: object) -> Cancellable | None:
     """The provider as a Cancellable, or None when it cannot cancel."""
     return provider if isinstance(provider, Cancellable) else None

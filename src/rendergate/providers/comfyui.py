@@ -88,6 +88,14 @@ class ComfyUI:
     async def aclose(self) -> None:
         await self.pool.aclose()  # the HTTP session is the composition root's
 
+    async def self_check(self) -> str:
+        """How many servers answer (SelfChecks); none is an outage."""
+        answering = await self.pool.least_loaded()
+        total = len(self.pool.servers)
+        if not answering:
+            raise ProviderUnavailable(f"none of the {total} ComfyUI servers answered")
+        return f"{len(answering)} of {total} servers answer"
+
     # -- upload and submit ----------------------------------------------------------------
 
     async def upload(self, file: InputFile) -> str:

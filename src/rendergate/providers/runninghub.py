@@ -241,6 +241,10 @@ class RunningHub:
             raise ProviderUnavailable("RunningHub's account status had no currentTaskCounts")
         return int(count)
 
+    async def self_check(self) -> str:
+        """accountStatus answers only to a valid key (SelfChecks)."""
+        return f"the key works; {await self.jobs_running()} jobs queued or running"
+
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """RunningHub signs nothing: the event only says which task to look at again."""
         try:
