@@ -8,9 +8,12 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+from rendergate_emulators.aliyun import AliyunEmulator
 from rendergate_emulators.runninghub import RunningHubEmulator
 from support.hub import KEY, running_emulator
 from support.process import RENDERGATE, child_env, free_port, serving
+
+ALIYUN_KEY, ALIYUN_SECRET = "204918273", "Zq8vWm2LkP0sYtR4xN6cB1dF3gH5jK7u"
 
 
 def doctor(data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -72,3 +75,29 @@ async def test_doctor_says_what_works_and_what_to_fix(tmp_path: Path) -> None:
     assert found["provider comfyui"] == "fix: none of the 1 ComfyUI servers answered"
     assert found["public URL"].startswith("fix: ") and "cannot be reached" in found["public URL"]
     assert "f" * 32 not in bad.stdout + bad.stderr  # the key is never printed
+
+
+async def test_doctor_tries_aliyuns_signature(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert (await asyncio.to_thread(migrate, data)).returncode == 0
+    emulator = AliyunEmulator(ALIYUN_KEY, ALIYUN_SECRET, run_s=0.3)
+    async with emulator.serve():
+        base = {
+            "RENDERGATE_ALIYUN_APP_KEY": ALIYUN_KEY,
+            "RENDERGATE_ALIYUN_BASE_URL": str(emulator.base_url),
+        }
+        good = await asyncio.to_thread(
+            doctor, data, RENDERGATE_ALIYUN_APP_SECRET=ALIYUN_SECRET, **base
+        )
+        bad = await asyncio.to_thread(doctor, data, RENDERGATE_ALIYUN_APP_SECRET="x" * 32, **base)
+    assert rows(good)["provider aliyun"] == "ok: the gateway accepted our signed request"
+    refused = rows(bad)["provider aliyun"]
+    assert refused.startswith("fix: ") and "signature" in refused, refused
+    assert "x" * 32 not in bad.stdout + bad.stderr
+
+
+def migrate(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    command = [str(RENDERGATE), "migrate"]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env=child_env(data_dir)
+    )

@@ -25,7 +25,7 @@ import structlog
 from pydantic import Field, SecretStr
 
 from rendergate.config import ProviderSettings
-from rendergate.domain.errors import Fault, ProviderRejected, ProviderUnavailable
+from rendergate.domain.errors import Fault, JobLost, ProviderRejected, ProviderUnavailable
 from rendergate.providers import ProviderEntry
 from rendergate.providers import aliyun_results as read
 from rendergate.providers.aliyun_errors import gateway_error, service_error
@@ -188,7 +188,10 @@ class Aliyun:
     async def self_check(self) -> str:
         """Asks after a task that does not exist (SelfChecks): a refused signature or key
         is a configuration error; any other answer means the gateway took our request."""
-        status = await self.status(JobHandle(job_id="rendergate-doctor-probe"))
+        try:
+            status = await self.status(JobHandle(job_id="rendergate-doctor-probe"))
+        except JobLost:  # "no such task": the signature and key were taken
+            return "the gateway accepted our signed request"
         if status.error is not None and status.error.fault is Fault.CONFIG:
             raise status.error
         return "the gateway accepted our signed request"
