@@ -11,7 +11,7 @@ import contextlib
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -21,17 +21,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from rendergate import __version__, data_lock
 from rendergate.apps_file import load_apps
 from rendergate.blobs.base import BlobStore
-from rendergate.blobs.objects import ObjectBlobStore
+from rendergate.blobs.setup import open_blobs
 from rendergate.config import Settings
 from rendergate.delivering import delivering
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ConfigError
 from rendergate.domain.task import Task
 from rendergate.intake.fetch import UrlFetcher
-from rendergate.orchestration.dbos_runtime import DbosOrchestrator, QueueLimits, slots_in_use
+from rendergate.orchestration.caps import queue_limits, routed
+from rendergate.orchestration.dbos_runtime import DbosOrchestrator, slots_in_use
 from rendergate.orchestration.membership import Membership, new_executor_id
 from rendergate.orchestration.pg_wakes import PostgresWakes
-from rendergate.providers import ProviderEntry, build_providers, registry, unavailable_reason
+from rendergate.providers import build_providers, registry
 from rendergate.providers.base import Provider
 from rendergate.providers.http import client_session
 from rendergate.redaction import Redactor
@@ -189,31 +190,6 @@ async def _open_dbos(
     return orchestrator
 
 
-def queue_limits(settings: Settings, providers: Iterable[str]) -> dict[str, QueueLimits]:
-    entries = registry(settings)
-    return {name: _limits(entries[name], settings) for name in providers}
-
-
-def runnable_providers(settings: Settings) -> set[str]:
-    """The providers some app routes to and these settings can run."""
-    return {p for p in _routed(load_apps(settings)) if unavailable_reason(p, settings) is None}
-
-
-def _routed(apps: Mapping[str, AppSpec]) -> set[str]:
-    """Every provider some app's route names, fallbacks too."""
-    return {route.provider for app in apps.values() for route in app.routes}
-
-
-def _limits(entry: ProviderEntry[Any], settings: Settings) -> QueueLimits:
-    """A provider's cap holds across the cluster, and each worker takes only its share; the
-    cap of a provider on this machine's own CPU (local) holds per worker instead."""
-    cap = entry.concurrency(settings)
-    if entry.cap_per_worker:
-        return QueueLimits(cluster=None, worker=cap)
-    share = settings.worker_concurrency
-    return QueueLimits(cluster=cap, worker=share if cap is None else min(share, cap))
-
-
 async def _open_store(
     settings: Settings, stack: contextlib.AsyncExitStack, changes: Changes, metrics: Metrics
 ) -> tuple[TaskStore, AsyncEngine, WriteTurn]:
@@ -237,7 +213,7 @@ async def _open_providers(
 ) -> dict[str, Provider]:
     """Every provider some app's route names, fallbacks too (each gets its queue), on one
     HTTP session with room for a few connections per task each may run."""
-    routes = _routed(apps)
+    routes = routed(apps)
     entries = registry(settings)
     caps = [entries[name].concurrency(settings) or 1 for name in routes if name in entries]
     http = client_session(connections=max(100, 4 * sum(caps)))
@@ -246,26 +222,6 @@ async def _open_providers(
     for provider in providers.values():
         stack.push_async_callback(provider.aclose)
     return providers
-
-
-async def open_blobs(settings: Settings) -> BlobStore:
-    """The storage every process shares, tried once (write, read, delete) before anything
-    is accepted: a wrong bucket or key fails the start, not the first task."""
-    if settings.storage_url is None:
-        return ObjectBlobStore.local(settings.data_dir / "blobs")
-    blobs = ObjectBlobStore.from_url(settings.storage_url)
-    probe = f"rendergate-probe/{new_executor_id()}"
-    try:
-        await blobs.put(probe, b"probe")
-        if await blobs.get(probe) != b"probe":
-            raise ConfigError("it gave back other bytes than were written")
-        await blobs.delete(probe)
-    except Exception as exc:
-        raise ConfigError(
-            f"RENDERGATE_STORAGE_URL {settings.storage_url} cannot be used: "
-            f"{type(exc).__name__}: {str(exc)[:300]}"
-        ) from exc
-    return blobs
 
 
 def _fetcher(settings: Settings) -> UrlFetcher:

@@ -128,7 +128,7 @@ def worker(config: ConfigOption = None) -> None:
 def migrate(config: ConfigOption = None) -> None:
     """Create or upgrade the database (rendergate's tables and DBOS's) and set the
     providers' caps for the cluster: run it before a deploy starts its processes."""
-    from rendergate.bootstrap import queue_limits, runnable_providers
+    from rendergate.orchestration.caps import queue_limits, runnable_providers
     from rendergate.orchestration.dbos_runtime import apply_caps
     from rendergate.orchestration.dbos_setup import migrate_system_database
     from rendergate.store.sql import create_engine

@@ -23,7 +23,7 @@ out = Console()
 def with_services(settings: Settings, use: Callable[[Services], Awaitable[T]]) -> T:
     """Runs `use` over the migrated database, the storage and the apps; closes them."""
     from rendergate.apps_file import load_apps
-    from rendergate.bootstrap import open_blobs
+    from rendergate.blobs.setup import open_blobs
     from rendergate.store.sql import SqlTaskStore, create_engine, migrate
 
     async def run() -> T:

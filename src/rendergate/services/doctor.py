@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
 from rendergate.apps_file import load_apps
+from rendergate.blobs.setup import open_blobs
 from rendergate.config import Settings
 from rendergate.domain.errors import ConfigError, ProviderError
 from rendergate.providers import build_providers, registry, unavailable_reason
@@ -85,8 +86,6 @@ async def _database(settings: Settings) -> str:
 
 
 async def _storage(settings: Settings) -> str:
-    from rendergate.bootstrap import open_blobs  # its write, read and delete probe
-
     await open_blobs(settings)
     return (
         f"wrote, read and deleted a probe in {settings.storage_url or settings.data_dir / 'blobs'}"
