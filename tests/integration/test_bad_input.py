@@ -90,6 +90,12 @@ async def test_bad_multipart_isrefused(
         ({"reference_url": "ftp://127.0.0.1/r.png"}, 422, "reference_url", "http or https"),
         ({"params": {"strength": 5}, "image_base64": B64}, 422, "params.strength", "0 to 1"),
         ({"params": {"smoothing": "hi"}, "image_base64": B64}, 422, "params.smoothing", "0 to 1"),
+        (
+            {"params": {"strenght": 0.5}, "image_base64": B64},
+            422,
+            "params.strenght",
+            "app 'preview' takes no param 'strenght'; its params: smoothing, strength",
+        ),
         ({"type": "fake_ref", "image_base64": B64}, 422, "reference", "needs a reference image"),
         ({"type": "fake_ref", "angle": "side", **REF}, 422, "angle", "not one of front, top"),
         ({"image_base64": base64.b64encode(b"GIF89a?").decode()}, 415, None, "not an image"),

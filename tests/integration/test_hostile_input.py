@@ -100,7 +100,9 @@ async def test_a_valid_unicode_request_still_works(server: RunningServer) -> Non
         assert response.status == 201, await response.text()
         task = (await response.json())["data"]
     assert task["params"] == {"note": "效果图 😀"} and task["angle"] == "前"
-    form = form_of([("image", PNG, "image/png"), ("params", '{"note": "café"}', None)])
+    form = form_of(
+        [("image", PNG, "image/png"), ("type", "fake", None), ("params", '{"note": "café"}', None)]
+    )
     async with server.http.post(url(server), data=form) as response:
         assert response.status == 201, await response.text()
         assert (await response.json())["data"]["params"] == {"note": "café"}

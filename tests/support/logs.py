@@ -21,6 +21,9 @@ def captured_logs(
     saved = (root.handlers[:], root.level)
     buffer = io.StringIO()
     configure_logging(level, json_lines=json_lines, secrets=secrets)
+    # A logger cached on first use would keep these processors after the block, and a later
+    # test's structlog.testing.capture_logs would see nothing from it.
+    structlog.configure(cache_logger_on_first_use=False)
     handler = root.handlers[0]
     assert isinstance(handler, logging.StreamHandler)
     handler.setStream(buffer)

@@ -48,6 +48,7 @@ class ProviderEntry(Generic[S]):
     cancels: bool = False  # the adapter is Cancellable: it can stop a job it accepted
     webhooks: bool = False  # the adapter ReceivesWebhooks at the task's callback URL
     counts_jobs: bool = False  # the adapter CountsJobs the account has queued or running
+    params: tuple[str, ...] | None = ()  # the task params the adapter reads itself; None: any
 
     def missing_settings(self, settings: Settings) -> list[str]:
         own = settings.of(self.settings)

@@ -148,5 +148,10 @@ def from_settings(settings: ProviderSettings, http: aiohttp.ClientSession) -> Fa
 
 
 PROVIDER = ProviderEntry(
-    name="fake", settings=ProviderSettings, factory=from_settings, cancels=True, webhooks=True
+    name="fake",
+    settings=ProviderSettings,
+    factory=from_settings,
+    cancels=True,
+    webhooks=True,
+    params=None,  # a test's script, and whatever else a test sends along
 )

@@ -163,5 +163,6 @@ PROVIDER = ProviderEntry(
     concurrency_setting="local_concurrency",
     cap_per_worker=True,
     params_check=validate_preview_params,
+    params=("smoothing", "strength"),
     cancels=True,
 )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from rendergate.config import Settings
 from rendergate.domain.apps import AppSpec
-from rendergate.domain.errors import AppUnavailable
+from rendergate.domain.errors import AppUnavailable, InvalidInput
 from rendergate.domain.task import Skip
-from rendergate.providers import unavailable_reason
+from rendergate.providers import ProviderEntry, registry, unavailable_reason
 
 
 def choose_route(app: AppSpec, settings: Settings) -> tuple[str, tuple[Skip, ...]]:
@@ -31,3 +34,34 @@ def app_availability(app: AppSpec, settings: Settings) -> tuple[str, str | None]
     except AppUnavailable as exc:
         return app.provider, exc.message
     return provider, None
+
+
+def declared_params(app: AppSpec, entries: Mapping[str, ProviderEntry[Any]]) -> set[str] | None:
+    """The params the app's routes use: its `params.<key>` bindings and what its providers
+    read themselves; None when a provider takes any."""
+    names: set[str] = set()
+    for route in app.routes:
+        entry = entries.get(route.provider)
+        if entry is not None and entry.params is None:
+            return None
+        names |= set(entry.params or ()) if entry is not None else set()
+        names |= {
+            b.source.removeprefix("params.")
+            for b in route.bindings
+            if b.source.startswith("params.")
+        }
+    return names
+
+
+def refuse_undeclared(app: AppSpec, params: Mapping[str, Any], settings: Settings) -> None:
+    """A param no route uses would be silently ignored: refused, with the app's list."""
+    declared = declared_params(app, registry(settings))
+    if declared is None:
+        return
+    unknown = sorted(set(params) - declared)
+    if unknown:
+        listed = ", ".join(sorted(declared)) or "none"
+        raise InvalidInput(
+            f"app {app.name!r} takes no param {unknown[0]!r}; its params: {listed}",
+            field=f"params.{unknown[0]}",
+        )

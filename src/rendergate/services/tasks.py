@@ -34,7 +34,7 @@ from rendergate.providers import registry
 from rendergate.providers.base import cancel_capability
 from rendergate.services.admission import check_limits, check_push
 from rendergate.services.context import Services, Wake
-from rendergate.services.routing import choose_route
+from rendergate.services.routing import choose_route, refuse_undeclared
 from rendergate.store.base import AlongWrite, Page, TaskIdTaken
 
 log = structlog.get_logger(__name__)
@@ -83,6 +83,7 @@ async def create_task(
     if "image" not in roles:
         raise InvalidInput("an image is required", field="image")
     check_value(dict(request.params), what="params", field="params")
+    refuse_undeclared(app, request.params, services.settings)
     check_value(request.angle, what="angle", field="angle")
     app.check_request(angle=request.angle, has_reference="reference" in roles)
     app.check_deadline_s(request.deadline_s)
