@@ -17,10 +17,9 @@ import typer
 
 from rendergate import metrics_port, starting
 from rendergate.cli_client import app as client_app
-from rendergate.cli_common import ConfigOption, console, settings_or_exit
+from rendergate.cli_common import ConfigOption, Exit, console, settings_or_exit
 from rendergate.cli_keys import keys_app
 from rendergate.cli_ops import app as ops_app
-from rendergate.client import Exit
 from rendergate.config import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ConfigError

@@ -1,22 +1,65 @@
 """The `rendergate` commands that are clients of a running server: submit, status, tasks,
-apps, cancel, download. They ask the server they talk to (--server), never this shell's
-settings, which may be another machine's."""
+apps, cancel, download, all on the SDK's Client. They ask the server they talk to
+(--server), never this shell's settings, which may be another machine's; the API key is
+RENDERGATE_API_KEY's, if set."""
 
 from __future__ import annotations
 
-import asyncio
+import base64
+import contextlib
+import itertools
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
-from rendergate.cli_common import ConfigOption, ServerOption, console, server_url
-from rendergate.client import Exit
+from rendergate.cli_common import ConfigOption, Exit, ServerOption, console, server_url
+from rendergate.client import ApiError, Client, InvalidRequest, Task, TaskStatus, Unreachable
 
 app = typer.Typer()
+
+
+def exit_for(status: int) -> Exit:
+    if status == 404:
+        return Exit.NOT_FOUND
+    return Exit.REFUSED if 400 <= status < 500 else Exit.UNREACHABLE
+
+
+def describe(exc: ApiError) -> str:
+    """The API's message; every problem of a 422, each with where it is."""
+    if isinstance(exc, InvalidRequest) and exc.detail:
+        return "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in exc.detail)
+    return exc.message
+
+
+@contextlib.contextmanager
+def answered(refusal: str = "") -> Iterator[None]:
+    """The SDK's errors as one line on stderr and the command's exit code."""
+    try:
+        yield
+    except Unreachable as exc:
+        console.print(f"[red]cannot reach {exc.base_url}:[/red] {exc.reason}")
+        raise typer.Exit(Exit.UNREACHABLE) from None
+    except ApiError as exc:
+        head = f"{refusal} ({exc.status}):" if refusal else str(exc.status)
+        console.print(f"[red]{head}[/red] {describe(exc)}")
+        raise typer.Exit(exit_for(exc.status)) from None
+
+
+def _params(text: str | None) -> dict[str, Any]:
+    try:
+        params = json.loads(text or "{}")
+    except ValueError as exc:
+        params = exc
+    if not isinstance(params, dict):
+        console.print(f"[red]refused:[/red] --params must be a JSON object ({params})")
+        raise typer.Exit(Exit.REFUSED)
+    return params
 
 
 @app.command()
@@ -37,23 +80,48 @@ def submit(
     config: ConfigOption = None,
 ) -> None:
     """Create a task from an image file; with --wait, follow it and save the result."""
-    from rendergate.client import submit_and_follow
+    app_params = _params(params)
+    with Client(server_url(server, config)) as client:
+        with answered("refused"):
+            task = client.create(
+                image, reference=reference, type=type, angle=angle, params=app_params
+            )
+        console.print(f"task {task.task_id} {task.status}")
+        print(task.task_id, flush=True)
+        if wait:
+            raise typer.Exit(_follow(client, task.task_id, image, output, timeout))
 
-    code = asyncio.run(
-        submit_and_follow(
-            server_url(server, config),
-            image=image,
-            reference=reference,
-            app=type,
-            angle=angle,
-            params=params,
-            wait=wait,
-            output=output,
-            timeout_s=timeout,
-            console=console,
-        )
+
+def _follow(client: Client, task_id: int, image: Path, output: Path | None, timeout: float) -> int:
+    """Waits with a progress bar; saves a completed task's result (GET with its base64, one
+    call) as `<image stem>.<task_id>.png` here unless `output` says where."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
     )
-    raise typer.Exit(code)
+    with Progress(*columns, console=console, transient=False) as bar:
+        row = bar.add_task(f"task {task_id}", total=100)
+
+        def show(task: Task) -> None:
+            bar.update(row, completed=task.progress, description=f"task {task_id} {task.status}")
+
+        task: Task | None = None
+        with contextlib.suppress(TimeoutError), answered(f"reading task {task_id} failed"):
+            task = client.wait(task_id, timeout=timeout, on_progress=show)
+    if task is None:
+        console.print(f"[yellow]gave up waiting after {timeout:g} s[/yellow]")
+        return Exit.TASK_FAILED
+    if task.status is not TaskStatus.COMPLETED:
+        console.print(f"[red]task {task.status}:[/red] {task.error_message}")
+        return Exit.TASK_FAILED
+    with answered(f"reading task {task_id} failed"):
+        done = client.get(task_id, include_base64=True)
+    target = output or Path.cwd() / f"{image.stem}.{task_id}.png"  # here, not beside the input
+    target.write_bytes(base64.b64decode(done.image.image_base64))
+    console.print(f"saved {target}")
+    return Exit.OK
 
 
 @app.command()
@@ -63,14 +131,9 @@ def status(
     config: ConfigOption = None,
 ) -> None:
     """Show one task as JSON."""
-    from rendergate.client import get_json
-
-    code, body = asyncio.run(
-        get_json(server_url(server, config), f"/tasks/{task_id}?include_base64=false", console)
-    )
-    if code == Exit.OK:
-        typer.echo(json.dumps(body["data"], indent=2, ensure_ascii=False))
-    raise typer.Exit(code)
+    with Client(server_url(server, config)) as client, answered():
+        task = client.get(task_id)
+    typer.echo(json.dumps(task.raw, indent=2, ensure_ascii=False))
 
 
 @app.command()
@@ -82,26 +145,19 @@ def tasks(
     config: ConfigOption = None,
 ) -> None:
     """List recent tasks, newest first."""
-    from urllib.parse import urlencode
-
-    from rendergate.client import get_json
-
-    query = urlencode(
-        {k: v for k, v in {"status": status, "type": type, "limit": limit}.items() if v}
-    )
-    code, body = asyncio.run(get_json(server_url(server, config), f"/tasks?{query}", console))
-    if code != Exit.OK:
-        raise typer.Exit(code)
+    with Client(server_url(server, config)) as client, answered():
+        found = list(itertools.islice(client.list(status=status, type=type, limit=limit), limit))
     table = Table("type", "status", "progress", "created (UTC)", "error")
     table.columns.insert(0, Column("task_id", no_wrap=True, min_width=16))
-    for task in body["data"]["tasks"]:
+    for task in found:
+        created = task.created_at.strftime("%Y-%m-%d %H:%M:%S") if task.created_at else ""
         table.add_row(
-            str(task["task_id"]),
-            task["type"],
-            task["status"],
-            f"{task['progress']}%",
-            task["created_at"][:19].replace("T", " "),
-            task["error_message"][:60],
+            str(task.task_id),
+            task.type,
+            task.status,
+            f"{task.progress}%",
+            created,
+            task.error_message[:60],
         )
     Console().print(table)
 
@@ -109,23 +165,16 @@ def tasks(
 @app.command()
 def apps(server: ServerOption = None, config: ConfigOption = None) -> None:
     """List the apps the server offers and whether each can run there."""
-    from rendergate.client import get_json
-
-    code, body = asyncio.run(get_json(server_url(server, config), "/apps", console))
-    if code != Exit.OK:
-        raise typer.Exit(code)
+    with Client(server_url(server, config)) as client, answered():
+        found = client.apps()
     table = Table("type", "provider", "available", "title")
-    reasons = []
-    for spec in body["data"]:
-        table.add_row(
-            spec["name"], spec["provider"], "yes" if spec["available"] else "no", spec["title"]
-        )
-        if not spec["available"]:
-            reasons.append(f"{spec['name']}: {spec['unavailable_reason']}")
+    for spec in found:
+        table.add_row(spec.name, spec.provider, "yes" if spec.available else "no", spec.title)
     out = Console()
     out.print(table)
-    for line in reasons:
-        out.print(line, soft_wrap=True)
+    for spec in found:
+        if not spec.available:
+            out.print(f"{spec.name}: {spec.unavailable_reason}", soft_wrap=True)
 
 
 @app.command()
@@ -135,14 +184,9 @@ def cancel(
     config: ConfigOption = None,
 ) -> None:
     """Cancel an unfinished task (exit 2 if it finished already)."""
-    from rendergate.client import post_json
-
-    code, body = asyncio.run(
-        post_json(server_url(server, config), f"/tasks/{task_id}/cancel", console)
-    )
-    if code == Exit.OK:
-        console.print(f"task {task_id} {body['data']['status']}")
-    raise typer.Exit(code)
+    with Client(server_url(server, config)) as client, answered():
+        task = client.cancel(task_id)
+    console.print(f"task {task_id} {task.status}")
 
 
 @app.command()
@@ -155,8 +199,8 @@ def download(
     server: ServerOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Save a completed task's result, in the current directory unless -o says where."""
-    from rendergate.client import download_result
-
-    code = asyncio.run(download_result(server_url(server, config), task_id, index, output, console))
-    raise typer.Exit(code)
+    """Save a completed task's result, in the current directory unless -o says where (a
+    directory: under the server's name for it, `<task_id>-<index>.<ext>`)."""
+    with Client(server_url(server, config)) as client, answered():
+        saved = client.download(task_id, output or Path.cwd(), index=index)
+    console.print(f"saved {saved}")

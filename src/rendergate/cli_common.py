@@ -1,8 +1,9 @@
-"""What the `rendergate` commands share: their console, their options, and settings read
-with every mistake told in one line (never a traceback)."""
+"""What the `rendergate` commands share: their exit codes, console and options, and settings
+read with every mistake told in one line (never a traceback)."""
 
 from __future__ import annotations
 
+from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,9 +11,19 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from rendergate.client import Exit
 from rendergate.config import Settings, load_settings
 from rendergate.domain.errors import ConfigError
+
+
+class Exit(IntEnum):
+    """The exit codes of every `rendergate` command (cli.py's docstring)."""
+
+    OK = 0
+    TASK_FAILED = 1
+    REFUSED = 2
+    UNREACHABLE = 3
+    NOT_FOUND = 4
+
 
 console = Console(stderr=True)
 ConfigOption = Annotated[

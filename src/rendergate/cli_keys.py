@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rendergate.client import Exit
+from rendergate.cli_common import Exit
 from rendergate.config import Settings
 from rendergate.domain.keys import ApiKey, new_key
 

@@ -9,7 +9,7 @@ import socket
 import typer
 from rich.console import Console
 
-from rendergate.client import Exit
+from rendergate.cli_common import Exit
 from rendergate.config import Settings
 from rendergate.domain.errors import ConfigError
 

@@ -1,0 +1,236 @@
+"""AsyncClient: every API call as a coroutine, on one aiohttp session."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncGenerator, Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, overload
+
+import aiohttp
+
+from rendergate.client import sse
+from rendergate.client.errors import ApiError, Unreachable
+from rendergate.client.inputs import Image, create_request
+from rendergate.client.models import App, Delivery, Task, TaskEvent
+from rendergate.client.transport import Request, Transport, backoff
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+Progress = Callable[[Task], object]
+
+
+class AsyncClient:
+    """A rendergate server's API. `base_url` defaults to RENDERGATE_SERVER, else
+    http://127.0.0.1:8000; `api_key` to RENDERGATE_API_KEY; `timeout` bounds each request
+    (seconds); `retries` is how many times a call is tried again (see transport.py)."""
+
+    poll_interval_s = 0.5  # wait() polling, when the server has no event stream
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retries: int = 3,
+    ) -> None:
+        base_url = base_url or os.environ.get("RENDERGATE_SERVER") or DEFAULT_URL
+        api_key = api_key if api_key is not None else os.environ.get("RENDERGATE_API_KEY")
+        self._http = Transport(base_url, api_key, timeout, retries)
+
+    @property
+    def base_url(self) -> str:
+        return self._http.base_url
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    async def create(
+        self,
+        image: Image,
+        *,
+        reference: Image | None = None,
+        type: str = "preview",
+        angle: str = "",
+        params: dict[str, Any] | None = None,
+        webhook_url: str | None = None,
+        webhook_events: Sequence[str] | None = None,
+        deadline_s: float | None = None,
+        idempotency_key: str | None = None,
+        wait: float | None = None,
+    ) -> Task:
+        """Creates a task. `image` and `reference` are each a path, bytes or an http(s) URL
+        (which the server fetches). Every try sends the same Idempotency-Key (a new UUID
+        unless given), so a retry never makes a second task. `wait` (at most 60 s) asks the
+        server to answer once the task finishes or that many seconds pass."""
+        fields = {
+            "type": type,
+            "angle": angle,
+            "params": params or {},
+            "webhook_url": webhook_url,
+            "webhook_events": None if webhook_events is None else builtins.list(webhook_events),
+            "deadline_s": deadline_s,
+        }
+        request = await create_request({"image": image, "reference": reference}, fields)
+        request.headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        if wait is not None:
+            request.headers["Prefer"] = f"wait={wait:g}"
+            request.timeout = aiohttp.ClientTimeout(total=wait + self._http.timeout)
+        return Task.from_json((await self._http.call(request)).data())
+
+    async def get(self, task_id: int, *, include_base64: bool = False) -> Task:
+        """The task now; `include_base64` puts a completed task's result in
+        `task.image.image_base64` (download() fetches it as bytes instead)."""
+        query = {"include_base64": "true" if include_base64 else "false"}
+        reply = await self._http.call(Request("GET", f"/tasks/{task_id}", query=query))
+        return Task.from_json(reply.data())
+
+    async def list(
+        self, *, status: str | None = None, type: str | None = None, limit: int = 20
+    ) -> AsyncGenerator[Task, None]:
+        """Every matching task, newest first, fetched `limit` (1-100) at a time as the
+        iteration reaches each page's `next_cursor`."""
+        query = {"limit": str(limit)} | {
+            k: str(v) for k, v in {"status": status, "type": type}.items() if v
+        }
+        while True:
+            page = (await self._http.call(Request("GET", "/tasks", query=query))).data()
+            for item in page["tasks"]:
+                yield Task.from_json(item)
+            if not page.get("next_cursor"):
+                return
+            query["cursor"] = page["next_cursor"]
+
+    async def cancel(self, task_id: int) -> Task:
+        """Cancels an unfinished task; Conflict if it finished already."""
+        reply = await self._http.call(Request("POST", f"/tasks/{task_id}/cancel"))
+        return Task.from_json(reply.data())
+
+    async def wait(
+        self,
+        task_id: int,
+        *,
+        timeout: float = 3600.0,  # noqa: ASYNC109 (the same call as Client.wait)
+        on_progress: Progress | None = None,
+    ) -> Task:
+        """The task once it finishes (completed, failed or canceled: check `status`),
+        following its event stream, or polling where there is none. `on_progress` sees each
+        state on the way. TimeoutError after `timeout` seconds."""
+        try:
+            async with asyncio.timeout(timeout), contextlib.aclosing(self._follow(task_id)) as seen:
+                async for task in seen:
+                    if on_progress is not None:
+                        on_progress(task)
+                    if task.status.is_terminal:
+                        return task
+        except TimeoutError:
+            raise TimeoutError(f"task {task_id} did not finish in {timeout:g} s") from None
+        raise AssertionError("follow() ends with the terminal state")  # pragma: no cover
+
+    async def _follow(self, task_id: int) -> AsyncGenerator[Task, None]:
+        """Each state of the task until it finishes: from its event stream while there is
+        one, then by polling (an older server, a proxy that buffers streams)."""
+        with contextlib.suppress(ApiError, Unreachable):
+            async with contextlib.aclosing(self.events(task_id)) as events:
+                async for event in events:
+                    yield event.task
+                    if event.task.status.is_terminal:
+                        return
+        while True:
+            task = await self.get(task_id)
+            yield task
+            if task.status.is_terminal:
+                return
+            await asyncio.sleep(self.poll_interval_s)
+
+    async def events(
+        self, task_id: int, last_event_id: int | str | None = None
+    ) -> AsyncGenerator[TaskEvent, None]:
+        """The task's events as they happen, ending after its terminal one (or at once, if
+        `last_event_id` is that one's). A dropped connection is resumed from the last id."""
+        failures = 0
+        last = None if last_event_id is None else str(last_event_id)
+        while True:
+            try:
+                async with contextlib.aclosing(self._stream(task_id, last)) as stream:
+                    async for event in stream:
+                        failures = 0
+                        last = str(event.id) if event.id is not None else last
+                        yield event
+                        if event.task.status.is_terminal:
+                            return
+                return  # the server ended it: nothing more will come
+            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+                if failures >= self._http.retries:
+                    raise Unreachable(self.base_url, f"the event stream broke: {exc}") from exc
+            await asyncio.sleep(backoff(failures))
+            failures += 1
+
+    async def _stream(
+        self, task_id: int, last_event_id: str | None
+    ) -> AsyncGenerator[TaskEvent, None]:
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        read_s = max(self._http.timeout, 30.0)  # the server sends a heartbeat every 10 s
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self._http.timeout, sock_read=read_s
+        )
+        request = Request("GET", f"/tasks/{task_id}/events", headers=headers, timeout=timeout)
+        async with self._http.open(request) as response:
+            async for event in sse.events(response.content.iter_any()):
+                yield event
+
+    @overload
+    async def download(self, task_id: int, path: None = None, *, index: int = 0) -> bytes: ...
+    @overload
+    async def download(
+        self, task_id: int, path: str | os.PathLike[str], *, index: int = 0
+    ) -> Path: ...
+    async def download(
+        self, task_id: int, path: str | os.PathLike[str] | None = None, *, index: int = 0
+    ) -> bytes | Path:
+        """A completed task's result: its bytes, or, given a `path`, the file written there
+        (into a directory under the server's name for it, `<task_id>-<index>.<ext>`)."""
+        request = Request("GET", f"/tasks/{task_id}/image", query={"index": str(index)})
+        reply = await self._http.call(request)
+        if path is None:
+            return reply.body
+        target = Path(path)
+        if await asyncio.to_thread(target.is_dir):
+            name = _filename(reply.headers.get("Content-Disposition", ""))
+            target = target / (name or f"{task_id}-{index}.png")
+        await asyncio.to_thread(target.write_bytes, reply.body)
+        return target
+
+    async def deliveries(self, task_id: int) -> builtins.list[Delivery]:
+        """The task's webhooks, each with its tries."""
+        reply = await self._http.call(Request("GET", f"/tasks/{task_id}/deliveries"))
+        return [Delivery.from_json(d) for d in reply.data()["deliveries"]]
+
+    async def apps(self) -> builtins.list[App]:
+        """The apps `type` can name on this server, and whether each can run there."""
+        reply = await self._http.call(Request("GET", "/apps"))
+        return [App.from_json(app) for app in reply.data()]
+
+
+def _filename(disposition: str) -> str | None:
+    """The file name of a Content-Disposition, without any directory part."""
+    for part in disposition.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "filename" and value:
+            return Path(value.strip('"')).name or None
+    return None

@@ -1,0 +1,57 @@
+"""The body of POST /tasks from create()'s arguments: a multipart form when every image is a
+file or bytes (no base64 inflation), JSON when one is a URL for the server to fetch."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from rendergate.client.transport import Request
+
+Image = str | os.PathLike[str] | bytes  # a path, the bytes themselves, or an http(s) URL
+
+
+def is_url(image: Image | None) -> bool:
+    return isinstance(image, str) and image.startswith(("http://", "https://"))
+
+
+async def create_request(images: Mapping[str, Image | None], fields: Mapping[str, Any]) -> Request:
+    """`images` by role (image, reference); `fields` the other create fields, None for
+    those not given."""
+    given = {name: value for name, value in fields.items() if value is not None}
+    if any(is_url(image) for image in images.values()):
+        body = dict(given)
+        for role, image in images.items():
+            if is_url(image):
+                body[f"{role}_url"] = image
+            elif image is not None:
+                data = (await _read(role, image))[1]
+                body[f"{role}_base64"] = base64.b64encode(data).decode()
+        return Request("POST", "/tasks", json=body, retry_conflict=True)
+    files = {role: await _read(role, image) for role, image in images.items() if image is not None}
+
+    def form() -> aiohttp.FormData:
+        built = aiohttp.FormData()
+        for role, (name, data) in files.items():
+            built.add_field(role, data, filename=name, content_type="application/octet-stream")
+        for name, value in given.items():
+            text = value if isinstance(value, str) else json.dumps(value)
+            built.add_field(name, text)
+        return built
+
+    return Request("POST", "/tasks", body=form, retry_conflict=True)
+
+
+async def _read(role: str, image: Image) -> tuple[str, bytes]:
+    """(file name, bytes) of a path or of bytes."""
+    if isinstance(image, bytes):
+        return role, image
+    path = Path(image)
+    return path.name, await asyncio.to_thread(path.read_bytes)

@@ -1,0 +1,174 @@
+"""What the API answers, as typed, frozen dataclasses. Parsing is lenient on purpose: a field
+the server leaves out takes its default, and one this SDK does not know yet is kept in
+`Task.raw`, so an older or newer server still reads."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class TaskStatus(StrEnum):
+    SUBMITTED = "submitted"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Completed, failed or canceled: the task will not change again."""
+        return self in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELED)
+
+
+@dataclass(frozen=True)
+class TaskImage:
+    image_base64: str = ""  # only when asked for (get(include_base64=True)) and completed
+    image_url: str = ""  # rendergate's own durable link to the result
+
+
+@dataclass(frozen=True)
+class Output:
+    index: int
+    url: str
+    content_type: str = ""
+    size: int = 0
+    node_id: str = ""
+    file_type: str = ""
+
+
+@dataclass(frozen=True)
+class SkippedProvider:
+    provider: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task as GET /tasks/{id} shows it; `raw` is that JSON object as it came."""
+
+    task_id: int
+    status: TaskStatus
+    progress: int = 0
+    type: str = ""
+    angle: str = ""
+    image: TaskImage = TaskImage()
+    error_message: str = ""
+    provider: str = ""
+    provider_job_id: str = ""
+    skipped_providers: tuple[SkippedProvider, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+    queue_position: int | None = None
+    outputs: tuple[Output, ...] = ()
+    cost: Mapping[str, Any] | None = None
+    attempts: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    finished_at: datetime | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Task:
+        return _build(
+            cls,
+            data,
+            status=TaskStatus(data["status"]),
+            image=_build(TaskImage, data.get("image") or {}),
+            skipped_providers=tuple(
+                _build(SkippedProvider, s) for s in data.get("skipped_providers") or ()
+            ),
+            outputs=tuple(_build(Output, o) for o in data.get("outputs") or ()),
+            created_at=_when(data.get("created_at")),
+            updated_at=_when(data.get("updated_at")),
+            finished_at=_when(data.get("finished_at")),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """One server-sent event: `id` the task's version (None for `task.queue`), `event` its
+    name (task.submitted, task.processing, task.progress, task.completed, task.failed,
+    task.canceled, task.queue), `task` the task as it was then."""
+
+    id: int | None
+    event: str
+    task: Task
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    at: datetime | None
+    status_code: int | None  # None: the receiver did not answer
+    latency_ms: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook of a task, with its tries; `delivery_id` is its webhook-id header."""
+
+    delivery_id: str
+    event: str
+    url: str
+    state: str  # pending, delivered or failed
+    created_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    attempts: tuple[DeliveryAttempt, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Delivery:
+        return _build(
+            cls,
+            data,
+            created_at=_when(data.get("created_at")),
+            next_attempt_at=_when(data.get("next_attempt_at")),
+            attempts=tuple(
+                _build(DeliveryAttempt, a, at=_when(a.get("at"))) for a in data.get("attempts", ())
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class App:
+    """An app a task's `type` can name, and whether it can run on that server."""
+
+    name: str
+    provider: str = ""
+    title: str = ""
+    description: str = ""
+    requires_reference: bool = False
+    deadline_s: float = 0.0
+    available: bool = True
+    unavailable_reason: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> App:
+        return _build(cls, data)
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A verified webhook: `id` its webhook-id (the same on every retry: deduplicate on it),
+    `type` the event (task.completed, ...), `task` the task as the event saw it."""
+
+    id: str
+    type: str
+    timestamp: datetime | None
+    task: Task
+
+
+def _build(cls: type[T], data: Mapping[str, Any], **converted: Any) -> T:
+    """`cls` from the fields of `data` it declares, with `converted` ones replacing theirs."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in names} | converted)
+
+
+def _when(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None

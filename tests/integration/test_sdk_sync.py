@@ -1,0 +1,136 @@
+"""The SDK's blocking Client from plain tests, against `rendergate serve` as a child process
+(so nothing here blocks a loop a server runs on), and the README's SDK snippets run as a
+user would run them."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from standardwebhooks.webhooks import Webhook
+
+from rendergate.client import Client, Conflict, NotFound, Task, TaskStatus
+from support.images import make_png
+from support.process import ServeProcess, child_env, serving
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).parents[2]
+HANG = {"fake": {"outcome": "hang"}}
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    root = tmp_path_factory.mktemp("sdk")
+    with serving(root / "data", root / "serve.log") as server:
+        yield server
+
+
+def test_the_blocking_client_makes_every_call(live: ServeProcess, tmp_path: Path) -> None:
+    shot = tmp_path / "shot.png"
+    shot.write_bytes(make_png())
+    with Client(live.url) as client:
+        task = client.create(shot, type="fake", params={"fake": {"polls": 3}})
+        assert task.status is TaskStatus.SUBMITTED
+        here, seen = threading.current_thread(), []
+
+        def progress(state: Task) -> None:
+            assert threading.current_thread() is here  # so it may call the client again:
+            seen.append((state.progress, client.get(state.task_id).task_id))
+
+        done = client.wait(task.task_id, timeout=30, on_progress=progress)
+        assert done.status is TaskStatus.COMPLETED and seen[-1] == (100, task.task_id)
+        assert any(0 < p < 100 for p, _ in seen), seen
+        saved = client.download(task.task_id, tmp_path / "out.png")
+        assert saved.read_bytes() == client.download(task.task_id)
+        events = list(client.events(task.task_id))
+        assert events[-1].event == "task.completed" and events[-1].task.progress == 100
+        first = next(iter(client.events(task.task_id)))  # left unfinished: closed for us
+        assert first.event == "task.submitted"
+        assert client.deliveries(task.task_id) == []
+        assert {"preview", "fake"} <= {app.name for app in client.apps()}
+        hanging = [client.create(make_png(), type="fake", params=HANG) for _ in range(3)]
+        newest = [t.task_id for t in itertools.islice(client.list(limit=2), 3)]
+        assert newest == [t.task_id for t in hanging[::-1]]
+        with pytest.raises(TimeoutError, match="did not finish"):
+            client.wait(hanging[0].task_id, timeout=0.3)
+        for each in hanging:
+            assert client.cancel(each.task_id).status is TaskStatus.CANCELED
+        with pytest.raises(Conflict, match="already canceled"):
+            client.cancel(hanging[0].task_id)
+        with pytest.raises(NotFound, match="task 12345 not found"):
+            client.get(12345)
+    with pytest.raises(RuntimeError, match="closed"):
+        client.get(task.task_id)
+
+
+async def test_the_blocking_client_works_inside_a_running_loop(live: ServeProcess) -> None:
+    with Client(live.url) as client:  # its own loop, in its own thread
+        assert "preview" in {app.name for app in client.apps()}
+
+
+def readme_snippets() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Python SDK\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+
+
+def run_snippet(code: str, server: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = child_env(cwd / "data", RENDERGATE_SERVER=server)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=cwd
+    )
+
+
+def test_the_readme_sdk_snippets_work(
+    live: ServeProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    first, errors, together, webhook = readme_snippets()
+    done = run_snippet(first, live.url, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "completed 100"
+    assert Image.open(tmp_path / "render.png").size == (800, 600)
+    refused = run_snippet(errors, live.url, tmp_path)
+    assert refused.returncode == 0, refused.stderr
+    said = refused.stdout.splitlines()
+    assert said[0] == "404 task 12345 not found" and "unknown type 'no_such_app'" in said[1]
+    both = run_snippet(together, live.url, tmp_path)
+    assert both.returncode == 0, both.stderr
+    for strength in ("0.3", "0.9"):
+        assert Image.open(tmp_path / f"render-{strength}.png").size == (800, 600)
+    assert both.stdout.count(" task.completed 100") == 2
+    secret = "whsec_" + base64.b64encode(b"the README's receiver, 32 bytes!").decode()
+    monkeypatch.setenv("WEBHOOK_SECRET", secret)
+    namespace: dict[str, Any] = {}
+    exec(compile(webhook, "README.md", "exec"), namespace)
+    with Client(live.url) as client:
+        task = next(iter(client.list(status="completed")))
+    body, headers = signed(secret, {"type": "task.completed", "data": dict(task.raw)})
+    assert namespace["receive"](body, headers) == 204
+    assert namespace["receive"](body.replace(b"completed", b"failed"), headers) == 400
+
+
+def signed(secret: str, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    """A webhook as rendergate signs one (Standard Webhooks)."""
+    now = datetime.now(UTC)
+    payload["timestamp"] = now.isoformat()
+    body = json.dumps(payload, separators=(",", ":"))
+    signature = Webhook(secret).sign(msg_id="msg_readme", timestamp=now, data=body)
+    headers = {
+        "webhook-id": "msg_readme",
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+    }
+    return body.encode(), headers
