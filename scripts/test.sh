@@ -4,7 +4,8 @@
 # PostgreSQL for them, on a free port in its own folder, and stops it on the way out: when
 # PostgreSQL's server binaries are not installed the pg tests skip and say so; when the
 # server does not start for another reason this script fails. Installs a CPU ComfyUI for
-# the ComfyUI tests unless RENDERGATE_TEST_COMFYUI_PYTHON names one.
+# the ComfyUI tests unless RENDERGATE_TEST_COMFYUI_PYTHON names one, and Debian's chromium
+# for the browser tests where it can (scripts/chromium-setup.sh; without it they skip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,4 +37,6 @@ if [ -z "${RENDERGATE_TEST_COMFYUI_PYTHON:-}" ]; then
   RENDERGATE_TEST_COMFYUI_PYTHON=$(scripts/comfyui-setup.sh)
   export RENDERGATE_TEST_COMFYUI_PYTHON
 fi
+# Debian's chromium for the web page's tests; where it cannot be installed (status 3) they skip.
+scripts/chromium-setup.sh || [ $? = 3 ]
 .venv/bin/python -m pytest "$@"

@@ -34,6 +34,14 @@ def test_the_wheel_contains_no_emulator(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
     assert "rendergate/__init__.py" in names and "rendergate/apps.toml" in names
+    page = {  # the web page at / is package data: without it an installed server has no page
+        "rendergate/api/templates/index.html",
+        *(f"rendergate/api/static/web/{name}" for name in ("api.js", "app.js", "task.js")),
+        "rendergate/api/static/web/app.css",
+        "rendergate/api/static/htmx/htmx.min.js",
+        "rendergate/api/static/htmx/LICENSE",
+    }
+    assert page <= set(names), page - set(names)
     assert [name for name in names if "emulator" in name.lower()] == []
     tops = {name.split("/", 1)[0] for name in names}
     assert {top for top in tops if not top.endswith(".dist-info")} == {"rendergate"}

@@ -17,7 +17,7 @@ from rendergate.api.finished_cache import FinishedBodies, FinishedTaskCache
 from rendergate.api.limits import BodyLimits
 from rendergate.api.openapi import add_body_components, operation_id
 from rendergate.api.request_ids import RequestIds
-from rendergate.api.routes import events, health, metrics, tasks, webhooks
+from rendergate.api.routes import events, health, metrics, tasks, web, webhooks
 from rendergate.api.serving import BodyTimeout
 from rendergate.bootstrap import open_services
 from rendergate.config import Settings
@@ -70,5 +70,6 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(webhooks.router)
+    app.include_router(web.router)  # GET /: the web page, outside the schema
     add_body_components(app)
     return app

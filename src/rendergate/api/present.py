@@ -9,10 +9,18 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from rendergate.api.finished_cache import request_base_url
-from rendergate.api.schemas import Envelope, ImagePublic, OutputPublic, SkipPublic, TaskPublic
+from rendergate.api.schemas import (
+    AppPublic,
+    Envelope,
+    ImagePublic,
+    OutputPublic,
+    SkipPublic,
+    TaskPublic,
+)
 from rendergate.domain.task import Task, TaskStatus
 from rendergate.domain.values import renderable, safe_text
 from rendergate.services.context import Services
+from rendergate.services.routing import app_availability
 
 
 def envelope(data: Any, status_code: int = 200) -> JSONResponse:
@@ -67,3 +75,23 @@ def present_task(task: Task, *, base: str, result: bytes | None = None) -> TaskP
         finished_at=task.finished_at,
         files_expired_at=task.files_expired_at,
     )
+
+
+def public_apps(services: Services) -> list[AppPublic]:
+    """The apps a task's `type` can name, by name: GET /apps and the web page's choice."""
+    apps = []
+    for app in sorted(services.apps.values(), key=lambda a: a.name):
+        provider, reason = app_availability(app, services.settings)
+        apps.append(
+            AppPublic(
+                name=app.name,
+                provider=provider,
+                title=app.title,
+                description=app.description,
+                requires_reference=app.requires_reference,
+                deadline_s=app.deadline_s,
+                available=reason is None,
+                unavailable_reason=reason,
+            )
+        )
+    return apps

@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse
 from rendergate import __version__
 from rendergate.api.deps import ServicesDep
 from rendergate.api.examples import errors, ok
+from rendergate.api.present import public_apps
 from rendergate.api.schemas import AppPublic, Envelope, Health
-from rendergate.services.routing import app_availability
 
 router = APIRouter()
 
@@ -78,19 +78,5 @@ async def healthz(services: ServicesDep) -> JSONResponse:
     responses={200: ok(APPS_EXAMPLE), **errors(413, 500)},
 )
 async def list_apps(services: ServicesDep) -> JSONResponse:
-    apps = []
-    for app in sorted(services.apps.values(), key=lambda a: a.name):
-        provider, reason = app_availability(app, services.settings)
-        apps.append(
-            AppPublic(
-                name=app.name,
-                provider=provider,
-                title=app.title,
-                description=app.description,
-                requires_reference=app.requires_reference,
-                deadline_s=app.deadline_s,
-                available=reason is None,
-                unavailable_reason=reason,
-            )
-        )
+    apps = public_apps(services)
     return JSONResponse(Envelope[list[AppPublic]](data=apps).model_dump(mode="json"))

@@ -1,0 +1,137 @@
+"""Debian's chromium driven by Playwright's async API, for the web page's tests.
+
+The async API, because the server under test runs on the test's own event loop: blocking
+Playwright calls there would stop the server from answering. Never `playwright install`:
+the browser is /usr/bin/chromium, which `make test` installs (scripts/chromium-setup.sh).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, Response, async_playwright, expect
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).parents[2]
+SHOT = ROOT / "examples" / "shot.jpg"  # 800x600
+REF = ROOT / "examples" / "ref.jpg"  # 320x240
+ARTIFACTS = Path(os.environ.get("RENDERGATE_TEST_ARTIFACTS", ROOT / "tests-artifacts")) / "web"
+NO_CHROMIUM = (
+    "Debian's chromium is not at /usr/bin/chromium and could not be installed: `make test` "
+    "runs scripts/chromium-setup.sh, which needs root or sudo on Debian (apt-get install "
+    "chromium); Playwright's own browsers are never downloaded"
+)
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM)
+# Playwright's expect() waits 5 s by default; the suite runs these beside everything else
+# on two cores, so each condition gets longer (a met one still returns at once).
+expect.set_options(timeout=20_000)
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@dataclass
+class Visit:
+    """One page in its own browser context, with what it asked for and what broke in it."""
+
+    page: Page
+    base: str
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def console(self, kind: str, text: str) -> None:
+        """Errors the page logs (a blocked resource, say), but not the browser's and htmx's
+        notes of the API's refusals, which the page shows the user."""
+        refusal = text.startswith(("Failed to load resource", "Response Status Error Code"))
+        if kind == "error" and not refusal:
+            self.errors.append(text)
+
+    def assert_clean(self) -> None:
+        """No request left the server under test, and nothing broke in the page."""
+        own = (f"{self.base}/", "blob:", "data:")
+        assert [url for url in self.requests if not url.startswith(own)] == []
+        assert self.errors == []
+
+    async def fill_form(
+        self, *, app: str, params: dict[str, Any] | str, image: Path = SHOT, angle: str = ""
+    ) -> None:
+        page = self.page
+        await page.get_by_label("App", exact=True).select_option(app)
+        await page.get_by_label("SketchUp screenshot").set_input_files(image)
+        await page.get_by_label("Angle", exact=True).fill(angle)
+        text = params if isinstance(params, str) else json.dumps(params)
+        await page.get_by_label("Parameters").fill(text)
+
+    async def render(self) -> Response:
+        """Clicks Render; the API's answer to the create."""
+        create = f"{self.base}/tasks"
+        async with self.page.expect_response(
+            lambda r: r.url == create and r.request.method == "POST"
+        ) as answer:
+            await self.page.get_by_role("button", name="Render", exact=True).click()
+        return await answer.value
+
+    async def task_id(self) -> int:
+        """The id of the task on show."""
+        shown = self.page.locator("#task-id")
+        await expect(shown).to_have_text(re.compile(r"^\d+$"))
+        return int(await shown.inner_text())
+
+    async def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        await self.page.screenshot(path=str(path), full_page=True)
+        print(f"screenshot: {path}")
+        return path
+
+    async def no_horizontal_scroll(self) -> bool:
+        width: bool = await self.page.evaluate(
+            "() => document.documentElement.scrollWidth <= window.innerWidth"
+        )
+        return width
+
+    async def drop_file(self, selector: str, path: Path, mime: str) -> None:
+        """Drops `path` on the element, as a file dragged from the desktop would be."""
+        data = base64.b64encode(path.read_bytes()).decode()
+        transfer = await self.page.evaluate_handle(
+            """([data, name, mime]) => {
+                const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+                const transfer = new DataTransfer();
+                transfer.items.add(new File([bytes], name, { type: mime }));
+                return transfer;
+            }""",
+            [data, path.name, mime],
+        )
+        await self.page.dispatch_event(selector, "dragover", {"dataTransfer": transfer})
+        await self.page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
+
+
+async def visit(browser: Browser, base: str, *, width: int = 1280, height: int = 900) -> Visit:
+    context = await browser.new_context(
+        viewport={"width": width, "height": height}, accept_downloads=True
+    )
+    page = await context.new_page()
+    page.set_default_timeout(30_000)
+    seen = Visit(page=page, base=base)
+    page.on("request", lambda request: seen.requests.append(request.url))
+    page.on("pageerror", lambda error: seen.errors.append(str(error)))
+    page.on("console", lambda message: seen.console(message.type, message.text))
+    response = await page.goto(f"{base}/")
+    assert response is not None and response.status == 200
+    return seen
