@@ -3,6 +3,7 @@ read with every mistake told in one line (never a traceback)."""
 
 from __future__ import annotations
 
+import os
 from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +12,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from rendergate.config import Settings, load_settings
+from rendergate.config import Settings, load_settings, unknown_variables
 from rendergate.domain.errors import ConfigError
 
 
@@ -38,7 +39,7 @@ ServerOption = Annotated[
 def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
     """The settings; a mistake is one line per problem, naming the variable, and exit 2."""
     try:
-        return load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
+        settings = load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         for error in exc.errors():
             name = "RENDERGATE_" + "_".join(str(part) for part in error["loc"]).upper()
@@ -47,6 +48,13 @@ def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
     except (ConfigError, OSError, ValueError) as exc:
         message = exc.message if isinstance(exc, ConfigError) else str(exc)
         console.print(f"[red]invalid settings:[/red] {message}", soft_wrap=True)
+    else:
+        for name in unknown_variables(settings, os.environ):
+            console.print(
+                f"[yellow]ignored:[/yellow] {name} is not a setting (see the README's table)",
+                soft_wrap=True,
+            )
+        return settings
     raise typer.Exit(Exit.REFUSED)
 
 

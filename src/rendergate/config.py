@@ -8,6 +8,7 @@ lives at module level: the CLI and tests build one with `load_settings`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, cast
 
@@ -209,6 +210,7 @@ class Settings(SettingsSources, ClientSettings):
         "is let through to try it again.",
     )
 
+    _known: frozenset[str] = PrivateAttr(default=frozenset())  # every settings class's fields
     _passed: dict[str, Any] = PrivateAttr(default_factory=dict)  # for the providers'
     _providers: dict[type[ProviderSettings], ProviderSettings] = PrivateAttr(default_factory=dict)
 
@@ -284,4 +286,22 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     given = set(overrides) | set(document)
     if unknown := sorted(given - known):
         raise ConfigError(f"unknown setting {', '.join(unknown)}: see the README's settings table")
+    settings._known = frozenset(known)
     return settings
+
+
+NOT_SETTINGS = ("RENDERGATE_API_KEY", "RENDERGATE_SERVER", "RENDERGATE_COMFYUI_HOME")
+"""RENDERGATE_* variables that are not server settings: the clients' and scripts' own."""
+
+
+def unknown_variables(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """RENDERGATE_* variables that name no setting (a typo would otherwise be lost)."""
+    names = {f"RENDERGATE_{name.upper()}" for name in settings._known}
+    return sorted(
+        name
+        for name in environ
+        if name.startswith("RENDERGATE_")
+        and name not in names
+        and name not in NOT_SETTINGS
+        and not name.startswith("RENDERGATE_TEST_")
+    )

@@ -296,3 +296,12 @@ def test_a_taken_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
     assert done.returncode == 3
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["rendergate.lock"]  # no database: no worker
+
+
+def test_a_variable_that_names_no_setting_is_reported(tmp_path: Path) -> None:
+    env = child_env(tmp_path, RENDERGATE_RETENTON_DAYS="3")  # a typo of RETENTION
+    command = [str(RENDERGATE), "prune", "--dry-run"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "ignored: RENDERGATE_RETENTON_DAYS is not a setting" in done.stderr
+    assert "no retention is set" in done.stderr

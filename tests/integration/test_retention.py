@@ -51,6 +51,7 @@ async def test_prune_removes_the_files_and_get_says_so(settings: Settings) -> No
         task = await server.get_task(task_id)
         assert task["status"] == "completed" and task["files_expired_at"]
         assert task["image"] == {"image_base64": "", "image_url": ""}
+        assert [output["url"] for output in task["outputs"]] == [""]  # no link to a 410
         async with server.http.get(f"{server.url}/tasks/{task_id}/image") as response:
             body = await response.json()
             assert response.status == 410

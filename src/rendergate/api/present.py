@@ -60,7 +60,7 @@ def present_task(task: Task, *, base: str, result: bytes | None = None) -> TaskP
         outputs=[
             OutputPublic(
                 index=i,
-                url=f"{url}?index={i}",
+                url="" if task.files_expired_at else f"{url}?index={i}",
                 content_type=o.content_type,
                 size=o.size,
                 node_id=safe_text(o.node_id),

@@ -93,7 +93,8 @@ class ComfyUI:
         answering = await self.pool.least_loaded()
         total = len(self.pool.servers)
         if not answering:
-            raise ProviderUnavailable(f"none of the {total} ComfyUI servers answered")
+            names = ", ".join(server.name for server in self.pool.servers)
+            raise ProviderUnavailable(f"none of the {total} ComfyUI servers answered ({names})")
         return f"{len(answering)} of {total} servers answer"
 
     # -- upload and submit ----------------------------------------------------------------

@@ -61,6 +61,7 @@ export async function apiData(path, options = {}) {
 }
 
 const TITLES = {
+  410: "Files removed",
   0: "Cannot reach rendergate",
   401: "API key missing or not accepted",
   404: "Not found",

@@ -162,7 +162,8 @@ function taskRow(task) {
   open.addEventListener("click", () => openTask(task));
   item.append(open);
   setBadge(open, task);
-  if (task.status === "completed") loadThumb(task, thumb);
+  if (task.status === "completed" && !task.files_expired_at) loadThumb(task, thumb);
+  else if (task.files_expired_at) thumb.textContent = "files removed";
   else thumb.textContent = TERMINAL.has(task.status) ? "no image" : "not yet";
   return item;
 }

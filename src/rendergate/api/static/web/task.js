@@ -128,6 +128,13 @@ function finished(task, view) {
 
 async function showFinished(task, view) {
   if (task.status !== "completed") return;
+  if (task.files_expired_at) {
+    // retention removed them: a note, not an error, and nothing to fetch
+    const box = $("task-error");
+    box.textContent = `Its files were removed on ${task.files_expired_at.slice(0, 10)} (retention).`;
+    box.hidden = false;
+    return;
+  }
   try {
     const response = await api(`/tasks/${task.task_id}/image`, { signal: view.abort.signal });
     const blob = await response.blob();
