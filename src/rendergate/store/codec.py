@@ -1,4 +1,5 @@
-"""Turns tasks into table rows and back; the only place that knows both shapes.
+"""Turns tasks (and their webhook deliveries) into table rows and back; the only place
+that knows both shapes.
 
 JSON columns hold the task's nested values: its inputs (role -> key and content type; rows
 from before content types were kept hold only the key), its provider's job handle, its
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from rendergate.domain.events import Attempt, Delivery, DeliveryState, EventType
 from rendergate.domain.media import content_type_of
 from rendergate.domain.task import InputRef, JobHandle, ResultFile, Skip, Task, TaskStatus
 
@@ -121,3 +123,51 @@ def _output_to_json(output: ResultFile) -> dict[str, Any]:
         "node_id": output.node_id,
         "file_type": output.file_type,
     }
+
+
+def attempt_to_json(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "at": attempt.at.isoformat(),
+        "status_code": attempt.status_code,
+        "latency_ms": attempt.latency_ms,
+        "error": attempt.error,
+    }
+
+
+def delivery_to_row(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "delivery_id": delivery.delivery_id,
+        "task_id": delivery.task_id,
+        "owner": delivery.owner,
+        "event": delivery.event.value,
+        "version": delivery.version,
+        "url": delivery.url,
+        "state": delivery.state.value,
+        "attempts": [attempt_to_json(a) for a in delivery.attempts],
+        "created_at": delivery.created_at,
+        "next_at": delivery.next_at,
+        "lease_until": None,
+    }
+
+
+def delivery_from_row(row: Mapping[Any, Any]) -> Delivery:
+    return Delivery(
+        delivery_id=row["delivery_id"],
+        task_id=int(row["task_id"]),
+        owner=row["owner"],
+        event=EventType(row["event"]),
+        version=int(row["version"]),
+        url=row["url"],
+        state=DeliveryState(row["state"]),
+        created_at=row["created_at"],
+        next_at=row["next_at"],
+        attempts=tuple(
+            Attempt(
+                at=datetime.fromisoformat(a["at"]),
+                status_code=a["status_code"],
+                latency_ms=int(a["latency_ms"]),
+                error=a["error"],
+            )
+            for a in row["attempts"] or ()
+        ),
+    )

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rendergate.domain.events import Attempt, Delivery, DeliveryState, EventType
+from rendergate.domain.events import Attempt, Delivery, DeliveryState
 from rendergate.domain.task import Task
-from rendergate.store.codec import from_snapshot
+from rendergate.store.codec import (
+    attempt_to_json,
+    delivery_from_row,
+    delivery_to_row,
+    from_snapshot,
+)
 from rendergate.store.events import new_delivery_id
 from rendergate.store.tables import deliveries, task_events
 
@@ -60,7 +64,7 @@ class SqlDeliveries:
         )
         async with self._write_turn, self._engine.begin() as connection:
             rows = (await connection.execute(claim)).mappings().all()
-        taken = [(_delivery(row), from_snapshot(row["snapshot"])) for row in rows]
+        taken = [(delivery_from_row(row), from_snapshot(row["snapshot"])) for row in rows]
         return sorted(taken, key=lambda pair: pair[0].next_at or now)
 
     async def record(
@@ -82,7 +86,7 @@ class SqlDeliveries:
                 )
                 .values(
                     state=state.value,
-                    attempts=[_attempt_json(a) for a in logged],
+                    attempts=[attempt_to_json(a) for a in logged],
                     next_at=next_at if state is DeliveryState.PENDING else None,
                     lease_until=None,
                 )
@@ -121,7 +125,7 @@ class SqlDeliveries:
         )
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
-        return [_delivery(row) for row in rows]
+        return [delivery_from_row(row) for row in rows]
 
     async def replay(self, delivery: Delivery, *, now: datetime) -> Delivery:
         """The same event sent again as a new delivery (its own id and retries), at once."""
@@ -134,53 +138,5 @@ class SqlDeliveries:
             attempts=(),
         )
         async with self._write_turn, self._engine.begin() as connection:
-            await connection.execute(deliveries.insert().values(**_row(again)))
+            await connection.execute(deliveries.insert().values(**delivery_to_row(again)))
         return again
-
-
-def _attempt_json(attempt: Attempt) -> dict[str, Any]:
-    return {
-        "at": attempt.at.isoformat(),
-        "status_code": attempt.status_code,
-        "latency_ms": attempt.latency_ms,
-        "error": attempt.error,
-    }
-
-
-def _row(delivery: Delivery) -> dict[str, Any]:
-    return {
-        "delivery_id": delivery.delivery_id,
-        "task_id": delivery.task_id,
-        "owner": delivery.owner,
-        "event": delivery.event.value,
-        "version": delivery.version,
-        "url": delivery.url,
-        "state": delivery.state.value,
-        "attempts": [_attempt_json(a) for a in delivery.attempts],
-        "created_at": delivery.created_at,
-        "next_at": delivery.next_at,
-        "lease_until": None,
-    }
-
-
-def _delivery(row: Mapping[Any, Any]) -> Delivery:
-    return Delivery(
-        delivery_id=row["delivery_id"],
-        task_id=int(row["task_id"]),
-        owner=row["owner"],
-        event=EventType(row["event"]),
-        version=int(row["version"]),
-        url=row["url"],
-        state=DeliveryState(row["state"]),
-        created_at=row["created_at"],
-        next_at=row["next_at"],
-        attempts=tuple(
-            Attempt(
-                at=datetime.fromisoformat(a["at"]),
-                status_code=a["status_code"],
-                latency_ms=int(a["latency_ms"]),
-                error=a["error"],
-            )
-            for a in row["attempts"] or ()
-        ),
-    )

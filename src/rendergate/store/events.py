@@ -16,9 +16,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from rendergate.domain.events import DeliveryState, EventType, stream_event, webhook_event
+from rendergate.domain.events import (
+    Delivery,
+    DeliveryState,
+    EventType,
+    stream_event,
+    webhook_event,
+)
 from rendergate.domain.task import Task
-from rendergate.store.codec import from_snapshot, to_snapshot
+from rendergate.store.codec import delivery_to_row, from_snapshot, to_snapshot
 from rendergate.store.tables import deliveries, task_events
 
 CHANNEL = "rendergate_task"
@@ -57,19 +63,19 @@ async def record_change(connection: AsyncConnection, old: Task | None, new: Task
 
 
 def _delivery_row(task: Task, event: EventType) -> dict[str, Any]:
-    return {
-        "delivery_id": new_delivery_id(),
-        "task_id": task.task_id,
-        "owner": task.owner,
-        "event": event.value,
-        "version": task.version,
-        "url": task.webhook_url,
-        "state": DeliveryState.PENDING.value,
-        "attempts": [],
-        "created_at": task.updated_at,
-        "next_at": task.updated_at,
-        "lease_until": None,
-    }
+    """The delivery of `event`, due at once."""
+    delivery = Delivery(
+        delivery_id=new_delivery_id(),
+        task_id=task.task_id,
+        owner=task.owner,
+        event=event,
+        version=task.version,
+        url=task.webhook_url,
+        state=DeliveryState.PENDING,
+        created_at=task.updated_at,
+        next_at=task.updated_at,
+    )
+    return delivery_to_row(delivery)
 
 
 class SqlEventLog:
