@@ -36,7 +36,7 @@ class WebhookSender:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> WebhookSender:
-        resolver = GuardedResolver(self._policy, DefaultResolver())
+        resolver = GuardedResolver(self._policy, DefaultResolver(), verb="send to")
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False, limit=0),
             timeout=aiohttp.ClientTimeout(total=self._timeout_s),
@@ -71,7 +71,7 @@ class WebhookSender:
                     return Sent(response.status, "redirects are not followed")
                 return Sent(response.status)
         except InvalidInput as exc:  # BlockedAddress too: refused before connecting
-            return Sent(None, exc.message.replace("refusing to fetch", "refusing to send to", 1))
+            return Sent(None, exc.message)
         except TimeoutError:
             return Sent(None, f"no answer within {self._timeout_s:g} s")
         except (aiohttp.ClientError, OSError) as exc:

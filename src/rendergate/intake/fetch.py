@@ -37,8 +37,19 @@ class BlockedAddress(InvalidInput):
     Not an OSError on purpose: aiohttp wraps those as DNS failures, and this must stay distinct.
     """
 
-    def __init__(self, host: str, kind: str) -> None:
-        super().__init__(f"refusing to fetch {host}: it resolves to {_a(kind)} address")
+    def __init__(
+        self,
+        host: str,
+        kind: str,
+        *,
+        verb: str = "fetch",
+        resolved: bool = True,
+        field: str | None = None,
+    ) -> None:
+        """`verb`: what we were to do (fetch, send to); `resolved`: the host is a name that
+        resolved to the address, not the address itself."""
+        how = "resolves to" if resolved else "is"
+        super().__init__(f"refusing to {verb} {host}: it {how} {_a(kind)} address", field=field)
         self.host = host
         self.kind = kind
 
@@ -80,9 +91,12 @@ class AddressPolicy:
 class GuardedResolver(AbstractResolver):
     """Wraps a real resolver and refuses a host if any address it resolves to is forbidden."""
 
-    def __init__(self, policy: AddressPolicy, inner: AbstractResolver) -> None:
+    def __init__(
+        self, policy: AddressPolicy, inner: AbstractResolver, *, verb: str = "fetch"
+    ) -> None:
         self._policy = policy
         self._inner = inner  # owned: closed by close()
+        self._verb = verb  # what a refusal says we were to do
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
@@ -94,10 +108,10 @@ class GuardedResolver(AbstractResolver):
             try:
                 address = ipaddress.ip_address(result["host"])
             except ValueError as exc:
-                raise BlockedAddress(host, "unrecognised") from exc
+                raise BlockedAddress(host, "unrecognised", verb=self._verb) from exc
             kind = self._policy.refusal(address)
             if kind is not None:
-                raise BlockedAddress(host, kind)
+                raise BlockedAddress(host, kind, verb=self._verb)
         return results
 
     async def close(self) -> None:
@@ -192,19 +206,16 @@ class UrlFetcher:
         hint = " (RENDERGATE_FETCH_ALLOW lists the hosts allowed)"
         try:
             target = check_url(url, self._policy, field=field, subject=field, verb="send to")
-        except InvalidInput as exc:
-            allowed_by_list = "address" in exc.message
-            raise InvalidInput(
-                exc.message + (hint if allowed_by_list else ""), field=field
-            ) from None
+        except BlockedAddress as exc:  # an address literal: the allow list could let it by
+            raise InvalidInput(exc.message + hint, field=field) from None
         host = target.raw_host or ""
         if self._resolver is None or _looks_like_ip(host):
             return
         try:
             await self._resolver.resolve(host, target.port or 0)
-        except BlockedAddress as exc:
-            message = exc.message.replace("refusing to fetch", "refusing to send to", 1)
-            raise InvalidInput(message + hint, field=field) from exc
+        except BlockedAddress as exc:  # the fetcher's resolver, which says "fetch"
+            said = BlockedAddress(exc.host, exc.kind, verb="send to")
+            raise InvalidInput(said.message + hint, field=field) from exc
         except OSError as exc:
             msg = f"{field} host {_display_host(target)} cannot be resolved"
             raise InvalidInput(msg, field=field) from exc
@@ -279,8 +290,7 @@ def check_url(
         raise InvalidInput(f"{subject} has an invalid IP address {host}", field=field)
     kind = policy.refusal(address)
     if kind is not None:
-        msg = f"refusing to {verb} {host}: it is {_a(kind)} address"
-        raise InvalidInput(msg, field=field)
+        raise BlockedAddress(host, kind, verb=verb, resolved=False, field=field)
     return parsed
 
 
