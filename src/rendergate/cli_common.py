@@ -3,10 +3,12 @@ read with every mistake told in one line (never a traceback)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -26,6 +28,10 @@ class Exit(IntEnum):
     NOT_FOUND = 4
 
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+T = TypeVar("T")
 console = Console(stderr=True)
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML file with settings (keys as in the README).")
@@ -64,3 +70,20 @@ def server_url(server: str | None, config: Path | None) -> str:
         return server.rstrip("/")
     settings = settings_or_exit(config)
     return f"http://{settings.host}:{settings.port}"
+
+
+def with_database(settings: Settings, use: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Runs `use(engine)` on the migrated task database, and closes it: the commands that
+    work on the database themselves rather than through a server (keys, prune)."""
+    from rendergate.store.sql import create_engine, migrate
+
+    async def run() -> T:
+        engine = create_engine(settings.task_database_url)
+        try:
+            await migrate(engine)
+            return await use(engine)
+        finally:
+            await engine.dispose()
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(run())

@@ -7,7 +7,6 @@ kept only as a hash (the key) or for signing (the secret).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -16,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rendergate.cli_common import Exit
+from rendergate.cli_common import Exit, with_database
 from rendergate.config import Settings
 from rendergate.domain.keys import ApiKey, new_key
 
@@ -34,18 +33,8 @@ out = Console()
 def with_keys(settings: Settings, use: Callable[[KeyStore], Awaitable[T]]) -> T:
     """Runs `use(store)` on the migrated database, and closes it."""
     from rendergate.store.keys import KeyStore
-    from rendergate.store.sql import create_engine, migrate
 
-    async def run() -> T:
-        engine = create_engine(settings.task_database_url)
-        try:
-            await migrate(engine)
-            return await use(KeyStore(engine))
-        finally:
-            await engine.dispose()
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(run())
+    return with_database(settings, lambda engine: use(KeyStore(engine)))
 
 
 def _settings(ctx: typer.Context) -> Settings:

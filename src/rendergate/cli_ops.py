@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from rendergate.cli_common import ConfigOption, console, settings_or_exit
+from rendergate.cli_common import ConfigOption, console, settings_or_exit, with_database
 from rendergate.config import Settings
 from rendergate.services.context import Services
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
 app = typer.Typer()
@@ -24,25 +27,19 @@ def with_services(settings: Settings, use: Callable[[Services], Awaitable[T]]) -
     """Runs `use` over the migrated database, the storage and the apps; closes them."""
     from rendergate.apps_file import load_apps
     from rendergate.blobs.setup import open_blobs
-    from rendergate.store.sql import SqlTaskStore, create_engine, migrate
+    from rendergate.store.sql import SqlTaskStore
 
-    async def run() -> T:
-        engine = create_engine(settings.task_database_url)
-        try:
-            await migrate(engine)
-            services = Services(
-                settings=settings,
-                store=SqlTaskStore(engine),
-                blobs=await open_blobs(settings),
-                apps=load_apps(settings),
-                providers={},
-            )
-            return await use(services)
-        finally:
-            await engine.dispose()
+    async def run(engine: AsyncEngine) -> T:
+        services = Services(
+            settings=settings,
+            store=SqlTaskStore(engine),
+            blobs=await open_blobs(settings),
+            apps=load_apps(settings),
+            providers={},
+        )
+        return await use(services)
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(run())
+    return with_database(settings, run)
 
 
 @app.command()
