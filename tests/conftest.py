@@ -5,7 +5,7 @@ from __future__ import annotations
 import faulthandler
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -13,6 +13,7 @@ import pytest
 import stamina
 
 from rendergate.config import Settings, load_settings
+from support.pg import fresh_database, pg_url_or_skip
 from support.server import RunningServer, serve
 
 APPS = Path(__file__).parent / "support" / "apps.toml"
@@ -39,6 +40,13 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
         if name.startswith("RENDERGATE_") and not name.startswith("RENDERGATE_TEST_"):
             monkeypatch.delenv(name)
     return load_settings(data_dir=tmp_path / "data", apps_file=APPS)
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh database on the suite's PostgreSQL, dropped after the test (skips without)."""
+    with fresh_database(pg_url_or_skip()) as url:
+        yield url
 
 
 @pytest.fixture

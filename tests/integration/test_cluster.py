@@ -32,18 +32,12 @@ from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
 from support.hub import KEY, hub_settings, running_emulator, su_form, submit
 from support.images import make_reference, make_scene
 from support.logs import captured_logs
-from support.pg import fresh_database, pg_url_or_skip, postgres_down
+from support.pg import postgres_down
 from support.process import RENDERGATE, child_env, free_port
 from support.server import serve
 
 pytestmark = pytest.mark.pg
 DEAD_AFTER_S = 3.0  # the workers' TTL here: a death is noticed in seconds, not half a minute
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    with fresh_database(pg_url_or_skip()) as url:
-        yield url
 
 
 @pytest.fixture

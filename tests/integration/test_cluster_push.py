@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,18 +21,11 @@ from rendergate.config import Settings
 from rendergate.orchestration.dbos_setup import migrate_system_database
 from rendergate_emulators.runninghub import RunningHubEmulator
 from support.hub import hub_settings, running_emulator, su_form
-from support.pg import fresh_database, pg_url_or_skip
 from support.receiver import Receiver, receiving
 from support.server import RunningServer, serve
 
 pytestmark = pytest.mark.pg
 SECRET = "whsec_" + base64.b64encode(b"cluster-push-test-secret-32bytes").decode()
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    with fresh_database(pg_url_or_skip()) as url:
-        yield url
 
 
 @pytest.fixture

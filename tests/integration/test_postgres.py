@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,17 +12,10 @@ from rendergate.bootstrap import open_services
 from rendergate.config import Settings, load_settings
 from rendergate.providers.fake import FakeProvider
 from support.images import make_reference, make_scene
-from support.pg import fresh_database, pg_url_or_skip
 from support.server import RunningServer, serve
 
 pytestmark = pytest.mark.pg
 APPS = Path(__file__).parents[1] / "support" / "apps.toml"
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    with fresh_database(pg_url_or_skip()) as url:
-        yield url
 
 
 @pytest.fixture
