@@ -162,7 +162,19 @@ async def test_a_body_trickled_past_the_total_limit_is_answered_408(slow: Runnin
     status, body = _parse(await _until_closed(reader))
     assert status == 408 and body["code"] == 408
     assert BODY_TOTAL_S * 0.8 <= time.monotonic() - started < BODY_TOTAL_S * 4
-    trickle.cancel()
+    # the server read on after its answer (a staged close), but not for as long as we send
+    assert await asyncio.wait_for(trickle, DEADLINE_S) < 100_000
+    writer.close()
+
+
+async def test_a_client_still_sending_reads_the_refusal_before_the_close(
+    slow: RunningServer,
+) -> None:
+    """A close with the client's bytes unread would reset the connection (RFC 9112 §9.6)."""
+    reader, writer = await _connect(slow)
+    writer.write(_multipart_head(10**10) + b"x" * 4_000_000)  # refused on its Content-Length
+    status, body = _parse(await _until_closed(reader))
+    assert status == 413 and "the limit is" in body["msg"]
     writer.close()
 
 

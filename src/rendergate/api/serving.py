@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from rendergate.api.errors import envelope_error
+from rendergate.api.lingering import StagedCloseTransport
 from rendergate.config import Settings
 
 MAX_HEADER_BYTES = 64 * 1024  # nginx's default is 4 x 8 KiB; httptools itself has no limit
@@ -41,6 +42,7 @@ class SlowClientProtocol(HttpToolsProtocol):
     The header clock starts when the connection opens and when a response ends. uvicorn's
     keep-alive timer, started then too, closes an idle connection but stops at any byte;
     ours runs for the longer of the two, so it neither shortens keep-alive nor adds to it.
+    A close while the client is still sending is staged (see `lingering`).
     """
 
     header_timeout_s: ClassVar[float] = 10.0
@@ -48,14 +50,25 @@ class SlowClientProtocol(HttpToolsProtocol):
     _header_bytes: int | None = None  # counted while the header clock runs
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self._staged = StagedCloseTransport(transport, self.loop, self._client_still_sending)
+        super().connection_made(self._staged)
         self._arm(self.header_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
+        self._staged.forget_timers()
         self._disarm()
 
+    def _client_still_sending(self) -> bool:
+        """Headers begun but not ended, or a request body not yet all received."""
+        if self._header_bytes:
+            return True
+        return self.cycle is not None and self.cycle.more_body
+
     def data_received(self, data: bytes) -> None:
+        if self._staged.lingering:
+            self._staged.discard(data)
+            return
         if self._header_bytes is not None:
             self._header_bytes += len(data)
         super().data_received(data)
