@@ -15,7 +15,6 @@ import base64
 import importlib
 import io
 import json
-import re
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from typing import Any
 import pytest
 
 from rendergate.config import Settings
-from support.process import RENDERGATE, child_env
+from support.process import create_api_key
 from support.server import serve
 
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
@@ -35,19 +34,6 @@ SHOT = Path(__file__).parents[2] / "examples" / "shot.jpg"
 PACKAGE = "rendergate_client"
 IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
 CONFIG = {"post_hooks": [], "package_name_override": PACKAGE}
-
-
-def _create_key(data_dir: Path) -> str:
-    done = subprocess.run(
-        [str(RENDERGATE), "keys", "create", "generated"],
-        env=child_env(data_dir),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    token = re.search(r"API key:\s+(\S+)", done.stdout)
-    assert done.returncode == 0 and token is not None, done.stderr
-    return token[1]
 
 
 def _generate(document: Path, package: Path) -> None:
@@ -157,7 +143,9 @@ async def _check_errors(gen: Generated, client: Any, url: str, task_id: int) -> 
 async def test_a_generated_client_works_as_generated(
     settings: Settings, generated_path: Path
 ) -> None:
-    token = await asyncio.to_thread(_create_key, settings.data_dir)  # before the server reads keys
+    token = await asyncio.to_thread(
+        create_api_key, settings.data_dir, "generated"
+    )  # before the server reads keys
     async with serve(settings) as server:
         document = generated_path / "openapi.json"
         async with server.http.get(f"{server.url}/openapi.json") as response:

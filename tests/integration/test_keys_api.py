@@ -17,29 +17,15 @@ from standardwebhooks.webhooks import Webhook
 from rendergate.config import Settings, load_settings
 from support.images import make_scene
 from support.logs import captured_logs
-from support.process import RENDERGATE, child_env, free_port
+from support.process import RENDERGATE, child_env, create_api_key, free_port, rendergate_keys
 from support.receiver import Receiver, receiving
 from support.server import RunningServer, serve
 
 
-def keys(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(RENDERGATE), "keys", *args],
-        env=child_env(data_dir),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 async def create_key(data_dir: Path, name: str) -> dict[str, str]:
-    """In a thread: the server under test runs on this event loop, and a write of its own
-    that the loop could not finish would hold SQLite's lock while the command waits for it."""
-    done = await asyncio.to_thread(keys, data_dir, "create", name)
-    assert done.returncode == 0, done.stderr
-    token = re.search(r"API key:\s+(\S+)", done.stdout)
-    assert token is not None, done.stdout
-    return {"Authorization": f"Bearer {token[1]}"}
+    """In a thread: the server under test runs on this event loop (see `create_api_key`)."""
+    token = await asyncio.to_thread(create_api_key, data_dir, name)
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def call(
@@ -133,7 +119,7 @@ async def test_a_revoked_key_is_refused_within_seconds(settings: Settings) -> No
         alice = await create_key(settings.data_dir, "alice")
         await create_key(settings.data_dir, "bob")  # a key stays: the server does not open up
         await until_accepted(server, alice)
-        done = await asyncio.to_thread(keys, settings.data_dir, "revoke", "alice")
+        done = await asyncio.to_thread(rendergate_keys, settings.data_dir, "revoke", "alice")
         assert done.returncode == 0 and "revoked" in done.stderr, done.stderr
         deadline = time.monotonic() + 15
         while (await call(server, "GET", "/tasks", alice))[0] != 401:
@@ -143,18 +129,18 @@ async def test_a_revoked_key_is_refused_within_seconds(settings: Settings) -> No
 
 def test_keys_list_shows_no_secret_and_rotate_prints_a_new_one(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    created = keys(data, "create", "shop")
+    created = rendergate_keys(data, "create", "shop")
     secret = re.search(r"webhook secret:\s+(\S+)", created.stdout)
     token = re.search(r"API key:\s+(\S+)", created.stdout)
     assert secret is not None and token is not None, created.stdout
-    listed = keys(data, "list")
+    listed = rendergate_keys(data, "list")
     assert listed.returncode == 0 and "shop" in listed.stdout
     assert token[1] not in listed.stdout and secret[1] not in listed.stdout
-    rotated = keys(data, "rotate-secret", "shop")
+    rotated = rendergate_keys(data, "rotate-secret", "shop")
     fresh = re.search(r"webhook secret:\s+(whsec_\S+)", rotated.stdout)
     assert rotated.returncode == 0 and fresh is not None and fresh[1] != secret[1]
     assert "verifies until" in rotated.stderr
-    missing = keys(data, "revoke", "nobody")
+    missing = rendergate_keys(data, "revoke", "nobody")
     assert missing.returncode == 4 and "no key has the id or name 'nobody'" in missing.stderr
 
 
@@ -197,7 +183,7 @@ async def test_a_keys_webhooks_verify_with_its_secret_and_through_a_rotation(
         data_dir=settings.data_dir, apps_file=settings.apps_file, fetch_allow=["127.0.0.1"]
     )
     async with serve(live) as server:
-        made = await asyncio.to_thread(keys, live.data_dir, "create", "shop")
+        made = await asyncio.to_thread(rendergate_keys, live.data_dir, "create", "shop")
         token = re.search(r"API key:\s+(\S+)", made.stdout)
         old = re.search(r"webhook secret:\s+(whsec_\S+)", made.stdout)
         assert token is not None and old is not None, made.stdout
@@ -207,7 +193,9 @@ async def test_a_keys_webhooks_verify_with_its_secret_and_through_a_rotation(
             await create_fake_task(server, shop, webhook_url=hook.url)
             [first, *_] = await hook.until(1)
             assert first.payload is not None and first.payload["type"] == "task.processing"
-            rotated = await asyncio.to_thread(keys, live.data_dir, "rotate-secret", "shop")
+            rotated = await asyncio.to_thread(
+                rendergate_keys, live.data_dir, "rotate-secret", "shop"
+            )
             new = re.search(r"webhook secret:\s+(whsec_\S+)", rotated.stdout)
             assert new is not None, rotated.stdout
             deadline = time.monotonic() + 15

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import re
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,7 @@ from rendergate.client import (
 )
 from rendergate.config import Settings, load_settings
 from support.images import make_png, make_scene
-from support.process import RENDERGATE, child_env, free_port
+from support.process import create_api_key, free_port
 from support.proxy import Proxy, http_app, proxying
 from support.receiver import Receiver, receiving
 from support.server import serve
@@ -174,7 +172,7 @@ async def test_a_key_is_sent_and_its_absence_is_unauthorized(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with serve(settings) as server:
-        key = await create_key(settings.data_dir, "sdk")
+        key = await asyncio.to_thread(create_api_key, settings.data_dir, "sdk")
         deadline = time.monotonic() + 15
         async with AsyncClient(server.url, api_key=key) as client:
             while True:  # the server reads the keys again every few seconds
@@ -192,22 +190,6 @@ async def test_a_key_is_sent_and_its_absence_is_unauthorized(
             with pytest.raises(Unauthorized, match="an API key is required") as refused:
                 await keyless.get(task.task_id)
         assert refused.value.status == 401
-
-
-async def create_key(data_dir: Path, name: str) -> str:
-    """`rendergate keys create` in a thread (the server runs on this loop)."""
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [str(RENDERGATE), "keys", "create", name],
-        env=child_env(data_dir),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    token = re.search(r"API key:\s+(\S+)", done.stdout)
-    assert token is not None, done.stdout
-    return token[1]
 
 
 async def test_verify_webhook_with_a_real_delivery(settings: Settings) -> None:

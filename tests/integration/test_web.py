@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from playwright.async_api import Browser, expect
 from rendergate.config import Settings
 from rendergate.providers.fake import FakeProvider
 from support.browser import REF, SHOT, Visit, chromium, needs_chromium, visit
-from support.process import RENDERGATE, child_env
+from support.process import create_api_key
 from support.server import RunningServer, serve
 
 pytestmark = [pytest.mark.timeout(180), needs_chromium]
@@ -186,20 +185,6 @@ async def test_every_refusal_shows_the_apis_message(
         seen.assert_clean()
 
 
-def create_key(data_dir: Path) -> str:
-    made = subprocess.run(
-        [str(RENDERGATE), "keys", "create", "web"],
-        env=child_env(data_dir),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert made.returncode == 0, made.stderr
-    found = re.search(r"API key:\s+(\S+)", made.stdout)
-    assert found is not None, made.stdout
-    return found[1]
-
-
 async def until_keys_are_required(server: RunningServer) -> None:
     """The server reads the keys again every 2 s: until it refuses a call without one."""
     deadline = time.monotonic() + 15
@@ -214,7 +199,9 @@ async def until_keys_are_required(server: RunningServer) -> None:
 async def test_with_api_keys_the_page_loads_and_sends_the_remembered_key(
     server: RunningServer, browser: Browser, settings: Settings
 ) -> None:
-    key = await asyncio.to_thread(create_key, settings.data_dir)  # the server runs on this loop
+    key = await asyncio.to_thread(
+        create_api_key, settings.data_dir, "web"
+    )  # the server runs on this loop
     await until_keys_are_required(server)
     seen = await visit(browser, server.url)
     page = seen.page

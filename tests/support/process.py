@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -34,6 +35,28 @@ def child_env(data_dir: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def rendergate_keys(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`rendergate keys ARGS` on `data_dir`."""
+    return subprocess.run(
+        [str(RENDERGATE), "keys", *args],
+        env=child_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def create_api_key(data_dir: Path, name: str) -> str:
+    """The key `rendergate keys create NAME` prints. Call it in a thread while the server
+    under test runs on this event loop: a write of the server's own that the loop could not
+    finish would hold SQLite's lock while the command waits for it."""
+    done = rendergate_keys(data_dir, "create", name)
+    assert done.returncode == 0, done.stderr
+    token = re.search(r"API key:\s+(\S+)", done.stdout)
+    assert token is not None, done.stdout
+    return token[1]
 
 
 def http_json(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
