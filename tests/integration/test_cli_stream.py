@@ -17,6 +17,7 @@ from aiohttp import web
 
 from support.images import make_png
 from support.process import RENDERGATE, child_env
+from support.proxy import http_app
 
 TASK_ID = 4503599627370497
 PNG = make_png()
@@ -62,19 +63,13 @@ async def stand_in(*, stream: bool) -> AsyncIterator[tuple[str, list[str]]]:
         body = task("completed", 100, image) if done else task("processing", 50)
         return web.json_response({"code": 0, "data": body})
 
-    app = web.Application()
-    app.router.add_post("/tasks", create)
-    app.router.add_get(f"/tasks/{TASK_ID}/events", events)
-    app.router.add_get(f"/tasks/{TASK_ID}", read)
-    runner = web.AppRunner(app, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}", asked
-    finally:
-        await runner.cleanup()
+    def routes(app: web.Application) -> None:
+        app.router.add_post("/tasks", create)
+        app.router.add_get(f"/tasks/{TASK_ID}/events", events)
+        app.router.add_get(f"/tasks/{TASK_ID}", read)
+
+    async with http_app(routes) as url:
+        yield url, asked
 
 
 def submit_wait(server: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
