@@ -21,7 +21,7 @@ $(VENV)/.stamp-dev: pyproject.toml emulators/pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.stamp-run
 
 run: $(VENV)/.stamp-run
-	$(BIN)/rendergate serve --host $(HOST) --port $(PORT)
+	$(BIN)/rendergate serve --open --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check src tests bench emulators

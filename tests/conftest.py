@@ -39,6 +39,8 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     for name in list(os.environ):
         if name.startswith("RENDERGATE_") and not name.startswith("RENDERGATE_TEST_"):
             monkeypatch.delenv(name)
+    # Open mode (no key needed until a test makes one), for every settings the test builds
+    monkeypatch.setenv("RENDERGATE_OPEN", "true")
     return load_settings(data_dir=tmp_path / "data", apps_file=APPS)
 
 

@@ -101,10 +101,7 @@ async def open_services(
             redactor=Redactor(settings.secret_values()),
             large_bodies=Slots(settings.max_large_bodies),
             clock=clock or utc_now,
-            keys=KeyRing(
-                KeyStore(engine) if engine is not None else None,
-                required=settings.keys_required,
-            ),
+            keys=KeyRing(KeyStore(engine) if engine is not None else None, open_mode=settings.open),
             claims=SqlIdempotency(engine) if engine is not None else None,
             changes=changes,
             metrics=metrics,

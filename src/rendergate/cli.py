@@ -52,8 +52,13 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address [default: 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port [default: 8000]")] = None,
     worker: Annotated[bool, typer.Option(help="Also run the task worker here.")] = True,
-    insecure: Annotated[
-        bool, typer.Option(help="Serve a non-loopback address without API keys.")
+    open_mode: Annotated[
+        bool,
+        typer.Option(
+            "--open",
+            help="Open mode: no API key needed until one is created (loopback addresses "
+            "only; requests through a proxy are refused).",
+        ),
     ] = False,
 ) -> None:
     """Serve the API (and, by default, the worker) in one process."""
@@ -63,7 +68,7 @@ def serve(
     from rendergate.api.serving import uvicorn_config
 
     settings = settings_or_exit(
-        config, host=host, port=port, worker=worker, **_flag(insecure=insecure)
+        config, host=host, port=port, worker=worker, **_flag(open=open_mode)
     )
     if settings.is_single_process and not settings.worker:
         console.print(
@@ -77,6 +82,7 @@ def serve(
     elif not settings.worker:
         starting.refuse_an_unmigrated_database(settings)
     starting.refuse_open_mode_off_loopback(settings)
+    starting.say_how_keys_apply(settings)
     listening = starting.listen(settings.host, settings.port)  # before anything starts: no worker
     configure_logging(  # runs behind a port that turns out to be taken
         settings.log_level, json_lines=settings.log_json, secrets=settings.secret_values()

@@ -100,10 +100,11 @@ class Settings(SettingsSources, ClientSettings):
     # Serving
     host: str = Field("127.0.0.1", description="Address `rendergate serve` listens on.")
     port: int = Field(8000, ge=0, le=65535, description="Port `rendergate serve` listens on.")
-    insecure: bool = Field(
+    open: bool = Field(
         False,
-        description="Serve a non-loopback address with no API key (`serve --insecure`): "
-        "anyone who reaches it can read, cancel and download every task.",
+        description="Open mode (`serve --open`, which `make run` uses): serve requests with no "
+        "API key while no key has been created, on a loopback address only, refusing "
+        "requests that came through a proxy. Off: every /tasks route needs a key.",
     )
     log_level: Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(lower)] = (
         Field("info", description="debug, info, warning or error.")
@@ -249,9 +250,9 @@ class Settings(SettingsSources, ClientSettings):
         return self.task_database_url.startswith("sqlite")
 
     @property
-    def keys_required(self) -> bool:
-        """Off a loopback address, a request needs an API key unless `insecure` says not."""
-        return not self.insecure and not is_loopback(self.host)
+    def open_off_loopback(self) -> bool:
+        """Open mode asked for on an address other machines may reach: refused at start."""
+        return self.open and not is_loopback(self.host)
 
     @property
     def system_database_url(self) -> str:

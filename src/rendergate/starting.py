@@ -41,19 +41,35 @@ def refuse_an_unmigrated_database(settings: Settings) -> None:
 
 
 def refuse_open_mode_off_loopback(settings: Settings) -> None:
-    """Without an API key anyone who reaches the server can read, cancel and download every
-    task: allowed on a loopback address, or when RENDERGATE_INSECURE says so."""
-    if not settings.keys_required:
-        return
-    from rendergate.cli_keys import with_keys
-
-    if not any(key.active for key in with_keys(settings, lambda store: store.all())):
+    """Without an API key anyone who reaches the server could read, cancel and download
+    every task: open mode serves a loopback address only."""
+    if settings.open_off_loopback:
         _console.print(
-            f"[red]refused:[/red] {settings.host} is not a loopback address and no API key "
-            "exists, so anyone who can reach it could read, cancel and download every task. "
-            "Create a key with `rendergate keys create NAME` (or pass --insecure)"
+            f"[red]refused:[/red] --open serves a loopback address only, and {settings.host} "
+            "is not one: anyone who can reach it could read, cancel and download every task. "
+            "Create a key with `rendergate keys create NAME` and serve without --open"
         )
         raise typer.Exit(Exit.REFUSED)
+
+
+def say_how_keys_apply(settings: Settings) -> None:
+    """One line at start on who may call: open mode's warning, or how to make a first key."""
+    from rendergate.cli_keys import with_keys
+
+    keys = with_keys(settings, lambda store: store.all())
+    if settings.open and not keys:
+        _console.print(
+            "[yellow]warning:[/yellow] open mode: no API key is needed until one is created, "
+            "and requests that came through a proxy (Forwarded, X-Forwarded-For, "
+            "X-Real-IP) are refused",
+            soft_wrap=True,
+        )
+    elif not any(key.active for key in keys):
+        _console.print(
+            "no API key is active, so every /tasks request is answered 401: create one with "
+            "`rendergate keys create NAME`",
+            soft_wrap=True,
+        )
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -32,6 +32,7 @@ def child_env(data_dir: Path, **extra: str) -> dict[str, str]:
         RENDERGATE_DATA_DIR=str(data_dir),
         RENDERGATE_APPS_FILE=str(Path(__file__).with_name("apps.toml")),
         RENDERGATE_LOG_LEVEL="warning",
+        RENDERGATE_OPEN="true",  # no key needed until a test makes one
     )
     env.update(extra)
     return env

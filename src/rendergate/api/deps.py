@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from rendergate.services.context import Services
+from rendergate.services.keys import through_proxy
 
 
 def get_services_now(request: Request) -> Services:
@@ -27,7 +28,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 bearer = HTTPBearer(
     auto_error=False,
     description="An API key from `rendergate keys create NAME`; not needed in open mode "
-    "(no key created, on a loopback address).",
+    "(`serve --open`, on a loopback address, until a key is created).",
 )
 
 
@@ -37,7 +38,8 @@ async def get_caller(
 ) -> str | None:
     """The id of the caller's API key; None in open mode. Unauthorized (401) otherwise."""
     token = credentials.credentials if credentials is not None else None
-    return await get_services_now(request).keys.caller(token)
+    keys = get_services_now(request).keys
+    return await keys.caller(token, proxy_header=through_proxy(request.headers))
 
 
 CallerDep = Annotated[str | None, Depends(get_caller)]

@@ -189,6 +189,6 @@ CREATE_BODY: dict[str, Any] = {
 }
 
 
-# Each /tasks route takes an API key, but needs one only once a key exists: in open mode
-# (no key, on a loopback address) the empty alternative applies.
+# Each /tasks route takes an API key; in open mode (`serve --open`, on a loopback address,
+# until a key is created) the empty alternative applies.
 KEY_OR_OPEN: dict[str, Any] = {"security": [{}]}  # FastAPI appends it to the bearer scheme

@@ -13,10 +13,12 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rendergate.domain.errors import Unauthorized
 from rendergate.lru import Lru
+from rendergate.services.keys import through_proxy
 
 if TYPE_CHECKING:
     from rendergate.services.context import Services
@@ -77,7 +79,9 @@ class FinishedTaskCache:
             return None
         owner, body = cached
         try:
-            caller = await services.keys.caller(bearer_token(scope))
+            caller = await services.keys.caller(
+                bearer_token(scope), proxy_header=through_proxy(Headers(scope=scope))
+            )
         except Unauthorized:
             return None  # the route answers 401
         return body if caller is None or caller == owner else None  # else the route's 404

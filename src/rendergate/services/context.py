@@ -170,7 +170,7 @@ class Services:
     clock: Callable[[], datetime] = utc_now
     redactor: Redactor = field(default_factory=Redactor)  # scrubs secrets from stored errors
     large_bodies: Slots = field(default_factory=lambda: Slots(4))  # api/limits.py
-    keys: KeyRing = field(default_factory=KeyRing)  # no source: open mode
+    keys: KeyRing = field(default_factory=KeyRing)  # no source: no key; open only if asked
     claims: ClaimStore | None = None  # Idempotency-Keys (the SQL store's table)
     rates: CreateRates = field(default_factory=CreateRates)  # creates a minute, per key
     changes: Changes = field(default_factory=Changes)  # which tasks changed (services/changes)

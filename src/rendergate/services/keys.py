@@ -1,26 +1,38 @@
 """Who a request speaks for: the API key its bearer token names, or no one in open mode.
 
-The active keys are read again from the database at most every REFRESH_S, so a key
-created or revoked by `rendergate keys` (in any process) takes effect within that, and a
-request costs a hash and a lookup, not a query. With no key at all the service is open:
-every caller sees every task (allowed only on a loopback address, cli.py).
+The keys are read again from the database at most every REFRESH_S, so a key created or
+revoked by `rendergate keys` (in any process) takes effect within that, and a request
+costs a hash and a lookup, not a query.
+
+Open mode (every caller sees every task, with no key) is a choice its operator makes
+(`serve --open`, only on a loopback address, cli.py), and holds only while no key has ever
+been made: a created key closes it for good, and revoking keys never opens anything. An
+open server serves only requests made on its own machine, so it refuses any request that
+came through a proxy (which would carry it to the world).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from rendergate.domain.errors import Unauthorized
 from rendergate.domain.keys import ApiKey, parse_token
 
 REFRESH_S = 2.0
+PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+HOW_TO_MAKE_ONE = "create one with `rendergate keys create NAME` on the server"
 
 
 class KeySource(Protocol):
     async def all(self) -> list[ApiKey]: ...
+
+
+def through_proxy(headers: Mapping[str, str]) -> str | None:
+    """The proxy header a request carries (lower case), or None: sent straight to us."""
+    return next((name for name in PROXY_HEADERS if name in headers), None)
 
 
 class KeyRing:
@@ -28,15 +40,15 @@ class KeyRing:
         self,
         source: KeySource | None = None,
         *,
-        required: bool = False,
+        open_mode: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`required`: off a loopback address, no key at all refuses every request instead
-        of opening the service (every key revoked while it runs)."""
+        """`open_mode`: the operator asked to serve without keys while none was ever made."""
         self._source = source
-        self._required = required
+        self._open_mode = open_mode
         self._clock = clock
         self._active: dict[str, ApiKey] = {}
+        self._any_made = False
         self._read_at: float | None = None
         self._reading = asyncio.Lock()
 
@@ -49,19 +61,31 @@ class KeyRing:
                 if self._read_at is None or self._clock() - self._read_at >= REFRESH_S:
                     keys = await self._source.all()
                     self._active = {k.key_id: k for k in keys if k.active}
+                    self._any_made = bool(keys)
                     self._read_at = self._clock()
         return self._active
 
-    async def caller(self, token: str | None) -> str | None:
-        """The key id the token belongs to; None in open mode. Raises Unauthorized."""
+    async def is_open(self) -> bool:
+        """Open mode is in force: asked for, and no key (even a revoked one) exists."""
+        await self.active()
+        return self._open_mode and not self._any_made
+
+    async def caller(self, token: str | None, *, proxy_header: str | None = None) -> str | None:
+        """The key id the token belongs to; None in open mode. Raises Unauthorized.
+        `proxy_header`: the proxy header the request came with, if any."""
         active = await self.active()
-        if not active and self._required:
-            raise Unauthorized(
-                "this server needs an API key and none is active: create one with "
-                "`rendergate keys create NAME`"
-            )
-        if not active:
+        if await self.is_open():
+            if proxy_header is not None:
+                raise Unauthorized(
+                    f"this server runs in open mode, for requests made on its own machine, "
+                    f"and this one came through a proxy ({proxy_header}): an API key is "
+                    f"needed; {HOW_TO_MAKE_ONE}"
+                )
             return None
+        if not active:
+            raise Unauthorized(
+                f"this server needs an API key and none is active: {HOW_TO_MAKE_ONE}"
+            )
         if not token:
             raise Unauthorized("an API key is required: send it as Authorization: Bearer <key>")
         parsed = parse_token(token)
