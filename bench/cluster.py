@@ -108,6 +108,7 @@ class Cluster:
             "RENDERGATE_RUNNINGHUB_HOST": "www.runninghub.cn",
             "RENDERGATE_RUNNINGHUB_CONCURRENCY": str(CAP),
             "RENDERGATE_LOG_LEVEL": "warning",
+            "RENDERGATE_OPEN": "true",
             "PYTHONUNBUFFERED": "1",
             **env,
         }

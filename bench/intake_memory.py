@@ -98,6 +98,7 @@ async def measure(
         "RENDERGATE_APPS_FILE": str(apps),
         "RENDERGATE_MAX_LARGE_BODIES": str(cap),
         "RENDERGATE_LOG_LEVEL": "warning",
+        "RENDERGATE_OPEN": "true",
     }
     if src is not None:  # another checkout's code, e.g. the commit before a change
         env["PYTHONPATH"] = src

@@ -269,6 +269,7 @@ def scenario(name: str, args: argparse.Namespace, tmp: Path, procs: list[Any]) -
         env |= {
             "RENDERGATE_DATA_DIR": str(data_dir),
             "RENDERGATE_LOG_LEVEL": "warning",
+            "RENDERGATE_OPEN": "true",
             "RENDERGATE_RUNNINGHUB_API_KEY": KEY,
             "RENDERGATE_RUNNINGHUB_BASE_URL": emu_base,
             "RENDERGATE_RUNNINGHUB_HOST": RH_HOST,

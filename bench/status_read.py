@@ -185,7 +185,11 @@ def run(seconds: float, connections: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="rendergate-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
         env = {k: v for k, v in os.environ.items() if not k.startswith("RENDERGATE_")}
-        env |= {"RENDERGATE_DATA_DIR": str(tmp / "data"), "RENDERGATE_LOG_LEVEL": "warning"}
+        env |= {
+            "RENDERGATE_DATA_DIR": str(tmp / "data"),
+            "RENDERGATE_LOG_LEVEL": "warning",
+            "RENDERGATE_OPEN": "true",
+        }
         (tmp / "apps.toml").write_text(HOLD_APP)
         env["RENDERGATE_APPS_FILE"] = str(tmp / "apps.toml")
         rg_cmd = [str(Path(sys.executable).with_name("rendergate")), "serve", "--host", HOST]
