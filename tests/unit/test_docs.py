@@ -32,6 +32,14 @@ def test_readme_shows_the_two_setup_commands() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
+def test_public_docs_never_name_the_task_api_by_an_internal_file_number(tmp_path: Path) -> None:
+    """A user cannot know what "seed 004" is: the README, docs/ and /docs say "the task API"."""
+    schema = str(create_app(load_settings(data_dir=tmp_path)).openapi())
+    texts = [schema, (ROOT / "README.md").read_text()]
+    texts += [page.read_text() for page in (ROOT / "docs").glob("*.md")]
+    assert [t for t in texts if re.search(r"seed \d{3}", t)] == []
+
+
 def test_every_route_has_an_example(tmp_path: Path) -> None:
     schema = create_app(load_settings(data_dir=tmp_path)).openapi()
     without = []

@@ -30,6 +30,8 @@ def test_the_wheel_contains_no_emulator(tmp_path: Path) -> None:
         [*command, str(source)], capture_output=True, text=True, timeout=300, check=False
     )
     assert built.returncode == 0, built.stdout + built.stderr
+    # `make run` installs the same way: no banner of setuptools' deprecations (the licence's)
+    assert "deprecated" not in built.stdout + built.stderr, built.stderr
     (wheel,) = out.glob("rendergate-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()

@@ -286,6 +286,23 @@ async def test_cancel_task(world: World) -> None:
         await cancel_task(12345, services=world.services)
 
 
+async def test_a_preview_canceled_once_its_job_ended_is_not_said_to_run_on(
+    world: World,
+) -> None:
+    """The built-in engine can always stop its own work: a job that already ended (its task
+    not yet collected) runs no more, so no "cannot cancel" note."""
+    task = await world.create(app="preview")
+    job = await world.runner.submit(task.task_id)
+    assert isinstance(job, Submitted)
+    local = world.services.providers["local"]
+    deadline = asyncio.get_running_loop().time() + 30
+    while (await local.status(job.job)).phase != "succeeded":
+        assert asyncio.get_running_loop().time() < deadline, "the preview did not end"
+        await asyncio.sleep(0.02)
+    canceled = await cancel_task(task.task_id, services=world.services)
+    assert (canceled.status, canceled.error_message) == ("canceled", "canceled by request")
+
+
 async def test_reconcile_queues_each_unfinished_task_that_has_no_workflow(world: World) -> None:
     tasks = [await world.create() for _ in range(3)]
     done = await world.create(fake={"reject": "no"})

@@ -1,6 +1,6 @@
 """The one place rendergate's exceptions become HTTP responses.
 
-Validation problems are 422 in FastAPI's own `{detail: [{loc, msg, type}]}` shape (seed 004);
+Validation problems are 422 in FastAPI's own `{detail: [{loc, msg, type}]}` shape (the task API's);
 everything else is the `{code, msg, data: null}` envelope. No stack trace ever leaves.
 
 An unexpected error is caught by `CatchAll`, an ASGI layer, rather than by an exception

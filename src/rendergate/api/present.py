@@ -1,4 +1,4 @@
-"""Turns domain tasks into the public shapes (seed 004's fields first)."""
+"""Turns domain tasks into the public shapes (the task API's fields first)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from rendergate.services.routing import app_availability
 
 
 def envelope(data: Any, status_code: int = 200) -> JSONResponse:
-    """A success: `data` in seed 004's {code: 0, msg, data} envelope."""
+    """A success: `data` in the task API's {code: 0, msg, data} envelope."""
     return JSONResponse(Envelope[Any](data=data).model_dump(mode="json"), status_code=status_code)
 
 

@@ -37,7 +37,7 @@ class ValidationIssue(BaseModel):
 
 
 class ValidationErrors(BaseModel):
-    """422, in FastAPI's own shape (seed 004)."""
+    """422, in FastAPI's own shape, as the task API specifies."""
 
     detail: list[ValidationIssue]
 

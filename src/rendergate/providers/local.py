@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,9 +41,14 @@ if TYPE_CHECKING:
 FINISHED_JOB_TTL_S = 3600.0
 
 
+class _Stopped(Exception):
+    """Raised in the render thread at its next progress step once the job is canceled."""
+
+
 @dataclass
 class _Job:
     task: asyncio.Task[None] | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
     progress: int = 0
     finished_at: float | None = None
     result: bytes | None = None
@@ -85,12 +91,16 @@ class LocalProvider:
         self, job: _Job, image: bytes, reference: bytes | None, params: Mapping[str, float]
     ) -> None:
         def on_progress(value: int) -> None:
+            if job.stop.is_set():  # in the render thread, which a task cancel cannot stop
+                raise _Stopped
             job.progress = max(job.progress, value)
 
         try:
             job.result = await asyncio.to_thread(
                 render_preview, image, reference, params=params, on_progress=on_progress
             )
+        except _Stopped:
+            return
         except InvalidInput as exc:
             job.error = ProviderRejected(exc.message, fault=Fault.USER)
         except Exception as exc:  # the pipeline's own bug must fail the task, not the worker
@@ -124,10 +134,13 @@ class LocalProvider:
         return state.result
 
     async def cancel(self, job: JobHandle) -> bool:
+        """Always True: a job that ended (or is gone) runs no more, and a running one stops
+        at once here and at its next step in the render thread."""
         state = self._jobs.get(job.job_id)
-        if state is None or state.task is None or state.finished_at is not None:
-            return state is None
-        state.task.cancel()
+        if state is not None and state.finished_at is None:
+            state.stop.set()
+            if state.task is not None:
+                state.task.cancel()
         return True
 
     async def aclose(self) -> None:

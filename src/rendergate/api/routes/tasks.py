@@ -122,7 +122,7 @@ async def list_tasks(
 
 @router.get(
     "/{task_id}",
-    summary="Get a task (seed 004)",
+    summary="Get a task",
     response_model=Envelope[TaskPublic],
     responses={200: ok(TASK_EXAMPLE), **errors(401, 404, 413, 422, 500)},
     openapi_extra=KEY_OR_OPEN,
