@@ -40,6 +40,18 @@ def test_public_docs_never_name_the_task_api_by_an_internal_file_number(tmp_path
     assert [t for t in texts if re.search(r"seed \d{3}", t)] == []
 
 
+def test_the_deploy_env_file_names_only_settings_that_exist(tmp_path: Path) -> None:
+    """examples/deploy.env, which docs/deploy.md installs as /etc/rendergate/env."""
+    declared = set(Settings.model_fields)
+    for entry in registry(load_settings(data_dir=tmp_path)).values():
+        declared |= set(entry.settings.model_fields)
+    lines = (ROOT / "examples" / "deploy.env").read_text().splitlines()
+    names = [line.split("=", 1)[0] for line in lines if line and not line.startswith("#")]
+    ours = {n.removeprefix("RENDERGATE_").lower() for n in names if n.startswith("RENDERGATE_")}
+    assert ours and ours <= declared, ours - declared
+    assert all(re.fullmatch(r"[A-Z_]+=[^\s\"']*", line) for line in lines if line[:1].isalpha())
+
+
 def test_every_route_has_an_example(tmp_path: Path) -> None:
     schema = create_app(load_settings(data_dir=tmp_path)).openapi()
     without = []
