@@ -311,3 +311,13 @@ async def result_bytes(task: Task, *, services: Services, index: int = 0) -> byt
         return await services.blobs.get(task.outputs[index].key)
     except BlobNotFound as exc:
         raise ResultLost(f"the stored result of task {task.task_id} is missing") from exc
+
+
+async def result_or_loss(task: Task, *, services: Services) -> bytes | ResultLost:
+    """GET's image: the first result's bytes, or why our storage has none (a file deleted
+    by hand, a lost bucket), which GET tells in the task's answer rather than fail."""
+    try:
+        return await result_bytes(task, services=services)
+    except ResultLost as exc:
+        log.error("stored result missing", task_id=task.task_id)
+        return exc
