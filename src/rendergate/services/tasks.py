@@ -187,11 +187,7 @@ def _owned(task: Task, caller: str | None) -> Task:
 async def get_task(task_id: int, *, services: Services, caller: str | None = None) -> Task:
     """The task; one still in our queue also says how many wait ahead of it. `caller`:
     the id of the caller's API key (None in open mode: every task)."""
-    task = services.finished.get(task_id)
-    if task is not None:
-        return _owned(task, caller)
-    task = _owned(await services.store.get(task_id), caller)
-    services.finished.remember(task)
+    task = _owned(await services.finished.fetch(task_id, services.store.get), caller)
     if task.status is TaskStatus.SUBMITTED:
         ahead = await services.store.waiting_ahead(task)
         task = dataclasses.replace(task, queue_position=ahead)

@@ -145,7 +145,7 @@ async def get_task(
         result = await use_cases.result_or_loss(task, services=services)
     response = envelope(present_task(task, base=base, result=result))
     if not include_base64 and task.status.is_terminal:
-        request.app.state.finished_bodies.put((task_id, base), (task.owner, bytes(response.body)))
+        request.app.state.finished_bodies.put((task_id, base), (task.version, bytes(response.body)))
     return response
 
 
