@@ -2,7 +2,7 @@
 finished task past its retention, `prune` removes its files, and the restarted server says
 so: no image in GET, and 410 from the image route. A running server says so at once, its
 caches warm: after the worker's round in its own process, and after `prune` beside it on
-PostgreSQL."""
+PostgreSQL; on SQLite a prune beside a server is refused."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 from rendergate.config import Settings, load_settings
 from rendergate.services import retention
 from support.images import make_scene
-from support.process import RENDERGATE, child_env
+from support.process import RENDERGATE, child_env, http_json, serving, wait_task
 from support.server import RunningServer, serve
 
 DAYS = 0.00002  # 1.7 s: a task finished this long ago is due
@@ -70,6 +70,34 @@ async def test_prune_removes_the_files_and_get_says_so(settings: Settings) -> No
 
 def stored_files(data_dir: Path) -> list[Path]:
     return sorted(p for p in (data_dir / "blobs").rglob("*") if p.is_file())
+
+
+def test_prune_beside_a_running_serve_on_sqlite_is_refused_in_one_line(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """SQLite allows one rendergate process: a prune beside `serve` would change rows behind
+    the server's caches, so it is refused as a second `serve` is, and removes nothing."""
+    image = base64.b64encode(make_scene(32, 24)).decode()
+    with serving(settings.data_dir, tmp_path / "serve.log") as server:
+        status, created = http_json(
+            "POST", f"{server.url}/tasks", {"type": "fake", "image_base64": image}
+        )
+        assert status == 201, created
+        task_id = created["data"]["task_id"]
+        wait_task(server.url, task_id, {"completed"})
+        kept = stored_files(settings.data_dir)
+        for args in ((), ("--dry-run",)):
+            refused = prune(settings.data_dir, *args, days=DUE_AT_ONCE)
+            assert refused.returncode == 2, refused.stderr
+            [line] = refused.stderr.strip().splitlines()
+            assert line.startswith("refused: another rendergate process") and (
+                f"(pid {server.process.pid})" in line and "stop it" in line
+            ), line
+        assert stored_files(settings.data_dir) == kept
+        status, body = http_json("GET", f"{server.url}/tasks/{task_id}")
+        assert status == 200 and body["data"]["image"]["image_base64"], body
+    done = prune(settings.data_dir, days=DUE_AT_ONCE)  # with the server gone, it may
+    assert done.returncode == 0 and "removed the files of 1 tasks" in done.stderr, done.stderr
 
 
 async def completed_task(server: RunningServer) -> int:
