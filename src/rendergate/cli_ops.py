@@ -4,6 +4,7 @@ fix). They open the database and the storage themselves, not a server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -14,6 +15,7 @@ from rich.table import Table
 from rendergate.cli_common import ConfigOption, console, settings_or_exit, with_database
 from rendergate.config import Settings
 from rendergate.services.context import Services
+from rendergate.starting import alone
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +23,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 app = typer.Typer()
 out = Console()
+PRUNE_BESIDE_SERVE = (
+    "Its worker prunes every hour by itself when retention is set; to prune now, stop it "
+    "first, or run rendergate on PostgreSQL, where prune may run beside servers"
+)
 
 
 def with_services(settings: Settings, use: Callable[[Services], Awaitable[T]]) -> T:
@@ -48,7 +54,8 @@ def prune(
     config: ConfigOption = None,
 ) -> None:
     """Remove finished tasks' inputs and results past their retention (a worker does it
-    every hour by itself); the tasks stay, saying their files expired."""
+    every hour by itself); the tasks stay, saying their files expired. On SQLite, refused
+    while a server holds the data directory: its caches would not learn of the change."""
     from rendergate.services import retention
 
     settings = settings_or_exit(config)
@@ -59,7 +66,10 @@ def prune(
             return retention.Pruned()
         return await retention.prune(services, dry_run=dry_run)
 
-    pruned = with_services(settings, run)
+    with contextlib.ExitStack() as stack:
+        if settings.is_single_process:  # on PostgreSQL servers hear of it (store/events.py)
+            stack.enter_context(alone(settings, PRUNE_BESIDE_SERVE))
+        pruned = with_services(settings, run)
     table = Table("task_id", "type", "finished (UTC)", "result bytes")
     for task in pruned.tasks[:20]:
         finished = task.finished_at.isoformat()[:19] if task.finished_at else ""

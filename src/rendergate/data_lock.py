@@ -17,11 +17,16 @@ from pathlib import Path
 from rendergate.domain.errors import ConfigError
 
 LOCK_FILE = "rendergate.lock"
+ADVICE = (
+    "Stop it, or give this one another RENDERGATE_DATA_DIR, or use PostgreSQL "
+    "(RENDERGATE_DATABASE_URL) to run several"
+)
 
 
 @contextlib.contextmanager
-def holding(data_dir: Path) -> Iterator[None]:
-    """Holds the data directory's lock; ConfigError naming the holder when it is taken."""
+def holding(data_dir: Path, *, advice: str = ADVICE) -> Iterator[None]:
+    """Holds the data directory's lock; ConfigError naming the holder, and what to do,
+    when it is taken."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -32,8 +37,7 @@ def holding(data_dir: Path) -> Iterator[None]:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             raise ConfigError(
                 f"another rendergate process (pid {holder}) is using {data_dir.resolve()}: "
-                "with SQLite only one may run there. Stop it, or give this one another "
-                "RENDERGATE_DATA_DIR, or use PostgreSQL (RENDERGATE_DATABASE_URL) to run several"
+                f"with SQLite only one may run there. {advice}"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)

@@ -34,5 +34,8 @@ class Lru(Generic[K, V]):
     def discard(self, key: K) -> None:
         self._items.pop(key, None)
 
+    def clear(self) -> None:
+        self._items.clear()
+
     def __len__(self) -> int:
         return len(self._items)

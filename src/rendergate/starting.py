@@ -4,11 +4,14 @@ process on a database no one migrated, a port that is taken."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Iterator
 
 import typer
 from rich.console import Console
 
+from rendergate import data_lock
 from rendergate.cli_common import Exit
 from rendergate.config import Settings
 from rendergate.domain.errors import ConfigError
@@ -16,16 +19,23 @@ from rendergate.domain.errors import ConfigError
 _console = Console(stderr=True)
 
 
+@contextlib.contextmanager
+def alone(settings: Settings, advice: str = data_lock.ADVICE) -> Iterator[None]:
+    """Holds the SQLite data directory for the block; one held by another process is
+    refused in one line, saying `advice`."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(data_lock.holding(settings.data_dir, advice=advice))
+        except ConfigError as exc:
+            _console.print(f"[red]refused:[/red] {exc.message}", soft_wrap=True)
+            raise typer.Exit(Exit.REFUSED) from None
+        yield
+
+
 def refuse_a_second_process(settings: Settings) -> None:
     """The clear refusal, before any output; open_services takes the lock for real."""
-    from rendergate import data_lock
-
-    try:
-        with data_lock.holding(settings.data_dir):
-            pass
-    except ConfigError as exc:
-        _console.print(f"[red]refused:[/red] {exc.message}")
-        raise typer.Exit(Exit.REFUSED) from None
+    with alone(settings):
+        pass
 
 
 def refuse_an_unmigrated_database(settings: Settings) -> None:

@@ -212,9 +212,12 @@ async def _finished_fake_task(server: RunningServer, outcome: str = "succeed") -
     return task_id
 
 
-async def test_a_lost_result_file_is_a_seed_500(server: RunningServer, settings: Settings) -> None:
-    """The task exists but our storage lost its result: a server error that says so, not a
-    404 (which the seed reserves for a task that does not exist)."""
+async def test_a_lost_result_file_answers_the_task_without_it(
+    server: RunningServer, settings: Settings
+) -> None:
+    """The task exists but our storage lost its result (deleted by hand, a lost bucket): GET
+    answers the task, in the seed's shape, without its image and saying why; the image route
+    answers 410. Never a 500, and never a 404 (the seed's for a task that does not exist)."""
     task_id = await _finished_fake_task(server)
     results = [p for p in (settings.data_dir / "blobs").rglob("*") if p.is_file()]
     results = [p for p in results if "results" in p.parts]
@@ -222,16 +225,21 @@ async def test_a_lost_result_file_is_a_seed_500(server: RunningServer, settings:
     results[0].unlink()
     url = f"{server.url}/tasks/{task_id}"
     status, body = await _get(server.http, url)
-    assert status == 500 and _errors("500", body) == []
-    assert body == {
-        "code": 500,
-        "msg": f"the stored result of task {task_id} is missing",
-        "data": None,
-    }
+    assert status == 200 and _errors("200", body) == []
+    task = body["data"]
+    assert (task["status"], task["files_expired_at"]) == ("completed", None)
+    assert task["image"] == {"image_base64": "", "image_url": ""}
+    assert [output["url"] for output in task["outputs"]] == [""]  # no link to a 410
+    assert task["error_message"] == f"the stored result of task {task_id} is missing"
     status, light = await _get(server.http, url, include_base64="false")
     assert status == 200 and light["data"]["status"] == "completed"
     status, body = await _get(server.http, light["data"]["image"]["image_url"])
-    assert status == 500 and "missing" in body["msg"]
+    assert status == 410
+    assert body == {
+        "code": 410,
+        "msg": f"the stored result of task {task_id} is missing",
+        "data": None,
+    }
 
 
 async def test_an_unexpected_error_is_a_seed_500(server: RunningServer, settings: Settings) -> None:

@@ -61,10 +61,37 @@ def test_lru_evicts_the_least_recently_used() -> None:
     assert len(lru) == 2
 
 
-def test_finished_tasks_keep_only_finished_ones() -> None:
+async def test_finished_tasks_keep_only_finished_ones() -> None:
+    store = MemoryTaskStore()
+    running, done = _task(1), dataclasses.replace(_task(2), status=TaskStatus.FAILED)
+    for task in (running, done):
+        await store.add(task)
+        assert await FinishedTasks().fetch(task.task_id, store.get) == task
     finished = FinishedTasks()
-    running = _task(1)
-    finished.remember(running)
-    done = dataclasses.replace(_task(2), status=TaskStatus.FAILED)
-    finished.remember(done)
+    for task in (running, done):
+        await finished.fetch(task.task_id, store.get)
     assert finished.get(1) is None and finished.get(2) == done
+    finished.forget(2)  # a change was heard: read again
+    assert finished.get(2) is None
+
+
+async def test_a_read_that_raced_a_change_is_not_kept() -> None:
+    """A change heard while the store was being read: the read may hold the version before
+    it, so it is answered but not kept, and the next read goes to the store."""
+    store, finished = MemoryTaskStore(), FinishedTasks()
+    done = dataclasses.replace(_task(), status=TaskStatus.COMPLETED)
+    await store.add(done)
+    expired = done.expire_files(now=NOW)
+
+    async def read_then_hear_the_change(task_id: int) -> Task:
+        before = await store.get(task_id)
+        store.tasks[task_id] = expired  # another process's write commits...
+        finished.forget(task_id)  # ...and its notice arrives before this read returns
+        return before
+
+    assert await finished.fetch(done.task_id, read_then_hear_the_change) == done
+    assert finished.get(done.task_id) is None
+    assert await finished.fetch(done.task_id, store.get) == expired
+    assert finished.get(done.task_id) == expired
+    finished.forget_all()  # changes were missed: nothing kept is trusted
+    assert finished.get(done.task_id) is None

@@ -83,9 +83,9 @@ async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
         return envelope_error(429, str(exc), {"Retry-After": str(exc.retry_after_s)})
     if isinstance(exc, FilesExpired):
         return envelope_error(410, str(exc))
-    if isinstance(exc, ResultLost):
+    if isinstance(exc, ResultLost):  # gone from our storage: as gone as expired, and logged
         log.error("stored result missing", route=route_of(request.scope))
-        return envelope_error(500, str(exc))
+        return envelope_error(410, str(exc))
     log.error("unhandled error", route=route_of(request.scope), exc_info=exc)
     return envelope_error(500, "internal server error")
 

@@ -1,10 +1,12 @@
 """An ASGI layer that answers polls of finished tasks from bytes rendered once.
 
-A completed, failed or canceled task never changes, and clients keep polling it. The
-GET /tasks/{task_id} route stores the JSON it rendered for such a task (with
-`include_base64=false`) in `FinishedBodies` (on `app.state`); this layer sends those bytes for the
-same request without entering FastAPI's routing and validation, which cost about five times
-the rest of the request. Anything else passes through untouched.
+Clients keep polling a finished task. The GET /tasks/{task_id} route stores the JSON it
+rendered for one (with `include_base64=false`) in `FinishedBodies` (on `app.state`), with the
+task's version; this layer sends those bytes for the same request without entering FastAPI's
+routing and validation, which cost about five times the rest of the request, while the
+services' FinishedTasks holds that same version (it forgets a task once a change to it is
+heard, services/cache.py), so a body rendered before a change is never sent after it.
+Anything else passes through untouched.
 """
 
 from __future__ import annotations
@@ -73,18 +75,19 @@ class FinishedTaskCache:
         services: Services | None = getattr(state, "services", None)
         if services is None:
             return None
+        task_id = int(match[1])
         bodies: FinishedBodies = state.finished_bodies
-        cached = bodies.get((int(match[1]), request_base_url(scope, services)))
-        if cached is None:
+        cached = bodies.get((task_id, request_base_url(scope, services)))
+        task = services.finished.get(task_id)
+        if cached is None or task is None or cached[0] != task.version:
             return None
-        owner, body = cached
         try:
             caller = await services.keys.caller(
                 bearer_token(scope), proxy_header=through_proxy(Headers(scope=scope))
             )
         except Unauthorized:
             return None  # the route answers 401
-        return body if caller is None or caller == owner else None  # else the route's 404
+        return cached[1] if caller is None or caller == task.owner else None  # else a 404
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -93,6 +96,6 @@ def bearer_token(scope: Scope) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-class FinishedBodies(Lru[tuple[int, str], tuple[str, bytes]]):
-    """Rendered JSON of finished tasks, by (task id, base URL), with the id of the key that
-    owns each (served only to it), for the polling hot path."""
+class FinishedBodies(Lru[tuple[int, str], tuple[int, bytes]]):
+    """Rendered JSON of finished tasks, by (task id, base URL), with the version of the
+    task each was rendered from, for the polling hot path."""

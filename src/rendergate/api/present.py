@@ -17,6 +17,7 @@ from rendergate.api.schemas import (
     SkipPublic,
     TaskPublic,
 )
+from rendergate.domain.errors import ResultLost
 from rendergate.domain.task import Task, TaskStatus
 from rendergate.domain.values import renderable, safe_text
 from rendergate.services.context import Services
@@ -32,12 +33,14 @@ def base_url(request: Request, services: Services) -> str:
     return request_base_url(request.scope, services)
 
 
-def present_task(task: Task, *, base: str, result: bytes | None = None) -> TaskPublic:
+def present_task(task: Task, *, base: str, result: bytes | ResultLost | None = None) -> TaskPublic:
     """The public shape of any stored task, whatever its row holds: text that is not valid
-    Unicode and values nested too deeply to encode are mended, never a 500 (values.py)."""
-    completed = (
-        task.status is TaskStatus.COMPLETED and bool(task.outputs) and not task.files_expired_at
-    )
+    Unicode and values nested too deeply to encode are mended, never a 500 (values.py). A
+    `result` our storage lost is told as retention's is: no image, no link to a 410."""
+    lost = isinstance(result, ResultLost)
+    gone = bool(task.files_expired_at) or lost
+    completed = task.status is TaskStatus.COMPLETED and bool(task.outputs) and not gone
+    encoded = base64.b64encode(result).decode() if isinstance(result, bytes) else ""
     url = f"{base}/tasks/{task.task_id}/image"
     return TaskPublic(
         task_id=task.task_id,
@@ -46,10 +49,10 @@ def present_task(task: Task, *, base: str, result: bytes | None = None) -> TaskP
         type=task.app,
         angle=safe_text(task.angle),
         image=ImagePublic(
-            image_base64=base64.b64encode(result).decode() if completed and result else "",
+            image_base64=encoded if completed else "",
             image_url=url if completed else "",
         ),
-        error_message=safe_text(task.error_message),
+        error_message=str(result) if lost else safe_text(task.error_message),
         provider=task.provider,
         provider_job_id=safe_text(task.provider_job_id),
         skipped_providers=[
@@ -60,7 +63,7 @@ def present_task(task: Task, *, base: str, result: bytes | None = None) -> TaskP
         outputs=[
             OutputPublic(
                 index=i,
-                url="" if task.files_expired_at else f"{url}?index={i}",
+                url="" if gone else f"{url}?index={i}",
                 content_type=o.content_type,
                 size=o.size,
                 node_id=safe_text(o.node_id),

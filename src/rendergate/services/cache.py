@@ -1,18 +1,56 @@
-"""A bounded cache of finished tasks.
+"""A bounded cache of finished tasks, kept until a change to one is heard.
 
-A completed, failed or canceled task never changes again, so any process may keep it
-without invalidation; status polls of finished tasks then skip the database.
+A completed, failed or canceled task changes little, but it does change: retention removes
+its files, a cancel adds a note. Every write is told to `Changes` (services/changes.py) by
+this process's store or, on PostgreSQL, by any process's NOTIFY; it makes this cache forget
+the task, and the next read goes to the store. Status polls of finished tasks skip the
+database meanwhile.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from rendergate.domain.task import Task
 from rendergate.lru import Lru
 
 
-class FinishedTasks(Lru[int, Task]):
-    """Finished tasks by id; unfinished ones are refused, since they still change."""
+class FinishedTasks:
+    """Finished tasks by id; unfinished ones are never kept, since they still change."""
 
-    def remember(self, task: Task) -> None:
-        if task.status.is_terminal:
-            self.put(task.task_id, task)
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._tasks: Lru[int, Task] = Lru(capacity)
+        self._reading: dict[int, int] = {}  # ids being read from the store: how many reads
+        self._changed: set[int] = set()  # of those, the ones a change was heard for meanwhile
+
+    def get(self, task_id: int) -> Task | None:
+        return self._tasks.get(task_id)
+
+    async def fetch(self, task_id: int, read: Callable[[int], Awaitable[Task]]) -> Task:
+        """The kept task, else `read(task_id)`'s, kept if finished, unless a change to it
+        was heard during the read: the read may have returned the version before it."""
+        task = self._tasks.get(task_id)
+        if task is not None:
+            return task
+        self._reading[task_id] = self._reading.get(task_id, 0) + 1
+        try:
+            task = await read(task_id)
+            if task.status.is_terminal and task_id not in self._changed:
+                self._tasks.put(task_id, task)
+            return task
+        finally:
+            self._reading[task_id] -= 1
+            if not self._reading[task_id]:
+                del self._reading[task_id]
+                self._changed.discard(task_id)
+
+    def forget(self, task_id: int) -> None:
+        """The task changed: the next read goes to the store."""
+        self._tasks.discard(task_id)
+        if task_id in self._reading:
+            self._changed.add(task_id)
+
+    def forget_all(self) -> None:
+        """Anything may have changed (changes were missed while a listener reconnected)."""
+        self._tasks.clear()
+        self._changed.update(self._reading)

@@ -1,5 +1,5 @@
-"""Which tasks changed, told to whoever in this process waits on them: event streams,
-`Prefer: wait` creates, and the webhook delivery loop.
+"""Which tasks changed, told to whoever in this process waits on them (event streams,
+`Prefer: wait` creates, the webhook delivery loop) or keeps a copy (services/cache.py).
 
 The store tells it of its own commits; on PostgreSQL the NOTIFY each write sends tells it
 of every other process's (orchestration/pg_wakes.py). A waiter also re-reads now and then,
@@ -11,14 +11,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
+from typing import Protocol
+
+
+class Copies(Protocol):
+    """Tasks kept in this process, to be read again once they changed."""
+
+    def forget(self, task_id: int) -> None: ...
+
+    def forget_all(self) -> None: ...
 
 
 class Changes:
     def __init__(self) -> None:
         self._watchers: dict[int, set[asyncio.Event]] = {}
+        self._copies: list[Copies] = []
         self.deliveries = asyncio.Event()  # set when a webhook delivery was written
 
+    def keep_current(self, copies: Copies) -> None:
+        """Makes `copies` forget each task told changed from now on."""
+        self._copies.append(copies)
+
     def publish(self, task_id: int, delivery: bool) -> None:
+        for copies in self._copies:
+            copies.forget(task_id)
         for event in self._watchers.get(task_id, ()):
             event.set()
         if delivery:
@@ -26,6 +42,8 @@ class Changes:
 
     def publish_all(self) -> None:
         """Everything may have changed (the listener reconnected)."""
+        for copies in self._copies:
+            copies.forget_all()
         for watchers in self._watchers.values():
             for event in watchers:
                 event.set()

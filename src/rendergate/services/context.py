@@ -179,6 +179,9 @@ class Services:
     events: EventLog | None = None  # each task's event log (the SQL store's)
     deliveries: DeliveryLog | None = None  # webhooks to clients (the SQL store's)
 
+    def __post_init__(self) -> None:
+        self.changes.keep_current(self.finished)  # a finished task kept here still changes
+
     async def wake(self, task_id: int, reason: Wake) -> None:
         """Wakes the task's tracking loop, in whichever process it runs."""
         await (self.wakes or self.wakeups).send(task_id, reason)

@@ -187,11 +187,7 @@ def _owned(task: Task, caller: str | None) -> Task:
 async def get_task(task_id: int, *, services: Services, caller: str | None = None) -> Task:
     """The task; one still in our queue also says how many wait ahead of it. `caller`:
     the id of the caller's API key (None in open mode: every task)."""
-    task = services.finished.get(task_id)
-    if task is not None:
-        return _owned(task, caller)
-    task = _owned(await services.store.get(task_id), caller)
-    services.finished.remember(task)
+    task = _owned(await services.finished.fetch(task_id, services.store.get), caller)
     if task.status is TaskStatus.SUBMITTED:
         ahead = await services.store.waiting_ahead(task)
         task = dataclasses.replace(task, queue_position=ahead)
@@ -311,3 +307,13 @@ async def result_bytes(task: Task, *, services: Services, index: int = 0) -> byt
         return await services.blobs.get(task.outputs[index].key)
     except BlobNotFound as exc:
         raise ResultLost(f"the stored result of task {task.task_id} is missing") from exc
+
+
+async def result_or_loss(task: Task, *, services: Services) -> bytes | ResultLost:
+    """GET's image: the first result's bytes, or why our storage has none (a file deleted
+    by hand, a lost bucket), which GET tells in the task's answer rather than fail."""
+    try:
+        return await result_bytes(task, services=services)
+    except ResultLost as exc:
+        log.error("stored result missing", task_id=task.task_id)
+        return exc

@@ -5,7 +5,7 @@ task table passes through this object and the cache can never be stale. Status p
 unfinished tasks then skip the database. Not used on PostgreSQL, where other processes write.
 
 Finished tasks are not kept here: services.cache.FinishedTasks keeps them in every
-deployment (they never change), so no task is cached twice.
+deployment (until a change to one is heard), so no task is cached twice.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 A write that changes what a client sees appends the new version to `task_events`; if the
 task subscribes to that event, a `deliveries` row goes with it. Both land with the task's
 row or not at all, so no state change is lost to a crash between "saved" and "told". On
-PostgreSQL the same transaction sends a NOTIFY, delivered on commit to every process
-(orchestration/pg_wakes.py): event streams and delivery loops learn of it at once.
+PostgreSQL the same transaction sends a NOTIFY for every write, seen or not (retention's),
+delivered on commit to every process (orchestration/pg_wakes.py): event streams and
+delivery loops learn of it at once, and caches of finished tasks forget the task.
 """
 
 from __future__ import annotations
@@ -40,23 +41,23 @@ def new_delivery_id() -> str:
 
 async def record_change(connection: AsyncConnection, old: Task | None, new: Task) -> bool:
     """Appends `new` to the event log if a client could see the change, with a delivery if
-    its task subscribes; True when a delivery was written."""
+    its task subscribes, and on PostgreSQL tells every process; True when a delivery was
+    written."""
     event = stream_event(old, new)
-    if event is None:
-        return False
-    await connection.execute(
-        task_events.insert().values(
-            task_id=new.task_id,
-            version=new.version,
-            event=event.value,
-            task=to_snapshot(new),
-            created_at=new.updated_at,
-        )
-    )
     hook = webhook_event(old, new)
+    if event is not None:
+        await connection.execute(
+            task_events.insert().values(
+                task_id=new.task_id,
+                version=new.version,
+                event=event.value,
+                task=to_snapshot(new),
+                created_at=new.updated_at,
+            )
+        )
     if hook is not None:
         await connection.execute(deliveries.insert().values(**_delivery_row(new, hook)))
-    if connection.dialect.name == "postgresql":
+    if connection.dialect.name == "postgresql":  # every write: a copy kept anywhere is old now
         payload = f"{new.task_id}:{int(hook is not None)}"
         await connection.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
     return hook is not None

@@ -142,10 +142,10 @@ async def get_task(
     task = await use_cases.get_task(task_id, services=services, caller=caller)
     result = None
     if include_base64 and task.status is TaskStatus.COMPLETED and not task.files_expired_at:
-        result = await use_cases.result_bytes(task, services=services)
+        result = await use_cases.result_or_loss(task, services=services)
     response = envelope(present_task(task, base=base, result=result))
     if not include_base64 and task.status.is_terminal:
-        request.app.state.finished_bodies.put((task_id, base), (task.owner, bytes(response.body)))
+        request.app.state.finished_bodies.put((task_id, base), (task.version, bytes(response.body)))
     return response
 
 
