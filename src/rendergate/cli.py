@@ -2,7 +2,8 @@
 (submit, status, tasks, apps, cancel, download) in cli_client.py.
 
 Exit codes: 0 ok, 1 the task failed or was canceled, 2 the request was refused (4xx),
-3 the server could not be reached or answered 5xx, 4 no such task.
+3 the server could not be reached or answered 5xx, 4 no such task, 5 a local file could not
+be read or written, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations

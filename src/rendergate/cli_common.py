@@ -26,6 +26,8 @@ class Exit(IntEnum):
     REFUSED = 2
     UNREACHABLE = 3
     NOT_FOUND = 4
+    LOCAL_FILE = 5
+    INTERRUPTED = 130  # Ctrl-C, as a shell reports a process SIGINT ended
 
 
 if TYPE_CHECKING:
