@@ -27,7 +27,9 @@ from rendergate.domain.errors import ConfigError
 from rendergate.logging_setup import configure_logging
 
 app = typer.Typer(
-    help="rendergate: a durable gateway for AI rendering tasks.", no_args_is_help=True
+    help="rendergate: a durable gateway for AI rendering tasks.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 
 

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 OVERLAP = timedelta(hours=24)  # both webhook secrets verify for this long after a rotation
 
-keys_app = typer.Typer(help="API keys: who may call the API, and their webhook secrets.")
+keys_app = typer.Typer(
+    help="API keys: who may call the API, and their webhook secrets.", rich_markup_mode="markdown"
+)
 out = Console()
 
 
