@@ -2,7 +2,8 @@
 (submit, status, tasks, apps, cancel, download) in cli_client.py.
 
 Exit codes: 0 ok, 1 the task failed or was canceled, 2 the request was refused (4xx),
-3 the server could not be reached or answered 5xx, 4 no such task.
+3 the server could not be reached or answered 5xx, 4 no such task, 5 a local file could not
+be read or written, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import typer
 
 from rendergate import metrics_port, starting
 from rendergate.cli_client import app as client_app
-from rendergate.cli_common import ConfigOption, Exit, console, settings_or_exit
+from rendergate.cli_common import ConfigOption, Exit, console, settings_or_exit, tell_database
 from rendergate.cli_keys import keys_app
 from rendergate.cli_ops import app as ops_app
 from rendergate.config import Settings
@@ -26,7 +27,9 @@ from rendergate.domain.errors import ConfigError
 from rendergate.logging_setup import configure_logging
 
 app = typer.Typer(
-    help="rendergate: a durable gateway for AI rendering tasks.", no_args_is_help=True
+    help="rendergate: a durable gateway for AI rendering tasks.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 
 
@@ -82,15 +85,13 @@ def serve(
     elif not settings.worker:
         starting.refuse_an_unmigrated_database(settings)
     starting.refuse_open_mode_off_loopback(settings)
+    tell_database(settings)
     starting.say_how_keys_apply(settings)
     listening = starting.listen(settings.host, settings.port)  # before anything starts: no worker
     configure_logging(  # runs behind a port that turns out to be taken
         settings.log_level, json_lines=settings.log_json, secrets=settings.secret_values()
     )
-    console.print(
-        f"rendergate on http://{settings.host}:{settings.port}/docs (data in "
-        f"{settings.data_dir.resolve()})"
-    )
+    console.print(f"rendergate on http://{settings.host}:{settings.port}/docs")
     api = create_app(settings)
     server = uvicorn.Server(uvicorn_config(api, settings, host=settings.host, port=settings.port))
     with contextlib.suppress(KeyboardInterrupt):
@@ -111,6 +112,7 @@ def worker(config: ConfigOption = None) -> None:
     configure_logging(
         settings.log_level, json_lines=settings.log_json, secrets=settings.secret_values()
     )
+    tell_database(settings)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -136,24 +138,26 @@ def migrate(config: ConfigOption = None) -> None:
     from rendergate.orchestration.caps import queue_limits, runnable_providers
     from rendergate.orchestration.dbos_runtime import apply_caps
     from rendergate.orchestration.dbos_setup import migrate_system_database
+    from rendergate.store.base import SchemaChange
     from rendergate.store.sql import create_engine
     from rendergate.store.sql import migrate as migrate_tasks
 
     settings = settings_or_exit(config)
+    tell_database(settings)
 
-    async def run() -> None:
+    async def run() -> SchemaChange:
         engine = create_engine(settings.task_database_url)
         try:
-            await migrate_tasks(engine)
+            return await migrate_tasks(engine)
         finally:
             await engine.dispose()
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(run())
-    migrate_system_database(settings.system_database_url)
+    console.print(f"rendergate's tables: {asyncio.run(run())}")
+    console.print(f"DBOS's tables: {migrate_system_database(settings.system_database_url)}")
     limits = queue_limits(settings, sorted(runnable_providers(settings)))
     asyncio.run(apply_caps(settings.system_database_url, limits))
-    console.print("the database is up to date; the caps of the cluster:")
+    console.print("the caps of the cluster:")
     for provider, limit in limits.items():
         console.print(f"  {provider}: {limit}")
 
@@ -161,6 +165,7 @@ def migrate(config: ConfigOption = None) -> None:
 @keys_app.callback()
 def _keys(ctx: typer.Context, config: ConfigOption = None) -> None:
     ctx.obj = settings_or_exit(config)
+    tell_database(ctx.obj)
 
 
 app.add_typer(keys_app, name="keys")

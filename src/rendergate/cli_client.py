@@ -9,6 +9,7 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +20,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 from rendergate.cli_common import ConfigOption, Exit, ServerOption, console, server_url
-from rendergate.client import ApiError, Client, InvalidRequest, Task, TaskStatus, Unreachable
+from rendergate.client import (
+    ApiError,
+    Client,
+    InvalidRequest,
+    Task,
+    TaskStatus,
+    Unauthorized,
+    Unreachable,
+)
 
 app = typer.Typer()
 
@@ -37,18 +46,50 @@ def describe(exc: ApiError) -> str:
     return exc.message
 
 
+START_ONE = (
+    "is a rendergate server running there? `rendergate serve` (or `make run` in a checkout) "
+    "starts one; --server or RENDERGATE_SERVER points at another"
+)
+
+
 @contextlib.contextmanager
 def answered(refusal: str = "") -> Iterator[None]:
     """The SDK's errors as one line on stderr and the command's exit code."""
     try:
         yield
     except Unreachable as exc:
-        console.print(f"[red]cannot reach {exc.base_url}:[/red] {exc.reason}")
+        console.print(f"[red]cannot reach {exc.base_url}[/red] ({exc.reason}): {START_ONE}")
         raise typer.Exit(Exit.UNREACHABLE) from None
     except ApiError as exc:
         head = f"{refusal} ({exc.status}):" if refusal else str(exc.status)
-        console.print(f"[red]{head}[/red] {describe(exc)}")
+        why = _unauthorized(exc) if isinstance(exc, Unauthorized) else describe(exc)
+        console.print(f"[red]{head}[/red] {why}")
         raise typer.Exit(exit_for(exc.status)) from None
+
+
+def _unauthorized(exc: Unauthorized) -> str:
+    """A 401 told as what a user of this command sets (RENDERGATE_API_KEY), where the API's
+    own message names the HTTP header."""
+    if os.environ.get("RENDERGATE_API_KEY"):
+        return f"the server refused the key in RENDERGATE_API_KEY: {exc.message}"
+    return (
+        "this server needs an API key: set RENDERGATE_API_KEY to one "
+        "(`rendergate keys create NAME` where the server runs makes one)"
+    )
+
+
+def cannot(verb: str, exc: OSError) -> str:
+    return f"cannot {verb} {exc.filename or 'a local file'}: {exc.strerror or exc}"
+
+
+@contextlib.contextmanager
+def local_file(verb: str) -> Iterator[None]:
+    """A file here that cannot be read or written, as one line and exit 5."""
+    try:
+        yield
+    except OSError as exc:
+        console.print(f"[red]{cannot(verb, exc)}[/red]")
+        raise typer.Exit(Exit.LOCAL_FILE) from None
 
 
 def _params(text: str | None) -> dict[str, Any]:
@@ -82,17 +123,30 @@ def submit(
     """Create a task from an image file; with --wait, follow it and save the result."""
     app_params = _params(params)
     with Client(server_url(server, config)) as client:
-        with answered("refused"):
+        with answered("refused"), local_file("read"):
             task = client.create(
                 image, reference=reference, type=type, angle=angle, params=app_params
             )
-        console.print(f"task {task.task_id} {task.status}")
-        print(task.task_id, flush=True)
-        if wait:
-            raise typer.Exit(_follow(client, task.task_id, image, output, timeout))
+        try:
+            console.print(f"task {task.task_id} {task.status}")
+            print(task.task_id, flush=True)
+            done = _follow(client, task.task_id, image, output, timeout) if wait else Exit.OK
+        except KeyboardInterrupt:
+            done = _interrupted(task.task_id)
+    raise typer.Exit(done)
 
 
-def _follow(client: Client, task_id: int, image: Path, output: Path | None, timeout: float) -> int:
+def _interrupted(task_id: int) -> Exit:
+    """Ctrl-C stops this command, not the task: say how to follow it."""
+    console.print(
+        f"stopped waiting; task {task_id} goes on at the server: `rendergate status {task_id}` "
+        f"shows it, `rendergate download {task_id}` saves its result once it completes, "
+        f"`rendergate cancel {task_id}` stops it"
+    )
+    return Exit.INTERRUPTED
+
+
+def _follow(client: Client, task_id: int, image: Path, output: Path | None, timeout: float) -> Exit:
     """Waits with a progress bar; saves a completed task's result (GET with its base64, one
     call) as `<image stem>.<task_id>.png` here unless `output` says where."""
     columns = (
@@ -119,7 +173,14 @@ def _follow(client: Client, task_id: int, image: Path, output: Path | None, time
     with answered(f"reading task {task_id} failed"):
         done = client.get(task_id, include_base64=True)
     target = output or Path.cwd() / f"{image.stem}.{task_id}.png"  # here, not beside the input
-    target.write_bytes(base64.b64decode(done.image.image_base64))
+    try:
+        target.write_bytes(base64.b64decode(done.image.image_base64))
+    except OSError as exc:
+        console.print(
+            f"[red]task {task_id} completed, but {cannot('write', exc)}[/red]; "
+            f"`rendergate download {task_id} -o FILE` saves its result"
+        )
+        return Exit.LOCAL_FILE
     console.print(f"saved {target}")
     return Exit.OK
 
@@ -201,6 +262,6 @@ def download(
 ) -> None:
     """Save a completed task's result, in the current directory unless -o says where (a
     directory: under the server's name for it, `<task_id>-<index>.<ext>`)."""
-    with Client(server_url(server, config)) as client, answered():
+    with Client(server_url(server, config)) as client, answered(), local_file("write"):
         saved = client.download(task_id, output or Path.cwd(), index=index)
     console.print(f"saved {saved}")

@@ -26,13 +26,15 @@ class Exit(IntEnum):
     REFUSED = 2
     UNREACHABLE = 3
     NOT_FOUND = 4
+    LOCAL_FILE = 5
+    INTERRUPTED = 130  # Ctrl-C, as a shell reports a process SIGINT ended
 
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # a message is one line, however long
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML file with settings (keys as in the README).")
 ]
@@ -70,6 +72,25 @@ def server_url(server: str | None, config: Path | None) -> str:
         return server.rstrip("/")
     settings = settings_or_exit(config)
     return f"http://{settings.host}:{settings.port}"
+
+
+def database_in_use(settings: Settings) -> str:
+    """The database and data dir a command works on: the SQLite file, or the URL without its
+    password."""
+    from sqlalchemy import make_url
+
+    url = make_url(settings.task_database_url)
+    if url.get_backend_name() == "sqlite":
+        shown = str(url.database)
+    else:
+        shown = url.difference_update_query(["password"]).render_as_string(hide_password=True)
+    return f"database {shown} (data dir {settings.data_dir.resolve()})"
+
+
+def tell_database(settings: Settings) -> None:
+    """One line on stderr naming the database and data dir: a command run from another
+    directory, or with other settings, says so before it works on the wrong one."""
+    console.print(database_in_use(settings))
 
 
 def with_database(settings: Settings, use: Callable[[AsyncEngine], Awaitable[T]]) -> T:

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rendergate.cli_common import Exit, with_database
+from rendergate.cli_common import Exit, console, with_database
 from rendergate.config import Settings
 from rendergate.domain.keys import ApiKey, new_key
 
@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 OVERLAP = timedelta(hours=24)  # both webhook secrets verify for this long after a rotation
 
-keys_app = typer.Typer(help="API keys: who may call the API, and their webhook secrets.")
-console = Console(stderr=True)
+keys_app = typer.Typer(
+    help="API keys: who may call the API, and their webhook secrets.", rich_markup_mode="markdown"
+)
 out = Console()
 
 
@@ -58,7 +59,10 @@ def create(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Who it 
     out.print(f"key id:          {key.key_id}")
     out.print(f"API key:         {token}")
     out.print(f"webhook secret:  {key.webhook_secret}")
-    console.print("Keep both now: neither is shown again. Send the key as `Authorization: Bearer`.")
+    console.print(
+        "Keep both now: neither is shown again. Send the key as `Authorization: Bearer`; "
+        "the rendergate commands and the SDK read it from RENDERGATE_API_KEY."
+    )
 
 
 @keys_app.command("list")

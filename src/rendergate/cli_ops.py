@@ -12,7 +12,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rendergate.cli_common import ConfigOption, console, settings_or_exit, with_database
+from rendergate.cli_common import (
+    ConfigOption,
+    console,
+    settings_or_exit,
+    tell_database,
+    with_database,
+)
 from rendergate.config import Settings
 from rendergate.services.context import Services
 from rendergate.starting import alone
@@ -59,6 +65,7 @@ def prune(
     from rendergate.services import retention
 
     settings = settings_or_exit(config)
+    tell_database(settings)
 
     async def run(services: Services) -> retention.Pruned:
         if not retention.configured(services):
@@ -90,6 +97,7 @@ def doctor(config: ConfigOption = None) -> None:
     from rendergate.services.doctor import examine
 
     settings = settings_or_exit(config)  # a bad setting is told in one line, exit 2
+    tell_database(settings)
     findings = asyncio.run(examine(settings))
     table = Table("", "part", "found")
     marks = {True: "[green]ok[/green]", False: "[red]fix[/red]", None: "[dim]off[/dim]"}

@@ -28,6 +28,7 @@ from rendergate.config_values import (
     lower,
     read_toml,
     url_passwords,
+    user_data_dir,
 )
 from rendergate.domain.errors import ConfigError
 
@@ -73,7 +74,11 @@ P = TypeVar("P", bound=ProviderSettings)
 
 class Settings(SettingsSources, ClientSettings):
     # Where things live
-    data_dir: Path = Field(Path("./data"), description="SQLite database and stored images.")
+    data_dir: Path = Field(
+        default_factory=user_data_dir,
+        description="SQLite database and stored images; unset: $XDG_DATA_HOME/rendergate, "
+        "else ~/.local/share/rendergate, the same whichever directory a command runs in.",
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the task database; overrides the SQLite default."
     )

@@ -1,10 +1,12 @@
 """The value types and checks the settings classes share (config.py): lists given as
-text, files that must exist, TOML read with its mistakes named, loopback addresses."""
+text, files that must exist, TOML read with its mistakes named, loopback addresses, the
+default data directory."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,6 +43,14 @@ CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 def url_passwords(urls: list[str | None]) -> list[str]:
     """The passwords inside URLs (a database's, a server's), for redaction."""
     return [password for url in urls if url and (password := urlsplit(url).password)]
+
+
+def user_data_dir() -> Path:
+    """rendergate's folder in the user's data directory (XDG): one database for `make run`
+    in a checkout and a `rendergate keys` run anywhere, whatever the current directory."""
+    base = os.environ.get("XDG_DATA_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "share"
+    return root / "rendergate"
 
 
 def read_toml(path: Path, *, what: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from support.process import (
     serving,
     wait_task,
 )
+from support.process import run_cli as run
 
 B64_PNG = base64.b64encode(make_png()).decode()
 
@@ -35,16 +36,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     root = tmp_path_factory.mktemp("cli")
     with serving(root / "data", root / "serve.log") as server:
         yield server
-
-
-def run(
-    *args: str, server: str | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    command = [str(RENDERGATE), *args]
-    if server is not None:
-        command += ["--server", server]
-    env = child_env(cwd or Path("."))
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=cwd)
 
 
 def test_submit_wait_saves_the_result(live: ServeProcess, tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ async def test_create_from_a_path_bytes_and_a_url(settings: Settings, tmp_path: 
         assert saved == tmp_path / "render.png" and saved.read_bytes() == data
         here = await client.download(from_path.task_id, tmp_path)  # a directory: server's name
         assert here == tmp_path / f"{from_path.task_id}-0.png" and here.read_bytes() == data
-        with pytest.raises(NotFound, match=r"has no result \(it is completed\)"):
+        with pytest.raises(NotFound, match=r"has 1 result \(index 0\), none at index 1"):
             await client.download(from_path.task_id, index=1)
 
 

@@ -38,6 +38,23 @@ def child_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def run_cli(
+    *args: str,
+    server: str | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`rendergate ARGS [--server SERVER]` run to its end, in `cwd`; `env` defaults to
+    child_env with the data dir in `cwd`."""
+    command = [str(RENDERGATE), *args]
+    if server is not None:
+        command += ["--server", server]
+    environment = env if env is not None else child_env(cwd or Path("."))
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env=environment, cwd=cwd
+    )
+
+
 def rendergate_keys(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`rendergate keys ARGS` on `data_dir`."""
     return subprocess.run(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -170,4 +171,10 @@ class Transport:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return str(exc)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        error = exc.os_error  # the system's words, not aiohttp's "Cannot connect ... ssl:default"
+        code = error.errno or 0  # a resolver's error is negative, and only its strerror says
+        return os.strerror(code) if code > 0 else str(error.strerror or error)
     return str(exc) or type(exc).__name__

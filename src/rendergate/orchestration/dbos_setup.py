@@ -3,7 +3,9 @@ its logging: what the orchestrator needs before a workflow runs."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,6 +13,7 @@ from dbos import DBOS
 
 from rendergate import __version__
 from rendergate.config import Settings
+from rendergate.store.base import SchemaChange
 
 
 def dbos_config(
@@ -29,20 +32,39 @@ def dbos_config(
     return config
 
 
-def migrate_system_database(url: str) -> None:
-    """Creates or upgrades DBOS's own tables (DBOS takes its own lock for that)."""
+def migrate_system_database(url: str) -> SchemaChange:
+    """Creates or upgrades DBOS's own tables (DBOS takes its own lock for that), and says
+    what that took, by DBOS's version of them."""
+    before = _system_version(url)
     DBOS.migrate(url)
+    return SchemaChange(before, _system_version(url))
 
 
 def has_system_tables(url: str) -> bool:
     """Whether DBOS's tables exist (a DBOSClient never creates them, and would answer
     every enqueue with an error)."""
+    with _system_connection(url) as (connection, schema):
+        return sa.inspect(connection).has_table("workflow_status", schema=schema)
+
+
+def _system_version(url: str) -> str | None:
+    """The version DBOS records of its tables; None when it has none."""
+    with _system_connection(url) as (connection, schema):
+        if not sa.inspect(connection).has_table("dbos_migrations", schema=schema):
+            return None
+        table = sa.table("dbos_migrations", sa.column("version"), schema=schema)
+        version = connection.execute(sa.select(table.c.version)).scalar()
+        return None if version is None else str(version)
+
+
+@contextlib.contextmanager
+def _system_connection(url: str) -> Iterator[tuple[sa.Connection, str | None]]:
+    """A connection to DBOS's database, and the schema its tables are in."""
     driver = "sqlite" if url.startswith("sqlite") else "postgresql+psycopg"
     engine = sa.create_engine(sa.make_url(url).set(drivername=driver))
     try:
         with engine.connect() as connection:
-            schema = None if driver == "sqlite" else "dbos"
-            return sa.inspect(connection).has_table("workflow_status", schema=schema)
+            yield connection, None if driver == "sqlite" else "dbos"
     finally:
         engine.dispose()
 

@@ -297,8 +297,11 @@ def _require_result(task: Task, index: int) -> None:
             f"the inputs and results of task {task.task_id} were removed on {on}, "
             "as the retention of this server says"
         )
-    if task.status is not TaskStatus.COMPLETED or index >= len(task.outputs):
+    if task.status is not TaskStatus.COMPLETED or not task.outputs:
         raise ResultNotReady(f"task {task.task_id} has no result (it is {task.status})")
+    if index >= (count := len(task.outputs)):
+        has = "1 result (index 0)" if count == 1 else f"{count} results (index 0 to {count - 1})"
+        raise ResultNotReady(f"task {task.task_id} has {has}, none at index {index}")
 
 
 async def result_bytes(task: Task, *, services: Services, index: int = 0) -> bytes:

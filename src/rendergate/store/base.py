@@ -26,6 +26,21 @@ class Page:
     task_id: int
 
 
+@dataclass(frozen=True)
+class SchemaChange:
+    """What a migration did to a schema: its version before (None: there was none) and after."""
+
+    before: str | None
+    after: str | None
+
+    def __str__(self) -> str:
+        if self.before == self.after:
+            return f"already up to date (at {self.after})"
+        if self.before is None:
+            return f"created (at {self.after})"
+        return f"upgraded from {self.before} to {self.after}"
+
+
 AlongWrite = Callable[[Any], None]
 """A write of another component done inside the transaction that adds a task's row, on the
 store's connection (a SQLAlchemy `Connection` from SqlTaskStore): the two land together or

@@ -14,12 +14,13 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from rendergate.domain.errors import TaskNotFound
 from rendergate.domain.task import TERMINAL_STATUSES, Task, TaskStatus
-from rendergate.store.base import AlongWrite, Page, TaskIdTaken
+from rendergate.store.base import AlongWrite, Page, SchemaChange, TaskIdTaken
 from rendergate.store.codec import from_row, to_row
 from rendergate.store.events import Changed, record_change
 from rendergate.store.tables import tasks
@@ -47,21 +48,23 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
-def _upgrade(connection: sa.Connection) -> None:
+def _upgrade(connection: sa.Connection) -> SchemaChange:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
+    before = MigrationContext.configure(connection).get_current_revision()
     command.upgrade(config, "head")
+    return SchemaChange(before, MigrationContext.configure(connection).get_current_revision())
 
 
-async def migrate(engine: AsyncEngine) -> None:
-    """Brings the task table to the newest schema (Alembic, batch mode for SQLite). On
-    PostgreSQL processes starting together take turns (a transaction-scoped advisory lock):
-    concurrent CREATE TABLEs otherwise fail one of them."""
+async def migrate(engine: AsyncEngine) -> SchemaChange:
+    """Brings the task table to the newest schema (Alembic, batch mode for SQLite), and says
+    what that took. On PostgreSQL processes starting together take turns (a
+    transaction-scoped advisory lock): concurrent CREATE TABLEs otherwise fail one of them."""
     async with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
-        await connection.run_sync(_upgrade)
+        return await connection.run_sync(_upgrade)
 
 
 class SqlTaskStore:
