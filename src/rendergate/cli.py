@@ -86,8 +86,8 @@ def serve(
         starting.refuse_an_unmigrated_database(settings)
     starting.refuse_open_mode_off_loopback(settings)
     tell_database(settings)
-    starting.say_how_keys_apply(settings)
     listening = starting.listen(settings.host, settings.port)  # before anything starts: no worker
+    starting.say_how_keys_apply(settings)  # after the port: a taken one makes no database
     configure_logging(  # runs behind a port that turns out to be taken
         settings.log_level, json_lines=settings.log_json, secrets=settings.secret_values()
     )
