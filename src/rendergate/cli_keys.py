@@ -28,7 +28,7 @@ OVERLAP = timedelta(hours=24)  # both webhook secrets verify for this long after
 keys_app = typer.Typer(
     help="API keys: who may call the API, and their webhook secrets.", rich_markup_mode="markdown"
 )
-out = Console()
+out = Console(soft_wrap=True)  # a key or secret split over two lines would not paste
 
 
 def with_keys(settings: Settings, use: Callable[[KeyStore], Awaitable[T]]) -> T:

@@ -129,8 +129,9 @@ async def test_a_revoked_key_is_refused_within_seconds(settings: Settings) -> No
 def test_keys_list_shows_no_secret_and_rotate_prints_a_new_one(tmp_path: Path) -> None:
     data = tmp_path / "data"
     created = rendergate_keys(data, "create", "shop")
-    secret = re.search(r"webhook secret:\s+(\S+)", created.stdout)
-    token = re.search(r"API key:\s+(\S+)", created.stdout)
+    # each on its own line, whole, however narrow the terminal: a split key does not paste
+    secret = re.search(r"^webhook secret: +(whsec_\S+)$", created.stdout, re.MULTILINE)
+    token = re.search(r"^API key: +(rk_\S+)$", created.stdout, re.MULTILINE)
     assert secret is not None and token is not None, created.stdout
     listed = rendergate_keys(data, "list")
     assert listed.returncode == 0 and "shop" in listed.stdout
