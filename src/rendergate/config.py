@@ -132,6 +132,15 @@ class Settings(SettingsSources, ClientSettings):
         description="A request body not all in this long after the app starts reading it "
         "is answered 408 and its connection closed.",
     )
+    body_min_bytes_per_s: int = Field(
+        16384,
+        ge=0,
+        description="A request body arriving slower than this on average, once it has been "
+        "read for body_rate_grace_s, is answered 408 and its connection closed; 0: no floor.",
+    )
+    body_rate_grace_s: float = Field(
+        10, gt=0, description="How long a request body may arrive slowly before its floor applies."
+    )
     max_connections: int = Field(
         1000,
         ge=1,

@@ -167,6 +167,30 @@ async def test_a_body_trickled_past_the_total_limit_is_answered_408(slow: Runnin
     writer.close()
 
 
+async def test_a_body_under_the_rate_floor_is_answered_408(slow_settings: Settings) -> None:
+    """Never idle for long and far from the total limit, but 200 bytes/s against a floor of
+    10,000: cut off soon after the grace, long before the 100 KB could all arrive (500 s)."""
+    floored = slow_settings.model_copy(
+        update={
+            "body_idle_timeout_s": 5.0,
+            "body_timeout_s": 60.0,
+            "body_min_bytes_per_s": 10_000,
+            "body_rate_grace_s": 0.5,
+        }
+    )
+    async with serve(floored) as server:
+        reader, writer = await _connect(server)
+        writer.write(_multipart_head(100_000))
+        trickle = asyncio.create_task(_trickle(writer, b"x" * 100_000, every_s=0.05))
+        started = time.monotonic()
+        status, body = _parse(await _until_closed(reader))
+        assert status == 408
+        assert body["msg"] == "request body too slow: under 10000 bytes/s on average"
+        assert 0.4 <= time.monotonic() - started < 5.0  # the grace, but not the idle limit
+        assert await asyncio.wait_for(trickle, DEADLINE_S) < 100_000
+        writer.close()
+
+
 async def test_a_client_still_sending_reads_the_refusal_before_the_close(
     slow: RunningServer,
 ) -> None:

@@ -78,8 +78,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: _error(404, "task 4503599627370497 not found", "No such task (or another key's)"),
     408: _error(
         408,
-        "request body too slow: 30 s without data, 300 s in all",
-        "The request body stalled or took too long; the connection is closed",
+        "request body too slow: 30 s without data",
+        "The request body stalled, took too long or arrived too slowly; the connection is closed",
     ),
     409: _error(409, "task 4503599627370497 is already completed", "Not in that state"),
     413: _error(

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 from asyncio import TimerHandle
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import uvicorn
@@ -104,34 +106,55 @@ class BodyTimedOut(BaseException):
 
 
 class BodyTimeout:
-    """Answers 408 and closes the connection when a request body stalls or drags on.
+    """Answers 408 and closes the connection when a request body stalls, drags on, or
+    arrives slower on average than the floor (body_min_bytes_per_s, after a grace).
 
     Only `receive` is timed, from the app's first call to the body's end: a body never read
-    is unaffected. Once a response has started nothing is sent; uvicorn closes a connection
-    whose app returns with its response unfinished.
+    is unaffected, and the floor counts only the time spent waiting for the client, not the
+    app's own between reads. Once a response has started nothing is sent; uvicorn closes a
+    connection whose app returns with its response unfinished.
     """
 
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
-        self.idle_s = settings.body_idle_timeout_s
-        self.total_s = settings.body_timeout_s
+        self.limits = BodyPace(
+            idle_s=settings.body_idle_timeout_s,
+            total_s=settings.body_timeout_s,
+            min_bytes_per_s=settings.body_min_bytes_per_s,
+            grace_s=settings.body_rate_grace_s,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        body = _TimedBody(scope, receive, send, self.idle_s, self.total_s)
+        body = _TimedBody(scope, receive, send, self.limits)
         with contextlib.suppress(BodyTimedOut):
             await self.app(scope, body.receive, body.send)
 
 
+@dataclass(frozen=True)
+class BodyPace:
+    """How slowly a request body may arrive."""
+
+    idle_s: float  # at most this long without data
+    total_s: float  # all in within this long
+    min_bytes_per_s: int  # on average, once grace_s has been spent waiting; 0: no floor
+    grace_s: float
+
+    def floor_left_s(self, received: int, waited_s: float) -> float:
+        """How much longer a body may keep us waiting before its average is under the floor."""
+        if not self.min_bytes_per_s:
+            return math.inf
+        return max(self.grace_s, received / self.min_bytes_per_s) - waited_s
+
+
 class _TimedBody:
-    def __init__(
-        self, scope: Scope, receive: Receive, send: Send, idle_s: float, total_s: float
-    ) -> None:
+    def __init__(self, scope: Scope, receive: Receive, send: Send, pace: BodyPace) -> None:
         self._scope, self._receive, self._send = scope, receive, send
-        self.idle_s, self.total_s = idle_s, total_s
+        self.pace = pace
         self.deadline: float | None = None
+        self.received, self.waited_s = 0, 0.0
         self.body_done = self.started = False
 
     async def receive(self) -> Message:
@@ -139,14 +162,24 @@ class _TimedBody:
             return await self._receive()  # e.g. a response waiting for a disconnect
         now = asyncio.get_running_loop().time()
         if self.deadline is None:
-            self.deadline = now + self.total_s
+            self.deadline = now + self.pace.total_s
+        limits = {
+            f"{self.pace.idle_s:g} s without data": self.pace.idle_s,
+            f"{self.pace.total_s:g} s in all": self.deadline - now,
+            f"under {self.pace.min_bytes_per_s} bytes/s on average": self.pace.floor_left_s(
+                self.received, self.waited_s
+            ),
+        }
+        reason = min(limits, key=limits.__getitem__)
         try:
-            async with asyncio.timeout(min(self.idle_s, self.deadline - now)):
+            async with asyncio.timeout(limits[reason]):
                 message = await self._receive()
         except TimeoutError:
             if not self.started:
-                await self._answer_408()
+                await self._answer_408(reason)
             raise BodyTimedOut from None
+        self.waited_s += asyncio.get_running_loop().time() - now
+        self.received += len(message.get("body", b""))
         self.body_done = message["type"] != "http.request" or not message.get("more_body")
         return message
 
@@ -154,9 +187,8 @@ class _TimedBody:
         self.started = self.started or message["type"] == "http.response.start"
         await self._send(message)
 
-    async def _answer_408(self) -> None:
-        msg = f"request body too slow: {self.idle_s:g} s without data, {self.total_s:g} s in all"
-        response = envelope_error(408, msg, {"Connection": "close"})
+    async def _answer_408(self, reason: str) -> None:
+        response = envelope_error(408, f"request body too slow: {reason}", {"Connection": "close"})
         await response(self._scope, self._receive, self.send)
 
 
