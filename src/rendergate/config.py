@@ -144,8 +144,8 @@ class Settings(SettingsSources, ClientSettings):
     max_connections: int = Field(
         1000,
         ge=1,
-        description="Open connections (or requests in progress) at which a new request "
-        "is answered 503.",
+        description="Open connections (or requests in progress) at which a new request is "
+        "answered 503; /healthz and /metrics are served past it, a few at a time.",
     )
 
     # Input limits

@@ -25,6 +25,8 @@ from rendergate.api.lingering import StagedCloseTransport
 from rendergate.config import Settings
 
 MAX_HEADER_BYTES = 64 * 1024  # nginx's default is 4 x 8 KiB; httptools itself has no limit
+RESERVED_PATHS = frozenset({"/healthz", "/metrics"})  # served past max_connections
+RESERVED_AT_ONCE = 8  # requests to them in progress at once
 
 
 # Answered by the protocol itself, before there is a request to give the app: raw bytes.
@@ -45,9 +47,13 @@ class SlowClientProtocol(HttpToolsProtocol):
     keep-alive timer, started then too, closes an idle connection but stops at any byte;
     ours runs for the longer of the two, so it neither shortens keep-alive nor adds to it.
     A close while the client is still sending is staged (see `lingering`).
+
+    Past max_connections a request is answered 503, except on RESERVED_PATHS: a monitor
+    still reaches a server whose clients hold every connection (`Reserved` bounds those).
     """
 
     header_timeout_s: ClassVar[float] = 10.0
+    max_connections: ClassVar[int | None] = None
     _header_timer: TimerHandle | None = None
     _header_bytes: int | None = None  # counted while the header clock runs
 
@@ -82,6 +88,9 @@ class SlowClientProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         self._header_bytes = None
+        # uvicorn reads its cap here, for each request: a monitoring path is outside it
+        reserved = self.url.partition(b"?")[0].decode("latin-1") in RESERVED_PATHS
+        self.limit_concurrency = None if reserved else self.max_connections
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
@@ -192,6 +201,29 @@ class _TimedBody:
         await response(self._scope, self._receive, self.send)
 
 
+class Reserved:
+    """Bounds the requests to RESERVED_PATHS in progress at once: being outside
+    max_connections, they need a bound of their own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.in_progress = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in RESERVED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self.in_progress >= RESERVED_AT_ONCE:
+            message = f"over {RESERVED_AT_ONCE} health and metrics requests at once"
+            await envelope_error(503, message, {"Retry-After": "1"})(scope, receive, send)
+            return
+        self.in_progress += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_progress -= 1
+
+
 def uvicorn_config(
     app: ASGIApp, settings: Settings, *, host: str, port: int, **options: Any
 ) -> uvicorn.Config:
@@ -199,15 +231,16 @@ def uvicorn_config(
 
     class Protocol(SlowClientProtocol):
         header_timeout_s = settings.header_timeout_s
+        max_connections = settings.max_connections
 
     return uvicorn.Config(
-        app,
+        Reserved(app),
         host=host,
         port=port,
         http=Protocol,
         ws="none",  # no route is a websocket; an upgrade request is served as plain HTTP
         timeout_keep_alive=settings.keep_alive_s,
-        limit_concurrency=settings.max_connections,
+        limit_concurrency=settings.max_connections,  # the protocol sets it for each request
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
