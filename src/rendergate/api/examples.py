@@ -115,14 +115,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     429: _error(
         429,
         "over this key's limit of 60 task creates a minute; retry after 12 s",
-        "Over one of the API key's limits (rate, tasks in flight, daily tasks); retry after "
+        "Over one of the API key's limits (rate, tasks in flight, daily tasks), or holding "
+        "its share of large uploads or event streams; retry after "
         "Retry-After seconds",
         headers=RETRY_AFTER,
     ),
     500: _error(500, "internal server error", "Unexpected server error"),
     503: _error(
         503,
-        "too many large uploads are being received at once; try again shortly",
+        "too many large uploads at once; try again shortly",
         "Too many large uploads at once; retry after Retry-After seconds",
         headers=RETRY_AFTER,
     ),
