@@ -58,3 +58,6 @@ class ClientSettings(BaseModel):
     max_streams_per_key: int = Field(
         20, ge=1, description="Event streams one key may have open at once, in each API process."
     )
+    max_replays_per_key: int = Field(
+        10, ge=1, description="Webhook replays of one key waiting to be delivered at once."
+    )

@@ -29,6 +29,7 @@ from rendergate.domain.errors import (
     InvalidTransition,
     LimitReached,
     RendergateError,
+    ReplayPending,
     RequestInProgress,
     ResultLost,
     ResultNotReady,
@@ -57,7 +58,7 @@ def validation_error(loc: list[str | int], message: str, kind: str = "value_erro
 def body_refusal(exc: InputTooLarge | ServerBusy | ShareTaken) -> JSONResponse:
     """413 for a body over its limit; 503 with Retry-After when no large body fits now, 429
     when the caller's key holds its share. All close the connection, since the client may
-    still be sending (a refused stream, with no body, loses only its keep-alive).
+    still be sending (a refused stream or replay, with no body, loses only its keep-alive).
     Answered here and by the body-limit layer (api/limits.py) before a route runs."""
     if isinstance(exc, ServerBusy | ShareTaken):
         headers = {"Retry-After": str(exc.retry_after_s), "Connection": "close"}
@@ -70,7 +71,7 @@ async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
         return envelope_error(404, str(exc))
     if isinstance(exc, Unauthorized):
         return envelope_error(401, str(exc), {"WWW-Authenticate": "Bearer"})
-    if isinstance(exc, InvalidTransition | RequestInProgress):
+    if isinstance(exc, InvalidTransition | RequestInProgress | ReplayPending):
         return envelope_error(409, str(exc))
     if isinstance(exc, InvalidInput):
         if isinstance(exc, InputTooLarge):

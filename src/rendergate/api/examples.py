@@ -116,7 +116,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         429,
         "over this key's limit of 60 task creates a minute; retry after 12 s",
         "Over one of the API key's limits (rate, tasks in flight, daily tasks), or holding "
-        "its share of large uploads or event streams; retry after "
+        "its share of large uploads, event streams or webhook replays; retry after "
         "Retry-After seconds",
         headers=RETRY_AFTER,
     ),

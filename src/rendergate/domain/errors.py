@@ -12,6 +12,7 @@ RendergateError
 ├── ServerBusy                no room for the request right now (too many large uploads)
 ├── LimitReached              the caller's key is over one of its limits (rate, in flight)
 │   └── ShareTaken            it holds its share of what all keys share (uploads, streams)
+├── ReplayPending             an earlier replay of the same webhook is not settled yet
 ├── InvalidInput              the caller sent something we cannot use
 │   ├── UnknownApp
 │   ├── AppUnavailable        the app's provider is not configured here
@@ -169,7 +170,11 @@ class LimitReached(RendergateError):
 
 class ShareTaken(LimitReached):
     """The caller's key holds its share of something every key draws on at once (large
-    uploads being read, event streams); it may try again once one ends."""
+    uploads being read, event streams, webhook replays); it may try again once one ends."""
+
+
+class ReplayPending(RendergateError):
+    """An earlier replay of the same webhook event is still waiting to be delivered."""
 
 
 class ResultNotReady(RendergateError):

@@ -154,8 +154,23 @@ async def list_task_deliveries(
     "/{task_id}/deliveries/{delivery_id}/replay",
     status_code=202,
     summary="Send a delivery's event again, as a new delivery",
+    description="One replay of an event at a time: while an earlier replay of it waits to "
+    "be delivered, another is answered 409; past RENDERGATE_MAX_REPLAYS_PER_KEY pending "
+    "replays, 429.",
     response_model=Envelope[DeliveryPublic],
-    responses={202: ok(DELIVERY_EXAMPLE), **errors(401, 404, 413, 422, 500)},
+    responses={
+        202: ok(DELIVERY_EXAMPLE),
+        **errors(
+            401,
+            404,
+            409,
+            413,
+            422,
+            429,
+            500,
+            described={409: "A replay of the same event is still waiting to be delivered"},
+        ),
+    },
     openapi_extra=KEY_OR_OPEN,
 )
 async def replay_task_delivery(
