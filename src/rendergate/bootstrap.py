@@ -99,7 +99,10 @@ async def open_services(
             providers=providers,
             fetcher=await stack.enter_async_context(_fetcher(settings)),
             redactor=Redactor(settings.secret_values()),
-            large_bodies=Slots(settings.max_large_bodies),
+            large_bodies=Slots(
+                "large uploads", settings.max_large_bodies, settings.max_large_bodies_per_key
+            ),
+            streams=Slots("event streams", None, settings.max_streams_per_key, retry_after_s=10),
             clock=clock or utc_now,
             keys=KeyRing(KeyStore(engine) if engine is not None else None, open_mode=settings.open),
             claims=SqlIdempotency(engine) if engine is not None else None,

@@ -138,11 +138,20 @@ class Settings(SettingsSources, ClientSettings):
         description="A request body not all in this long after the app starts reading it "
         "is answered 408 and its connection closed.",
     )
+    body_min_bytes_per_s: int = Field(
+        16384,
+        ge=0,
+        description="A request body arriving slower than this on average, once it has been "
+        "read for body_rate_grace_s, is answered 408 and its connection closed; 0: no floor.",
+    )
+    body_rate_grace_s: float = Field(
+        10, gt=0, description="How long a request body may arrive slowly before its floor applies."
+    )
     max_connections: int = Field(
         1000,
         ge=1,
-        description="Open connections (or requests in progress) at which a new request "
-        "is answered 503.",
+        description="Open connections (or requests in progress) at which a new request is "
+        "answered 503; /healthz and /metrics are served past it, a few at a time.",
     )
 
     # Input limits

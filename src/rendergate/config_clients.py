@@ -48,3 +48,16 @@ class ClientSettings(BaseModel):
         0, ge=0, description="Unfinished tasks one key may have at once."
     )
     daily_tasks_per_key: int = Field(0, ge=0, description="Tasks one key may create per UTC day.")
+
+    # Each key's share of what all keys use at once (the open caller counts as one key)
+    max_large_bodies_per_key: int = Field(
+        2,
+        ge=1,
+        description="Of the max_large_bodies, how many one key may be sending at once.",
+    )
+    max_streams_per_key: int = Field(
+        20, ge=1, description="Event streams one key may have open at once, in each API process."
+    )
+    max_replays_per_key: int = Field(
+        10, ge=1, description="Webhook replays of one key waiting to be delivered at once."
+    )

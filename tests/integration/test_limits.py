@@ -1,13 +1,20 @@
 """Per-key limits over real HTTP: a 429 with Retry-After and a message naming the limit,
-and nothing stored for the refused create."""
+and nothing stored for the refused create; and each key's share of what all keys use at
+once (large uploads being read, event streams)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import time
+from collections.abc import Callable
 from typing import Any
 
 from rendergate.config import Settings, load_settings
 from support.images import make_scene
+from support.process import create_api_key
+from support.refusals import refused
 from support.server import RunningServer, serve
 
 
@@ -58,3 +65,65 @@ async def test_the_daily_quota_counts_the_days_tasks(settings: Settings) -> None
         assert body["msg"] == "this key has created 2 tasks today, its daily limit (UTC days)"
         assert retry_after is not None and 1 <= int(retry_after) <= 86400
         assert await count(server) == 2
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
+    """Polls a server-side count until `condition` holds; fails after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "not reached in time"
+        await asyncio.sleep(0.01)
+
+
+async def stalled_upload(server: RunningServer, token: str) -> asyncio.StreamWriter:
+    """A create whose 3 MB body stops after its first bytes, as a slow client's would."""
+    host, port = server.url.removeprefix("http://").split(":")
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"POST /tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 3000000\r\n\r\n"
+        '{"image_base64": "'.encode()
+    )
+    await writer.drain()
+    return writer
+
+
+async def test_one_key_holds_at_most_its_share_of_the_large_body_slots(
+    settings: Settings,
+) -> None:
+    """Alice's slow uploads hold two of the four slots, not all four: Bob's still gets in."""
+    alice, bob = (create_api_key(settings.data_dir, name) for name in ("alice", "bob"))
+    big = {"type": "fake", "image_base64": base64.b64encode(make_scene(1024, 768)).decode()}
+    async with serve(limited(settings, max_large_bodies=4)) as server:
+        slots = server.services.large_bodies
+        stalled = [await stalled_upload(server, alice) for _ in range(2)]
+        await until(lambda: slots.in_use == 2)
+        headers = {"Authorization": f"Bearer {alice}"}
+        async with server.http.post(f"{server.url}/tasks", json=big, headers=headers) as r:
+            await refused(r, 429, "this key holds 2 large uploads already, its share")
+            assert r.headers["Retry-After"] == "2"
+        headers = {"Authorization": f"Bearer {bob}"}
+        async with server.http.post(f"{server.url}/tasks", json=big, headers=headers) as r:
+            assert r.status == 201, await r.text()
+        for writer in stalled:
+            writer.close()
+        await until(lambda: slots.in_use == 0)
+
+
+async def test_one_key_holds_at_most_its_share_of_event_streams(settings: Settings) -> None:
+    async with serve(limited(settings, max_streams_per_key=2)) as server:
+        status, task, _ = await post(server, outcome="hang")
+        assert status == 201, task
+        events = f"{server.url}/tasks/{task['data']['task_id']}/events"
+        async with contextlib.AsyncExitStack() as open_streams:
+            first, second = [
+                await open_streams.enter_async_context(server.http.get(events)) for _ in range(2)
+            ]
+            assert (first.status, second.status) == (200, 200)
+            async with server.http.get(events) as third:
+                await refused(third, 429, "this key holds 2 event streams already, its share")
+                assert third.headers["Retry-After"] == "10"
+            first.close()  # one ends: its slot is free again
+            await until(lambda: server.services.streams.in_use == 1)
+            async with server.http.get(events) as again:
+                assert again.status == 200

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import aiohttp
+import pytest
 
 from rendergate.config import Settings, load_settings
 from rendergate.delivery.sender import WebhookSender
@@ -133,6 +134,77 @@ async def test_a_replay_sends_the_event_again_under_a_new_id(settings: Settings)
         assert hook.verified()[1]["data"] == hook.verified()[0]["data"]
         async with server.http.post(url.replace(first["delivery_id"], "msg_nope")) as response:
             assert response.status == 404
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.pg)])
+def database(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The settings of a SQLite or a PostgreSQL task database."""
+    if request.param == "postgres":
+        return {"database_url": request.getfixturevalue("pg_database")}
+    return {}
+
+
+async def replay(server: RunningServer, task_id: int, delivery_id: str) -> tuple[int, Any]:
+    url = f"{server.url}/tasks/{task_id}/deliveries/{delivery_id}/replay"
+    async with server.http.post(url) as response:
+        return response.status, await response.json()
+
+
+async def test_parallel_replays_of_one_delivery_queue_one(
+    settings: Settings, database: dict[str, str]
+) -> None:
+    """A second replay while the first waits to be delivered is a 409, not another POST."""
+    receiver = Receiver([SECRET], hold_from=2)  # the replay's POST waits for `release`
+    live = push_settings(settings, **database)
+    async with receiving(receiver) as hook, serve(live) as server:
+        task = await create(server, webhook_url=hook.url, webhook_events=["task.completed"])
+        task_id = task["task_id"]
+        [first] = await until_deliveries(
+            server, task_id, lambda d: d and d[0]["state"] == "delivered"
+        )
+        answers = await asyncio.gather(
+            *(replay(server, task_id, first["delivery_id"]) for _ in range(20))
+        )
+        assert sorted(status for status, _ in answers) == [202] + [409] * 19
+        [again] = [body["data"] for status, body in answers if status == 202]
+        conflict = next(body for status, body in answers if status == 409)
+        assert conflict["msg"] == (
+            f"{again['delivery_id']}, a replay of this event, is not delivered yet; "
+            "replay it again once it is delivered or failed"
+        )
+        await hook.until(2)  # the one replay's POST, held
+        assert len(await deliveries(server, task_id)) == 2
+        hook.release.set()
+        await until_deliveries(server, task_id, lambda d: all(x["state"] == "delivered" for x in d))
+        status, body = await replay(server, task_id, first["delivery_id"])  # settled: again
+        assert status == 202, body
+        await hook.until(3)
+        ids = [r.headers["webhook-id"] for r in hook.received]
+        assert ids == [first["delivery_id"], again["delivery_id"], body["data"]["delivery_id"]]
+
+
+async def test_a_key_has_at_most_its_share_of_replays_waiting(settings: Settings) -> None:
+    receiver = Receiver([SECRET], hold_from=3)  # the two events pass; replays wait
+    live = push_settings(settings, max_replays_per_key=1)
+    async with receiving(receiver) as hook, serve(live) as server:
+        task_id = (await create(server, webhook_url=hook.url))["task_id"]
+        processing, completed = await until_deliveries(
+            server, task_id, lambda d: len(d) == 2 and all(x["state"] == "delivered" for x in d)
+        )
+        status, _ = await replay(server, task_id, processing["delivery_id"])
+        assert status == 202
+        url = f"{server.url}/tasks/{task_id}/deliveries/{completed['delivery_id']}/replay"
+        async with server.http.post(url) as response:
+            body = await response.json()
+            assert response.status == 429, body
+            assert response.headers["Retry-After"] == "5"
+        assert body["msg"] == (
+            "this key has 1 webhook replays waiting to be delivered, its share; "
+            "try again once one is delivered"
+        )
+        hook.release.set()
+        await until_deliveries(server, task_id, lambda d: all(x["state"] == "delivered" for x in d))
+        assert (await replay(server, task_id, completed["delivery_id"]))[0] == 202
 
 
 async def test_webhook_urls_into_our_network_are_refused(settings: Settings) -> None:

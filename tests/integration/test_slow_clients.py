@@ -7,6 +7,7 @@ server's limit, so a server that never closes fails the test instead of hanging 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import time
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from rendergate.api.serving import BodyTimeout
+from rendergate.api.serving import RESERVED_AT_ONCE, BodyTimeout, Reserved
 from rendergate.config import Settings
 from support.images import make_scene
 from support.server import RunningServer, serve
@@ -167,6 +168,30 @@ async def test_a_body_trickled_past_the_total_limit_is_answered_408(slow: Runnin
     writer.close()
 
 
+async def test_a_body_under_the_rate_floor_is_answered_408(slow_settings: Settings) -> None:
+    """Never idle for long and far from the total limit, but 200 bytes/s against a floor of
+    10,000: cut off soon after the grace, long before the 100 KB could all arrive (500 s)."""
+    floored = slow_settings.model_copy(
+        update={
+            "body_idle_timeout_s": 5.0,
+            "body_timeout_s": 60.0,
+            "body_min_bytes_per_s": 10_000,
+            "body_rate_grace_s": 0.5,
+        }
+    )
+    async with serve(floored) as server:
+        reader, writer = await _connect(server)
+        writer.write(_multipart_head(100_000))
+        trickle = asyncio.create_task(_trickle(writer, b"x" * 100_000, every_s=0.05))
+        started = time.monotonic()
+        status, body = _parse(await _until_closed(reader))
+        assert status == 408
+        assert body["msg"] == "request body too slow: under 10000 bytes/s on average"
+        assert 0.4 <= time.monotonic() - started < 5.0  # the grace, but not the idle limit
+        assert await asyncio.wait_for(trickle, DEADLINE_S) < 100_000
+        writer.close()
+
+
 async def test_a_client_still_sending_reads_the_refusal_before_the_close(
     slow: RunningServer,
 ) -> None:
@@ -202,7 +227,7 @@ async def test_many_idle_connections_are_closed_and_bounded(slow_settings: Setti
     async with serve(bounded) as server:
         idle = [await _connect(server) for _ in range(50)]
         reader, writer = await _connect(server)
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        writer.write(b"GET /apps HTTP/1.1\r\nHost: test\r\n\r\n")
         assert (await _until_closed(reader)).startswith(b"HTTP/1.1 503 ")  # over the bound
         closed = await asyncio.gather(*(_until_closed(r, 20.0) for r, _ in idle))
         assert closed == [b""] * 50
@@ -251,3 +276,61 @@ async def test_a_body_stalling_after_the_response_started_sends_no_408(
     await asyncio.wait_for(middleware({"type": "http"}, _stalled_receive, record), DEADLINE_S)
     assert received == []  # the app was unwound from its receive, and returned nothing
     assert [m["type"] for m in sent] == ["http.response.start"]
+
+
+async def test_health_and_metrics_answer_when_streams_hold_every_connection(
+    slow_settings: Settings,
+) -> None:
+    """uvicorn serves max_connections - 1 connections (the one asking counts itself)."""
+    capped = slow_settings.model_copy(update={"max_connections": 4, "header_timeout_s": 10.0})
+    async with serve(capped) as server, contextlib.AsyncExitStack() as streams:
+        image = base64.b64encode(make_scene(32, 24)).decode()
+        body = {"type": "fake", "image_base64": image, "params": {"fake": {"outcome": "hang"}}}
+        async with server.http.post(f"{server.url}/tasks", json=body) as response:
+            task_id = (await response.json())["data"]["task_id"]
+        events = f"{server.url}/tasks/{task_id}/events"
+        for _ in range(3):
+            stream = await streams.enter_async_context(server.http.get(events))
+            assert stream.status == 200
+        async with server.http.get(events) as refused:
+            assert refused.status == 503  # every connection is taken
+        async with server.http.get(f"{server.url}/healthz") as response:
+            assert response.status == 200, await response.text()
+            assert (await response.json())["data"]["database"] == "ok"
+        async with server.http.get(f"{server.url}/metrics") as response:
+            assert response.status == 200
+            assert "rendergate_" in await response.text()
+
+
+async def test_health_and_metrics_past_the_cap_have_a_bound_of_their_own() -> None:
+    """Outside max_connections, RESERVED_AT_ONCE of them at a time; the next is a 503."""
+    inside, done = asyncio.Event(), asyncio.Event()
+    entered = 0
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal entered
+        entered += 1
+        if entered == RESERVED_AT_ONCE:
+            inside.set()
+        await done.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    sent: list[dict[str, Any]] = []
+
+    async def record(message: Any) -> None:
+        sent.append(message)
+
+    reserved = Reserved(app)
+    scope = {"type": "http", "method": "GET", "path": "/healthz", "headers": []}
+    held = [
+        asyncio.create_task(reserved(scope, _stalled_receive, record))
+        for _ in range(RESERVED_AT_ONCE)
+    ]
+    await asyncio.wait_for(inside.wait(), DEADLINE_S)
+    await reserved(scope, _stalled_receive, record)
+    assert sent[0]["status"] == 503 and b"health and metrics requests" in sent[1]["body"]
+    done.set()
+    await asyncio.wait_for(asyncio.gather(*held), DEADLINE_S)
+    await reserved(scope, _stalled_receive, record)  # served again once they end
+    assert [m.get("status") for m in sent[2:] if "status" in m] == [200] * (RESERVED_AT_ONCE + 1)

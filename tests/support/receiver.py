@@ -25,6 +25,8 @@ class Receiver:
     secrets: list[str]
     answers: list[int] = field(default_factory=list)  # statuses to answer, in turn; then 204
     hang_first: int = 0  # this many first requests never answer
+    hold_from: int = 0  # requests from this one on (1 the first) wait for `release`; 0: none
+    release: asyncio.Event = field(default_factory=asyncio.Event)
     received: list[Received] = field(default_factory=list)
     arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
     url: str = ""
@@ -45,6 +47,8 @@ class Receiver:
             position = len(self.received)
         if position <= self.hang_first:
             await asyncio.sleep(3600)
+        if 0 < self.hold_from <= position:
+            await self.release.wait()
         status = self.answers.pop(0) if self.answers else 204
         return web.Response(status=status)
 

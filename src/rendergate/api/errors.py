@@ -29,10 +29,12 @@ from rendergate.domain.errors import (
     InvalidTransition,
     LimitReached,
     RendergateError,
+    ReplayPending,
     RequestInProgress,
     ResultLost,
     ResultNotReady,
     ServerBusy,
+    ShareTaken,
     TaskNotFound,
     Unauthorized,
     UnsupportedInput,
@@ -53,13 +55,14 @@ def validation_error(loc: list[str | int], message: str, kind: str = "value_erro
     return JSONResponse({"detail": [{"loc": loc, "msg": message, "type": kind}]}, status_code=422)
 
 
-def body_refusal(exc: InputTooLarge | ServerBusy) -> JSONResponse:
-    """413 for a body over its limit, 503 with Retry-After when no large body fits now; both
-    close the connection, since the client may still be sending. Answered here and by the
-    body-limit layer (api/limits.py) before a route runs."""
-    if isinstance(exc, ServerBusy):
+def body_refusal(exc: InputTooLarge | ServerBusy | ShareTaken) -> JSONResponse:
+    """413 for a body over its limit; 503 with Retry-After when no large body fits now, 429
+    when the caller's key holds its share. All close the connection, since the client may
+    still be sending (a refused stream or replay, with no body, loses only its keep-alive).
+    Answered here and by the body-limit layer (api/limits.py) before a route runs."""
+    if isinstance(exc, ServerBusy | ShareTaken):
         headers = {"Retry-After": str(exc.retry_after_s), "Connection": "close"}
-        return envelope_error(503, str(exc), headers)
+        return envelope_error(503 if isinstance(exc, ServerBusy) else 429, str(exc), headers)
     return envelope_error(413, str(exc), {"Connection": "close"})
 
 
@@ -68,7 +71,7 @@ async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
         return envelope_error(404, str(exc))
     if isinstance(exc, Unauthorized):
         return envelope_error(401, str(exc), {"WWW-Authenticate": "Bearer"})
-    if isinstance(exc, InvalidTransition | RequestInProgress):
+    if isinstance(exc, InvalidTransition | RequestInProgress | ReplayPending):
         return envelope_error(409, str(exc))
     if isinstance(exc, InvalidInput):
         if isinstance(exc, InputTooLarge):
@@ -77,7 +80,7 @@ async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
             return envelope_error(415, str(exc))
         loc: list[str | int] = [exc.location, exc.field] if exc.field else [exc.location]
         return validation_error(loc, str(exc))
-    if isinstance(exc, ServerBusy):
+    if isinstance(exc, ServerBusy | ShareTaken):
         return body_refusal(exc)
     if isinstance(exc, LimitReached):
         return envelope_error(429, str(exc), {"Retry-After": str(exc.retry_after_s)})

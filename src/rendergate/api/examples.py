@@ -78,8 +78,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: _error(404, "task 4503599627370497 not found", "No such task (or another key's)"),
     408: _error(
         408,
-        "request body too slow: 30 s without data, 300 s in all",
-        "The request body stalled or took too long; the connection is closed",
+        "request body too slow: 30 s without data",
+        "The request body stalled, took too long or arrived too slowly; the connection is closed",
     ),
     409: _error(409, "task 4503599627370497 is already completed", "Not in that state"),
     413: _error(
@@ -115,14 +115,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     429: _error(
         429,
         "over this key's limit of 60 task creates a minute; retry after 12 s",
-        "Over one of the API key's limits (rate, tasks in flight, daily tasks); retry after "
+        "Over one of the API key's limits (rate, tasks in flight, daily tasks), or holding "
+        "its share of large uploads, event streams or webhook replays; retry after "
         "Retry-After seconds",
         headers=RETRY_AFTER,
     ),
     500: _error(500, "internal server error", "Unexpected server error"),
     503: _error(
         503,
-        "too many large uploads are being received at once; try again shortly",
+        "too many large uploads at once; try again shortly",
         "Too many large uploads at once; retry after Retry-After seconds",
         headers=RETRY_AFTER,
     ),

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 from asyncio import TimerHandle
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import uvicorn
@@ -23,6 +25,8 @@ from rendergate.api.lingering import StagedCloseTransport
 from rendergate.config import Settings
 
 MAX_HEADER_BYTES = 64 * 1024  # nginx's default is 4 x 8 KiB; httptools itself has no limit
+RESERVED_PATHS = frozenset({"/healthz", "/metrics"})  # served past max_connections
+RESERVED_AT_ONCE = 8  # requests to them in progress at once
 
 
 # Answered by the protocol itself, before there is a request to give the app: raw bytes.
@@ -43,9 +47,13 @@ class SlowClientProtocol(HttpToolsProtocol):
     keep-alive timer, started then too, closes an idle connection but stops at any byte;
     ours runs for the longer of the two, so it neither shortens keep-alive nor adds to it.
     A close while the client is still sending is staged (see `lingering`).
+
+    Past max_connections a request is answered 503, except on RESERVED_PATHS: a monitor
+    still reaches a server whose clients hold every connection (`Reserved` bounds those).
     """
 
     header_timeout_s: ClassVar[float] = 10.0
+    max_connections: ClassVar[int | None] = None
     _header_timer: TimerHandle | None = None
     _header_bytes: int | None = None  # counted while the header clock runs
 
@@ -80,6 +88,9 @@ class SlowClientProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         self._header_bytes = None
+        # uvicorn reads its cap here, for each request: a monitoring path is outside it
+        reserved = self.url.partition(b"?")[0].decode("latin-1") in RESERVED_PATHS
+        self.limit_concurrency = None if reserved else self.max_connections
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
@@ -104,34 +115,55 @@ class BodyTimedOut(BaseException):
 
 
 class BodyTimeout:
-    """Answers 408 and closes the connection when a request body stalls or drags on.
+    """Answers 408 and closes the connection when a request body stalls, drags on, or
+    arrives slower on average than the floor (body_min_bytes_per_s, after a grace).
 
     Only `receive` is timed, from the app's first call to the body's end: a body never read
-    is unaffected. Once a response has started nothing is sent; uvicorn closes a connection
-    whose app returns with its response unfinished.
+    is unaffected, and the floor counts only the time spent waiting for the client, not the
+    app's own between reads. Once a response has started nothing is sent; uvicorn closes a
+    connection whose app returns with its response unfinished.
     """
 
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
-        self.idle_s = settings.body_idle_timeout_s
-        self.total_s = settings.body_timeout_s
+        self.limits = BodyPace(
+            idle_s=settings.body_idle_timeout_s,
+            total_s=settings.body_timeout_s,
+            min_bytes_per_s=settings.body_min_bytes_per_s,
+            grace_s=settings.body_rate_grace_s,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        body = _TimedBody(scope, receive, send, self.idle_s, self.total_s)
+        body = _TimedBody(scope, receive, send, self.limits)
         with contextlib.suppress(BodyTimedOut):
             await self.app(scope, body.receive, body.send)
 
 
+@dataclass(frozen=True)
+class BodyPace:
+    """How slowly a request body may arrive."""
+
+    idle_s: float  # at most this long without data
+    total_s: float  # all in within this long
+    min_bytes_per_s: int  # on average, once grace_s has been spent waiting; 0: no floor
+    grace_s: float
+
+    def floor_left_s(self, received: int, waited_s: float) -> float:
+        """How much longer a body may keep us waiting before its average is under the floor."""
+        if not self.min_bytes_per_s:
+            return math.inf
+        return max(self.grace_s, received / self.min_bytes_per_s) - waited_s
+
+
 class _TimedBody:
-    def __init__(
-        self, scope: Scope, receive: Receive, send: Send, idle_s: float, total_s: float
-    ) -> None:
+    def __init__(self, scope: Scope, receive: Receive, send: Send, pace: BodyPace) -> None:
         self._scope, self._receive, self._send = scope, receive, send
-        self.idle_s, self.total_s = idle_s, total_s
+        self.pace = pace
         self.deadline: float | None = None
+        self.received, self.waited_s = 0, 0.0
         self.body_done = self.started = False
 
     async def receive(self) -> Message:
@@ -139,14 +171,24 @@ class _TimedBody:
             return await self._receive()  # e.g. a response waiting for a disconnect
         now = asyncio.get_running_loop().time()
         if self.deadline is None:
-            self.deadline = now + self.total_s
+            self.deadline = now + self.pace.total_s
+        limits = {
+            f"{self.pace.idle_s:g} s without data": self.pace.idle_s,
+            f"{self.pace.total_s:g} s in all": self.deadline - now,
+            f"under {self.pace.min_bytes_per_s} bytes/s on average": self.pace.floor_left_s(
+                self.received, self.waited_s
+            ),
+        }
+        reason = min(limits, key=limits.__getitem__)
         try:
-            async with asyncio.timeout(min(self.idle_s, self.deadline - now)):
+            async with asyncio.timeout(limits[reason]):
                 message = await self._receive()
         except TimeoutError:
             if not self.started:
-                await self._answer_408()
+                await self._answer_408(reason)
             raise BodyTimedOut from None
+        self.waited_s += asyncio.get_running_loop().time() - now
+        self.received += len(message.get("body", b""))
         self.body_done = message["type"] != "http.request" or not message.get("more_body")
         return message
 
@@ -154,10 +196,32 @@ class _TimedBody:
         self.started = self.started or message["type"] == "http.response.start"
         await self._send(message)
 
-    async def _answer_408(self) -> None:
-        msg = f"request body too slow: {self.idle_s:g} s without data, {self.total_s:g} s in all"
-        response = envelope_error(408, msg, {"Connection": "close"})
+    async def _answer_408(self, reason: str) -> None:
+        response = envelope_error(408, f"request body too slow: {reason}", {"Connection": "close"})
         await response(self._scope, self._receive, self.send)
+
+
+class Reserved:
+    """Bounds the requests to RESERVED_PATHS in progress at once: being outside
+    max_connections, they need a bound of their own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.in_progress = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in RESERVED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self.in_progress >= RESERVED_AT_ONCE:
+            message = f"over {RESERVED_AT_ONCE} health and metrics requests at once"
+            await envelope_error(503, message, {"Retry-After": "1"})(scope, receive, send)
+            return
+        self.in_progress += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_progress -= 1
 
 
 def uvicorn_config(
@@ -167,15 +231,16 @@ def uvicorn_config(
 
     class Protocol(SlowClientProtocol):
         header_timeout_s = settings.header_timeout_s
+        max_connections = settings.max_connections
 
     return uvicorn.Config(
-        app,
+        Reserved(app),
         host=host,
         port=port,
         http=Protocol,
         ws="none",  # no route is a websocket; an upgrade request is served as plain HTTP
         timeout_keep_alive=settings.keep_alive_s,
-        limit_concurrency=settings.max_connections,
+        limit_concurrency=settings.max_connections,  # the protocol sets it for each request
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,

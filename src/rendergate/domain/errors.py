@@ -11,6 +11,8 @@ RendergateError
 ├── FilesExpired              a task's inputs and results were removed for their age
 ├── ServerBusy                no room for the request right now (too many large uploads)
 ├── LimitReached              the caller's key is over one of its limits (rate, in flight)
+│   └── ShareTaken            it holds its share of what all keys share (uploads, streams)
+├── ReplayPending             an earlier replay of the same webhook is not settled yet
 ├── InvalidInput              the caller sent something we cannot use
 │   ├── UnknownApp
 │   ├── AppUnavailable        the app's provider is not configured here
@@ -164,6 +166,15 @@ class LimitReached(RendergateError):
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = max(1, retry_after_s)
+
+
+class ShareTaken(LimitReached):
+    """The caller's key holds its share of something every key draws on at once (large
+    uploads being read, event streams, webhook replays); it may try again once one ends."""
+
+
+class ReplayPending(RendergateError):
+    """An earlier replay of the same webhook event is still waiting to be delivered."""
 
 
 class ResultNotReady(RendergateError):

@@ -9,11 +9,12 @@ each status a client acts on, and progress only when asked for, once per PROGRES
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from rendergate.domain.errors import InvalidInput
+from rendergate.domain.errors import InvalidInput, ReplayPending, ShareTaken
 from rendergate.domain.task import Task, TaskStatus
 
 PROGRESS_STEP = 10  # percentage points between two task.progress webhooks
@@ -122,6 +123,25 @@ class Delivery:
     created_at: datetime
     next_at: datetime | None
     attempts: tuple[Attempt, ...] = ()
+
+
+def check_replay(delivery: Delivery, pending: Sequence[Delivery], *, per_key: int) -> None:
+    """Refuses a replay of `delivery` while a replay of the same event is pending, or while
+    its key has `per_key` replays pending (`pending`: the key's replays not yet delivered or
+    given up). Each replay is one more POST, sent by the workers every key shares."""
+    same = (delivery.task_id, delivery.version, delivery.event)
+    for other in pending:
+        if (other.task_id, other.version, other.event) == same:
+            raise ReplayPending(
+                f"{other.delivery_id}, a replay of this event, is not delivered yet; "
+                "replay it again once it is delivered or failed"
+            )
+    if len(pending) >= per_key:
+        raise ShareTaken(
+            f"this key has {len(pending)} webhook replays waiting to be delivered, its "
+            "share; try again once one is delivered",
+            retry_after_s=5,
+        )
 
 
 @dataclass(frozen=True)

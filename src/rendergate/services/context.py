@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from typing import Protocol
 from rendergate.blobs.base import BlobStore
 from rendergate.config import Settings
 from rendergate.domain.apps import AppSpec
+from rendergate.domain.errors import ServerBusy, ShareTaken
 from rendergate.domain.task import Task
 from rendergate.lru import Lru
 from rendergate.providers.base import Provider
@@ -139,20 +141,38 @@ class Wakeups:
 
 @dataclass
 class Slots:
-    """A count of something held at once (large request bodies being read), taken without
-    waiting: a caller that finds none free is turned away instead of queued."""
+    """A count of something held at once (large request bodies being read, event streams),
+    in all and by each key ("" the open caller), taken without waiting: a caller that finds
+    none free is turned away instead of queued, with ServerBusy when all are taken and
+    ShareTaken when its own key holds its share."""
 
-    capacity: int
-    in_use: int = 0
+    what: str  # "large uploads", "event streams": for the refusals
+    capacity: int | None = None  # all keys together; None: bounded elsewhere
+    per_key: int | None = None
+    retry_after_s: int = 2
+    _held: collections.Counter[str] = field(default_factory=collections.Counter)
 
-    def try_take(self) -> bool:
-        if self.in_use >= self.capacity:
-            return False
-        self.in_use += 1
-        return True
+    @property
+    def in_use(self) -> int:
+        return self._held.total()
 
-    def release(self) -> None:
-        self.in_use = max(0, self.in_use - 1)
+    def take(self, owner: str) -> None:
+        if self.capacity is not None and self.in_use >= self.capacity:
+            raise ServerBusy(
+                f"too many {self.what} at once; try again shortly", retry_after_s=self.retry_after_s
+            )
+        if self.per_key is not None and self._held[owner] >= self.per_key:
+            raise ShareTaken(
+                f"this key holds {self.per_key} {self.what} already, its share; "
+                "try again when one ends",
+                retry_after_s=self.retry_after_s,
+            )
+        self._held[owner] += 1
+
+    def release(self, owner: str) -> None:
+        self._held[owner] -= 1
+        if self._held[owner] <= 0:
+            del self._held[owner]
 
 
 @dataclass
@@ -169,7 +189,8 @@ class Services:
     finished: FinishedTasks = field(default_factory=FinishedTasks)
     clock: Callable[[], datetime] = utc_now
     redactor: Redactor = field(default_factory=Redactor)  # scrubs secrets from stored errors
-    large_bodies: Slots = field(default_factory=lambda: Slots(4))  # api/limits.py
+    large_bodies: Slots = field(default_factory=lambda: Slots("large uploads", 4, 2))  # limits.py
+    streams: Slots = field(default_factory=lambda: Slots("event streams", None, 20, 10))
     keys: KeyRing = field(default_factory=KeyRing)  # no source: no key; open only if asked
     claims: ClaimStore | None = None  # Idempotency-Keys (the SQL store's table)
     rates: CreateRates = field(default_factory=CreateRates)  # creates a minute, per key

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
 from rendergate.domain.errors import TaskNotFound
-from rendergate.domain.events import Delivery
+from rendergate.domain.events import Delivery, check_replay
 from rendergate.services import tasks as task_cases
 from rendergate.services.context import Services
 from rendergate.store.base import DeliveryLog, EventLog
@@ -30,11 +32,13 @@ async def deliveries_of(task_id: int, *, services: Services, caller: str | None)
 async def replay(
     task_id: int, delivery_id: str, *, services: Services, caller: str | None
 ) -> Delivery:
-    """The delivery's event, queued to be sent again at once under a new webhook-id."""
+    """The delivery's event, queued to be sent again at once under a new webhook-id; not
+    while a replay of it is pending (ReplayPending), nor past the key's share (ShareTaken)."""
     found = await deliveries_of(task_id, services=services, caller=caller)
     original = next((d for d in found if d.delivery_id == delivery_id), None)
     if original is None:
         raise TaskNotFound(f"{task_id}'s delivery {delivery_id}")
-    again = await _deliveries(services).replay(original, now=services.clock())
+    check = functools.partial(check_replay, original, per_key=services.settings.max_replays_per_key)
+    again = await _deliveries(services).replay(original, now=services.clock(), check=check)
     services.changes.publish(task_id, True)
     return again

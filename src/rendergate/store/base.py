@@ -147,7 +147,12 @@ class DeliveryLog(Protocol):
 
     async def of_task(self, task_id: int) -> list[Delivery]: ...
 
-    async def replay(self, delivery: Delivery, *, now: datetime) -> Delivery: ...
+    async def replay(
+        self, delivery: Delivery, *, now: datetime, check: Callable[[list[Delivery]], None]
+    ) -> Delivery:
+        """A new delivery of the same event, unless `check` raises, shown the owner's
+        replays still pending (read and added in one step)."""
+        ...
 
 
 class GaugeSource(Protocol):

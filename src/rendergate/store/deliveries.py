@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import zlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -127,8 +129,13 @@ class SqlDeliveries:
             rows = (await connection.execute(query)).mappings().all()
         return [delivery_from_row(row) for row in rows]
 
-    async def replay(self, delivery: Delivery, *, now: datetime) -> Delivery:
-        """The same event sent again as a new delivery (its own id and retries), at once."""
+    async def replay(
+        self, delivery: Delivery, *, now: datetime, check: Callable[[list[Delivery]], None]
+    ) -> Delivery:
+        """The same event sent again as a new delivery (its own id and retries), at once,
+        unless `check` refuses, shown the owner's replays still pending. Reading those and
+        adding this one is one step for each owner: SQLite's write turn, and on PostgreSQL
+        a transaction-scoped advisory lock on the owner."""
         again = dataclasses.replace(
             delivery,
             delivery_id=new_delivery_id(),
@@ -138,5 +145,25 @@ class SqlDeliveries:
             attempts=(),
         )
         async with self._write_turn, self._engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                lock = zlib.crc32(f"rendergate.replay:{delivery.owner}".encode())
+                await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
+            pending = (await connection.execute(_pending_replays(delivery.owner))).mappings()
+            check([delivery_from_row(row) for row in pending])
             await connection.execute(deliveries.insert().values(**delivery_to_row(again)))
         return again
+
+
+def _pending_replays(owner: str) -> sa.Select[Any]:
+    """The owner's pending deliveries that are replays: the same event of the same task
+    version has an earlier delivery (its first, written with the event)."""
+    replay, earlier = deliveries.alias("replay"), deliveries.alias("earlier")
+    sent_before = sa.exists().where(
+        earlier.c.task_id == replay.c.task_id,
+        earlier.c.version == replay.c.version,
+        earlier.c.event == replay.c.event,
+        earlier.c.created_at < replay.c.created_at,
+    )
+    return sa.select(replay).where(
+        replay.c.owner == owner, replay.c.state == DeliveryState.PENDING.value, sent_before
+    )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from rendergate.api.deps import CallerDep, ServicesDep
 from rendergate.api.examples import KEY_OR_OPEN, errors, ok
@@ -69,7 +71,7 @@ def _sse(item: StreamItem, base: str) -> str:
             "description": "A text/event-stream; the schema is of one event",
             "content": {"text/event-stream": {"schema": EVENT_SCHEMA}},
         },
-        **errors(401, 404, 413, 422, 500),
+        **errors(401, 404, 413, 422, 429, 500),
     },
     openapi_extra=KEY_OR_OPEN,
 )
@@ -92,7 +94,29 @@ async def stream_task_events(
             yield _sse(item, base)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+    owner = caller or ""  # the open caller counts as one key
+    services.streams.take(owner)
+    return HeldStream(
+        body(),
+        release=functools.partial(services.streams.release, owner),
+        media_type="text/event-stream",
+        headers=headers,
+    )
+
+
+class HeldStream(StreamingResponse):
+    """A stream that holds one of its key's stream slots until it ends, however it ends
+    (finished, the client gone, the server stopping)."""
+
+    def __init__(self, *args: Any, release: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
 
 
 def _public(delivery: Delivery) -> DeliveryPublic:
@@ -130,8 +154,23 @@ async def list_task_deliveries(
     "/{task_id}/deliveries/{delivery_id}/replay",
     status_code=202,
     summary="Send a delivery's event again, as a new delivery",
+    description="One replay of an event at a time: while an earlier replay of it waits to "
+    "be delivered, another is answered 409; past RENDERGATE_MAX_REPLAYS_PER_KEY pending "
+    "replays, 429.",
     response_model=Envelope[DeliveryPublic],
-    responses={202: ok(DELIVERY_EXAMPLE), **errors(401, 404, 413, 422, 500)},
+    responses={
+        202: ok(DELIVERY_EXAMPLE),
+        **errors(
+            401,
+            404,
+            409,
+            413,
+            422,
+            429,
+            500,
+            described={409: "A replay of the same event is still waiting to be delivered"},
+        ),
+    },
     openapi_extra=KEY_OR_OPEN,
 )
 async def replay_task_delivery(
