@@ -25,11 +25,15 @@ MAX_KEY_CHARS = 255
 
 
 def fingerprint(request: NewTask) -> str:
-    """What makes two requests the same: the app, angle, params and each image's bytes."""
+    """What makes two requests the same: everything the task will do (the app, angle,
+    params, each image's bytes, its webhook and its deadline)."""
     described = {
         "app": request.app,
         "angle": request.angle,
         "params": request.params,
+        "webhook_url": request.webhook_url,
+        "webhook_events": sorted(request.webhook_events),
+        "deadline_s": request.deadline_s,
         "uploads": sorted(
             (u.role, hashlib.sha256(u.data).hexdigest(), u.content_type or "")
             for u in request.uploads
