@@ -17,6 +17,8 @@ from rendergate.domain.errors import InvalidInput
 
 MAX_DEPTH = 32  # params nest a few levels; nothing legitimate goes near this
 MAX_MESSAGE_CHARS = 1000
+MAX_SECONDS = 10 * 365 * 86400  # the longest duration a setting or an app may name
+MAX_DAYS = 100 * 365  # the longest retention, in days
 MAX_COST_FIELDS = 16
 MAX_COST_CHARS = 64  # of a cost field's name or text ("10", "0.35", "2026-01-02 03:04:05")
 _CUT = "…"
