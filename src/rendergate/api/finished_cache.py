@@ -71,16 +71,15 @@ class FinishedTaskCache:
         services: Services | None = getattr(state, "services", None)
         if services is None:
             return None
-        bodies: FinishedBodies = state.finished_bodies
-        cached = bodies.get((int(match[1]), request_base_url(scope, services)))
-        if cached is None:
-            return None
-        owner, body = cached
-        try:
+        try:  # first, so that a stranger's poll does the same work whether the id exists
             caller = await services.keys.caller(bearer_token(scope))
         except Unauthorized:
             return None  # the route answers 401
-        return body if caller is None or caller == owner else None  # else the route's 404
+        bodies: FinishedBodies = state.finished_bodies
+        cached = bodies.get((int(match[1]), request_base_url(scope, services)))
+        if cached is None or (caller is not None and caller != cached[0]):
+            return None  # the route answers: the task, or 404 after reading the row
+        return cached[1]
 
 
 def bearer_token(scope: Scope) -> str | None:

@@ -38,8 +38,10 @@ class TaskStore(Protocol):
         when its id exists (and then `along` is undone)."""
         ...
 
-    async def get(self, task_id: int) -> Task:
-        """Returns the task; raises TaskNotFound."""
+    async def get(self, task_id: int, *, owner: str | None = None) -> Task:
+        """Returns the task; raises TaskNotFound, with `owner` also for another key's task,
+        after the same work as for an absent id (what a stranger is told, and when, must not
+        say which ids exist)."""
         ...
 
     async def save(self, old: Task, new: Task) -> Task | None:
