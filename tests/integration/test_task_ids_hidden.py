@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
-from test_keys_api import call, create_fake_task, create_key, until_accepted
+from test_keys_api import accepted_key, call, create_fake_task
 
 from rendergate.config import Settings
 from support.server import serve
@@ -39,10 +39,8 @@ def task_reads() -> Iterator[list[str]]:
 
 async def test_another_keys_task_takes_the_way_of_an_absent_one(settings: Settings) -> None:
     async with serve(settings) as server:
-        owner = await create_key(settings.data_dir, "owner")
-        stranger = await create_key(settings.data_dir, "stranger")
-        await until_accepted(server, owner)
-        await until_accepted(server, stranger)
+        owner = await accepted_key(server, settings.data_dir, "owner")
+        stranger = await accepted_key(server, settings.data_dir, "stranger")
         finished = await create_fake_task(server, owner)
         running = await create_fake_task(server, owner, params={"fake": {"polls": 10_000}})
         light = "?include_base64=false"
