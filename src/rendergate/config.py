@@ -12,7 +12,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, cast
 
-from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, SecretStr
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,6 +37,7 @@ from rendergate.config_values import (
     read_toml,
     url_passwords,
     user_data_dir,
+    within_reach,
 )
 from rendergate.domain.errors import ConfigError
 
@@ -39,6 +48,12 @@ class SettingsSources(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RENDERGATE_", extra="ignore")
     toml_file: ClassVar[Path | None] = None
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _within_reach(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every number finite, and durations and sizes within their unit's limit."""
+        return within_reach(value, info.field_name or "")
 
     def secret_values(self) -> list[str]:
         """Every secret these settings hold, for redaction."""

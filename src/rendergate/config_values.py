@@ -1,11 +1,12 @@
 """The value types and checks the settings classes share (config.py): lists given as
-text, files that must exist, TOML read with its mistakes named, loopback addresses, the
-default data directory."""
+text, files that must exist, numbers within reach, TOML read with its mistakes named,
+loopback addresses, the default data directory."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -16,6 +17,17 @@ from pydantic import BeforeValidator
 from pydantic_settings import NoDecode
 
 from rendergate.domain.errors import ConfigError
+from rendergate.domain.values import MAX_DAYS, MAX_SECONDS
+
+MAX_MB = 1024 * 1024
+# The largest a setting may be, by the unit its name ends in: more is a typo, and past it a
+# duration overflows the dates it is added to (RENDERGATE_RETENTION_DAYS=1e308 once stopped
+# the start with a traceback) and a size the integers it becomes.
+UNIT_LIMITS = {
+    "_s": (MAX_SECONDS, "s (ten years)"),
+    "_days": (MAX_DAYS, "days (a hundred years)"),
+    "_mb": (MAX_MB, "MB (a terabyte)"),
+}
 
 
 def _split_commas(value: Any) -> Any:
@@ -38,6 +50,18 @@ def existing_file(value: Path | None) -> Path | None:
 
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 """A list setting given as a JSON list or as comma-separated text."""
+
+
+def within_reach(value: Any, name: str) -> Any:
+    """A number setting as given, if finite and within the limit of its unit."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    for suffix, (limit, unit) in UNIT_LIMITS.items():
+        if name.endswith(suffix) and value > limit:
+            raise ValueError(f"must be at most {limit} {unit}")
+    return value
 
 
 def url_passwords(urls: list[str | None]) -> list[str]:

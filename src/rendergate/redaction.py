@@ -8,6 +8,7 @@ the composition root builds the one Redactor from the settings' secrets.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 MASK = "[redacted]"
 MIN_SECRET_CHARS = 6  # shorter values would mask ordinary words
@@ -26,3 +27,12 @@ class Redactor:
 
     def __bool__(self) -> bool:
         return bool(self._secrets)
+
+
+def bare_url(url: str) -> str:
+    """The URL as it may be shown: scheme, host, port and path, without the userinfo, query
+    and fragment that can hold a password or a token."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"

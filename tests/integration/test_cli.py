@@ -153,6 +153,11 @@ def test_bad_settings_and_apps_are_refused_in_one_line_naming_them(tmp_path: Pat
             "/nowhere/apps.toml does not exist or is not a file",
         ),
         ("RENDERGATE_LOG_LEVEL", "loud", "Input should be 'debug', 'info', 'warning' or 'error'"),
+        # numbers past what a date or a byte count can hold: once a traceback at start
+        ("RENDERGATE_RETENTION_DAYS", "1e308", "must be at most 36500 days (a hundred years)"),
+        ("RENDERGATE_WORKER_DEAD_AFTER_S", "inf", "must be a finite number"),
+        ("RENDERGATE_RUNNINGHUB_TIMEOUT_S", "1e308", "must be at most 315360000 s (ten years)"),
+        ("RENDERGATE_MAX_UPLOAD_MB", "1e308", "must be at most 1048576 MB (a terabyte)"),
     ],
 )
 def test_a_bad_setting_stops_the_start_in_one_line(

@@ -8,6 +8,9 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+from alembic.script import ScriptDirectory
+
+from rendergate.store.sql import MIGRATIONS
 from rendergate_emulators.aliyun import AliyunEmulator
 from rendergate_emulators.runninghub import RunningHubEmulator
 from support.hub import KEY, running_emulator
@@ -52,7 +55,8 @@ async def test_doctor_says_what_works_and_what_to_fix(tmp_path: Path) -> None:
             )
         found = rows(good)
         assert good.returncode == 0, good.stdout + good.stderr
-        assert found["database"] == "ok: reachable, at migration 0008"
+        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        assert found["database"] == f"ok: reachable, at migration {head}"
         assert found["storage"].startswith("ok: wrote, read and deleted a probe")
         assert found["provider runninghub"] == "ok: the key works; 0 jobs queued or running"
         assert found["provider local"].startswith("ok: ")
@@ -101,3 +105,23 @@ def migrate(data_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         command, capture_output=True, text=True, timeout=120, env=child_env(data_dir)
     )
+
+
+async def test_doctor_prints_no_part_of_a_url_that_can_hold_a_secret(tmp_path: Path) -> None:
+    """Userinfo, query and fragment are left out of every URL doctor prints, in what works
+    and in what to fix."""
+    data = tmp_path / "data"
+    assert (await asyncio.to_thread(migrate, data)).returncode == 0
+    (tmp_path / "blobs").mkdir()
+    public = f"http://operator:userinfo-secret@127.0.0.1:{free_port()}/?token=query-secret#frag"
+    for folder in ("blobs", "missing"):  # storage that works, and storage to fix
+        storage = f"file://{tmp_path / folder}?token=storage-secret#fragment-secret"
+        done = await asyncio.to_thread(
+            doctor, data, RENDERGATE_STORAGE_URL=storage, RENDERGATE_PUBLIC_URL=public
+        )
+        printed = done.stdout + done.stderr
+        for secret in ("userinfo-secret", "query-secret", "storage-secret", "fragment-secret"):
+            assert secret not in printed, printed
+        found = rows(done)
+        assert str(tmp_path / folder) in found["storage"], found["storage"]
+        assert found["public URL"].startswith("fix: http://127.0.0.1:"), found["public URL"]

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 from typing import Any
 
 from rendergate.config import Settings
+from rendergate.services.idempotency import fingerprint
+from rendergate.services.tasks import NewTask, Upload
 from support.images import make_scene
 from support.server import RunningServer, serve
 
@@ -74,3 +77,23 @@ async def test_concurrent_duplicates_make_one_task(settings: Settings) -> None:
         assert await listed(server) == list(created)
         later = await post(server, body(), "order-20")
         assert later[0] == 201 and later[2] == "true"
+
+
+async def test_a_retry_that_changes_the_deadline_is_refused(settings: Settings) -> None:
+    async with serve(settings) as server:
+        assert (await post(server, {**body(), "deadline_s": 10}, "order-21"))[0] == 201
+        status, refused, _ = await post(server, {**body(), "deadline_s": 20}, "order-21")
+        assert status == 422, refused
+        assert "used with a different request" in refused["detail"][0]["msg"]
+        assert len(await listed(server)) == 1
+
+
+def test_the_fingerprint_covers_what_the_task_will_do() -> None:
+    first = NewTask(app="fake", uploads=(Upload(role="image", data=b"png"),))
+    changed = [
+        dataclasses.replace(first, webhook_url="https://hooks.example/a"),
+        dataclasses.replace(first, webhook_events=("task.completed",)),
+        dataclasses.replace(first, deadline_s=5.0),
+    ]
+    assert len({fingerprint(request) for request in [first, *changed]}) == 4
+    assert fingerprint(dataclasses.replace(first)) == fingerprint(first)

@@ -50,6 +50,13 @@ async def until_accepted(server: RunningServer, headers: dict[str, str]) -> None
         await asyncio.sleep(0.1)
 
 
+async def accepted_key(server: RunningServer, data_dir: Path, name: str) -> dict[str, str]:
+    """A new key's headers, once the running server knows the key."""
+    headers = await create_key(data_dir, name)
+    await until_accepted(server, headers)
+    return headers
+
+
 async def create_fake_task(server: RunningServer, headers: dict[str, str], **extra: Any) -> int:
     image = base64.b64encode(make_scene(32, 24)).decode()
     status, body, _ = await call(
@@ -146,10 +153,8 @@ def test_keys_list_shows_no_secret_and_rotate_prints_a_new_one(tmp_path: Path) -
 
 async def test_an_idempotency_key_belongs_to_one_api_key(settings: Settings) -> None:
     async with serve(settings) as server:
-        alice = await create_key(settings.data_dir, "alice")
-        bob = await create_key(settings.data_dir, "bob")
-        await until_accepted(server, alice)
-        await until_accepted(server, bob)
+        alice = await accepted_key(server, settings.data_dir, "alice")
+        bob = await accepted_key(server, settings.data_dir, "bob")
         image = base64.b64encode(make_scene(32, 24)).decode()
         made = []
         for who in (alice, bob, alice):

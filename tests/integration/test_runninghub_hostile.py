@@ -191,3 +191,38 @@ async def _workflow_ended(workflow_id: str) -> None:
         if status is not None and status.status in ("SUCCESS", "ERROR", "CANCELLED"):
             return
         await asyncio.sleep(0.05)
+
+
+DEEP = json.loads("[" * 900 + "]" * 900)  # parses, but is past what serializers follow
+
+
+@pytest.mark.parametrize(
+    ("fields", "cost"),
+    [
+        ({"consumeCoins": "9" * 5_000_000}, {"consumeMoney": None}),  # 5 MB of coins
+        ({"consumeMoney": DEEP}, {"consumeCoins": "10"}),
+        ({"fileType": "../x/png"}, {"consumeCoins": "10", "consumeMoney": None}),
+    ],
+    ids=["huge-cost", "deep-cost", "path-file-type"],
+)
+async def test_a_hostile_cost_or_file_type_is_bounded_and_the_task_completes(
+    settings: Settings, emulator: RunningHubEmulator, fields: dict[str, Any], cost: dict[str, Any]
+) -> None:
+    """RunningHub made the result: the task completes whatever the fields beside it hold.
+    A cost value that is not a short plain value is dropped; a file type that is not a
+    plain extension makes no folder and escapes nothing."""
+    emulator.configure(output_fields=json.dumps(fields), run_s=0.1, queue_s=0.1)
+    async with serve(configured_for(settings, emulator)) as server:
+        task = await server.wait_finished(await submit(server), timeout_s=30)
+        async with server.http.get(f"{server.url}/tasks/{task['task_id']}") as response:
+            answer = await response.read()
+    assert task["status"] == "completed", task
+    assert task["cost"].items() >= cost.items(), task["cost"]
+    assert not set(fields) & set(task["cost"])  # the hostile field is dropped, not cut
+    assert all(not isinstance(v, dict | list) for v in task["cost"].values())
+    assert len(answer) < 100_000
+    stored = [p.relative_to(settings.data_dir) for p in settings.data_dir.rglob("*") if p.is_file()]
+    results = [p for p in stored if p.parts[:2] == ("blobs", "results")]
+    suffix = ".bin" if "fileType" in fields else ".png"  # a type we cannot tell is octet-stream
+    assert results == [Path("blobs", "results", str(task["task_id"]), f"0{suffix}")], stored
+    assert not any("x" in p.parts for p in stored), stored

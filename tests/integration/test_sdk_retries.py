@@ -4,13 +4,14 @@ is waited out, a long one raised at once."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from rendergate.client import AsyncClient, InvalidRequest, RateLimited, ServerError
+from rendergate.client import AsyncClient, Conflict, InvalidRequest, RateLimited, ServerError
 from rendergate.config import Settings, load_settings
 from support.images import make_png
 from support.proxy import Proxy, http_app, proxying
@@ -91,3 +92,36 @@ async def test_over_the_rate_limit_is_raised_at_once(settings: Settings) -> None
         assert refused.value.retry_after is not None and 10 < refused.value.retry_after <= 60
         assert time.monotonic() - started < 5  # a Retry-After of a minute is not waited out
         assert len([t async for t in client.list()]) == 1
+
+
+async def test_a_create_still_in_progress_is_waited_out_and_another_conflict_is_not() -> None:
+    """A 409 with Retry-After (the key's first request is still running) is asked again
+    with the same key once Retry-After has passed; a 409 without one (the task already
+    finished) is raised at once."""
+    tries: list[tuple[float, str]] = []
+    cancels: list[str] = []
+
+    async def in_progress_twice(request: web.Request) -> web.Response:
+        tries.append((time.monotonic(), request.headers["Idempotency-Key"]))
+        if len(tries) <= 2:
+            body = {"code": 409, "msg": "still being processed", "data": None}
+            return web.json_response(body, status=409, headers={"Retry-After": "1"})
+        return web.json_response(task_json(7), status=201)
+
+    async def finished(request: web.Request) -> web.Response:
+        cancels.append(request.path)
+        body = {"code": 409, "msg": "task 7 is already completed", "data": None}
+        return web.json_response(body, status=409)
+
+    def routes(app: web.Application) -> None:
+        app.router.add_post("/tasks", in_progress_twice)
+        app.router.add_post("/tasks/7/cancel", finished)
+
+    async with http_app(routes) as url, AsyncClient(url) as client:
+        assert (await client.create(make_png(), type="fake")).task_id == 7
+        with pytest.raises(Conflict, match="already completed"):
+            await client.cancel(7)
+    assert len(tries) == 3 and len({key for _, key in tries}) == 1
+    waits = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(tries)]
+    assert all(wait >= 0.95 for wait in waits), waits
+    assert cancels == ["/tasks/7/cancel"]

@@ -135,9 +135,11 @@ async def test_slow_headers_after_a_keep_alive_response_are_cut_off(slow: Runnin
 async def test_oversized_headers_are_answered_431(slow: RunningServer) -> None:
     reader, writer = await _connect(slow)
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * 70_000)
-    status, body = _parse(await _until_closed(reader))
+    raw = await _until_closed(reader)
+    status, body = _parse(raw)
     assert status == 431
     assert body["code"] == 431 and body["data"] is None
+    assert b"\r\nx-content-type-options: nosniff\r\n" in raw.split(b"\r\n\r\n")[0] + b"\r\n"
     writer.close()
 
 

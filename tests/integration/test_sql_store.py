@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -20,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from rendergate.domain.errors import TaskNotFound
 from rendergate.domain.events import Attempt, DeliveryState, EventType
 from rendergate.domain.task import InputRef, JobHandle, ResultFile, Skip, Task, TaskStatus
-from rendergate.store.base import Page, TaskIdTaken
+from rendergate.store.base import Claim, ClaimLost, Page, TaskIdTaken
 from rendergate.store.codec import to_row
 from rendergate.store.deliveries import SqlDeliveries
 from rendergate.store.events import SqlEventLog
+from rendergate.store.idempotency import SqlIdempotency
 from rendergate.store.sql import MIGRATIONS, SqlTaskStore, create_engine, migrate
 from rendergate.store.tables import tasks
 
@@ -370,3 +372,24 @@ async def test_a_leased_delivery_is_taken_again_only_once_its_lease_ran_out(
     await rows.record(again, failed, next_at=None, lease=after)
     [given_up] = await rows.of_task(ID)
     assert given_up.state is DeliveryState.FAILED and given_up.attempts == (failed,)
+
+
+async def test_a_claim_taken_over_writes_no_task_for_its_first_holder(
+    engine: AsyncEngine, store: SqlTaskStore
+) -> None:
+    """A holder whose lease lapsed while it lived (its renewals failed) and whose key a
+    retry took over cannot write its task: the task's transaction is undone; the retry's
+    task is the key's."""
+    claims, kept = SqlIdempotency(engine), {"stale_before": T0 - timedelta(days=1)}
+    first = Claim("", "order-1", "f" * 64, T0, holder="first")
+    retry = dataclasses.replace(first, holder="retry")
+    assert await claims.claim(first, **kept, lease_s=-1.0) is None  # lapsed at once
+    assert await claims.claim(retry, **kept, lease_s=60.0) is None  # taken over
+    with pytest.raises(ClaimLost):
+        await store.add(make(ID), along=claims.completing(first, ID))
+    with pytest.raises(TaskNotFound):
+        await store.get(ID)
+    await claims.release(first)  # not the holder: leaves the retry's claim alone
+    await store.add(make(ID + 1), along=claims.completing(retry, ID + 1))
+    held = await claims.claim(dataclasses.replace(first, holder="later"), **kept, lease_s=60.0)
+    assert held is not None and held.task_id == ID + 1

@@ -102,6 +102,21 @@ def test_bad_fallbacks_are_refused_with_a_clear_message(fallbacks: Any, match: s
         parse_apps({"apps": {"render": {**RENDER, "fallbacks": fallbacks}}})
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("deadline_s", 1e308),  # a task's deadline would overflow its date
+        ("deadline_s", float("inf")),
+        ("deadline_s", 0),
+        ("retention_days", 1e308),  # once a traceback at start
+        ("retention_days", float("nan")),
+    ],
+)
+def test_a_duration_past_what_a_date_holds_is_refused(key: str, value: float) -> None:
+    with pytest.raises(ValueError, match=f"app 'render': {key} must be a number of "):
+        parse_apps({"apps": {"render": {**RENDER, key: value}}})
+
+
 def test_an_app_built_in_code_refuses_a_provider_twice_too() -> None:
     with pytest.raises(ValueError, match="'fake' more than once"):
         AppSpec(name="a", provider="fake", fallbacks=(Route(provider="fake"),))

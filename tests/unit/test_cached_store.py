@@ -66,10 +66,10 @@ async def test_finished_tasks_keep_only_finished_ones() -> None:
     running, done = _task(1), dataclasses.replace(_task(2), status=TaskStatus.FAILED)
     for task in (running, done):
         await store.add(task)
-        assert await FinishedTasks().fetch(task.task_id, store.get) == task
+        assert await FinishedTasks().load(task.task_id, store.get) == task
     finished = FinishedTasks()
     for task in (running, done):
-        await finished.fetch(task.task_id, store.get)
+        await finished.load(task.task_id, store.get)
     assert finished.get(1) is None and finished.get(2) == done
     finished.forget(2)  # a change was heard: read again
     assert finished.get(2) is None
@@ -89,9 +89,9 @@ async def test_a_read_that_raced_a_change_is_not_kept() -> None:
         finished.forget(task_id)  # ...and its notice arrives before this read returns
         return before
 
-    assert await finished.fetch(done.task_id, read_then_hear_the_change) == done
+    assert await finished.load(done.task_id, read_then_hear_the_change) == done
     assert finished.get(done.task_id) is None
-    assert await finished.fetch(done.task_id, store.get) == expired
+    assert await finished.load(done.task_id, store.get) == expired
     assert finished.get(done.task_id) == expired
     finished.forget_all()  # changes were missed: nothing kept is trusted
     assert finished.get(done.task_id) is None

@@ -28,11 +28,11 @@ class Outage(MemoryTaskStore):
         self.down = 0
         self.lose_answers = 0
 
-    async def get(self, task_id: int) -> Task:
+    async def get(self, task_id: int, *, owner: str | None = None) -> Task:
         if self.down:
             self.down -= 1
             raise gone()
-        return await super().get(task_id)
+        return await super().get(task_id, owner=owner)
 
     async def save(self, old: Task, new: Task) -> Task | None:
         stored = await super().save(old, new)

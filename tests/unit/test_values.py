@@ -7,8 +7,11 @@ from typing import Any
 import pytest
 
 from rendergate.domain.errors import InvalidInput
+from rendergate.domain.media import safe_extension
 from rendergate.domain.values import (
+    MAX_COST_FIELDS,
     MAX_DEPTH,
+    bounded_cost,
     check_value,
     clean_text,
     megabytes,
@@ -77,3 +80,32 @@ def test_messages_are_cleaned_and_cut() -> None:
 )
 def test_sizes_read_plainly(size: float, text: str) -> None:
     assert megabytes(size) == text
+
+
+def test_a_cost_keeps_only_short_plain_values() -> None:
+    sent = {
+        "coins": "10",
+        "money": None,
+        "seconds": 12.5,
+        "free": False,
+        "huge": "9" * 65,
+        "deep": [[1]],
+        "past_doubles": 2**60,
+        "bad_text": "\ud800",
+        "k" * 65: 1,
+    }
+    assert bounded_cost(sent) == {"coins": "10", "money": None, "seconds": 12.5, "free": False}
+    assert bounded_cost(None) is None
+    assert len(bounded_cost({f"f{i}": i for i in range(100)}) or {}) == MAX_COST_FIELDS
+
+
+@pytest.mark.parametrize(
+    ("file_type", "extension"),
+    [("png", "png"), (".JPG", "jpg"), ("", "png"), ("webp", "webp")]
+    + [(bad, "bin") for bad in ("../x/png", "a/b", "p.n.g", "x" * 9, "..", "/")]
+    + [("\uff50\uff4e\uff47", "bin")],  # full-width "png": letters, but not ASCII
+)
+def test_a_file_type_becomes_an_extension_that_makes_no_folder(
+    file_type: str, extension: str
+) -> None:
+    assert safe_extension(file_type) == extension

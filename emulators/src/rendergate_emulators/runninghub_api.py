@@ -299,6 +299,7 @@ class RunningHubApi:
         url = f"{self.emu.public_url}{path}?expires={expires}&sig={self.signer.sign(path, expires)}"
         node = record.output_node
         start = record.started_mono or record.created_mono
+        hostile = json.loads(knobs.output_fields) if knobs.output_fields else {}
         return {  # the types of the user's outputs answer: strings, and null for money
             "fileUrl": url,
             "fileType": "png",
@@ -307,7 +308,7 @@ class RunningHubApi:
             "thirdPartyConsumeMoney": None,
             "consumeMoney": None,
             "consumeCoins": str(self.emu.knobs.coins_per_task),
-        }
+        } | hostile
 
 
 def route_key(request: web.Request) -> str:

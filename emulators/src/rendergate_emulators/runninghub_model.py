@@ -69,6 +69,7 @@ class HubKnobs:
     max_upload_bytes: int = 30 * 1024 * 1024  # RunningHub's limit (809 above it)
     upload_store_bytes: int = 256 * 1024 * 1024  # oldest uploads are forgotten past this
     coins_per_task: int = 10
+    output_fields: str = ""  # a JSON object overriding fields of each output (a hostile hub)
     webhook_delay_s: float = 0.0
     webhook_retries: int = 3  # after the first attempt
     webhook_backoff_s: float = 0.2  # doubled after each failed attempt

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from rendergate import __version__
 from rendergate.api.errors import install_error_handlers
 from rendergate.api.finished_cache import FinishedBodies, FinishedTaskCache
+from rendergate.api.headers import NoSniff, docs_headers
 from rendergate.api.limits import BodyLimits
 from rendergate.api.openapi import add_body_components, operation_id
 from rendergate.api.request_ids import RequestIds
@@ -49,22 +50,26 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    docs = get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="rendergate API",
+        swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url="/static/swagger-ui/swagger-ui.css",
+        swagger_favicon_url="data:,",
+    )
+    docs_policy = docs_headers(bytes(docs.body).decode())
+
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="rendergate API",
-            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
-            swagger_css_url="/static/swagger-ui/swagger-ui.css",
-            swagger_favicon_url="data:,",
-        )
+        return HTMLResponse(docs.body, headers=docs_policy)
 
     app.state.finished_bodies = FinishedBodies()  # rendered bodies: the API's own cache
     install_error_handlers(app)
     app.add_middleware(BodyTimeout, settings=settings)
     app.add_middleware(FinishedTaskCache)
     app.add_middleware(BodyLimits)
-    app.add_middleware(RequestIds)  # added last: the outermost
+    app.add_middleware(RequestIds)
+    app.add_middleware(NoSniff)  # added last: the outermost
     app.include_router(tasks.router)
     app.include_router(events.router)
     app.include_router(health.router)

@@ -71,7 +71,9 @@ async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
         return envelope_error(404, str(exc))
     if isinstance(exc, Unauthorized):
         return envelope_error(401, str(exc), {"WWW-Authenticate": "Bearer"})
-    if isinstance(exc, InvalidTransition | RequestInProgress | ReplayPending):
+    if isinstance(exc, RequestInProgress):  # Retry-After: the SDK waits this 409 out
+        return envelope_error(409, str(exc), {"Retry-After": str(exc.retry_after_s)})
+    if isinstance(exc, InvalidTransition | ReplayPending):
         return envelope_error(409, str(exc))
     if isinstance(exc, InvalidInput):
         if isinstance(exc, InputTooLarge):

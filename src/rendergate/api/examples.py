@@ -81,7 +81,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "request body too slow: 30 s without data",
         "The request body stalled, took too long or arrived too slowly; the connection is closed",
     ),
-    409: _error(409, "task 4503599627370497 is already completed", "Not in that state"),
+    409: _error(
+        409,
+        "task 4503599627370497 is already completed",
+        "Not in that state; or a create whose Idempotency-Key is still being processed, "
+        "with Retry-After",
+        headers=RETRY_AFTER,
+    ),
     413: _error(
         413,
         "image is 31.2 MB; the limit is 30 MB",

@@ -75,18 +75,18 @@ class FinishedTaskCache:
         services: Services | None = getattr(state, "services", None)
         if services is None:
             return None
+        try:  # first, so that a stranger's poll does the same work whether the id exists
+            caller = await services.keys.caller(
+                bearer_token(scope), proxy_header=through_proxy(Headers(scope=scope))
+            )
+        except Unauthorized:
+            return None  # the route answers 401
         task_id = int(match[1])
         bodies: FinishedBodies = state.finished_bodies
         cached = bodies.get((task_id, request_base_url(scope, services)))
         task = services.finished.get(task_id)
         if cached is None or task is None or cached[0] != task.version:
             return None
-        try:
-            caller = await services.keys.caller(
-                bearer_token(scope), proxy_header=through_proxy(Headers(scope=scope))
-            )
-        except Unauthorized:
-            return None  # the route answers 401
         return cached[1] if caller is None or caller == task.owner else None  # else a 404
 
 

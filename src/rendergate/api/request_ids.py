@@ -15,7 +15,8 @@ CLIENT_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")  # a client's id is kept only 
 
 
 class RequestIds:
-    """Outermost of our layers, so that every answer, refusals included, carries the id."""
+    """Outside every layer that answers, so that every answer, refusals included, carries
+    the id."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

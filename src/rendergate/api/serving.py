@@ -36,6 +36,7 @@ _TOO_LARGE = json.dumps(
 ).encode()
 HEADERS_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+    b"x-content-type-options: nosniff\r\n"  # as every answer (api/headers.py)
     b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_TOO_LARGE), _TOO_LARGE)
 )
 

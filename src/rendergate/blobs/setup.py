@@ -8,6 +8,7 @@ from rendergate.blobs.base import BlobStore
 from rendergate.blobs.objects import ObjectBlobStore
 from rendergate.config import Settings
 from rendergate.domain.errors import ConfigError
+from rendergate.redaction import bare_url
 
 
 async def open_blobs(settings: Settings) -> BlobStore:
@@ -24,7 +25,7 @@ async def open_blobs(settings: Settings) -> BlobStore:
         await blobs.delete(probe)
     except Exception as exc:
         raise ConfigError(
-            f"RENDERGATE_STORAGE_URL {settings.storage_url} cannot be used: "
+            f"RENDERGATE_STORAGE_URL {bare_url(settings.storage_url)} cannot be used: "
             f"{type(exc).__name__}: {str(exc)[:300]}"
         ) from exc
     return blobs

@@ -12,7 +12,8 @@ from typing import Any
 class ApiError(Exception):
     """The server answered with an error status. `message` is the API's own `msg` (or, for a
     422, the first `detail` entry's); `body` the JSON it sent, if any; `retry_after` the
-    seconds its Retry-After header asked for (429 and 503), else None."""
+    seconds its Retry-After header asked for (429, 503, and a 409 still in progress), else
+    None."""
 
     def __init__(
         self,
@@ -41,7 +42,8 @@ class NotFound(ApiError):
 
 
 class Conflict(ApiError):
-    """409: the task already finished (cancel), or the same Idempotency-Key is in flight."""
+    """409: the task already finished (cancel), or the same Idempotency-Key is still in
+    flight (then with `retry_after`, which the SDK waits out within its retries)."""
 
 
 class InvalidRequest(ApiError):

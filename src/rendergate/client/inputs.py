@@ -34,7 +34,7 @@ async def create_request(images: Mapping[str, Image | None], fields: Mapping[str
             elif image is not None:
                 data = (await _read(role, image))[1]
                 body[f"{role}_base64"] = base64.b64encode(data).decode()
-        return Request("POST", "/tasks", json=body, retry_conflict=True)
+        return Request("POST", "/tasks", json=body)
     files = {role: await _read(role, image) for role, image in images.items() if image is not None}
 
     def form() -> aiohttp.FormData:
@@ -46,7 +46,7 @@ async def create_request(images: Mapping[str, Image | None], fields: Mapping[str
             built.add_field(name, text)
         return built
 
-    return Request("POST", "/tasks", body=form, retry_conflict=True)
+    return Request("POST", "/tasks", body=form)
 
 
 async def _read(role: str, image: Image) -> tuple[str, bytes]:

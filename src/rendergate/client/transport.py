@@ -1,9 +1,11 @@
 """One aiohttp session to one server, and the retry policy every call goes through.
 
 A call is tried again, after a growing, jittered pause, when no answer came (connection
-refused or reset, a timeout) or the answer was 5xx or 429; a create also on 409 (its
-Idempotency-Key is still in flight). A 429 or 503 waits out its Retry-After, unless that is
-longer than MAX_RETRY_AFTER_S: then the error is raised at once, for the caller to decide."""
+refused or reset, a timeout) or the answer was 5xx or 429, and after its Retry-After on a 409
+that has one (a create whose Idempotency-Key is still in flight; another 409, such as
+canceling a finished task, has none and is raised). A 429, 503 or 409 waits out its
+Retry-After, unless that is longer than MAX_RETRY_AFTER_S: then the error is raised at once,
+for the caller to decide."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from rendergate import __version__
-from rendergate.client.errors import ApiError, RateLimited, Unreachable, error_from
+from rendergate.client.errors import ApiError, Conflict, RateLimited, Unreachable, error_from
 
 S = TypeVar("S")
 MAX_RETRY_AFTER_S = 10.0
@@ -63,7 +65,6 @@ class Request:
     body: Callable[[], Any] | None = None
     json: Any = None
     timeout: aiohttp.ClientTimeout | None = None
-    retry_conflict: bool = False
 
 
 class Transport:
@@ -109,7 +110,7 @@ class Transport:
             outcome = await once(request)
             if not isinstance(outcome, ApiError | Unreachable):
                 return outcome
-            pause = self._pause(outcome, attempt, request)
+            pause = self._pause(outcome, attempt)
             if pause is None:
                 raise outcome
             attempt += 1
@@ -154,7 +155,7 @@ class Transport:
             raise Unreachable(self.base_url, _reason(exc)) from exc
         return error_from(response.status, body, response.headers)
 
-    def _pause(self, error: ApiError | Unreachable, attempt: int, request: Request) -> float | None:
+    def _pause(self, error: ApiError | Unreachable, attempt: int) -> float | None:
         """How long to wait before trying again, or None to raise `error` now."""
         if attempt >= self.retries:
             return None
@@ -163,7 +164,9 @@ class Transport:
         if isinstance(error, RateLimited) or error.status == 503:
             wait = error.retry_after if error.retry_after is not None else backoff(attempt)
             return wait if wait <= MAX_RETRY_AFTER_S else None
-        if error.status >= 500 or (error.status == 409 and request.retry_conflict):
+        if isinstance(error, Conflict) and error.retry_after is not None:  # still in progress
+            return error.retry_after if error.retry_after <= MAX_RETRY_AFTER_S else None
+        if error.status >= 500:
             return backoff(attempt)
         return None
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rendergate.domain.errors import InvalidInput
+from rendergate.domain.values import MAX_DAYS, MAX_SECONDS
 
 INPUT_ROLES = ("image", "reference")
 ROUTE_KEYS = frozenset({"provider", "bindings", "options"})
@@ -33,12 +34,13 @@ class Route:
     options: Mapping[str, Any] = field(default_factory=dict)  # provider-specific: webapp id, ...
 
 
-def _retention(name: str, raw: Mapping[str, Any]) -> float | None:
-    value = raw.get("retention_days")
+def _duration(name: str, raw: Mapping[str, Any], key: str, unit: str, limit: int) -> float | None:
+    """A duration of the app's table: over 0, and short enough to add to a date."""
+    value = raw.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError(f"app {name!r}: retention_days must be a number of days over 0")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= limit:
+        raise ValueError(f"app {name!r}: {key} must be a number of {unit} over 0, at most {limit}")
     return float(value)
 
 
@@ -161,8 +163,8 @@ def _parse_app(name: str, raw: Any) -> AppSpec:
             title=str(raw.get("title", "")),
             description=str(raw.get("description", "")),
             requires_reference=raw.get("requires_reference", False),
-            deadline_s=float(raw.get("deadline_s", 1800.0)),
-            retention_days=_retention(name, raw),
+            deadline_s=_duration(name, raw, "deadline_s", "seconds", MAX_SECONDS) or 1800.0,
+            retention_days=_duration(name, raw, "retention_days", "days", MAX_DAYS),
             angles=tuple(angles),
             bindings=first.bindings,
             options=first.options,

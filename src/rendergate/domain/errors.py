@@ -57,6 +57,10 @@ class Unauthorized(RendergateError):
 class RequestInProgress(RendergateError):
     """A request with the same Idempotency-Key is still being processed."""
 
+    def __init__(self, message: str | None = None, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s  # when asking again can have another answer
+
 
 class TaskNotFound(RendergateError):
     """No task has this id."""

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 from rendergate.domain.errors import InvalidInput
 
 MAX_DEPTH = 32  # params nest a few levels; nothing legitimate goes near this
 MAX_MESSAGE_CHARS = 1000
+MAX_SECONDS = 10 * 365 * 86400  # the longest duration a setting or an app may name
+MAX_DAYS = 100 * 365  # the longest retention, in days
+MAX_COST_FIELDS = 16
+MAX_COST_CHARS = 64  # of a cost field's name or text ("10", "0.35", "2026-01-02 03:04:05")
 _CUT = "…"
 
 
@@ -96,6 +101,35 @@ def clean_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + _CUT
     return text
+
+
+def bounded_cost(cost: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A provider's cost as we keep it: at most MAX_COST_FIELDS fields, each a plain value
+    (null, a boolean, a number JSON holds exactly, text of at most MAX_COST_CHARS); any
+    other field is dropped. A cost is only shown: an upstream's nested or huge one must not
+    bloat every read of the task, nor fail a task whose result is made."""
+    if cost is None:
+        return None
+    kept = {
+        key: value
+        for key, value in cost.items()
+        if isinstance(key, str) and _short_text(key) and _plain(value)
+    }
+    return dict(list(kept.items())[:MAX_COST_FIELDS])
+
+
+def _plain(value: Any) -> bool:
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return abs(value) <= 2**53
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str) and _short_text(value)
+
+
+def _short_text(text: str) -> bool:
+    return len(text) <= MAX_COST_CHARS and _encodable(text)
 
 
 def megabytes(size: float) -> str:

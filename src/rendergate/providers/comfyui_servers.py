@@ -23,6 +23,7 @@ import aiohttp
 import structlog
 
 from rendergate.providers.comfyui_workflow import run_progress
+from rendergate.redaction import bare_url
 
 log = structlog.get_logger(__name__)
 
@@ -39,10 +40,7 @@ def server_label(url: str) -> str:
 
 def server_key(url: str) -> str:
     """A server as stored in job handles: its URL without credentials, query or fragment."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path.rstrip('/')}"
+    return bare_url(url).rstrip("/")
 
 
 @dataclass

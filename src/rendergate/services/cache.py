@@ -26,12 +26,9 @@ class FinishedTasks:
     def get(self, task_id: int) -> Task | None:
         return self._tasks.get(task_id)
 
-    async def fetch(self, task_id: int, read: Callable[[int], Awaitable[Task]]) -> Task:
-        """The kept task, else `read(task_id)`'s, kept if finished, unless a change to it
-        was heard during the read: the read may have returned the version before it."""
-        task = self._tasks.get(task_id)
-        if task is not None:
-            return task
+    async def load(self, task_id: int, read: Callable[[int], Awaitable[Task]]) -> Task:
+        """`read(task_id)`'s task, kept if finished, unless a change to it was heard during
+        the read: the read may have returned the version before it."""
         self._reading[task_id] = self._reading.get(task_id, 0) + 1
         try:
             task = await read(task_id)

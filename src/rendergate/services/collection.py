@@ -11,7 +11,7 @@ import structlog
 
 from rendergate.blobs.base import BlobStore
 from rendergate.domain.errors import JobLost, ProviderError, ProviderUnavailable
-from rendergate.domain.media import content_type_of
+from rendergate.domain.media import content_type_of, safe_extension
 from rendergate.domain.task import JobHandle, ResultFile, Task
 from rendergate.providers.base import OutputRef, Provider
 from rendergate.services.outcomes import Tracked
@@ -89,7 +89,7 @@ class CollectStep:
                 data = await readable(
                     task.provider, provider.download(job, output), observe=self.observe
                 )
-        extension = (output.file_type or "png").lower().lstrip(".")
+        extension = safe_extension(output.file_type)  # again: a record from before the bound
         key = f"results/{task.task_id}/{index}.{extension}"
         await self.blobs.put(key, data)
         return ResultFile(

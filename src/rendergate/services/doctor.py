@@ -19,6 +19,7 @@ from rendergate.domain.errors import ConfigError, ProviderError
 from rendergate.providers import build_providers, registry, unavailable_reason
 from rendergate.providers.base import self_check_capability
 from rendergate.providers.http import client_session
+from rendergate.redaction import Redactor, bare_url
 from rendergate.store.sql import MIGRATIONS, create_engine
 
 PROBE_S = 10.0
@@ -41,7 +42,8 @@ async def examine(settings: Settings) -> list[Finding]:
     findings += await _providers(settings)
     if settings.public_url:
         findings.append(await _try("public URL", _public_url(settings.public_url)))
-    return findings
+    secrets = Redactor(settings.secret_values())  # whatever a part's own message may echo
+    return [Finding(f.part, f.ok, secrets.scrub(f.detail)) for f in findings]
 
 
 async def _try(part: str, check: Awaitable[str]) -> Finding:
@@ -87,9 +89,8 @@ async def _database(settings: Settings) -> str:
 
 async def _storage(settings: Settings) -> str:
     await open_blobs(settings)
-    return (
-        f"wrote, read and deleted a probe in {settings.storage_url or settings.data_dir / 'blobs'}"
-    )
+    where = bare_url(settings.storage_url) if settings.storage_url else settings.data_dir / "blobs"
+    return f"wrote, read and deleted a probe in {where}"
 
 
 async def _providers(settings: Settings) -> list[Finding]:
@@ -116,15 +117,14 @@ async def _runs_here() -> str:
 
 async def _public_url(url: str) -> str:
     timeout = aiohttp.ClientTimeout(total=PROBE_S)
+    health = f"{bare_url(url).rstrip('/')}/healthz"  # as providers' webhooks come back
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as http,
             http.get(f"{url.rstrip('/')}/healthz") as response,
         ):
             if response.status != 200:
-                raise ConfigError(f"{url}/healthz answered HTTP {response.status}")
+                raise ConfigError(f"{health} answered HTTP {response.status}")
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise ConfigError(
-            f"{url}/healthz cannot be reached from here ({type(exc).__name__})"
-        ) from None
-    return f"{url}/healthz answers from here (providers' webhooks come back to it)"
+        raise ConfigError(f"{health} cannot be reached from here ({type(exc).__name__})") from None
+    return f"{health} answers from here (providers' webhooks come back to it)"

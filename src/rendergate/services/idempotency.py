@@ -2,34 +2,56 @@
 same Idempotency-Key gets the task its first try created, never a second render.
 
 The key is claimed before the task is made (a concurrent duplicate then finds the claim
-and gets 409), and tied to the task in the transaction that writes the task's row, so a
-crash leaves either both or an unfinished claim, which lapses after ABANDONED_S. A claim
-is scoped to the API key and kept for KEPT_FOR; a request refused as invalid releases it.
+and gets 409 with Retry-After), and tied to the task in the transaction that writes the
+task's row, so a crash leaves either both or an unfinished claim. The claim holds a lease
+its request renews while the create runs: once the process dies the lease lapses within
+`lease_s` (a heartbeat of the cluster, a sixth of RENDERGATE_WORKER_DEAD_AFTER_S), or at
+once on SQLite, and a retry takes the key over. A claim is scoped to the API key and kept
+for KEPT_FOR; a request refused as invalid releases it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+import math
+import secrets
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import structlog
+
+from rendergate.config import Settings
 from rendergate.domain.errors import InvalidInput, RequestInProgress
 from rendergate.domain.task import Task
 from rendergate.services.context import Services
 from rendergate.services.tasks import NewTask, create_task, get_task
-from rendergate.store.base import Claim
+from rendergate.store.base import Claim, ClaimLost, ClaimStore
+
+log = structlog.get_logger(__name__)
 
 KEPT_FOR = timedelta(hours=24)
-ABANDONED_S = 300.0  # a claim its create never completed (the process died) lapses after this
 MAX_KEY_CHARS = 255
 
 
+def lease_s(settings: Settings) -> float:
+    """How long a claim outlives its holder's last renewal: one heartbeat of the cluster,
+    so a dead create frees its key well within the dead-worker interval."""
+    return settings.worker_dead_after_s / 6
+
+
 def fingerprint(request: NewTask) -> str:
-    """What makes two requests the same: the app, angle, params and each image's bytes."""
+    """What makes two requests the same: everything the task will do (the app, angle,
+    params, each image's bytes, its webhook and its deadline)."""
     described = {
         "app": request.app,
         "angle": request.angle,
         "params": request.params,
+        "webhook_url": request.webhook_url,
+        "webhook_events": sorted(request.webhook_events),
+        "deadline_s": request.deadline_s,
         "uploads": sorted(
             (u.role, hashlib.sha256(u.data).hexdigest(), u.content_type or "")
             for u in request.uploads
@@ -53,24 +75,54 @@ async def create_once(
         raise InvalidInput(
             "Idempotency-Key needs the SQL store", field="Idempotency-Key", location="header"
         )
+    lease = lease_s(services.settings)
     now = services.clock()
-    mine = Claim(owner, key, fingerprint(request), now)
-    held = await claims.claim(
-        mine, stale_before=now - KEPT_FOR, abandoned_before=now - timedelta(seconds=ABANDONED_S)
-    )
+    mine = Claim(owner, key, fingerprint(request), now, holder=secrets.token_hex(16))
+    held = await claims.claim(mine, stale_before=now - KEPT_FOR, lease_s=lease)
     if held is not None:
-        return await _replay(held, mine, services=services), True
+        return await _replay(held, mine, services=services, lease=lease), True
     try:
-        task = await create_task(
-            request, services=services, owner=owner, along=lambda t: claims.completing(mine, t)
-        )
+        async with _renewing(claims, mine, lease):
+            task = await create_task(
+                request, services=services, owner=owner, along=lambda t: claims.completing(mine, t)
+            )
+    except ClaimLost:  # another request has the key now: its answer is the one to give
+        raise _in_progress(lease) from None
     except BaseException:
         await claims.release(mine)
         raise
     return task, False
 
 
-async def _replay(held: Claim, mine: Claim, *, services: Services) -> Task:
+@contextlib.asynccontextmanager
+async def _renewing(claims: ClaimStore, claim: Claim, lease: float) -> AsyncIterator[None]:
+    """Renews the claim's lease every third of it while the block runs."""
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                await claims.renew(claim, lease_s=lease)
+            except Exception as exc:  # the next turn tries again; completing checks the claim
+                log.warning("renewing an Idempotency-Key claim failed", error=type(exc).__name__)
+
+    renewing = asyncio.create_task(renew(), name="renew claim")
+    try:
+        yield
+    finally:
+        renewing.cancel()
+        await asyncio.wait({renewing})
+
+
+def _in_progress(lease: float) -> RequestInProgress:
+    """Retry-After a lease: by then the first request has finished, or is known to be gone."""
+    return RequestInProgress(
+        "a request with this Idempotency-Key is still being processed; retry shortly",
+        retry_after_s=max(1, math.ceil(lease)),
+    )
+
+
+async def _replay(held: Claim, mine: Claim, *, services: Services, lease: float) -> Task:
     if held.fingerprint != mine.fingerprint:
         raise InvalidInput(
             "this Idempotency-Key was used with a different request in the last 24 hours: "
@@ -79,7 +131,5 @@ async def _replay(held: Claim, mine: Claim, *, services: Services) -> Task:
             location="header",
         )
     if held.task_id is None:
-        raise RequestInProgress(
-            "a request with this Idempotency-Key is still being processed; retry shortly"
-        )
+        raise _in_progress(lease)
     return await get_task(held.task_id, services=services, caller=mine.owner or None)

@@ -3,12 +3,15 @@ where DBOS records them (orchestration/steps_codec.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from rendergate.domain.media import safe_extension
 from rendergate.domain.task import JobHandle
+from rendergate.domain.values import bounded_cost
 from rendergate.providers.base import OutputRef
 
 
@@ -49,3 +52,10 @@ class Tracked:
 
 
 FINISHED_TRACK = Tracked(TrackOutcome.FINISHED)
+
+
+def succeeded(outputs: tuple[OutputRef, ...], cost: Mapping[str, Any] | None) -> Tracked:
+    """The job's results, with what the provider said of them bounded before DBOS records it
+    or the task keeps it: each file type a safe extension, the cost plain short values."""
+    safe = tuple(dataclasses.replace(o, file_type=safe_extension(o.file_type)) for o in outputs)
+    return Tracked(TrackOutcome.SUCCEEDED, safe, bounded_cost(cost))

@@ -24,7 +24,6 @@ from rendergate.domain.errors import (
     InvalidTransition,
     ResultLost,
     ResultNotReady,
-    TaskNotFound,
     UnknownApp,
 )
 from rendergate.domain.task import MAX_SAFE_INTEGER, InputRef, JobHandle, Skip, Task, TaskStatus
@@ -177,17 +176,14 @@ def _all_of(writes: list[AlongWrite]) -> AlongWrite:
     return write
 
 
-def _owned(task: Task, caller: str | None) -> Task:
-    """The task, if the caller may see it: another key's task is answered as absent."""
-    if caller is not None and task.owner != caller:
-        raise TaskNotFound(task.task_id)
-    return task
-
-
 async def get_task(task_id: int, *, services: Services, caller: str | None = None) -> Task:
     """The task; one still in our queue also says how many wait ahead of it. `caller`:
-    the id of the caller's API key (None in open mode: every task)."""
-    task = _owned(await services.finished.fetch(task_id, services.store.get), caller)
+    the id of the caller's API key (None in open mode: every task). Another key's task is
+    answered as absent, the same way: the finished tasks' cache serves only its owner."""
+    task = services.finished.get(task_id)
+    if task is not None and (caller is None or task.owner == caller):
+        return task
+    task = await services.finished.load(task_id, lambda i: services.store.get(i, owner=caller))
     if task.status is TaskStatus.SUBMITTED:
         ahead = await services.store.waiting_ahead(task)
         task = dataclasses.replace(task, queue_position=ahead)
@@ -197,7 +193,7 @@ async def get_task(task_id: int, *, services: Services, caller: str | None = Non
 async def cancel_task(task_id: int, *, services: Services, caller: str | None = None) -> Task:
     """Cancels an unfinished task here at once and upstream where the provider can."""
     while True:
-        task = _owned(await services.store.get(task_id), caller)
+        task = await services.store.get(task_id, owner=caller)
         try:
             canceled = task.cancel(now=services.clock())
         except InvalidTransition:

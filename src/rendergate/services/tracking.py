@@ -18,7 +18,7 @@ from rendergate.domain.errors import JobLost, ProviderError, ProviderUnavailable
 from rendergate.domain.task import JobHandle, Task
 from rendergate.providers.base import JobPhase, JobStatus, Provider, webhook_capability
 from rendergate.services.context import Wake, Wakeups
-from rendergate.services.outcomes import FINISHED_TRACK, Tracked, TrackOutcome
+from rendergate.services.outcomes import FINISHED_TRACK, Tracked, TrackOutcome, succeeded
 from rendergate.services.provider_calls import (
     CallObserver,
     cancel_upstream,
@@ -147,7 +147,7 @@ class TrackStep:
 
     async def _on_status(self, job: _Job, status: JobStatus) -> Tracked | None:
         if status.phase is JobPhase.SUCCEEDED:
-            return Tracked(TrackOutcome.SUCCEEDED, status.outputs, status.cost)
+            return succeeded(status.outputs, status.cost)
         if status.phase is JobPhase.FAILED:
             error = status.error or ProviderError("the provider reported a failure")
             message = failure_message(job.provider_name, error)

@@ -53,8 +53,10 @@ class TaskStore(Protocol):
         when its id exists (and then `along` is undone)."""
         ...
 
-    async def get(self, task_id: int) -> Task:
-        """Returns the task; raises TaskNotFound."""
+    async def get(self, task_id: int, *, owner: str | None = None) -> Task:
+        """Returns the task; raises TaskNotFound, with `owner` also for another key's task,
+        after the same work as for an absent id (what a stranger is told, and when, must not
+        say which ids exist)."""
         ...
 
     async def save(self, old: Task, new: Task) -> Task | None:
@@ -113,18 +115,28 @@ class Claim:
     fingerprint: str  # of the request it was taken for
     created_at: datetime
     task_id: int | None = None  # None until the task's row is written
+    holder: str = ""  # the request that took it: only that one completes or releases it
+
+
+class ClaimLost(Exception):
+    """The claim's lease lapsed before its task was written, and another request took the
+    key over: this request's task is not written (the transaction is undone)."""
 
 
 class ClaimStore(Protocol):
-    async def claim(
-        self, claim: Claim, *, stale_before: datetime, abandoned_before: datetime
-    ) -> Claim | None:
-        """Takes the key (None), or answers the claim already holding it; claims older than
-        `stale_before`, or never completed by `abandoned_before`, are dropped first."""
+    async def claim(self, claim: Claim, *, stale_before: datetime, lease_s: float) -> Claim | None:
+        """Takes the key for `lease_s` (None), or answers the claim already holding it.
+        Dropped first: a claim older than `stale_before`, and an unfinished one whose
+        holder is gone (its lease lapsed, or, on SQLite, it was another process's)."""
+        ...
+
+    async def renew(self, claim: Claim, *, lease_s: float) -> None:
+        """Extends the lease of an unfinished claim this request still holds."""
         ...
 
     def completing(self, claim: Claim, task_id: int) -> AlongWrite:
-        """The write tying the claim to its task, done in the task row's transaction."""
+        """The write tying the claim to its task, done in the task row's transaction;
+        raises ClaimLost there when the claim is no longer this request's."""
         ...
 
     async def release(self, claim: Claim) -> None:

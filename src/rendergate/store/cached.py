@@ -27,10 +27,12 @@ class CachedTaskStore:
         await self._inner.add(task, along=along)
         self._keep(task)
 
-    async def get(self, task_id: int) -> Task:
+    async def get(self, task_id: int, *, owner: str | None = None) -> Task:
+        """From the cache only for its owner: a stranger's read goes to the database, as
+        one of an absent id does."""
         task = self._tasks.get(task_id)
-        if task is None:
-            task = await self._inner.get(task_id)
+        if task is None or (owner is not None and task.owner != owner):
+            task = await self._inner.get(task_id, owner=owner)
             self._keep(task)
         return task
 

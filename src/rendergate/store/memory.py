@@ -39,11 +39,11 @@ class MemoryTaskStore:
         self.tasks[task.task_id] = task
         self._log(None, task)
 
-    async def get(self, task_id: int) -> Task:
-        try:
-            return self.tasks[task_id]
-        except KeyError as exc:
-            raise TaskNotFound(task_id) from exc
+    async def get(self, task_id: int, *, owner: str | None = None) -> Task:
+        task = self.tasks.get(task_id)
+        if task is None or (owner is not None and task.owner != owner):
+            raise TaskNotFound(task_id)
+        return task
 
     async def save(self, old: Task, new: Task) -> Task | None:
         current = self.tasks.get(old.task_id)

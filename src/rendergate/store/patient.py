@@ -66,8 +66,8 @@ class PatientTaskStore:
     async def add(self, task: Task, *, along: AlongWrite | None = None) -> None:
         await self._patiently(lambda: self._inner.add(task, along=along), "add")
 
-    async def get(self, task_id: int) -> Task:
-        return await self._patiently(lambda: self._inner.get(task_id), "get")
+    async def get(self, task_id: int, *, owner: str | None = None) -> Task:
+        return await self._patiently(lambda: self._inner.get(task_id, owner=owner), "get")
 
     async def save(self, old: Task, new: Task) -> Task | None:
         """A save whose answer was lost may have landed: before trying again, the task is

@@ -99,13 +99,12 @@ class SqlTaskStore:
         if self._changed is not None:
             self._changed(old, new, delivery)
 
-    async def get(self, task_id: int) -> Task:
+    async def get(self, task_id: int, *, owner: str | None = None) -> Task:
+        found = tasks.c.task_id == task_id
+        if owner is not None:  # another key's row is not read: the query finds none
+            found &= tasks.c.owner == owner
         async with self._engine.connect() as connection:
-            row = (
-                (await connection.execute(sa.select(tasks).where(tasks.c.task_id == task_id)))
-                .mappings()
-                .first()
-            )
+            row = (await connection.execute(sa.select(tasks).where(found))).mappings().first()
         if row is None:
             raise TaskNotFound(task_id)
         return from_row(row)

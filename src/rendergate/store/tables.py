@@ -110,6 +110,9 @@ idempotency_keys = sa.Table(
     sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("task_id", sa.BigInteger, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("holder", sa.String(32), nullable=True),  # the request holding it, until done
+    sa.Column("process", sa.String(32), nullable=True),  # the process that request runs in
+    sa.Column("lease_until", UTCDateTime, nullable=True),  # renewed while the create runs
 )
 
 

@@ -43,7 +43,7 @@ class WorkerRows:
     async def join(self, me: WorkerInfo) -> None:
         """Registers this worker; ConfigError when a live worker already has its id."""
         async with self._engine.begin() as connection:
-            now = await self._now(connection)
+            now = await database_now(connection)
             row = (
                 await connection.execute(
                     sa.select(workers).where(workers.c.executor_id == me.executor_id)
@@ -74,7 +74,7 @@ class WorkerRows:
     async def beat(self, executor_id: str) -> bool:
         """False when this worker was declared dead: it must stop running tasks."""
         async with self._engine.begin() as connection:
-            now = await self._now(connection)
+            now = await database_now(connection)
             result = await connection.execute(
                 workers.update()
                 .where(workers.c.executor_id == executor_id, workers.c.state == "running")
@@ -95,7 +95,7 @@ class WorkerRows:
         """Declares silent workers dead; returns the dead and stopped ones not yet recovered.
         On SQLite every other worker is dead: this process holds the data directory."""
         async with self._engine.begin() as connection:
-            now = await self._now(connection)
+            now = await database_now(connection)
             silent = workers.c.heartbeat_at < now - self._ttl
             if not self._postgres:
                 silent = workers.c.executor_id != me
@@ -127,7 +127,7 @@ class WorkerRows:
         if not self._postgres:
             return {me}
         async with self._engine.connect() as connection:
-            now = await self._now(connection)
+            now = await database_now(connection)
             rows = await connection.execute(
                 sa.select(workers.c.executor_id).where(
                     workers.c.state == "running", workers.c.heartbeat_at >= now - self._ttl
@@ -151,9 +151,12 @@ class WorkerRows:
                     await connection.execute(sa.select(sa.func.pg_advisory_unlock(REAPER_LOCK)))
                     await connection.commit()
 
-    async def _now(self, connection: AsyncConnection) -> datetime:
-        if not self._postgres:  # SQLite: one process on this machine, whose clock it is
-            return datetime.now(UTC)
-        now = await connection.scalar(sa.select(sa.func.now()))
-        assert isinstance(now, datetime)
-        return now
+
+async def database_now(connection: AsyncConnection) -> datetime:
+    """The database's clock, which every process of a cluster shares; on SQLite, whose one
+    process is on this machine, this machine's."""
+    if connection.dialect.name != "postgresql":
+        return datetime.now(UTC)
+    now = await connection.scalar(sa.select(sa.func.now()))
+    assert isinstance(now, datetime)
+    return now
