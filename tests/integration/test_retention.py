@@ -89,7 +89,8 @@ def test_prune_beside_a_running_serve_on_sqlite_is_refused_in_one_line(
         for args in ((), ("--dry-run",)):
             refused = prune(settings.data_dir, *args, days=DUE_AT_ONCE)
             assert refused.returncode == 2, refused.stderr
-            [line] = refused.stderr.strip().splitlines()
+            said, line = refused.stderr.strip().splitlines()  # which database; the refusal
+            assert said.startswith("database "), said
             assert line.startswith("refused: another rendergate process") and (
                 f"(pid {server.process.pid})" in line and "stop it" in line
             ), line
