@@ -1,4 +1,5 @@
-"""Bad input of every kind: a 4xx that says what was wrong, never a 500, and nothing stored."""
+"""Bad input of every kind: a 4xx that says what was wrong, never a 500, and nothing stored;
+on SQLite and on PostgreSQL alike."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aiohttp import web
 
 from rendergate.config import Settings, load_settings
 from support.images import make_bomb_png, make_jpeg, make_png
+from support.pg import DATABASES, on_database
 from support.refusals import Form, form_of, nothing_stored, refused, url
 from support.server import RunningServer, serve
 
@@ -22,6 +24,11 @@ JPEG = make_jpeg(640, 480)
 B64 = base64.b64encode(PNG).decode()
 REF = {"image_base64": B64, "reference_base64": B64}
 NOON = "2020-01-01T12:00:00+00:00"
+
+
+@pytest.fixture(params=DATABASES)
+def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    return on_database(settings, request)
 
 
 def _cursor(raw: str) -> str:
@@ -167,7 +174,11 @@ async def test_pixel_bombs_arerefused(
 async def small_server(settings: Settings) -> AsyncIterator[RunningServer]:
     """Uploads limited to 0.05 MB; URLs on 127.0.0.1 may be fetched."""
     small = load_settings(
-        data_dir=settings.data_dir, apps_file=APPS, max_upload_mb=0.05, fetch_allow=["127.0.0.1"]
+        data_dir=settings.data_dir,
+        apps_file=APPS,
+        database_url=settings.database_url,
+        max_upload_mb=0.05,
+        fetch_allow=["127.0.0.1"],
     )
     async with serve(small) as running:
         yield running
@@ -195,6 +206,7 @@ async def test_files_over_the_size_limit_arerefused(small_server: RunningServer)
         ("/tasks?limit=0", 422, "greater than or equal to 1"),
         ("/tasks?limit=1000", 422, "less than or equal to 100"),
         ("/tasks?limit=ten", 422, "valid integer"),
+        ("/tasks?type=a%00", 422, "type holds a NUL character"),
         ("/tasks?cursor=garbage!!", 422, "cursor is not one this API returned"),
         ("/tasks?cursor=" + _cursor('["x", 1]'), 422, "cursor is not one this API returned"),
         ("/tasks?cursor=" + _cursor('{"a": 1}'), 422, "cursor is not one this API returned"),

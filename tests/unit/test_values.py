@@ -29,6 +29,8 @@ def nested(depth: int) -> dict[str, Any]:
     [
         ({"a": "\ud800"}, "params.a holds text that is not valid Unicode"),
         ({"\udc00": 1}, "params holds text that is not valid Unicode"),
+        ({"a": ["x\x00y"]}, "params.a[0] holds a NUL character"),
+        ({"\x00": 1}, "params holds a NUL character"),
         ({"a": [1, {"b": float("nan")}]}, "params.a[1].b is not a finite number"),
         ({"a": float("-inf")}, "params.a is not a finite number"),
         (nested(MAX_DEPTH + 1), f"nested more than {MAX_DEPTH} levels deep"),

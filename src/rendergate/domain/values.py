@@ -2,8 +2,10 @@
 
 A lone surrogate ("\\ud800") parses but cannot be encoded as UTF-8; a 900-deep object parses
 but is past what serializers follow; 1e999 parses as infinity, which JSON cannot hold. Each
-of these once stored a task no client could read. `check_value` refuses them at the door,
-`renderable` shows whatever an older row holds, and `clean_text` keeps messages short.
+of these once stored a task no client could read. A NUL character is stored by SQLite but
+refused by PostgreSQL's text and jsonb, so it is refused on both. `check_value` and
+`check_text` refuse them at the door, `renderable` shows whatever an older row holds, and
+`clean_text` keeps messages short.
 """
 
 from __future__ import annotations
@@ -27,14 +29,14 @@ def check_value(value: Any, *, what: str, field: str | None = None) -> None:
         if depth > MAX_DEPTH:
             raise InvalidInput(f"{what} is nested more than {MAX_DEPTH} levels deep", field=field)
         if isinstance(item, str):
-            _check_text(item, path, field)
+            check_text(item, what=path, field=field)
         elif isinstance(item, float) and not math.isfinite(item):
             raise InvalidInput(f"{path} is not a finite number", field=field)
         elif isinstance(item, dict):
             for key, child in item.items():
                 if not isinstance(key, str):
                     raise InvalidInput(f"{path} has a key that is not text", field=field)
-                _check_text(key, path, field)
+                check_text(key, what=path, field=field)
                 stack.append((child, depth + 1, f"{path}.{key}"))
         elif isinstance(item, list):
             stack.extend((child, depth + 1, f"{path}[{i}]") for i, child in enumerate(item))
@@ -42,10 +44,19 @@ def check_value(value: Any, *, what: str, field: str | None = None) -> None:
             raise InvalidInput(f"{path} is not a JSON value", field=field)
 
 
-def _check_text(text: str, path: str, field: str | None) -> None:
+def check_text(text: str, *, what: str, field: str | None = None, location: str = "body") -> None:
+    """Raises InvalidInput unless both databases can store the text as it is."""
     if not _encodable(text):
         raise InvalidInput(
-            f"{path} holds text that is not valid Unicode (a lone surrogate)", field=field
+            f"{what} holds text that is not valid Unicode (a lone surrogate)",
+            field=field,
+            location=location,
+        )
+    if "\x00" in text:
+        raise InvalidInput(
+            f"{what} holds a NUL character (\\u0000), which cannot be stored",
+            field=field,
+            location=location,
         )
 
 

@@ -28,7 +28,7 @@ from rendergate.domain.errors import (
     UnknownApp,
 )
 from rendergate.domain.task import MAX_SAFE_INTEGER, InputRef, JobHandle, Skip, Task, TaskStatus
-from rendergate.domain.values import check_value
+from rendergate.domain.values import check_text, check_value
 from rendergate.imaging.inputs import CheckedImage, check_image
 from rendergate.providers import registry
 from rendergate.providers.base import cancel_capability
@@ -84,7 +84,8 @@ async def create_task(
         raise InvalidInput("an image is required", field="image")
     check_value(dict(request.params), what="params", field="params")
     refuse_undeclared(app, request.params, services.settings)
-    check_value(request.angle, what="angle", field="angle")
+    for name in ("angle", "webhook_url"):  # a form's text fields, which nothing checked yet
+        check_text(getattr(request, name), what=name, field=name)
     app.check_request(angle=request.angle, has_reference="reference" in roles)
     app.check_deadline_s(request.deadline_s)
     await check_push(request.webhook_url, services=services, owner=owner)
@@ -253,6 +254,8 @@ async def list_tasks(
     limit: int = 20,
     caller: str | None = None,
 ) -> tuple[list[Task], str | None]:
+    if app is not None:
+        check_text(app, what="type", field="type", location="query")
     after = decode_cursor(cursor) if cursor else None
     found = await services.store.find(
         status=status, app=app, owner=caller, after=after, limit=limit + 1
