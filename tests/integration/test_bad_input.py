@@ -214,6 +214,9 @@ async def test_files_over_the_size_limit_arerefused(small_server: RunningServer)
         ("/tasks?cursor=" + _cursor('["2020-01-01", 1]'), 422, "cursor is not one"),  # naive
         ("/tasks?cursor=" + _cursor(f'["{NOON}", 1e400]'), 422, "cursor is not one"),
         ("/tasks?cursor=" + _cursor(f'["{NOON}", {"9" * 20}]'), 422, "cursor is not one"),
+        ("/tasks?cursor=" + _cursor(f'["{NOON}", true]'), 422, "cursor is not one"),
+        ("/tasks?cursor=" + _cursor('["9999-12-31T23:59:59-14:00", 1]'), 422, "cursor is not"),
+        ("/tasks?cursor=" + _cursor('["0001-01-01T00:00:00+14:00", 1]'), 422, "cursor is not"),
         ("/tasks/99999999999999999999", 422, "less than or equal to 9007199254740991"),
         ("/tasks/-1", 422, "greater than or equal to 0"),
         ("/tasks/1/image?index=64", 422, "less than or equal to 63"),

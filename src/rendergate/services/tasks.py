@@ -11,7 +11,7 @@ import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -270,15 +270,18 @@ def encode_cursor(task: Task) -> str:
 
 
 def decode_cursor(cursor: str) -> Page:
+    """The page a cursor of ours names; anything else, forged or garbled, is a 422 (a date
+    that UTC cannot hold, a boolean for the id), never a query the database chokes on."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_text, task_id = json.loads(raw)
         created = datetime.fromisoformat(created_text)
-        if created.tzinfo is None or not isinstance(task_id, int):
+        if created.tzinfo is None or type(task_id) is not int:  # bool is an int subclass
             raise ValueError("not a cursor")
         if not 0 <= task_id <= MAX_SAFE_INTEGER:
             raise ValueError("not a cursor")
-    except (ValueError, TypeError, binascii.Error):
+        created = created.astimezone(UTC)  # OverflowError past year 1 or 9999 in UTC
+    except (ValueError, TypeError, OverflowError, binascii.Error):
         raise InvalidInput(
             "cursor is not one this API returned", field="cursor", location="query"
         ) from None
