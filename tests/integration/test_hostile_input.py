@@ -108,6 +108,18 @@ async def test_poison_multipart_is_refused_before_anything_is_stored(
     await nothing_stored(server)
 
 
+@pytest.mark.parametrize("cut", [b"--XyZ--\r\n", b"\r\n--XyZ--\r\n"])
+async def test_a_multipart_body_without_its_closing_boundary_is_refused(
+    server: RunningServer, cut: bytes
+) -> None:
+    """A body cut short (after a part, or inside one) is not a whole form."""
+    body = _multipart([("image", PNG, "image/png"), ("type", b"fake", None)])
+    headers = {"Content-Type": "multipart/form-data; boundary=XyZ"}
+    async with server.http.post(url(server), data=body.removesuffix(cut), headers=headers) as r:
+        await refused(r, 422, "malformed multipart body: it ends before its closing boundary")
+    await nothing_stored(server)
+
+
 async def test_a_valid_unicode_request_still_works(server: RunningServer) -> None:
     body = {"type": "fake", "image_base64": B64, "angle": "前", "params": {"note": "效果图 😀"}}
     async with server.http.post(url(server), json=body) as response:
