@@ -240,6 +240,23 @@ async def test_bad_queries_arerefused(
     await nothing_stored(server)
 
 
+@pytest.mark.parametrize("zero", [0xFF10, 0x0660], ids=["full-width", "arabic-indic"])
+async def test_a_task_id_in_other_digits_is_refused_alike_cached_or_not(
+    server: RunningServer, zero: int
+) -> None:
+    """The finished-task cache reads the path itself; it must answer as the route does."""
+    async with server.http.post(url(server), json={"type": "fake", "image_base64": B64}) as r:
+        assert r.status == 201, await r.text()
+        task_id = (await r.json())["data"]["task_id"]
+    await server.wait_finished(task_id)  # its last poll leaves the body in the cache
+    assert len(server.app.state.finished_bodies) == 1
+    other = str(task_id).translate({ord("0") + i: zero + i for i in range(10)})
+    for query in ("?include_base64=false", ""):
+        async with server.http.get(f"{server.url}/tasks/{other}{query}") as response:
+            loc = await refused(response, 422, "valid integer")
+        assert loc == ["path", "task_id"]
+
+
 async def test_the_image_of_an_unfinished_task_is_404(server: RunningServer) -> None:
     body = {"type": "fake", "image_base64": B64, "params": {"fake": {"outcome": "hang"}}}
     async with server.http.post(url(server), json=body) as response:
