@@ -3,6 +3,7 @@ on SQLite and on PostgreSQL alike."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -255,6 +256,47 @@ async def test_a_task_id_in_other_digits_is_refused_alike_cached_or_not(
         async with server.http.get(f"{server.url}/tasks/{other}{query}") as response:
             loc = await refused(response, 422, "valid integer")
         assert loc == ["path", "task_id"]
+
+
+async def _raw_get(server: RunningServer, path: str, header: bytes) -> tuple[int, bytes]:
+    """A GET with one header sent as raw bytes (a client library would encode it as UTF-8)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode() + header + b"\r\n\r\n"
+    )
+    raw = await asyncio.wait_for(reader.read(-1), 20)
+    writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+@pytest.mark.parametrize(
+    ("last_id", "status"),
+    [
+        (b"\xb2", 422),  # latin-1 "²": a digit to str.isdigit, not to int()
+        ("٣".encode(), 422),  # Arabic-Indic three, which int() would take
+        (b"abc", 422),
+        (b"-1", 422),
+        (b"2147483648", 422),  # past the version columns (PostgreSQL's integer)
+        (b"9" * 20, 422),  # past SQLite's 64-bit integers
+        (b"2147483647", 200),  # the largest version: nothing after it, the stream just ends
+    ],
+)
+async def test_a_last_event_id_this_stream_never_sent_is_refused(
+    server: RunningServer, last_id: bytes, status: int
+) -> None:
+    async with server.http.post(url(server), json={"type": "fake", "image_base64": B64}) as r:
+        assert r.status == 201, await r.text()
+        task_id = (await r.json())["data"]["task_id"]
+    await server.wait_finished(task_id)
+    header = b"Last-Event-ID: " + last_id
+    answered, body = await _raw_get(server, f"/tasks/{task_id}/events", header)
+    assert answered == status, body
+    if status == 422:
+        assert b"Last-Event-ID must be an event id of this stream" in body, body
+    else:  # a chunked stream that ends at once, with no event
+        assert body == b"0\r\n\r\n", body
 
 
 async def test_the_image_of_an_unfinished_task_is_404(server: RunningServer) -> None:
