@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from rendergate.blobs.base import BlobNotFound
+from rendergate.config import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import (
     FilesExpired,
@@ -32,7 +33,7 @@ from rendergate.domain.values import check_text, check_value
 from rendergate.imaging.inputs import CheckedImage, check_image
 from rendergate.providers import registry
 from rendergate.providers.base import cancel_capability
-from rendergate.services.admission import check_limits, check_push
+from rendergate.services.admission import check_push, within_limits
 from rendergate.services.context import Services, Wake
 from rendergate.services.routing import choose_route, refuse_undeclared
 from rendergate.store.base import AlongWrite, Page, TaskIdTaken
@@ -89,24 +90,13 @@ async def create_task(
     app.check_request(angle=request.angle, has_reference="reference" in roles)
     app.check_deadline_s(request.deadline_s)
     await check_push(request.webhook_url, services=services, owner=owner)
-    await check_limits(services, owner)
-    registry(services.settings)[provider].check_params(request.params)
-    checked = [
-        (
-            upload.role,
-            await asyncio.to_thread(
-                check_image,
-                upload.data,
-                role=upload.role,
-                max_bytes=services.settings.max_upload_bytes,
-                max_pixels=services.settings.max_image_pixels,
-                declared_content_type=upload.content_type,
-            ),
+    async with within_limits(services, owner):  # a create that fails in here is not counted
+        registry(services.settings)[provider].check_params(request.params)
+        checked = [(u.role, await _check_image(u, services.settings)) for u in request.uploads]
+        route = (provider, skipped, owner)
+        task, queued = await _store_new(
+            request, app, route, checked, services=services, along=along
         )
-        for upload in request.uploads
-    ]
-    route = (provider, skipped, owner)
-    task, queued = await _store_new(request, app, route, checked, services=services, along=along)
     log.info("task created", task_id=task.task_id, app=app.name)
     if services.orchestrator is not None and not queued:
         try:
@@ -114,6 +104,18 @@ async def create_task(
         except Exception:  # the task is stored: the reconcile sweep queues it shortly
             log.warning("queuing the new task failed; reconcile will", task_id=task.task_id)
     return task
+
+
+async def _check_image(upload: Upload, settings: Settings) -> CheckedImage:
+    """The upload decoded and checked, in a thread: decoding takes a CPU for a while."""
+    return await asyncio.to_thread(
+        check_image,
+        upload.data,
+        role=upload.role,
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_image_pixels,
+        declared_content_type=upload.content_type,
+    )
 
 
 async def _store_new(
