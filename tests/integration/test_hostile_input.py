@@ -27,6 +27,9 @@ APPS = Path(__file__).parents[1] / "support" / "apps.toml"
 PNG = make_png()
 B64 = base64.b64encode(PNG).decode()
 DEEP_900 = '{"a":' * 900 + "1" + "}" * 900  # under json's parse limit, past any serializer's
+MANY = '{"a": [' + "1," * 10_000 + "1]}"  # 10,002 values: one past the limit
+LISTS = '{"a": [' + "[]," * 20_000 + "[]]}"  # 40,000 commas and brackets
+LONG = '{"note": "' + "x" * (1024 * 1024 + 1) + '"}'  # a character past 1 MB of text
 
 
 @pytest.fixture(params=DATABASES)
@@ -53,6 +56,9 @@ def _json(params_text: str, **fields: str) -> bytes:
         (_json("{}", angle='"front\\u0000"'), "angle holds a NUL character"),
         (_json("{}", webhook_url='"http://8.8.8.8/\\u0000"'), "webhook_url holds a NUL"),
         (_json(DEEP_900), "nested more than 32 levels deep"),
+        (_json(MANY), "params holds more than 10,000 values"),
+        (_json(LISTS), "body has over 30,000 commas and brackets"),
+        (_json(LONG), "params is over the 1 MB limit"),
         (_json('{"x": 1e999}'), "the number 1e999 is too large"),
         (_json('{"x": -1e999}'), "the number -1e999 is too large"),
         (_json('{"x": NaN}'), "NaN is not valid JSON"),
@@ -86,6 +92,8 @@ def _multipart(parts: list[tuple[str, bytes, str | None]]) -> bytes:
     [
         ([("params", b'{"note": "\\ud800"}', None)], "params.note holds text that is not valid"),
         ([("params", DEEP_900.encode(), None)], "nested more than 32 levels deep"),
+        ([("params", MANY.encode(), None)], "params holds more than 10,000 values"),
+        ([("params", LISTS.encode(), None)], "params has over 30,000 commas and brackets"),
         ([("params", b'{"x": 1e999}', None)], "the number 1e999 is too large"),
         ([("angle", b"front\xff", None)], "angle is not valid UTF-8 text"),
         ([("type", b"\xc3\x28", None)], "type is not valid UTF-8 text"),
@@ -273,6 +281,37 @@ async def test_large_bodies_past_the_cap_are_turned_away_with_retry_after(
                 break
             await asyncio.sleep(0.01)
         assert slots.in_use == 0  # the abandoned upload gave its slot back
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)  # nothing reaches the database
+async def test_a_params_bomb_is_refused_without_stalling_the_server(server: RunningServer) -> None:
+    """4 MB of `[[],[],...]` in params (millions of values) once held the event loop for
+    seconds while it was parsed and walked; now /healthz answers within 100 ms meanwhile."""
+    bomb = b'{"type": "fake", "image_base64": "%s", "params": {"a": [%s[]]}}' % (
+        B64.encode(),
+        b"[]," * (4 * 1024 * 1024 // 3),
+    )
+    headers = {"Content-Type": "application/json"}
+
+    async def create() -> tuple[int, str]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(url(server), data=bomb, headers=headers) as response,
+        ):
+            return response.status, await response.text()
+
+    loop = asyncio.get_running_loop()
+    refusal, waits = asyncio.create_task(create()), []
+    while not refusal.done() and len(waits) < 10_000:  # back to back until it is answered
+        started = loop.time()
+        async with server.http.get(f"{server.url}/healthz") as response:
+            assert response.status == 200
+        waits.append(loop.time() - started)
+    status, text = await refusal
+    assert max(waits) < 0.1, f"/healthz waited {max(waits):.3f} s ({len(waits)} probes)"
+    assert status == 422, text[:300]
+    assert "commas and brackets" in text, text[:300]
+    await nothing_stored(server)
 
 
 async def test_405_says_which_methods_are_allowed(server: RunningServer) -> None:

@@ -9,6 +9,9 @@ import pytest
 from rendergate.domain.errors import InvalidInput
 from rendergate.domain.values import (
     MAX_DEPTH,
+    MAX_SEPARATORS,
+    MAX_VALUES,
+    check_separators,
     check_value,
     clean_text,
     megabytes,
@@ -46,6 +49,22 @@ def test_values_no_encoder_can_write_are_refused(value: Any, says: str) -> None:
 def test_ordinary_values_pass() -> None:
     check_value(nested(MAX_DEPTH), what="params")
     check_value({"note": "效果图 😀", "n": [1, 2.5, True, None]}, what="params")
+
+
+def test_values_are_bounded_in_number_and_text() -> None:
+    check_value({"a": [0] * (MAX_VALUES - 2)}, what="params")  # with the object and the list
+    with pytest.raises(InvalidInput, match="params holds more than 10,000 values"):
+        check_value({"a": [0] * (MAX_VALUES - 1)}, what="params")
+    check_value({"ab": "x" * 8}, what="params", max_chars=10)
+    with pytest.raises(InvalidInput, match="params is over the"):
+        check_value({"ab": "x" * 9}, what="params", max_chars=10)
+
+
+@pytest.mark.parametrize("text", ["[" * (MAX_SEPARATORS + 1), b"," * (MAX_SEPARATORS + 1)])
+def test_json_text_with_too_many_separators_is_refused_unparsed(text: str | bytes) -> None:
+    check_separators(text[:MAX_SEPARATORS], what="body")
+    with pytest.raises(InvalidInput, match="body has over 30,000 commas and brackets"):
+        check_separators(text, what="body")
 
 
 def test_renderable_mends_what_an_old_row_holds() -> None:

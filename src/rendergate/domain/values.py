@@ -17,19 +17,29 @@ from typing import Any
 from rendergate.domain.errors import InvalidInput
 
 MAX_DEPTH = 32  # params nest a few levels; nothing legitimate goes near this
+MAX_VALUES = 10_000  # values in one field (params: a few dozen in practice)
+MAX_SEPARATORS = 3 * MAX_VALUES  # commas and brackets in a JSON text: checked before parsing
 MAX_MESSAGE_CHARS = 1000
 _CUT = "…"
 
 
-def check_value(value: Any, *, what: str, field: str | None = None) -> None:
-    """Raises InvalidInput unless `value` is a JSON value every encoder here can write."""
+def check_value(
+    value: Any, *, what: str, field: str | None = None, max_chars: int | None = None
+) -> None:
+    """Raises InvalidInput unless `value` is a JSON value every encoder here can write, of
+    at most MAX_VALUES values and, given `max_chars`, that many characters of text."""
     stack: list[tuple[Any, int, str]] = [(value, 1, what)]
+    values = chars = 0
     while stack:
         item, depth, path = stack.pop()
+        values += 1
+        if values > MAX_VALUES:
+            raise InvalidInput(f"{what} holds more than {MAX_VALUES:,} values", field=field)
         if depth > MAX_DEPTH:
             raise InvalidInput(f"{what} is nested more than {MAX_DEPTH} levels deep", field=field)
         if isinstance(item, str):
             check_text(item, what=path, field=field)
+            chars += len(item)
         elif isinstance(item, float) and not math.isfinite(item):
             raise InvalidInput(f"{path} is not a finite number", field=field)
         elif isinstance(item, dict):
@@ -37,11 +47,31 @@ def check_value(value: Any, *, what: str, field: str | None = None) -> None:
                 if not isinstance(key, str):
                     raise InvalidInput(f"{path} has a key that is not text", field=field)
                 check_text(key, what=path, field=field)
+                chars += len(key)
                 stack.append((child, depth + 1, f"{path}.{key}"))
         elif isinstance(item, list):
             stack.extend((child, depth + 1, f"{path}[{i}]") for i, child in enumerate(item))
         elif item is not None and not isinstance(item, bool | int | float):
             raise InvalidInput(f"{path} is not a JSON value", field=field)
+    if max_chars is not None and chars > max_chars:
+        raise InvalidInput(f"{what} is over the {megabytes(max_chars)} limit", field=field)
+
+
+def check_separators(text: str | bytes | bytearray, *, what: str, field: str | None = None) -> None:
+    """Refuses JSON text with more commas and brackets than MAX_SEPARATORS before it is
+    parsed: the parser holds the interpreter (every thread) until it is done, and 3 MB of
+    `[],` are a million lists. Counting is quick, and every value but the first follows a
+    comma or an opening bracket (or its key, which does)."""
+    if isinstance(text, str):
+        count = text.count(",") + text.count("[") + text.count("{")
+    else:
+        count = text.count(b",") + text.count(b"[") + text.count(b"{")
+    if count > MAX_SEPARATORS:
+        raise InvalidInput(
+            f"{what} has over {MAX_SEPARATORS:,} commas and brackets: more values than the "
+            f"{MAX_VALUES:,} a field may hold",
+            field=field,
+        )
 
 
 def check_text(text: str, *, what: str, field: str | None = None, location: str = "body") -> None:
