@@ -1,7 +1,9 @@
-"""Bad input of every kind: a 4xx that says what was wrong, never a 500, and nothing stored."""
+"""Bad input of every kind: a 4xx that says what was wrong, never a 500, and nothing stored;
+on SQLite and on PostgreSQL alike."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +15,7 @@ from aiohttp import web
 
 from rendergate.config import Settings, load_settings
 from support.images import make_bomb_png, make_jpeg, make_png
+from support.pg import DATABASES, on_database
 from support.refusals import Form, form_of, nothing_stored, refused, url
 from support.server import RunningServer, serve
 
@@ -24,11 +27,16 @@ REF = {"image_base64": B64, "reference_base64": B64}
 NOON = "2020-01-01T12:00:00+00:00"
 
 
+@pytest.fixture(params=DATABASES)
+def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    return on_database(settings, request)
+
+
 def _cursor(raw: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-DEEP = "[" * 100_000 + "]" * 100_000  # nesting json.loads cannot follow (RecursionError)
+DEEP = "[" * 20_000 + "]" * 20_000  # nesting json.loads cannot follow (RecursionError)
 
 
 IMAGE: Form = [("image", PNG, "image/png")]
@@ -129,6 +137,7 @@ async def test_an_unknown_type_lists_the_known_ones(server: RunningServer) -> No
         (b"[]", "application/json", 422, "valid dictionary"),
         (b"--x\r\nbroken", "multipart/form-data", 422, "malformed multipart body"),
         (DEEP.encode(), "application/json", 422, "body is nested too deeply"),
+        (b"[" * 40_000, "application/json", 422, "body has over 30,000 commas and brackets"),
         (b'{"type": "fake", "params": {"x": Infinity}}', "application/json", 422, "Infinity"),
     ],
 )
@@ -167,7 +176,11 @@ async def test_pixel_bombs_arerefused(
 async def small_server(settings: Settings) -> AsyncIterator[RunningServer]:
     """Uploads limited to 0.05 MB; URLs on 127.0.0.1 may be fetched."""
     small = load_settings(
-        data_dir=settings.data_dir, apps_file=APPS, max_upload_mb=0.05, fetch_allow=["127.0.0.1"]
+        data_dir=settings.data_dir,
+        apps_file=APPS,
+        database_url=settings.database_url,
+        max_upload_mb=0.05,
+        fetch_allow=["127.0.0.1"],
     )
     async with serve(small) as running:
         yield running
@@ -195,6 +208,7 @@ async def test_files_over_the_size_limit_arerefused(small_server: RunningServer)
         ("/tasks?limit=0", 422, "greater than or equal to 1"),
         ("/tasks?limit=1000", 422, "less than or equal to 100"),
         ("/tasks?limit=ten", 422, "valid integer"),
+        ("/tasks?type=a%00", 422, "type holds a NUL character"),
         ("/tasks?cursor=garbage!!", 422, "cursor is not one this API returned"),
         ("/tasks?cursor=" + _cursor('["x", 1]'), 422, "cursor is not one this API returned"),
         ("/tasks?cursor=" + _cursor('{"a": 1}'), 422, "cursor is not one this API returned"),
@@ -202,6 +216,9 @@ async def test_files_over_the_size_limit_arerefused(small_server: RunningServer)
         ("/tasks?cursor=" + _cursor('["2020-01-01", 1]'), 422, "cursor is not one"),  # naive
         ("/tasks?cursor=" + _cursor(f'["{NOON}", 1e400]'), 422, "cursor is not one"),
         ("/tasks?cursor=" + _cursor(f'["{NOON}", {"9" * 20}]'), 422, "cursor is not one"),
+        ("/tasks?cursor=" + _cursor(f'["{NOON}", true]'), 422, "cursor is not one"),
+        ("/tasks?cursor=" + _cursor('["9999-12-31T23:59:59-14:00", 1]'), 422, "cursor is not"),
+        ("/tasks?cursor=" + _cursor('["0001-01-01T00:00:00+14:00", 1]'), 422, "cursor is not"),
         ("/tasks/99999999999999999999", 422, "less than or equal to 9007199254740991"),
         ("/tasks/-1", 422, "greater than or equal to 0"),
         ("/tasks/1/image?index=64", 422, "less than or equal to 63"),
@@ -223,6 +240,64 @@ async def test_bad_queries_arerefused(
     if "cursor=" in path:  # a query parameter, and the error says so
         assert loc == ["query", "cursor"]
     await nothing_stored(server)
+
+
+@pytest.mark.parametrize("zero", [0xFF10, 0x0660], ids=["full-width", "arabic-indic"])
+async def test_a_task_id_in_other_digits_is_refused_alike_cached_or_not(
+    server: RunningServer, zero: int
+) -> None:
+    """The finished-task cache reads the path itself; it must answer as the route does."""
+    async with server.http.post(url(server), json={"type": "fake", "image_base64": B64}) as r:
+        assert r.status == 201, await r.text()
+        task_id = (await r.json())["data"]["task_id"]
+    await server.wait_finished(task_id)  # its last poll leaves the body in the cache
+    assert len(server.app.state.finished_bodies) == 1
+    other = str(task_id).translate({ord("0") + i: zero + i for i in range(10)})
+    for query in ("?include_base64=false", ""):
+        async with server.http.get(f"{server.url}/tasks/{other}{query}") as response:
+            loc = await refused(response, 422, "valid integer")
+        assert loc == ["path", "task_id"]
+
+
+async def _raw_get(server: RunningServer, path: str, header: bytes) -> tuple[int, bytes]:
+    """A GET with one header sent as raw bytes (a client library would encode it as UTF-8)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode() + header + b"\r\n\r\n"
+    )
+    raw = await asyncio.wait_for(reader.read(-1), 20)
+    writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+@pytest.mark.parametrize(
+    ("last_id", "status"),
+    [
+        (b"\xb2", 422),  # latin-1 "²": a digit to str.isdigit, not to int()
+        ("٣".encode(), 422),  # Arabic-Indic three, which int() would take
+        (b"abc", 422),
+        (b"-1", 422),
+        (b"2147483648", 422),  # past the version columns (PostgreSQL's integer)
+        (b"9" * 20, 422),  # past SQLite's 64-bit integers
+        (b"2147483647", 200),  # the largest version: nothing after it, the stream just ends
+    ],
+)
+async def test_a_last_event_id_this_stream_never_sent_is_refused(
+    server: RunningServer, last_id: bytes, status: int
+) -> None:
+    async with server.http.post(url(server), json={"type": "fake", "image_base64": B64}) as r:
+        assert r.status == 201, await r.text()
+        task_id = (await r.json())["data"]["task_id"]
+    await server.wait_finished(task_id)
+    header = b"Last-Event-ID: " + last_id
+    answered, body = await _raw_get(server, f"/tasks/{task_id}/events", header)
+    assert answered == status, body
+    if status == 422:
+        assert b"Last-Event-ID must be an event id of this stream" in body, body
+    else:  # a chunked stream that ends at once, with no event
+        assert body == b"0\r\n\r\n", body
 
 
 async def test_the_image_of_an_unfinished_task_is_404(server: RunningServer) -> None:

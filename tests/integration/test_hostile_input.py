@@ -1,6 +1,7 @@
 """A hostile-input corpus, from the attack on rendergate: each case once stored a task no
 client could read, crashed a request, or was silently accepted. Each is now a clear 4xx
-that stores nothing, and whatever an older row holds is still served."""
+that stores nothing, and whatever an older row holds is still served. Every case runs on
+SQLite and on PostgreSQL: the same input gets the same answer on both."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rendergate.config import Settings, load_settings
 from rendergate.domain.task import Task, TaskStatus
 from support.images import make_png
 from support.logs import captured_logs
+from support.pg import DATABASES, on_database
 from support.refusals import form_of, nothing_stored, refused, url
 from support.server import RunningServer, serve
 
@@ -25,6 +27,14 @@ APPS = Path(__file__).parents[1] / "support" / "apps.toml"
 PNG = make_png()
 B64 = base64.b64encode(PNG).decode()
 DEEP_900 = '{"a":' * 900 + "1" + "}" * 900  # under json's parse limit, past any serializer's
+MANY = '{"a": [' + "1," * 10_000 + "1]}"  # 10,002 values: one past the limit
+LISTS = '{"a": [' + "[]," * 20_000 + "[]]}"  # 40,000 commas and brackets
+LONG = '{"note": "' + "x" * (1024 * 1024 + 1) + '"}'  # a character past 1 MB of text
+
+
+@pytest.fixture(params=DATABASES)
+def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    return on_database(settings, request)
 
 
 def _json(params_text: str, **fields: str) -> bytes:
@@ -41,7 +51,14 @@ def _json(params_text: str, **fields: str) -> bytes:
         (_json('{"a": ["ok", "\\ud83d"]}'), "params.a[1] holds text that is not valid"),
         (_json("{}", angle='"\\ud800"'), "angle holds text that is not valid Unicode"),
         (_json("{}", type='"\\ud800"'), "type holds text that is not valid Unicode"),
+        (_json('{"note": "a\\u0000b"}'), "params.note holds a NUL character"),
+        (_json('{"a\\u0000": 1}'), "params holds a NUL character"),
+        (_json("{}", angle='"front\\u0000"'), "angle holds a NUL character"),
+        (_json("{}", webhook_url='"http://8.8.8.8/\\u0000"'), "webhook_url holds a NUL"),
         (_json(DEEP_900), "nested more than 32 levels deep"),
+        (_json(MANY), "params holds more than 10,000 values"),
+        (_json(LISTS), "body has over 30,000 commas and brackets"),
+        (_json(LONG), "params is over the 1 MB limit"),
         (_json('{"x": 1e999}'), "the number 1e999 is too large"),
         (_json('{"x": -1e999}'), "the number -1e999 is too large"),
         (_json('{"x": NaN}'), "NaN is not valid JSON"),
@@ -75,9 +92,14 @@ def _multipart(parts: list[tuple[str, bytes, str | None]]) -> bytes:
     [
         ([("params", b'{"note": "\\ud800"}', None)], "params.note holds text that is not valid"),
         ([("params", DEEP_900.encode(), None)], "nested more than 32 levels deep"),
+        ([("params", MANY.encode(), None)], "params holds more than 10,000 values"),
+        ([("params", LISTS.encode(), None)], "params has over 30,000 commas and brackets"),
         ([("params", b'{"x": 1e999}', None)], "the number 1e999 is too large"),
         ([("angle", b"front\xff", None)], "angle is not valid UTF-8 text"),
         ([("type", b"\xc3\x28", None)], "type is not valid UTF-8 text"),
+        ([("angle", b"front\x00", None)], "angle holds a NUL character"),
+        ([("params", b'{"a\\u0000": 1}', None)], "params holds a NUL character"),
+        ([("webhook_url", b"http://8.8.8.8/\x00", None)], "webhook_url holds a NUL"),
         ([("params", b'{"note": "\xe9"}', None)], "params is not valid UTF-8 text"),
         ([("image", PNG, "image/png")], "the form has image more than once"),
         ([("type", b"fake", None), ("type", b"preview", None)], "has type more than once"),
@@ -91,6 +113,18 @@ async def test_poison_multipart_is_refused_before_anything_is_stored(
     headers = {"Content-Type": "multipart/form-data; boundary=XyZ"}
     async with server.http.post(url(server), data=body, headers=headers) as response:
         await refused(response, 422, says)
+    await nothing_stored(server)
+
+
+@pytest.mark.parametrize("cut", [b"--XyZ--\r\n", b"\r\n--XyZ--\r\n"])
+async def test_a_multipart_body_without_its_closing_boundary_is_refused(
+    server: RunningServer, cut: bytes
+) -> None:
+    """A body cut short (after a part, or inside one) is not a whole form."""
+    body = _multipart([("image", PNG, "image/png"), ("type", b"fake", None)])
+    headers = {"Content-Type": "multipart/form-data; boundary=XyZ"}
+    async with server.http.post(url(server), data=body.removesuffix(cut), headers=headers) as r:
+        await refused(r, 422, "malformed multipart body: it ends before its closing boundary")
     await nothing_stored(server)
 
 
@@ -108,8 +142,10 @@ async def test_a_valid_unicode_request_still_works(server: RunningServer) -> Non
         assert (await response.json())["data"]["params"] == {"note": "café"}
 
 
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
 async def test_a_stored_task_holding_anything_is_still_served(server: RunningServer) -> None:
-    """Rows written before these checks existed: every read answers 200, mended."""
+    """Rows written before these checks existed: every read answers 200, mended. SQLite
+    only: PostgreSQL's jsonb never took such a row (a lone surrogate, infinity)."""
     now = datetime.now(UTC)
     deep: dict[str, object] = {}
     node = deep
@@ -144,7 +180,12 @@ async def test_a_stored_task_holding_anything_is_still_served(server: RunningSer
 @pytest.fixture
 async def small_server(settings: Settings) -> AsyncIterator[RunningServer]:
     """Uploads limited to 0.05 MB: POST /tasks bodies to about 1.13 MB."""
-    small = load_settings(data_dir=settings.data_dir, apps_file=APPS, max_upload_mb=0.05)
+    small = load_settings(
+        data_dir=settings.data_dir,
+        apps_file=APPS,
+        database_url=settings.database_url,
+        max_upload_mb=0.05,
+    )
     async with serve(small) as running:
         yield running
 
@@ -207,7 +248,12 @@ async def test_a_chunked_body_is_cut_off_at_the_limit(
 async def test_large_bodies_past_the_cap_are_turned_away_with_retry_after(
     settings: Settings,
 ) -> None:
-    one = load_settings(data_dir=settings.data_dir, apps_file=APPS, max_large_bodies=1)
+    one = load_settings(
+        data_dir=settings.data_dir,
+        apps_file=APPS,
+        database_url=settings.database_url,
+        max_large_bodies=1,
+    )
     async with serve(one) as server:
         host, port = server.url.removeprefix("http://").split(":")
         _, writer = await asyncio.open_connection(host, int(port))
@@ -235,6 +281,37 @@ async def test_large_bodies_past_the_cap_are_turned_away_with_retry_after(
                 break
             await asyncio.sleep(0.01)
         assert slots.in_use == 0  # the abandoned upload gave its slot back
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)  # nothing reaches the database
+async def test_a_params_bomb_is_refused_without_stalling_the_server(server: RunningServer) -> None:
+    """4 MB of `[[],[],...]` in params (millions of values) once held the event loop for
+    seconds while it was parsed and walked; now /healthz answers within 100 ms meanwhile."""
+    bomb = b'{"type": "fake", "image_base64": "%s", "params": {"a": [%s[]]}}' % (
+        B64.encode(),
+        b"[]," * (4 * 1024 * 1024 // 3),
+    )
+    headers = {"Content-Type": "application/json"}
+
+    async def create() -> tuple[int, str]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(url(server), data=bomb, headers=headers) as response,
+        ):
+            return response.status, await response.text()
+
+    loop = asyncio.get_running_loop()
+    refusal, waits = asyncio.create_task(create()), []
+    while not refusal.done() and len(waits) < 10_000:  # back to back until it is answered
+        started = loop.time()
+        async with server.http.get(f"{server.url}/healthz") as response:
+            assert response.status == 200
+        waits.append(loop.time() - started)
+    status, text = await refusal
+    assert max(waits) < 0.1, f"/healthz waited {max(waits):.3f} s ({len(waits)} probes)"
+    assert status == 422, text[:300]
+    assert "commas and brackets" in text, text[:300]
+    await nothing_stored(server)
 
 
 async def test_405_says_which_methods_are_allowed(server: RunningServer) -> None:

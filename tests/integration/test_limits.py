@@ -44,6 +44,21 @@ async def test_the_rate_limit_refuses_the_creates_over_it(settings: Settings) ->
         assert await count(server) == 3
 
 
+async def test_creates_refused_for_their_input_do_not_use_up_the_rate_limit(
+    settings: Settings,
+) -> None:
+    """Refused after the limits are checked (the images are read last): not counted."""
+    scene = make_scene(32, 24)
+    refusals = [(b"GIF89a?", 415), (scene[: len(scene) // 2], 422)] * 2
+    async with serve(limited(settings, rate_limit_per_minute=2)) as server:
+        for image, status in refusals:
+            body = {"type": "fake", "image_base64": base64.b64encode(image).decode()}
+            async with server.http.post(f"{server.url}/tasks", json=body) as response:
+                assert response.status == status, await response.text()
+        assert [(await post(server))[0] for _ in range(3)] == [201, 201, 429]
+        assert await count(server) == 2
+
+
 async def test_the_in_flight_cap_frees_up_when_a_task_ends(settings: Settings) -> None:
     async with serve(limited(settings, max_in_flight_per_key=1)) as server:
         status, first, _ = await post(server, outcome="hang")

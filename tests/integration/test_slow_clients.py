@@ -143,6 +143,26 @@ async def test_oversized_headers_are_answered_431(slow: RunningServer) -> None:
     writer.close()
 
 
+@pytest.mark.parametrize("size", [70 * 1024, 80 * 1024, 100 * 1024])
+async def test_oversized_headers_in_one_write_are_answered_431(
+    slow: RunningServer, size: int
+) -> None:
+    """Whole headers in one packet: parsed to their end before any count could stop them."""
+    reader, writer = await _connect(slow)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * size + b"\r\n\r\n")
+    status, body = _parse(await _until_closed(reader))
+    assert status == 431 and body["msg"] == "request headers are over 64 KiB"
+    writer.close()
+
+
+async def test_headers_just_under_the_limit_are_served(slow: RunningServer) -> None:
+    reader, writer = await _connect(slow)
+    head = b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Big: "
+    writer.write(head + b"a" * (64 * 1024 - len(head) - 4) + b"\r\n\r\n")
+    assert (await _response(reader))[0] == 200
+    writer.close()
+
+
 async def test_a_stalled_body_is_answered_408(slow: RunningServer) -> None:
     reader, writer = await _connect(slow)
     writer.write(_multipart_head(100_000) + b"\x89PNG" + b"x" * 1_000)

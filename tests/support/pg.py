@@ -12,6 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from rendergate.config import Settings
+
 
 def pg_url_or_skip() -> str:
     """The server's URL; or a skip that says why there is none (scripts/test.sh sets
@@ -62,3 +64,16 @@ def postgres_down() -> Iterator[None]:
     finally:
         start = [*pg_ctl, "-l", f"{folder}/log", "-o", options, "start"]
         subprocess.run(start, check=True, capture_output=True, timeout=90)
+
+
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)]
+"""Params of a `settings` fixture that runs each test on both task databases."""
+
+
+def on_database(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """`settings` on the database `request.param` names: SQLite as given, or a fresh
+    PostgreSQL database (the `pg_database` fixture, which skips without a server)."""
+    if request.param == "sqlite":
+        return settings
+    url: str = request.getfixturevalue("pg_database")
+    return settings.model_copy(update={"database_url": url})

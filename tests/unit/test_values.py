@@ -11,7 +11,10 @@ from rendergate.domain.media import safe_extension
 from rendergate.domain.values import (
     MAX_COST_FIELDS,
     MAX_DEPTH,
+    MAX_SEPARATORS,
+    MAX_VALUES,
     bounded_cost,
+    check_separators,
     check_value,
     clean_text,
     megabytes,
@@ -32,6 +35,8 @@ def nested(depth: int) -> dict[str, Any]:
     [
         ({"a": "\ud800"}, "params.a holds text that is not valid Unicode"),
         ({"\udc00": 1}, "params holds text that is not valid Unicode"),
+        ({"a": ["x\x00y"]}, "params.a[0] holds a NUL character"),
+        ({"\x00": 1}, "params holds a NUL character"),
         ({"a": [1, {"b": float("nan")}]}, "params.a[1].b is not a finite number"),
         ({"a": float("-inf")}, "params.a is not a finite number"),
         (nested(MAX_DEPTH + 1), f"nested more than {MAX_DEPTH} levels deep"),
@@ -47,6 +52,22 @@ def test_values_no_encoder_can_write_are_refused(value: Any, says: str) -> None:
 def test_ordinary_values_pass() -> None:
     check_value(nested(MAX_DEPTH), what="params")
     check_value({"note": "效果图 😀", "n": [1, 2.5, True, None]}, what="params")
+
+
+def test_values_are_bounded_in_number_and_text() -> None:
+    check_value({"a": [0] * (MAX_VALUES - 2)}, what="params")  # with the object and the list
+    with pytest.raises(InvalidInput, match="params holds more than 10,000 values"):
+        check_value({"a": [0] * (MAX_VALUES - 1)}, what="params")
+    check_value({"ab": "x" * 8}, what="params", max_chars=10)
+    with pytest.raises(InvalidInput, match="params is over the"):
+        check_value({"ab": "x" * 9}, what="params", max_chars=10)
+
+
+@pytest.mark.parametrize("text", ["[" * (MAX_SEPARATORS + 1), b"," * (MAX_SEPARATORS + 1)])
+def test_json_text_with_too_many_separators_is_refused_unparsed(text: str | bytes) -> None:
+    check_separators(text[:MAX_SEPARATORS], what="body")
+    with pytest.raises(InvalidInput, match="body has over 30,000 commas and brackets"):
+        check_separators(text, what="body")
 
 
 def test_renderable_mends_what_an_old_row_holds() -> None:

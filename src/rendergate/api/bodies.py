@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import dataclasses
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from fastapi import Request
 from pydantic import ValidationError
 
-from rendergate.api.multipart import FormSpec, read_form, text_of
+from rendergate.api.limits import LARGE_BODY_BYTES
+from rendergate.api.multipart import TEXT_LIMIT, FormSpec, read_form, text_of
 from rendergate.api.schemas import TaskCreateJson
 from rendergate.domain.errors import InvalidInput, UnsupportedInput
 from rendergate.domain.events import parse_webhook_events
-from rendergate.domain.values import check_value
+from rendergate.domain.values import check_separators, check_value
 from rendergate.services.context import Services
 from rendergate.services.tasks import NewTask, Upload
 
@@ -29,6 +32,9 @@ FORM = FormSpec(
 DATA_URI = re.compile(r"^data:[\w/+.-]*(;[\w=.-]+)*;base64,", re.IGNORECASE)
 WHITESPACE = re.compile(r"\s")
 DECODE_CHUNK = 4 * 1024 * 1024  # base64 characters decoded at a time (a multiple of 4)
+FIELD_CHAR_LIMITS = {"params": TEXT_LIMIT}  # JSON fields bounded as the form's text fields are
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 async def read_new_task(request: Request, services: Services) -> NewTask:
@@ -95,21 +101,8 @@ def _parse_params(raw: str) -> dict[str, Any]:
 
 
 async def _from_json(body: bytearray, services: Services) -> NewTask:
-    raw = strict_json(body, what="body", check=False)
+    model = await _sized_run(len(body), _json_model, body)
     del body  # the parsed copy is all we need from here on
-    if isinstance(raw, dict):  # each field checked under its own name, as errors name it
-        for name, value in raw.items():
-            check_value(value, what=name, field=name)
-    else:
-        check_value(raw, what="body")
-    try:
-        model = TaskCreateJson.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        message = f"{field}: {first['msg']}" if field else first["msg"]
-        raise InvalidInput(message, field=field) from None
-    del raw
     uploads = [
         upload
         for role in ("image", "reference")
@@ -121,13 +114,42 @@ async def _from_json(body: bytearray, services: Services) -> NewTask:
     )
 
 
+async def _sized_run(
+    size: int, function: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+) -> R:
+    """`function` on an input of `size` bytes: in a thread past LARGE_BODY_BYTES, so that
+    other requests are served meanwhile; here below it, where a thread costs more."""
+    if size > LARGE_BODY_BYTES:
+        return await asyncio.to_thread(function, *args, **kwargs)
+    return function(*args, **kwargs)
+
+
+def _json_model(body: bytearray) -> TaskCreateJson:
+    """The body parsed and checked: each field under its own name, as errors name it;
+    `params` within the size a form's text field has."""
+    raw = strict_json(body, what="body", check=False)
+    if isinstance(raw, dict):
+        for name, value in raw.items():
+            check_value(value, what=name, field=name, max_chars=FIELD_CHAR_LIMITS.get(name))
+    else:
+        check_value(raw, what="body")
+    try:
+        return TaskCreateJson.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        message = f"{field}: {first['msg']}" if field else first["msg"]
+        raise InvalidInput(message, field=field) from None
+
+
 async def _json_image(model: TaskCreateJson, role: str, services: Services) -> Upload | None:
     encoded: str | None = getattr(model, f"{role}_base64")
     url: str | None = getattr(model, f"{role}_url")
     if encoded and url:
         raise InvalidInput(f"give {role}_base64 or {role}_url, not both", field=f"{role}_base64")
     if encoded:
-        return Upload(role=role, data=decode_base64(encoded, field=f"{role}_base64"))
+        data = await _sized_run(len(encoded), decode_base64, encoded, field=f"{role}_base64")
+        return Upload(role=role, data=data)
     if url:
         if services.fetcher is None:
             raise InvalidInput("fetching images by URL is not enabled", field=f"{role}_url")
@@ -175,6 +197,7 @@ def strict_json(
     """json.loads that refuses NaN, Infinity and numbers too large for a float, and
     survives absurd nesting; the values inside are checked by check_value unless the
     caller checks them itself."""
+    check_separators(text, what=what, field=field)
     try:
         value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:

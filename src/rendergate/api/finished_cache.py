@@ -25,7 +25,7 @@ from rendergate.services.keys import through_proxy
 if TYPE_CHECKING:
     from rendergate.services.context import Services
 
-TASK_PATH = re.compile(r"/tasks/(\d{1,16})")
+TASK_PATH = re.compile(r"/tasks/([0-9]{1,16})")  # not \d: the route refuses other digits
 FALSE_VALUES = {"0", "off", "f", "false", "n", "no"}  # what FastAPI parses as bool False
 
 

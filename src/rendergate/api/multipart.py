@@ -46,6 +46,7 @@ class _Collector:
         self._name = b""
         self._value = b""
         self._part: Part | None = None
+        self.ended = False  # the closing boundary arrived
 
     def on_part_begin(self) -> None:
         self._headers = {}
@@ -94,6 +95,9 @@ class _Collector:
                 f"{part.name} is over the {megabytes(limit)} limit", field=part.name
             )
 
+    def on_end(self) -> None:
+        self.ended = True
+
 
 async def read_form(
     content_type: str, stream: AsyncIterator[bytes], spec: FormSpec
@@ -113,6 +117,7 @@ async def read_form(
             "on_header_end",
             "on_headers_finished",
             "on_part_data",
+            "on_end",
         )
     }
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
@@ -122,6 +127,8 @@ async def read_form(
         parser.finalize()
     except FormParserError as exc:
         raise InvalidInput(f"malformed multipart body: {exc}") from None
+    if not collector.ended:  # python-multipart's finalize() does not check this
+        raise InvalidInput("malformed multipart body: it ends before its closing boundary")
     return collector.parts
 
 

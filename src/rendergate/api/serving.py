@@ -57,6 +57,7 @@ class SlowClientProtocol(HttpToolsProtocol):
     max_connections: ClassVar[int | None] = None
     _header_timer: TimerHandle | None = None
     _header_bytes: int | None = None  # counted while the header clock runs
+    _header_tail = b""  # the last bytes counted, for an end of headers split across reads
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._staged = StagedCloseTransport(transport, self.loop, self._client_still_sending)
@@ -78,13 +79,25 @@ class SlowClientProtocol(HttpToolsProtocol):
         if self._staged.lingering:
             self._staged.discard(data)
             return
-        if self._header_bytes is not None:
-            self._header_bytes += len(data)
+        if self._header_bytes is not None and self._headers_overflow(self._header_bytes, data):
+            if not self.transport.is_closing():
+                if self.cycle is None or self.cycle.response_complete:  # else mid-response
+                    self.transport.write(HEADERS_TOO_LARGE)
+                self.transport.close()
+            return
         super().data_received(data)
-        if (self._header_bytes or 0) > MAX_HEADER_BYTES and not self.transport.is_closing():
-            if self.cycle is None or self.cycle.response_complete:  # else mid-response
-                self.transport.write(HEADERS_TOO_LARGE)
-            self.transport.close()
+
+    def _headers_overflow(self, seen: int, data: bytes) -> bool:
+        """Whether the headers pass MAX_HEADER_BYTES with `data`, `seen` bytes of them read
+        before. Checked before the parser sees it: given whole headers in one read, the
+        parser reads them to their end."""
+        room = MAX_HEADER_BYTES - seen
+        window = self._header_tail + data[: max(room, 0)]
+        self._header_bytes = seen + len(data)
+        self._header_tail = window[-2:]
+        if len(data) <= room:
+            return False
+        return b"\n\r\n" not in window and b"\n\n" not in window  # the headers' end in time
 
     def on_headers_complete(self) -> None:
         self._disarm()
@@ -101,7 +114,7 @@ class SlowClientProtocol(HttpToolsProtocol):
 
     def _arm(self, delay: float) -> None:
         self._disarm()
-        self._header_bytes = 0
+        self._header_bytes, self._header_tail = 0, b""
         self._header_timer = self.loop.call_later(delay, self.transport.close)
 
     def _disarm(self) -> None:

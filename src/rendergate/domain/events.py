@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from rendergate.domain.errors import InvalidInput, ReplayPending, ShareTaken
-from rendergate.domain.task import Task, TaskStatus
+from rendergate.domain.task import MAX_VERSION, Task, TaskStatus
 
 PROGRESS_STEP = 10  # percentage points between two task.progress webhooks
 
@@ -87,6 +87,22 @@ def parse_webhook_events(names: list[str] | None, *, url: str) -> tuple[str, ...
             f"unknown webhook event {unknown[0]!r}; known events: {known}", field="webhook_events"
         )
     return tuple(sorted(set(names)))
+
+
+def parse_last_event_id(raw: str | None) -> int:
+    """The version a resumed stream goes on after (-1: none given, from the start). Only
+    an id the stream could have sent is taken: "²" is a digit to str.isdigit but not to
+    int(), and a number past MAX_VERSION is past what the version columns hold."""
+    if not raw:
+        return -1
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_VERSION:
+        raise InvalidInput(
+            "Last-Event-ID must be an event id of this stream: a whole number from 0 to "
+            f"{MAX_VERSION}",
+            field="Last-Event-ID",
+            location="header",
+        )
+    return int(raw)
 
 
 class DeliveryState(StrEnum):

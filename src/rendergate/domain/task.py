@@ -17,6 +17,7 @@ from rendergate.domain.errors import InvalidTransition
 from rendergate.domain.values import clean_text
 
 MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript keeps integers exact up to here
+MAX_VERSION = 2**31 - 1  # version columns are 32-bit; a task is written a few hundred times
 
 
 class TaskStatus(StrEnum):

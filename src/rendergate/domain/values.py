@@ -2,8 +2,10 @@
 
 A lone surrogate ("\\ud800") parses but cannot be encoded as UTF-8; a 900-deep object parses
 but is past what serializers follow; 1e999 parses as infinity, which JSON cannot hold. Each
-of these once stored a task no client could read. `check_value` refuses them at the door,
-`renderable` shows whatever an older row holds, and `clean_text` keeps messages short.
+of these once stored a task no client could read. A NUL character is stored by SQLite but
+refused by PostgreSQL's text and jsonb, so it is refused on both. `check_value` and
+`check_text` refuse them at the door, `renderable` shows whatever an older row holds, and
+`clean_text` keeps messages short.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 from rendergate.domain.errors import InvalidInput
 
 MAX_DEPTH = 32  # params nest a few levels; nothing legitimate goes near this
+MAX_VALUES = 10_000  # values in one field (params: a few dozen in practice)
+MAX_SEPARATORS = 3 * MAX_VALUES  # commas and brackets in a JSON text: checked before parsing
 MAX_MESSAGE_CHARS = 1000
 MAX_SECONDS = 10 * 365 * 86400  # the longest duration a setting or an app may name
 MAX_DAYS = 100 * 365  # the longest retention, in days
@@ -24,33 +28,70 @@ MAX_COST_CHARS = 64  # of a cost field's name or text ("10", "0.35", "2026-01-02
 _CUT = "…"
 
 
-def check_value(value: Any, *, what: str, field: str | None = None) -> None:
-    """Raises InvalidInput unless `value` is a JSON value every encoder here can write."""
+def check_value(
+    value: Any, *, what: str, field: str | None = None, max_chars: int | None = None
+) -> None:
+    """Raises InvalidInput unless `value` is a JSON value every encoder here can write, of
+    at most MAX_VALUES values and, given `max_chars`, that many characters of text."""
     stack: list[tuple[Any, int, str]] = [(value, 1, what)]
+    values = chars = 0
     while stack:
         item, depth, path = stack.pop()
+        values += 1
+        if values > MAX_VALUES:
+            raise InvalidInput(f"{what} holds more than {MAX_VALUES:,} values", field=field)
         if depth > MAX_DEPTH:
             raise InvalidInput(f"{what} is nested more than {MAX_DEPTH} levels deep", field=field)
         if isinstance(item, str):
-            _check_text(item, path, field)
+            check_text(item, what=path, field=field)
+            chars += len(item)
         elif isinstance(item, float) and not math.isfinite(item):
             raise InvalidInput(f"{path} is not a finite number", field=field)
         elif isinstance(item, dict):
             for key, child in item.items():
                 if not isinstance(key, str):
                     raise InvalidInput(f"{path} has a key that is not text", field=field)
-                _check_text(key, path, field)
+                check_text(key, what=path, field=field)
+                chars += len(key)
                 stack.append((child, depth + 1, f"{path}.{key}"))
         elif isinstance(item, list):
             stack.extend((child, depth + 1, f"{path}[{i}]") for i, child in enumerate(item))
         elif item is not None and not isinstance(item, bool | int | float):
             raise InvalidInput(f"{path} is not a JSON value", field=field)
+    if max_chars is not None and chars > max_chars:
+        raise InvalidInput(f"{what} is over the {megabytes(max_chars)} limit", field=field)
 
 
-def _check_text(text: str, path: str, field: str | None) -> None:
+def check_separators(text: str | bytes | bytearray, *, what: str, field: str | None = None) -> None:
+    """Refuses JSON text with more commas and brackets than MAX_SEPARATORS before it is
+    parsed: the parser holds the interpreter (every thread) until it is done, and 3 MB of
+    `[],` are a million lists. Counting is quick, and every value but the first follows a
+    comma or an opening bracket (or its key, which does)."""
+    if isinstance(text, str):
+        count = text.count(",") + text.count("[") + text.count("{")
+    else:
+        count = text.count(b",") + text.count(b"[") + text.count(b"{")
+    if count > MAX_SEPARATORS:
+        raise InvalidInput(
+            f"{what} has over {MAX_SEPARATORS:,} commas and brackets: more values than the "
+            f"{MAX_VALUES:,} a field may hold",
+            field=field,
+        )
+
+
+def check_text(text: str, *, what: str, field: str | None = None, location: str = "body") -> None:
+    """Raises InvalidInput unless both databases can store the text as it is."""
     if not _encodable(text):
         raise InvalidInput(
-            f"{path} holds text that is not valid Unicode (a lone surrogate)", field=field
+            f"{what} holds text that is not valid Unicode (a lone surrogate)",
+            field=field,
+            location=location,
+        )
+    if "\x00" in text:
+        raise InvalidInput(
+            f"{what} holds a NUL character (\\u0000), which cannot be stored",
+            field=field,
+            location=location,
         )
 
 

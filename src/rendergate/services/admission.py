@@ -2,14 +2,17 @@
 limits, and where its webhooks may go.
 
 The rate limit counts creates in this API process (a sliding minute per key): behind N
-API processes a key gets up to N times it. The in-flight and daily limits count the
-key's tasks in the database, so they hold across processes; creates racing each other
-can pass them by as many as race.
+API processes a key gets up to N times it. A create refused after the limits are checked
+(its images are read last, so that a key over its limits costs no decoding) is not
+counted. The in-flight and daily limits count the key's tasks in the database, so they
+hold across processes; creates racing each other can pass them by as many as race.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 
 from rendergate.domain.errors import InvalidInput, LimitReached
@@ -18,7 +21,23 @@ from rendergate.services.context import Services
 IN_FLIGHT_RETRY_S = 10  # when a task in flight may have finished: a guess, said as one
 
 
-async def check_limits(services: Services, owner: str) -> None:
+@contextlib.asynccontextmanager
+async def within_limits(services: Services, owner: str) -> AsyncIterator[None]:
+    """Checks the key's limits and counts the create against its rate; a create that
+    fails inside the block (refused for its input, say) is given back."""
+    await _check_counts(services, owner)
+    per_minute = services.settings.rate_limit_per_minute
+    stamp = services.rates.take(owner, per_minute) if per_minute else None
+    try:
+        yield
+    except BaseException:
+        if stamp is not None:
+            services.rates.give_back(owner, stamp)
+        raise
+
+
+async def _check_counts(services: Services, owner: str) -> None:
+    """The limits counted in the database: tasks in flight, and created today."""
     settings, store = services.settings, services.store
     if settings.max_in_flight_per_key:
         cap = settings.max_in_flight_per_key
@@ -37,8 +56,6 @@ async def check_limits(services: Services, owner: str) -> None:
                 f"this key has created {quota} tasks today, its daily limit (UTC days)",
                 retry_after_s=math.ceil((tomorrow - now).total_seconds()),
             )
-    if settings.rate_limit_per_minute:
-        services.rates.take(owner, settings.rate_limit_per_minute)
 
 
 async def check_push(url: str, *, services: Services, owner: str) -> None:

@@ -20,8 +20,9 @@ class CreateRates:
     clock: Callable[[], float] = time.monotonic
     _seen: dict[str, collections.deque[float]] = field(default_factory=dict)
 
-    def take(self, owner: str, per_minute: int) -> None:
-        """Counts a create, or raises LimitReached if the key has had its minute's share."""
+    def take(self, owner: str, per_minute: int) -> float:
+        """Counts a create, or raises LimitReached if the key has had its minute's share;
+        returns the create's stamp, for `give_back`."""
         now = self.clock()
         seen = self._seen.setdefault(owner, collections.deque())
         while seen and seen[0] <= now - WINDOW_S:
@@ -36,3 +37,10 @@ class CreateRates:
         seen.append(now)
         if len(self._seen) > 100_000:  # keys long idle are forgotten
             self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > now - WINDOW_S}
+        return now
+
+    def give_back(self, owner: str, stamp: float) -> None:
+        """Uncounts a create that `take` counted but that was refused after all."""
+        seen = self._seen.get(owner)
+        if seen is not None and stamp in seen:
+            seen.remove(stamp)

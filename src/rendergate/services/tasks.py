@@ -11,12 +11,13 @@ import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from rendergate.blobs.base import BlobNotFound
+from rendergate.config import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import (
     FilesExpired,
@@ -27,11 +28,11 @@ from rendergate.domain.errors import (
     UnknownApp,
 )
 from rendergate.domain.task import MAX_SAFE_INTEGER, InputRef, JobHandle, Skip, Task, TaskStatus
-from rendergate.domain.values import check_value
+from rendergate.domain.values import check_text, check_value
 from rendergate.imaging.inputs import CheckedImage, check_image
 from rendergate.providers import registry
 from rendergate.providers.base import cancel_capability
-from rendergate.services.admission import check_limits, check_push
+from rendergate.services.admission import check_push, within_limits
 from rendergate.services.context import Services, Wake
 from rendergate.services.routing import choose_route, refuse_undeclared
 from rendergate.store.base import AlongWrite, Page, TaskIdTaken
@@ -83,28 +84,18 @@ async def create_task(
         raise InvalidInput("an image is required", field="image")
     check_value(dict(request.params), what="params", field="params")
     refuse_undeclared(app, request.params, services.settings)
-    check_value(request.angle, what="angle", field="angle")
+    for name in ("angle", "webhook_url"):  # a form's text fields, which nothing checked yet
+        check_text(getattr(request, name), what=name, field=name)
     app.check_request(angle=request.angle, has_reference="reference" in roles)
     app.check_deadline_s(request.deadline_s)
     await check_push(request.webhook_url, services=services, owner=owner)
-    await check_limits(services, owner)
-    registry(services.settings)[provider].check_params(request.params)
-    checked = [
-        (
-            upload.role,
-            await asyncio.to_thread(
-                check_image,
-                upload.data,
-                role=upload.role,
-                max_bytes=services.settings.max_upload_bytes,
-                max_pixels=services.settings.max_image_pixels,
-                declared_content_type=upload.content_type,
-            ),
+    async with within_limits(services, owner):  # a create that fails in here is not counted
+        registry(services.settings)[provider].check_params(request.params)
+        checked = [(u.role, await _check_image(u, services.settings)) for u in request.uploads]
+        route = (provider, skipped, owner)
+        task, queued = await _store_new(
+            request, app, route, checked, services=services, along=along
         )
-        for upload in request.uploads
-    ]
-    route = (provider, skipped, owner)
-    task, queued = await _store_new(request, app, route, checked, services=services, along=along)
     log.info("task created", task_id=task.task_id, app=app.name)
     if services.orchestrator is not None and not queued:
         try:
@@ -112,6 +103,18 @@ async def create_task(
         except Exception:  # the task is stored: the reconcile sweep queues it shortly
             log.warning("queuing the new task failed; reconcile will", task_id=task.task_id)
     return task
+
+
+async def _check_image(upload: Upload, settings: Settings) -> CheckedImage:
+    """The upload decoded and checked, in a thread: decoding takes a CPU for a while."""
+    return await asyncio.to_thread(
+        check_image,
+        upload.data,
+        role=upload.role,
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_image_pixels,
+        declared_content_type=upload.content_type,
+    )
 
 
 async def _store_new(
@@ -245,6 +248,8 @@ async def list_tasks(
     limit: int = 20,
     caller: str | None = None,
 ) -> tuple[list[Task], str | None]:
+    if app is not None:
+        check_text(app, what="type", field="type", location="query")
     after = decode_cursor(cursor) if cursor else None
     found = await services.store.find(
         status=status, app=app, owner=caller, after=after, limit=limit + 1
@@ -259,15 +264,18 @@ def encode_cursor(task: Task) -> str:
 
 
 def decode_cursor(cursor: str) -> Page:
+    """The page a cursor of ours names; anything else, forged or garbled, is a 422 (a date
+    that UTC cannot hold, a boolean for the id), never a query the database chokes on."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_text, task_id = json.loads(raw)
         created = datetime.fromisoformat(created_text)
-        if created.tzinfo is None or not isinstance(task_id, int):
+        if created.tzinfo is None or type(task_id) is not int:  # bool is an int subclass
             raise ValueError("not a cursor")
         if not 0 <= task_id <= MAX_SAFE_INTEGER:
             raise ValueError("not a cursor")
-    except (ValueError, TypeError, binascii.Error):
+        created = created.astimezone(UTC)  # OverflowError past year 1 or 9999 in UTC
+    except (ValueError, TypeError, OverflowError, binascii.Error):
         raise InvalidInput(
             "cursor is not one this API returned", field="cursor", location="query"
         ) from None

@@ -22,7 +22,7 @@ from rendergate.api.push_schemas import (
     DeliveryPublic,
 )
 from rendergate.api.schemas import Envelope
-from rendergate.domain.events import Delivery, EventType
+from rendergate.domain.events import Delivery, EventType, parse_last_event_id
 from rendergate.domain.task import MAX_SAFE_INTEGER
 from rendergate.services import push as use_cases
 from rendergate.services import tasks as task_cases
@@ -34,7 +34,8 @@ STREAM_DESCRIPTION = """Each change of the task as it happens, ending after its 
 state: `event` is task.submitted, task.processing, task.progress, task.completed,
 task.failed or task.canceled, with `data` the task as GET shows it and `id` its version;
 task.queue (no id) when its queue position moves. A comment line every 10 s keeps proxies
-from closing it. Reconnect with `Last-Event-ID` to go on after the last event received."""
+from closing it. Reconnect with `Last-Event-ID` to go on after the last event received (an id
+the stream cannot have sent, not ASCII digits or over 2147483647, is a 422)."""
 
 
 EVENT_SCHEMA = {
@@ -85,7 +86,7 @@ async def stream_task_events(
     ] = None,
 ) -> StreamingResponse:
     task = await task_cases.get_task(task_id, services=services, caller=caller)
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else -1
+    after = parse_last_event_id(last_event_id)
     base = base_url(request, services)
     log = use_cases.event_log(services)
 
