@@ -286,3 +286,17 @@ async def test_recent_tasks_page_with_thumbnails_and_open_on_click(
     await expect(cards).to_have_count(12)  # opening a finished task keeps the list as it is
     await seen.screenshot("recent")
     seen.assert_clean()
+
+
+async def test_the_api_docs_render_under_their_content_security_policy(
+    server: RunningServer, browser: Browser
+) -> None:
+    """/docs allows only its own inline script by hash: Swagger UI must still run there, with
+    no violation logged, nothing asked of another host, and no frame allowed."""
+    seen = await visit(browser, server.url)
+    answer = await seen.page.goto(f"{server.url}/docs")
+    assert answer is not None and answer.status == 200
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    await expect(seen.page.locator(".swagger-ui .info .title")).to_contain_text("rendergate")
+    await expect(seen.page.locator(".opblock-summary-path").first).to_be_visible()
+    seen.assert_clean()
