@@ -4,7 +4,7 @@
 
 The error is the one a hostile request once caused: raised 900 frames deep, with a 4 KB
 request and a 200 KB message in scope. Each format is measured as rendergate configures it
-(logging_setup.py), against two baselines from the same run: one plain info line, and
+(runtime/logs.py), against two baselines from the same run: one plain info line, and
 with `--with-before`, structlog's default console renderer (rich tracebacks with local
 variables, what rendergate used before; it takes minutes). Prints the median time and the
 bytes written per error. Exits 0.
@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 
 from _children import machine_info
-from rendergate.logging_setup import configure_logging
+from rendergate.runtime.logs import configure_logging
 
 
 def _recurse(depth: int, request: dict[str, Any]) -> None:

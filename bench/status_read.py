@@ -43,7 +43,7 @@ from _children import (
     wait_healthy,
 )
 from rendergate.api.serving import uvicorn_config
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 
 TARGET = 0.5
 TIMEOUT = aiohttp.ClientTimeout(total=30)

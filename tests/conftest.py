@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 import stamina
 
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from support.pg import fresh_database, pg_url_or_skip
 from support.server import RunningServer, serve
 

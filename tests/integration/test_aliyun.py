@@ -15,7 +15,7 @@ import speedpix
 import structlog
 from PIL import Image
 
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from rendergate.providers.aliyun_signing import encode_body, sign_request
 from rendergate_emulators.aliyun import CAN_NOT_FIND_TASK, CONTENT_SAFE, AliyunEmulator
 from support.images import make_reference, make_scene

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from support.images import make_bomb_png, make_jpeg, make_png
 from support.pg import DATABASES, on_database
 from support.refusals import Form, form_of, nothing_stored, refused, url

@@ -28,8 +28,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from rendergate.config import Settings
-from rendergate.orchestration.dbos_setup import migrate_system_database
+from rendergate.config.settings import Settings
+from rendergate.runtime.dbos_setup import migrate_system_database
 from rendergate.store import tables
 from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
 from support.hub import KEY, hub_settings, running_emulator

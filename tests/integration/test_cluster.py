@@ -22,11 +22,11 @@ import sqlalchemy as sa
 from dbos import DBOS
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from rendergate.bootstrap import open_services
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.domain.errors import ConfigError
-from rendergate.orchestration import recovery
-from rendergate.orchestration.dbos_setup import migrate_system_database
+from rendergate.runtime import recovery
+from rendergate.runtime.bootstrap import open_services
+from rendergate.runtime.dbos_setup import migrate_system_database
 from rendergate.store.tables import tasks, workers
 from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
 from support.hub import KEY, hub_settings, running_emulator, su_form, submit
@@ -160,7 +160,7 @@ async def test_a_second_live_worker_with_the_same_executor_id_is_refused(
 async def test_recovery_puts_a_dead_executors_workflow_back_on_its_own_queue(
     cluster: Settings, emulator: RunningHubEmulator, tmp_path: Path
 ) -> None:
-    """Pins the private DBOS call that orchestration/recovery.py wraps."""
+    """Pins the private DBOS call that runtime/recovery.py wraps."""
     slow_reaper = cluster.model_copy(update={"worker_dead_after_s": 3600.0})
     async with serve(cluster, worker=False) as api:
         with worker_process(cluster, emulator, tmp_path / "a.log") as first:

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from test_push import read_events
 
-from rendergate.bootstrap import open_services
-from rendergate.config import Settings
-from rendergate.orchestration.dbos_setup import migrate_system_database
+from rendergate.config.settings import Settings
+from rendergate.runtime.bootstrap import open_services
+from rendergate.runtime.dbos_setup import migrate_system_database
 from rendergate_emulators.runninghub import RunningHubEmulator
 from support.hub import hub_settings, running_emulator, su_form
 from support.receiver import Receiver, receiving

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.providers.base import InputFile, JobHandle, JobRequest
 from rendergate.providers.comfyui import ComfyUI

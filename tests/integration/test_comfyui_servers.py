@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from support.comfyui import (
     ComfyServer,
     comfy_server,

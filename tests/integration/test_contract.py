@@ -18,7 +18,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from PIL import Image
 
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.providers.fake import FakeProvider
 from support.images import make_png, make_reference, make_scene
 from support.logs import captured_logs

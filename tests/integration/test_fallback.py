@@ -13,10 +13,10 @@ import pytest
 from dbos import DBOS
 
 from rendergate.blobs.objects import ObjectBlobStore
-from rendergate.bootstrap import open_services
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from rendergate.domain.task import InputRef, Task
 from rendergate.providers.fake import FakeProvider
+from rendergate.runtime.bootstrap import open_services
 from rendergate.services.context import utc_now
 from rendergate.store.sql import SqlTaskStore, create_engine, migrate
 from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from support.process import create_api_key
 from support.server import serve
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from rendergate.domain.task import Task, TaskStatus
 from support.images import make_png
 from support.logs import captured_logs

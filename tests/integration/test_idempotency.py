@@ -9,7 +9,7 @@ import base64
 import dataclasses
 from typing import Any
 
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.services.idempotency import fingerprint
 from rendergate.services.tasks import NewTask, Upload
 from support.images import make_scene

@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 from test_idempotency import body
 
-from rendergate.config import Settings, load_settings
-from rendergate.orchestration.dbos_setup import migrate_system_database
+from rendergate.config.settings import Settings, load_settings
+from rendergate.runtime.dbos_setup import migrate_system_database
 from support.process import ServeProcess, free_port
 from support.s3 import HangingS3, hanging_s3
 from support.server import serve

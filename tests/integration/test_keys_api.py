@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 from standardwebhooks.webhooks import Webhook
 
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from support.images import make_scene
 from support.logs import captured_logs
 from support.process import create_api_key, rendergate_keys

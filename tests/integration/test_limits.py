@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from support.images import make_scene
 from support.process import create_api_key
 from support.refusals import refused

@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from support.images import make_scene
 from support.process import RENDERGATE, child_env, free_port
 from support.receiver import Receiver, receiving

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_keys_api import call, create_fake_task, create_key, finished, until_accepted
 
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from support.images import make_scene
 from support.process import RENDERGATE, child_env, free_port, rendergate_keys, serving
 from support.server import RunningServer, serve

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rendergate.bootstrap import open_services
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from rendergate.providers.fake import FakeProvider
+from rendergate.runtime.bootstrap import open_services
 from support.images import make_reference, make_scene
 from support.server import RunningServer, serve
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from rendergate.domain.errors import ConfigError
 from support.images import make_png
 from support.server import serve

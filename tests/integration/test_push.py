@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from rendergate.delivery.sender import WebhookSender
 from support.images import make_scene
 from support.receiver import Receiver, receiving

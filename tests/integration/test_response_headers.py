@@ -10,7 +10,7 @@ import re
 
 from multidict import CIMultiDictProxy
 
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from support.images import make_scene
 from support.server import RunningServer, serve
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from rendergate.services import retention
 from support.images import make_scene
 from support.process import RENDERGATE, child_env, http_json, serving, wait_task

@@ -14,7 +14,7 @@ import pytest
 import stamina
 from PIL import Image
 
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.domain.errors import ProviderRejected
 from rendergate.providers.runninghub import RunningHub
 from rendergate_emulators.runninghub import FailedReason, InjectedFault, RunningHubEmulator

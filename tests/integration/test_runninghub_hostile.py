@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from dbos import DBOS
 
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.domain.task import InputRef, Task
 from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
 from support.hub import KEY, hub_settings, running_emulator

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.intake.fetch import UrlFetcher
 from support.images import make_png
 from support.logs import captured_logs

@@ -26,7 +26,7 @@ from rendergate.client import (
     Unreachable,
     verify_webhook,
 )
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from support.images import make_png, make_scene
 from support.process import create_api_key, free_port
 from support.proxy import Proxy, http_app, proxying

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from rendergate.client import AsyncClient, Conflict, InvalidRequest, RateLimited, ServerError
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from support.images import make_png
 from support.proxy import Proxy, http_app, proxying
 from support.server import serve

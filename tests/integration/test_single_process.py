@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from rendergate.bootstrap import open_services
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.domain.errors import ConfigError
 from rendergate.domain.task import Task
+from rendergate.runtime.bootstrap import open_services
 from rendergate.services.context import WorkflowState
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from rendergate.api.serving import RESERVED_AT_ONCE, BodyTimeout, Reserved
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from support.images import make_scene
 from support.server import RunningServer, serve
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from rendergate.bootstrap import open_services
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from rendergate.domain.errors import ConfigError
-from rendergate.orchestration.dbos_setup import migrate_system_database
+from rendergate.runtime.bootstrap import open_services
+from rendergate.runtime.dbos_setup import migrate_system_database
 from support.images import make_scene
 from support.pg import fresh_database, pg_url_or_skip
 from support.s3 import BUCKET, S3, s3_server

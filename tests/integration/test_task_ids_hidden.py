@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from test_keys_api import accepted_key, call, create_fake_task
 
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from support.server import serve
 
 TASK_TABLE = re.compile(r"\bFROM tasks\b")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate_emulators.runninghub import RunningHubEmulator
 from support.hub import KEY, hub_settings, running_emulator, su_form
 from support.logs import captured_logs

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.providers.fake import FakeProvider
 from support.browser import REF, SHOT, Visit, chromium, needs_chromium, visit
 from support.process import create_api_key

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from support.images import make_png
 from support.process import free_port
 from support.server import RunningServer

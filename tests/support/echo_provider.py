@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from rendergate.config import ProviderSettings
+from rendergate.config.settings import ProviderSettings
 from rendergate.providers import ProviderEntry
 from rendergate.providers.base import (
     InputFile,

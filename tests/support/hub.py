@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from rendergate_emulators.runninghub import RunningHubEmulator
 from support.images import make_reference, make_scene
 from support.server import RunningServer

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 
 import structlog
 
-from rendergate.logging_setup import configure_logging
+from rendergate.runtime.logs import configure_logging
 
 
 @contextlib.contextmanager

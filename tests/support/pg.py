@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 
 
 def pg_url_or_skip() -> str:

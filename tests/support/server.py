@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from rendergate.api.app import create_app
 from rendergate.api.serving import uvicorn_config
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.services.context import Services
 
 

@@ -10,7 +10,7 @@ import pytest
 from rendergate.domain.apps import AppSpec, NodeBinding, Route, parse_apps
 from rendergate.domain.errors import InvalidTransition
 from rendergate.domain.task import Skip, Task, TaskStatus
-from rendergate.services.circuit import Circuit, Circuits
+from rendergate.workflow.circuit import Circuit, Circuits
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=1)

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 from typer.testing import CliRunner
 
-from rendergate.cli import app
+from rendergate.cli.main import app
 
 WIDE = 400  # room for any paragraph on one line
 

@@ -11,8 +11,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from rendergate.apps_file import load_apps
-from rendergate.config import load_settings
+from rendergate.config.apps_file import load_apps
+from rendergate.config.settings import load_settings
 from rendergate.domain.apps import AppSpec, NodeBinding
 from rendergate.domain.errors import ConfigError, Fault, ProviderRejected
 from rendergate.providers.base import JobPhase

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from rendergate.api.app import create_app
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from rendergate.domain import errors
 from rendergate.domain.task import TaskStatus
 from rendergate.providers import registry
@@ -24,6 +24,30 @@ def test_the_readme_settings_table_lists_exactly_the_settings(tmp_path: Path) ->
     readme = (ROOT / "README.md").read_text()
     listed = set(re.findall(r"^\| `RENDERGATE_(\w+)` \|", readme, flags=re.MULTILINE))
     assert listed == {name.upper() for name in declared}
+
+
+def test_the_architecture_maps_every_folder_and_module_of_the_package() -> None:
+    """docs/architecture.md's folder map names exactly what src/rendergate holds at its top,
+    every module it names inside a folder exists there, and the top holds packages and at
+    most five modules."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    block = text.split("```\nsrc/rendergate/\n", 1)[1].split("```", 1)[0]
+    entries = re.findall(r"^  ([a-z_]+/|[a-z_]+\.py) ", block, flags=re.MULTILINE)
+    package = ROOT / "src" / "rendergate"
+    top = {
+        f"{p.name}/" if p.is_dir() else p.name
+        for p in package.iterdir()
+        if (p.is_dir() and p.name != "__pycache__") or (p.suffix == ".py" and p.stem != "__init__")
+    }
+    assert set(entries) == top, set(entries) ^ top
+    assert len([name for name in top if name.endswith(".py")]) <= 5
+    for folder, described in re.findall(
+        r"^  ([a-z_]+)/ +(.*?)(?=^  [a-z_]+[/.])", block + "\n  x/", flags=re.MULTILINE | re.DOTALL
+    ):
+        for inside, module in re.findall(r"\b(?:([a-z_]+)/)?([a-z_]+\.py)\b", described):
+            named = [p for p in package.rglob(module) if "__pycache__" not in p.parts]
+            where = inside or folder  # "store/deliveries.py": another folder's, named so
+            assert any(where in p.relative_to(package).parts for p in named), (folder, module)
 
 
 def test_readme_shows_the_two_setup_commands() -> None:

@@ -19,8 +19,7 @@ from obstore.store import MemoryStore
 
 from rendergate.blobs.base import BlobNotFound
 from rendergate.blobs.objects import ObjectBlobStore
-from rendergate.bootstrap import open_services
-from rendergate.config import Settings, load_settings
+from rendergate.config.settings import Settings, load_settings
 from rendergate.domain.apps import parse_apps
 from rendergate.domain.errors import (
     AppUnavailable,
@@ -43,14 +42,15 @@ from rendergate.providers.base import (
     WebhookEvent,
 )
 from rendergate.providers.fake import FakeProvider
+from rendergate.runtime.bootstrap import open_services
 from rendergate.services.context import Services, WorkflowState
-from rendergate.services.execution import TaskRunner
-from rendergate.services.outcomes import Finished, Moved, Submitted
-from rendergate.services.provider_calls import Backoff
-from rendergate.services.reconcile import reconcile
 from rendergate.services.tasks import NewTask, Upload, cancel_task, create_task
-from rendergate.services.tracking import MAX_HINTED_RETRY_S, fault_backoff
 from rendergate.store.memory import MemoryTaskStore
+from rendergate.workflow.execution import TaskRunner
+from rendergate.workflow.outcomes import Finished, Moved, Submitted
+from rendergate.workflow.provider_calls import Backoff
+from rendergate.workflow.reconcile import reconcile
+from rendergate.workflow.tracking import MAX_HINTED_RETRY_S, fault_backoff
 from support.images import make_png
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

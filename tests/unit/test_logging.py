@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import structlog
 
-from rendergate.logging_setup import MAX_LINE_CHARS
+from rendergate.runtime.logs import MAX_LINE_CHARS
 from support.logs import captured_logs
 
 KEY = "0123456789abcdef0123456789abcdef"

@@ -7,7 +7,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from rendergate.config import load_settings
+from rendergate.config.settings import load_settings
 from rendergate.domain.errors import ConfigError
 from rendergate.providers import BUILT_IN, registry
 from rendergate.providers.base import (

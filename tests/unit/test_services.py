@@ -17,18 +17,15 @@ from obstore.store import MemoryStore
 from PIL import Image
 
 from rendergate.blobs.objects import ObjectBlobStore
-from rendergate.bootstrap import open_services
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.domain import errors
 from rendergate.domain.task import InputRef, JobHandle, Task, TaskStatus
 from rendergate.providers.base import OutputRef
 from rendergate.providers.fake import FakeProvider
 from rendergate.providers.local import LocalProvider
+from rendergate.runtime.bootstrap import open_services
 from rendergate.services import retention
 from rendergate.services.context import Services, Wake, WorkflowState
-from rendergate.services.execution import TaskRunner
-from rendergate.services.outcomes import Finished, Submitted, Tracked, TrackOutcome
-from rendergate.services.reconcile import DEADLINE_GRACE_S, reconcile
 from rendergate.services.streams import StreamItem, follow
 from rendergate.services.tasks import (
     NewTask,
@@ -40,6 +37,9 @@ from rendergate.services.tasks import (
     result_bytes,
 )
 from rendergate.store.memory import MemoryTaskStore
+from rendergate.workflow.execution import TaskRunner
+from rendergate.workflow.outcomes import Finished, Submitted, Tracked, TrackOutcome
+from rendergate.workflow.reconcile import DEADLINE_GRACE_S, reconcile
 from support.images import make_png, make_reference, make_scene
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

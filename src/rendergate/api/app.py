@@ -20,8 +20,8 @@ from rendergate.api.openapi import add_body_components, operation_id
 from rendergate.api.request_ids import RequestIds
 from rendergate.api.routes import events, health, metrics, tasks, web, webhooks
 from rendergate.api.serving import BodyTimeout
-from rendergate.bootstrap import open_services
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
+from rendergate.runtime.bootstrap import open_services
 
 STATIC = Path(__file__).parent / "static"
 DESCRIPTION = """One durable async task API in front of ComfyUI clouds and local engines.

@@ -5,7 +5,7 @@ everything else is the `{code, msg, data: null}` envelope. No stack trace ever l
 
 An unexpected error is caught by `CatchAll`, an ASGI layer, rather than by an exception
 handler for Exception: Starlette re-raises after such a handler, so the server logged each
-error a second time. Here it is logged once, as a bounded traceback (logging_setup.py),
+error a second time. Here it is logged once, as a bounded traceback (runtime/logs.py),
 under the route's template rather than its path, which may hold a webhook token.
 """
 

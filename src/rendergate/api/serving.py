@@ -22,7 +22,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from rendergate.api.errors import envelope_error
 from rendergate.api.lingering import StagedCloseTransport
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 
 MAX_HEADER_BYTES = 64 * 1024  # nginx's default is 4 x 8 KiB; httptools itself has no limit
 RESERVED_PATHS = frozenset({"/healthz", "/metrics"})  # served past max_connections

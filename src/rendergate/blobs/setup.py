@@ -6,7 +6,7 @@ import uuid
 
 from rendergate.blobs.base import BlobStore
 from rendergate.blobs.objects import ObjectBlobStore
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.domain.errors import ConfigError
 from rendergate.redaction import bare_url
 

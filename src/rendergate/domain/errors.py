@@ -26,7 +26,7 @@ RendergateError
 │   ├── JobInDoubt            a submit went unanswered and its job may exist: not resent
 │   ├── JobLost               the provider forgot our job: submit it again
 │   └── ProviderRejected      terminal: the task fails with this message
-└── StepFailed                (orchestration/dbos_runtime.py) a step's unexpected error,
+└── StepFailed                (runtime/dbos_runtime.py) a step's unexpected error,
                               as DBOS records it: its type and a scrubbed message
 """
 

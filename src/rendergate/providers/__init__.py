@@ -15,13 +15,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from rendergate.config import ProviderSettings
+from rendergate.config.settings import ProviderSettings
 from rendergate.domain.errors import ConfigError
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from rendergate.config import Settings
+    from rendergate.config.settings import Settings
     from rendergate.providers.base import Provider
 
 BUILT_IN = (

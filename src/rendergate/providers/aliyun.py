@@ -24,7 +24,7 @@ import aiohttp
 import structlog
 from pydantic import Field, SecretStr
 
-from rendergate.config import ProviderSettings
+from rendergate.config.settings import ProviderSettings
 from rendergate.domain.errors import Fault, JobLost, ProviderRejected, ProviderUnavailable
 from rendergate.providers import ProviderEntry
 from rendergate.providers import aliyun_results as read

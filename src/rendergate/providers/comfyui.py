@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from pydantic import Field, field_validator
 
-from rendergate.config import ProviderSettings
-from rendergate.config_values import CommaList, url_passwords
+from rendergate.config.settings import ProviderSettings
+from rendergate.config.values import CommaList, url_passwords
 from rendergate.domain.errors import (
     Fault,
     InputsGone,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from rendergate.config import ProviderSettings
+from rendergate.config.settings import ProviderSettings
 from rendergate.domain.errors import (
     Fault,
     InvalidInput,

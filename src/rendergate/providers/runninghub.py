@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from pydantic import Field, SecretStr
 
-from rendergate.config import ProviderSettings
+from rendergate.config.settings import ProviderSettings
 from rendergate.domain.errors import Fault, ProviderRejected, ProviderUnavailable
 from rendergate.providers import ProviderEntry
 from rendergate.providers import runninghub_results as results

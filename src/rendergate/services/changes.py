@@ -2,7 +2,7 @@
 `Prefer: wait` creates, the webhook delivery loop) or keeps a copy (services/cache.py).
 
 The store tells it of its own commits; on PostgreSQL the NOTIFY each write sends tells it
-of every other process's (orchestration/pg_wakes.py). A waiter also re-reads now and then,
+of every other process's (runtime/pg_wakes.py). A waiter also re-reads now and then,
 so a notification lost while the listener reconnects costs a little delay, never an event.
 """
 

@@ -1,4 +1,4 @@
-"""What the use cases need, wired once by the composition root (bootstrap.py)."""
+"""What the use cases need, wired once by the composition root (runtime/bootstrap.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from rendergate.blobs.base import BlobStore
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ServerBusy, ShareTaken
 from rendergate.domain.task import Task
@@ -86,7 +86,7 @@ class Wake(StrEnum):
 
 class WakeChannel(Protocol):
     """Carries a wake from whichever process received the webhook or cancel to the one
-    tracking the task: this process (Wakeups), or any (orchestration/pg_wakes.py)."""
+    tracking the task: this process (Wakeups), or any (runtime/pg_wakes.py)."""
 
     async def send(self, task_id: int, reason: Wake) -> None: ...
 

@@ -12,9 +12,9 @@ import aiohttp
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
-from rendergate.apps_file import load_apps
 from rendergate.blobs.setup import open_blobs
-from rendergate.config import Settings
+from rendergate.config.apps_file import load_apps
+from rendergate.config.settings import Settings
 from rendergate.domain.errors import ConfigError, ProviderError
 from rendergate.providers import build_providers, registry, unavailable_reason
 from rendergate.providers.base import self_check_capability

@@ -23,7 +23,7 @@ from datetime import timedelta
 
 import structlog
 
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.domain.errors import InvalidInput, RequestInProgress
 from rendergate.domain.task import Task
 from rendergate.services.context import Services

@@ -5,7 +5,7 @@ revoked by `rendergate keys` (in any process) takes effect within that, and a re
 costs a hash and a lookup, not a query.
 
 Open mode (every caller sees every task, with no key) is a choice its operator makes
-(`serve --open`, only on a loopback address, cli.py), and holds only while no key has ever
+(`serve --open`, only on a loopback address, cli/main.py), and holds only while no key has ever
 been made: a created key closes it for good, and revoking keys never opens anything. An
 open server serves only requests made on its own machine, so it refuses any request that
 came through a proxy (which would carry it to the world).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import AppUnavailable, InvalidInput
 from rendergate.domain.task import Skip

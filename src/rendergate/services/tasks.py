@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from rendergate.blobs.base import BlobNotFound
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import (
     FilesExpired,

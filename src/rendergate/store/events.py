@@ -4,7 +4,7 @@ A write that changes what a client sees appends the new version to `task_events`
 task subscribes to that event, a `deliveries` row goes with it. Both land with the task's
 row or not at all, so no state change is lost to a crash between "saved" and "told". On
 PostgreSQL the same transaction sends a NOTIFY for every write, seen or not (retention's),
-delivered on commit to every process (orchestration/pg_wakes.py): event streams and
+delivered on commit to every process (runtime/pg_wakes.py): event streams and
 delivery loops learn of it at once, and caches of finished tasks forget the task.
 """
 

@@ -22,9 +22,9 @@ from rendergate.api.push_schemas import (
     DeliveryPublic,
 )
 from rendergate.api.schemas import Envelope
+from rendergate.delivery import push as use_cases
 from rendergate.domain.events import Delivery, EventType, parse_last_event_id
 from rendergate.domain.task import MAX_SAFE_INTEGER
-from rendergate.services import push as use_cases
 from rendergate.services import tasks as task_cases
 from rendergate.services.streams import StreamItem, follow
 

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from rendergate.orchestration import recovery
+from rendergate.runtime import recovery
 from rendergate.store.workers import WorkerInfo, WorkerRows
 
 log = structlog.get_logger(__name__)

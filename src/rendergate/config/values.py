@@ -1,4 +1,4 @@
-"""The value types and checks the settings classes share (config.py): lists given as
+"""The value types and checks the settings classes share (config/settings.py): lists given as
 text, files that must exist, numbers within reach, TOML read with its mistakes named,
 loopback addresses, the default data directory."""
 

@@ -1,6 +1,6 @@
 """Settings of what rendergate does for its clients: webhooks to them, and their limits.
 
-Mixed into `Settings` (config.py), which reads them from the same sources; apart only to
+Mixed into `Settings` (config/settings.py), which reads them from the same sources; apart only to
 keep each module short.
 """
 

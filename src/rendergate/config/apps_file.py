@@ -14,8 +14,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from rendergate.config import Settings
-from rendergate.config_values import read_toml
+from rendergate.config.settings import Settings
+from rendergate.config.values import read_toml
 from rendergate.domain.apps import AppSpec, parse_apps
 from rendergate.domain.errors import ConfigError
 from rendergate.providers import ProviderEntry, registry

@@ -14,12 +14,12 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from rendergate.config import Settings, load_settings, unknown_variables
+from rendergate.config.settings import Settings, load_settings, unknown_variables
 from rendergate.domain.errors import ConfigError
 
 
 class Exit(IntEnum):
-    """The exit codes of every `rendergate` command (cli.py's docstring)."""
+    """The exit codes of every `rendergate` command (cli/main.py's docstring)."""
 
     OK = 0
     TASK_FAILED = 1

@@ -1,5 +1,5 @@
 """The `rendergate` command: serve, worker, migrate and keys here; the client commands
-(submit, status, tasks, apps, cancel, download) in cli_client.py.
+(submit, status, tasks, apps, cancel, download) in cli/client.py.
 
 Exit codes: 0 ok, 1 the task failed or was canceled, 2 the request was refused (4xx),
 3 the server could not be reached or answered 5xx, 4 no such task, 5 a local file could not
@@ -16,15 +16,16 @@ from typing import Annotated
 
 import typer
 
-from rendergate import metrics_port, starting
-from rendergate.cli_client import app as client_app
-from rendergate.cli_common import ConfigOption, Exit, console, settings_or_exit, tell_database
-from rendergate.cli_keys import keys_app
-from rendergate.cli_ops import app as ops_app
-from rendergate.config import Settings
+from rendergate.cli import starting
+from rendergate.cli.client import app as client_app
+from rendergate.cli.common import ConfigOption, Exit, console, settings_or_exit, tell_database
+from rendergate.cli.keys import keys_app
+from rendergate.cli.ops import app as ops_app
+from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ConfigError
-from rendergate.logging_setup import configure_logging
+from rendergate.runtime import metrics_port
+from rendergate.runtime.logs import configure_logging
 
 app = typer.Typer(
     help="rendergate: a durable gateway for AI rendering tasks.",
@@ -35,7 +36,7 @@ app = typer.Typer(
 
 def _apps(settings: Settings) -> Mapping[str, AppSpec]:
     """The apps, or a one-line refusal naming what is wrong with the apps file."""
-    from rendergate.apps_file import load_apps
+    from rendergate.config.apps_file import load_apps
 
     try:
         return load_apps(settings)
@@ -103,7 +104,7 @@ def serve(
 @app.command()
 def worker(config: ConfigOption = None) -> None:
     """Run only the task worker (needs PostgreSQL when an API runs elsewhere)."""
-    from rendergate.bootstrap import open_services
+    from rendergate.runtime.bootstrap import open_services
 
     settings = settings_or_exit(config)
     _apps(settings)  # a broken apps file is refused here, in one line
@@ -135,9 +136,9 @@ def worker(config: ConfigOption = None) -> None:
 def migrate(config: ConfigOption = None) -> None:
     """Create or upgrade the database (rendergate's tables and DBOS's) and set the
     providers' caps for the cluster: run it before a deploy starts its processes."""
-    from rendergate.orchestration.caps import queue_limits, runnable_providers
-    from rendergate.orchestration.dbos_runtime import apply_caps
-    from rendergate.orchestration.dbos_setup import migrate_system_database
+    from rendergate.runtime.caps import queue_limits, runnable_providers
+    from rendergate.runtime.dbos_runtime import apply_caps
+    from rendergate.runtime.dbos_setup import migrate_system_database
     from rendergate.store.base import SchemaChange
     from rendergate.store.sql import create_engine
     from rendergate.store.sql import migrate as migrate_tasks

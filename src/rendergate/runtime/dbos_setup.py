@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from dbos import DBOS
 
 from rendergate import __version__
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.store.base import SchemaChange
 
 
@@ -91,7 +91,7 @@ def sqlite_engine(url: str) -> sa.Engine:
 
 def log_through_root(logger: logging.Logger) -> None:
     """DBOS installs its own log handler at launch; where the application has set up
-    logging (logging_setup.py), DBOS's records go through that instead, in one format."""
+    logging (runtime/logs.py), DBOS's records go through that instead, in one format."""
     if logging.getLogger().handlers:
         logger.handlers.clear()
         logger.propagate = True

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import typer
 from rich.console import Console
 
-from rendergate import data_lock
-from rendergate.cli_common import Exit
-from rendergate.config import Settings
+from rendergate.cli.common import Exit
+from rendergate.config.settings import Settings
 from rendergate.domain.errors import ConfigError
+from rendergate.runtime import data_lock
 
 _console = Console(stderr=True)
 
@@ -40,7 +40,7 @@ def refuse_a_second_process(settings: Settings) -> None:
 
 def refuse_an_unmigrated_database(settings: Settings) -> None:
     """An API process needs DBOS's tables to enqueue; it does not create them."""
-    from rendergate.orchestration.dbos_setup import has_system_tables
+    from rendergate.runtime.dbos_setup import has_system_tables
 
     if not has_system_tables(settings.system_database_url):
         _console.print(
@@ -64,7 +64,7 @@ def refuse_open_mode_off_loopback(settings: Settings) -> None:
 
 def say_how_keys_apply(settings: Settings) -> None:
     """One line at start on who may call: open mode's warning, or how to make a first key."""
-    from rendergate.cli_keys import with_keys
+    from rendergate.cli.keys import with_keys
 
     keys = with_keys(settings, lambda store: store.all())
     if settings.open and not keys:

@@ -28,8 +28,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from rendergate.config_clients import ClientSettings
-from rendergate.config_values import (
+from rendergate.config.clients import ClientSettings
+from rendergate.config.values import (
     CommaList,
     existing_file,
     is_loopback,

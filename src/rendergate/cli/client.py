@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
-from rendergate.cli_common import ConfigOption, Exit, ServerOption, console, server_url
+from rendergate.cli.common import ConfigOption, Exit, ServerOption, console, server_url
 from rendergate.client import (
     ApiError,
     Client,

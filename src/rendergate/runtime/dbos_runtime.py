@@ -22,23 +22,23 @@ import sqlalchemy as sa
 import structlog
 from dbos import DBOS, DBOSClient, Queue, SetWorkflowID
 
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.domain.errors import ConfigError, RendergateError, WorkflowErrored
 from rendergate.domain.task import Task
 from rendergate.domain.values import clean_text
-from rendergate.orchestration.dbos_setup import (
+from rendergate.runtime.dbos_setup import (
     dbos_config,
     has_system_tables,
     log_through_root,
     sqlite_engine,
 )
-from rendergate.orchestration.step_codec import (
+from rendergate.runtime.step_codec import (
     submit_from_json,
     submit_to_json,
     tracked_from_json,
     tracked_to_json,
 )
-from rendergate.orchestration.workflow_rows import (
+from rendergate.runtime.workflow_rows import (
     ERRORED,
     WORKFLOW_NAME,
     enqueue_options,
@@ -47,9 +47,9 @@ from rendergate.orchestration.workflow_rows import (
     workflow_states,
 )
 from rendergate.services.context import WorkflowState
-from rendergate.services.execution import TaskRunner
-from rendergate.services.outcomes import Finished, Moved, SubmitResult, TrackOutcome
 from rendergate.store.base import AlongWrite
+from rendergate.workflow.execution import TaskRunner
+from rendergate.workflow.outcomes import Finished, Moved, SubmitResult, TrackOutcome
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

@@ -14,15 +14,15 @@ from rendergate.domain.errors import JobLost, ProviderError, ProviderUnavailable
 from rendergate.domain.media import content_type_of, safe_extension
 from rendergate.domain.task import JobHandle, ResultFile, Task
 from rendergate.providers.base import OutputRef, Provider
-from rendergate.services.outcomes import Tracked
-from rendergate.services.provider_calls import (
+from rendergate.services.writer import TaskWriter
+from rendergate.workflow.outcomes import Tracked
+from rendergate.workflow.provider_calls import (
     CALL_ATTEMPTS,
     CallObserver,
     failure_message,
     readable,
 )
-from rendergate.services.tracking import unconfigured
-from rendergate.services.writer import TaskWriter
+from rendergate.workflow.tracking import unconfigured
 
 log = structlog.get_logger(__name__)
 

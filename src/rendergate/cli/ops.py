@@ -12,16 +12,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rendergate.cli_common import (
+from rendergate.cli.common import (
     ConfigOption,
     console,
     settings_or_exit,
     tell_database,
     with_database,
 )
-from rendergate.config import Settings
+from rendergate.cli.starting import alone
+from rendergate.config.settings import Settings
 from rendergate.services.context import Services
-from rendergate.starting import alone
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,8 +37,8 @@ PRUNE_BESIDE_SERVE = (
 
 def with_services(settings: Settings, use: Callable[[Services], Awaitable[T]]) -> T:
     """Runs `use` over the migrated database, the storage and the apps; closes them."""
-    from rendergate.apps_file import load_apps
     from rendergate.blobs.setup import open_blobs
+    from rendergate.config.apps_file import load_apps
     from rendergate.store.sql import SqlTaskStore
 
     async def run(engine: AsyncEngine) -> T:

@@ -18,31 +18,30 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rendergate import __version__, data_lock
-from rendergate.apps_file import load_apps
+from rendergate import __version__
 from rendergate.blobs.base import BlobStore
 from rendergate.blobs.setup import open_blobs
-from rendergate.config import Settings
-from rendergate.delivering import delivering
+from rendergate.config.apps_file import load_apps
+from rendergate.config.settings import Settings
+from rendergate.delivery.runner import delivering
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ConfigError
 from rendergate.domain.task import Task
 from rendergate.intake.fetch import UrlFetcher
-from rendergate.orchestration.caps import queue_limits, routed
-from rendergate.orchestration.dbos_runtime import DbosOrchestrator, slots_in_use
-from rendergate.orchestration.membership import Membership, new_executor_id
-from rendergate.orchestration.pg_wakes import PostgresWakes
 from rendergate.providers import build_providers, registry
 from rendergate.providers.base import Provider
 from rendergate.providers.http import client_session
 from rendergate.redaction import Redactor
+from rendergate.runtime import data_lock
+from rendergate.runtime.caps import queue_limits, routed
+from rendergate.runtime.dbos_runtime import DbosOrchestrator, slots_in_use
+from rendergate.runtime.membership import Membership, new_executor_id
+from rendergate.runtime.pg_wakes import PostgresWakes
 from rendergate.services import retention
 from rendergate.services.changes import Changes
 from rendergate.services.context import Orchestrator, Services, Slots, utc_now
-from rendergate.services.execution import TaskRunner
 from rendergate.services.keys import KeyRing
 from rendergate.services.metrics import Metrics
-from rendergate.services.reconcile import STALE_SUBMITTED_S, reconcile
 from rendergate.services.retention import Turn
 from rendergate.store.base import TaskStore
 from rendergate.store.cached import CachedTaskStore
@@ -54,6 +53,8 @@ from rendergate.store.keys import KeyStore
 from rendergate.store.patient import PatientTaskStore
 from rendergate.store.sql import SqlTaskStore, create_engine, migrate
 from rendergate.store.workers import WorkerInfo, WorkerRows
+from rendergate.workflow.execution import TaskRunner
+from rendergate.workflow.reconcile import STALE_SUBMITTED_S, reconcile
 
 log = structlog.get_logger(__name__)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rendergate.apps_file import load_apps
-from rendergate.config import Settings
+from rendergate.config.apps_file import load_apps
+from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
-from rendergate.orchestration.dbos_runtime import QueueLimits
 from rendergate.providers import ProviderEntry, registry, unavailable_reason
+from rendergate.runtime.dbos_runtime import QueueLimits
 
 
 def queue_limits(settings: Settings, providers: Iterable[str]) -> dict[str, QueueLimits]:

@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rendergate.cli_common import Exit, console, with_database
-from rendergate.config import Settings
+from rendergate.cli.common import Exit, console, with_database
+from rendergate.config.settings import Settings
 from rendergate.domain.keys import ApiKey, new_key
 
 if TYPE_CHECKING:

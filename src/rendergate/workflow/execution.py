@@ -15,16 +15,16 @@ from typing import Any
 
 import structlog
 
-from rendergate.services.circuit import Circuits
-from rendergate.services.collection import CollectStep
 from rendergate.services.context import Services
-from rendergate.services.outcomes import SubmitResult, Tracked
-from rendergate.services.provider_calls import DEFAULT_BACKOFF, Backoff
-from rendergate.services.submission import SubmitStep
-from rendergate.services.tracking import TrackStep
-from rendergate.services.unanswered import SlotsInUse
 from rendergate.services.writer import TaskWriter
 from rendergate.store.base import TaskStore
+from rendergate.workflow.circuit import Circuits
+from rendergate.workflow.collection import CollectStep
+from rendergate.workflow.outcomes import SubmitResult, Tracked
+from rendergate.workflow.provider_calls import DEFAULT_BACKOFF, Backoff
+from rendergate.workflow.submission import SubmitStep
+from rendergate.workflow.tracking import TrackStep
+from rendergate.workflow.unanswered import SlotsInUse
 
 log = structlog.get_logger(__name__)
 

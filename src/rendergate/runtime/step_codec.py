@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from rendergate.providers.base import OutputRef
-from rendergate.services.outcomes import (
+from rendergate.store.codec import job_from_json, job_to_json
+from rendergate.workflow.outcomes import (
     Finished,
     Moved,
     SubmitResult,
@@ -14,7 +15,6 @@ from rendergate.services.outcomes import (
     Tracked,
     TrackOutcome,
 )
-from rendergate.store.codec import job_from_json, job_to_json
 
 
 def submit_to_json(result: SubmitResult) -> dict[str, Any]:

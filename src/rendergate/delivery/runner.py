@@ -1,5 +1,5 @@
-"""Wires a worker's webhook delivery loop (services/deliveries.py): part of the
-composition root, apart from bootstrap.py only to keep each module short."""
+"""Wires a worker's webhook delivery loop (delivery/loop.py): part of the
+composition root, apart from runtime/bootstrap.py only to keep each module short."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from rendergate.api.present import present_task
+from rendergate.delivery.loop import DeliveryLoop
 from rendergate.delivery.sender import WebhookSender
 from rendergate.domain.events import RetryPolicy
 from rendergate.domain.task import Task
 from rendergate.services.context import Services
-from rendergate.services.deliveries import DeliveryLoop
 from rendergate.store.deliveries import SqlDeliveries
 
 

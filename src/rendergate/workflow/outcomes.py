@@ -1,5 +1,5 @@
 """What each step of a task's workflow hands the next: typed values, turned into JSON only
-where DBOS records them (orchestration/steps_codec.py)."""
+where DBOS records them (runtime/step_codec.py)."""
 
 from __future__ import annotations
 

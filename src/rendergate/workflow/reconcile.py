@@ -13,8 +13,8 @@ from __future__ import annotations
 from rendergate.domain.errors import WorkflowErrored
 from rendergate.domain.task import Task
 from rendergate.services.context import Services, WorkflowState
-from rendergate.services.provider_calls import cancel_upstream
 from rendergate.services.writer import TaskWriter
+from rendergate.workflow.provider_calls import cancel_upstream
 
 STALE_SUBMITTED_S = 30.0
 DEADLINE_GRACE_S = 60.0  # past the deadline, the worker's own check has had its turn

@@ -20,7 +20,7 @@ import stamina
 import structlog
 
 from rendergate.blobs.base import BlobStore
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import (
     Fault,
@@ -34,9 +34,10 @@ from rendergate.domain.errors import (
 from rendergate.domain.task import InputRef, JobHandle, Task
 from rendergate.providers import unavailable_reason
 from rendergate.providers.base import InputFile, JobRequest, Provider
-from rendergate.services.circuit import Circuit, Circuits
-from rendergate.services.outcomes import Finished, Moved, SubmitResult, Submitted
-from rendergate.services.provider_calls import (
+from rendergate.services.writer import TaskWriter
+from rendergate.workflow.circuit import Circuit, Circuits
+from rendergate.workflow.outcomes import Finished, Moved, SubmitResult, Submitted
+from rendergate.workflow.provider_calls import (
     CALL_ATTEMPTS,
     DEFAULT_BACKOFF,
     Backoff,
@@ -45,8 +46,7 @@ from rendergate.services.provider_calls import (
     failure_message,
     readable,
 )
-from rendergate.services.unanswered import SlotsInUse, UnansweredSubmits, in_doubt
-from rendergate.services.writer import TaskWriter
+from rendergate.workflow.unanswered import SlotsInUse, UnansweredSubmits, in_doubt
 
 log = structlog.get_logger(__name__)
 

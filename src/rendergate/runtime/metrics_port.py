@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-from rendergate.config import Settings
+from rendergate.config.settings import Settings
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ import structlog
 from rendergate.domain.errors import JobInDoubt, ProviderUnanswered
 from rendergate.domain.task import Task
 from rendergate.providers.base import Provider, job_count_capability
-from rendergate.services.provider_calls import CallObserver, readable
+from rendergate.workflow.provider_calls import CallObserver, readable
 
 log = structlog.get_logger(__name__)
 

@@ -18,14 +18,14 @@ from rendergate.domain.errors import JobLost, ProviderError, ProviderUnavailable
 from rendergate.domain.task import JobHandle, Task
 from rendergate.providers.base import JobPhase, JobStatus, Provider, webhook_capability
 from rendergate.services.context import Wake, Wakeups
-from rendergate.services.outcomes import FINISHED_TRACK, Tracked, TrackOutcome, succeeded
-from rendergate.services.provider_calls import (
+from rendergate.services.writer import TaskWriter
+from rendergate.workflow.outcomes import FINISHED_TRACK, Tracked, TrackOutcome, succeeded
+from rendergate.workflow.provider_calls import (
     CallObserver,
     cancel_upstream,
     failure_message,
     readable,
 )
-from rendergate.services.writer import TaskWriter
 
 log = structlog.get_logger(__name__)
 

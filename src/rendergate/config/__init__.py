@@ -1,0 +1,2 @@
+"""Settings (settings.py, from RENDERGATE_* variables and a TOML file), the client-facing
+ones (clients.py), their value types (values.py), and the apps file (apps_file.py)."""

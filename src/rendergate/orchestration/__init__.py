@@ -1,1 +1,0 @@
-"""Durable execution of tasks. The rest of rendergate sees only the Orchestrator protocol."""
