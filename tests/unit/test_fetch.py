@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -15,8 +15,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from rendergate.domain.errors import InputTooLarge, InvalidInput, RendergateError
-from rendergate.intake import fetch as fetch_mod
-from rendergate.intake.fetch import AddressPolicy, UrlFetcher
+from rendergate.intake.fetch import UrlFetcher
+from rendergate.net.guard import AddressPolicy
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PNG = b"\x89PNG\r\n\x1a\n-not-really-an-image"
@@ -85,11 +85,17 @@ class FakeDns(AbstractResolver):
         pass
 
 
+_answering: list[FakeDns] = []  # the FakeDns of the test that asked for one: fetcher() uses it
+
+
 @pytest.fixture
-def dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
+def dns() -> Iterator[FakeDns]:
+    """Names resolved from a table, given to every fetcher() of the test (UrlFetcher's
+    `resolver`)."""
     fake = FakeDns()
-    monkeypatch.setattr(fetch_mod, "DefaultResolver", lambda: fake)
-    return fake
+    _answering.append(fake)
+    yield fake
+    _answering.remove(fake)
 
 
 @pytest.fixture
@@ -131,6 +137,7 @@ def fetcher(allow: list[str] | None = None, **kw: float) -> UrlFetcher:
         timeout_s=opts["timeout_s"],
         allow=allow or [],
         max_redirects=int(opts.get("max_redirects", 3)),
+        **({"resolver": lambda: _answering[-1]} if _answering else {}),
     )
 
 

@@ -1,6 +1,6 @@
 """Sends one webhook try: a POST to the client's URL, never into our own network.
 
-The same guard as image URLs (intake/fetch.py): IP literals are checked before the
+The same guard as image URLs (net/guard.py): IP literals are checked before the
 request, names in the connector's resolver at connect time, so a name that resolved to a
 public address at create and to a private one now is refused now. Redirects are not
 followed (a receiver answering 3xx has not taken the event), and of the answer only the
@@ -16,7 +16,7 @@ import aiohttp
 from aiohttp.resolver import DefaultResolver
 
 from rendergate.domain.errors import InvalidInput
-from rendergate.intake.fetch import AddressPolicy, GuardedResolver, check_url
+from rendergate.net.guard import AddressPolicy, GuardedResolver, check_url
 
 MAX_READ = 64 * 1024  # of a receiver's answer, read and dropped (to reuse the connection)
 
