@@ -93,18 +93,29 @@ def tell_database(settings: Settings) -> None:
     console.print(database_in_use(settings))
 
 
-def with_database(settings: Settings, use: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    """Runs `use(engine)` on the migrated task database, and closes it: the commands that
-    work on the database themselves rather than through a server (keys, prune)."""
-    from rendergate.store.sql import create_engine, migrate
+def on_database(settings: Settings, use: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Opens the task database, runs `use(engine)` and closes it: the one place a command
+    holds an engine of its own."""
+    from rendergate.store.sql import create_engine
 
     async def run() -> T:
         engine = create_engine(settings.task_database_url)
         try:
-            await migrate(engine)
             return await use(engine)
         finally:
             await engine.dispose()
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return asyncio.run(run())
+
+
+def with_database(settings: Settings, use: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Runs `use(engine)` on the migrated task database: the commands that work on the
+    database themselves rather than through a server (keys, prune)."""
+    from rendergate.store.sql import migrate
+
+    async def migrated(engine: AsyncEngine) -> T:
+        await migrate(engine)
+        return await use(engine)
+
+    return on_database(settings, migrated)

@@ -11,18 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Mapping
 from typing import Annotated
 
 import typer
 
 from rendergate.cli import starting
 from rendergate.cli.client import app as client_app
-from rendergate.cli.common import ConfigOption, Exit, console, settings_or_exit, tell_database
+from rendergate.cli.common import (
+    ConfigOption,
+    Exit,
+    console,
+    on_database,
+    settings_or_exit,
+    tell_database,
+)
 from rendergate.cli.keys import keys_app
 from rendergate.cli.ops import app as ops_app
-from rendergate.config.settings import Settings
-from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ConfigError
 from rendergate.runtime import metrics_port
 from rendergate.runtime.logs import configure_logging
@@ -32,17 +36,6 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
-
-
-def _apps(settings: Settings) -> Mapping[str, AppSpec]:
-    """The apps, or a one-line refusal naming what is wrong with the apps file."""
-    from rendergate.config.apps_file import load_apps
-
-    try:
-        return load_apps(settings)
-    except ConfigError as exc:
-        console.print(f"[red]invalid apps:[/red] {exc.message}", soft_wrap=True)
-        raise typer.Exit(Exit.REFUSED) from None
 
 
 def _flag(**flags: bool) -> dict[str, bool]:
@@ -80,10 +73,8 @@ def serve(
             "allows one rendergate process, which must run the worker"
         )
         raise typer.Exit(Exit.REFUSED)
-    _apps(settings)  # a broken apps file is refused here, in one line
-    if settings.is_single_process:
-        starting.refuse_a_second_process(settings)
-    elif not settings.worker:
+    starting.refuse_what_cannot_start(settings)
+    if not settings.is_single_process and not settings.worker:
         starting.refuse_an_unmigrated_database(settings)
     starting.refuse_open_mode_off_loopback(settings)
     tell_database(settings)
@@ -107,9 +98,7 @@ def worker(config: ConfigOption = None) -> None:
     from rendergate.runtime.bootstrap import open_services
 
     settings = settings_or_exit(config)
-    _apps(settings)  # a broken apps file is refused here, in one line
-    if settings.is_single_process:
-        starting.refuse_a_second_process(settings)
+    starting.refuse_what_cannot_start(settings)
     configure_logging(
         settings.log_level, json_lines=settings.log_json, secrets=settings.secret_values()
     )
@@ -139,22 +128,11 @@ def migrate(config: ConfigOption = None) -> None:
     from rendergate.runtime.caps import queue_limits, runnable_providers
     from rendergate.runtime.dbos_runtime import apply_caps
     from rendergate.runtime.dbos_setup import migrate_system_database
-    from rendergate.store.base import SchemaChange
-    from rendergate.store.sql import create_engine
     from rendergate.store.sql import migrate as migrate_tasks
 
     settings = settings_or_exit(config)
     tell_database(settings)
-
-    async def run() -> SchemaChange:
-        engine = create_engine(settings.task_database_url)
-        try:
-            return await migrate_tasks(engine)
-        finally:
-            await engine.dispose()
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    console.print(f"rendergate's tables: {asyncio.run(run())}")
+    console.print(f"rendergate's tables: {on_database(settings, migrate_tasks)}")
     console.print(f"DBOS's tables: {migrate_system_database(settings.system_database_url)}")
     limits = queue_limits(settings, sorted(runnable_providers(settings)))
     asyncio.run(apply_caps(settings.system_database_url, limits))

@@ -32,6 +32,20 @@ def alone(settings: Settings, advice: str = data_lock.ADVICE) -> Iterator[None]:
         yield
 
 
+def refuse_what_cannot_start(settings: Settings) -> None:
+    """What `serve` and `worker` both refuse in one line: a broken apps file, and on SQLite
+    a second process on the data dir."""
+    from rendergate.config.apps_file import load_apps
+
+    try:
+        load_apps(settings)
+    except ConfigError as exc:
+        _console.print(f"[red]invalid apps:[/red] {exc.message}", soft_wrap=True)
+        raise typer.Exit(Exit.REFUSED) from None
+    if settings.is_single_process:
+        refuse_a_second_process(settings)
+
+
 def refuse_a_second_process(settings: Settings) -> None:
     """The clear refusal, before any output; open_services takes the lock for real."""
     with alone(settings):

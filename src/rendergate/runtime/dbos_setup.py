@@ -14,6 +14,7 @@ from dbos import DBOS
 from rendergate import __version__
 from rendergate.config.settings import Settings
 from rendergate.store.base import SchemaChange
+from rendergate.store.sql import use_sqlite_pragmas
 
 
 def dbos_config(
@@ -70,22 +71,13 @@ def _system_connection(url: str) -> Iterator[tuple[sa.Connection, str | None]]:
 
 
 def sqlite_engine(url: str) -> sa.Engine:
-    """DBOS's SQLite with a write-ahead log: DBOS leaves SQLite's rollback journal and a
-    full sync on every commit, and it commits several times per task."""
+    """DBOS's SQLite with our pragmas (store/sql.py): DBOS leaves SQLite's rollback journal
+    and a full sync on every commit, and it commits several times per task."""
     engine = sa.create_engine(
         url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
     )
 
-    @sa.event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        for pragma in (
-            "busy_timeout=30000",
-            "foreign_keys=ON",
-            "journal_mode=WAL",
-            "synchronous=NORMAL",
-        ):
-            dbapi_connection.execute(f"PRAGMA {pragma}")
-
+    use_sqlite_pragmas(engine)
     return engine
 
 

@@ -29,22 +29,30 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = zlib.crc32(b"rendergate.migrate")
 
 
+SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000", "foreign_keys=ON")
+"""What a small always-on service wants of SQLite: a write-ahead log (readers never wait on
+the writer), a sync per checkpoint rather than per commit, a wait on a lock rather than an
+error, and the foreign keys enforced. Our tables and DBOS's (runtime/dbos_setup.py) alike."""
+
+
+def use_sqlite_pragmas(engine: sa.Engine) -> None:
+    """Sets SQLITE_PRAGMAS on every connection the engine opens."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+
 def create_engine(url: str) -> AsyncEngine:
-    """An engine with the SQLite pragmas a small always-on service wants."""
+    """An engine for the task database; on SQLite, with SQLITE_PRAGMAS."""
     # hide_parameters: debug-level SQL logs would otherwise print webhook tokens
     if not url.startswith("sqlite"):
         return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
     engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
-
-    @sa.event.listens_for(engine.sync_engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
+    use_sqlite_pragmas(engine.sync_engine)
     return engine
 
 
