@@ -35,6 +35,7 @@ from rendergate.providers.base import cancel_capability
 from rendergate.services.admission import check_push, within_limits
 from rendergate.services.context import Services, Wake
 from rendergate.services.routing import choose_route, refuse_undeclared
+from rendergate.services.writer import TaskWriter
 from rendergate.store.base import AlongWrite, Page, TaskIdTaken
 
 log = structlog.get_logger(__name__)
@@ -195,26 +196,20 @@ async def get_task(task_id: int, *, services: Services, caller: str | None = Non
 
 async def cancel_task(task_id: int, *, services: Services, caller: str | None = None) -> Task:
     """Cancels an unfinished task here at once and upstream where the provider can."""
-    while True:
-        task = await services.store.get(task_id, owner=caller)
-        try:
-            canceled = task.cancel(now=services.clock())
-        except InvalidTransition:
-            raise InvalidTransition(
-                f"task {task_id} is already {task.status} and cannot be canceled"
-            ) from None
-        stored = await services.store.save(task, canceled)
-        if stored is not None:
-            break
-    if task.provider_job is not None and not await _stopped_upstream(
-        task, task.provider_job, services
-    ):
-        note = f"canceled here; {task.provider} cannot cancel, so it may still run the job"
-        stored = await services.store.save(
-            stored, dataclasses.replace(stored, error_message=note)
+    task = await services.store.get(task_id, owner=caller)  # another key's: TaskNotFound
+    writer = TaskWriter(services.store, services.clock, services.redactor)
+    stored = await writer.apply(task_id, lambda t: t.cancel(now=services.clock()))
+    if stored is None:
+        now = await services.store.get(task_id)
+        raise InvalidTransition(f"task {task_id} is already {now.status} and cannot be canceled")
+    job = stored.provider_job
+    if job is not None and not await _stopped_upstream(stored, job, services):
+        note = f"canceled here; {stored.provider} cannot cancel, so it may still run the job"
+        stored = await writer.apply(
+            task_id, lambda t: dataclasses.replace(t, error_message=note)
         ) or await services.store.get(task_id)
     await services.wake(task_id, Wake.CANCEL)
-    log.info("task canceled", task_id=task_id)
+    log.info("task canceled", task_id=task.task_id)
     return stored
 
 
