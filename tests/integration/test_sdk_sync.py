@@ -1,6 +1,6 @@
 """The SDK's blocking Client from plain tests, against `rendergate serve` as a child process
-(so nothing here blocks a loop a server runs on), and the README's SDK snippets run as a
-user would run them."""
+(so nothing here blocks a loop a server runs on), and the SDK snippets of the README and
+docs/sdk.md run as a user would run them."""
 
 from __future__ import annotations
 
@@ -80,10 +80,12 @@ async def test_the_blocking_client_works_inside_a_running_loop(live: ServeProces
         assert "preview" in {app.name for app in client.apps()}
 
 
-def readme_snippets() -> list[str]:
+def sdk_snippets() -> list[str]:
+    """The README's SDK section, then the SDK's own page."""
     readme = (ROOT / "README.md").read_text()
     section = readme.split("\n## Python SDK\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    page = (ROOT / "docs" / "sdk.md").read_text()
+    return re.findall(r"```python\n(.*?)```", section + page, flags=re.DOTALL)
 
 
 def run_snippet(code: str, server: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -93,11 +95,11 @@ def run_snippet(code: str, server: str, cwd: Path) -> subprocess.CompletedProces
     )
 
 
-def test_the_readme_sdk_snippets_work(
+def test_the_documented_sdk_snippets_work(
     live: ServeProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    first, errors, together, webhook = readme_snippets()
+    first, errors, together, webhook = sdk_snippets()
     done = run_snippet(first, live.url, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "completed 100"
@@ -114,7 +116,7 @@ def test_the_readme_sdk_snippets_work(
     secret = "whsec_" + base64.b64encode(b"the README's receiver, 32 bytes!").decode()
     monkeypatch.setenv("WEBHOOK_SECRET", secret)
     namespace: dict[str, Any] = {}
-    exec(compile(webhook, "README.md", "exec"), namespace)
+    exec(compile(webhook, "docs/sdk.md", "exec"), namespace)
     with Client(live.url) as client:
         task = next(iter(client.list(status="completed")))
     body, headers = signed(secret, {"type": "task.completed", "data": dict(task.raw)})

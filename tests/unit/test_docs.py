@@ -1,4 +1,4 @@
-"""The README and the OpenAPI document keep up with the code."""
+"""The README, docs/ and the OpenAPI document keep up with the code, and with each other."""
 
 from __future__ import annotations
 
@@ -16,13 +16,14 @@ from support.server import RunningServer
 ROOT = Path(__file__).parents[2]
 
 
-def test_the_readme_settings_table_lists_exactly_the_settings(tmp_path: Path) -> None:
-    """rendergate's own settings and those each built-in adapter declares beside its code."""
+def test_the_settings_table_lists_exactly_the_settings(tmp_path: Path) -> None:
+    """docs/configuration.md lists rendergate's own settings and those each built-in adapter
+    declares beside its code."""
     declared = set(Settings.model_fields)
     for entry in registry(load_settings(data_dir=tmp_path)).values():
         declared |= set(entry.settings.model_fields)
-    readme = (ROOT / "README.md").read_text()
-    listed = set(re.findall(r"^\| `RENDERGATE_(\w+)` \|", readme, flags=re.MULTILINE))
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    listed = set(re.findall(r"^\| `RENDERGATE_(\w+)` \|", page, flags=re.MULTILINE))
     assert listed == {name.upper() for name in declared}
 
 
@@ -144,8 +145,11 @@ async def test_docs_page_uses_only_local_assets(server: RunningServer) -> None:
 
 
 DOC_REFERENCE = re.compile(r"\bdocs/[\w./-]+\.md\b")
-MARKDOWN_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
+FENCED_CODE = re.compile(r"^ *```.*?^ *```", flags=re.MULTILINE | re.DOTALL)
+HEADING = re.compile(r"^#{1,6} +(.+?) *$", flags=re.MULTILINE)
 TEXT_SUFFIXES = {".py", ".md", ".sh", ".toml", ".txt", ".cfg", ".ini"}
+README_MAX_LINES = 400
 
 
 def _tracked_text_files() -> list[Path]:
@@ -160,8 +164,59 @@ def _tracked_text_files() -> list[Path]:
     return [f for f in files if f.is_file() and (f.suffix in TEXT_SUFFIXES or f.name == "Makefile")]
 
 
+def _prose(page: Path) -> str:
+    """A Markdown page without its fenced code, where no line is a link or a heading."""
+    return FENCED_CODE.sub("", page.read_text(encoding="utf-8"))
+
+
+def _links(page: Path) -> list[tuple[Path, str]]:
+    """The page's relative links: the file each names (the page itself for a bare `#anchor`)
+    and the anchor, empty when there is none."""
+    found = []
+    for link in MARKDOWN_LINK.findall(_prose(page)):
+        if "://" in link or link.startswith("mailto:"):
+            continue
+        target, _, anchor = link.partition("#")
+        found.append(((page.parent / target).resolve() if target else page, anchor))
+    return found
+
+
+def _heading_anchor(heading: str) -> str:
+    """The id GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
+def _anchors(page: Path) -> set[str]:
+    """The ids of the page's headings; a repeated one gets -1, -2, ... as on GitHub."""
+    seen: dict[str, int] = {}
+    for heading in HEADING.findall(_prose(page)):
+        anchor = _heading_anchor(heading)
+        seen[anchor] = seen.get(anchor, -1) + 1
+        if seen[anchor]:
+            seen[f"{anchor}-{seen[anchor]}"] = 0
+    return set(seen)
+
+
+def test_heading_anchors_are_githubs(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Push: webhooks and event streams\n\n## Aliyun 智作工坊 (SpeedPix), ComfyUI apps\n"
+        "## 1. Implement the protocol\n### How `Client` runs\n## Errors\n## Errors\n\n"
+        "```ini\n# /etc/systemd/system/rendergate-worker@.service\n```\n"
+    )
+    assert _anchors(page) == {
+        "push-webhooks-and-event-streams",
+        "aliyun-智作工坊-speedpix-comfyui-apps",
+        "1-implement-the-protocol",
+        "how-client-runs",
+        "errors",
+        "errors-1",
+    }
+
+
 def test_every_document_the_repository_cites_exists() -> None:
-    """A `docs/….md` named anywhere, and every relative link in a Markdown file, resolves."""
+    """A `docs/….md` named anywhere, and every relative link in a Markdown file, resolves:
+    to a file that exists and, for a `#anchor` into a Markdown page, to one of its headings."""
     dangling = []
     for path in _tracked_text_files():
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -172,13 +227,27 @@ def test_every_document_the_repository_cites_exists() -> None:
         ]
         if path.suffix == ".md":
             dangling += [
-                f"{path.relative_to(ROOT)} links {link}"
-                for link in MARKDOWN_LINK.findall(text)
-                if "://" not in link
-                and not link.startswith("mailto:")
-                and not (path.parent / link).exists()
+                f"{path.relative_to(ROOT)} links {target}" + (f"#{anchor}" if anchor else "")
+                for target, anchor in _links(path)
+                if not target.exists()
+                or (anchor and target.suffix == ".md" and anchor not in _anchors(target))
             ]
     assert dangling == []
+
+
+def test_the_readme_opens_the_door_and_the_docs_hold_the_rest() -> None:
+    """The README stays short enough to read first, and every page of docs/ can be reached
+    from it by links."""
+    readme = (ROOT / "README.md").resolve()
+    assert len(readme.read_text().splitlines()) <= README_MAX_LINES
+    reached, todo = {readme}, [readme]
+    while todo:
+        for target, _ in _links(todo.pop()):
+            if target.suffix == ".md" and target.exists() and target not in reached:
+                reached.add(target)
+                todo.append(target)
+    pages = {page.resolve() for page in (ROOT / "docs").glob("*.md")}
+    assert sorted(p.name for p in pages - reached) == []
 
 
 def test_the_error_tree_in_the_architecture_names_every_class() -> None:

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 console = Console(stderr=True, soft_wrap=True)  # a message is one line, however long
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="TOML file with settings (keys as in the README).")
+    Path | None,
+    typer.Option("--config", help="TOML file with settings (keys as in docs/configuration.md)."),
 ]
 ServerOption = Annotated[
     str | None,
@@ -59,7 +60,7 @@ def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
     else:
         for name in unknown_variables(settings, os.environ):
             console.print(
-                f"[yellow]ignored:[/yellow] {name} is not a setting (see the README's table)",
+                f"[yellow]ignored:[/yellow] {name} is not a setting (see docs/configuration.md)",
                 soft_wrap=True,
             )
         return settings

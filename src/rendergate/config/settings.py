@@ -315,7 +315,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         known |= set(entry.settings.model_fields)
     given = set(overrides) | set(document)
     if unknown := sorted(given - known):
-        raise ConfigError(f"unknown setting {', '.join(unknown)}: see the README's settings table")
+        raise ConfigError(f"unknown setting {', '.join(unknown)}: see docs/configuration.md")
     settings._known = frozenset(known)
     return settings
 
