@@ -312,6 +312,7 @@ async def test_migration_0003_gives_existing_tasks_no_skips(engine: AsyncEngine)
         "webhook_events",
         "deadline_s",
         "files_expired_at",
+        "link_base",
     ):
         del row[later]  # a row written before fallbacks (and keys, and webhooks) existed
     async with engine.begin() as connection:

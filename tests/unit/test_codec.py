@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from rendergate.domain.task import InputRef, JobHandle, Task
-from rendergate.store.codec import from_row, to_row
+from rendergate.store.codec import from_row, from_snapshot, to_row, to_snapshot
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -17,6 +18,7 @@ def test_a_task_survives_the_round_trip() -> None:
         provider="fake",
         inputs={"image": InputRef(key="inputs/7/image.bmp", content_type="image/bmp")},
         provider_job=JobHandle(job_id="j", data={"attempt": 1, "nested": {"ok": True}}),
+        link_base="https://render.example.com",
         created_at=NOW,
         updated_at=NOW,
     )
@@ -30,3 +32,10 @@ def test_a_row_from_before_content_types_were_kept_still_reads() -> None:
         "image": InputRef(key="inputs/8/image.gif", content_type="image/gif"),
         "reference": InputRef(key="inputs/8/reference.jpg", content_type="image/jpeg"),
     }
+
+
+def test_an_event_snapshot_from_before_link_base_was_recorded_still_reads() -> None:
+    recorded = Task(task_id=9, app="fake", provider="fake", created_at=NOW, updated_at=NOW)
+    snapshot = to_snapshot(replace(recorded, link_base="https://render.example.com"))
+    del snapshot["link_base"]
+    assert from_snapshot(snapshot) == recorded

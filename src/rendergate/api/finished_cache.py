@@ -21,23 +21,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from rendergate.domain.errors import Unauthorized
 from rendergate.lru import Lru
 from rendergate.services.keys import through_proxy
+from rendergate.services.links import answer_base
 
 if TYPE_CHECKING:
     from rendergate.services.context import Services
 
 TASK_PATH = re.compile(r"/tasks/([0-9]{1,16})")  # not \d: the route refuses other digits
 FALSE_VALUES = {"0", "off", "f", "false", "n", "no"}  # what FastAPI parses as bool False
-
-
-def request_base_url(scope: Scope, services: Services) -> str:
-    """The base URL image links use: RENDERGATE_PUBLIC_URL, else the request's own."""
-    if services.settings.public_url:
-        return services.settings.public_url.rstrip("/")
-    host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
-    if host is None:
-        server = scope.get("server") or ("localhost", 80)
-        host = f"{server[0]}:{server[1]}"
-    return f"{scope['scheme']}://{host}{scope.get('root_path', '')}".rstrip("/")
 
 
 class FinishedTaskCache:
@@ -83,7 +73,7 @@ class FinishedTaskCache:
             return None  # the route answers 401
         task_id = int(match[1])
         bodies: FinishedBodies = state.finished_bodies
-        cached = bodies.get((task_id, request_base_url(scope, services)))
+        cached = bodies.get((task_id, answer_base(services.settings, scope)))
         task = services.finished.get(task_id)
         if cached is None or task is None or cached[0] != task.version:
             return None

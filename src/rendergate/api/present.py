@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from rendergate.api.finished_cache import request_base_url
 from rendergate.api.schemas import (
     AppPublic,
     Envelope,
@@ -21,6 +20,7 @@ from rendergate.domain.errors import ResultLost
 from rendergate.domain.task import Task, TaskStatus
 from rendergate.domain.values import renderable, safe_text
 from rendergate.services.context import Services
+from rendergate.services.links import answer_base
 from rendergate.services.routing import app_availability
 
 
@@ -30,7 +30,8 @@ def envelope(data: Any, status_code: int = 200) -> JSONResponse:
 
 
 def base_url(request: Request, services: Services) -> str:
-    return request_base_url(request.scope, services)
+    """The base of the image links in an answer to `request` (services/links.py)."""
+    return answer_base(services.settings, request.scope)
 
 
 def present_task(task: Task, *, base: str, result: bytes | ResultLost | None = None) -> TaskPublic:

@@ -114,7 +114,8 @@ class Settings(SettingsSources, ClientSettings):
     public_url: str | None = Field(
         None,
         description="Base URL clients and providers reach us at (image links, provider "
-        "callbacks). Unset: image links use the request's own base URL.",
+        "callbacks). Unset: an answer's links use its request's base URL, a webhook's that of "
+        "the request that created the task, and providers are polled.",
     )
 
     # Serving

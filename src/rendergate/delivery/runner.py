@@ -14,6 +14,7 @@ from rendergate.delivery.sender import WebhookSender
 from rendergate.domain.events import RetryPolicy
 from rendergate.domain.task import Task
 from rendergate.services.context import Services
+from rendergate.services.links import outbound_base
 from rendergate.store.deliveries import SqlDeliveries
 
 
@@ -28,10 +29,9 @@ async def delivering(
     sender = await stack.enter_async_context(
         WebhookSender(allow=settings.fetch_allow, timeout_s=settings.webhook_timeout_s)
     )
-    base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
 
     def render(task: Task) -> dict[str, Any]:
-        return present_task(task, base=base).model_dump(mode="json")
+        return present_task(task, base=outbound_base(settings, task)).model_dump(mode="json")
 
     async def secrets(owner: str) -> list[str]:
         return await signing_secrets(services, owner)

@@ -93,6 +93,7 @@ class Task:
     skipped: tuple[Skip, ...] = ()  # the app's routes passed over, in order, before `provider`
     owner: str = ""  # the id of the API key that created it; "" without keys (open mode)
     webhook_url: str = ""  # where the client's webhooks go; "" for none
+    link_base: str = ""  # the base URL of the request that created it (services/links.py)
     webhook_events: tuple[str, ...] = ()  # the events it asked for; (): the default set
     deadline_s: float | None = None  # the client's own deadline, within the app's
     files_expired_at: datetime | None = None  # its inputs and results removed (retention)

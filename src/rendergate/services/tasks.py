@@ -59,6 +59,7 @@ class NewTask:
     webhook_url: str = ""
     webhook_events: tuple[str, ...] = ()  # checked by domain.events.parse_webhook_events
     deadline_s: float | None = None
+    link_base: str = ""  # the base URL of the request creating it (services/links.py)
 
 
 def new_task_id() -> int:
@@ -152,6 +153,7 @@ async def _store_new(
             webhook_url=request.webhook_url,
             webhook_events=request.webhook_events,
             deadline_s=request.deadline_s,
+            link_base=request.link_base,
             created_at=now,
             updated_at=now,
         )

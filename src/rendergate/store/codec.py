@@ -40,6 +40,7 @@ def to_row(task: Task) -> dict[str, Any]:
         "callback_token": task.callback_token,
         "owner": task.owner,
         "webhook_url": task.webhook_url,
+        "link_base": task.link_base,
         "webhook_events": list(task.webhook_events),
         "deadline_s": task.deadline_s,
         "files_expired_at": task.files_expired_at,
@@ -71,6 +72,7 @@ def from_row(row: Mapping[Any, Any]) -> Task:
         callback_token=row["callback_token"],
         owner=row["owner"],
         webhook_url=row["webhook_url"],
+        link_base=row.get("link_base") or "",  # events' snapshots from before it had none
         webhook_events=tuple(row["webhook_events"] or ()),
         deadline_s=row["deadline_s"],
         files_expired_at=row["files_expired_at"],

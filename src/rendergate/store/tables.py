@@ -61,6 +61,7 @@ tasks = sa.Table(
     sa.Column("skipped", JSONType, nullable=False, server_default=sa.text("'[]'")),
     sa.Column("owner", sa.String(32), nullable=False, server_default=""),  # its API key's id
     sa.Column("webhook_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("link_base", sa.Text, nullable=False, server_default=""),
     sa.Column("webhook_events", JSONType, nullable=False, server_default=sa.text("'[]'")),
     sa.Column("deadline_s", sa.Float, nullable=True),
     sa.Column("files_expired_at", UTCDateTime, nullable=True),

@@ -34,6 +34,7 @@ from rendergate.domain.errors import (
 from rendergate.domain.task import InputRef, JobHandle, Task
 from rendergate.providers import unavailable_reason
 from rendergate.providers.base import InputFile, JobRequest, Provider
+from rendergate.services.links import callback_url
 from rendergate.services.writer import TaskWriter
 from rendergate.workflow.circuit import Circuit, Circuits
 from rendergate.workflow.outcomes import Finished, Moved, SubmitResult, Submitted
@@ -262,7 +263,7 @@ class SubmitStep:
             inputs=refs,
             angle=task.angle,
             params=task.params,
-            callback_url=self._callback_url(task),
+            callback_url=callback_url(self.settings, task),
             attempt=task.attempts + 1,
             idempotency_key=idempotency_key(task),
         )
@@ -319,13 +320,6 @@ class SubmitStep:
             return Finished()
         log.info("task falls back", task_id=task_id, to=to, reason=moved.skipped[-1].reason)
         return Moved(to, moved.workflow_id)
-
-    def _callback_url(self, task: Task) -> str | None:
-        """Where the provider may call us back; only with a public URL, or nobody can reach us."""
-        base = self.settings.public_url
-        if not base or not task.callback_token:
-            return None
-        return f"{base.rstrip('/')}/webhooks/{task.provider}/{task.task_id}/{task.callback_token}"
 
     async def _input_file(self, role: str, ref: InputRef) -> InputFile:
         return InputFile(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -24,6 +25,7 @@ from rendergate.domain.media import extension_of
 from rendergate.domain.task import MAX_SAFE_INTEGER, TaskStatus
 from rendergate.services import tasks as use_cases
 from rendergate.services.idempotency import create_once
+from rendergate.services.links import recorded_base
 from rendergate.services.streams import wait_finished
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -63,7 +65,7 @@ async def create_task(
     """Takes multipart/form-data (`image` file, `reference` file, `type`, `angle`, `params` as
     a JSON string) or JSON (`image_base64` or `image_url`, `reference_base64` or
     `reference_url`, `type`, `angle`, `params`). Answers with the new task, as GET does."""
-    new = await read_new_task(request, services)
+    new = replace(await read_new_task(request, services), link_base=recorded_base(request.scope))
     owner = caller or ""
     if idempotency_key is None:
         task = await use_cases.create_task(new, services=services, owner=owner)
