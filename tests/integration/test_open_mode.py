@@ -22,6 +22,8 @@ PROXIES = [
     {"X-Forwarded-For": "203.0.113.7"},
     {"Forwarded": "for=203.0.113.7;proto=https"},
     {"X-Real-IP": "203.0.113.7"},
+    {"X-Forwarded-Proto": "https"},
+    {"X-Forwarded-Host": "render.example.com"},
 ]
 
 

@@ -85,7 +85,7 @@ def say_how_keys_apply(settings: Settings) -> None:
         _console.print(
             "[yellow]warning:[/yellow] open mode: no API key is needed until one is created, "
             "and requests that came through a proxy (Forwarded, X-Forwarded-For, "
-            "X-Real-IP) are refused",
+            "X-Forwarded-Proto, X-Forwarded-Host, X-Real-IP) are refused",
             soft_wrap=True,
         )
     elif not any(key.active for key in keys):

@@ -22,7 +22,13 @@ from rendergate.domain.errors import Unauthorized
 from rendergate.domain.keys import ApiKey, parse_token
 
 REFRESH_S = 2.0
-PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+PROXY_HEADERS = (
+    "forwarded",
+    "x-forwarded-for",
+    "x-real-ip",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+)
 HOW_TO_MAKE_ONE = "create one with `rendergate keys create NAME` on the server"
 
 
