@@ -24,7 +24,12 @@ CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        r = self.registry
+        self._task_series(self.registry)
+        self._call_series(self.registry)
+        self._cluster_gauges(self.registry)
+
+    def _task_series(self, r: CollectorRegistry) -> None:
+        """What this process sees tasks do."""
         self.created = Counter(
             "rendergate_tasks_created", "Tasks created", ["app", "provider"], registry=r
         )
@@ -51,6 +56,9 @@ class Metrics:
         self.result_bytes = Counter(
             "rendergate_result_bytes", "Bytes of results stored", ["provider"], registry=r
         )
+
+    def _call_series(self, r: CollectorRegistry) -> None:
+        """This process's calls out: to providers, and webhooks to clients."""
         self.upstream = Counter(
             "rendergate_upstream_requests",
             "Provider calls, by outcome: ok, or the error's code (or kind)",
@@ -70,6 +78,9 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+
+    def _cluster_gauges(self, r: CollectorRegistry) -> None:
+        """The whole cluster's, as the database knows it, set at each scrape."""
         self.queue_depth = Gauge(
             "rendergate_queue_depth", "Tasks waiting in our queue", ["provider"], registry=r
         )
