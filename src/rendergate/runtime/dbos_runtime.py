@@ -29,7 +29,7 @@ from rendergate.runtime.step_codec import (
 )
 from rendergate.runtime.workflow_rows import WORKFLOW_NAME, queue_name
 from rendergate.workflow.execution import TaskRunner
-from rendergate.workflow.outcomes import Finished, Moved, SubmitResult, TrackOutcome
+from rendergate.workflow.outcomes import Finished, Moved, RunEnd, SubmitResult, TrackOutcome
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -148,32 +148,39 @@ async def _internal_error_step(task_id: int, error: str) -> None:
 
 
 @DBOS.workflow(name=WORKFLOW_NAME)
-async def run_task(task_id: int) -> str:
+async def run_task(task_id: int) -> RunEnd:
     """submit -> track -> collect; a lost job goes round again, a bounded number of times.
 
     A bug or an unexpected error fails the task with a message instead of leaving it stuck.
     """
     with _active_runner().in_flight(task_id):
         try:
-            for _ in range(MAX_SUBMISSIONS):
-                submitted = await _submitted(task_id)
-                if isinstance(submitted, Finished):
-                    return TrackOutcome.FINISHED.value
-                if isinstance(submitted, Moved):  # its own workflow, on its provider's queue
-                    queue = await _queue_for(submitted.provider)
-                    with SetWorkflowID(submitted.workflow_id):
-                        await queue.enqueue_async(run_task, task_id)
-                    return "moved"
-                recorded = await _track_step(task_id)  # handed on to collect as DBOS has it
-                outcome = tracked_from_json(recorded).outcome
-                if outcome is TrackOutcome.LOST:
-                    continue
-                if outcome is TrackOutcome.SUCCEEDED:
-                    await _collect_step(task_id, recorded)
-                return outcome.value
-            await _give_up_step(task_id)
+            return await _submit_track_collect(task_id)
         except Exception as exc:
             kind = exc.kind if isinstance(exc, StepFailed) else type(exc).__name__
             log.error("task workflow failed", task_id=task_id, error=kind)
             await _internal_error_step(task_id, kind)
-        return TrackOutcome.FINISHED.value
+            return RunEnd.FINISHED
+
+
+async def _submit_track_collect(task_id: int) -> RunEnd:
+    for _ in range(MAX_SUBMISSIONS):
+        submitted = await _submitted(task_id)
+        if isinstance(submitted, Finished):
+            return RunEnd.FINISHED
+        if isinstance(submitted, Moved):  # its own workflow, on its provider's queue
+            queue = await _queue_for(submitted.provider)
+            with SetWorkflowID(submitted.workflow_id):
+                await queue.enqueue_async(run_task, task_id)
+            return RunEnd.MOVED
+        # Submitted: the task's row records the job, and the track step reads it there.
+        recorded = await _track_step(task_id)  # handed on to collect as DBOS has it
+        outcome = tracked_from_json(recorded).outcome
+        if outcome is TrackOutcome.SUCCEEDED:
+            await _collect_step(task_id, recorded)
+            return RunEnd.SUCCEEDED
+        if outcome is TrackOutcome.FINISHED:
+            return RunEnd.FINISHED
+        # TrackOutcome.LOST: the row forgot the job; submit again
+    await _give_up_step(task_id)
+    return RunEnd.FINISHED

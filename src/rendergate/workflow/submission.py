@@ -116,7 +116,8 @@ def idempotency_key(task: Task) -> str:
 
 
 class SubmitStep:
-    """submit(task_id): the task's job handle, where it moved, or that it is finished."""
+    """submit(task_id): that the task's row now records its job, where it moved, or that
+    it is finished."""
 
     def __init__(
         self,
@@ -177,7 +178,7 @@ class SubmitStep:
         if workflow_id is not None and workflow_id != task.workflow_id:
             return Moved(task.provider, task.workflow_id)
         if task.provider_job is not None:  # submitted before a crash: never twice
-            return Submitted(task.provider_job)
+            return Submitted()
         return None
 
     async def _runnable_app(self, task: Task) -> AppSpec | None:
@@ -222,16 +223,16 @@ class SubmitStep:
         if stored is None:  # canceled meanwhile, or another execution's job came first
             current = await self.writer.store.get(task.task_id)
             if current.provider_job == job and not current.status.is_terminal:
-                return Submitted(job)  # ours: its write landed though its answer was lost
+                return Submitted()  # ours: its write landed though its answer was lost
             await cancel_upstream(self.providers.get(task.provider), job)
             if current.status.is_terminal or current.provider_job is None:
                 return Finished()
             log.warning("a second execution submitted; its job was canceled", task_id=task.task_id)
-            return Submitted(current.provider_job)  # the job the task records is followed
+            return Submitted()  # the job the task records is followed
         shown = job.job_id if job.shown else ""
         structlog.contextvars.bind_contextvars(provider_job_id=shown)  # for the lines to come
         log.info("task submitted", task_id=task.task_id, provider=task.provider, job=job.job_id)
-        return Submitted(job)
+        return Submitted()
 
     async def _hand_over(
         self, task: Task, app: AppSpec, guard: _Guard, *, can_move: bool
