@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from rendergate.domain.task import InputRef, JobHandle, Task
+import pytest
+
+from rendergate.domain.task import ErrorKind, InputRef, JobHandle, Task
 from rendergate.store.codec import from_row, to_row
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -30,3 +32,25 @@ def test_a_row_from_before_content_types_were_kept_still_reads() -> None:
         "image": InputRef(key="inputs/8/image.gif", content_type="image/gif"),
         "reference": InputRef(key="inputs/8/reference.jpg", content_type="image/jpeg"),
     }
+
+
+# Every error_kind an earlier version wrote (its text, as stored), and what it reads as.
+STORED_KINDS = {
+    "": ErrorKind.NONE,
+    "user": ErrorKind.USER,
+    "provider": ErrorKind.PROVIDER,
+    "config": ErrorKind.CONFIG,
+    "timeout": ErrorKind.TIMEOUT,
+    "internal": ErrorKind.INTERNAL,
+    "canceled": ErrorKind.CANCELED,
+}
+
+
+@pytest.mark.parametrize(("stored", "kind"), STORED_KINDS.items())
+def test_every_stored_error_kind_reads_as_its_member(stored: str, kind: ErrorKind) -> None:
+    row = to_row(Task(task_id=9, app="fake", provider="fake", created_at=NOW, updated_at=NOW))
+    row["error_kind"] = stored
+    task = from_row(row)
+    assert task.error_kind is kind
+    written = to_row(task)["error_kind"]
+    assert type(written) is str and written == stored  # the column keeps the same text

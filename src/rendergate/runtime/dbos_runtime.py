@@ -20,6 +20,7 @@ import structlog
 from dbos import DBOS, Queue, SetWorkflowID
 
 from rendergate.domain.errors import RendergateError
+from rendergate.domain.task import ErrorKind
 from rendergate.domain.values import clean_text
 from rendergate.runtime.step_codec import (
     submit_from_json,
@@ -136,15 +137,14 @@ async def _submitted(task_id: int) -> SubmitResult:
 @DBOS.step(name="rendergate.give_up")
 async def _give_up_step(task_id: int) -> None:
     await _active_runner().fail(
-        task_id, f"the provider lost the job {MAX_SUBMISSIONS} times", kind="provider"
+        task_id, f"the provider lost the job {MAX_SUBMISSIONS} times", ErrorKind.PROVIDER
     )
 
 
 @DBOS.step(name="rendergate.fail_internal")
 async def _internal_error_step(task_id: int, error: str) -> None:
-    await _active_runner().fail(
-        task_id, f"internal error while running the task ({error}); see the server log", "internal"
-    )
+    message = f"internal error while running the task ({error}); see the server log"
+    await _active_runner().fail(task_id, message, ErrorKind.INTERNAL)
 
 
 @DBOS.workflow(name=WORKFLOW_NAME)

@@ -31,7 +31,7 @@ from rendergate.domain.errors import (
     ProviderUnanswered,
     ProviderUnavailable,
 )
-from rendergate.domain.task import InputRef, JobHandle, Task
+from rendergate.domain.task import ErrorKind, InputRef, JobHandle, Task
 from rendergate.providers import unavailable_reason
 from rendergate.providers.base import InputFile, JobRequest, Provider
 from rendergate.services.writer import TaskWriter
@@ -161,7 +161,7 @@ class SubmitStep:
         fallback = next(later, None)
         if task.provider not in self.providers:  # its settings went away while it waited
             gone = unavailable_reason(task.provider, self.settings) or "not running here"
-            return await self._fall_back_or_fail(task_id, fallback, gone, kind="config")
+            return await self._fall_back_or_fail(task_id, fallback, gone, ErrorKind.CONFIG)
         # One circuit per provider and app: one app's broken settings (a wrong app id, a
         # template that does not suit the server) must not turn tasks of other apps away.
         circuit = self.circuits[f"{task.provider}/{task.app}"]
@@ -185,13 +185,12 @@ class SubmitStep:
         """The task's app, unless the apps changed under it or its deadline passed."""
         app = self.apps.get(task.app)
         if app is None or all(route.provider != task.provider for route in app.routes):
-            await self.writer.fail(
-                task.task_id, f"app {task.app!r} no longer runs on {task.provider}", "config"
-            )
+            gone = f"app {task.app!r} no longer runs on {task.provider}"
+            await self.writer.fail(task.task_id, gone, ErrorKind.CONFIG)
             return None
         deadline = app.deadline(task.created_at, task.deadline_s)
         if self.clock() >= deadline.at:
-            await self.writer.fail(task.task_id, deadline.message(app), "timeout")
+            await self.writer.fail(task.task_id, deadline.message(app), ErrorKind.TIMEOUT)
             return None
         return app
 
@@ -208,7 +207,7 @@ class SubmitStep:
             if fallback is not None and reason is not None:
                 return await self._fall_back(task.task_id, fallback, reason)
             await self.writer.fail(
-                task.task_id, failure_message(task.provider, exc), exc.fault.value
+                task.task_id, failure_message(task.provider, exc), ErrorKind.of(exc.fault)
             )
             return Finished()
         if job is None:  # canceled while we waited for a busy provider
@@ -306,7 +305,7 @@ class SubmitStep:
         )
 
     async def _fall_back_or_fail(
-        self, task_id: int, to: str | None, reason: str, *, kind: str
+        self, task_id: int, to: str | None, reason: str, kind: ErrorKind
     ) -> SubmitResult:
         if to is not None:
             return await self._fall_back(task_id, to, reason)
