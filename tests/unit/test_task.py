@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from rendergate.domain.apps import AppSpec, NodeBinding, parse_apps
+from rendergate.domain.apps import AppSpec, NodeBinding, Route, parse_apps
 from rendergate.domain.errors import Fault, InvalidInput, InvalidTransition
 from rendergate.domain.task import ErrorKind, JobHandle, ResultFile, Task, TaskStatus
 
@@ -175,14 +175,18 @@ def test_parse_apps_reads_every_field_and_defaults() -> None:
     render = apps["render"]
     assert render == AppSpec(
         name="render",
-        provider="runninghub",
+        routes=(
+            Route(
+                provider="runninghub",
+                bindings=(NodeBinding(source="image", node_id="112", field="image"),),
+                options={"webapp_id": "42"},
+            ),
+        ),
         title="Render",
         description="d",
         requires_reference=True,
         deadline_s=60.0,
         angles=("front", "top"),
-        bindings=(NodeBinding(source="image", node_id="112", field="image"),),
-        options={"webapp_id": "42"},
     )
     bare = apps["bare"]
     assert (bare.provider, bare.deadline_s, bare.requires_reference) == ("local", 1800.0, False)
