@@ -42,8 +42,10 @@ from rendergate.providers.base import (
     WebhookEvent,
 )
 from rendergate.providers.fake import FakeProvider
+from rendergate.providers.local import LocalProvider
 from rendergate.runtime.bootstrap import open_services
 from rendergate.services.context import Services, WorkflowState
+from rendergate.services.routing import RunsHere
 from rendergate.services.tasks import NewTask, Upload, cancel_task, create_task
 from rendergate.store.memory import MemoryTaskStore
 from rendergate.workflow.execution import TaskRunner
@@ -188,7 +190,11 @@ async def make_world() -> AsyncIterator[MakeWorld]:
             store = store or MemoryTaskStore()
             clock, hub, fake = Clock(), ScriptedHub(), FakeProvider()
             orchestrator = RecordingOrchestrator()
-            available: dict[str, Provider] = {"runninghub": hub, "fake": fake}
+            available: dict[str, Provider] = {
+                "runninghub": hub,
+                "fake": fake,
+                "local": LocalProvider(),
+            }
             services = await stack.enter_async_context(
                 open_services(
                     settings,
@@ -409,12 +415,31 @@ async def test_create_checks_params_with_the_route_chosen(
 ) -> None:
     strong = {"strength": 7}  # too strong for the local preview; RunningHub checks nothing
     with pytest.raises(InvalidInput) as refused:
-        await (await make_world(settings, providers=("fake",))).create(
+        await (await make_world(settings, providers=("fake", "local"))).create(
             app="hub_or_preview", **strong
         )
     assert refused.value.field == "params.strength"
     task = await (await make_world(hub_settings)).create(app="hub_or_preview", **strong)
     assert (task.provider, task.skipped) == ("runninghub", ())
+
+
+async def test_create_asks_what_submit_asks_whether_a_provider_runs_here(
+    make_world: MakeWorld, settings: Settings
+) -> None:
+    """A provider the settings allow but this process did not build (local, here) is no
+    route at create either: the task is refused rather than queued for a route whose
+    submit would find nothing to run it."""
+    world = await make_world(settings, providers=("fake",))
+    with pytest.raises(AppUnavailable, match="'runninghub' is not configured"):
+        await world.create(app="hub_or_preview")
+    here = RunsHere(world.services.providers, world.services.settings)
+    assert here.reason("local") == "provider 'local' is not running here"
+    assert here.reason("fake") is None and here.runs("fake")
+    assert here.reason("runninghub") == (
+        "provider 'runninghub' is not configured: set RENDERGATE_RUNNINGHUB_API_KEY"
+    )
+    assert here.availability(APPS["render"]) == ("fake", None)
+    assert here.availability(APPS["nowhere"]) == ("runninghub", here.reason("runninghub"))
 
 
 async def test_inputs_the_provider_lost_are_uploaded_again(world: World) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from rendergate.domain.errors import WorkflowErrored
 from rendergate.domain.task import ErrorKind, Task
 from rendergate.services.context import Services, WorkflowState
+from rendergate.services.routing import RunsHere
 from rendergate.services.writer import TaskWriter
 from rendergate.workflow.provider_calls import cancel_upstream
 
@@ -37,11 +38,12 @@ async def reconcile(*, services: Services, min_age_s: float = 0.0) -> int:
         if (now - task.created_at).total_seconds() >= min_age_s
     ]
     states = await orchestrator.states(swept)  # one question for the whole set
+    here = RunsHere(services.providers, services.settings)
     for task in swept:
         if await _past_its_deadline(task, services, writer):
             continue
         state = states[task.task_id]
-        if state is WorkflowState.LIVE or task.provider not in services.providers:
+        if state is WorkflowState.LIVE or not here.runs(task.provider):
             continue
         try:
             if state is WorkflowState.ERRORED:

@@ -32,8 +32,8 @@ from rendergate.domain.errors import (
     ProviderUnavailable,
 )
 from rendergate.domain.task import ErrorKind, InputRef, JobHandle, Task
-from rendergate.providers import unavailable_reason
 from rendergate.providers.base import InputFile, JobRequest, Provider
+from rendergate.services.routing import RunsHere
 from rendergate.services.writer import TaskWriter
 from rendergate.workflow.circuit import Circuit, Circuits
 from rendergate.workflow.outcomes import Finished, Moved, SubmitResult, Submitted
@@ -138,6 +138,7 @@ class SubmitStep:
         self.apps = apps
         self.blobs = blobs
         self.settings = settings
+        self.here = RunsHere(providers, settings)
         self.circuits = circuits
         self.backoff = backoff
         self.unanswered = UnansweredSubmits(slots_in_use, observe)
@@ -156,11 +157,9 @@ class SubmitStep:
         app = await self._runnable_app(task)
         if app is None:
             return Finished()
-        tried = {skip.provider for skip in task.skipped}
-        later = (p for p in app.after(task.provider) if p in self.providers and p not in tried)
-        fallback = next(later, None)
-        if task.provider not in self.providers:  # its settings went away while it waited
-            gone = unavailable_reason(task.provider, self.settings) or "not running here"
+        fallback = self.here.next_route(app, task)
+        gone = self.here.reason(task.provider)
+        if gone is not None:  # its settings went away while it waited
             return await self._fall_back_or_fail(task_id, fallback, gone, ErrorKind.CONFIG)
         # One circuit per provider and app: one app's broken settings (a wrong app id, a
         # template that does not suit the server) must not turn tasks of other apps away.
