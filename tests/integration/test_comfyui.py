@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from rendergate.config.settings import Settings
-from rendergate.domain.apps import AppSpec
+from rendergate.domain.apps import AppSpec, Route
 from rendergate.providers.base import InputFile, JobHandle, JobRequest
 from rendergate.providers.comfyui import ComfyUI
 from support.comfyui import (
@@ -163,11 +163,8 @@ async def test_a_repeated_submit_queues_the_prompt_once(
         blocker = str(uuid.uuid4())
         idle_comfy.prompt(gated_graph(held, "blocker"), blocker)  # keeps ours pending
         idle_comfy.wait_running(blocker)
-        app = AppSpec(
-            name="comfy_slow",
-            provider="comfyui",
-            options={"workflow": blur_graph(64)},
-        )
+        route = Route(provider="comfyui", options={"workflow": blur_graph(64)})
+        app = AppSpec(name="comfy_slow", routes=(route,))
         name = await comfy.upload(
             InputFile(role="image", data=make_png(), content_type="image/png", extension="png")
         )

@@ -15,14 +15,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from rendergate.domain.apps import AppSpec
+from rendergate.domain.apps import AppSpec, Route
 from rendergate.domain.errors import ProviderUnavailable
 from rendergate.providers.base import InputFile, JobRequest
 from rendergate.providers.comfyui import ComfyUI
 from support.images import make_png
 
 GRAPH = {"1": {"class_type": "SaveImage", "inputs": {}}}
-APP = AppSpec(name="demo", provider="comfyui", options={"workflow": GRAPH})
+APP = AppSpec(name="demo", routes=(Route(provider="comfyui", options={"workflow": GRAPH}),))
 
 
 @dataclass

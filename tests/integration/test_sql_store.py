@@ -20,7 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rendergate.domain.errors import TaskNotFound
 from rendergate.domain.events import Attempt, DeliveryState, EventType
-from rendergate.domain.task import InputRef, JobHandle, ResultFile, Skip, Task, TaskStatus
+from rendergate.domain.task import (
+    ErrorKind,
+    InputRef,
+    JobHandle,
+    ResultFile,
+    Skip,
+    Task,
+    TaskStatus,
+)
 from rendergate.store.base import Claim, ClaimLost, Page, TaskIdTaken
 from rendergate.store.codec import to_row
 from rendergate.store.deliveries import SqlDeliveries
@@ -109,7 +117,7 @@ def full_task() -> Task:
         ),
         cost={"consumeCoins": 12, "taskCostTime": 3.5},
         error_message="a note with 'quotes' and ünïcode",
-        error_kind="provider",
+        error_kind=ErrorKind.PROVIDER,
         attempts=2,
         skipped=(
             Skip(provider="runninghub", reason="runninghub is at its limit: 'busy' (421)"),

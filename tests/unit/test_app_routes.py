@@ -59,13 +59,14 @@ def test_fallbacks_are_parsed_in_order_after_the_apps_own_route() -> None:
 
 def test_an_app_without_fallbacks_has_one_route() -> None:
     app = parse_apps({"apps": {"bare": {"provider": "local"}}})["bare"]
-    assert app.fallbacks == () and app.routes == (Route(provider="local"),)
+    assert app.routes == (Route(provider="local"),)
+    assert (app.provider, app.bindings, dict(app.options)) == ("local", (), {})
 
 
 def test_on_gives_the_adapter_the_app_as_that_route_sees_it() -> None:
     app = parse_apps({"apps": {"render": RENDER}})["render"]
     on_aliyun = app.on("aliyun")
-    assert on_aliyun.provider == "aliyun" and on_aliyun.fallbacks == ()
+    assert on_aliyun.routes == (app.routes[1],) and on_aliyun.provider == "aliyun"
     assert on_aliyun.options == {"workflow_id": "su_render"}
     assert on_aliyun.bindings == (NodeBinding(source="image", node_id="12", field="image"),)
     assert (on_aliyun.name, on_aliyun.title, on_aliyun.deadline_s) == ("render", "Render", 60)
@@ -119,7 +120,9 @@ def test_a_duration_past_what_a_date_holds_is_refused(key: str, value: float) ->
 
 def test_an_app_built_in_code_refuses_a_provider_twice_too() -> None:
     with pytest.raises(ValueError, match="'fake' more than once"):
-        AppSpec(name="a", provider="fake", fallbacks=(Route(provider="fake"),))
+        AppSpec(name="a", routes=(Route(provider="fake"), Route(provider="fake")))
+    with pytest.raises(ValueError, match="app 'a' has no route"):
+        AppSpec(name="a", routes=())
 
 
 # -- Task.fall_back --------------------------------------------------------------------------

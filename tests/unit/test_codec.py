@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from rendergate.domain.task import InputRef, JobHandle, Task
+import pytest
+
+from rendergate.domain.task import ErrorKind, InputRef, JobHandle, Task
 from rendergate.store.codec import from_row, from_snapshot, to_row, to_snapshot
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -39,3 +41,25 @@ def test_an_event_snapshot_from_before_link_base_was_recorded_still_reads() -> N
     snapshot = to_snapshot(replace(recorded, link_base="https://render.example.com"))
     del snapshot["link_base"]
     assert from_snapshot(snapshot) == recorded
+
+
+# Every error_kind an earlier version wrote (its text, as stored), and what it reads as.
+STORED_KINDS = {
+    "": ErrorKind.NONE,
+    "user": ErrorKind.USER,
+    "provider": ErrorKind.PROVIDER,
+    "config": ErrorKind.CONFIG,
+    "timeout": ErrorKind.TIMEOUT,
+    "internal": ErrorKind.INTERNAL,
+    "canceled": ErrorKind.CANCELED,
+}
+
+
+@pytest.mark.parametrize(("stored", "kind"), STORED_KINDS.items())
+def test_every_stored_error_kind_reads_as_its_member(stored: str, kind: ErrorKind) -> None:
+    row = to_row(Task(task_id=9, app="fake", provider="fake", created_at=NOW, updated_at=NOW))
+    row["error_kind"] = stored
+    task = from_row(row)
+    assert task.error_kind is kind
+    written = to_row(task)["error_kind"]
+    assert type(written) is str and written == stored  # the column keeps the same text

@@ -13,7 +13,7 @@ import pytest
 
 from rendergate.config.apps_file import load_apps
 from rendergate.config.settings import load_settings
-from rendergate.domain.apps import AppSpec, NodeBinding
+from rendergate.domain.apps import AppSpec, NodeBinding, Route
 from rendergate.domain.errors import ConfigError, Fault, ProviderRejected
 from rendergate.providers.base import JobPhase
 from rendergate.providers.comfyui_workflow import (
@@ -33,11 +33,15 @@ GRAPH = {
 }
 APP = AppSpec(
     name="demo",
-    provider="comfyui",
-    options={"workflow": GRAPH},
-    bindings=(
-        NodeBinding(source="image", node_id="1", field="image"),
-        NodeBinding(source="params.scale", node_id="2", field="scale_by"),
+    routes=(
+        Route(
+            provider="comfyui",
+            options={"workflow": GRAPH},
+            bindings=(
+                NodeBinding(source="image", node_id="1", field="image"),
+                NodeBinding(source="params.scale", node_id="2", field="scale_by"),
+            ),
+        ),
     ),
 )
 
@@ -55,12 +59,12 @@ def test_a_param_left_out_keeps_the_template_value() -> None:
 
 
 def test_a_binding_to_a_missing_node_is_a_config_error() -> None:
-    app = AppSpec(
-        name="broken",
+    route = Route(
         provider="comfyui",
         options={"workflow": GRAPH},
         bindings=(NodeBinding(source="image", node_id="12", field="image"),),
     )
+    app = AppSpec(name="broken", routes=(route,))
     with pytest.raises(ProviderRejected, match="binds image to node 12") as caught:
         bind_workflow(app, {"image": "x.png"}, "", {})
     assert caught.value.fault is Fault.CONFIG
@@ -68,7 +72,7 @@ def test_a_binding_to_a_missing_node_is_a_config_error() -> None:
 
 def test_an_app_without_workflow_is_a_config_error() -> None:
     with pytest.raises(ProviderRejected, match="has no ComfyUI workflow"):
-        bind_workflow(AppSpec(name="x", provider="comfyui"), {}, "", {})
+        bind_workflow(AppSpec(name="x", routes=(Route(provider="comfyui"),)), {}, "", {})
 
 
 VALUE_TOO_BIG = {
@@ -238,6 +242,7 @@ options = { workflow_file = "graph.json" }
     hub, comfy = app.routes
     assert "workflow" not in hub.options  # RunningHub's `workflow` is a JSON string of its own
     assert comfy.options["workflow"] == {"1": {"class_type": "LoadImage", "inputs": {}}}
+    assert app.on("comfyui").options == comfy.options  # what the adapter's submit reads
     apps.write_text('[apps.x]\nprovider = "comfyui"\noptions = { workflow_file = "no.json" }\n')
     with pytest.raises(ConfigError, match="app 'x': cannot read its workflow_file"):
         load_apps(load_settings(data_dir=tmp_path, apps_file=apps))

@@ -42,8 +42,10 @@ from rendergate.providers.base import (
     WebhookEvent,
 )
 from rendergate.providers.fake import FakeProvider
+from rendergate.providers.local import LocalProvider
 from rendergate.runtime.bootstrap import open_services
 from rendergate.services.context import Services, WorkflowState
+from rendergate.services.routing import RunsHere
 from rendergate.services.tasks import NewTask, Upload, cancel_task, create_task
 from rendergate.store.memory import MemoryTaskStore
 from rendergate.workflow.execution import TaskRunner
@@ -188,7 +190,11 @@ async def make_world() -> AsyncIterator[MakeWorld]:
             store = store or MemoryTaskStore()
             clock, hub, fake = Clock(), ScriptedHub(), FakeProvider()
             orchestrator = RecordingOrchestrator()
-            available: dict[str, Provider] = {"runninghub": hub, "fake": fake}
+            available: dict[str, Provider] = {
+                "runninghub": hub,
+                "fake": fake,
+                "local": LocalProvider(),
+            }
             services = await stack.enter_async_context(
                 open_services(
                     settings,
@@ -332,8 +338,10 @@ async def test_an_open_circuit_skips_the_provider_without_calling_it(world: Worl
     # After the open period, one task tries again; its success closes the circuit.
     world.clock.advance(30)
     trial = await world.create()
-    job = await world.runner.submit(trial.task_id)
-    assert job == Submitted(JobHandle(job_id=f"hub-{trial.task_id}"))
+    assert await world.runner.submit(trial.task_id) == Submitted()
+    assert (await world.store.get(trial.task_id)).provider_job == JobHandle(
+        job_id=f"hub-{trial.task_id}"
+    )
     assert world.runner.circuits["runninghub/render"].opened_at is None
 
 
@@ -407,7 +415,7 @@ async def test_create_checks_params_with_the_route_chosen(
 ) -> None:
     strong = {"strength": 7}  # too strong for the local preview; RunningHub checks nothing
     with pytest.raises(InvalidInput) as refused:
-        await (await make_world(settings, providers=("fake",))).create(
+        await (await make_world(settings, providers=("fake", "local"))).create(
             app="hub_or_preview", **strong
         )
     assert refused.value.field == "params.strength"
@@ -415,12 +423,33 @@ async def test_create_checks_params_with_the_route_chosen(
     assert (task.provider, task.skipped) == ("runninghub", ())
 
 
+async def test_create_asks_what_submit_asks_whether_a_provider_runs_here(
+    make_world: MakeWorld, settings: Settings
+) -> None:
+    """A provider the settings allow but this process did not build (local, here) is no
+    route at create either: the task is refused rather than queued for a route whose
+    submit would find nothing to run it."""
+    world = await make_world(settings, providers=("fake",))
+    with pytest.raises(AppUnavailable, match="'runninghub' is not configured"):
+        await world.create(app="hub_or_preview")
+    here = RunsHere(world.services.providers, world.services.settings)
+    assert here.reason("local") == "provider 'local' is not running here"
+    assert here.reason("fake") is None and here.runs("fake")
+    assert here.reason("runninghub") == (
+        "provider 'runninghub' is not configured: set RENDERGATE_RUNNINGHUB_API_KEY"
+    )
+    assert here.availability(APPS["render"]) == ("fake", None)
+    assert here.availability(APPS["nowhere"]) == ("runninghub", here.reason("runninghub"))
+
+
 async def test_inputs_the_provider_lost_are_uploaded_again(world: World) -> None:
     task = await world.create(app="only_hub")
     world.hub.submit_errors.append(InputsGone("the input x.png is no longer held here"))
-    job = await world.runner.submit(task.task_id)
-    assert job == Submitted(JobHandle(job_id=f"hub-{task.task_id}"))
+    assert await world.runner.submit(task.task_id) == Submitted()
     assert world.hub.calls == ["upload", "submit", "upload", "submit"]
+    assert (await world.store.get(task.task_id)).provider_job == JobHandle(
+        job_id=f"hub-{task.task_id}"
+    )
 
 
 async def test_a_task_past_its_deadline_is_not_submitted(world: World) -> None:
@@ -458,9 +487,11 @@ async def test_uploads_are_retried_as_patiently_as_the_submit(world: World) -> N
     world.runner = TaskRunner(world.services, Backoff(initial_s=0.001, max_s=0.002))
     task = await world.create(app="only_hub")
     world.hub.upload_errors.extend([DOWN] * 8)  # more than the 5 tries uploads once had
-    job = await world.runner.submit(task.task_id)
-    assert job == Submitted(JobHandle(job_id=f"hub-{task.task_id}"))
+    assert await world.runner.submit(task.task_id) == Submitted()
     assert world.hub.calls == ["upload"] * 9 + ["submit"]
+    assert (await world.store.get(task.task_id)).provider_job == JobHandle(
+        job_id=f"hub-{task.task_id}"
+    )
 
 
 async def test_a_cancel_during_the_uploads_creates_no_job_upstream(world: World) -> None:
@@ -541,7 +572,7 @@ async def test_a_second_execution_cancels_its_own_job_and_follows_the_recorded_o
             )
 
     world.hub.during_calls = the_other_execution_records_first
-    assert await world.runner.submit(task.task_id) == Submitted(first)
+    assert await world.runner.submit(task.task_id) == Submitted()  # following the row's job
     stored = await world.store.get(task.task_id)
     assert (stored.provider_job, stored.attempts) == (first, 1)  # not overwritten
     assert world.hub.canceled == [f"hub-{task.task_id}"]  # ours, not the one it records

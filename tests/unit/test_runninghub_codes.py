@@ -7,7 +7,7 @@ import json
 import aiohttp
 import pytest
 
-from rendergate.domain.apps import AppSpec, NodeBinding
+from rendergate.domain.apps import AppSpec, NodeBinding, Route
 from rendergate.domain.errors import (
     Fault,
     JobLost,
@@ -71,17 +71,14 @@ def test_every_documented_code_has_a_plain_message() -> None:
 
 
 def test_node_info_fills_the_bindings_from_the_task() -> None:
-    app = AppSpec(
-        name="su_render",
-        provider="runninghub",
-        bindings=(
-            NodeBinding(source="image", node_id="112", field="image"),
-            NodeBinding(source="reference", node_id="158", field="image"),
-            NodeBinding(source="angle", node_id="7", field="text"),
-            NodeBinding(source="params.seed", node_id="3", field="seed"),
-            NodeBinding(source="params.absent", node_id="4", field="steps"),
-        ),
+    bindings = (
+        NodeBinding(source="image", node_id="112", field="image"),
+        NodeBinding(source="reference", node_id="158", field="image"),
+        NodeBinding(source="angle", node_id="7", field="text"),
+        NodeBinding(source="params.seed", node_id="3", field="seed"),
+        NodeBinding(source="params.absent", node_id="4", field="steps"),
     )
+    app = AppSpec(name="su_render", routes=(Route(provider="runninghub", bindings=bindings),))
     request = JobRequest(
         task_id=1,
         app=app,

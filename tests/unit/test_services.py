@@ -102,6 +102,13 @@ class World:
             NewTask(app=app, params=params, uploads=uploads), services=self.services
         )
 
+    async def submitted(self, task_id: int) -> JobHandle:
+        """Submits the task, and the job its row records."""
+        assert await self.runner.submit(task_id) == Submitted()
+        job = (await self.store.get(task_id)).provider_job
+        assert job is not None
+        return job
+
     async def run(self, task_id: int) -> Task:
         assert await self.runner.submit(task_id) != Finished()
         await self.runner.collect(task_id, await self.runner.track(task_id))
@@ -273,13 +280,12 @@ async def test_a_queued_task_reports_how_many_wait_ahead(world: World) -> None:
 
 async def test_cancel_task(world: World) -> None:
     waiting, running = await world.create(), await world.create()
-    job = await world.runner.submit(running.task_id)
-    assert isinstance(job, Submitted)
+    job = await world.submitted(running.task_id)
     canceled = await cancel_task(waiting.task_id, services=world.services)
     assert canceled == await world.store.get(waiting.task_id)
     assert (canceled.status, canceled.version, world.fake.canceled) == ("canceled", 1, [])
     assert (await cancel_task(running.task_id, services=world.services)).status == "canceled"
-    assert world.fake.canceled == [job.job.job_id]
+    assert world.fake.canceled == [job.job_id]
     with pytest.raises(errors.InvalidTransition, match="already canceled"):
         await cancel_task(running.task_id, services=world.services)
     with pytest.raises(errors.TaskNotFound):
@@ -292,11 +298,10 @@ async def test_a_preview_canceled_once_its_job_ended_is_not_said_to_run_on(
     """The built-in engine can always stop its own work: a job that already ended (its task
     not yet collected) runs no more, so no "cannot cancel" note."""
     task = await world.create(app="preview")
-    job = await world.runner.submit(task.task_id)
-    assert isinstance(job, Submitted)
+    job = await world.submitted(task.task_id)
     local = world.services.providers["local"]
     deadline = asyncio.get_running_loop().time() + 30
-    while (await local.status(job.job)).phase != "succeeded":
+    while (await local.status(job)).phase != "succeeded":
         assert asyncio.get_running_loop().time() < deadline, "the preview did not end"
         await asyncio.sleep(0.02)
     canceled = await cancel_task(task.task_id, services=world.services)
@@ -337,8 +342,7 @@ async def test_reconcile_ends_a_task_long_past_its_deadline_that_no_worker_ended
     world: World,
 ) -> None:
     task = await world.create(app="fake_short", fake={"outcome": "hang"})  # a 1 s deadline
-    job = await world.runner.submit(task.task_id)
-    assert isinstance(job, Submitted)  # and then its worker died for good
+    job = await world.submitted(task.task_id)  # and then its worker died for good
     world.clock.advance(1 + DEADLINE_GRACE_S - 1)
     assert await reconcile(services=world.services) == 0  # not yet: its worker may see to it
     assert (await world.store.get(task.task_id)).status == "processing"
@@ -347,7 +351,7 @@ async def test_reconcile_ends_a_task_long_past_its_deadline_that_no_worker_ended
     assert await reconcile(services=world.services) == 0
     failed = await world.store.get(task.task_id)
     assert (failed.status, failed.error_message) == ("failed", "timed out after 1 s")
-    assert world.fake.canceled == [job.job.job_id]  # the paid job is stopped too
+    assert world.fake.canceled == [job.job_id]  # the paid job is stopped too
     assert world.orchestrator.started == []
 
 
@@ -356,11 +360,11 @@ async def test_reconcile_ends_a_task_long_past_its_deadline_that_no_worker_ended
 
 async def test_a_successful_job_is_collected_and_completed(world: World) -> None:
     task = await world.create(fake={"queued": 1, "polls": 2})
-    job = await world.runner.submit(task.task_id)
+    assert await world.runner.submit(task.task_id) == Submitted()
     job_id = f"fake-{task.task_id}-1"
-    assert job == Submitted(JobHandle(job_id=job_id, data={"attempt": 1}))
     started = await world.store.get(task.task_id)
-    assert (started.status, started.attempts, started.provider_job) == ("processing", 1, job.job)
+    job = JobHandle(job_id=job_id, data={"attempt": 1})
+    assert (started.status, started.attempts, started.provider_job) == ("processing", 1, job)
     assert world.fake.submitted[0].inputs == {"image": "fake-upload-1.png"}
     assert world.fake.uploads[0].data == make_png()
 
@@ -425,8 +429,10 @@ async def test_a_lost_job_is_submitted_again(world: World) -> None:
     assert (await world.runner.track(task.task_id)).outcome == TrackOutcome.LOST
     lost = await world.store.get(task.task_id)
     assert (lost.status, lost.provider_job, lost.attempts) == ("processing", None, 1)
-    assert await world.runner.submit(task.task_id) == Submitted(
-        JobHandle(job_id=f"fake-{task.task_id}-2", data={"attempt": 2})
+    assert await world.runner.submit(task.task_id) == Submitted()
+    resubmitted = await world.store.get(task.task_id)
+    assert resubmitted.provider_job == JobHandle(
+        job_id=f"fake-{task.task_id}-2", data={"attempt": 2}
     )
     assert [r.attempt for r in world.fake.submitted] == [1, 2]
     await world.runner.collect(task.task_id, await world.runner.track(task.task_id))
@@ -436,12 +442,12 @@ async def test_a_lost_job_is_submitted_again(world: World) -> None:
 
 async def test_a_busy_provider_is_retried_and_submit_is_idempotent(world: World) -> None:
     task = await world.create(fake={"busy_submits": 2})
-    first = await world.runner.submit(task.task_id)
-    assert first == Submitted(JobHandle(job_id=f"fake-{task.task_id}-1", data={"attempt": 1}))
+    assert await world.runner.submit(task.task_id) == Submitted()
     assert (world.fake.submit_calls, len(world.fake.submitted)) == (3, 1)
     stored = await world.store.get(task.task_id)
     assert (stored.status, stored.attempts, stored.version) == ("processing", 1, 1)
-    assert await world.runner.submit(task.task_id) == first  # again, as after a crash
+    assert stored.provider_job == JobHandle(job_id=f"fake-{task.task_id}-1", data={"attempt": 1})
+    assert await world.runner.submit(task.task_id) == Submitted()  # again, as after a crash
     assert (world.fake.submit_calls, len(world.fake.submitted)) == (3, 1)
     assert await world.store.get(task.task_id) == stored
 
@@ -461,49 +467,46 @@ async def test_a_finished_task_is_never_completed_twice(world: World) -> None:
 
 async def test_canceling_while_tracking_ends_the_track(world: World) -> None:
     task = await world.create(fake={"outcome": "hang"})
-    job = await world.runner.submit(task.task_id)
-    assert isinstance(job, Submitted)
+    job = await world.submitted(task.task_id)
     tracking = asyncio.create_task(world.runner.track(task.task_id))
     async with asyncio.timeout(5):
-        while world.fake.jobs[job.job.job_id].polls < 2:
+        while world.fake.jobs[job.job_id].polls < 2:
             await asyncio.sleep(0.001)
     current = await world.store.get(task.task_id)  # as the API does, minus its own upstream call
     assert await world.store.save(current, current.cancel(now=T0)) is not None
     await world.services.wake(task.task_id, Wake.CANCEL)
     assert await asyncio.wait_for(tracking, 5) == Tracked(TrackOutcome.FINISHED)
-    assert world.fake.canceled == [job.job.job_id]  # the track told the provider
+    assert world.fake.canceled == [job.job_id]  # the track told the provider
     assert (await world.store.get(task.task_id)).status == "canceled"
 
 
 async def test_a_webhook_wake_tells_the_tracking_adapter_it_was_heard(world: World) -> None:
     task = await world.create(fake={"outcome": "hang"})
-    job = await world.runner.submit(task.task_id)
-    assert isinstance(job, Submitted)
+    job = await world.submitted(task.task_id)
     tracking = asyncio.create_task(world.runner.track(task.task_id))
     async with asyncio.timeout(5):
-        while world.fake.jobs[job.job.job_id].polls < 1:
+        while world.fake.jobs[job.job_id].polls < 1:
             await asyncio.sleep(0.001)
         assert world.fake.heard_jobs == []
         await world.services.wake(task.task_id, Wake.WEBHOOK)
         while not world.fake.heard_jobs:
             await asyncio.sleep(0.001)
-    assert world.fake.heard_jobs == [job.job.job_id]  # the adapter asks for real next time
+    assert world.fake.heard_jobs == [job.job_id]  # the adapter asks for real next time
     await cancel_task(task.task_id, services=world.services)
     assert await asyncio.wait_for(tracking, 5) == Tracked(TrackOutcome.FINISHED)
 
 
 async def test_the_deadline_fails_a_hanging_job(world: World) -> None:
     task = await world.create(app="fake_short", fake={"outcome": "hang"})
-    job = await world.runner.submit(task.task_id)
-    assert isinstance(job, Submitted)
+    job = await world.submitted(task.task_id)
     world.clock.step = timedelta(milliseconds=50)  # every reading moves time on
     assert await world.runner.track(task.task_id) == Tracked(TrackOutcome.FINISHED)
-    assert world.fake.jobs[job.job.job_id].polls >= 2
+    assert world.fake.jobs[job.job_id].polls >= 2
     failed = await world.store.get(task.task_id)
     assert (failed.status, failed.error_kind) == ("failed", "timeout")
     assert failed.error_message == "timed out after 1 s"
     assert failed.finished_at is not None and failed.finished_at >= T0 + timedelta(seconds=1)
-    assert world.fake.canceled == [job.job.job_id]
+    assert world.fake.canceled == [job.job_id]
 
 
 async def test_the_local_provider_renders_a_preview(world: World) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from rendergate.domain.apps import AppSpec, NodeBinding, parse_apps
-from rendergate.domain.errors import InvalidInput, InvalidTransition
-from rendergate.domain.task import JobHandle, ResultFile, Task, TaskStatus
+from rendergate.domain.apps import AppSpec, NodeBinding, Route, parse_apps
+from rendergate.domain.errors import Fault, InvalidInput, InvalidTransition
+from rendergate.domain.task import ErrorKind, JobHandle, ResultFile, Task, TaskStatus
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=1)
@@ -91,17 +91,35 @@ def test_complete_without_outputs_refuses() -> None:
 
 
 def test_fail_records_message_and_kind() -> None:
-    failed = running().fail(now=T2, message="boom", kind="user")
+    failed = running().fail(now=T2, message="boom", kind=ErrorKind.USER)
     assert failed.status is TaskStatus.FAILED
-    assert (failed.error_message, failed.error_kind, failed.finished_at) == ("boom", "user", T2)
-    assert new_task().fail(now=T1, message="x").error_kind == "provider"
+    assert (failed.error_message, failed.error_kind, failed.finished_at) == (
+        "boom",
+        ErrorKind.USER,
+        T2,
+    )
+    assert new_task().fail(now=T1, message="x").error_kind is ErrorKind.PROVIDER
+    assert new_task().error_kind is ErrorKind.NONE
+
+
+def test_each_fault_is_an_error_kind_of_the_same_text() -> None:
+    """A provider error fails its task with its Fault as the kind: one value per fault,
+    spelled the same, so the stored text says whose fault it was either way."""
+    for fault in Fault:
+        assert ErrorKind.of(fault).value == fault.value
+    assert {ErrorKind.of(fault) for fault in Fault} == {
+        ErrorKind.USER,
+        ErrorKind.PROVIDER,
+        ErrorKind.CONFIG,
+    }
 
 
 def test_cancel_from_submitted_and_processing() -> None:
     for task in (new_task(queue_position=3), running()):
         canceled = task.cancel(now=T2)
         assert canceled.status is TaskStatus.CANCELED
-        assert (canceled.error_kind, canceled.error_message) == ("canceled", "canceled by request")
+        assert canceled.error_kind is ErrorKind.CANCELED
+        assert canceled.error_message == "canceled by request"
         assert (canceled.finished_at, canceled.queue_position) == (T2, None)
     assert new_task().cancel(now=T1, message="by provider").error_message == "by provider"
 
@@ -157,14 +175,18 @@ def test_parse_apps_reads_every_field_and_defaults() -> None:
     render = apps["render"]
     assert render == AppSpec(
         name="render",
-        provider="runninghub",
+        routes=(
+            Route(
+                provider="runninghub",
+                bindings=(NodeBinding(source="image", node_id="112", field="image"),),
+                options={"webapp_id": "42"},
+            ),
+        ),
         title="Render",
         description="d",
         requires_reference=True,
         deadline_s=60.0,
         angles=("front", "top"),
-        bindings=(NodeBinding(source="image", node_id="112", field="image"),),
-        options={"webapp_id": "42"},
     )
     bare = apps["bare"]
     assert (bare.provider, bare.deadline_s, bare.requires_reference) == ("local", 1800.0, False)

@@ -21,7 +21,7 @@ from rendergate.domain.task import Task, TaskStatus
 from rendergate.domain.values import renderable, safe_text
 from rendergate.services.context import Services
 from rendergate.services.links import answer_base
-from rendergate.services.routing import app_availability
+from rendergate.services.routing import RunsHere
 
 
 def envelope(data: Any, status_code: int = 200) -> JSONResponse:
@@ -83,9 +83,9 @@ def present_task(task: Task, *, base: str, result: bytes | ResultLost | None = N
 
 def public_apps(services: Services) -> list[AppPublic]:
     """The apps a task's `type` can name, by name: GET /apps and the web page's choice."""
-    apps = []
+    apps, here = [], RunsHere(services.providers, services.settings)
     for app in sorted(services.apps.values(), key=lambda a: a.name):
-        provider, reason = app_availability(app, services.settings)
+        provider, reason = here.availability(app)
         apps.append(
             AppPublic(
                 name=app.name,

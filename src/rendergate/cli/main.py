@@ -126,7 +126,7 @@ def migrate(config: ConfigOption = None) -> None:
     """Create or upgrade the database (rendergate's tables and DBOS's) and set the
     providers' caps for the cluster: run it before a deploy starts its processes."""
     from rendergate.runtime.caps import queue_limits, runnable_providers
-    from rendergate.runtime.dbos_runtime import apply_caps
+    from rendergate.runtime.dbos_orchestrator import apply_caps
     from rendergate.runtime.dbos_setup import migrate_system_database
     from rendergate.store.sql import migrate as migrate_tasks
 

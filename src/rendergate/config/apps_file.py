@@ -16,7 +16,7 @@ from typing import Any
 
 from rendergate.config.settings import Settings
 from rendergate.config.values import read_toml
-from rendergate.domain.apps import AppSpec, parse_apps
+from rendergate.domain.apps import AppSpec, Route, parse_apps
 from rendergate.domain.errors import ConfigError
 from rendergate.providers import ProviderEntry, registry
 
@@ -44,18 +44,19 @@ def _prepared(
 def _prepare_app(
     app: AppSpec, base: Traversable | Path, entries: Mapping[str, ProviderEntry[Any]]
 ) -> AppSpec:
-    routes = []
-    for route in app.routes:
-        entry = entries.get(route.provider)
-        if entry is None or entry.prepare_options is None:
-            routes.append(route)
-            continue
-        try:
-            options = entry.prepare_route_options(route.options, base)
-        except ConfigError as exc:
-            raise ConfigError(f"app {app.name!r}: {exc.message}") from exc
-        routes.append(dataclasses.replace(route, options=options))
-    first, *others = routes
     return dataclasses.replace(
-        app, bindings=first.bindings, options=first.options, fallbacks=tuple(others)
+        app, routes=tuple(_prepare_route(app, route, base, entries) for route in app.routes)
     )
+
+
+def _prepare_route(
+    app: AppSpec, route: Route, base: Traversable | Path, entries: Mapping[str, ProviderEntry[Any]]
+) -> Route:
+    entry = entries.get(route.provider)
+    if entry is None or entry.prepare_options is None:
+        return route
+    try:
+        options = entry.prepare_route_options(route.options, base)
+    except ConfigError as exc:
+        raise ConfigError(f"app {app.name!r}: {exc.message}") from exc
+    return dataclasses.replace(route, options=options)

@@ -59,37 +59,39 @@ class Deadline:
 @dataclass(frozen=True, kw_only=True)
 class AppSpec:
     name: str
-    provider: str  # the first route's provider, bindings and options
+    routes: tuple[Route, ...]  # every provider the app can run on, in the order they are tried
     title: str = ""
     description: str = ""
     requires_reference: bool = False
     deadline_s: float = 1800.0
     retention_days: float | None = None  # None: RENDERGATE_RETENTION_DAYS applies
     angles: tuple[str, ...] = ()  # empty: any angle is accepted
-    bindings: tuple[NodeBinding, ...] = ()
-    options: Mapping[str, Any] = field(default_factory=dict)  # provider-specific: webapp id, ...
-    fallbacks: tuple[Route, ...] = ()  # tried in order when the first route cannot take a task
 
     def __post_init__(self) -> None:
+        if not self.routes:
+            raise ValueError(f"app {self.name!r} has no route: name a provider")
         _refuse_repeats(self.name, [route.provider for route in self.routes])
 
+    # The first route's provider, bindings and options: what the app was written for, and
+    # for an adapter (given `on(provider)`) its own route's.
+
     @property
-    def routes(self) -> tuple[Route, ...]:
-        """Every provider the app can run on, in the order they are tried."""
-        first = Route(provider=self.provider, bindings=self.bindings, options=self.options)
-        return (first, *self.fallbacks)
+    def provider(self) -> str:
+        return self.routes[0].provider
+
+    @property
+    def bindings(self) -> tuple[NodeBinding, ...]:
+        return self.routes[0].bindings
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        return self.routes[0].options
 
     def on(self, provider: str) -> AppSpec:
-        """This app as one route sees it, for the adapter of `provider` (no fallbacks)."""
+        """This app as one route sees it, for the adapter of `provider`: that route alone."""
         for route in self.routes:
             if route.provider == provider:
-                return dataclasses.replace(
-                    self,
-                    provider=route.provider,
-                    bindings=route.bindings,
-                    options=route.options,
-                    fallbacks=(),
-                )
+                return dataclasses.replace(self, routes=(route,))
         raise ValueError(f"app {self.name!r} has no route on provider {provider!r}")
 
     def deadline(self, created_at: datetime, own_s: float | None = None) -> Deadline:
@@ -141,6 +143,25 @@ def _parse_app(name: str, raw: Any) -> AppSpec:
     angles = raw.get("angles", [])
     if not isinstance(angles, list) or not all(isinstance(a, str) for a in angles):
         raise ValueError(f"app {name!r}: angles must be a list of strings")
+    routes = _parse_routes(name, raw)
+    try:
+        return AppSpec(
+            name=name,
+            routes=routes,
+            title=str(raw.get("title", "")),
+            description=str(raw.get("description", "")),
+            requires_reference=raw.get("requires_reference", False),
+            deadline_s=_duration(name, raw, "deadline_s", "seconds", MAX_SECONDS) or 1800.0,
+            retention_days=_duration(name, raw, "retention_days", "days", MAX_DAYS),
+            angles=tuple(angles),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"app {name!r} is malformed: {exc}") from exc
+
+
+def _parse_routes(name: str, raw: Mapping[str, Any]) -> tuple[Route, ...]:
+    """The app's own route (its top-level provider, bindings and options), then each of
+    its `[[apps.<name>.fallbacks]]`."""
     fallbacks = raw.get("fallbacks", [])
     if not isinstance(fallbacks, list) or not all(isinstance(f, Mapping) for f in fallbacks):
         raise ValueError(f"app {name!r}: fallbacks must be tables ([[apps.{name}.fallbacks]])")
@@ -152,26 +173,11 @@ def _parse_app(name: str, raw: Any) -> AppSpec:
                 f"(a fallback has {', '.join(sorted(ROUTE_KEYS))})"
             )
     try:
-        first, *others = [_parse_route(route) for route in (raw, *fallbacks)]
+        routes = tuple(_parse_route(route) for route in (raw, *fallbacks))
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"app {name!r} is malformed: {exc}") from exc
-    _refuse_repeats(name, [route.provider for route in (first, *others)])
-    try:
-        return AppSpec(
-            name=name,
-            provider=first.provider,
-            title=str(raw.get("title", "")),
-            description=str(raw.get("description", "")),
-            requires_reference=raw.get("requires_reference", False),
-            deadline_s=_duration(name, raw, "deadline_s", "seconds", MAX_SECONDS) or 1800.0,
-            retention_days=_duration(name, raw, "retention_days", "days", MAX_DAYS),
-            angles=tuple(angles),
-            bindings=first.bindings,
-            options=first.options,
-            fallbacks=tuple(others),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"app {name!r} is malformed: {exc}") from exc
+    _refuse_repeats(name, [route.provider for route in routes])
+    return routes
 
 
 def _parse_route(raw: Mapping[str, Any]) -> Route:

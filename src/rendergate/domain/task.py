@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from rendergate.domain.errors import InvalidTransition
+from rendergate.domain.errors import Fault, InvalidTransition
 from rendergate.domain.values import clean_text
 
 MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript keeps integers exact up to here
@@ -33,6 +33,23 @@ class TaskStatus(StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELED})
+
+
+class ErrorKind(StrEnum):
+    """Why a task ended without a result: a provider error's Fault (the same three values),
+    or what else ended it. Stored as its value; every value ever stored is a member."""
+
+    NONE = ""  # it has not failed
+    USER = Fault.USER.value
+    PROVIDER = Fault.PROVIDER.value
+    CONFIG = Fault.CONFIG.value
+    TIMEOUT = "timeout"  # the app's deadline, or the client's own, passed
+    INTERNAL = "internal"  # a bug or an unexpected error: the server log has it
+    CANCELED = "canceled"  # by request, or by the provider
+
+    @classmethod
+    def of(cls, fault: Fault) -> ErrorKind:
+        return cls(fault.value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,7 +104,7 @@ class Task:
     outputs: tuple[ResultFile, ...] = ()
     cost: Mapping[str, Any] | None = None
     error_message: str = ""
-    error_kind: str = ""
+    error_kind: ErrorKind = ErrorKind.NONE
     attempts: int = 0  # provider submissions so far
     callback_token: str = ""  # the secret part of this task's provider webhook URL
     skipped: tuple[Skip, ...] = ()  # the app's routes passed over, in order, before `provider`
@@ -167,7 +184,7 @@ class Task:
             finished_at=now,
         )
 
-    def fail(self, *, now: datetime, message: str, kind: str = "provider") -> Task:
+    def fail(self, *, now: datetime, message: str, kind: ErrorKind = ErrorKind.PROVIDER) -> Task:
         self._require_open("fail")
         return self._evolve(
             now,
@@ -184,7 +201,7 @@ class Task:
             now,
             status=TaskStatus.CANCELED,
             error_message=clean_text(message),
-            error_kind="canceled",
+            error_kind=ErrorKind.CANCELED,
             queue_position=None,
             finished_at=now,
         )

@@ -45,9 +45,6 @@ class ProviderEntry(Generic[S]):
     cap_per_worker: bool = False  # the cap is each machine's (local CPU), not the cluster's
     params_check: Callable[[Mapping[str, Any]], object] | None = None  # refuses bad params
     prepare_options: Callable[[Mapping[str, Any], Any], Mapping[str, Any]] | None = None
-    cancels: bool = False  # the adapter is Cancellable: it can stop a job it accepted
-    webhooks: bool = False  # the adapter ReceivesWebhooks at the task's callback URL
-    counts_jobs: bool = False  # the adapter CountsJobs the account has queued or running
     params: tuple[str, ...] | None = ()  # the task params the adapter reads itself; None: any
 
     def missing_settings(self, settings: Settings) -> list[str]:

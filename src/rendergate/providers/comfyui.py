@@ -317,5 +317,4 @@ PROVIDER = ProviderEntry(
     required=("comfyui_urls",),
     concurrency_setting="comfyui_concurrency",
     prepare_options=read_workflow_file,
-    cancels=True,
 )

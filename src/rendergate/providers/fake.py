@@ -151,7 +151,5 @@ PROVIDER = ProviderEntry(
     name="fake",
     settings=ProviderSettings,
     factory=from_settings,
-    cancels=True,
-    webhooks=True,
     params=None,  # a test's script, and whatever else a test sends along
 )

@@ -177,5 +177,4 @@ PROVIDER = ProviderEntry(
     cap_per_worker=True,
     params_check=validate_preview_params,
     params=("smoothing", "strength"),
-    cancels=True,
 )

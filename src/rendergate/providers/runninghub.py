@@ -312,7 +312,4 @@ PROVIDER = ProviderEntry(
     factory=from_settings,
     required=("runninghub_api_key",),
     concurrency_setting="runninghub_concurrency",
-    cancels=True,
-    webhooks=True,
-    counts_jobs=True,
 )

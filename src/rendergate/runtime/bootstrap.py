@@ -34,7 +34,8 @@ from rendergate.providers.http import client_session
 from rendergate.redaction import Redactor
 from rendergate.runtime import data_lock
 from rendergate.runtime.caps import queue_limits, routed
-from rendergate.runtime.dbos_runtime import DbosOrchestrator, slots_in_use
+from rendergate.runtime.dbos_orchestrator import DbosOrchestrator
+from rendergate.runtime.dbos_runtime import slots_in_use
 from rendergate.runtime.membership import Membership, new_executor_id
 from rendergate.runtime.pg_wakes import PostgresWakes
 from rendergate.services import retention

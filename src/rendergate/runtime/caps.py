@@ -9,7 +9,7 @@ from rendergate.config.apps_file import load_apps
 from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.providers import ProviderEntry, registry, unavailable_reason
-from rendergate.runtime.dbos_runtime import QueueLimits
+from rendergate.runtime.dbos_orchestrator import QueueLimits
 
 
 def queue_limits(settings: Settings, providers: Iterable[str]) -> dict[str, QueueLimits]:

@@ -1,12 +1,16 @@
 """The steps' values as DBOS records them: plain JSON, so a checkpoint written by one version
-of rendergate is read by the next (pickled classes would tie them to module paths)."""
+of rendergate is read by the next (pickled classes would tie them to module paths).
+
+Every shape an earlier version wrote still reads: a submit recorded as None, as a bare job
+handle, as `{"moved_to": ...}`, or as `{"kind": "submitted", "job": ...}`. The job handle
+in those is not needed: the same step recorded it on the task's row, where the track step
+reads it (outcomes.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rendergate.providers.base import OutputRef
-from rendergate.store.codec import job_from_json, job_to_json
 from rendergate.workflow.outcomes import (
     Finished,
     Moved,
@@ -19,7 +23,7 @@ from rendergate.workflow.outcomes import (
 
 def submit_to_json(result: SubmitResult) -> dict[str, Any]:
     if isinstance(result, Submitted):
-        return {"kind": "submitted", "job": job_to_json(result.job)}
+        return {"kind": "submitted"}
     if isinstance(result, Moved):
         return {"kind": "moved", "provider": result.provider, "workflow_id": result.workflow_id}
     return {"kind": "finished"}
@@ -32,9 +36,9 @@ def submit_from_json(raw: dict[str, Any] | None) -> SubmitResult:
     if "kind" not in raw:
         if "moved_to" in raw:
             return Moved(str(raw["moved_to"]), str(raw["workflow_id"]))
-        return Submitted(job_from_json(raw))
+        return Submitted()  # a bare job handle, which the task's row holds too
     if raw["kind"] == "submitted":
-        return Submitted(job_from_json(raw["job"]))
+        return Submitted()
     if raw["kind"] == "moved":
         return Moved(str(raw["provider"]), str(raw["workflow_id"]))
     return Finished()

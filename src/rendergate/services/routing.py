@@ -1,39 +1,70 @@
-"""Which of an app's routes a new task starts on, given what these settings can run."""
+"""Which of an app's routes a new task starts on, and which it may fall back to, given what
+this process can run."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import AppUnavailable, InvalidInput
-from rendergate.domain.task import Skip
+from rendergate.domain.task import Skip, Task
 from rendergate.providers import ProviderEntry, registry, unavailable_reason
+from rendergate.providers.base import Provider
 
 
-def choose_route(app: AppSpec, settings: Settings) -> tuple[str, tuple[Skip, ...]]:
-    """The first of the app's routes whose provider can run here, and the ones passed over.
+@dataclass(frozen=True)
+class RunsHere:
+    """The one answer to "can this provider run tasks here", asked at create, at submit and
+    by the reconciler: it can when this process built it (the composition root builds every
+    provider an app routes to that the settings configure: providers.build_providers);
+    otherwise the settings say why not."""
 
-    None can: AppUnavailable, with the first route's reason (what the app was written for).
-    """
-    skipped: list[Skip] = []
-    for route in app.routes:
-        reason = unavailable_reason(route.provider, settings)
-        if reason is None:
-            return route.provider, tuple(skipped)
-        skipped.append(Skip(provider=route.provider, reason=reason))
-    raise AppUnavailable(skipped[0].reason, field="type")
+    providers: Mapping[str, Provider]
+    settings: Settings
 
+    def runs(self, provider: str) -> bool:
+        return provider in self.providers
 
-def app_availability(app: AppSpec, settings: Settings) -> tuple[str, str | None]:
-    """For listings: the provider the app's tasks start on here and None, or its first
-    route's provider and why no route can run here."""
-    try:
-        provider, _ = choose_route(app, settings)
-    except AppUnavailable as exc:
-        return app.provider, exc.message
-    return provider, None
+    def reason(self, provider: str) -> str | None:
+        """Why `provider` cannot run tasks here, or None when it can."""
+        if self.runs(provider):
+            return None
+        return (
+            unavailable_reason(provider, self.settings)
+            or f"provider {provider!r} is not running here"
+        )
+
+    def first_route(self, app: AppSpec) -> tuple[str, tuple[Skip, ...]]:
+        """The first of the app's routes that runs here, and the ones passed over.
+
+        None does: AppUnavailable, with the first route's reason (what the app was written for).
+        """
+        skipped: list[Skip] = []
+        for route in app.routes:
+            reason = self.reason(route.provider)
+            if reason is None:
+                return route.provider, tuple(skipped)
+            skipped.append(Skip(provider=route.provider, reason=reason))
+        raise AppUnavailable(skipped[0].reason, field="type")
+
+    def next_route(self, app: AppSpec, task: Task) -> str | None:
+        """The provider of the first route after the task's that runs here and that the
+        task has not been passed over on, if any: where it may fall back to."""
+        tried = {skip.provider for skip in task.skipped}
+        later = (p for p in app.after(task.provider) if self.runs(p) and p not in tried)
+        return next(later, None)
+
+    def availability(self, app: AppSpec) -> tuple[str, str | None]:
+        """For listings: the provider the app's tasks start on here and None, or its first
+        route's provider and why no route can run here."""
+        try:
+            provider, _ = self.first_route(app)
+        except AppUnavailable as exc:
+            return app.provider, exc.message
+        return provider, None
 
 
 def declared_params(app: AppSpec, entries: Mapping[str, ProviderEntry[Any]]) -> set[str] | None:

@@ -34,7 +34,7 @@ from rendergate.providers import registry
 from rendergate.providers.base import cancel_capability
 from rendergate.services.admission import check_push, within_limits
 from rendergate.services.context import Services, Wake
-from rendergate.services.routing import choose_route, refuse_undeclared
+from rendergate.services.routing import RunsHere, refuse_undeclared
 from rendergate.services.writer import TaskWriter
 from rendergate.store.base import AlongWrite, Page, TaskIdTaken
 
@@ -80,7 +80,7 @@ async def create_task(
     if app is None:
         known = ", ".join(sorted(services.apps))
         raise UnknownApp(f"unknown type {request.app!r}; known types: {known}", field="type")
-    provider, skipped = choose_route(app, services.settings)
+    provider, skipped = RunsHere(services.providers, services.settings).first_route(app)
     roles = {upload.role for upload in request.uploads}
     if "image" not in roles:
         raise InvalidInput("an image is required", field="image")

@@ -13,7 +13,7 @@ from datetime import datetime
 import structlog
 
 from rendergate.domain.errors import InvalidTransition
-from rendergate.domain.task import Task
+from rendergate.domain.task import ErrorKind, Task
 from rendergate.redaction import Redactor
 from rendergate.store.base import TaskStore
 
@@ -53,7 +53,7 @@ class TaskWriter:
                 return stored
         raise RuntimeError(f"task {task_id}: too many concurrent writes")
 
-    async def fail(self, task_id: int, message: str, kind: str) -> Task | None:
+    async def fail(self, task_id: int, message: str, kind: ErrorKind) -> Task | None:
         message = self.redactor.scrub(message)
         log.info("task failed", task_id=task_id, reason=message)
         return await self.apply(

@@ -14,7 +14,15 @@ from typing import Any
 
 from rendergate.domain.events import Attempt, Delivery, DeliveryState, EventType
 from rendergate.domain.media import content_type_of
-from rendergate.domain.task import InputRef, JobHandle, ResultFile, Skip, Task, TaskStatus
+from rendergate.domain.task import (
+    ErrorKind,
+    InputRef,
+    JobHandle,
+    ResultFile,
+    Skip,
+    Task,
+    TaskStatus,
+)
 
 
 def to_row(task: Task) -> dict[str, Any]:
@@ -35,7 +43,7 @@ def to_row(task: Task) -> dict[str, Any]:
         "outputs": [_output_to_json(o) for o in task.outputs],
         "cost": dict(task.cost) if task.cost is not None else None,
         "error_message": task.error_message,
-        "error_kind": task.error_kind,
+        "error_kind": task.error_kind.value,
         "attempts": task.attempts,
         "callback_token": task.callback_token,
         "owner": task.owner,
@@ -67,7 +75,7 @@ def from_row(row: Mapping[Any, Any]) -> Task:
         outputs=tuple(ResultFile(**o) for o in row["outputs"] or ()),
         cost=row["cost"],
         error_message=row["error_message"],
-        error_kind=row["error_kind"],
+        error_kind=ErrorKind(row["error_kind"]),
         attempts=int(row["attempts"]),
         callback_token=row["callback_token"],
         owner=row["owner"],

@@ -12,7 +12,7 @@ import structlog
 from rendergate.blobs.base import BlobStore
 from rendergate.domain.errors import JobLost, ProviderError, ProviderUnavailable
 from rendergate.domain.media import content_type_of, safe_extension
-from rendergate.domain.task import JobHandle, ResultFile, Task
+from rendergate.domain.task import ErrorKind, JobHandle, ResultFile, Task
 from rendergate.providers.base import OutputRef, Provider
 from rendergate.services.writer import TaskWriter
 from rendergate.workflow.outcomes import Tracked
@@ -51,10 +51,11 @@ class CollectStep:
             return
         provider = self.providers.get(task.provider)
         if provider is None:
-            await self.writer.fail(task_id, unconfigured(task), "config")
+            await self.writer.fail(task_id, unconfigured(task), ErrorKind.CONFIG)
             return
         if not tracked.outputs:
-            await self.writer.fail(task_id, "the provider finished without any output", "provider")
+            none = "the provider finished without any output"
+            await self.writer.fail(task_id, none, ErrorKind.PROVIDER)
             return
         await self.writer.apply(task_id, lambda t: t.report(now=self.clock(), progress=96))
         results: list[ResultFile] = []
@@ -68,9 +69,10 @@ class CollectStep:
             )
         except JobLost as exc:
             message = f"the provider's result is gone: {exc.message}"
-            await self.writer.fail(task_id, message, "provider")
+            await self.writer.fail(task_id, message, ErrorKind.PROVIDER)
         except ProviderError as exc:
-            await self.writer.fail(task_id, failure_message(task.provider, exc), exc.fault.value)
+            message = failure_message(task.provider, exc)
+            await self.writer.fail(task_id, message, ErrorKind.of(exc.fault))
         finally:
             if done is None:  # failed, or canceled meanwhile: keep no orphan files
                 for result in results:

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from rendergate.domain.task import ErrorKind
 from rendergate.services.context import Services
 from rendergate.services.writer import TaskWriter
 from rendergate.store.base import TaskStore
@@ -82,7 +83,7 @@ class TaskRunner:
     async def collect(self, task_id: int, tracked: Tracked) -> None:
         await self.collect_step(task_id, tracked)
 
-    async def fail(self, task_id: int, message: str, kind: str) -> None:
+    async def fail(self, task_id: int, message: str, kind: ErrorKind) -> None:
         await self.writer.fail(task_id, message, kind)
 
     @contextlib.contextmanager

@@ -1,5 +1,11 @@
-"""What each step of a task's workflow hands the next: typed values, turned into JSON only
-where DBOS records them (runtime/step_codec.py)."""
+"""What each step of a task's workflow hands the next, and how the workflow ends: typed
+values, turned into JSON only where DBOS records them (runtime/step_codec.py).
+
+The provider's job reaches the track and collect steps through the store, never through a
+checkpoint: the submit step records it on the task's row (`Task.provider_job`) before it
+answers `Submitted`, and each later step reads the task afresh. A lost job is forgotten
+there too (`Task.needs_resubmit`), so the row is the one place a job handle lives.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +16,14 @@ from enum import StrEnum
 from typing import Any
 
 from rendergate.domain.media import safe_extension
-from rendergate.domain.task import JobHandle
 from rendergate.domain.values import bounded_cost
 from rendergate.providers.base import OutputRef
 
 
 @dataclass(frozen=True)
 class Submitted:
-    """The provider has the job (now, or before a crash): track it."""
-
-    job: JobHandle
+    """The provider has the job (now, or before a crash) and the task's row records it:
+    track it."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,19 @@ class TrackOutcome(StrEnum):
     SUCCEEDED = "succeeded"  # collect the outputs
     FINISHED = "finished"  # failed, canceled or timed out: nothing left to do
     LOST = "lost"  # the provider lost the job: submit again
+
+
+class RunEnd(StrEnum):
+    """How one run of a task's workflow ended: what DBOS records as its output."""
+
+    SUCCEEDED = "succeeded"  # the job succeeded and collect ran (it completes or fails the task)
+    FINISHED = "finished"  # failed, canceled or timed out: nothing left to do
+    MOVED = "moved"  # the task fell back to another route, whose own workflow runs it
+
+    def __reduce_ex__(self, protocol: object) -> tuple[type[str], tuple[str]]:
+        """Pickled as its text: DBOS pickles a workflow's output, and a class would tie the
+        record to this module's path (outputs written before this enum were plain text)."""
+        return str, (self.value,)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ an error, and one long past its app's deadline that no worker ended.
 from __future__ import annotations
 
 from rendergate.domain.errors import WorkflowErrored
-from rendergate.domain.task import Task
+from rendergate.domain.task import ErrorKind, Task
 from rendergate.services.context import Services, WorkflowState
+from rendergate.services.routing import RunsHere
 from rendergate.services.writer import TaskWriter
 from rendergate.workflow.provider_calls import cancel_upstream
 
@@ -37,18 +38,20 @@ async def reconcile(*, services: Services, min_age_s: float = 0.0) -> int:
         if (now - task.created_at).total_seconds() >= min_age_s
     ]
     states = await orchestrator.states(swept)  # one question for the whole set
+    here = RunsHere(services.providers, services.settings)
     for task in swept:
         if await _past_its_deadline(task, services, writer):
             continue
         state = states[task.task_id]
-        if state is WorkflowState.LIVE or task.provider not in services.providers:
+        if state is WorkflowState.LIVE or not here.runs(task.provider):
             continue
         try:
             if state is WorkflowState.ERRORED:
                 raise WorkflowErrored("its workflow ended in an error; see the server log")
             await orchestrator.start(task)
         except WorkflowErrored as exc:
-            await writer.fail(task.task_id, f"internal error: {exc.message}", "internal")
+            message = f"internal error: {exc.message}"
+            await writer.fail(task.task_id, message, ErrorKind.INTERNAL)
             continue
         count += 1
     return count
@@ -65,5 +68,5 @@ async def _past_its_deadline(task: Task, services: Services, writer: TaskWriter)
         return False
     if task.provider_job is not None:
         await cancel_upstream(services.providers.get(task.provider), task.provider_job)
-    await writer.fail(task.task_id, deadline.message(app), "timeout")
+    await writer.fail(task.task_id, deadline.message(app), ErrorKind.TIMEOUT)
     return True

@@ -31,10 +31,10 @@ from rendergate.domain.errors import (
     ProviderUnanswered,
     ProviderUnavailable,
 )
-from rendergate.domain.task import InputRef, JobHandle, Task
-from rendergate.providers import unavailable_reason
+from rendergate.domain.task import ErrorKind, InputRef, JobHandle, Task
 from rendergate.providers.base import InputFile, JobRequest, Provider
 from rendergate.services.links import callback_url
+from rendergate.services.routing import RunsHere
 from rendergate.services.writer import TaskWriter
 from rendergate.workflow.circuit import Circuit, Circuits
 from rendergate.workflow.outcomes import Finished, Moved, SubmitResult, Submitted
@@ -117,7 +117,8 @@ def idempotency_key(task: Task) -> str:
 
 
 class SubmitStep:
-    """submit(task_id): the task's job handle, where it moved, or that it is finished."""
+    """submit(task_id): that the task's row now records its job, where it moved, or that
+    it is finished."""
 
     def __init__(
         self,
@@ -138,6 +139,7 @@ class SubmitStep:
         self.apps = apps
         self.blobs = blobs
         self.settings = settings
+        self.here = RunsHere(providers, settings)
         self.circuits = circuits
         self.backoff = backoff
         self.unanswered = UnansweredSubmits(slots_in_use, observe)
@@ -156,12 +158,10 @@ class SubmitStep:
         app = await self._runnable_app(task)
         if app is None:
             return Finished()
-        tried = {skip.provider for skip in task.skipped}
-        later = (p for p in app.after(task.provider) if p in self.providers and p not in tried)
-        fallback = next(later, None)
-        if task.provider not in self.providers:  # its settings went away while it waited
-            gone = unavailable_reason(task.provider, self.settings) or "not running here"
-            return await self._fall_back_or_fail(task_id, fallback, gone, kind="config")
+        fallback = self.here.next_route(app, task)
+        gone = self.here.reason(task.provider)
+        if gone is not None:  # its settings went away while it waited
+            return await self._fall_back_or_fail(task_id, fallback, gone, ErrorKind.CONFIG)
         # One circuit per provider and app: one app's broken settings (a wrong app id, a
         # template that does not suit the server) must not turn tasks of other apps away.
         circuit = self.circuits[f"{task.provider}/{task.app}"]
@@ -178,20 +178,19 @@ class SubmitStep:
         if workflow_id is not None and workflow_id != task.workflow_id:
             return Moved(task.provider, task.workflow_id)
         if task.provider_job is not None:  # submitted before a crash: never twice
-            return Submitted(task.provider_job)
+            return Submitted()
         return None
 
     async def _runnable_app(self, task: Task) -> AppSpec | None:
         """The task's app, unless the apps changed under it or its deadline passed."""
         app = self.apps.get(task.app)
         if app is None or all(route.provider != task.provider for route in app.routes):
-            await self.writer.fail(
-                task.task_id, f"app {task.app!r} no longer runs on {task.provider}", "config"
-            )
+            gone = f"app {task.app!r} no longer runs on {task.provider}"
+            await self.writer.fail(task.task_id, gone, ErrorKind.CONFIG)
             return None
         deadline = app.deadline(task.created_at, task.deadline_s)
         if self.clock() >= deadline.at:
-            await self.writer.fail(task.task_id, deadline.message(app), "timeout")
+            await self.writer.fail(task.task_id, deadline.message(app), ErrorKind.TIMEOUT)
             return None
         return app
 
@@ -208,7 +207,7 @@ class SubmitStep:
             if fallback is not None and reason is not None:
                 return await self._fall_back(task.task_id, fallback, reason)
             await self.writer.fail(
-                task.task_id, failure_message(task.provider, exc), exc.fault.value
+                task.task_id, failure_message(task.provider, exc), ErrorKind.of(exc.fault)
             )
             return Finished()
         if job is None:  # canceled while we waited for a busy provider
@@ -223,16 +222,16 @@ class SubmitStep:
         if stored is None:  # canceled meanwhile, or another execution's job came first
             current = await self.writer.store.get(task.task_id)
             if current.provider_job == job and not current.status.is_terminal:
-                return Submitted(job)  # ours: its write landed though its answer was lost
+                return Submitted()  # ours: its write landed though its answer was lost
             await cancel_upstream(self.providers.get(task.provider), job)
             if current.status.is_terminal or current.provider_job is None:
                 return Finished()
             log.warning("a second execution submitted; its job was canceled", task_id=task.task_id)
-            return Submitted(current.provider_job)  # the job the task records is followed
+            return Submitted()  # the job the task records is followed
         shown = job.job_id if job.shown else ""
         structlog.contextvars.bind_contextvars(provider_job_id=shown)  # for the lines to come
         log.info("task submitted", task_id=task.task_id, provider=task.provider, job=job.job_id)
-        return Submitted(job)
+        return Submitted()
 
     async def _hand_over(
         self, task: Task, app: AppSpec, guard: _Guard, *, can_move: bool
@@ -306,7 +305,7 @@ class SubmitStep:
         )
 
     async def _fall_back_or_fail(
-        self, task_id: int, to: str | None, reason: str, *, kind: str
+        self, task_id: int, to: str | None, reason: str, kind: ErrorKind
     ) -> SubmitResult:
         if to is not None:
             return await self._fall_back(task_id, to, reason)

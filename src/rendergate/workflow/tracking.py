@@ -15,7 +15,7 @@ import structlog
 
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import JobLost, ProviderError, ProviderUnavailable
-from rendergate.domain.task import JobHandle, Task
+from rendergate.domain.task import ErrorKind, JobHandle, Task
 from rendergate.providers.base import JobPhase, JobStatus, Provider, webhook_capability
 from rendergate.services.context import Wake, Wakeups
 from rendergate.services.writer import TaskWriter
@@ -115,7 +115,7 @@ class TrackStep:
     async def _follow(self, task: Task, handle: JobHandle) -> _Job | None:
         provider, app = self.providers.get(task.provider), self.apps.get(task.app)
         if provider is None or app is None:
-            await self.writer.fail(task.task_id, unconfigured(task), "config")
+            await self.writer.fail(task.task_id, unconfigured(task), ErrorKind.CONFIG)
             return None
         deadline = app.deadline(task.created_at, task.deadline_s)
         message = deadline.message(app)
@@ -129,7 +129,7 @@ class TrackStep:
             return FINISHED_TRACK
         if self.clock() >= job.deadline:
             await cancel_upstream(job.provider, job.handle)
-            await self.writer.fail(job.task_id, job.timeout_message, "timeout")
+            await self.writer.fail(job.task_id, job.timeout_message, ErrorKind.TIMEOUT)
             return FINISHED_TRACK
         try:
             status = await readable(
@@ -151,7 +151,7 @@ class TrackStep:
         if status.phase is JobPhase.FAILED:
             error = status.error or ProviderError("the provider reported a failure")
             message = failure_message(job.provider_name, error)
-            await self.writer.fail(job.task_id, message, error.fault.value)
+            await self.writer.fail(job.task_id, message, ErrorKind.of(error.fault))
             return FINISHED_TRACK
         if status.phase is JobPhase.CANCELED:
             canceled = "canceled by provider"
