@@ -28,8 +28,12 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3]:
 
 
 def on_s3(data_dir: Path, **values: object) -> Settings:
+    """Open mode (no key needed), as the `settings` fixture gives the other tests."""
     return load_settings(
-        data_dir=data_dir, apps_file=APPS, storage_url=f"s3://{BUCKET}/renders", **values
+        data_dir=data_dir,
+        apps_file=APPS,
+        storage_url=f"s3://{BUCKET}/renders",
+        **({"open": True} | values),
     )
 
 
