@@ -10,8 +10,8 @@ import dataclasses
 from typing import Any
 
 from rendergate.config.settings import Settings
+from rendergate.services.creating import NewTask, Upload
 from rendergate.services.idempotency import fingerprint
-from rendergate.services.tasks import NewTask, Upload
 from support.images import make_scene
 from support.server import RunningServer, serve
 

@@ -45,8 +45,9 @@ from rendergate.providers.fake import FakeProvider
 from rendergate.providers.local import LocalProvider
 from rendergate.runtime.bootstrap import open_services
 from rendergate.services.context import Services, WorkflowState
+from rendergate.services.creating import NewTask, Upload, create_task
 from rendergate.services.routing import RunsHere
-from rendergate.services.tasks import NewTask, Upload, cancel_task, create_task
+from rendergate.services.tasks import cancel_task
 from rendergate.store.memory import MemoryTaskStore
 from rendergate.workflow.execution import TaskRunner
 from rendergate.workflow.outcomes import Finished, Moved, Submitted

@@ -26,16 +26,9 @@ from rendergate.providers.local import LocalProvider
 from rendergate.runtime.bootstrap import open_services
 from rendergate.services import retention
 from rendergate.services.context import Services, Wake, WorkflowState
+from rendergate.services.creating import NewTask, Upload, create_task
 from rendergate.services.streams import StreamItem, follow
-from rendergate.services.tasks import (
-    NewTask,
-    Upload,
-    cancel_task,
-    create_task,
-    get_task,
-    list_tasks,
-    result_bytes,
-)
+from rendergate.services.tasks import cancel_task, get_task, list_tasks, result_bytes
 from rendergate.store.memory import MemoryTaskStore
 from rendergate.workflow.execution import TaskRunner
 from rendergate.workflow.outcomes import Finished, Submitted, Tracked, TrackOutcome

@@ -22,7 +22,7 @@ from rendergate.domain.errors import InvalidInput, UnsupportedInput
 from rendergate.domain.events import parse_webhook_events
 from rendergate.domain.values import check_separators, check_value
 from rendergate.services.context import Services
-from rendergate.services.tasks import NewTask, Upload
+from rendergate.services.creating import NewTask, Upload
 
 FORM = FormSpec(
     files=frozenset({"image", "reference"}),

@@ -103,7 +103,7 @@ class TaskCreateJson(BaseModel):
     """POST /tasks as JSON: each image as base64 (a data: URI is fine) or as an http(s) URL.
     The image is required, in exactly one of `image_base64` and `image_url`."""
 
-    # The intake enforces that rule (bodies.py, services/tasks.py); stated as a top-level oneOf
+    # The intake enforces that rule (bodies.py, services/creating.py); stated as a top-level oneOf
     # it made client generators build a union of partial classes that lack the other fields.
     model_config = ConfigDict(extra="forbid")
 

@@ -27,7 +27,8 @@ from rendergate.config.settings import Settings
 from rendergate.domain.errors import InvalidInput, RequestInProgress
 from rendergate.domain.task import Task
 from rendergate.services.context import Services
-from rendergate.services.tasks import NewTask, create_task, get_task
+from rendergate.services.creating import NewTask, create_task
+from rendergate.services.tasks import get_task
 from rendergate.store.base import Claim, ClaimLost, ClaimStore
 
 log = structlog.get_logger(__name__)

@@ -1,185 +1,32 @@
-"""Use cases behind the /tasks API: create, read, list, cancel, and the start-up reconcile."""
+"""Use cases behind the /tasks API once a task exists: read, list, cancel, and its result
+(creating a task is creating.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import dataclasses
 import json
-import secrets
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 
 from rendergate.blobs.base import BlobNotFound
-from rendergate.config.settings import Settings
-from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import (
     FilesExpired,
     InvalidInput,
     InvalidTransition,
     ResultLost,
     ResultNotReady,
-    UnknownApp,
 )
-from rendergate.domain.task import MAX_SAFE_INTEGER, InputRef, JobHandle, Skip, Task, TaskStatus
-from rendergate.domain.values import check_text, check_value
-from rendergate.imaging.inputs import CheckedImage, check_image
-from rendergate.providers import registry
+from rendergate.domain.task import MAX_SAFE_INTEGER, JobHandle, Task, TaskStatus
+from rendergate.domain.values import check_text
 from rendergate.providers.base import cancel_capability
-from rendergate.services.admission import check_push, within_limits
 from rendergate.services.context import Services, Wake
-from rendergate.services.routing import RunsHere, refuse_undeclared
 from rendergate.services.writer import TaskWriter
-from rendergate.store.base import AlongWrite, Page, TaskIdTaken
+from rendergate.store.base import Page
 
 log = structlog.get_logger(__name__)
-
-MIN_TASK_ID = 2**40  # ids are random in [2^40, 2^53): never guessable by counting
-
-
-@dataclass(frozen=True, kw_only=True)
-class Upload:
-    role: str
-    data: bytes
-    content_type: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class NewTask:
-    app: str
-    angle: str = ""
-    params: Mapping[str, Any] = field(default_factory=dict)
-    uploads: tuple[Upload, ...] = ()
-    webhook_url: str = ""
-    webhook_events: tuple[str, ...] = ()  # checked by domain.events.parse_webhook_events
-    deadline_s: float | None = None
-    link_base: str = ""  # the base URL of the request creating it (services/links.py)
-
-
-def new_task_id() -> int:
-    return MIN_TASK_ID + secrets.randbelow(MAX_SAFE_INTEGER - MIN_TASK_ID)
-
-
-async def create_task(
-    request: NewTask,
-    *,
-    services: Services,
-    owner: str = "",
-    along: Callable[[int], AlongWrite] | None = None,
-) -> Task:
-    """Validates everything first, so a refused request stores nothing; then queues the task.
-    `owner`: the id of the caller's API key ("" in open mode); `along(task_id)`: a write
-    to do in the transaction that adds the task's row (services/idempotency.py)."""
-    app = services.apps.get(request.app)
-    if app is None:
-        known = ", ".join(sorted(services.apps))
-        raise UnknownApp(f"unknown type {request.app!r}; known types: {known}", field="type")
-    provider, skipped = RunsHere(services.providers, services.settings).first_route(app)
-    roles = {upload.role for upload in request.uploads}
-    if "image" not in roles:
-        raise InvalidInput("an image is required", field="image")
-    check_value(dict(request.params), what="params", field="params")
-    refuse_undeclared(app, request.params, services.settings)
-    for name in ("angle", "webhook_url"):  # a form's text fields, which nothing checked yet
-        check_text(getattr(request, name), what=name, field=name)
-    app.check_request(angle=request.angle, has_reference="reference" in roles)
-    app.check_deadline_s(request.deadline_s)
-    await check_push(request.webhook_url, services=services, owner=owner)
-    async with within_limits(services, owner):  # a create that fails in here is not counted
-        registry(services.settings)[provider].check_params(request.params)
-        checked = [(u.role, await _check_image(u, services.settings)) for u in request.uploads]
-        route = (provider, skipped, owner)
-        task, queued = await _store_new(
-            request, app, route, checked, services=services, along=along
-        )
-    log.info("task created", task_id=task.task_id, app=app.name)
-    if services.orchestrator is not None and not queued:
-        try:
-            await services.orchestrator.start(task)
-        except Exception:  # the task is stored: the reconcile sweep queues it shortly
-            log.warning("queuing the new task failed; reconcile will", task_id=task.task_id)
-    return task
-
-
-async def _check_image(upload: Upload, settings: Settings) -> CheckedImage:
-    """The upload decoded and checked, in a thread: decoding takes a CPU for a while."""
-    return await asyncio.to_thread(
-        check_image,
-        upload.data,
-        role=upload.role,
-        max_bytes=settings.max_upload_bytes,
-        max_pixels=settings.max_image_pixels,
-        declared_content_type=upload.content_type,
-    )
-
-
-async def _store_new(
-    request: NewTask,
-    app: AppSpec,
-    route: tuple[str, tuple[Skip, ...], str],  # provider, the routes skipped, owner
-    checked: list[tuple[str, CheckedImage]],
-    *,
-    services: Services,
-    along: Callable[[int], AlongWrite] | None = None,
-) -> tuple[Task, bool]:
-    """Writes the inputs, then the row, and with it the workflow where the orchestrator
-    shares the database (True: queued too); inputs whose row was not written are removed
-    again, so a request that fails here leaves nothing behind."""
-    now, (provider, skipped, owner) = services.clock(), route
-    for _ in range(5):
-        task_id = new_task_id()
-        inputs = {
-            role: InputRef(
-                key=f"inputs/{task_id}/{role}.{image.extension}", content_type=image.content_type
-            )
-            for role, image in checked
-        }
-        task = Task(
-            task_id=task_id,
-            app=app.name,
-            provider=provider,
-            skipped=skipped,
-            angle=request.angle,
-            params=dict(request.params),
-            inputs=inputs,
-            callback_token=secrets.token_urlsafe(24),
-            owner=owner,
-            webhook_url=request.webhook_url,
-            webhook_events=request.webhook_events,
-            deadline_s=request.deadline_s,
-            link_base=request.link_base,
-            created_at=now,
-            updated_at=now,
-        )
-        try:
-            for role, image in checked:
-                await services.blobs.put(inputs[role].key, image.data)
-            queuing = services.orchestrator.queuing(task) if services.orchestrator else None
-            writes = [w for w in (queuing, along and along(task_id)) if w is not None]
-            await services.store.add(task, along=_all_of(writes) if writes else None)
-            return task, queuing is not None
-        except TaskIdTaken:
-            continue
-        except BaseException:
-            for ref in inputs.values():
-                with contextlib.suppress(Exception):
-                    await services.blobs.delete(ref.key)
-            raise
-    raise RuntimeError("could not draw a free task id")  # pragma: no cover - 2^53 ids
-
-
-def _all_of(writes: list[AlongWrite]) -> AlongWrite:
-    def write(connection: Any) -> None:
-        for each in writes:
-            each(connection)
-
-    return write
 
 
 async def get_task(task_id: int, *, services: Services, caller: str | None = None) -> Task:

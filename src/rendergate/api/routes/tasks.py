@@ -23,6 +23,7 @@ from rendergate.api.present import base_url, envelope, present_task
 from rendergate.api.schemas import Envelope, TaskList, TaskPublic
 from rendergate.domain.media import extension_of
 from rendergate.domain.task import MAX_SAFE_INTEGER, TaskStatus
+from rendergate.services import creating
 from rendergate.services import tasks as use_cases
 from rendergate.services.idempotency import create_once
 from rendergate.services.links import recorded_base
@@ -68,7 +69,7 @@ async def create_task(
     new = replace(await read_new_task(request, services), link_base=recorded_base(request.scope))
     owner = caller or ""
     if idempotency_key is None:
-        task = await use_cases.create_task(new, services=services, owner=owner)
+        task = await creating.create_task(new, services=services, owner=owner)
         replayed = False
     else:
         task, replayed = await create_once(new, services=services, owner=owner, key=idempotency_key)
