@@ -11,10 +11,8 @@ fall back: every provider would refuse them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
-from typing import TypeVar
 
 import stamina
 import structlog
@@ -23,11 +21,8 @@ from rendergate.blobs.base import BlobStore
 from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import (
-    Fault,
     InputsGone,
-    ProviderBusy,
     ProviderError,
-    ProviderRejected,
     ProviderUnanswered,
     ProviderUnavailable,
 )
@@ -37,6 +32,7 @@ from rendergate.services.links import callback_url
 from rendergate.services.routing import RunsHere
 from rendergate.services.writer import TaskWriter
 from rendergate.workflow.circuit import Circuit, Circuits
+from rendergate.workflow.fallback import Guard, retryable, skip_reason
 from rendergate.workflow.outcomes import Finished, Moved, SubmitResult, Submitted
 from rendergate.workflow.provider_calls import (
     CALL_ATTEMPTS,
@@ -45,68 +41,12 @@ from rendergate.workflow.provider_calls import (
     CallObserver,
     cancel_upstream,
     failure_message,
-    readable,
 )
 from rendergate.workflow.unanswered import SlotsInUse, UnansweredSubmits, in_doubt
 
 log = structlog.get_logger(__name__)
 
-T = TypeVar("T")
 UPLOAD_ROUNDS = 3  # times the inputs are uploaded for one submit when the provider loses them
-
-
-@dataclass
-class _Guard:
-    """Counts each failed provider call on the provider's circuit, and in a row here.
-
-    Only an accepted job closes the circuit (SubmitStep._record): a provider that takes
-    uploads but refuses every job (an empty wallet) must still trip it.
-    """
-
-    circuit: Circuit
-    clock: Callable[[], datetime]
-    provider: str
-    observe: CallObserver | None = None
-    failed_in_a_row: int = 0
-
-    async def __call__(self, call: Awaitable[T], *, creates_job: bool = False) -> T:
-        try:
-            result = await readable(
-                self.provider, call, creates_job=creates_job, observe=self.observe
-            )
-        except ProviderBusy:  # it answered, it is only full: no sign of a broken provider
-            raise
-        except ProviderUnavailable:
-            self.failed_in_a_row += 1
-            self.circuit.failed(self.clock())
-            raise
-        except ProviderRejected as exc:
-            if exc.fault is Fault.CONFIG:
-                self.circuit.failed(self.clock())
-            raise
-        self.failed_in_a_row = 0
-        return result
-
-
-def _retryable(can_move: bool) -> Callable[[Exception], bool]:
-    """What is worth calling again as it is: with a later route, a busy provider is not;
-    lost inputs never are (they are uploaded again first)."""
-    if can_move:
-        return lambda exc: (
-            isinstance(exc, ProviderUnavailable) and not isinstance(exc, ProviderBusy | InputsGone)
-        )
-    return lambda exc: isinstance(exc, ProviderUnavailable) and not isinstance(exc, InputsGone)
-
-
-def skip_reason(provider: str, error: ProviderError, attempts: int) -> str | None:
-    """Why `provider` is passed over for this error, or None when no other can help."""
-    if isinstance(error, ProviderBusy):
-        return f"{provider} is at its concurrency or quota limit: {error.message}"
-    if isinstance(error, ProviderUnavailable):
-        return f"{provider} did not answer after {attempts} attempts: {error.message}"
-    if isinstance(error, ProviderRejected) and error.fault is Fault.CONFIG:
-        return f"{provider} refused our credentials, account or app settings: {error.message}"
-    return None
 
 
 def idempotency_key(task: Task) -> str:
@@ -197,7 +137,7 @@ class SubmitStep:
     async def _hand_over_once(
         self, task: Task, app: AppSpec, circuit: Circuit, fallback: str | None
     ) -> SubmitResult:
-        guard = _Guard(circuit, self.clock, task.provider, self.observe)
+        guard = Guard(circuit, self.clock, task.provider, self.observe)
         try:
             job = await self._hand_over(
                 task, app.on(task.provider), guard, can_move=fallback is not None
@@ -234,7 +174,7 @@ class SubmitStep:
         return Submitted()
 
     async def _hand_over(
-        self, task: Task, app: AppSpec, guard: _Guard, *, can_move: bool
+        self, task: Task, app: AppSpec, guard: Guard, *, can_move: bool
     ) -> JobHandle | None:
         """Uploads the inputs and submits the job; None if the task was canceled meanwhile.
 
@@ -248,7 +188,7 @@ class SubmitStep:
         return await self._upload_and_submit(task, app, guard, can_move=can_move)
 
     async def _upload_and_submit(
-        self, task: Task, app: AppSpec, guard: _Guard, *, can_move: bool
+        self, task: Task, app: AppSpec, guard: Guard, *, can_move: bool
     ) -> JobHandle | None:
         provider = self.providers[task.provider]
         refs: dict[str, str] = {}
@@ -297,7 +237,7 @@ class SubmitStep:
         """Tries of one call: until the app's deadline on the last route, a few otherwise."""
         patience = app.deadline(task.created_at, task.deadline_s).at - self.clock()
         return stamina.retry_context(
-            on=_retryable(can_move),
+            on=retryable(can_move),
             attempts=CALL_ATTEMPTS if can_move else None,
             timeout=max(patience.total_seconds(), 1.0),
             wait_initial=self.backoff.initial_s,
