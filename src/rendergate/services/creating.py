@@ -8,6 +8,7 @@ import contextlib
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -119,37 +120,14 @@ async def _store_new(
     """Writes the inputs, then the row, and with it the workflow where the orchestrator
     shares the database (True: queued too); inputs whose row was not written are removed
     again, so a request that fails here leaves nothing behind."""
-    now, (provider, skipped, owner) = services.clock(), route
     for _ in range(5):
-        task_id = new_task_id()
-        inputs = {
-            role: InputRef(
-                key=f"inputs/{task_id}/{role}.{image.extension}", content_type=image.content_type
-            )
-            for role, image in checked
-        }
-        task = Task(
-            task_id=task_id,
-            app=app.name,
-            provider=provider,
-            skipped=skipped,
-            angle=request.angle,
-            params=dict(request.params),
-            inputs=inputs,
-            callback_token=secrets.token_urlsafe(24),
-            owner=owner,
-            webhook_url=request.webhook_url,
-            webhook_events=request.webhook_events,
-            deadline_s=request.deadline_s,
-            link_base=request.link_base,
-            created_at=now,
-            updated_at=now,
-        )
+        task = _new_row(new_task_id(), request, app, route, checked, now=services.clock())
+        inputs = task.inputs
         try:
             for role, image in checked:
                 await services.blobs.put(inputs[role].key, image.data)
             queuing = services.orchestrator.queuing(task) if services.orchestrator else None
-            writes = [w for w in (queuing, along and along(task_id)) if w is not None]
+            writes = [w for w in (queuing, along and along(task.task_id)) if w is not None]
             await services.store.add(task, along=_all_of(writes) if writes else None)
             return task, queuing is not None
         except TaskIdTaken:
@@ -160,6 +138,42 @@ async def _store_new(
                     await services.blobs.delete(ref.key)
             raise
     raise RuntimeError("could not draw a free task id")  # pragma: no cover - 2^53 ids
+
+
+def _new_row(
+    task_id: int,
+    request: NewTask,
+    app: AppSpec,
+    route: tuple[str, tuple[Skip, ...], str],
+    checked: list[tuple[str, CheckedImage]],
+    *,
+    now: datetime,
+) -> Task:
+    """The task as its row is first written: submitted, on its route, its inputs named."""
+    provider, skipped, owner = route
+    inputs = {
+        role: InputRef(
+            key=f"inputs/{task_id}/{role}.{image.extension}", content_type=image.content_type
+        )
+        for role, image in checked
+    }
+    return Task(
+        task_id=task_id,
+        app=app.name,
+        provider=provider,
+        skipped=skipped,
+        angle=request.angle,
+        params=dict(request.params),
+        inputs=inputs,
+        callback_token=secrets.token_urlsafe(24),
+        owner=owner,
+        webhook_url=request.webhook_url,
+        webhook_events=request.webhook_events,
+        deadline_s=request.deadline_s,
+        link_base=request.link_base,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _all_of(writes: list[AlongWrite]) -> AlongWrite:
