@@ -20,6 +20,7 @@ known false positive of schemathesis 4.32 (see each file).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -133,7 +134,8 @@ async def test_schemathesis_finds_nothing(settings: Settings, tmp_path: Path) ->
         async with serve(settings) as server:
             real = server.services.fetcher
             assert isinstance(real, UrlFetcher)
-            server.services.fetcher = OfflineFetcher(real)
+            offline = dataclasses.replace(server.services, fetcher=OfflineFetcher(real))
+            server.app.state.services = offline
             async with server.http.get(f"{server.url}/openapi.json") as response:
                 document = await response.json()
             command = _command(server.url, report_path)

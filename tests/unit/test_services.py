@@ -191,7 +191,7 @@ class BrokenOrchestrator(RecordingOrchestrator):
 
 
 async def test_a_task_whose_row_cannot_be_written_leaves_no_inputs(world: World) -> None:
-    world.services.store = BrokenStore()
+    world.services = dataclasses.replace(world.services, store=BrokenStore())
     with pytest.raises(OSError, match="disk full"):
         await world.create()
     assert world.blob_keys() == []
@@ -199,7 +199,7 @@ async def test_a_task_whose_row_cannot_be_written_leaves_no_inputs(world: World)
 
 async def test_a_stored_task_is_answered_even_if_queuing_fails(world: World) -> None:
     """The row is the promise: reconcile queues a task whose workflow was never started."""
-    world.services.orchestrator = BrokenOrchestrator()
+    world.services = dataclasses.replace(world.services, orchestrator=BrokenOrchestrator())
     task = await world.create()
     assert (await world.store.get(task.task_id)).status == "submitted"
 
@@ -560,7 +560,8 @@ async def test_a_stream_shows_each_change_with_the_queue_position_and_ends(world
 
 
 async def test_retention_removes_old_files_keeps_the_row_and_says_so(world: World) -> None:
-    world.services.settings = world.services.settings.model_copy(update={"retention_days": 1})
+    settings = world.services.settings.model_copy(update={"retention_days": 1})
+    world.services = dataclasses.replace(world.services, settings=settings)
     old = await world.run((await world.create()).task_id)
     assert old.status is TaskStatus.COMPLETED and world.blob_keys()
     world.clock.advance(2 * 86400)
@@ -583,8 +584,11 @@ async def test_retention_removes_old_files_keeps_the_row_and_says_so(world: Worl
 
 async def test_an_apps_own_retention_wins_over_the_default(world: World) -> None:
     short = dataclasses.replace(world.services.apps["fake"], retention_days=0.5)
-    world.services.apps = {**world.services.apps, "fake": short}
-    world.services.settings = world.services.settings.model_copy(update={"retention_days": 30})
+    world.services = dataclasses.replace(
+        world.services,
+        apps={**world.services.apps, "fake": short},
+        settings=world.services.settings.model_copy(update={"retention_days": 30}),
+    )
     task = await world.run((await world.create()).task_id)
     world.clock.advance(86400)  # past the app's half day, far within the default's 30 days
     assert [t.task_id for t in (await retention.prune(world.services)).tasks] == [task.task_id]

@@ -151,8 +151,6 @@ async def _json_image(model: TaskCreateJson, role: str, services: Services) -> U
         data = await _sized_run(len(encoded), decode_base64, encoded, field=f"{role}_base64")
         return Upload(role=role, data=data)
     if url:
-        if services.fetcher is None:
-            raise InvalidInput("fetching images by URL is not enabled", field=f"{role}_url")
         data, content_type = await services.fetcher.fetch(url, role=role)
         return Upload(role=role, data=data, content_type=content_type)
     return None

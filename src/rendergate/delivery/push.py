@@ -8,25 +8,12 @@ from rendergate.domain.errors import TaskNotFound
 from rendergate.domain.events import Delivery, check_replay
 from rendergate.services import tasks as task_cases
 from rendergate.services.context import Services
-from rendergate.store.base import DeliveryLog, EventLog
-
-
-def event_log(services: Services) -> EventLog:
-    if services.events is None:
-        raise RuntimeError("these services keep no event log (a store without SQL)")
-    return services.events
-
-
-def _deliveries(services: Services) -> DeliveryLog:
-    if services.deliveries is None:
-        raise RuntimeError("these services keep no deliveries (a store without SQL)")
-    return services.deliveries
 
 
 async def deliveries_of(task_id: int, *, services: Services, caller: str | None) -> list[Delivery]:
     """The task's webhooks, oldest first; another key's task is answered as absent."""
     await task_cases.get_task(task_id, services=services, caller=caller)
-    return await _deliveries(services).of_task(task_id)
+    return await services.deliveries.of_task(task_id)
 
 
 async def replay(
@@ -39,6 +26,6 @@ async def replay(
     if original is None:
         raise TaskNotFound(f"{task_id}'s delivery {delivery_id}")
     check = functools.partial(check_replay, original, per_key=services.settings.max_replays_per_key)
-    again = await _deliveries(services).replay(original, now=services.clock(), check=check)
+    again = await services.deliveries.replay(original, now=services.clock(), check=check)
     services.changes.publish(task_id, True)
     return again

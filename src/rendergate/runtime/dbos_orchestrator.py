@@ -97,14 +97,11 @@ class DbosOrchestrator:
     """
 
     def __init__(
-        self,
-        settings: Settings,
-        runner: TaskRunner | None,
-        limits: dict[str, QueueLimits],
-        executor_id: str = "api",
+        self, settings: Settings, limits: dict[str, QueueLimits], executor_id: str = "api"
     ) -> None:
+        """No I/O here: `open` launches DBOS, once the runner it runs exists."""
         self._settings = settings
-        self._runner = runner
+        self._runner: TaskRunner | None = None
         self._limits = limits
         self._executor_id = executor_id
         self._client: DBOSClient | None = None  # an API process's way in
@@ -113,7 +110,10 @@ class DbosOrchestrator:
         self._engine: sa.Engine | None = None  # ours to dispose: DBOS leaves a given engine
         self._launched = False
 
-    async def open(self) -> None:
+    async def open(self, runner: TaskRunner | None = None) -> None:
+        """A worker's DBOS, running `runner`'s workflows; without one, only a way to enqueue
+        (an API-only process)."""
+        self._runner = runner
         if self._runner is None:
             url = self._settings.system_database_url
             if not await asyncio.to_thread(has_system_tables, url):

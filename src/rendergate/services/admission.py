@@ -64,8 +64,6 @@ async def check_push(url: str, *, services: Services, owner: str) -> None:
         return
     if len(url) > 2048:
         raise InvalidInput("webhook_url is over 2048 characters", field="webhook_url")
-    if services.fetcher is None:
-        raise InvalidInput("webhooks are not enabled on this server", field="webhook_url")
     await services.fetcher.vet(url, field="webhook_url")
     if not owner and services.settings.webhook_secret is None:
         raise InvalidInput(

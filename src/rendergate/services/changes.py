@@ -30,7 +30,8 @@ class Changes:
 
     def keep_current(self, copies: Copies) -> None:
         """Makes `copies` forget each task told changed from now on."""
-        self._copies.append(copies)
+        if copies not in self._copies:  # a Services copied with replace() keeps the same
+            self._copies.append(copies)
 
     def publish(self, task_id: int, delivery: bool) -> None:
         for copies in self._copies:

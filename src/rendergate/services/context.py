@@ -18,6 +18,14 @@ from rendergate.domain.task import Task
 from rendergate.lru import Lru
 from rendergate.providers.base import Provider
 from rendergate.redaction import Redactor
+from rendergate.services.absent import (
+    NoClaims,
+    NoDeliveries,
+    NoEventLog,
+    NoFetcher,
+    NoGauges,
+    NoOrchestrator,
+)
 from rendergate.services.cache import FinishedTasks
 from rendergate.services.changes import Changes
 from rendergate.services.keys import KeyRing
@@ -175,15 +183,18 @@ class Slots:
             del self._held[owner]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
+    """Every part the use cases share, built once by the composition root and frozen; the
+    parts a process may lack are null objects (services/absent.py), never None."""
+
     settings: Settings
     store: TaskStore
     blobs: BlobStore
     apps: Mapping[str, AppSpec]
     providers: Mapping[str, Provider]
-    orchestrator: Orchestrator | None = None
-    fetcher: Fetcher | None = None
+    orchestrator: Orchestrator = field(default_factory=NoOrchestrator)
+    fetcher: Fetcher = field(default_factory=NoFetcher)
     wakeups: Wakeups = field(default_factory=Wakeups)  # this process's tracking loops
     wakes: WakeChannel | None = None  # where wakes are sent; None: `wakeups`, in-process
     finished: FinishedTasks = field(default_factory=FinishedTasks)
@@ -192,13 +203,13 @@ class Services:
     large_bodies: Slots = field(default_factory=lambda: Slots("large uploads", 4, 2))  # limits.py
     streams: Slots = field(default_factory=lambda: Slots("event streams", None, 20, 10))
     keys: KeyRing = field(default_factory=KeyRing)  # no source: no key; open only if asked
-    claims: ClaimStore | None = None  # Idempotency-Keys (the SQL store's table)
+    claims: ClaimStore = field(default_factory=NoClaims)  # Idempotency-Keys (SQL's table)
     rates: CreateRates = field(default_factory=CreateRates)  # creates a minute, per key
     changes: Changes = field(default_factory=Changes)  # which tasks changed (services/changes)
     metrics: Metrics = field(default_factory=Metrics)  # this process's Prometheus series
-    gauges: GaugeSource | None = None  # what the database knows for the whole cluster
-    events: EventLog | None = None  # each task's event log (the SQL store's)
-    deliveries: DeliveryLog | None = None  # webhooks to clients (the SQL store's)
+    gauges: GaugeSource = field(default_factory=NoGauges)  # the whole cluster, as the db knows
+    events: EventLog = field(default_factory=NoEventLog)  # each task's event log (SQL's)
+    deliveries: DeliveryLog = field(default_factory=NoDeliveries)  # webhooks to clients (SQL's)
 
     def __post_init__(self) -> None:
         self.changes.keep_current(self.finished)  # a finished task kept here still changes

@@ -88,7 +88,7 @@ async def create_task(
             request, app, route, checked, services=services, along=along
         )
     log.info("task created", task_id=task.task_id, app=app.name)
-    if services.orchestrator is not None and not queued:
+    if not queued:
         try:
             await services.orchestrator.start(task)
         except Exception:  # the task is stored: the reconcile sweep queues it shortly
@@ -126,7 +126,7 @@ async def _store_new(
         try:
             for role, image in checked:
                 await services.blobs.put(inputs[role].key, image.data)
-            queuing = services.orchestrator.queuing(task) if services.orchestrator else None
+            queuing = services.orchestrator.queuing(task)
             writes = [w for w in (queuing, along and along(task.task_id)) if w is not None]
             await services.store.add(task, along=_all_of(writes) if writes else None)
             return task, queuing is not None

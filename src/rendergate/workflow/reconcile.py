@@ -28,8 +28,6 @@ async def reconcile(*, services: Services, min_age_s: float = 0.0) -> int:
     deadline that no worker has ended (its worker is gone for good, or runs another
     version)."""
     orchestrator = services.orchestrator
-    if orchestrator is None:
-        return 0
     now, count = services.clock(), 0
     writer = TaskWriter(services.store, services.clock, services.redactor)
     swept = [

@@ -88,7 +88,7 @@ async def stream_task_events(
     task = await task_cases.get_task(task_id, services=services, caller=caller)
     after = parse_last_event_id(last_event_id)
     base = base_url(request, services)
-    log = use_cases.event_log(services)
+    log = services.events
 
     async def body() -> AsyncIterator[str]:
         async for item in follow(task, services=services, log=log, after=after):

@@ -31,7 +31,6 @@ def _set_gauges(metrics: Metrics, gauges: ClusterGauges) -> None:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(services: ServicesDep) -> Response:
-    if services.gauges is not None:
-        _set_gauges(services.metrics, await services.gauges.read())
+    _set_gauges(services.metrics, await services.gauges.read())
     body = generate_latest(services.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
