@@ -3,47 +3,17 @@
 from __future__ import annotations
 
 import base64
-import contextlib
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from support.hub import emulator_process
 from support.images import make_scene
 from support.process import ServeProcess, free_port, http_json, wait_task
 
 pytestmark = pytest.mark.slow
-KEY = "0123456789abcdef0123456789abcdef"
 APPS = Path(__file__).parents[1] / "support" / "fallback_apps.toml"
-EMULATOR = (sys.executable, "-m", "rendergate_emulators.runninghub")
-
-
-@contextlib.contextmanager
-def runninghub_emulator(log: Path) -> Iterator[str]:
-    """The emulator as its own process, so it outlives nothing but this test."""
-    port = free_port()
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [*EMULATOR, "--port", str(port), "--api-key", KEY],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(OSError):
-                if http_json("GET", f"{url}/_emulator/stats?tasks=0")[0] == 200:
-                    break
-            assert process.poll() is None and time.monotonic() < deadline, "no emulator"
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def _create(url: str, size: tuple[int, int], app: str) -> int:
@@ -55,7 +25,7 @@ def _create(url: str, size: tuple[int, int], app: str) -> int:
 
 def test_a_task_queued_on_its_fallback_survives_a_crash(tmp_path: Path) -> None:
     data, log = tmp_path / "data", tmp_path / "serve.log"
-    with runninghub_emulator(tmp_path / "emulator.log") as hub:
+    with emulator_process(tmp_path / "emulator.log") as hub:
         port = free_port()  # once the emulator holds its own: two in a row may be the same
         env = {
             "RENDERGATE_APPS_FILE": str(APPS),

@@ -19,6 +19,7 @@ from support.logs import captured_logs
 from support.process import create_api_key, rendergate_keys
 from support.receiver import Receiver, receiving
 from support.server import RunningServer, serve
+from support.waiting import until
 
 
 async def create_key(data_dir: Path, name: str) -> dict[str, str]:
@@ -67,16 +68,19 @@ async def create_fake_task(server: RunningServer, headers: dict[str, str], **ext
 
 
 async def finished(server: RunningServer, task_id: int, headers: dict[str, str]) -> Any:
-    deadline = time.monotonic() + 30
-    while True:
+    last: list[Any] = []
+
+    async def ended() -> Any:
         status, body, _ = await call(
             server, "GET", f"/tasks/{task_id}?include_base64=false", headers
         )
         assert status == 200, body
-        if body["data"]["status"] in ("completed", "failed", "canceled"):
-            return body["data"]
-        assert time.monotonic() < deadline, body
-        await asyncio.sleep(0.05)
+        last[:] = [body]
+        return (
+            body["data"] if body["data"]["status"] in ("completed", "failed", "canceled") else None
+        )
+
+    return await until(ended, 30, lambda: f"task {task_id} to finish: {last}")
 
 
 async def test_a_key_sees_only_its_own_tasks_on_every_route(settings: Settings) -> None:

@@ -32,6 +32,7 @@ from support.process import create_api_key, free_port
 from support.proxy import Proxy, http_app, proxying
 from support.receiver import Receiver, receiving
 from support.server import serve
+from support.waiting import until
 
 SECRET = "whsec_" + base64.b64encode(b"rendergate-sdk-test-secret-32-b!").decode()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -211,10 +212,12 @@ async def test_verify_webhook_with_a_real_delivery(settings: Settings) -> None:
         assert event.type == "task.completed" and event.id == received.headers["webhook-id"]
         assert event.task.task_id == task.task_id and event.task.status is TaskStatus.COMPLETED
         assert event.timestamp is not None
-        deadline = time.monotonic() + 20
-        while (log := await client.deliveries(task.task_id))[0].state != "delivered":
-            assert time.monotonic() < deadline, log
-            await asyncio.sleep(0.05)
+
+        async def delivered() -> Any:
+            log = await client.deliveries(task.task_id)
+            return log if log[0].state == "delivered" else None
+
+        log = await until(delivered, 20, "the delivery to be delivered")
         assert [(d.delivery_id, d.event) for d in log] == [(event.id, "task.completed")]
         assert log[0].attempts[0].status_code == 204
         tampered = received.body.replace(b'"completed"', b'"failed"')

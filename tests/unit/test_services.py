@@ -41,6 +41,7 @@ from rendergate.workflow.execution import TaskRunner
 from rendergate.workflow.outcomes import Finished, Submitted, Tracked, TrackOutcome
 from rendergate.workflow.reconcile import DEADLINE_GRACE_S, reconcile
 from support.images import make_png, make_reference, make_scene
+from support.waiting import until
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -295,10 +296,11 @@ async def test_a_preview_canceled_once_its_job_ended_is_not_said_to_run_on(
     job = await world.runner.submit(task.task_id)
     assert isinstance(job, Submitted)
     local = world.services.providers["local"]
-    deadline = asyncio.get_running_loop().time() + 30
-    while (await local.status(job.job)).phase != "succeeded":
-        assert asyncio.get_running_loop().time() < deadline, "the preview did not end"
-        await asyncio.sleep(0.02)
+
+    async def ended() -> bool:
+        return (await local.status(job.job)).phase == "succeeded"
+
+    await until(ended, 30, "the preview to end", every_s=0.02)
     canceled = await cancel_task(task.task_id, services=world.services)
     assert (canceled.status, canceled.error_message) == ("canceled", "canceled by request")
 
