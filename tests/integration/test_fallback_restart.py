@@ -1,23 +1,26 @@
-"""Kill the server after a task fell back but before its new route ran: it still finishes."""
+"""Kill the server after a task fell back but before its new route ran: it still finishes.
+The local queue's one slot is taken by a job the local engine holds (RENDERGATE_LOCAL_HOLD),
+so the fallen-back task waits in that queue however fast the CPU is."""
 
 from __future__ import annotations
 
 import base64
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from support.hub import emulator_process
 from support.images import make_scene
 from support.process import ServeProcess, free_port, http_json, wait_task
+from support.waiting import until_sync
 
 pytestmark = pytest.mark.slow
 APPS = Path(__file__).parents[1] / "support" / "fallback_apps.toml"
 
 
-def _create(url: str, size: tuple[int, int], app: str) -> int:
-    image = base64.b64encode(make_scene(*size)).decode()
+def _create(url: str, app: str) -> int:
+    image = base64.b64encode(make_scene(96, 64)).decode()
     status, body = http_json("POST", f"{url}/tasks", {"image_base64": image, "type": app})
     assert status == 201, body
     return int(body["data"]["task_id"])
@@ -34,25 +37,28 @@ def test_a_task_queued_on_its_fallback_survives_a_crash(tmp_path: Path) -> None:
             "RENDERGATE_RUNNINGHUB_BASE_URL": hub,
             "RENDERGATE_RUNNINGHUB_HOST": "www.runninghub.cn",
         }
-        first = ServeProcess(data, port, log, **env)
+        first = ServeProcess(data, port, log, RENDERGATE_LOCAL_HOLD="true", **env)
         try:
-            # A slow local preview holds the local queue's only slot...
-            slow = _create(first.url, (3200, 2400), "preview")
-            wait_task(first.url, slow, {"processing"})
+            # A local preview held at 0 % keeps the local queue's only slot...
+            held = _create(first.url, "preview")
+            wait_task(first.url, held, {"processing"})
             # ...so the task that falls back from RunningHub to local waits in that queue.
-            moved = _create(first.url, (96, 64), "rh_or_preview")
-            deadline = time.monotonic() + 30
-            while not (task := wait_task(first.url, moved, {"submitted"}))["skipped_providers"]:
-                assert time.monotonic() < deadline, f"task {moved} never fell back: {task}"
-                time.sleep(0.05)
+            moved = _create(first.url, "rh_or_preview")
+            seen: list[Any] = []
+
+            def fell_back() -> Any:
+                seen[:] = [wait_task(first.url, moved, {"submitted"})]
+                return seen[0] if seen[0]["skipped_providers"] else None
+
+            task = until_sync(fell_back, 30, lambda: f"task {moved} to fall back: {seen}")
             assert task["provider"] == "local" and task["status"] == "submitted"
-            assert wait_task(first.url, slow, {"processing"})["status"] == "processing"
+            assert wait_task(first.url, held, {"processing"})["status"] == "processing"
         finally:
             first.kill()
 
         second = ServeProcess(data, port, log, **env)
         try:
-            status, _ = http_json("POST", f"{second.url}/tasks/{slow}/cancel")  # free the slot
+            status, _ = http_json("POST", f"{second.url}/tasks/{held}/cancel")  # free the slot
             assert status == 200
             done = wait_task(second.url, moved, {"completed", "failed", "canceled"}, 60)
             assert (done["status"], done["provider"]) == ("completed", "local")
