@@ -37,6 +37,7 @@ from support.images import make_reference, make_scene
 from support.pg import fresh_database, pg_url_or_skip, postgres_down
 from support.process import RENDERGATE, child_env, free_port
 from support.server import serve
+from support.waiting import until
 
 # past its own 240 s deadline, so that this test, not pytest-timeout, says what is stuck
 pytestmark = [pytest.mark.pg, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -91,13 +92,12 @@ class Workers:
     async def running(self) -> subprocess.Popen[bytes]:
         """A live worker that has finished starting (a SIGTERM before its handlers are in
         kills it outright, as it would any process)."""
-        deadline = time.monotonic() + 60
-        while True:
-            for process in self.alive:
-                if "worker running" in self._log_of[process.pid].read_text(errors="replace"):
-                    return process
-            assert time.monotonic() < deadline, "no worker finished starting in 60 s"
-            await asyncio.sleep(0.1)
+
+        def started() -> subprocess.Popen[bytes] | None:
+            logs = {p: self._log_of[p.pid].read_text(errors="replace") for p in self.alive}
+            return next((p for p, text in logs.items() if "worker running" in text), None)
+
+        return await until(started, 60, "a worker to finish starting")
 
     def kill(self, chosen: random.Random) -> None:
         process = self.alive.pop(chosen.randrange(len(self.alive)))

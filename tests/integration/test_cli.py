@@ -7,7 +7,6 @@ import io
 import json
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from support.process import (
     free_port,
     http_json,
     serving,
+    wait_answering,
     wait_task,
 )
 from support.process import run_cli as run
@@ -240,15 +240,8 @@ def test_config_file_sets_the_port(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                status, body = http_json("GET", f"http://127.0.0.1:{port}/healthz")
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
-        assert status == 200 and body["data"]["database"] == "ok"
+        body = wait_answering(process, f"http://127.0.0.1:{port}/healthz", 30)
+        assert body["data"]["database"] == "ok"
     finally:
         process.terminate()
         process.wait(15)

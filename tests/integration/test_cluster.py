@@ -13,7 +13,7 @@ import contextlib
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from support.logs import captured_logs
 from support.pg import postgres_down
 from support.process import RENDERGATE, child_env, free_port
 from support.server import serve
+from support.waiting import until
 
 pytestmark = pytest.mark.pg
 DEAD_AFTER_S = 3.0  # the workers' TTL here: a death is noticed in seconds, not half a minute
@@ -89,13 +90,6 @@ def worker_process(
             process.wait(15)
 
 
-async def until(check: Callable[[], object], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
 async def worker_rows(settings: Settings) -> dict[str, tuple[str, bool]]:
     assert settings.database_url is not None
     engine = create_async_engine(settings.database_url)
@@ -141,10 +135,11 @@ async def test_a_second_live_worker_with_the_same_executor_id_is_refused(
     cluster: Settings, emulator: RunningHubEmulator, tmp_path: Path
 ) -> None:
     with worker_process(cluster, emulator, tmp_path / "a.log", RENDERGATE_EXECUTOR_ID="w-1"):
-        deadline = time.monotonic() + 30
-        while "w-1" not in await worker_rows(cluster):
-            assert time.monotonic() < deadline, "the first worker never joined"
-            await asyncio.sleep(0.1)
+
+        async def joined() -> bool:
+            return "w-1" in await worker_rows(cluster)
+
+        await until(joined, 30, "the first worker to join")
         env = child_env(
             cluster.data_dir,
             RENDERGATE_DATABASE_URL=str(cluster.database_url),

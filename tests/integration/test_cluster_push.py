@@ -7,11 +7,8 @@ emulator, holding each job in its phase until the test moves it on."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from test_push import read_events
@@ -23,6 +20,7 @@ from rendergate_emulators.runninghub import RunningHubEmulator
 from support.hub import hub_settings, running_emulator, su_form
 from support.receiver import Receiver, receiving
 from support.server import RunningServer, serve
+from support.waiting import until
 
 pytestmark = pytest.mark.pg
 SECRET = "whsec_" + base64.b64encode(b"cluster-push-test-secret-32bytes").decode()
@@ -56,13 +54,6 @@ async def create(api: RunningServer, **fields: str) -> int:
         body = await response.json()
         assert response.status == 201, body
         return int(body["data"]["task_id"])
-
-
-async def until(check: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_stream_resumes_on_another_api_process_missing_nothing(

@@ -4,11 +4,9 @@ prompts, and submit that cannot queue one attempt twice."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -34,6 +32,7 @@ from support.comfyui import (
 )
 from support.images import make_png
 from support.server import RunningServer, serve
+from support.waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -105,14 +104,6 @@ async def test_a_refused_value_fails_with_comfyuis_reason(app_server: RunningSer
     assert "bigger than max of 8.0" in message
 
 
-async def wait_until(check: Any, timeout_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (value := await check()):
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
-    return value
-
-
 async def test_progress_comes_from_the_websocket_and_cancel_interrupts(
     app_server: RunningServer, idle_comfy: ComfyServer, held: Gate
 ) -> None:
@@ -122,7 +113,9 @@ async def test_progress_comes_from_the_websocket_and_cancel_interrupts(
         task = await app_server.get_task(task_id, include_base64="false")
         return task if 5 < task["progress"] < 95 else None
 
-    task = await wait_until(midway)  # node 1 finished; node 2 waits at the gate for ever
+    task = await until(
+        midway, 60, "the task midway"
+    )  # node 1 finished; node 2 waits at the gate for ever
     assert task["status"] == "processing"
     prompt_id, _ = await provider_job(app_server, task_id)
     assert idle_comfy.queue()["running"] == [prompt_id]

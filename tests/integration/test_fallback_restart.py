@@ -1,53 +1,26 @@
-"""Kill the server after a task fell back but before its new route ran: it still finishes."""
+"""Kill the server after a task fell back but before its new route ran: it still finishes.
+The local queue's one slot is taken by a job the local engine holds (RENDERGATE_LOCAL_HOLD),
+so the fallen-back task waits in that queue however fast the CPU is."""
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from support.hub import emulator_process
 from support.images import make_scene
 from support.process import ServeProcess, free_port, http_json, wait_task
+from support.waiting import until_sync
 
 pytestmark = pytest.mark.slow
-KEY = "0123456789abcdef0123456789abcdef"
 APPS = Path(__file__).parents[1] / "support" / "fallback_apps.toml"
-EMULATOR = (sys.executable, "-m", "rendergate_emulators.runninghub")
 
 
-@contextlib.contextmanager
-def runninghub_emulator(log: Path) -> Iterator[str]:
-    """The emulator as its own process, so it outlives nothing but this test."""
-    port = free_port()
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [*EMULATOR, "--port", str(port), "--api-key", KEY],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(OSError):
-                if http_json("GET", f"{url}/_emulator/stats?tasks=0")[0] == 200:
-                    break
-            assert process.poll() is None and time.monotonic() < deadline, "no emulator"
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-def _create(url: str, size: tuple[int, int], app: str) -> int:
-    image = base64.b64encode(make_scene(*size)).decode()
+def _create(url: str, app: str) -> int:
+    image = base64.b64encode(make_scene(96, 64)).decode()
     status, body = http_json("POST", f"{url}/tasks", {"image_base64": image, "type": app})
     assert status == 201, body
     return int(body["data"]["task_id"])
@@ -55,7 +28,7 @@ def _create(url: str, size: tuple[int, int], app: str) -> int:
 
 def test_a_task_queued_on_its_fallback_survives_a_crash(tmp_path: Path) -> None:
     data, log = tmp_path / "data", tmp_path / "serve.log"
-    with runninghub_emulator(tmp_path / "emulator.log") as hub:
+    with emulator_process(tmp_path / "emulator.log") as hub:
         port = free_port()  # once the emulator holds its own: two in a row may be the same
         env = {
             "RENDERGATE_APPS_FILE": str(APPS),
@@ -64,25 +37,28 @@ def test_a_task_queued_on_its_fallback_survives_a_crash(tmp_path: Path) -> None:
             "RENDERGATE_RUNNINGHUB_BASE_URL": hub,
             "RENDERGATE_RUNNINGHUB_HOST": "www.runninghub.cn",
         }
-        first = ServeProcess(data, port, log, **env)
+        first = ServeProcess(data, port, log, RENDERGATE_LOCAL_HOLD="true", **env)
         try:
-            # A slow local preview holds the local queue's only slot...
-            slow = _create(first.url, (3200, 2400), "preview")
-            wait_task(first.url, slow, {"processing"})
+            # A local preview held at 0 % keeps the local queue's only slot...
+            held = _create(first.url, "preview")
+            wait_task(first.url, held, {"processing"})
             # ...so the task that falls back from RunningHub to local waits in that queue.
-            moved = _create(first.url, (96, 64), "rh_or_preview")
-            deadline = time.monotonic() + 30
-            while not (task := wait_task(first.url, moved, {"submitted"}))["skipped_providers"]:
-                assert time.monotonic() < deadline, f"task {moved} never fell back: {task}"
-                time.sleep(0.05)
+            moved = _create(first.url, "rh_or_preview")
+            seen: list[Any] = []
+
+            def fell_back() -> Any:
+                seen[:] = [wait_task(first.url, moved, {"submitted"})]
+                return seen[0] if seen[0]["skipped_providers"] else None
+
+            task = until_sync(fell_back, 30, lambda: f"task {moved} to fall back: {seen}")
             assert task["provider"] == "local" and task["status"] == "submitted"
-            assert wait_task(first.url, slow, {"processing"})["status"] == "processing"
+            assert wait_task(first.url, held, {"processing"})["status"] == "processing"
         finally:
             first.kill()
 
         second = ServeProcess(data, port, log, **env)
         try:
-            status, _ = http_json("POST", f"{second.url}/tasks/{slow}/cancel")  # free the slot
+            status, _ = http_json("POST", f"{second.url}/tasks/{held}/cancel")  # free the slot
             assert status == 200
             done = wait_task(second.url, moved, {"completed", "failed", "canceled"}, 60)
             assert (done["status"], done["provider"]) == ("completed", "local")

@@ -17,7 +17,6 @@ import io
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +27,7 @@ import pytest
 from rendergate.config.settings import Settings
 from support.process import create_api_key
 from support.server import serve
+from support.waiting import until
 
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 SHOT = Path(__file__).parents[2] / "examples" / "shot.jpg"
@@ -74,16 +74,21 @@ def generated_path(tmp_path: Path) -> Iterator[Path]:
 async def _finished(gen: Generated, client: Any, task_id: int) -> Any:
     """Polls through the generated get_task until the task is finished; 60 s at most."""
     status = gen.models.TaskStatus
-    deadline = time.monotonic() + 60
-    while True:
+    last: list[Any] = []
+
+    async def finished() -> Any:
         got = await gen.api("get_task").asyncio(
             client=client, task_id=task_id, include_base64=False
         )
         assert isinstance(got, gen.models.EnvelopeTaskPublic), got
-        if got.data.status in (status.COMPLETED, status.FAILED, status.CANCELED):
-            return got.data
-        assert time.monotonic() < deadline, f"task {task_id} stuck: {got.data.to_dict()}"
-        await asyncio.sleep(0.05)
+        last[:] = [got.data.to_dict()]
+        return (
+            got.data
+            if got.data.status in (status.COMPLETED, status.FAILED, status.CANCELED)
+            else None
+        )
+
+    return await until(finished, 60, lambda: f"task {task_id} to finish: {last}")
 
 
 async def _create_both_ways(gen: Generated, client: Any) -> list[int]:

@@ -22,6 +22,7 @@ from support.logs import captured_logs
 from support.pg import DATABASES, on_database
 from support.refusals import form_of, nothing_stored, refused, url
 from support.server import RunningServer, serve
+from support.waiting import until
 
 APPS = Path(__file__).parents[1] / "support" / "apps.toml"
 PNG = make_png()
@@ -263,11 +264,7 @@ async def test_large_bodies_past_the_cap_are_turned_away_with_retry_after(
         )
         await writer.drain()
         slots = server.services.large_bodies
-        for _ in range(500):  # until the first body holds the one slot (bounded)
-            if slots.in_use == 1:
-                break
-            await asyncio.sleep(0.01)
-        assert slots.in_use == 1
+        await until(lambda: slots.in_use == 1, 5, "the first body to hold the slot", every_s=0.01)
         big = {"image_base64": base64.b64encode(PNG + b"\0" * 1_500_000).decode()}
         async with aiohttp.ClientSession() as http, http.post(url(server), json=big) as r:
             await refused(r, 503, "too many large uploads")
@@ -276,11 +273,8 @@ async def test_large_bodies_past_the_cap_are_turned_away_with_retry_after(
         async with aiohttp.ClientSession() as http, http.post(url(server), json=small) as r:
             assert r.status == 201, await r.text()
         writer.close()
-        for _ in range(500):
-            if slots.in_use == 0:
-                break
-            await asyncio.sleep(0.01)
-        assert slots.in_use == 0  # the abandoned upload gave its slot back
+        # the abandoned upload gives its slot back
+        await until(lambda: slots.in_use == 0, 5, "the slot to be given back", every_s=0.01)
 
 
 @pytest.mark.parametrize("settings", ["sqlite"], indirect=True)  # nothing reaches the database
@@ -331,10 +325,12 @@ async def test_a_client_that_leaves_mid_upload_is_no_error(server: RunningServer
         )
         await writer.drain()
         writer.close()
-        for _ in range(500):  # until the server has noticed (bounded)
-            if "client disconnected" in logs.getvalue():
-                break
-            await asyncio.sleep(0.01)
+        await until(
+            lambda: "client disconnected" in logs.getvalue(),
+            5,
+            "the server to notice",
+            every_s=0.01,
+        )
     events = [json.loads(line) for line in logs.getvalue().splitlines()]
     assert [e["event"] for e in events if e["level"] != "debug"] == ["client disconnected"]
     await nothing_stored(server)

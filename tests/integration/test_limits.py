@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import time
-from collections.abc import Callable
 from typing import Any
 
 from rendergate.config.settings import Settings, load_settings
@@ -16,6 +14,7 @@ from support.images import make_scene
 from support.process import create_api_key
 from support.refusals import refused
 from support.server import RunningServer, serve
+from support.waiting import until
 
 
 def limited(settings: Settings, **limits: Any) -> Settings:
@@ -82,14 +81,6 @@ async def test_the_daily_quota_counts_the_days_tasks(settings: Settings) -> None
         assert await count(server) == 2
 
 
-async def until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    """Polls a server-side count until `condition` holds; fails after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "not reached in time"
-        await asyncio.sleep(0.01)
-
-
 async def stalled_upload(server: RunningServer, token: str) -> asyncio.StreamWriter:
     """A create whose 3 MB body stops after its first bytes, as a slow client's would."""
     host, port = server.url.removeprefix("http://").split(":")
@@ -112,7 +103,7 @@ async def test_one_key_holds_at_most_its_share_of_the_large_body_slots(
     async with serve(limited(settings, max_large_bodies=4)) as server:
         slots = server.services.large_bodies
         stalled = [await stalled_upload(server, alice) for _ in range(2)]
-        await until(lambda: slots.in_use == 2)
+        await until(lambda: slots.in_use == 2, 15, "both slots taken", every_s=0.01)
         headers = {"Authorization": f"Bearer {alice}"}
         async with server.http.post(f"{server.url}/tasks", json=big, headers=headers) as r:
             await refused(r, 429, "this key holds 2 large uploads already, its share")
@@ -122,7 +113,7 @@ async def test_one_key_holds_at_most_its_share_of_the_large_body_slots(
             assert r.status == 201, await r.text()
         for writer in stalled:
             writer.close()
-        await until(lambda: slots.in_use == 0)
+        await until(lambda: slots.in_use == 0, 15, "both slots freed", every_s=0.01)
 
 
 async def test_one_key_holds_at_most_its_share_of_event_streams(settings: Settings) -> None:
@@ -139,6 +130,11 @@ async def test_one_key_holds_at_most_its_share_of_event_streams(settings: Settin
                 await refused(third, 429, "this key holds 2 event streams already, its share")
                 assert third.headers["Retry-After"] == "10"
             first.close()  # one ends: its slot is free again
-            await until(lambda: server.services.streams.in_use == 1)
+            await until(
+                lambda: server.services.streams.in_use == 1,
+                15,
+                "the closed stream to free its slot",
+                every_s=0.01,
+            )
             async with server.http.get(events) as again:
                 assert again.status == 200

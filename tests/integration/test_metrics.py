@@ -3,11 +3,9 @@ as a provider is called and a webhook delivered; a worker serves its own on a po
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import signal
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from support.images import make_scene
 from support.process import RENDERGATE, child_env, free_port
 from support.receiver import Receiver, receiving
 from support.server import RunningServer, serve
+from support.waiting import until, until_sync
 
 SECRET = "whsec_" + base64.b64encode(b"metrics-test-secret-of-32-bytes!").decode()
 
@@ -62,13 +61,13 @@ async def test_the_series_move_with_a_task(settings: Settings) -> None:
         task_id = await create(server, webhook_url=hook.url, webhook_events=["task.completed"])
         assert (await server.wait_finished(task_id))["status"] == "completed"
         await hook.until(1)
-        deadline = time.monotonic() + 10
-        while True:  # the try is counted once its outcome is written
+
+        async def counted() -> Any:  # the try is counted once its outcome is written
             after = await scrape(server)
-            if value(after, "rendergate_webhook_deliveries_total", outcome="delivered") == 1:
-                break
-            assert time.monotonic() < deadline, "the delivery was not counted"
-            await asyncio.sleep(0.05)
+            delivered = value(after, "rendergate_webhook_deliveries_total", outcome="delivered")
+            return after if delivered == 1 else None
+
+        after = await until(counted, 10, "the delivery to be counted")
     fake = {"app": "fake", "provider": "fake"}
     assert value(before, "rendergate_tasks_created_total", **fake) == 0
     assert value(after, "rendergate_tasks_created_total", **fake) == 2
@@ -95,17 +94,17 @@ def test_a_worker_serves_its_metrics_on_its_port(tmp_path: Path) -> None:
     worker = subprocess.Popen(
         [str(RENDERGATE), "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
+
+    def metrics() -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as got:
+                return str(got.read().decode())
+        except OSError:
+            assert worker.poll() is None, worker.stdout and worker.stdout.read()
+            return None
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as got:
-                    text = got.read().decode()
-                break
-            except OSError:
-                assert worker.poll() is None, worker.stdout and worker.stdout.read()
-                assert time.monotonic() < deadline, "no /metrics on the worker's port"
-                time.sleep(0.1)
+        text = until_sync(metrics, 60, "/metrics on the worker's port", every_s=0.1)
         assert "rendergate_tasks_created_total" in text
         assert "rendergate_upstream_requests_total" in text
     finally:

@@ -19,6 +19,7 @@ from rendergate.delivery.sender import WebhookSender
 from support.images import make_scene
 from support.receiver import Receiver, receiving
 from support.server import RunningServer, serve
+from support.waiting import until
 
 SECRET = "whsec_" + base64.b64encode(b"rendergate-test-secret-32-bytes!").decode()
 
@@ -53,13 +54,13 @@ async def deliveries(server: RunningServer, task_id: int) -> list[dict[str, Any]
 async def until_deliveries(
     server: RunningServer, task_id: int, done: Any, timeout_s: float = 20.0
 ) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = await deliveries(server, task_id)
-        if done(found):
-            return found
-        assert time.monotonic() < deadline, found
-        await asyncio.sleep(0.05)
+    found: list[dict[str, Any]] = []
+
+    async def reached() -> tuple[list[dict[str, Any]]] | None:
+        found[:] = await deliveries(server, task_id)
+        return (found,) if done(found) else None
+
+    return (await until(reached, timeout_s, lambda: f"task {task_id}'s deliveries: {found}"))[0]
 
 
 async def test_a_receiver_verifies_each_event_of_a_task(settings: Settings) -> None:

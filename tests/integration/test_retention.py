@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from rendergate.services import retention
 from support.images import make_scene
 from support.process import RENDERGATE, child_env, http_json, serving, wait_task
 from support.server import RunningServer, serve
+from support.waiting import until, until_sync
 
 DAYS = 0.00002  # 1.7 s: a task finished this long ago is due
 DUE_AT_ONCE = 1e-9  # 86 µs: every finished task is due
@@ -44,14 +44,13 @@ async def test_prune_removes_the_files_and_get_says_so(settings: Settings) -> No
         assert (await server.wait_finished(task_id))["status"] == "completed"
     blobs = sorted(p.name for p in (settings.data_dir / "blobs").rglob("*") if p.is_file())
     assert blobs, "the task's files should be stored"
-    deadline = time.monotonic() + 30
-    while True:  # until the task is older than its retention
+
+    def past_retention() -> subprocess.CompletedProcess[str] | None:
         listed = prune(settings.data_dir, "--dry-run")
         assert listed.returncode == 0, listed.stderr
-        if str(task_id) in listed.stdout:
-            break
-        assert time.monotonic() < deadline, listed.stderr
-        time.sleep(0.2)
+        return listed if str(task_id) in listed.stdout else None
+
+    listed = until_sync(past_retention, 30, "the task to be older than its retention", every_s=0.2)
     assert "would remove the files of 1 tasks" in listed.stderr
     assert sorted(p.name for p in (settings.data_dir / "blobs").rglob("*") if p.is_file()) == blobs
     done = prune(settings.data_dir)
@@ -128,15 +127,15 @@ async def answers(server: RunningServer, url: str, **query: str) -> tuple[int, A
 async def assert_expired_everywhere(server: RunningServer, task_id: int) -> None:
     """Every way of reading the task says its files expired (polled: a change made by
     another process arrives a moment after it commits); none answers a 500."""
-    url, deadline = f"{server.url}/tasks/{task_id}", time.monotonic() + 10
-    while True:
+    url, seen = f"{server.url}/tasks/{task_id}", []
+
+    async def expired() -> list[Any] | None:
         views = [await answers(server, url), await answers(server, url, include_base64="false")]
         assert [status for status, _ in views] == [200, 200], views
-        tasks = [body["data"] for _, body in views]
-        if all(task["files_expired_at"] for task in tasks):
-            break
-        assert time.monotonic() < deadline, f"still served as before the prune: {tasks}"
-        await asyncio.sleep(0.05)
+        seen[:] = [body["data"] for _, body in views]
+        return seen if all(task["files_expired_at"] for task in seen) else None
+
+    tasks = await until(expired, 10, lambda: f"the prune to be served: {seen}")
     for task in tasks:
         assert task["image"] == {"image_base64": "", "image_url": ""}
         assert [output["url"] for output in task["outputs"]] == [""]

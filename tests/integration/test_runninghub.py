@@ -3,9 +3,7 @@ RunningHub does in practice (webhooks, polling, 421s, failures, faults, expiring
 
 from __future__ import annotations
 
-import asyncio
 import io
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +19,7 @@ from rendergate_emulators.runninghub import FailedReason, InjectedFault, Running
 from support.hub import KEY, hub_settings, running_emulator, submit
 from support.process import free_port
 from support.server import serve
+from support.waiting import until
 
 
 @pytest.fixture
@@ -208,13 +207,12 @@ async def test_results_outlive_runninghubs_expiring_urls(
             headers={"Host": "www.runninghub.cn"},
         ) as response:
             their_url = (await response.json())["data"][0]["fileUrl"]
-        deadline = time.monotonic() + 10
-        while True:  # until RunningHub's signed URL has expired
+
+        async def expired() -> bool:
             async with server.http.get(their_url) as response:
-                if response.status == 403:
-                    break
-            assert time.monotonic() < deadline, "the emulator's URL never expired"
-            await asyncio.sleep(0.1)
+                return response.status == 403
+
+        await until(expired, 10, "the emulator's signed URL to expire")
         async with server.http.get(f"{server.url}/tasks/{task['task_id']}/image") as response:
             assert response.status == 200 and response.content_type == "image/png"
 

@@ -3,64 +3,27 @@ process, a real rendergate process, and `rendergate submit … --type su_render 
 
 from __future__ import annotations
 
-import contextlib
 import io
 import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from support.hub import KEY, emulator_process
 from support.images import make_reference, make_scene
 from support.process import RENDERGATE, child_env, free_port, serving
 
 pytestmark = pytest.mark.slow
-KEY = "0123456789abcdef0123456789abcdef"
-
-
-@contextlib.contextmanager
-def emulator_process(log: Path) -> Iterator[str]:
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "rendergate_emulators.runninghub",
-        "--port",
-        str(port),
-        "--api-key",
-        KEY,
-        "--queue-s",
-        "0.2",
-        "--run-s",
-        "1.0",
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_emulator/stats?tasks=0", timeout=2):
-                    break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def test_submit_su_render_wait(tmp_path: Path) -> None:
     shot, ref, out = tmp_path / "shot.png", tmp_path / "ref.jpg", tmp_path / "render.png"
     shot.write_bytes(make_scene(128, 96))
     ref.write_bytes(make_reference())
-    with emulator_process(tmp_path / "emulator.log") as runninghub:
+    with emulator_process(
+        tmp_path / "emulator.log", "--queue-s", "0.2", "--run-s", "1.0"
+    ) as runninghub:
         # chosen once the emulator holds its own port: two free_port() calls in a row may
         # hand out the same one, and rendergate's CLI then talked to the emulator
         port = free_port()

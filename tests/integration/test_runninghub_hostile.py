@@ -24,6 +24,7 @@ from support.images import make_scene
 from support.logs import captured_logs
 from support.process import free_port
 from support.server import RunningServer, serve
+from support.waiting import until
 
 APPS = Path(__file__).parents[1] / "support" / "runninghub_apps.toml"
 
@@ -179,18 +180,15 @@ async def test_a_cancel_during_the_upload_creates_no_job_upstream(
             assert response.status == 200
         stall.release()  # the upload now succeeds, after the cancel
         await server.wait_for(task_id, lambda _: len(emulator.uploads) >= 1, 20)
-        await asyncio.wait_for(_workflow_ended(f"task-{task_id}"), 20)
+        await until(lambda: _workflow_ended(f"task-{task_id}"), 20, "its workflow to end")
         task = await server.get_task(task_id, include_base64="false")
     assert task["status"] == "canceled"
     assert emulator.tasks == {}  # the run call never came
 
 
-async def _workflow_ended(workflow_id: str) -> None:
-    while True:
-        status = await DBOS.get_workflow_status_async(workflow_id)
-        if status is not None and status.status in ("SUCCESS", "ERROR", "CANCELLED"):
-            return
-        await asyncio.sleep(0.05)
+async def _workflow_ended(workflow_id: str) -> bool:
+    status = await DBOS.get_workflow_status_async(workflow_id)
+    return status is not None and status.status in ("SUCCESS", "ERROR", "CANCELLED")
 
 
 DEEP = json.loads("[" * 900 + "]" * 900)  # parses, but is past what serializers follow

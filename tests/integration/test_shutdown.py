@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 import urllib.error
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -15,6 +14,7 @@ import pytest
 
 from support.images import make_scene
 from support.process import http_json, serving
+from support.waiting import until
 
 BOUNDARY = "rendergate-test-boundary"
 
@@ -30,13 +30,6 @@ def task_form(image: bytes) -> bytes:
         + image
         + f"\r\n--{BOUNDARY}--\r\n".encode()
     )
-
-
-async def until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def test_sigterm_lets_a_request_under_way_finish(tmp_path: Path) -> None:

@@ -5,10 +5,8 @@ told which ids exist. (The time itself is not asserted: a test cannot measure it
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +15,7 @@ from test_keys_api import accepted_key, call, create_fake_task
 
 from rendergate.config.settings import Settings
 from support.server import serve
+from support.waiting import until
 
 TASK_TABLE = re.compile(r"\bFROM tasks\b")
 
@@ -44,12 +43,13 @@ async def test_another_keys_task_takes_the_way_of_an_absent_one(settings: Settin
         finished = await create_fake_task(server, owner)
         running = await create_fake_task(server, owner, params={"fake": {"polls": 10_000}})
         light = "?include_base64=false"
-        deadline = time.monotonic() + 20
-        while (await call(server, "GET", f"/tasks/{finished}{light}", owner))[1]["data"][
-            "status"
-        ] != "completed":  # polled by its owner: now in every cache of finished tasks
-            assert time.monotonic() < deadline, "the fake task did not finish"
-            await asyncio.sleep(0.05)
+
+        async def completed() -> bool:
+            _, body, _ = await call(server, "GET", f"/tasks/{finished}{light}", owner)
+            return bool(body["data"]["status"] == "completed")
+
+        # polled by its owner: now in every cache of finished tasks
+        await until(completed, 20, "the fake task to complete")
         assert (await call(server, "GET", f"/tasks/{running}", owner))[0] == 200  # cached too
         absent = finished ^ 1  # an id next to a real one, with no task
         answers = {}

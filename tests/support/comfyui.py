@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,6 +25,7 @@ from rendergate.config.settings import Settings, load_settings
 from support.images import make_png
 from support.process import free_port
 from support.server import RunningServer
+from support.waiting import until_sync
 
 APPS = Path(__file__).with_name("comfyui_apps.toml")
 SERVE = Path(__file__).parents[2] / "scripts" / "comfyui_serve.py"
@@ -120,23 +120,24 @@ class ComfyServer:
         )
 
     def wait_ready(self) -> ComfyServer:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             if self.process.poll() is not None:
                 tail = self.log_path.read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"ComfyUI exited with {self.process.returncode}:\n{tail}")
             with contextlib.suppress(OSError, urllib.error.URLError):
-                if "exec_info" in (call(f"{self.url}/prompt") or {}):
-                    return self
-            time.sleep(0.2)
-        raise TimeoutError(f"ComfyUI did not start in {START_TIMEOUT_S:g} s")
+                return "exec_info" in (call(f"{self.url}/prompt") or {})
+            return False
+
+        until_sync(ready, START_TIMEOUT_S, "ComfyUI to start", every_s=0.2)
+        return self
 
     def wait_running(self, prompt_id: str, timeout_s: float = 60.0) -> None:
         """Until the server reports this prompt as the one it runs."""
-        deadline = time.monotonic() + timeout_s
-        while self.queue()["running"] != [prompt_id]:
-            assert time.monotonic() < deadline, f"{prompt_id} not running: {self.queue()}"
-            time.sleep(0.05)
+        until_sync(
+            lambda: self.queue()["running"] == [prompt_id],
+            timeout_s,
+            lambda: f"{prompt_id} to run: {self.queue()}",
+        )
 
     def queue(self) -> dict[str, list[str]]:
         """Prompt ids, running and pending."""
@@ -162,10 +163,11 @@ class ComfyServer:
         call(f"{self.url}/interrupt", "POST", {})
 
     def wait_idle(self, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while self.queue() != {"running": [], "pending": []}:
-            assert time.monotonic() < deadline, f"ComfyUI still busy: {self.queue()}"
-            time.sleep(0.05)
+        until_sync(
+            lambda: self.queue() == {"running": [], "pending": []},
+            timeout_s,
+            lambda: f"ComfyUI to be idle: {self.queue()}",
+        )
 
     def kill(self) -> None:
         """SIGKILL: the server vanishes mid-job, as when its machine dies."""

@@ -1,9 +1,12 @@
-"""The RunningHub emulator and rendergate settings pointing at it, for the RunningHub tests."""
+"""The RunningHub emulator (in the test's process, or as its own) and rendergate settings
+pointing at it, for the RunningHub tests."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ import aiohttp
 from rendergate.config.settings import Settings, load_settings
 from rendergate_emulators.runninghub import RunningHubEmulator
 from support.images import make_reference, make_scene
+from support.process import free_port, wait_answering
 from support.server import RunningServer
 
 KEY = "0123456789abcdef0123456789abcdef"
@@ -24,6 +28,25 @@ async def running_emulator(**knobs: Any) -> AsyncIterator[RunningHubEmulator]:
     emu = RunningHubEmulator(KEY, **{"queue_s": 0.05, "run_s": 0.3, "concurrency": 2, **knobs})
     async with emu.serve():
         yield emu
+
+
+@contextlib.contextmanager
+def emulator_process(log: Path, *options: str) -> Iterator[str]:
+    """The emulator as its own process, with the command line's `options`; its URL. For tests
+    whose rendergate is a process too, so that the emulator outlives neither them nor it."""
+    port = free_port()
+    command = [sys.executable, "-m", "rendergate_emulators.runninghub", "--port", str(port)]
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [*command, "--api-key", KEY, *options], stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_answering(process, f"{url}/_emulator/stats?tasks=0", 30, log)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def hub_settings(

@@ -10,12 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from support.waiting import until_sync
 
 RENDERGATE = Path(sys.executable).with_name("rendergate")
 
@@ -89,6 +90,30 @@ def http_json(method: str, url: str, body: dict[str, Any] | None = None) -> tupl
         return exc.code, json.loads(exc.read() or b"null")
 
 
+def http_answer(method: str, url: str) -> tuple[int, Any] | None:
+    """`http_json`'s answer, or None while nothing answers at the URL."""
+    try:
+        return http_json(method, url)
+    except OSError:
+        return None
+
+
+def wait_answering(
+    process: subprocess.Popen[Any], url: str, timeout_s: float, log: Path | None = None
+) -> Any:
+    """The body of the first 200 to GET `url` from a process starting up; fails at once if
+    the process exits first (showing `log`)."""
+
+    def answered() -> Any:
+        if process.poll() is not None:
+            told = log.read_text(errors="replace") if log is not None else ""
+            raise AssertionError(f"exited with {process.returncode} before {url} answered {told}")
+        answer = http_answer("GET", url)
+        return answer if answer is not None and answer[0] == 200 else None
+
+    return until_sync(answered, timeout_s, f"a 200 from {url}")[1]
+
+
 class ServeProcess:
     def __init__(self, data_dir: Path, port: int, log: Path, **env: str) -> None:
         self.url = f"http://127.0.0.1:{port}"
@@ -99,18 +124,7 @@ class ServeProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_healthy(30.0)
-
-    def _wait_healthy(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"rendergate exited with {self.process.returncode}")
-            with contextlib.suppress(OSError):
-                if http_json("GET", f"{self.url}/healthz")[0] == 200:
-                    return
-            time.sleep(0.1)
-        raise TimeoutError("rendergate did not become healthy")
+        wait_answering(self.process, f"{self.url}/healthz", 30.0)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks run, as in a crash or power cut."""
@@ -140,11 +154,12 @@ def serving(
 
 
 def wait_task(url: str, task_id: int, statuses: set[str], timeout_s: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
+    last: list[Any] = []
+
+    def reached() -> Any:
         status, body = http_json("GET", f"{url}/tasks/{task_id}?include_base64=false")
         assert status == 200, body
-        if body["data"]["status"] in statuses:
-            return body["data"]
-        assert time.monotonic() < deadline, f"task {task_id} stuck: {body['data']}"
-        time.sleep(0.05)
+        last[:] = [body["data"]]
+        return body["data"] if body["data"]["status"] in statuses else None
+
+    return until_sync(reached, timeout_s, lambda: f"task {task_id} to reach {statuses}: {last}")

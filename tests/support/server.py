@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ from rendergate.api.app import create_app
 from rendergate.api.serving import uvicorn_config
 from rendergate.config.settings import Settings
 from rendergate.services.context import Services
+from support.waiting import until
 
 
 @dataclass
@@ -40,13 +40,13 @@ class RunningServer:
         self, task_id: int, done: Callable[[dict[str, Any]], bool], timeout_s: float = 20.0
     ) -> dict[str, Any]:
         """Polls the task until `done` holds; fails after `timeout_s`."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            task = await self.get_task(task_id, include_base64="false")
-            if done(task):
-                return task
-            assert time.monotonic() < deadline, f"task {task_id} stuck: {task}"
-            await asyncio.sleep(0.05)
+        last: list[dict[str, Any]] = []
+
+        async def reached() -> dict[str, Any] | None:
+            last[:] = [await self.get_task(task_id, include_base64="false")]
+            return last[0] if done(last[0]) else None
+
+        return await until(reached, timeout_s, lambda: f"task {task_id} to move on: {last}")
 
     async def wait_finished(self, task_id: int, timeout_s: float = 20.0) -> dict[str, Any]:
         return await self.wait_for(
@@ -64,7 +64,7 @@ async def serve(
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
-        await _until(lambda: server.started or task.done(), 30.0)
+        await until(lambda: server.started or task.done(), 30, "the server to start", every_s=0.02)
         if task.done():
             task.result()
             raise RuntimeError("server stopped during start-up")
@@ -74,11 +74,3 @@ async def serve(
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 30.0)
-
-
-async def _until(condition: Callable[[], bool | Awaitable[bool]], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.02)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -44,19 +43,18 @@ from rendergate.providers.base import (
 from rendergate.providers.fake import FakeProvider
 from rendergate.providers.local import LocalProvider
 from rendergate.runtime.bootstrap import open_services
-from rendergate.services.context import Services, WorkflowState
+from rendergate.services.context import Services
 from rendergate.services.creating import NewTask, Upload, create_task
 from rendergate.services.routing import RunsHere
 from rendergate.services.tasks import cancel_task
 from rendergate.store.memory import MemoryTaskStore
+from rendergate.testing import T0, ManualClock, RecordingOrchestrator
 from rendergate.workflow.execution import TaskRunner
 from rendergate.workflow.outcomes import Finished, Moved, Submitted
 from rendergate.workflow.provider_calls import Backoff
 from rendergate.workflow.reconcile import reconcile
 from rendergate.workflow.tracking import MAX_HINTED_RETRY_S, fault_backoff
 from support.images import make_png
-
-T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 KEY = "k" * 32
 APPS = parse_apps(
@@ -129,42 +127,12 @@ class ScriptedHub:
 
 
 @dataclass
-class Clock:
-    now: datetime = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@dataclass
-class RecordingOrchestrator:
-    started: list[str] = field(default_factory=list)  # workflow ids
-
-    async def start(self, task: Task) -> None:
-        self.started.append(task.workflow_id)
-
-    def queuing(self, task: Task) -> None:
-        return None
-
-    async def states(self, tasks: Sequence[Task]) -> dict[int, WorkflowState]:
-        return {
-            task.task_id: WorkflowState.LIVE
-            if task.workflow_id in self.started
-            else WorkflowState.ABSENT
-            for task in tasks
-        }
-
-
-@dataclass
 class World:
     services: Services
     store: MemoryTaskStore
     hub: ScriptedHub
     fake: FakeProvider
-    clock: Clock
+    clock: ManualClock
     runner: TaskRunner
     orchestrator: RecordingOrchestrator
 
@@ -189,7 +157,7 @@ async def make_world() -> AsyncIterator[MakeWorld]:
             store: MemoryTaskStore | None = None,
         ) -> World:
             store = store or MemoryTaskStore()
-            clock, hub, fake = Clock(), ScriptedHub(), FakeProvider()
+            clock, hub, fake = ManualClock(), ScriptedHub(), FakeProvider()
             orchestrator = RecordingOrchestrator()
             available: dict[str, Provider] = {
                 "runninghub": hub,
@@ -380,7 +348,7 @@ async def test_reconcile_starts_the_workflow_of_the_route_the_task_moved_to(worl
     await world.runner.submit(task.task_id)
     world.orchestrator.started.clear()
     assert await reconcile(services=world.services) == 1
-    assert world.orchestrator.started == [f"task-{task.task_id}.1"]
+    assert world.orchestrator.workflow_ids == [f"task-{task.task_id}.1"]
 
 
 async def test_a_task_canceled_while_the_provider_was_busy_does_not_move(world: World) -> None:
@@ -405,7 +373,7 @@ async def test_create_starts_on_the_first_route_configured_here(
             reason="provider 'runninghub' is not configured: set RENDERGATE_RUNNINGHUB_API_KEY",
         ),
     )
-    assert world.orchestrator.started == [task.workflow_id]
+    assert world.orchestrator.workflow_ids == [task.workflow_id]
     with pytest.raises(AppUnavailable, match="'runninghub' is not configured") as refused:
         await world.create(app="nowhere")
     assert refused.value.field == "type"

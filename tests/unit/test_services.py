@@ -6,9 +6,9 @@ import asyncio
 import base64
 import dataclasses
 import io
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import obstore
@@ -25,54 +25,16 @@ from rendergate.providers.fake import FakeProvider
 from rendergate.providers.local import LocalProvider
 from rendergate.runtime.bootstrap import open_services
 from rendergate.services import retention
-from rendergate.services.context import Services, Wake, WorkflowState
+from rendergate.services.context import Services, Wake
 from rendergate.services.creating import NewTask, Upload, create_task
 from rendergate.services.streams import StreamItem, follow
 from rendergate.services.tasks import cancel_task, get_task, list_tasks, result_bytes
 from rendergate.store.memory import MemoryTaskStore
+from rendergate.testing import T0, ManualClock, RecordingOrchestrator
 from rendergate.workflow.execution import TaskRunner
 from rendergate.workflow.outcomes import Finished, Submitted, Tracked, TrackOutcome
 from rendergate.workflow.reconcile import DEADLINE_GRACE_S, reconcile
 from support.images import make_png, make_reference, make_scene
-
-T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-
-
-@dataclass
-class Clock:
-    """Time that moves only when told to, plus `step` on every reading."""
-
-    now: datetime = T0
-    step: timedelta = timedelta(0)
-
-    def __call__(self) -> datetime:
-        now, self.now = self.now, self.now + self.step
-        return now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@dataclass
-class RecordingOrchestrator:
-    started: list[int] = field(default_factory=list)
-    errored: set[int] = field(default_factory=set)  # tasks whose workflow ended in an error
-
-    async def start(self, task: Task) -> None:
-        if task.task_id in self.errored:
-            raise errors.WorkflowErrored("its workflow ended ERROR; see the server log")
-        self.started.append(task.task_id)
-
-    def queuing(self, task: Task) -> None:
-        return None  # no shared database: the row first, then start()
-
-    async def states(self, tasks: Sequence[Task]) -> dict[int, WorkflowState]:
-        return {task.task_id: self._state(task.task_id) for task in tasks}
-
-    def _state(self, task_id: int) -> WorkflowState:
-        if task_id in self.errored:
-            return WorkflowState.ERRORED
-        return WorkflowState.LIVE if task_id in self.started else WorkflowState.ABSENT
 
 
 @dataclass
@@ -82,7 +44,7 @@ class World:
     objects: MemoryStore
     fake: FakeProvider
     orchestrator: RecordingOrchestrator
-    clock: Clock
+    clock: ManualClock
     runner: TaskRunner
 
     def blob_keys(self) -> list[str]:
@@ -110,7 +72,7 @@ class World:
 
 @pytest.fixture
 async def world(settings: Settings) -> AsyncIterator[World]:
-    store, objects, clock = MemoryTaskStore(), MemoryStore(), Clock()
+    store, objects, clock = MemoryTaskStore(), MemoryStore(), ManualClock()
     fake, local, orchestrator = (
         FakeProvider(poll_interval_s=0.001),
         LocalProvider(poll_interval_s=0.02),
@@ -140,7 +102,7 @@ async def test_create_task_stores_the_task_and_its_inputs_and_starts_it_once(wor
     assert task.inputs == {"image": InputRef(key=key, content_type="image/png")}
     assert world.blob_keys() == [key]
     assert await world.services.blobs.get(key) == make_png()
-    assert world.orchestrator.started == [task.task_id]
+    assert world.orchestrator.task_ids == [task.task_id]
 
 
 IMAGE = (Upload(role="image", data=make_png()),)
@@ -175,7 +137,7 @@ async def test_refused_requests_store_nothing(
         await create_task(request_, services=world.services)
     assert raised.value.field == field_
     assert world.store.tasks == {} and world.blob_keys() == []
-    assert world.orchestrator.started == [] and world.fake.uploads == []
+    assert world.orchestrator.task_ids == [] and world.fake.uploads == []
 
 
 class BrokenStore(MemoryTaskStore):
@@ -311,9 +273,9 @@ async def test_reconcile_queues_each_unfinished_task_that_has_no_workflow(world:
     world.orchestrator.started.clear()  # as if their workflows had never been queued
     assert await reconcile(services=world.services, min_age_s=5) == 3
     oldest_first = sorted(t.task_id for t in tasks)  # same created_at: by id
-    assert world.orchestrator.started == oldest_first
+    assert world.orchestrator.task_ids == oldest_first
     assert await reconcile(services=world.services) == 1  # only the one still without one
-    assert world.orchestrator.started[3:] == [young.task_id]
+    assert world.orchestrator.task_ids[3:] == [young.task_id]
     assert await reconcile(services=world.services) == 0
 
 

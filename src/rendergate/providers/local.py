@@ -2,6 +2,10 @@
 
 Jobs live in memory. After a restart `status` raises JobLost and the task's
 workflow submits the job again, so nothing is lost with the process.
+
+With `hold` (RENDERGATE_LOCAL_HOLD, for tests) each job waits at 0 % before it renders,
+until `release()` or its cancel: a test holds the local queue's slots at a known point
+instead of racing the CPU with a large image.
 """
 
 from __future__ import annotations
@@ -59,8 +63,14 @@ class _Job:
 class LocalProvider:
     name: str = "local"
     poll_interval_s: float = 0.2
+    hold: bool = False  # each job waits at 0 % until release() or its cancel (tests)
     _files: dict[str, bytes] = field(default_factory=dict)
     _jobs: dict[str, _Job] = field(default_factory=dict)
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        """With `hold`: the held jobs render now, and later ones at once."""
+        self._released.set()
 
     async def upload(self, file: InputFile) -> str:
         key = hashlib.sha256(file.data).hexdigest()[:32]
@@ -95,6 +105,8 @@ class LocalProvider:
                 raise _Stopped
             job.progress = max(job.progress, value)
 
+        if self.hold:
+            await self._released.wait()
         try:
             job.result = await asyncio.to_thread(
                 render_preview, image, reference, params=params, on_progress=on_progress
@@ -163,10 +175,15 @@ class LocalSettings(ProviderSettings):
     local_concurrency: int = Field(
         2, ge=1, description="Tasks the embedded `local` provider runs at once."
     )
+    local_hold: bool = Field(
+        False,
+        description="For tests: each `local` job waits at 0 % until it is canceled, so a "
+        "test holds the local queue at a known point instead of racing the CPU.",
+    )
 
 
 def from_settings(settings: LocalSettings, http: aiohttp.ClientSession) -> LocalProvider:
-    return LocalProvider()
+    return LocalProvider(hold=settings.local_hold)
 
 
 PROVIDER = ProviderEntry(

@@ -71,6 +71,11 @@ class KeyRing:
                     self._read_at = self._clock()
         return self._active
 
+    def refresh(self) -> None:
+        """The next request reads the keys again, however fresh they are: for a caller that
+        knows they changed (a test that has just made or revoked one)."""
+        self._read_at = None
+
     async def is_open(self) -> bool:
         """Open mode is in force: asked for, and no key (even a revoked one) exists."""
         await self.active()
