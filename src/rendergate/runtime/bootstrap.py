@@ -53,6 +53,11 @@ from rendergate.store.sql import SqlTaskStore, create_engine, migrate
 
 log = structlog.get_logger(__name__)
 
+API_ALONE_ON_SQLITE = (
+    "an API without a worker needs PostgreSQL (RENDERGATE_DATABASE_URL): "
+    "SQLite allows one rendergate process, which must run the worker"
+)
+
 
 @contextlib.asynccontextmanager
 async def open_services(
@@ -71,10 +76,7 @@ async def open_services(
     what is passed in is not closed here. With an `orchestrator` passed in, DBOS is not
     started (nor the worker's loops: runtime/worker.py)."""
     if settings.is_single_process and not worker and orchestrator is None:
-        raise ConfigError(
-            "an API without a worker needs PostgreSQL (RENDERGATE_DATABASE_URL): "
-            "SQLite allows one rendergate process, which must run the worker"
-        )
+        raise ConfigError(API_ALONE_ON_SQLITE)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
         if settings.is_single_process and store is None:  # the process opening SQLite
@@ -103,19 +105,26 @@ async def open_services(
             wakeups=wakeups,
             wakes=wakes,
             redactor=Redactor(settings.secret_values()),
-            large_bodies=Slots(
-                "large uploads", settings.max_large_bodies, settings.max_large_bodies_per_key
-            ),
-            streams=Slots("event streams", None, settings.max_streams_per_key, retry_after_s=10),
             clock=clock or utc_now,
-            keys=KeyRing(KeyStore(engine) if engine is not None else None, open_mode=settings.open),
             changes=changes,
             metrics=metrics,
             **sql,
+            **_request_guards(settings, engine),
         )
         if cluster is not None:
             await worker_side.run(services, cluster, stack, worker=worker)
         yield services
+
+
+def _request_guards(settings: Settings, engine: AsyncEngine | None) -> dict[str, Any]:
+    """What bounds and admits requests: the large-body and stream slots, the key ring."""
+    return {
+        "large_bodies": Slots(
+            "large uploads", settings.max_large_bodies, settings.max_large_bodies_per_key
+        ),
+        "streams": Slots("event streams", None, settings.max_streams_per_key, retry_after_s=10),
+        "keys": KeyRing(KeyStore(engine) if engine is not None else None, open_mode=settings.open),
+    }
 
 
 def _sql_parts(engine: AsyncEngine, write_turn: WriteTurn) -> dict[str, Any]:
