@@ -13,6 +13,8 @@ import pytest
 import stamina
 
 from rendergate.config.settings import Settings, load_settings
+from rendergate_emulators.runninghub import RunningHubEmulator
+from support.hub import running_emulator
 from support.pg import fresh_database, pg_url_or_skip
 from support.server import RunningServer, serve
 
@@ -49,6 +51,15 @@ def pg_database() -> Iterator[str]:
     """A fresh database on the suite's PostgreSQL, dropped after the test (skips without)."""
     with fresh_database(pg_url_or_skip()) as url:
         yield url
+
+
+@pytest.fixture
+async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[RunningHubEmulator]:
+    """The RunningHub emulator on 127.0.0.1 (quick jobs, see support/hub.py); a module or a
+    test sets other knobs with `@pytest.mark.emulator(hold=True, ...)`."""
+    marker = request.node.get_closest_marker("emulator")
+    async with running_emulator(**(marker.kwargs if marker else {})) as emu:
+        yield emu
 
 
 @pytest.fixture
