@@ -13,13 +13,13 @@ import pytest
 import stamina
 
 from rendergate.config.settings import Settings, load_settings
-from rendergate_emulators.runninghub import RunningHubEmulator
-from support.hub import running_emulator
+from support.emulators import aliyun, emulator
 from support.pg import fresh_database, pg_url_or_skip
 from support.server import RunningServer, serve
 
 APPS = Path(__file__).parent / "support" / "apps.toml"
 EXIT_GRACE_S = 120  # what the interpreter may take to exit once every test has run
+__all__ = ["aliyun", "emulator"]  # the emulator fixtures, shared with emulators/tests
 
 
 @pytest.hookimpl(trylast=True)
@@ -51,15 +51,6 @@ def pg_database() -> Iterator[str]:
     """A fresh database on the suite's PostgreSQL, dropped after the test (skips without)."""
     with fresh_database(pg_url_or_skip()) as url:
         yield url
-
-
-@pytest.fixture
-async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[RunningHubEmulator]:
-    """The RunningHub emulator on 127.0.0.1 (quick jobs, see support/hub.py); a module or a
-    test sets other knobs with `@pytest.mark.emulator(hold=True, ...)`."""
-    marker = request.node.get_closest_marker("emulator")
-    async with running_emulator(**(marker.kwargs if marker else {})) as emu:
-        yield emu
 
 
 @pytest.fixture

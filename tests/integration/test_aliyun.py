@@ -1,6 +1,7 @@
 """rendergate against the Aliyun 智作工坊 emulator, whose gateway checks every signature: the
 aliyun_render app end to end, failures, lost tasks, a wrong secret, `successed`, progress
-and queue, cancel; and the official `speedpix` SDK against the same emulator."""
+and queue, cancel. (The emulator's own tests, the `speedpix` SDK against it among them, are
+in emulators/tests/.)"""
 
 from __future__ import annotations
 
@@ -11,26 +12,18 @@ from typing import Any
 
 import aiohttp
 import pytest
-import speedpix
 import structlog
 from PIL import Image
 
 from rendergate.config.settings import Settings, load_settings
 from rendergate.providers.aliyun_signing import encode_body, sign_request
 from rendergate_emulators.aliyun import CAN_NOT_FIND_TASK, CONTENT_SAFE, AliyunEmulator
+from support.emulators import ALIYUN_KEY as KEY
+from support.emulators import ALIYUN_SECRET as SECRET
 from support.images import make_reference, make_scene
 from support.server import RunningServer, serve
 
-KEY = "204918273"
-SECRET = "Zq8vWm2LkP0sYtR4xN6cB1dF3gH5jK7u"
 APPS = Path(__file__).parents[1] / "support" / "apps.toml"
-
-
-@pytest.fixture
-async def aliyun() -> AsyncIterator[AliyunEmulator]:
-    emu = AliyunEmulator(KEY, SECRET, run_s=0.3)
-    async with emu.serve():
-        yield emu
 
 
 class Hands:
@@ -221,22 +214,3 @@ async def test_cancel_stops_tracking_and_says_aliyun_may_still_run_it(
         assert upstream["status"] == "running"  # Aliyun has no cancel: it goes on
     said = [e["event"] for e in logs if "may still run" in e["event"]]
     assert said and "aliyun" in said[0].lower(), logs  # the core says it now, by name
-
-
-async def test_the_speedpix_sdk_runs_against_the_emulator(aliyun: AliyunEmulator) -> None:
-    # The emulator speaks what the official SDK expects: signing, upload, submit, polling.
-    client = speedpix.Client(app_key=KEY, app_secret=SECRET, endpoint=aliyun.base_url)
-    try:
-        scene = io.BytesIO(make_scene(40, 30))
-        uploaded = await client.files.async_create(scene, filename="shot.png")
-        output = await client.async_run(
-            "su_render",
-            {"image": uploaded.access_url, "reference": uploaded.access_url},
-            polling_interval=0.05,
-        )
-    finally:
-        await client.aclose()
-    assert set(output) == {"poster"}
-    assert aliyun.stats.refusals == {} and aliyun.stats.uploads == 1
-    [upstream] = aliyun.tasks.values()
-    assert upstream.resource_config_id == "default"  # the SDK's default header

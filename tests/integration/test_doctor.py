@@ -13,10 +13,9 @@ from alembic.script import ScriptDirectory
 from rendergate.store.sql import MIGRATIONS
 from rendergate_emulators.aliyun import AliyunEmulator
 from rendergate_emulators.runninghub import RunningHubEmulator
+from support.emulators import ALIYUN_KEY, ALIYUN_SECRET
 from support.hub import KEY
 from support.process import RENDERGATE, child_env, free_port, serving
-
-ALIYUN_KEY, ALIYUN_SECRET = "204918273", "Zq8vWm2LkP0sYtR4xN6cB1dF3gH5jK7u"
 
 
 def doctor(data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -82,19 +81,15 @@ async def test_doctor_says_what_works_and_what_to_fix(
     assert "f" * 32 not in bad.stdout + bad.stderr  # the key is never printed
 
 
-async def test_doctor_tries_aliyuns_signature(tmp_path: Path) -> None:
+async def test_doctor_tries_aliyuns_signature(tmp_path: Path, aliyun: AliyunEmulator) -> None:
     data = tmp_path / "data"
     assert (await asyncio.to_thread(migrate, data)).returncode == 0
-    emulator = AliyunEmulator(ALIYUN_KEY, ALIYUN_SECRET, run_s=0.3)
-    async with emulator.serve():
-        base = {
-            "RENDERGATE_ALIYUN_APP_KEY": ALIYUN_KEY,
-            "RENDERGATE_ALIYUN_BASE_URL": str(emulator.base_url),
-        }
-        good = await asyncio.to_thread(
-            doctor, data, RENDERGATE_ALIYUN_APP_SECRET=ALIYUN_SECRET, **base
-        )
-        bad = await asyncio.to_thread(doctor, data, RENDERGATE_ALIYUN_APP_SECRET="x" * 32, **base)
+    base = {
+        "RENDERGATE_ALIYUN_APP_KEY": ALIYUN_KEY,
+        "RENDERGATE_ALIYUN_BASE_URL": str(aliyun.base_url),
+    }
+    good = await asyncio.to_thread(doctor, data, RENDERGATE_ALIYUN_APP_SECRET=ALIYUN_SECRET, **base)
+    bad = await asyncio.to_thread(doctor, data, RENDERGATE_ALIYUN_APP_SECRET="x" * 32, **base)
     assert rows(good)["provider aliyun"] == "ok: the gateway accepted our signed request"
     refused = rows(bad)["provider aliyun"]
     assert refused.startswith("fix: ") and "signature" in refused, refused
