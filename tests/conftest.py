@@ -13,11 +13,13 @@ import pytest
 import stamina
 
 from rendergate.config.settings import Settings, load_settings
+from support.emulators import aliyun, emulator
 from support.pg import fresh_database, pg_url_or_skip
 from support.server import RunningServer, serve
 
 APPS = Path(__file__).parent / "support" / "apps.toml"
 EXIT_GRACE_S = 120  # what the interpreter may take to exit once every test has run
+__all__ = ["aliyun", "emulator"]  # the emulator fixtures, shared with emulators/tests
 
 
 @pytest.hookimpl(trylast=True)

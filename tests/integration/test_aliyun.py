@@ -1,6 +1,7 @@
 """rendergate against the Aliyun 智作工坊 emulator, whose gateway checks every signature: the
 aliyun_render app end to end, failures, lost tasks, a wrong secret, `successed`, progress
-and queue, cancel; and the official `speedpix` SDK against the same emulator."""
+and queue, cancel. (The emulator's own tests, the `speedpix` SDK against it among them, are
+in emulators/tests/.)"""
 
 from __future__ import annotations
 
@@ -11,26 +12,18 @@ from typing import Any
 
 import aiohttp
 import pytest
-import speedpix
 import structlog
 from PIL import Image
 
 from rendergate.config.settings import Settings, load_settings
 from rendergate.providers.aliyun_signing import encode_body, sign_request
 from rendergate_emulators.aliyun import CAN_NOT_FIND_TASK, CONTENT_SAFE, AliyunEmulator
+from support.emulators import ALIYUN_KEY as KEY
+from support.emulators import ALIYUN_SECRET as SECRET
 from support.images import make_reference, make_scene
 from support.server import RunningServer, serve
 
-KEY = "204918273"
-SECRET = "Zq8vWm2LkP0sYtR4xN6cB1dF3gH5jK7u"
 APPS = Path(__file__).parents[1] / "support" / "apps.toml"
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[AliyunEmulator]:
-    emu = AliyunEmulator(KEY, SECRET, run_s=0.3)
-    async with emu.serve():
-        yield emu
 
 
 class Hands:
@@ -86,18 +79,18 @@ async def signed_post(http: aiohttp.ClientSession, base: str, path: str, payload
         return await response.json()
 
 
-async def test_aliyun_render_end_to_end(settings: Settings, emulator: AliyunEmulator) -> None:
-    configured = ali_settings(settings, emulator, aliyun_resource_config_id="pool-a,default")
+async def test_aliyun_render_end_to_end(settings: Settings, aliyun: AliyunEmulator) -> None:
+    configured = ali_settings(settings, aliyun, aliyun_resource_config_id="pool-a,default")
     async with serve(configured) as server:
         task_id = await submit(server)
         task = await server.wait_finished(task_id)
         assert task["status"] == "completed", task
-        [upstream] = emulator.tasks.values()
+        [upstream] = aliyun.tasks.values()
         assert upstream.workflow_id == "su_render" and upstream.alias_id == "main"
         assert upstream.resource_config_id == "pool-a,default"
         assert set(upstream.inputs) == {"image", "reference"}
-        assert all(url.startswith(f"{emulator.base_url}/oss/") for url in upstream.inputs.values())
-        assert emulator.stats.uploads == 2 and emulator.stats.refusals == {}
+        assert all(url.startswith(f"{aliyun.base_url}/oss/") for url in upstream.inputs.values())
+        assert aliyun.stats.uploads == 2 and aliyun.stats.refusals == {}
         # the custom `poster` field and `images` name the same file: one output, not two
         [output] = task["outputs"]
         assert output["node_id"] == "poster" and output["file_type"] == "png"
@@ -113,10 +106,10 @@ async def test_aliyun_render_end_to_end(settings: Settings, emulator: AliyunEmul
 
 
 async def test_a_content_safety_failure_reads_plainly(
-    settings: Settings, emulator: AliyunEmulator
+    settings: Settings, aliyun: AliyunEmulator
 ) -> None:
-    emulator.script_next(fail=CONTENT_SAFE)
-    async with serve(ali_settings(settings, emulator)) as server:
+    aliyun.script_next(fail=CONTENT_SAFE)
+    async with serve(ali_settings(settings, aliyun)) as server:
         task = await server.wait_finished(await submit(server))
     assert task["status"] == "failed"
     assert task["error_message"] == (
@@ -142,11 +135,11 @@ async def test_a_task_aliyun_lost_is_submitted_again(
 
 
 async def test_a_wrong_secret_fails_with_a_config_message_that_keeps_secrets(
-    settings: Settings, emulator: AliyunEmulator
+    settings: Settings, aliyun: AliyunEmulator
 ) -> None:
     wrong = "WRONG-" + SECRET[6:]
     with structlog.testing.capture_logs() as logs:
-        async with serve(ali_settings(settings, emulator, aliyun_app_secret=wrong)) as server:
+        async with serve(ali_settings(settings, aliyun, aliyun_app_secret=wrong)) as server:
             task = await server.wait_finished(await submit(server))
     assert task["status"] == "failed"
     message = task["error_message"]
@@ -155,21 +148,21 @@ async def test_a_wrong_secret_fails_with_a_config_message_that_keeps_secrets(
         "RENDERGATE_ALIYUN_APP_SECRET and that it belongs to RENDERGATE_ALIYUN_APP_KEY"
     )
     assert KEY not in message and wrong not in message and SECRET not in message
-    assert emulator.stats.refusals["Invalid Signature"] >= 1 and emulator.tasks == {}
+    assert aliyun.stats.refusals["Invalid Signature"] >= 1 and aliyun.tasks == {}
     [refused, *_] = [e for e in logs if e["event"] == "Aliyun's API gateway refused a call"]
     assert refused["request_id"] and refused["http_status"] == 400
     assert refused["gateway_message"].startswith("Invalid Signature, Server StringToSign:`POST#")
     assert all(KEY not in str(e) and wrong not in str(e) for e in logs)
 
 
-async def test_successed_is_read_as_success(settings: Settings, emulator: AliyunEmulator) -> None:
-    emulator.configure(successed=True)
-    async with serve(ali_settings(settings, emulator)) as server:
+async def test_successed_is_read_as_success(settings: Settings, aliyun: AliyunEmulator) -> None:
+    aliyun.configure(successed=True)
+    async with serve(ali_settings(settings, aliyun)) as server:
         task = await server.wait_finished(await submit(server))
         assert task["status"] == "completed", task
-        [upstream] = emulator.tasks
+        [upstream] = aliyun.tasks
         progress = await signed_post(
-            server.http, emulator.base_url or "", "/scc/comfy_get_progress", {"taskId": upstream}
+            server.http, aliyun.base_url or "", "/scc/comfy_get_progress", {"taskId": upstream}
         )
     assert progress["status"] == 10 and progress["data"]["status"] == "successed"
 
@@ -202,10 +195,10 @@ async def test_queue_position_and_progress_move_forward(
 
 
 async def test_cancel_stops_tracking_and_says_aliyun_may_still_run_it(
-    settings: Settings, emulator: AliyunEmulator
+    settings: Settings, aliyun: AliyunEmulator
 ) -> None:
-    emulator.configure(run_s=30)
-    async with serve(ali_settings(settings, emulator)) as server:
+    aliyun.configure(run_s=30)
+    async with serve(ali_settings(settings, aliyun)) as server:
         task_id = await submit(server)
         await server.wait_for(task_id, lambda t: t["status"] == "processing")
         with structlog.testing.capture_logs() as logs:
@@ -217,26 +210,7 @@ async def test_cancel_stops_tracking_and_says_aliyun_may_still_run_it(
             "canceled here; aliyun cannot cancel, so it may still run the job"
         )
         assert (await server.get_task(task_id))["status"] == "canceled"
-        [upstream] = emulator.snapshot()["tasks"].values()
+        [upstream] = aliyun.snapshot()["tasks"].values()
         assert upstream["status"] == "running"  # Aliyun has no cancel: it goes on
     said = [e["event"] for e in logs if "may still run" in e["event"]]
     assert said and "aliyun" in said[0].lower(), logs  # the core says it now, by name
-
-
-async def test_the_speedpix_sdk_runs_against_the_emulator(emulator: AliyunEmulator) -> None:
-    # The emulator speaks what the official SDK expects: signing, upload, submit, polling.
-    client = speedpix.Client(app_key=KEY, app_secret=SECRET, endpoint=emulator.base_url)
-    try:
-        scene = io.BytesIO(make_scene(40, 30))
-        uploaded = await client.files.async_create(scene, filename="shot.png")
-        output = await client.async_run(
-            "su_render",
-            {"image": uploaded.access_url, "reference": uploaded.access_url},
-            polling_interval=0.05,
-        )
-    finally:
-        await client.aclose()
-    assert set(output) == {"poster"}
-    assert emulator.stats.refusals == {} and emulator.stats.uploads == 1
-    [upstream] = emulator.tasks.values()
-    assert upstream.resource_config_id == "default"  # the SDK's default header

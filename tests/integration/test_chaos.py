@@ -20,7 +20,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -32,17 +32,22 @@ from rendergate.config.settings import Settings
 from rendergate.runtime.dbos_setup import migrate_system_database
 from rendergate.store import tables
 from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
-from support.hub import KEY, hub_settings, running_emulator
+from support.hub import KEY, hub_settings
 from support.images import make_reference, make_scene
 from support.pg import fresh_database, pg_url_or_skip, postgres_down
 from support.process import RENDERGATE, child_env, free_port
 from support.server import serve
 from support.waiting import until
 
-# past its own 240 s deadline, so that this test, not pytest-timeout, says what is stuck
-pytestmark = [pytest.mark.pg, pytest.mark.slow, pytest.mark.timeout(300)]
 TASKS = 200
 CAP = 8  # RunningHub's key allows this many at once, and so does our cap
+pytestmark = [
+    pytest.mark.pg,
+    pytest.mark.slow,
+    # past its own 240 s deadline, so that this test, not pytest-timeout, says what is stuck
+    pytest.mark.timeout(300),
+    pytest.mark.emulator(run_s=0.4, concurrency=CAP * 3),
+]
 KILLS = 4
 DEADLINE_S = 240.0
 FAULTS = [  # on calls that create nothing upstream, so each is simply tried again
@@ -50,12 +55,6 @@ FAULTS = [  # on calls that create nothing upstream, so each is simply tried aga
     (InjectedFault.RESET, "/task/openapi/outputs", 10),
     (InjectedFault.RESET, "/task/openapi/upload", 5),
 ]
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[RunningHubEmulator]:
-    async with running_emulator(queue_s=0.05, run_s=0.4, concurrency=CAP * 3) as emu:
-        yield emu
 
 
 class Workers:

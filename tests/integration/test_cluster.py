@@ -13,7 +13,7 @@ import contextlib
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from rendergate.runtime.bootstrap import open_services
 from rendergate.runtime.dbos_setup import migrate_system_database
 from rendergate.store.tables import tasks, workers
 from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
-from support.hub import KEY, hub_settings, running_emulator, su_form, submit
+from support.hub import KEY, hub_settings, su_form, submit
 from support.images import make_reference, make_scene
 from support.logs import captured_logs
 from support.pg import postgres_down
@@ -37,14 +37,8 @@ from support.process import RENDERGATE, child_env, free_port
 from support.server import serve
 from support.waiting import until
 
-pytestmark = pytest.mark.pg
+pytestmark = [pytest.mark.pg, pytest.mark.emulator(hold=True)]
 DEAD_AFTER_S = 3.0  # the workers' TTL here: a death is noticed in seconds, not half a minute
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[RunningHubEmulator]:
-    async with running_emulator(hold=True) as emu:
-        yield emu
 
 
 @pytest.fixture

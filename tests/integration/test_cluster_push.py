@@ -8,7 +8,6 @@ emulator, holding each job in its phase until the test moves it on."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 
 import pytest
 from test_push import read_events
@@ -17,19 +16,13 @@ from rendergate.config.settings import Settings
 from rendergate.runtime.bootstrap import open_services
 from rendergate.runtime.dbos_setup import migrate_system_database
 from rendergate_emulators.runninghub import RunningHubEmulator
-from support.hub import hub_settings, running_emulator, su_form
+from support.hub import hub_settings, su_form
 from support.receiver import Receiver, receiving
 from support.server import RunningServer, serve
 from support.waiting import until
 
-pytestmark = pytest.mark.pg
+pytestmark = [pytest.mark.pg, pytest.mark.emulator(hold=True)]
 SECRET = "whsec_" + base64.b64encode(b"cluster-push-test-secret-32bytes").decode()
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[RunningHubEmulator]:
-    async with running_emulator(hold=True) as emu:
-        yield emu
 
 
 @pytest.fixture

@@ -13,10 +13,9 @@ from alembic.script import ScriptDirectory
 from rendergate.store.sql import MIGRATIONS
 from rendergate_emulators.aliyun import AliyunEmulator
 from rendergate_emulators.runninghub import RunningHubEmulator
-from support.hub import KEY, running_emulator
+from support.emulators import ALIYUN_KEY, ALIYUN_SECRET
+from support.hub import KEY
 from support.process import RENDERGATE, child_env, free_port, serving
-
-ALIYUN_KEY, ALIYUN_SECRET = "204918273", "Zq8vWm2LkP0sYtR4xN6cB1dF3gH5jK7u"
 
 
 def doctor(data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -43,36 +42,37 @@ def hub_env(emulator: RunningHubEmulator, key: str) -> dict[str, str]:
     }
 
 
-async def test_doctor_says_what_works_and_what_to_fix(tmp_path: Path) -> None:
+async def test_doctor_says_what_works_and_what_to_fix(
+    tmp_path: Path, emulator: RunningHubEmulator
+) -> None:
     data = tmp_path / "data"
     fresh = await asyncio.to_thread(doctor, data)
     assert fresh.returncode == 1
     assert rows(fresh)["database"].startswith("fix: ") and "does not exist yet" in fresh.stdout
-    async with running_emulator() as emulator:
-        with serving(data, tmp_path / "serve.log") as server:  # migrates, and is the public URL
-            good = await asyncio.to_thread(
-                doctor, data, RENDERGATE_PUBLIC_URL=server.url, **hub_env(emulator, KEY)
-            )
-        found = rows(good)
-        assert good.returncode == 0, good.stdout + good.stderr
-        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
-        assert found["database"] == f"ok: reachable, at migration {head}"
-        assert found["storage"].startswith("ok: wrote, read and deleted a probe")
-        assert found["provider runninghub"] == "ok: the key works; 0 jobs queued or running"
-        assert found["provider local"].startswith("ok: ")
-        assert (
-            found["provider comfyui"].startswith("off: ")
-            and "RENDERGATE_COMFYUI_URLS" in (found["provider comfyui"])
+    with serving(data, tmp_path / "serve.log") as server:  # migrates, and is the public URL
+        good = await asyncio.to_thread(
+            doctor, data, RENDERGATE_PUBLIC_URL=server.url, **hub_env(emulator, KEY)
         )
-        assert found["public URL"].startswith("ok: ")
-        wrong = f"http://127.0.0.1:{free_port()}"
-        bad = await asyncio.to_thread(
-            doctor,
-            data,
-            RENDERGATE_COMFYUI_URLS=wrong,
-            RENDERGATE_PUBLIC_URL=wrong,
-            **hub_env(emulator, "f" * 32),
-        )
+    found = rows(good)
+    assert good.returncode == 0, good.stdout + good.stderr
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert found["database"] == f"ok: reachable, at migration {head}"
+    assert found["storage"].startswith("ok: wrote, read and deleted a probe")
+    assert found["provider runninghub"] == "ok: the key works; 0 jobs queued or running"
+    assert found["provider local"].startswith("ok: ")
+    assert (
+        found["provider comfyui"].startswith("off: ")
+        and "RENDERGATE_COMFYUI_URLS" in (found["provider comfyui"])
+    )
+    assert found["public URL"].startswith("ok: ")
+    wrong = f"http://127.0.0.1:{free_port()}"
+    bad = await asyncio.to_thread(
+        doctor,
+        data,
+        RENDERGATE_COMFYUI_URLS=wrong,
+        RENDERGATE_PUBLIC_URL=wrong,
+        **hub_env(emulator, "f" * 32),
+    )
     found = rows(bad)
     assert bad.returncode == 1 and "3 to fix" in bad.stderr, bad.stdout + bad.stderr
     assert found["provider runninghub"].startswith("fix: ")
@@ -81,19 +81,15 @@ async def test_doctor_says_what_works_and_what_to_fix(tmp_path: Path) -> None:
     assert "f" * 32 not in bad.stdout + bad.stderr  # the key is never printed
 
 
-async def test_doctor_tries_aliyuns_signature(tmp_path: Path) -> None:
+async def test_doctor_tries_aliyuns_signature(tmp_path: Path, aliyun: AliyunEmulator) -> None:
     data = tmp_path / "data"
     assert (await asyncio.to_thread(migrate, data)).returncode == 0
-    emulator = AliyunEmulator(ALIYUN_KEY, ALIYUN_SECRET, run_s=0.3)
-    async with emulator.serve():
-        base = {
-            "RENDERGATE_ALIYUN_APP_KEY": ALIYUN_KEY,
-            "RENDERGATE_ALIYUN_BASE_URL": str(emulator.base_url),
-        }
-        good = await asyncio.to_thread(
-            doctor, data, RENDERGATE_ALIYUN_APP_SECRET=ALIYUN_SECRET, **base
-        )
-        bad = await asyncio.to_thread(doctor, data, RENDERGATE_ALIYUN_APP_SECRET="x" * 32, **base)
+    base = {
+        "RENDERGATE_ALIYUN_APP_KEY": ALIYUN_KEY,
+        "RENDERGATE_ALIYUN_BASE_URL": str(aliyun.base_url),
+    }
+    good = await asyncio.to_thread(doctor, data, RENDERGATE_ALIYUN_APP_SECRET=ALIYUN_SECRET, **base)
+    bad = await asyncio.to_thread(doctor, data, RENDERGATE_ALIYUN_APP_SECRET="x" * 32, **base)
     assert rows(good)["provider aliyun"] == "ok: the gateway accepted our signed request"
     refused = rows(bad)["provider aliyun"]
     assert refused.startswith("fix: ") and "signature" in refused, refused

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,30 +19,20 @@ from rendergate.runtime.bootstrap import open_services
 from rendergate.services.context import utc_now
 from rendergate.store.sql import SqlTaskStore, create_engine, migrate
 from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
+from support.hub import KEY, hub_settings
 from support.images import make_png, make_scene
 from support.pg import fresh_database, pg_url_or_skip
 from support.process import free_port
 from support.server import RunningServer, serve
 
-KEY = "0123456789abcdef0123456789abcdef"
 WRONG_KEY = "fedcba9876543210fedcba9876543210"
 APPS = Path(__file__).parents[1] / "support" / "fallback_apps.toml"
+pytestmark = pytest.mark.emulator(run_s=0.2)
 
 
-@pytest.fixture
-async def emulator() -> AsyncIterator[RunningHubEmulator]:
-    emu = RunningHubEmulator(KEY, queue_s=0.05, run_s=0.2, concurrency=2)
-    async with emu.serve():
-        yield emu
-
-
-def hub_settings(settings: Settings, emu: RunningHubEmulator, **extra: Any) -> Settings:
-    fields: dict[str, Any] = {
-        "runninghub_api_key": KEY,
-        "runninghub_base_url": emu.base_url,
-        "runninghub_host": "www.runninghub.cn",
-    }
-    return load_settings(data_dir=settings.data_dir, apps_file=APPS, **(fields | extra))
+def routed(settings: Settings, emu: RunningHubEmulator, **extra: Any) -> Settings:
+    """Settings for the apps with fallback routes, RunningHub being the emulator."""
+    return hub_settings(settings, emu, apps_file=APPS, **extra)
 
 
 async def create(server: RunningServer, app: str = "rh_or_fake", **params: Any) -> dict[str, Any]:
@@ -62,7 +51,7 @@ async def test_a_busy_runninghub_hands_the_task_to_the_fallback(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:
     emulator.inject(InjectedFault.CODE, path="/task/openapi/ai-app/run", code=421, times=None)
-    async with serve(hub_settings(settings, emulator)) as server:
+    async with serve(routed(settings, emulator)) as server:
         task_id = (await create(server))["task_id"]
         task = await server.wait_finished(task_id)
         assert (task["status"], task["provider"], task["progress"]) == ("completed", "fake", 100)
@@ -93,7 +82,7 @@ async def test_a_busy_runninghub_hands_the_task_to_the_fallback(
 async def test_refused_credentials_fall_back_without_the_key_in_the_reason(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:
-    configured = hub_settings(settings, emulator, runninghub_api_key=WRONG_KEY)
+    configured = routed(settings, emulator, runninghub_api_key=WRONG_KEY)
     async with serve(configured) as server:
         task = await server.wait_finished((await create(server))["task_id"])
         async with server.http.get(f"{server.url}/tasks/{task['task_id']}") as response:
@@ -112,7 +101,7 @@ async def test_refused_credentials_fall_back_without_the_key_in_the_reason(
 async def test_an_open_circuit_skips_runninghub_without_calling_it(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:
-    configured = hub_settings(settings, emulator, runninghub_api_key=WRONG_KEY)
+    configured = routed(settings, emulator, runninghub_api_key=WRONG_KEY)
     async with serve(configured) as server:
         for _ in range(3):
             task = await server.wait_finished((await create(server))["task_id"])
@@ -135,7 +124,7 @@ async def test_the_inputs_own_fault_does_not_fall_back(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:
     emulator.inject(InjectedFault.CODE, path="/task/openapi/ai-app/run", code=301, times=1)
-    async with serve(hub_settings(settings, emulator)) as server:
+    async with serve(routed(settings, emulator)) as server:
         task = await server.wait_finished((await create(server))["task_id"])
         fake = server.services.providers["fake"]
         assert isinstance(fake, FakeProvider) and fake.submitted == []
@@ -151,7 +140,7 @@ async def test_the_fallbacks_own_failure_fails_the_task_and_keeps_the_skip(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:
     emulator.inject(InjectedFault.CODE, path="/task/openapi/ai-app/run", code=421, times=None)
-    async with serve(hub_settings(settings, emulator)) as server:
+    async with serve(routed(settings, emulator)) as server:
         created = await create(server, fake={"reject": "no walls in this picture"})
         task = await server.wait_finished(created["task_id"])
     assert (task["status"], task["provider"]) == ("failed", "fake")
@@ -187,7 +176,7 @@ async def test_a_restart_after_the_fall_back_runs_the_new_route(
 ) -> None:
     """The worker died after recording the fall back and before queuing the new workflow:
     the row says `fake`, no workflow exists for that route. The next start finds it."""
-    configured = hub_settings(settings, emulator)
+    configured = routed(settings, emulator)
     configured.data_dir.mkdir(parents=True)
     engine = create_engine(configured.task_database_url)
     await migrate(engine)
@@ -235,7 +224,7 @@ async def test_a_runninghub_that_never_answers_is_skipped_after_a_few_tries(
 async def test_fallback_on_postgres(settings: Settings, emulator: RunningHubEmulator) -> None:
     emulator.inject(InjectedFault.CODE, path="/task/openapi/ai-app/run", code=421, times=None)
     with fresh_database(pg_url_or_skip()) as url:
-        async with serve(hub_settings(settings, emulator, database_url=url)) as server:
+        async with serve(routed(settings, emulator, database_url=url)) as server:
             task = await server.wait_finished((await create(server))["task_id"])
             second = await DBOS.get_workflow_status_async(f"task-{task['task_id']}.1")
             assert second is not None and second.queue_name == "provider:fake"

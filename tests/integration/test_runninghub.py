@@ -4,7 +4,6 @@ RunningHub does in practice (webhooks, polling, 421s, failures, faults, expiring
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -16,16 +15,10 @@ from rendergate.config.settings import Settings
 from rendergate.domain.errors import ProviderRejected
 from rendergate.providers.runninghub import RunningHub
 from rendergate_emulators.runninghub import FailedReason, InjectedFault, RunningHubEmulator
-from support.hub import KEY, hub_settings, running_emulator, submit
+from support.hub import KEY, hub_settings, submit
 from support.process import free_port
 from support.server import serve
 from support.waiting import until
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[RunningHubEmulator]:
-    async with running_emulator() as emu:
-        yield emu
 
 
 def rh_settings(settings: Settings, emu: RunningHubEmulator, **extra: Any) -> Settings:
@@ -155,24 +148,25 @@ async def test_a_run_whose_reply_was_lost_is_not_sent_again(
     assert len(emulator.tasks) == 1
 
 
+@pytest.mark.emulator(hold=True)
 @pytest.mark.parametrize(
     ("fault", "sent_again"), [(InjectedFault.RESET, True), (InjectedFault.LOST_REPLY, False)]
 )
 async def test_the_check_allows_for_the_jobs_of_the_other_running_tasks(
-    settings: Settings, fault: InjectedFault, sent_again: bool
+    settings: Settings, emulator: RunningHubEmulator, fault: InjectedFault, sent_again: bool
 ) -> None:
-    async with running_emulator(hold=True) as emu, serve(rh_settings(settings, emu)) as server:
+    async with serve(rh_settings(settings, emulator)) as server:
         first = await submit(server)
         await server.wait_for(first, lambda t: t["status"] == "processing")  # its job runs
-        emu.inject(fault, path=RUN, times=1)
+        emulator.inject(fault, path=RUN, times=1)
         second = await submit(server)
         settled = "processing" if sent_again else "failed"
         await server.wait_for(second, lambda t: t["status"] == settled)
-        assert len(emu.tasks) == 2  # one job each: the first's, and the second's only one
-        assert emu.stats.requests_by_path[RUN] == (3 if sent_again else 2)
-        for upstream in emu.tasks.values():
-            emu.advance(upstream.task_id)
-            emu.advance(upstream.task_id)
+        assert len(emulator.tasks) == 2  # one job each: the first's, and the second's only one
+        assert emulator.stats.requests_by_path[RUN] == (3 if sent_again else 2)
+        for upstream in emulator.tasks.values():
+            emulator.advance(upstream.task_id)
+            emulator.advance(upstream.task_id)
         tasks = [await server.wait_finished(task_id) for task_id in (first, second)]
     assert [t["status"] for t in tasks] == ["completed", "completed" if sent_again else "failed"]
     if not sent_again:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from dbos import DBOS
 from rendergate.config.settings import Settings
 from rendergate.domain.task import InputRef, Task
 from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
-from support.hub import KEY, hub_settings, running_emulator
+from support.hub import KEY, hub_settings
 from support.images import make_scene
 from support.logs import captured_logs
 from support.process import free_port
@@ -27,12 +26,6 @@ from support.server import RunningServer, serve
 from support.waiting import until
 
 APPS = Path(__file__).parents[1] / "support" / "runninghub_apps.toml"
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[RunningHubEmulator]:
-    async with running_emulator() as emu:
-        yield emu
 
 
 def configured_for(settings: Settings, emu: RunningHubEmulator, **extra: Any) -> Settings:

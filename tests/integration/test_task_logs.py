@@ -9,18 +9,16 @@ from typing import Any
 
 from rendergate.config.settings import Settings
 from rendergate_emulators.runninghub import RunningHubEmulator
-from support.hub import KEY, hub_settings, running_emulator, su_form
+from support.hub import KEY, hub_settings, su_form
 from support.logs import captured_logs
 from support.server import serve
 
 
-async def test_task_lines_name_the_task_its_provider_and_job(settings: Settings) -> None:
-    emulator: RunningHubEmulator
+async def test_task_lines_name_the_task_its_provider_and_job(
+    settings: Settings, emulator: RunningHubEmulator
+) -> None:
     with captured_logs(json_lines=True, level="debug") as logs:
-        async with (
-            running_emulator() as emulator,
-            serve(hub_settings(settings, emulator)) as server,
-        ):
+        async with serve(hub_settings(settings, emulator)) as server:
             async with server.http.post(
                 f"{server.url}/tasks", data=su_form(), headers={"X-Request-ID": "req-42"}
             ) as response:

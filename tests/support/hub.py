@@ -52,13 +52,13 @@ def emulator_process(log: Path, *options: str) -> Iterator[str]:
 def hub_settings(
     settings: Settings, emu: RunningHubEmulator, *, apps_file: Path = APPS, **extra: Any
 ) -> Settings:
+    chosen = {"runninghub_api_key": KEY, "runninghub_concurrency": 2, **extra}
     return load_settings(
         data_dir=settings.data_dir,
         apps_file=apps_file,
-        runninghub_api_key=KEY,
         runninghub_base_url=emu.base_url,
         runninghub_host="www.runninghub.cn",
-        **{"runninghub_concurrency": 2, **extra},
+        **chosen,
     )
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import io
 import json
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,21 +18,13 @@ from PIL import Image
 
 from rendergate_emulators.media import expected_pixel
 from rendergate_emulators.runninghub import FailedReason, InjectedFault, RunningHubEmulator
+from support.waiting import until
 
 KEY = "k" * 32
 HOST = {"Host": "www.runninghub.cn"}
 APP = 1983061233110790146  # the SU app of the user's document
 MONEY = {"consumeMoney", "consumeCoins", "thirdPartyConsumeMoney"}
 OUTPUT_KEYS = {"fileUrl", "fileType", "taskCostTime", "nodeId", *MONEY}  # the user's outputs answer
-
-
-async def until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """Polls `check` (a function or a coroutine function) until it is truthy."""
-    deadline = time.monotonic() + timeout
-    while not (value := await check() if inspect.iscoroutinefunction(check) else check()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-    return value
 
 
 @dataclass
@@ -63,7 +54,9 @@ class Rh:
         return str(answer["data"]["taskId"])
 
     async def wait_end(self, task_id: str) -> str:
-        await until(lambda: self.emu.tasks[task_id].finished_wall)
+        await until(
+            lambda: self.emu.tasks[task_id].finished_wall, 5, f"task {task_id} to end", every_s=0.01
+        )
         return str((await self.api("status", taskId=task_id))["data"])
 
 
@@ -156,7 +149,7 @@ async def test_result_urls_expire_and_are_signed(rh: Rh) -> None:
         async with rh.http.get(second["fileUrl"]) as r:
             return r.status == 403 and "AccessDenied" in await r.text()
 
-    await until(expired, timeout=3)
+    await until(expired, 3, "the signed URL to expire", every_s=0.01)
     rh.emu.configure(resign_on_query=True)  # like a CDN that signs anew at each query
     fresh = (await rh.api("outputs", taskId=task_id))["data"][1]["fileUrl"]
     async with rh.http.get(fresh) as r:
@@ -230,7 +223,7 @@ async def test_failure_cancel_and_empty_outputs(rh: Rh) -> None:
 async def test_webhook_delivered_after_retry(rh: Rh, receiver: Receiver) -> None:
     receiver.answers.append(500)
     task_id = await rh.run(webhookUrl=receiver.url)
-    await until(lambda: len(receiver.bodies) == 2)
+    await until(lambda: len(receiver.bodies) == 2, 5, "two webhook tries", every_s=0.01)
     assert receiver.bodies[0] == receiver.bodies[1]
     event = receiver.bodies[1]
     assert (event["event"], event["taskId"]) == ("TASK_END", task_id)
@@ -244,12 +237,17 @@ async def test_webhook_duplicates_failures_and_refused_hosts(rh: Rh, receiver: R
     rh.emu.configure(webhook_duplicates=2)
     rh.emu.script_next(failed=FailedReason(node_name="VAEDecode"))
     task_id = await rh.run(WebhookUrl=receiver.url)  # the SU app document's table spelling
-    await until(lambda: len(receiver.bodies) == 3)
+    await until(lambda: len(receiver.bodies) == 3, 5, "three webhook tries", every_s=0.01)
     assert {body["taskId"] for body in receiver.bodies} == {task_id}
     for event in [json.loads(body["eventData"]) for body in receiver.bodies]:
         assert event["code"] == 805 and event["data"]["failedReason"]["node_name"] == "VAEDecode"
     outside = await rh.run(webhookUrl="http://example.com/hook")
-    await until(lambda: any(a.task_id == outside for a in rh.emu.webhook_attempts))
+    await until(
+        lambda: any(a.task_id == outside for a in rh.emu.webhook_attempts),
+        5,
+        "the refused host's webhook attempt",
+        every_s=0.01,
+    )
     refused = [a for a in rh.emu.webhook_attempts if a.task_id == outside]
     assert len(refused) == 1 and refused[0].status is None and "loopback" in str(refused[0].error)
 
@@ -311,7 +309,12 @@ async def test_a_thousand_tasks_on_timers(rh: Rh) -> None:
     rh.emu.configure(concurrency=2000, queue_s=0.05, run_s=0.2, jitter_s=0.1)
     await asyncio.gather(*(rh.run() for _ in range(1000)))
     assert len(rh.emu.tasks) == 1000
-    await until(lambda: rh.emu.book.count_by_status() == {"SUCCESS": 1000}, timeout=20)
+    await until(
+        lambda: rh.emu.book.count_by_status() == {"SUCCESS": 1000},
+        20,
+        "the thousand tasks to succeed",
+        every_s=0.01,
+    )
 
 
 async def test_standalone_process() -> None:
