@@ -1,11 +1,12 @@
-# rendergate: `make run` serves the app, `make test` runs every check. Both set up .venv first.
+# rendergate: `make run` serves the app, `make test` runs every check, `make test-fast` the
+# quick ones. Each sets up .venv first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck browser bench comfyui clean
+.PHONY: run test test-fast lint typecheck browser bench comfyui clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,12 @@ browser:
 
 test: $(VENV)/.stamp-dev browser lint typecheck
 	scripts/test.sh
+
+# Lint, types, the unit tests and the integration tests that run in this process and wait
+# out no real timer (not marked `slow` or `pg`; tests/support/fast.py fails one that starts
+# a process), on six workers: those tests mostly wait, so six share two cores well.
+test-fast: $(VENV)/.stamp-dev lint typecheck
+	RENDERGATE_TEST_FAST=1 $(BIN)/python -m pytest -m "not slow and not pg" -n 6 --dist worksteal -q
 
 # A ComfyUI server on the CPU at 127.0.0.1:8188 (its own venv in .comfyui/), to try the
 # comfy_demo app: run `RENDERGATE_COMFYUI_URLS=http://127.0.0.1:8188 make run` beside it.

@@ -14,12 +14,14 @@ import stamina
 
 from rendergate.config.settings import Settings, load_settings
 from support.emulators import aliyun, emulator
+from support.fast import _in_process_unless_slow
 from support.pg import fresh_database, pg_url_or_skip
 from support.server import RunningServer, serve
 
 APPS = Path(__file__).parent / "support" / "apps.toml"
 EXIT_GRACE_S = 120  # what the interpreter may take to exit once every test has run
-__all__ = ["aliyun", "emulator"]  # the emulator fixtures, shared with emulators/tests
+# the emulator fixtures and the fast set's guard, shared with emulators/tests
+__all__ = ["_in_process_unless_slow", "aliyun", "emulator"]
 
 
 @pytest.hookimpl(trylast=True)

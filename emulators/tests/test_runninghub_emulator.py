@@ -317,6 +317,7 @@ async def test_a_thousand_tasks_on_timers(rh: Rh) -> None:
     )
 
 
+@pytest.mark.slow  # starts the emulator as its own process
 async def test_standalone_process() -> None:
     module = "rendergate_emulators.runninghub"
     args = ["-m", module, "--port", "0", "--run-s", "0.1", "--api-key", KEY]

@@ -167,6 +167,7 @@ async def test_successed_is_read_as_success(settings: Settings, aliyun: AliyunEm
     assert progress["status"] == 10 and progress["data"]["status"] == "successed"
 
 
+@pytest.mark.slow  # waits out Aliyun's phases
 async def test_queue_position_and_progress_move_forward(
     settings: Settings, stepped: AliyunEmulator, hands: Hands
 ) -> None:

@@ -13,11 +13,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from support.images import make_png
 from support.process import RENDERGATE, child_env
 from support.proxy import http_app
+
+pytestmark = pytest.mark.slow  # runs the `rendergate` CLI
 
 TASK_ID = 4503599627370497
 PNG = make_png()

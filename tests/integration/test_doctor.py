@@ -8,6 +8,7 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+import pytest
 from alembic.script import ScriptDirectory
 
 from rendergate.store.sql import MIGRATIONS
@@ -16,6 +17,8 @@ from rendergate_emulators.runninghub import RunningHubEmulator
 from support.emulators import ALIYUN_KEY, ALIYUN_SECRET
 from support.hub import KEY
 from support.process import RENDERGATE, child_env, free_port, serving
+
+pytestmark = pytest.mark.slow  # runs `rendergate doctor` and `serve`
 
 
 def doctor(data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:

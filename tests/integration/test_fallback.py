@@ -98,6 +98,7 @@ async def test_refused_credentials_fall_back_without_the_key_in_the_reason(
     assert emulator.stats.codes_by_path["/task/openapi/upload"][802] == 1
 
 
+@pytest.mark.slow  # waits out RunningHub's refusals, one by one
 async def test_an_open_circuit_skips_runninghub_without_calling_it(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:

@@ -29,6 +29,8 @@ from support.process import create_api_key
 from support.server import serve
 from support.waiting import until
 
+pytestmark = pytest.mark.slow  # runs the client generator and `rendergate keys`
+
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 SHOT = Path(__file__).parents[2] / "examples" / "shot.jpg"
 PACKAGE = "rendergate_client"

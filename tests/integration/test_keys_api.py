@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from standardwebhooks.webhooks import Webhook
 
 from rendergate.config.settings import Settings, load_settings
@@ -19,6 +20,8 @@ from support.process import create_api_key, rendergate_keys
 from support.receiver import Received, Receiver, receiving
 from support.server import RunningServer, serve
 from support.waiting import until
+
+pytestmark = pytest.mark.slow  # runs `rendergate keys`
 
 
 async def create_key(data_dir: Path, name: str) -> dict[str, str]:

@@ -9,6 +9,8 @@ import base64
 import contextlib
 from typing import Any
 
+import pytest
+
 from rendergate.config.settings import Settings, load_settings
 from support.images import make_scene
 from support.process import create_api_key
@@ -94,6 +96,7 @@ async def stalled_upload(server: RunningServer, token: str) -> asyncio.StreamWri
     return writer
 
 
+@pytest.mark.slow  # `rendergate keys` makes the keys
 async def test_one_key_holds_at_most_its_share_of_the_large_body_slots(
     settings: Settings,
 ) -> None:

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from rendergate.config.settings import Settings, load_settings
@@ -88,6 +89,7 @@ async def test_the_series_move_with_a_task(settings: Settings) -> None:
     assert len(ages) == 1 and 0 <= ages[0] < 60
 
 
+@pytest.mark.slow  # starts `rendergate worker`
 def test_a_worker_serves_its_metrics_on_its_port(tmp_path: Path) -> None:
     port = free_port()
     env = child_env(tmp_path / "data", RENDERGATE_METRICS_PORT=str(port))

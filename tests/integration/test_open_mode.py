@@ -71,6 +71,7 @@ async def test_without_open_mode_no_key_means_401_saying_how_to_make_one(
         assert status == 200  # the health check stays open
 
 
+@pytest.mark.slow  # `rendergate keys` makes and revokes the key
 async def test_revoking_every_key_never_opens_the_server(settings: Settings) -> None:
     """Open mode asked for: the first key closes it, and revoking it does not reopen it."""
     async with serve(settings) as server:
@@ -97,6 +98,7 @@ async def test_open_mode_refuses_a_request_that_came_through_a_proxy(
         assert status == 200 and body["data"]["task_id"] == task_id  # direct: still open
 
 
+@pytest.mark.slow  # starts `rendergate serve`
 def test_open_mode_is_refused_off_loopback(tmp_path: Path) -> None:
     port = str(free_port())
     command = [str(RENDERGATE), "serve", "--open", "--host", "0.0.0.0", "--port", port]
@@ -108,6 +110,7 @@ def test_open_mode_is_refused_off_loopback(tmp_path: Path) -> None:
     assert "rendergate keys create NAME" in refused.stderr
 
 
+@pytest.mark.slow  # starts `rendergate serve`
 def test_serve_says_at_start_which_mode_it_is_in(tmp_path: Path) -> None:
     opened, closed = tmp_path / "open.log", tmp_path / "closed.log"
     with serving(tmp_path / "a", opened):

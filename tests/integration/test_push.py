@@ -304,6 +304,7 @@ async def test_prefer_wait_answers_when_the_task_finishes(settings: Settings) ->
         assert 0.5 <= time.monotonic() - started < 10
 
 
+@pytest.mark.slow  # waits out a 5 s deadline
 async def test_a_deadline_s_fails_the_task_and_says_so(settings: Settings) -> None:
     async with serve(push_settings(settings)) as server:
         task = await create(server, params={"fake": {"outcome": "hang"}}, deadline_s=5)

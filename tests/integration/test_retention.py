@@ -33,6 +33,7 @@ def prune(
     return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
 
 
+@pytest.mark.slow  # runs `rendergate prune`
 async def test_prune_removes_the_files_and_get_says_so(settings: Settings) -> None:
     live = load_settings(data_dir=settings.data_dir, apps_file=settings.apps_file)
     image = base64.b64encode(make_scene(32, 24)).decode()
@@ -71,6 +72,7 @@ def stored_files(data_dir: Path) -> list[Path]:
     return sorted(p for p in (data_dir / "blobs").rglob("*") if p.is_file())
 
 
+@pytest.mark.slow  # runs `rendergate prune`
 def test_prune_beside_a_running_serve_on_sqlite_is_refused_in_one_line(
     settings: Settings, tmp_path: Path
 ) -> None:

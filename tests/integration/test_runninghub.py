@@ -20,6 +20,8 @@ from support.process import free_port
 from support.server import serve
 from support.waiting import until
 
+pytestmark = pytest.mark.slow  # waits out RunningHub's pacing: polls seconds apart, 421s, faults
+
 
 def rh_settings(settings: Settings, emu: RunningHubEmulator, **extra: Any) -> Settings:
     return hub_settings(settings, emu, **extra)

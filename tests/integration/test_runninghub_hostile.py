@@ -114,6 +114,7 @@ async def test_an_unreadable_reply_is_runninghubs_error_not_an_internal_one(
     assert emulator.stats.faults_fired["malformed"] == 1  # not sent again: it may have run
 
 
+@pytest.mark.slow  # waits out RunningHub's polls
 async def test_unreadable_status_replies_are_polled_through(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:
@@ -145,6 +146,7 @@ async def test_a_deep_webhook_body_with_the_right_token_is_a_4xx_and_logs_no_tok
     assert token not in logs.getvalue()
 
 
+@pytest.mark.slow  # waits out RunningHub's polls
 async def test_a_result_is_collected_through_faults_after_the_webhook(
     settings: Settings, emulator: RunningHubEmulator
 ) -> None:
@@ -196,6 +198,7 @@ DEEP = json.loads("[" * 900 + "]" * 900)  # parses, but is past what serializers
     ],
     ids=["huge-cost", "deep-cost", "path-file-type"],
 )
+@pytest.mark.slow  # waits out RunningHub's polls
 async def test_a_hostile_cost_or_file_type_is_bounded_and_the_task_completes(
     settings: Settings, emulator: RunningHubEmulator, fields: dict[str, Any], cost: dict[str, Any]
 ) -> None:

@@ -27,11 +27,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from rendergate.config.settings import Settings
 from rendergate.intake.fetch import UrlFetcher
 from support.images import make_png
 from support.logs import captured_logs
 from support.server import serve
+
+pytestmark = pytest.mark.slow  # runs schemathesis
 
 HERE = Path(__file__).parent
 CONFIG = HERE / "schemathesis.toml"

@@ -168,6 +168,7 @@ async def test_each_refusal_is_its_exception(settings: Settings) -> None:
             await nobody.get(1)
 
 
+@pytest.mark.slow  # `rendergate keys` makes the key
 async def test_a_key_is_sent_and_its_absence_is_unauthorized(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

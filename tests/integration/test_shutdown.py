@@ -16,6 +16,8 @@ from support.images import make_scene
 from support.process import http_json, serving
 from support.waiting import until
 
+pytestmark = pytest.mark.slow  # starts `rendergate serve`
+
 BOUNDARY = "rendergate-test-boundary"
 
 

@@ -21,6 +21,8 @@ from rendergate.config.settings import Settings
 from support.images import make_scene
 from support.server import RunningServer, serve
 
+pytestmark = pytest.mark.slow  # waits out the connection timeouts it tests
+
 HEADER_S = 0.5
 KEEP_ALIVE_S = 1
 BODY_IDLE_S = 0.5

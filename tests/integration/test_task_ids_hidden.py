@@ -10,12 +10,15 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from test_keys_api import accepted_key, call, create_fake_task
 
 from rendergate.config.settings import Settings
 from support.server import serve
 from support.waiting import until
+
+pytestmark = pytest.mark.slow  # runs `rendergate keys`
 
 TASK_TABLE = re.compile(r"\bFROM tasks\b")
 

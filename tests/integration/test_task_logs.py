@@ -7,11 +7,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from rendergate.config.settings import Settings
 from rendergate_emulators.runninghub import RunningHubEmulator
 from support.hub import KEY, hub_settings, su_form
 from support.logs import captured_logs
 from support.server import serve
+
+pytestmark = pytest.mark.slow  # waits out RunningHub's polls
 
 
 async def test_task_lines_name_the_task_its_provider_and_job(

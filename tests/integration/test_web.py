@@ -18,7 +18,7 @@ from support.browser import REF, SHOT, Visit, chromium, needs_chromium, visit
 from support.process import create_api_key
 from support.server import RunningServer, serve
 
-pytestmark = [pytest.mark.timeout(180), needs_chromium]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), needs_chromium]
 
 LONG = 60_000  # ms: a loaded 2-core machine runs the whole suite beside these
 RECORD_STATUSES = """() => {
