@@ -34,6 +34,7 @@ async def get_json(http: aiohttp.ClientSession, url: str) -> Any:
         return body["data"]
 
 
+@pytest.mark.slow  # the proxied cases make an API key with `rendergate keys` (a process)
 @pytest.mark.parametrize("public", [False, True], ids=["no-public-url", "public-url"])
 @pytest.mark.parametrize("proxied", [False, True], ids=["direct", "proxied"])
 async def test_every_link_to_a_result_is_the_same(
