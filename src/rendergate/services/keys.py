@@ -76,16 +76,17 @@ class KeyRing:
         knows they changed (a test that has just made or revoked one)."""
         self._read_at = None
 
-    async def is_open(self) -> bool:
-        """Open mode is in force: asked for, and no key (even a revoked one) exists."""
-        await self.active()
+    @property
+    def _open(self) -> bool:
+        """Open mode is in force: asked for, and no key (even a revoked one) existed at the
+        last read of the keys (`active`)."""
         return self._open_mode and not self._any_made
 
     async def caller(self, token: str | None, *, proxy_header: str | None = None) -> str | None:
         """The key id the token belongs to; None in open mode. Raises Unauthorized.
         `proxy_header`: the proxy header the request came with, if any."""
         active = await self.active()
-        if await self.is_open():
+        if self._open:
             if proxy_header is not None:
                 raise Unauthorized(
                     f"this server runs in open mode, for requests made on its own machine, "
