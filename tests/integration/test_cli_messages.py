@@ -130,6 +130,9 @@ def test_ctrl_c_while_waiting_leaves_the_task_running_and_says_how_to_follow_it(
         task_id = waiting.stdout.readline().strip()  # printed once the task is made
         assert re.fullmatch(r"\d+", task_id), task_id
         wait_task(live.url, int(task_id), {"processing"})  # the CLI follows it now
+        # the kernel gives a process's SIGINT to any thread that takes it, and a main thread
+        # blocked on another's result never hears one that landed elsewhere (it hung once)
+        assert threads_taking(waiting.pid, signal.SIGINT) in ([waiting.pid], None)
         waiting.send_signal(signal.SIGINT)
         _, stderr = waiting.communicate(timeout=60)
     finally:
@@ -146,3 +149,17 @@ def test_ctrl_c_while_waiting_leaves_the_task_running_and_says_how_to_follow_it(
     status, body = http_json("GET", f"{live.url}/tasks/{task_id}?include_base64=false")
     assert (status, body["data"]["status"]) == (200, "processing")
     assert http_json("POST", f"{live.url}/tasks/{task_id}/cancel")[0] == 200
+
+
+def threads_taking(pid: int, signum: int) -> list[int] | None:
+    """The threads of `pid` that do not block `signum`, from /proc (None without it)."""
+    tasks = Path(f"/proc/{pid}/task")
+    if not tasks.is_dir():
+        return None
+    taking = []
+    for thread in tasks.iterdir():
+        status = (thread / "status").read_text().splitlines()
+        blocked = int(next(line for line in status if line.startswith("SigBlk:")).split()[1], 16)
+        if not blocked & 1 << (signum - 1):
+            taking.append(int(thread.name))
+    return taking

@@ -29,6 +29,7 @@ from rendergate.client import (
     Unauthorized,
     Unreachable,
 )
+from rendergate.client.signals import signals_to_main
 
 app = typer.Typer()
 
@@ -155,7 +156,10 @@ def _follow(client: Client, task_id: int, image: Path, output: Path | None, time
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as bar:
+    bar = Progress(*columns, console=console, transient=False)
+    with signals_to_main():  # its refresh thread must not swallow a ^C
+        bar.start()
+    with bar:
         row = bar.add_task(f"task {task_id}", total=100)
 
         def show(task: Task) -> None:

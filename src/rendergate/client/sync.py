@@ -2,7 +2,9 @@
 thread of its own, one per Client, for its whole life. Over `asyncio.run` per call, that
 keeps one aiohttp session (and its pooled connections) across calls, and works where a loop
 is already running in the caller's thread (a notebook, an async web app). Callbacks and
-iterations run in the caller's thread, so they may call the client again."""
+iterations run in the caller's thread, so they may call the client again. The thread (and
+the resolver's threads it starts) block ^C and its kin, which the kernel then delivers to
+the caller's main thread, where Python raises KeyboardInterrupt."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from typing import Any, TypeVar, overload
 from rendergate.client.aio import AsyncClient, Progress
 from rendergate.client.inputs import Image
 from rendergate.client.models import App, Delivery, Task, TaskEvent
+from rendergate.client.signals import signals_to_main
 
 T = TypeVar("T")
 
@@ -42,7 +45,8 @@ class Client:
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="rendergate-client", daemon=True
         )
-        self._thread.start()
+        with signals_to_main():  # else a ^C landing in it would never stop a wait here
+            self._thread.start()
         self._finalizer = weakref.finalize(self, _shut_down, self._loop, self._thread, self._async)
 
     @property
