@@ -30,7 +30,7 @@ from rendergate.runtime import data_lock
 from rendergate.runtime import worker as worker_side
 from rendergate.runtime.caps import routed
 from rendergate.runtime.pg_wakes import PostgresWakes
-from rendergate.runtime.worker import in_background
+from rendergate.runtime.worker import Cluster, in_background
 from rendergate.services.changes import Changes
 from rendergate.services.context import (
     Orchestrator,
@@ -82,18 +82,13 @@ async def open_services(
         if settings.is_single_process and store is None:  # the process opening SQLite
             stack.enter_context(data_lock.holding(settings.data_dir))
         apps = apps if apps is not None else load_apps(settings)
-        engine, changes, metrics, wakeups = None, Changes(), Metrics(), Wakeups()
-        sql: dict[str, Any] = {}
-        if store is None:
-            store, engine, write_turn = await _open_store(settings, stack, changes, metrics)
-            sql = _sql_parts(engine, write_turn)
-        if providers is None:
-            providers = await _open_providers(apps, settings, stack)
+        changes, metrics, wakeups = Changes(), Metrics(), Wakeups()
+        store, engine, sql = await _open_storage(store, settings, stack, changes, metrics)
+        providers = await _open_providers(providers, apps, settings, stack)
         wakes = _wakes(settings, engine, wakeups, changes, stack)
-        cluster = None
-        if orchestrator is None:
-            cluster = await worker_side.join_cluster(settings, engine, stack, worker=worker)
-            orchestrator = worker_side.dbos(settings, providers, cluster)
+        orchestrator, cluster = await _orchestration(
+            orchestrator, settings, engine, providers, stack, worker=worker
+        )
         services = Services(
             settings=settings,
             store=store,
@@ -114,6 +109,23 @@ async def open_services(
         if cluster is not None:
             await worker_side.run(services, cluster, stack, worker=worker)
         yield services
+
+
+async def _orchestration(
+    orchestrator: Orchestrator | None,
+    settings: Settings,
+    engine: AsyncEngine | None,
+    providers: Mapping[str, Provider],
+    stack: contextlib.AsyncExitStack,
+    *,
+    worker: bool,
+) -> tuple[Orchestrator, Cluster | None]:
+    """The orchestrator passed in (then no cluster: nothing of DBOS starts), or DBOS on this
+    process's place in the cluster, which it joins here."""
+    if orchestrator is not None:
+        return orchestrator, None
+    cluster = await worker_side.join_cluster(settings, engine, stack, worker=worker)
+    return worker_side.dbos(settings, providers, cluster), cluster
 
 
 def _request_guards(settings: Settings, engine: AsyncEngine | None) -> dict[str, Any]:
@@ -152,11 +164,18 @@ def _wakes(
     return wakes
 
 
-async def _open_store(
-    settings: Settings, stack: contextlib.AsyncExitStack, changes: Changes, metrics: Metrics
-) -> tuple[TaskStore, AsyncEngine, WriteTurn]:
-    """The task store, its engine, and its turn to write (SQLite's one writer, which the
-    deliveries table shares)."""
+async def _open_storage(
+    store: TaskStore | None,
+    settings: Settings,
+    stack: contextlib.AsyncExitStack,
+    changes: Changes,
+    metrics: Metrics,
+) -> tuple[TaskStore, AsyncEngine | None, dict[str, Any]]:
+    """The task store passed in (then no engine and no SQL parts), or the SQL store opened
+    here with its engine and the parts only it keeps, which share its turn to write (SQLite's
+    one writer)."""
+    if store is not None:
+        return store, None, {}
     engine = create_engine(settings.task_database_url)
     stack.push_async_callback(engine.dispose)
     await migrate(engine)
@@ -166,15 +185,21 @@ async def _open_store(
         metrics.task_changed(old, new)
 
     sql = SqlTaskStore(engine, changed=changed)
-    store: TaskStore = CachedTaskStore(sql) if settings.is_single_process else sql
-    return store, engine, sql.write_turn
+    opened: TaskStore = CachedTaskStore(sql) if settings.is_single_process else sql
+    return opened, engine, _sql_parts(engine, sql.write_turn)
 
 
 async def _open_providers(
-    apps: Mapping[str, AppSpec], settings: Settings, stack: contextlib.AsyncExitStack
-) -> dict[str, Provider]:
-    """Every provider some app's route names, fallbacks too (each gets its queue), on one
-    HTTP session with room for a few connections per task each may run."""
+    providers: Mapping[str, Provider] | None,
+    apps: Mapping[str, AppSpec],
+    settings: Settings,
+    stack: contextlib.AsyncExitStack,
+) -> Mapping[str, Provider]:
+    """The providers passed in, or every provider some app's route names, fallbacks too (each
+    gets its queue), on one HTTP session with room for a few connections per task each may
+    run."""
+    if providers is not None:
+        return providers
     routes = routed(apps)
     entries = registry(settings)
     caps = [entries[name].concurrency(settings) or 1 for name in routes if name in entries]
