@@ -1,7 +1,8 @@
 """RunningHub (www.runninghub.cn / .ai), v1 API: AI apps and workflows.
 
-Every call is a POST with the key in the JSON body and the `Host` header the docs require;
-errors come back as HTTP 200 with a non-zero code (runninghub_errors.py maps them). One
+Every call is a POST with the key in the JSON body and the `Host` header the docs require
+(runninghub_calls.py); errors come back as HTTP 200 with a non-zero code
+(runninghub_errors.py maps them). One
 /task/openapi/outputs call tells status, outputs, cost and failure reason at once, so it is
 the only status call. While a webhook is expected, status answers from an estimate without
 calling RunningHub, except for a slow safety-net poll (runninghub_pacing.py).
@@ -13,7 +14,6 @@ import json
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import Field, SecretStr
@@ -31,16 +31,9 @@ from rendergate.providers.base import (
     OutputRef,
     WebhookEvent,
 )
-from rendergate.providers.http import (
-    call_timeout,
-    encode_json,
-    exchange,
-    fetch_result,
-    json_of,
-    refuse_outage,
-)
 from rendergate.providers.kit import Action, download_refreshing, number
-from rendergate.providers.runninghub_errors import error_for, info
+from rendergate.providers.runninghub_calls import RunningHubApi, envelope_error
+from rendergate.providers.runninghub_errors import info
 from rendergate.providers.runninghub_pacing import Pacing
 
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024  # RunningHub's own limit
@@ -58,52 +51,13 @@ class RunningHub:
         host: str | None = None,
         timeout_s: float = 30.0,
     ) -> None:
-        self._api_key = api_key
-        self._base = base_url.rstrip("/")
-        self._host = host or urlsplit(self._base).netloc
-        self._http = http
-        self._timeout = call_timeout(timeout_s)
+        self._api = RunningHubApi(
+            http, api_key=api_key, base_url=base_url, host=host, timeout_s=timeout_s
+        )
         self._pacing = Pacing()
-
-    # -- plumbing -------------------------------------------------------------------------
 
     async def aclose(self) -> None:
         """Nothing to close: the HTTP session is the composition root's."""
-
-    async def _post(self, path: str, *, json_body: Any = None, form: Any = None) -> Any:
-        """Returns the envelope; raises ProviderUnavailable for every transport-level failure."""
-        headers = {"Host": self._host}
-        data: Any = form
-        if json_body is not None:
-            data = encode_json(json_body)
-            headers["Content-Type"] = "application/json"
-        reply = await exchange(
-            self._http,
-            "POST",
-            self._base + path,
-            who="RunningHub",
-            time_limit=self._timeout,
-            data=data,
-            headers=headers,
-        )
-        refuse_outage(reply, "RunningHub")
-        if reply.status in (401, 403):
-            raise ProviderRejected(
-                f"RunningHub refused us (HTTP {reply.status})", fault=Fault.CONFIG
-            )
-        envelope = json_of(reply, "RunningHub")
-        if reply.status >= 400 or not isinstance(envelope, dict) or "code" not in envelope:
-            raise ProviderUnavailable(
-                f"RunningHub answered HTTP {reply.status} without its envelope"
-            )
-        return envelope
-
-    async def _call(self, path: str, body: dict[str, Any]) -> Any:
-        """A call whose only good answer is code 0; returns its data."""
-        envelope = await self._post(path, json_body={"apiKey": self._api_key, **body})
-        if envelope["code"] != 0:
-            raise error_for(int(envelope["code"]), str(envelope.get("msg") or ""))
-        return envelope.get("data")
 
     # -- the Provider protocol ------------------------------------------------------------
 
@@ -112,22 +66,7 @@ class RunningHub:
             raise ProviderRejected(
                 f"{file.role} is over RunningHub's 30 MB upload limit", fault=Fault.USER
             )
-        form = aiohttp.FormData()
-        form.add_field("apiKey", self._api_key)
-        form.add_field("fileType", "image")
-        form.add_field(
-            "file",
-            file.data,
-            filename=f"{file.role}.{file.extension}",
-            content_type=file.content_type,
-        )
-        envelope = await self._post("/task/openapi/upload", form=form)
-        if envelope["code"] != 0:
-            raise error_for(int(envelope["code"]), str(envelope.get("msg") or ""))
-        try:
-            return str(envelope["data"]["fileName"])
-        except (KeyError, TypeError) as exc:
-            raise ProviderUnavailable("RunningHub's upload answer had no fileName") from exc
+        return await self._api.upload(file)
 
     async def submit(self, request: JobRequest) -> JobHandle:
         options = request.app.options
@@ -151,7 +90,7 @@ class RunningHub:
                 f"app {request.app.name!r} names neither options.webapp_id nor options.workflow_id",
                 fault=Fault.CONFIG,
             )
-        data = await self._call(path, body)
+        data = await self._api.data(path, body)
         results.check_prompt_tips(data.get("promptTips"))
         job_id = str(data["taskId"])
         self._pacing.polled(job_id)
@@ -168,9 +107,7 @@ class RunningHub:
         if self._pacing.waiting_for_webhook(job):
             return self._pacing.estimate(job)
         self._pacing.polled(job.job_id)
-        envelope = await self._post(
-            "/task/openapi/outputs", json_body={"apiKey": self._api_key, "taskId": job.job_id}
-        )
+        envelope = await self._api.envelope("/task/openapi/outputs", {"taskId": job.job_id})
         code, data = int(envelope["code"]), envelope.get("data")
         if code == 0:
             if not isinstance(data, list):  # "done" must list the files, even as []
@@ -190,7 +127,7 @@ class RunningHub:
         if code == 805:
             reason = data.get("failedReason") if isinstance(data, dict) else None
             return JobStatus(phase=JobPhase.FAILED, error=results.failure(reason))
-        error = error_for(code, str(envelope.get("msg") or ""))
+        error = envelope_error(envelope)
         if info(code).action is Action.TERMINAL:
             return JobStatus(phase=JobPhase.FAILED, error=error)
         raise error  # retry later, or the job is lost
@@ -203,29 +140,21 @@ class RunningHub:
 
         return await download_refreshing(
             output,
-            fetch=self._get_file,
+            fetch=self._api.get_file,
             refresh=refresh,
             same=results.same_output,
             provider="RunningHub",
         )
 
     async def cancel(self, job: JobHandle) -> bool:
-        envelope = await self._post(
-            "/task/openapi/cancel", json_body={"apiKey": self._api_key, "taskId": job.job_id}
-        )
-        code = int(envelope["code"])
-        if code in (0, 807, 817):  # stopped, unknown, or already finished: it runs no more
+        envelope = await self._api.envelope("/task/openapi/cancel", {"taskId": job.job_id})
+        if int(envelope["code"]) in (0, 807, 817):  # stopped, unknown, or finished: it runs no more
             return True
-        raise error_for(code, str(envelope.get("msg") or ""))
+        raise envelope_error(envelope)
 
     async def account_status(self) -> dict[str, Any]:
         """Coins, money and running tasks of the key (`/uc/openapi/accountStatus`)."""
-        envelope = await self._post(
-            "/uc/openapi/accountStatus", json_body={"apikey": self._api_key}
-        )
-        if envelope["code"] != 0:
-            raise error_for(int(envelope["code"]), str(envelope.get("msg") or ""))
-        data = envelope.get("data") or {}
+        data = await self._api.data("/uc/openapi/accountStatus", {}, key_field="apikey") or {}
         return {
             "remain_coins": data.get("remainCoins"),
             "remain_money": data.get("remainMoney"),
@@ -260,9 +189,6 @@ class RunningHub:
         self._pacing.hinted(job.job_id)  # the next status asks RunningHub for real
 
     # -- helpers --------------------------------------------------------------------------
-
-    async def _get_file(self, url: str) -> bytes | None:
-        return await fetch_result(self._http, url, provider="RunningHub", time_limit=self._timeout)
 
     def _succeeded(self, job: JobHandle, files: list[Any]) -> JobStatus:
         outputs = tuple(
