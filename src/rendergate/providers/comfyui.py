@@ -28,7 +28,6 @@ from rendergate.config.settings import ProviderSettings
 from rendergate.config.values import CommaList, url_passwords
 from rendergate.domain.errors import (
     Fault,
-    InputsGone,
     JobLost,
     ProviderRejected,
     ProviderUnanswered,
@@ -127,7 +126,7 @@ class ComfyUI:
             )
         server = servers[0]
         for name in request.inputs.values():
-            await self._send_input(server, name)
+            await self._api.send_input(server, name, self._held.get(name))
         self._unanswered[prompt_id] = server
         status, body, _ = await self._api.call(
             server,
@@ -161,24 +160,6 @@ class ComfyUI:
         server.watch(prompt_id, len(graph))
         self.pool.listen(server)
         return JobHandle(job_id=prompt_id, data={"server": server.key, "nodes": len(graph)})
-
-    async def _send_input(self, server: Server, name: str) -> None:
-        data = self._held.get(name)
-        if data is None:  # let go of (memory cap): it may still be on this server
-            status, _, _ = await self._api.call(
-                server, "GET", "/view", params={"filename": name, "type": "input"}
-            )
-            if status == 200:
-                return
-            raise InputsGone(f"the input {name} is no longer held here; upload it again")
-        form = aiohttp.FormData()
-        form.add_field("image", data, filename=name, content_type="application/octet-stream")
-        form.add_field("overwrite", "true")
-        status, body, _ = await self._api.call(server, "POST", "/upload/image", data=form)
-        if status != 200 or not isinstance(body, dict) or body.get("name") != name:
-            raise ProviderRejected(
-                f"ComfyUI server {server.name} refused the input upload (HTTP {status})"
-            )
 
     async def _find_prompt(self, prompt_id: str) -> Server | None:
         """The server already holding this prompt. One whose reply to our POST we missed must
@@ -239,24 +220,12 @@ class ComfyUI:
         return server
 
     async def download(self, job: JobHandle, output: OutputRef) -> bytes:
-        server = self._server_of(job)
-        status, _, raw = await self._api.call(server, "GET", f"/view?{output.locator}")
-        if status == 404:
-            raise JobLost(f"ComfyUI server {server.name} no longer has the output")
-        if status != 200:
-            raise ProviderUnavailable(f"ComfyUI server {server.name} answered HTTP {status}")
-        return raw
+        return await self._api.output(self._server_of(job), output.locator)
 
     async def cancel(self, job: JobHandle) -> bool:
-        """Deletes a pending prompt, interrupts a running one; False once it has ended."""
+        """Stops the prompt on its server; False once it has ended."""
         server = self._server_of(job)
-        place = await self._api.queue_place(server, job.job_id)
-        stopped = place is not None
-        if place is not None and place > 0:
-            await self._api.call(server, "POST", "/queue", json={"delete": [job.job_id]})
-            place = await self._api.queue_place(server, job.job_id)  # it may have started meanwhile
-        if place == 0:
-            await self._api.call(server, "POST", "/interrupt", json={"prompt_id": job.job_id})
+        stopped = await self._api.stop(server, job.job_id)
         server.forget(job.job_id)
         return stopped
 

@@ -1,5 +1,6 @@
 """One ComfyUI server's HTTP API as the adapter uses it: a call that marks a silent server
-failing, the queue, the history, and whether a server holds a prompt."""
+failing, the queue, the history, whether a server holds a prompt, sending an input,
+fetching an output, and stopping a prompt."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from rendergate.domain.errors import ProviderUnavailable
+from rendergate.domain.errors import InputsGone, JobLost, ProviderRejected, ProviderUnavailable
 from rendergate.providers.comfyui_servers import Server
 from rendergate.providers.comfyui_workflow import queue_place
 from rendergate.providers.http import exchange
@@ -77,3 +78,42 @@ class ServerApi:
         if await self.queue_place(server, prompt_id) is not None:
             return True
         return await self.history(server, prompt_id) is not None
+
+    async def send_input(self, server: Server, name: str, data: bytes | None) -> None:
+        """Uploads an input; one no longer held (None: let go of under the memory cap) may
+        still be on this server, or must be uploaded to us again."""
+        if data is None:
+            status, _, _ = await self.call(
+                server, "GET", "/view", params={"filename": name, "type": "input"}
+            )
+            if status == 200:
+                return
+            raise InputsGone(f"the input {name} is no longer held here; upload it again")
+        form = aiohttp.FormData()
+        form.add_field("image", data, filename=name, content_type="application/octet-stream")
+        form.add_field("overwrite", "true")
+        status, body, _ = await self.call(server, "POST", "/upload/image", data=form)
+        if status != 200 or not isinstance(body, dict) or body.get("name") != name:
+            raise ProviderRejected(
+                f"ComfyUI server {server.name} refused the input upload (HTTP {status})"
+            )
+
+    async def output(self, server: Server, locator: str) -> bytes:
+        """An output file, by the `/view` query its history entry gave."""
+        status, _, raw = await self.call(server, "GET", f"/view?{locator}")
+        if status == 404:
+            raise JobLost(f"ComfyUI server {server.name} no longer has the output")
+        if status != 200:
+            raise ProviderUnavailable(f"ComfyUI server {server.name} answered HTTP {status}")
+        return raw
+
+    async def stop(self, server: Server, prompt_id: str) -> bool:
+        """Deletes a pending prompt, interrupts a running one; False once it has ended."""
+        place = await self.queue_place(server, prompt_id)
+        stopped = place is not None
+        if place is not None and place > 0:
+            await self.call(server, "POST", "/queue", json={"delete": [prompt_id]})
+            place = await self.queue_place(server, prompt_id)  # it may have started meanwhile
+        if place == 0:
+            await self.call(server, "POST", "/interrupt", json={"prompt_id": prompt_id})
+        return stopped
