@@ -34,7 +34,7 @@ from rendergate.store import tables
 from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
 from support.hub import KEY, hub_settings
 from support.images import make_reference, make_scene
-from support.pg import fresh_database, pg_url_or_skip, postgres_down
+from support.pg import fresh_database, own_postgres
 from support.process import RENDERGATE, child_env, free_port
 from support.server import serve
 from support.waiting import until
@@ -188,7 +188,7 @@ async def test_200_tasks_survive_killed_workers_a_stop_and_a_postgres_restart(
 ) -> None:
     chosen = random.Random(20261201)
     port = free_port()
-    with fresh_database(pg_url_or_skip()) as database:
+    with own_postgres() as server, fresh_database(server.url) as database:
         cluster = hub_settings(
             settings,
             emulator,
@@ -215,7 +215,7 @@ async def test_200_tasks_survive_killed_workers_a_stop_and_a_postgres_restart(
                 await pool.stop_one()  # SIGTERM: drains, hands its tasks on
                 if not pool.alive:
                     pool.start()
-                with postgres_down():
+                with server.down():
                     await asyncio.sleep(1.0)
                 while (counts := await finished(database))["completed"] < TASKS:
                     assert time.monotonic() - started < DEADLINE_S, f"stuck: {counts}"

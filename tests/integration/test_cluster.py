@@ -32,7 +32,7 @@ from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
 from support.hub import KEY, hub_settings, su_form, submit
 from support.images import make_reference, make_scene
 from support.logs import captured_logs
-from support.pg import postgres_down
+from support.pg import OwnServer, fresh_database, own_postgres
 from support.process import RENDERGATE, child_env, free_port
 from support.server import serve
 from support.waiting import until
@@ -291,9 +291,18 @@ async def test_concurrent_duplicate_creates_on_postgres_make_one_task(cluster: S
 
 
 async def test_a_postgres_outage_mid_run_fails_no_task(
-    cluster: Settings, emulator: RunningHubEmulator
+    settings: Settings, emulator: RunningHubEmulator
 ) -> None:
-    patient = cluster.model_copy(update={"worker_dead_after_s": 120.0})  # it fences after 60 s
+    with own_postgres() as server, fresh_database(server.url) as database:
+        # its own server, which it stops; a worker fences after 60 s of a 120 s TTL
+        patient = hub_settings(settings, emulator, database_url=database, worker_dead_after_s=120.0)
+        migrate_system_database(patient.system_database_url)
+        await _outage_mid_run(patient, emulator, server)
+
+
+async def _outage_mid_run(
+    patient: Settings, emulator: RunningHubEmulator, server: OwnServer
+) -> None:
     async with serve(patient, worker=False) as api, open_services(patient, worker=True):
         task_id = await submit(api)
         await until(lambda: len(emulator.tasks) == 1, 30, "the worker to submit")
@@ -301,7 +310,7 @@ async def test_a_postgres_outage_mid_run_fails_no_task(
         # the track step is polling (a stop between the submit and track steps would find
         # DBOS's checkpoint write waiting, and no call of ours during the outage)
         await until(lambda: upstream.requests["/task/openapi/outputs"] > 0, 30, "tracking")
-        with captured_logs() as logs, postgres_down():
+        with captured_logs() as logs, server.down():
             emulator.advance(upstream.task_id)
             emulator.advance(upstream.task_id)  # the job ends while the database is away
             await until(

@@ -6,7 +6,9 @@ import contextlib
 import os
 import secrets
 import subprocess
+import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -42,28 +44,54 @@ def fresh_database(server_url: str) -> Iterator[str]:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
 
 
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+@dataclass(frozen=True)
+class OwnServer:
+    """A PostgreSQL server of one test's own (scripts/pg-start.sh's, in `folder`)."""
+
+    url: str
+    folder: Path
+
+    @contextlib.contextmanager
+    def down(self) -> Iterator[None]:
+        """Stops the server for the block, then starts it again on the same port, as a
+        restart or a failover does."""
+        state = dict(
+            line.split("=", 1) for line in (self.folder / "rendergate-pg.state").read_text().split()
+        )
+        as_pg = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+        pg_ctl = [*as_pg, f"{state['pgbin']}/pg_ctl", "-D", f"{self.folder}/data", "-w", "-t", "60"]
+        options = (
+            f"-p {state['port']} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c max_connections=200"
+        )
+        subprocess.run([*pg_ctl, "-m", "fast", "stop"], check=True, capture_output=True, timeout=90)
+        try:
+            yield
+        finally:
+            start = [*pg_ctl, "-l", f"{self.folder}/log", "-o", options, "start"]
+            subprocess.run(start, check=True, capture_output=True, timeout=90)
+
+
 @contextlib.contextmanager
-def postgres_down() -> Iterator[None]:
-    """Stops the suite's throwaway PostgreSQL (scripts/pg-start.sh) for the block, then
-    starts it again on the same port, as a restart or a failover does."""
-    folder = os.environ.get("RENDERGATE_TEST_PG_DIR")
-    if not folder:
-        pytest.skip("the PostgreSQL server is not the suite's own: it is not stopped here")
-    state = dict(
-        line.split("=", 1) for line in Path(folder, "rendergate-pg.state").read_text().split()
+def own_postgres() -> Iterator[OwnServer]:
+    """A throwaway server for a test that stops it (OwnServer.down): the suite's own serves
+    the tests that run beside it, in other workers. Skips where the pg tests skip."""
+    pg_url_or_skip()
+    folder = Path(tempfile.mkdtemp(prefix="rendergate-pg-own.", dir="/tmp"))  # postgres reaches it
+    env = {**os.environ, "RENDERGATE_TEST_PG_DIR": str(folder)}
+    started = subprocess.run(
+        [str(SCRIPTS / "pg-start.sh")], env=env, capture_output=True, text=True, timeout=120
     )
-    as_pg = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
-    pg_ctl = [*as_pg, f"{state['pgbin']}/pg_ctl", "-D", f"{folder}/data", "-w", "-t", "60"]
-    options = (
-        f"-p {state['port']} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c max_connections=200"
-    )
-    subprocess.run([*pg_ctl, "-m", "fast", "stop"], check=True, capture_output=True, timeout=90)
     try:
-        yield
+        if started.returncode == 3:
+            pytest.skip("PostgreSQL's server binaries are not installed: no server of its own")
+        assert started.returncode == 0, started.stderr
+        yield OwnServer(started.stdout.strip(), folder)
     finally:
-        start = [*pg_ctl, "-l", f"{folder}/log", "-o", options, "start"]
-        subprocess.run(start, check=True, capture_output=True, timeout=90)
+        subprocess.run([str(SCRIPTS / "pg-stop.sh")], env=env, capture_output=True, timeout=120)
 
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)]
