@@ -8,13 +8,13 @@ from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any
 
-from rendergate.api.present import present_task
 from rendergate.delivery.loop import DeliveryLoop
 from rendergate.delivery.sender import WebhookSender
 from rendergate.domain.events import RetryPolicy
 from rendergate.domain.task import Task
 from rendergate.services.context import Services
 from rendergate.services.links import outbound_base
+from rendergate.services.presenting import present_task
 from rendergate.store.deliveries import SqlDeliveries
 
 

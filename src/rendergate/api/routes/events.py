@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from rendergate.api.deps import CallerDep, ServicesDep
 from rendergate.api.examples import KEY_OR_OPEN, errors, ok
-from rendergate.api.present import base_url, envelope, present_task
+from rendergate.api.present import base_url, envelope
 from rendergate.api.push_schemas import (
     DELIVERIES_EXAMPLE,
     DELIVERY_EXAMPLE,
@@ -26,6 +26,7 @@ from rendergate.delivery import push as use_cases
 from rendergate.domain.events import Delivery, EventType, parse_last_event_id
 from rendergate.domain.task import MAX_SAFE_INTEGER
 from rendergate.services import tasks as task_cases
+from rendergate.services.presenting import present_task
 from rendergate.services.streams import StreamItem, follow
 
 router = APIRouter(prefix="/tasks", tags=["events"])

@@ -19,14 +19,15 @@ from rendergate.api.examples import (
     errors,
     ok,
 )
-from rendergate.api.present import base_url, envelope, present_task
-from rendergate.api.schemas import Envelope, TaskList, TaskPublic
+from rendergate.api.present import base_url, envelope
+from rendergate.api.schemas import Envelope, TaskList
 from rendergate.domain.media import extension_of
 from rendergate.domain.task import MAX_SAFE_INTEGER, TaskStatus
 from rendergate.services import creating
 from rendergate.services import tasks as use_cases
 from rendergate.services.idempotency import create_once
 from rendergate.services.links import recorded_base
+from rendergate.services.presenting import TaskPublic, present_task
 from rendergate.services.streams import wait_finished
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
