@@ -44,15 +44,15 @@ from rendergate.providers.fake import FakeProvider
 from rendergate.providers.local import LocalProvider
 from rendergate.runtime.bootstrap import open_services
 from rendergate.services.context import Services
-from rendergate.services.creating import NewTask, Upload, create_task
+from rendergate.services.creating import Creating, NewTask, Upload, create_task
 from rendergate.services.routing import RunsHere
-from rendergate.services.tasks import cancel_task
+from rendergate.services.tasks import Cancelling, cancel_task
 from rendergate.store.memory import MemoryTaskStore
 from rendergate.testing import T0, ManualClock, RecordingOrchestrator
-from rendergate.workflow.execution import TaskRunner
+from rendergate.workflow.execution import Running, TaskRunner
 from rendergate.workflow.outcomes import Finished, Moved, Submitted
 from rendergate.workflow.provider_calls import Backoff
-from rendergate.workflow.reconcile import reconcile
+from rendergate.workflow.reconcile import Reconciling, reconcile
 from rendergate.workflow.tracking import MAX_HINTED_RETRY_S, fault_backoff
 from support.images import make_png
 
@@ -139,7 +139,7 @@ class World:
     async def create(self, app: str = "render", **params: Any) -> Task:
         uploads = (Upload(role="image", data=make_png(), content_type="image/png"),)
         new = NewTask(app=app, params=params, uploads=uploads)
-        return await create_task(new, services=self.services)
+        return await create_task(new, self.services.unpack(Creating))
 
 
 MakeWorld = Callable[..., Awaitable[World]]
@@ -175,7 +175,8 @@ async def make_world() -> AsyncIterator[MakeWorld]:
                     orchestrator=orchestrator,
                 )
             )
-            return World(services, store, hub, fake, clock, TaskRunner(services), orchestrator)
+            runner = TaskRunner(services.unpack(Running))
+            return World(services, store, hub, fake, clock, runner, orchestrator)
 
         yield make
 
@@ -347,7 +348,7 @@ async def test_reconcile_starts_the_workflow_of_the_route_the_task_moved_to(worl
     world.hub.submit_errors.append(BUSY)
     await world.runner.submit(task.task_id)
     world.orchestrator.started.clear()
-    assert await reconcile(services=world.services) == 1
+    assert await reconcile(world.services.unpack(Reconciling)) == 1
     assert world.orchestrator.workflow_ids == [f"task-{task.task_id}.1"]
 
 
@@ -453,7 +454,7 @@ async def test_a_provider_whose_settings_went_away_is_skipped_or_named(
 
 async def test_uploads_are_retried_as_patiently_as_the_submit(world: World) -> None:
     stamina.set_testing(False)  # real retries, with waits of a millisecond
-    world.runner = TaskRunner(world.services, Backoff(initial_s=0.001, max_s=0.002))
+    world.runner = TaskRunner(world.services.unpack(Running), Backoff(initial_s=0.001, max_s=0.002))
     task = await world.create(app="only_hub")
     world.hub.upload_errors.extend([DOWN] * 8)  # more than the 5 tries uploads once had
     assert await world.runner.submit(task.task_id) == Submitted()
@@ -467,7 +468,7 @@ async def test_a_cancel_during_the_uploads_creates_no_job_upstream(world: World)
     task = await world.create(app="only_hub")
 
     async def cancel_meanwhile(call: str) -> None:
-        await cancel_task(task.task_id, services=world.services)
+        await cancel_task(task.task_id, world.services.unpack(Cancelling))
 
     world.hub.during_calls = cancel_meanwhile
     assert await world.runner.submit(task.task_id) == Finished()
@@ -509,7 +510,7 @@ async def test_a_cancel_during_the_download_keeps_no_result_file(world: World) -
     tracked = await world.runner.track(task.task_id)
 
     async def cancel_meanwhile(call: str) -> None:
-        await cancel_task(task.task_id, services=world.services)
+        await cancel_task(task.task_id, world.services.unpack(Cancelling))
 
     world.hub.during_calls = cancel_meanwhile
     await world.runner.collect(task.task_id, tracked)

@@ -26,14 +26,14 @@ from rendergate.providers.local import LocalProvider
 from rendergate.runtime.bootstrap import open_services
 from rendergate.services import retention
 from rendergate.services.context import Services, Wake
-from rendergate.services.creating import NewTask, Upload, create_task
+from rendergate.services.creating import Creating, NewTask, Upload, create_task
 from rendergate.services.streams import StreamItem, follow
-from rendergate.services.tasks import cancel_task, get_task, list_tasks, result_bytes
+from rendergate.services.tasks import Cancelling, cancel_task, get_task, list_tasks, result_bytes
 from rendergate.store.memory import MemoryTaskStore
 from rendergate.testing import T0, ManualClock, RecordingOrchestrator
-from rendergate.workflow.execution import TaskRunner
+from rendergate.workflow.execution import Running, TaskRunner
 from rendergate.workflow.outcomes import Finished, Submitted, Tracked, TrackOutcome
-from rendergate.workflow.reconcile import DEADLINE_GRACE_S, reconcile
+from rendergate.workflow.reconcile import DEADLINE_GRACE_S, Reconciling, reconcile
 from support.images import make_png, make_reference, make_scene
 
 
@@ -47,15 +47,35 @@ class World:
     clock: ManualClock
     runner: TaskRunner
 
+    # the parts each use case takes, unpacked from the services as the edges do
+    @property
+    def creating(self) -> Creating:
+        return self.services.unpack(Creating)
+
+    @property
+    def cancelling(self) -> Cancelling:
+        return self.services.unpack(Cancelling)
+
+    @property
+    def reconciling(self) -> Reconciling:
+        return self.services.unpack(Reconciling)
+
+    @property
+    def pruning(self) -> retention.Pruning:
+        days = self.services.settings.retention_days
+        return self.services.unpack(retention.Pruning, retention_days=days)
+
+    async def get(self, task_id: int) -> Task:
+        """The task as the API reads it (get_task)."""
+        return await get_task(task_id, store=self.services.store, finished=self.services.finished)
+
     def blob_keys(self) -> list[str]:
         return sorted(meta["path"] for batch in obstore.list(self.objects) for meta in batch)
 
     async def create(self, app: str = "fake", fake: dict[str, Any] | None = None) -> Task:
         uploads = (Upload(role="image", data=make_png(), content_type="image/png"),)
         params = {"fake": fake} if fake is not None else {}
-        return await create_task(
-            NewTask(app=app, params=params, uploads=uploads), services=self.services
-        )
+        return await create_task(NewTask(app=app, params=params, uploads=uploads), self.creating)
 
     async def submitted(self, task_id: int) -> JobHandle:
         """Submits the task, and the job its row records."""
@@ -86,7 +106,8 @@ async def world(settings: Settings) -> AsyncIterator[World]:
         clock=clock,
         orchestrator=orchestrator,
     ) as services:
-        yield World(services, store, objects, fake, orchestrator, clock, TaskRunner(services))
+        runner = TaskRunner(services.unpack(Running))
+        yield World(services, store, objects, fake, orchestrator, clock, runner)
     await local.aclose()
 
 
@@ -134,7 +155,7 @@ async def test_refused_requests_store_nothing(
     world: World, request_: NewTask, error: type[errors.InvalidInput], field_: str
 ) -> None:
     with pytest.raises(error) as raised:
-        await create_task(request_, services=world.services)
+        await create_task(request_, world.creating)
     assert raised.value.field == field_
     assert world.store.tasks == {} and world.blob_keys() == []
     assert world.orchestrator.task_ids == [] and world.fake.uploads == []
@@ -173,22 +194,22 @@ async def test_list_tasks_pages_newest_first_with_ties(world: World) -> None:
     expected = sorted(world.store.tasks.values(), key=lambda t: (t.created_at, t.task_id))[::-1]
     ids = [t.task_id for t in expected]
     assert all(2**40 <= task_id < 2**53 for task_id in ids) and len(set(ids)) == 7
-    page1, cursor1 = await list_tasks(services=world.services, limit=3)
-    page2, cursor2 = await list_tasks(services=world.services, cursor=cursor1, limit=3)
-    page3, cursor3 = await list_tasks(services=world.services, cursor=cursor2, limit=3)
+    page1, cursor1 = await list_tasks(store=world.services.store, limit=3)
+    page2, cursor2 = await list_tasks(store=world.services.store, cursor=cursor1, limit=3)
+    page3, cursor3 = await list_tasks(store=world.services.store, cursor=cursor2, limit=3)
     assert [len(page1), len(page2), len(page3), cursor3] == [3, 3, 1, None]
     assert [t.task_id for t in page1 + page2 + page3] == ids  # newest first, none twice
-    assert await list_tasks(services=world.services, limit=7) == (expected, None)
+    assert await list_tasks(store=world.services.store, limit=7) == (expected, None)
 
 
 async def test_list_tasks_filters_by_status_and_app(world: World) -> None:
     plain = [await world.create() for _ in range(3)]
     short = [await world.create(app="fake_short") for _ in range(2)]
-    await cancel_task(plain[0].task_id, services=world.services)
-    await cancel_task(short[1].task_id, services=world.services)
+    await cancel_task(plain[0].task_id, world.cancelling)
+    await cancel_task(short[1].task_id, world.cancelling)
 
     async def ids(**filters: Any) -> set[int]:
-        page, cursor = await list_tasks(services=world.services, **filters)
+        page, cursor = await list_tasks(store=world.services.store, **filters)
         assert cursor is None
         return {t.task_id for t in page}
 
@@ -207,7 +228,7 @@ def _b64(raw: bytes) -> str:
 )
 async def test_a_bad_cursor_is_invalid_input(world: World, cursor: str) -> None:
     with pytest.raises(errors.InvalidInput) as raised:
-        await list_tasks(services=world.services, cursor=cursor)
+        await list_tasks(store=world.services.store, cursor=cursor)
     assert raised.value.field == "cursor"
 
 
@@ -217,7 +238,7 @@ async def test_a_bad_cursor_is_invalid_input(world: World, cursor: str) -> None:
 async def test_a_crafted_cursor_is_invalid_input(world: World, raw: bytes) -> None:
     await world.create()
     with pytest.raises(errors.InvalidInput):
-        await list_tasks(services=world.services, cursor=_b64(raw))
+        await list_tasks(store=world.services.store, cursor=_b64(raw))
 
 
 async def test_a_queued_task_reports_how_many_wait_ahead(world: World) -> None:
@@ -226,25 +247,25 @@ async def test_a_queued_task_reports_how_many_wait_ahead(world: World) -> None:
         created.append(await world.create())
         world.clock.advance(1)  # one second apart, so their order does not hang on the ids
     first, _, third = created
-    assert (await get_task(third.task_id, services=world.services)).queue_position == 2
-    assert (await get_task(first.task_id, services=world.services)).queue_position == 0
+    assert (await world.get(third.task_id)).queue_position == 2
+    assert (await world.get(first.task_id)).queue_position == 0
     await world.runner.submit(first.task_id)
-    assert (await get_task(third.task_id, services=world.services)).queue_position == 1
-    assert (await get_task(first.task_id, services=world.services)).queue_position is None
+    assert (await world.get(third.task_id)).queue_position == 1
+    assert (await world.get(first.task_id)).queue_position is None
 
 
 async def test_cancel_task(world: World) -> None:
     waiting, running = await world.create(), await world.create()
     job = await world.submitted(running.task_id)
-    canceled = await cancel_task(waiting.task_id, services=world.services)
+    canceled = await cancel_task(waiting.task_id, world.cancelling)
     assert canceled == await world.store.get(waiting.task_id)
     assert (canceled.status, canceled.version, world.fake.canceled) == ("canceled", 1, [])
-    assert (await cancel_task(running.task_id, services=world.services)).status == "canceled"
+    assert (await cancel_task(running.task_id, world.cancelling)).status == "canceled"
     assert world.fake.canceled == [job.job_id]
     with pytest.raises(errors.InvalidTransition, match="already canceled"):
-        await cancel_task(running.task_id, services=world.services)
+        await cancel_task(running.task_id, world.cancelling)
     with pytest.raises(errors.TaskNotFound):
-        await cancel_task(12345, services=world.services)
+        await cancel_task(12345, world.cancelling)
 
 
 async def test_a_preview_canceled_once_its_job_ended_is_not_said_to_run_on(
@@ -259,7 +280,7 @@ async def test_a_preview_canceled_once_its_job_ended_is_not_said_to_run_on(
     while (await local.status(job)).phase != "succeeded":
         assert asyncio.get_running_loop().time() < deadline, "the preview did not end"
         await asyncio.sleep(0.02)
-    canceled = await cancel_task(task.task_id, services=world.services)
+    canceled = await cancel_task(task.task_id, world.cancelling)
     assert (canceled.status, canceled.error_message) == ("canceled", "canceled by request")
 
 
@@ -271,12 +292,12 @@ async def test_reconcile_queues_each_unfinished_task_that_has_no_workflow(world:
     world.clock.advance(10)
     young = await world.create()
     world.orchestrator.started.clear()  # as if their workflows had never been queued
-    assert await reconcile(services=world.services, min_age_s=5) == 3
+    assert await reconcile(world.reconciling, min_age_s=5) == 3
     oldest_first = sorted(t.task_id for t in tasks)  # same created_at: by id
     assert world.orchestrator.task_ids == oldest_first
-    assert await reconcile(services=world.services) == 1  # only the one still without one
+    assert await reconcile(world.reconciling) == 1  # only the one still without one
     assert world.orchestrator.task_ids[3:] == [young.task_id]
-    assert await reconcile(services=world.services) == 0
+    assert await reconcile(world.reconciling) == 0
 
 
 async def test_reconcile_fails_a_task_whose_workflow_errored_instead_of_replaying_it(
@@ -284,13 +305,13 @@ async def test_reconcile_fails_a_task_whose_workflow_errored_instead_of_replayin
 ) -> None:
     task = await world.create()
     world.orchestrator.errored.add(task.task_id)
-    assert await reconcile(services=world.services) == 0
+    assert await reconcile(world.reconciling) == 0
     failed = await world.store.get(task.task_id)
     assert (failed.status, failed.error_kind) == ("failed", "internal")
     assert failed.error_message == (
         "internal error: its workflow ended in an error; see the server log"
     )
-    assert await reconcile(services=world.services) == 0  # finished: never asked again
+    assert await reconcile(world.reconciling) == 0  # finished: never asked again
 
 
 async def test_reconcile_ends_a_task_long_past_its_deadline_that_no_worker_ended(
@@ -299,11 +320,11 @@ async def test_reconcile_ends_a_task_long_past_its_deadline_that_no_worker_ended
     task = await world.create(app="fake_short", fake={"outcome": "hang"})  # a 1 s deadline
     job = await world.submitted(task.task_id)  # and then its worker died for good
     world.clock.advance(1 + DEADLINE_GRACE_S - 1)
-    assert await reconcile(services=world.services) == 0  # not yet: its worker may see to it
+    assert await reconcile(world.reconciling) == 0  # not yet: its worker may see to it
     assert (await world.store.get(task.task_id)).status == "processing"
     world.clock.advance(2)
     world.orchestrator.started.clear()
-    assert await reconcile(services=world.services) == 0
+    assert await reconcile(world.reconciling) == 0
     failed = await world.store.get(task.task_id)
     assert (failed.status, failed.error_message) == ("failed", "timed out after 1 s")
     assert world.fake.canceled == [job.job_id]  # the paid job is stopped too
@@ -336,7 +357,7 @@ async def test_a_successful_job_is_collected_and_completed(world: World) -> None
     result = done.outputs[0]
     assert (result.key, result.content_type) == (f"results/{task.task_id}/0.png", "image/png")
     assert (result.node_id, result.file_type) == ("9", "png")
-    data = await result_bytes(done, services=world.services)
+    data = await result_bytes(done, blobs=world.services.blobs)
     assert result.size == len(data) and Image.open(io.BytesIO(data)).size == (8, 8)
 
 
@@ -447,7 +468,7 @@ async def test_a_webhook_wake_tells_the_tracking_adapter_it_was_heard(world: Wor
         while not world.fake.heard_jobs:
             await asyncio.sleep(0.001)
     assert world.fake.heard_jobs == [job.job_id]  # the adapter asks for real next time
-    await cancel_task(task.task_id, services=world.services)
+    await cancel_task(task.task_id, world.cancelling)
     assert await asyncio.wait_for(tracking, 5) == Tracked(TrackOutcome.FINISHED)
 
 
@@ -469,10 +490,10 @@ async def test_the_local_provider_renders_a_preview(world: World) -> None:
         Upload(role="image", data=make_scene(320, 240)),
         Upload(role="reference", data=make_reference()),
     )
-    task = await create_task(NewTask(app="preview", uploads=uploads), services=world.services)
+    task = await create_task(NewTask(app="preview", uploads=uploads), world.creating)
     done = await world.run(task.task_id)
     assert (done.status, done.progress, done.error_message) == ("completed", 100, "")
-    data = await result_bytes(done, services=world.services)
+    data = await result_bytes(done, blobs=world.services.blobs)
     image = Image.open(io.BytesIO(data))
     assert (image.format, image.size) == ("PNG", (320, 240))
 
@@ -485,7 +506,7 @@ async def test_the_provider_receives_the_content_type_the_image_check_found(
     out = io.BytesIO()
     Image.new("RGB", (8, 6), (10, 20, 30)).save(out, fmt)
     upload = Upload(role="image", data=out.getvalue(), content_type="application/octet-stream")
-    task = await create_task(NewTask(app="fake", uploads=(upload,)), services=world.services)
+    task = await create_task(NewTask(app="fake", uploads=(upload,)), world.creating)
     assert task.inputs["image"].content_type == content_type
     await world.runner.submit(task.task_id)
     assert [u.content_type for u in world.fake.uploads] == [content_type]
@@ -497,7 +518,8 @@ async def test_a_stream_shows_each_change_with_the_queue_position_and_ends(world
     await world.create()
     world.clock.advance(1)
     task = await world.create()
-    stream = follow(task, services=world.services, log=world.store)
+    changes = world.services.changes
+    stream = follow(task, store=world.services.store, changes=changes, log=world.store)
 
     async def next_item() -> StreamItem:
         return await asyncio.wait_for(anext(stream), 5)
@@ -510,7 +532,7 @@ async def test_a_stream_shows_each_change_with_the_queue_position_and_ends(world
     world.services.changes.publish(task.task_id, False)
     processing = await next_item()
     assert (processing.event, processing.event_id) == ("task.processing", 1)
-    await cancel_task(task.task_id, services=world.services)
+    await cancel_task(task.task_id, world.cancelling)
     world.services.changes.publish(task.task_id, False)
     canceled = await next_item()
     assert canceled.event == "task.canceled" and canceled.task is not None
@@ -529,19 +551,19 @@ async def test_retention_removes_old_files_keeps_the_row_and_says_so(world: Worl
     world.clock.advance(2 * 86400)
     recent = await world.run((await world.create()).task_id)
     kept = set(world.blob_keys())
-    listed = await retention.prune(world.services, dry_run=True)
+    listed = await retention.prune(world.pruning, dry_run=True)
     assert [t.task_id for t in listed.tasks] == [old.task_id] and set(world.blob_keys()) == kept
-    pruned = await retention.prune(world.services)
+    pruned = await retention.prune(world.pruning)
     assert [t.task_id for t in pruned.tasks] == [old.task_id]
     assert pruned.result_bytes == sum(o.size for o in old.outputs) > 0
     gone = {ref.key for ref in old.inputs.values()} | {o.key for o in old.outputs}
     assert gone and not gone & set(world.blob_keys())  # its files, and only its, went
     assert {o.key for o in recent.outputs} <= set(world.blob_keys())
-    expired = await get_task(old.task_id, services=world.services)
+    expired = await world.get(old.task_id)
     assert expired.files_expired_at == world.clock.now and expired.status is TaskStatus.COMPLETED
     with pytest.raises(errors.FilesExpired, match="were removed on"):
-        await result_bytes(expired, services=world.services)
-    assert (await retention.prune(world.services)).tasks == []  # nothing twice
+        await result_bytes(expired, blobs=world.services.blobs)
+    assert (await retention.prune(world.pruning)).tasks == []  # nothing twice
 
 
 async def test_an_apps_own_retention_wins_over_the_default(world: World) -> None:
@@ -553,4 +575,4 @@ async def test_an_apps_own_retention_wins_over_the_default(world: World) -> None
     )
     task = await world.run((await world.create()).task_id)
     world.clock.advance(86400)  # past the app's half day, far within the default's 30 days
-    assert [t.task_id for t in (await retention.prune(world.services)).tasks] == [task.task_id]
+    assert [t.task_id for t in (await retention.prune(world.pruning)).tasks] == [task.task_id]

@@ -3,13 +3,16 @@ the base of their links, the apps a task can name."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from rendergate.api.schemas import AppPublic, Envelope
-from rendergate.services.context import Services
+from rendergate.config.settings import Settings
+from rendergate.domain.apps import AppSpec
+from rendergate.providers.base import Provider
 from rendergate.services.links import answer_base
 from rendergate.services.routing import RunsHere
 
@@ -19,17 +22,20 @@ def envelope(data: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(Envelope[Any](data=data).model_dump(mode="json"), status_code=status_code)
 
 
-def base_url(request: Request, services: Services) -> str:
+def base_url(request: Request, settings: Settings) -> str:
     """The base of the image links in an answer to `request` (services/links.py)."""
-    return answer_base(services.settings, request.scope)
+    return answer_base(settings, request.scope)
 
 
-def public_apps(services: Services) -> list[AppPublic]:
-    """The apps a task's `type` can name, by name: GET /apps and the web page's choice."""
-    apps, here = [], RunsHere(services.providers, services.settings)
-    for app in sorted(services.apps.values(), key=lambda a: a.name):
+def public_apps(
+    apps: Mapping[str, AppSpec], *, providers: Mapping[str, Provider], settings: Settings
+) -> list[AppPublic]:
+    """The apps a task's `type` can name, by name, each with whether it runs here (on
+    `providers`; `settings` say why not): GET /apps and the web page's choice."""
+    public, here = [], RunsHere(providers, settings)
+    for app in sorted(apps.values(), key=lambda a: a.name):
         provider, reason = here.availability(app)
-        apps.append(
+        public.append(
             AppPublic(
                 name=app.name,
                 provider=provider,
@@ -41,4 +47,4 @@ def public_apps(services: Services) -> list[AppPublic]:
                 unavailable_reason=reason,
             )
         )
-    return apps
+    return public
