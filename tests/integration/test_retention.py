@@ -154,7 +154,9 @@ async def test_a_workers_round_reaches_its_own_processes_caches(settings: Settin
     async with serve(live) as server:
         task_id = await completed_task(server)
         await warm_caches(server, task_id)
-        pruned = await retention.prune(server.services)  # what the hourly loop calls
+        days = server.services.settings.retention_days
+        pruning = server.services.unpack(retention.Pruning, retention_days=days)
+        pruned = await retention.prune(pruning)  # what the hourly loop calls
         assert [task.task_id for task in pruned.tasks] == [task_id]
         await assert_expired_everywhere(server, task_id)
 

@@ -24,7 +24,7 @@ from rendergate.providers.base import (
 )
 from rendergate.providers.fake import FakeProvider
 from rendergate.services.context import Services
-from rendergate.services.creating import NewTask, Upload, create_task
+from rendergate.services.creating import Creating, NewTask, Upload, create_task
 from rendergate.store.memory import MemoryTaskStore
 from rendergate.testing import ManualClock, RecordingOrchestrator
 from rendergate.workflow.execution import TaskRunner
@@ -113,7 +113,7 @@ class World:
     async def create(self, app: str = "render", **params: Any) -> Task:
         uploads = (Upload(role="image", data=make_png(), content_type="image/png"),)
         new = NewTask(app=app, params=params, uploads=uploads)
-        return await create_task(new, services=self.services)
+        return await create_task(new, self.services.unpack(Creating))
 
 
 MakeWorld = Callable[..., Awaitable[World]]

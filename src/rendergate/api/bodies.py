@@ -21,7 +21,7 @@ from rendergate.api.schemas import TaskCreateJson
 from rendergate.domain.errors import InvalidInput, UnsupportedInput
 from rendergate.domain.events import parse_webhook_events
 from rendergate.domain.values import check_separators, check_value
-from rendergate.services.context import Services
+from rendergate.services.context import Fetcher
 from rendergate.services.creating import NewTask, Upload
 
 FORM = FormSpec(
@@ -37,15 +37,15 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-async def read_new_task(request: Request, services: Services) -> NewTask:
-    """The body's task. Its size is capped as it arrives by api/limits.py, for every route."""
-    limit = services.settings.max_upload_bytes
+async def read_new_task(request: Request, *, max_upload_bytes: int, fetcher: Fetcher) -> NewTask:
+    """The body's task, its images uploaded (each within `max_upload_bytes`) or fetched by
+    `fetcher`. Its size is capped as it arrives by api/limits.py, for every route."""
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";")[0].strip().lower()
     if media_type == "multipart/form-data":
-        return await _from_form(content_type, request, limit)
+        return await _from_form(content_type, request, max_upload_bytes)
     if media_type == "application/json":
-        return await _from_json(await _read_body(request), services)
+        return await _from_json(await _read_body(request), fetcher)
     raise UnsupportedInput(
         f"content type {media_type or 'missing'!r} is not accepted; "
         "send multipart/form-data or application/json"
@@ -100,13 +100,13 @@ def _parse_params(raw: str) -> dict[str, Any]:
     return params
 
 
-async def _from_json(body: bytearray, services: Services) -> NewTask:
+async def _from_json(body: bytearray, fetcher: Fetcher) -> NewTask:
     model = await _sized_run(len(body), _json_model, body)
     del body  # the parsed copy is all we need from here on
     uploads = [
         upload
         for role in ("image", "reference")
-        if (upload := await _json_image(model, role, services)) is not None
+        if (upload := await _json_image(model, role, fetcher)) is not None
     ]
     push = Push(model.webhook_url or "", model.webhook_events, model.deadline_s)
     return _new_task(
@@ -142,7 +142,7 @@ def _json_model(body: bytearray) -> TaskCreateJson:
         raise InvalidInput(message, field=field) from None
 
 
-async def _json_image(model: TaskCreateJson, role: str, services: Services) -> Upload | None:
+async def _json_image(model: TaskCreateJson, role: str, fetcher: Fetcher) -> Upload | None:
     encoded: str | None = getattr(model, f"{role}_base64")
     url: str | None = getattr(model, f"{role}_url")
     if encoded and url:
@@ -151,7 +151,7 @@ async def _json_image(model: TaskCreateJson, role: str, services: Services) -> U
         data = await _sized_run(len(encoded), decode_base64, encoded, field=f"{role}_base64")
         return Upload(role=role, data=data)
     if url:
-        data, content_type = await services.fetcher.fetch(url, role=role)
+        data, content_type = await fetcher.fetch(url, role=role)
         return Upload(role=role, data=data, content_type=content_type)
     return None
 

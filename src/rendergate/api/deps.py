@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
 
 from rendergate.services.context import Services
 from rendergate.services.keys import through_proxy
@@ -23,6 +24,12 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def services_of(scope: Scope) -> Services | None:
+    """For the ASGI layers before the routes; None before the lifespan has built them."""
+    services: Services | None = getattr(scope["app"].state, "services", None)
+    return services
 
 
 bearer = HTTPBearer(

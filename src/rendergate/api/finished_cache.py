@@ -12,19 +12,16 @@ Anything else passes through untouched.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from rendergate.api.deps import services_of
 from rendergate.domain.errors import Unauthorized
 from rendergate.lru import Lru
 from rendergate.services.keys import through_proxy
 from rendergate.services.links import answer_base
-
-if TYPE_CHECKING:
-    from rendergate.services.context import Services
 
 TASK_PATH = re.compile(r"/tasks/([0-9]{1,16})")  # not \d: the route refuses other digits
 FALSE_VALUES = {"0", "off", "f", "false", "n", "no"}  # what FastAPI parses as bool False
@@ -62,7 +59,7 @@ class FinishedTaskCache:
         if query.get("include_base64", "").lower() not in FALSE_VALUES:
             return None
         state = scope["app"].state
-        services: Services | None = getattr(state, "services", None)
+        services = services_of(scope)
         if services is None:
             return None
         try:  # first, so that a stranger's poll does the same work whether the id exists

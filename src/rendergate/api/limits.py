@@ -18,12 +18,13 @@ from fastapi.security.utils import get_authorization_scheme_param
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rendergate.api.deps import services_of
 from rendergate.api.errors import body_refusal
 from rendergate.domain.errors import InputTooLarge, ServerBusy, ShareTaken, Unauthorized
 from rendergate.domain.values import megabytes
 
 if TYPE_CHECKING:
-    from rendergate.services.context import Services, Slots
+    from rendergate.services.context import Slots
     from rendergate.services.keys import KeyRing
 
 LARGE_BODY_BYTES = 1024 * 1024  # bodies past this take one of the large-body slots
@@ -36,10 +37,10 @@ def create_body_limit(max_upload_bytes: int) -> int:
     return 2 * (max_upload_bytes * 4 // 3) + 1024 * 1024
 
 
-def limit_for(scope: Scope, services: Services) -> int:
+def limit_for(scope: Scope, max_upload_bytes: int) -> int:
     path: str = scope["path"]
     if scope["method"] == "POST" and path.rstrip("/") == "/tasks":
-        return create_body_limit(services.settings.max_upload_bytes)
+        return create_body_limit(max_upload_bytes)
     if path.startswith("/webhooks/"):
         return WEBHOOK_BODY_BYTES
     return OTHER_BODY_BYTES
@@ -50,13 +51,13 @@ class BodyLimits:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        services: Services | None = getattr(scope["app"].state, "services", None)
+        services = services_of(scope)
         if scope["type"] != "http" or services is None:
             await self.app(scope, receive, send)
             return
         body = CountedBody(
             receive,
-            limit=limit_for(scope, services),
+            limit=limit_for(scope, services.settings.max_upload_bytes),
             slots=services.large_bodies,
             holder=lambda: holder_of(scope, services.keys),
         )

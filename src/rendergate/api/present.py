@@ -1,25 +1,18 @@
-"""Turns domain tasks into the public shapes (the task API's fields first)."""
+"""The API's answers around a task's public shape (services/presenting.py): the envelope,
+the base of their links, the apps a task can name."""
 
 from __future__ import annotations
 
-import base64
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from rendergate.api.schemas import (
-    AppPublic,
-    Envelope,
-    ImagePublic,
-    OutputPublic,
-    SkipPublic,
-    TaskPublic,
-)
-from rendergate.domain.errors import ResultLost
-from rendergate.domain.task import Task, TaskStatus
-from rendergate.domain.values import renderable, safe_text
-from rendergate.services.context import Services
+from rendergate.api.schemas import AppPublic, Envelope
+from rendergate.config.settings import Settings
+from rendergate.domain.apps import AppSpec
+from rendergate.providers.base import Provider
 from rendergate.services.links import answer_base
 from rendergate.services.routing import RunsHere
 
@@ -29,64 +22,20 @@ def envelope(data: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(Envelope[Any](data=data).model_dump(mode="json"), status_code=status_code)
 
 
-def base_url(request: Request, services: Services) -> str:
+def base_url(request: Request, settings: Settings) -> str:
     """The base of the image links in an answer to `request` (services/links.py)."""
-    return answer_base(services.settings, request.scope)
+    return answer_base(settings, request.scope)
 
 
-def present_task(task: Task, *, base: str, result: bytes | ResultLost | None = None) -> TaskPublic:
-    """The public shape of any stored task, whatever its row holds: text that is not valid
-    Unicode and values nested too deeply to encode are mended, never a 500 (values.py). A
-    `result` our storage lost is told as retention's is: no image, no link to a 410."""
-    lost = isinstance(result, ResultLost)
-    gone = bool(task.files_expired_at) or lost
-    completed = task.status is TaskStatus.COMPLETED and bool(task.outputs) and not gone
-    encoded = base64.b64encode(result).decode() if isinstance(result, bytes) else ""
-    url = f"{base}/tasks/{task.task_id}/image"
-    return TaskPublic(
-        task_id=task.task_id,
-        status=task.status,
-        progress=task.progress,
-        type=task.app,
-        angle=safe_text(task.angle),
-        image=ImagePublic(
-            image_base64=encoded if completed else "",
-            image_url=url if completed else "",
-        ),
-        error_message=str(result) if lost else safe_text(task.error_message),
-        provider=task.provider,
-        provider_job_id=safe_text(task.provider_job_id),
-        skipped_providers=[
-            SkipPublic(provider=s.provider, reason=safe_text(s.reason)) for s in task.skipped
-        ],
-        params=renderable(dict(task.params)),
-        queue_position=task.queue_position,
-        outputs=[
-            OutputPublic(
-                index=i,
-                url="" if gone else f"{url}?index={i}",
-                content_type=o.content_type,
-                size=o.size,
-                node_id=safe_text(o.node_id),
-                file_type=safe_text(o.file_type),
-            )
-            for i, o in enumerate(task.outputs)
-        ],
-        cost=renderable(dict(task.cost)) if task.cost else None,
-        attempts=task.attempts,
-        created_at=task.created_at,
-        updated_at=task.updated_at,
-        finished_at=task.finished_at,
-        files_expired_at=task.files_expired_at,
-    )
-
-
-def public_apps(services: Services) -> list[AppPublic]:
-    """The apps a task's `type` can name, by name: GET /apps and the web page's choice."""
-    apps, here = [], RunsHere(services.providers, services.settings)
-    for app in sorted(services.apps.values(), key=lambda a: a.name):
+def public_apps(
+    apps: Mapping[str, AppSpec], *, providers: Mapping[str, Provider], settings: Settings
+) -> list[AppPublic]:
+    """The apps a task's `type` can name, by name, each with whether it runs here (on
+    `providers`; `settings` say why not): GET /apps and the web page's choice."""
+    public, here = [], RunsHere(providers, settings)
+    for app in sorted(apps.values(), key=lambda a: a.name):
         provider, reason = here.availability(app)
-        apps.append(
+        public.append(
             AppPublic(
                 name=app.name,
                 provider=provider,
@@ -98,4 +47,4 @@ def public_apps(services: Services) -> list[AppPublic]:
                 unavailable_reason=reason,
             )
         )
-    return apps
+    return public

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
-from rendergate.domain.task import TaskStatus
+from rendergate.services.presenting import TaskPublic
 
 T = TypeVar("T")
 
@@ -40,58 +39,6 @@ class ValidationErrors(BaseModel):
     """422, in FastAPI's own shape, as the task API specifies."""
 
     detail: list[ValidationIssue]
-
-
-class ImagePublic(BaseModel):
-    image_base64: str = Field("", description="The result's bytes, base64; empty until completed.")
-    image_url: str = Field("", description="Durable rendergate URL of the result.")
-
-
-class OutputPublic(BaseModel):
-    index: int
-    url: str
-    content_type: str
-    size: int
-    node_id: str = ""
-    file_type: str = ""
-
-
-class SkipPublic(BaseModel):
-    provider: str = Field(description="A provider of the app's routes that did not run the task.")
-    reason: str = Field(description="Why it was passed over (not configured, busy, refused us).")
-
-
-class TaskPublic(BaseModel):
-    task_id: int = Field(description="Random integer below 2^53, exact in JavaScript.")
-    status: TaskStatus = Field(description="submitted, processing, completed, failed or canceled")
-    progress: int = Field(ge=0, le=100, description="0-100, never moves backwards.")
-    type: str = Field(description="The app that runs the task.")
-    angle: str
-    image: ImagePublic
-    error_message: str
-    provider: str = Field(description="The provider that runs (or ran) the task.")
-    provider_job_id: str = Field(
-        "",
-        description="The provider's own id of the job (RunningHub taskId, Aliyun taskId, "
-        "ComfyUI prompt id), which its support desk asks for; empty for the local engine "
-        "and before the job is submitted.",
-    )
-    skipped_providers: list[SkipPublic] = Field(
-        [], description="The app's earlier routes the task fell back from, in order, and why."
-    )
-    params: dict[str, Any]
-    queue_position: int | None = Field(None, description="Tasks ahead of this one, when known.")
-    outputs: list[OutputPublic] = []
-    cost: dict[str, Any] | None = None
-    attempts: int = 0
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None = None
-    files_expired_at: datetime | None = Field(
-        None,
-        description="When its inputs and results were removed for their age (retention): "
-        "from then on it has no image, and GET /tasks/{id}/image answers 410.",
-    )
 
 
 class TaskList(BaseModel):

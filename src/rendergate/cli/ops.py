@@ -21,10 +21,11 @@ from rendergate.cli.common import (
 )
 from rendergate.cli.starting import alone
 from rendergate.config.settings import Settings
-from rendergate.services.context import Services
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from rendergate.services.retention import Pruning
 
 T = TypeVar("T")
 app = typer.Typer()
@@ -35,21 +36,25 @@ PRUNE_BESIDE_SERVE = (
 )
 
 
-def with_services(settings: Settings, use: Callable[[Services], Awaitable[T]]) -> T:
+def with_pruning(settings: Settings, use: Callable[[Pruning], Awaitable[T]]) -> T:
     """Runs `use` over the migrated database, the storage and the apps; closes them."""
     from rendergate.blobs.setup import open_blobs
     from rendergate.config.apps_file import load_apps
+    from rendergate.redaction import Redactor
+    from rendergate.services.context import utc_now
+    from rendergate.services.retention import Pruning
     from rendergate.store.sql import SqlTaskStore
 
     async def run(engine: AsyncEngine) -> T:
-        services = Services(
-            settings=settings,
+        pruning = Pruning(
             store=SqlTaskStore(engine),
             blobs=await open_blobs(settings),
             apps=load_apps(settings),
-            providers={},
+            retention_days=settings.retention_days,
+            clock=utc_now,
+            redactor=Redactor(),
         )
-        return await use(services)
+        return await use(pruning)
 
     return with_database(settings, run)
 
@@ -67,16 +72,16 @@ def prune(
     settings = settings_or_exit(config)
     tell_database(settings)
 
-    async def run(services: Services) -> retention.Pruned:
-        if not retention.configured(services):
+    async def run(pruning: retention.Pruning) -> retention.Pruned:
+        if not retention.configured(pruning):
             console.print("no retention is set (RENDERGATE_RETENTION_DAYS, apps' retention_days)")
             return retention.Pruned()
-        return await retention.prune(services, dry_run=dry_run)
+        return await retention.prune(pruning, dry_run=dry_run)
 
     with contextlib.ExitStack() as stack:
         if settings.is_single_process:  # on PostgreSQL servers hear of it (store/events.py)
             stack.enter_context(alone(settings, PRUNE_BESIDE_SERVE))
-        pruned = with_services(settings, run)
+        pruned = with_pruning(settings, run)
     table = Table("task_id", "type", "finished (UTC)", "result bytes")
     for task in pruned.tasks[:20]:
         finished = task.finished_at.isoformat()[:19] if task.finished_at else ""

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rendergate import __version__
 from rendergate.config.settings import Settings
-from rendergate.delivery.runner import delivering
+from rendergate.delivery.runner import Delivering, delivering
 from rendergate.providers.base import Provider
 from rendergate.runtime.caps import queue_limits
 from rendergate.runtime.dbos_orchestrator import DbosOrchestrator
@@ -30,12 +30,12 @@ from rendergate.runtime.dbos_runtime import slots_in_use
 from rendergate.runtime.membership import Membership, new_executor_id
 from rendergate.services import retention
 from rendergate.services.context import Services
-from rendergate.services.retention import Turn
+from rendergate.services.retention import Pruning, Turn
 from rendergate.store.deliveries import SqlDeliveries
 from rendergate.store.patient import PatientTaskStore
 from rendergate.store.workers import WorkerInfo, WorkerRows
-from rendergate.workflow.execution import TaskRunner
-from rendergate.workflow.reconcile import STALE_SUBMITTED_S, reconcile
+from rendergate.workflow.execution import Running, TaskRunner
+from rendergate.workflow.reconcile import STALE_SUBMITTED_S, Reconciling, reconcile
 
 log = structlog.get_logger(__name__)
 
@@ -104,7 +104,7 @@ async def run(
     runner = None
     if worker:
         patient = PatientTaskStore(services.store)  # waits out outages
-        runner = TaskRunner(services, store=patient, slots_in_use=slots_in_use)
+        runner = TaskRunner(services.unpack(Running, store=patient), slots_in_use=slots_in_use)
         cluster.runners.append(runner)
     stack.push_async_callback(orchestrator.close)
     await orchestrator.open(runner)
@@ -114,8 +114,9 @@ async def run(
         await cluster.membership.tick()  # at once: a worker of an earlier run may have left tasks
         in_background(stack, cluster.membership.run(), "membership")
     await _start_reconciling(services, stack, cluster.membership)
-    if isinstance(services.deliveries, SqlDeliveries):
-        in_background(stack, await delivering(services, stack), "deliveries")
+    if isinstance(rows := services.deliveries, SqlDeliveries):
+        parts = services.unpack(Delivering, rows=rows)
+        in_background(stack, await delivering(parts, stack), "deliveries")
 
 
 def in_background(
@@ -135,19 +136,21 @@ def in_background(
 async def _start_reconciling(
     services: Services, stack: contextlib.AsyncExitStack, membership: Membership | None
 ) -> None:
-    requeued = await _reconcile_in_turn(services, membership, min_age_s=0.0)
+    reconciling = services.unpack(Reconciling)
+    requeued = await _reconcile_in_turn(reconciling, membership, min_age_s=0.0)
     log.info("worker started", providers=sorted(services.providers), resumed=requeued)
-    in_background(stack, _keep_reconciling(services, membership), "reconcile")
-    if retention.configured(services):
-        in_background(stack, retention.keep_pruning(services, _turn(membership)), "retention")
+    in_background(stack, _keep_reconciling(reconciling, membership), "reconcile")
+    pruning = services.unpack(Pruning, retention_days=services.settings.retention_days)
+    if retention.configured(pruning):
+        in_background(stack, retention.keep_pruning(pruning, _turn(membership)), "retention")
 
 
 async def _reconcile_in_turn(
-    services: Services, membership: Membership | None, *, min_age_s: float
+    reconciling: Reconciling, membership: Membership | None, *, min_age_s: float
 ) -> int:
     """One worker of the cluster sweeps at a time; the others skip that round."""
     async with _turn(membership)() as mine:
-        return await reconcile(services=services, min_age_s=min_age_s) if mine else 0
+        return await reconcile(reconciling, min_age_s=min_age_s) if mine else 0
 
 
 def _turn(membership: Membership | None) -> Turn:
@@ -157,11 +160,11 @@ def _turn(membership: Membership | None) -> Turn:
     return membership.turn
 
 
-async def _keep_reconciling(services: Services, membership: Membership | None) -> None:
+async def _keep_reconciling(reconciling: Reconciling, membership: Membership | None) -> None:
     """Re-queues tasks whose workflow never got queued (a crash between row and queue)."""
     while True:
         await asyncio.sleep(RECONCILE_EVERY_S)
         try:
-            await _reconcile_in_turn(services, membership, min_age_s=STALE_SUBMITTED_S)
+            await _reconcile_in_turn(reconciling, membership, min_age_s=STALE_SUBMITTED_S)
         except Exception:  # a database hiccup must not end the sweeper
             log.exception("reconcile failed")

@@ -12,33 +12,46 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, time, timedelta
 
+from pydantic import SecretStr
+
+from rendergate.config.settings import Settings
 from rendergate.domain.errors import InvalidInput, LimitReached
-from rendergate.services.context import Services
+from rendergate.services.context import Fetcher
+from rendergate.services.rates import CreateRates
+from rendergate.store.base import TaskStore
 
 IN_FLIGHT_RETRY_S = 10  # when a task in flight may have finished: a guess, said as one
 
 
 @contextlib.asynccontextmanager
-async def within_limits(services: Services, owner: str) -> AsyncIterator[None]:
+async def within_limits(
+    owner: str,
+    *,
+    settings: Settings,
+    store: TaskStore,
+    rates: CreateRates,
+    clock: Callable[[], datetime],
+) -> AsyncIterator[None]:
     """Checks the key's limits and counts the create against its rate; a create that
     fails inside the block (refused for its input, say) is given back."""
-    await _check_counts(services, owner)
-    per_minute = services.settings.rate_limit_per_minute
-    stamp = services.rates.take(owner, per_minute) if per_minute else None
+    await _check_counts(owner, settings=settings, store=store, clock=clock)
+    per_minute = settings.rate_limit_per_minute
+    stamp = rates.take(owner, per_minute) if per_minute else None
     try:
         yield
     except BaseException:
         if stamp is not None:
-            services.rates.give_back(owner, stamp)
+            rates.give_back(owner, stamp)
         raise
 
 
-async def _check_counts(services: Services, owner: str) -> None:
+async def _check_counts(
+    owner: str, *, settings: Settings, store: TaskStore, clock: Callable[[], datetime]
+) -> None:
     """The limits counted in the database: tasks in flight, and created today."""
-    settings, store = services.settings, services.store
     if settings.max_in_flight_per_key:
         cap = settings.max_in_flight_per_key
         if await store.count_owned(owner, unfinished=True) >= cap:
@@ -48,7 +61,7 @@ async def _check_counts(services: Services, owner: str) -> None:
                 retry_after_s=IN_FLIGHT_RETRY_S,
             )
     if settings.daily_tasks_per_key:
-        quota, now = settings.daily_tasks_per_key, services.clock()
+        quota, now = settings.daily_tasks_per_key, clock()
         midnight = datetime.combine(now.date(), time(), tzinfo=now.tzinfo)
         if await store.count_owned(owner, since=midnight) >= quota:
             tomorrow = midnight + timedelta(days=1)
@@ -58,14 +71,17 @@ async def _check_counts(services: Services, owner: str) -> None:
             )
 
 
-async def check_push(url: str, *, services: Services, owner: str) -> None:
-    """A webhook URL must be one we may connect to, and its webhooks need a secret."""
+async def check_push(
+    url: str, *, fetcher: Fetcher, webhook_secret: SecretStr | None, owner: str
+) -> None:
+    """A webhook URL must be one we may connect to, and its webhooks need a secret (the
+    key's, or in open mode RENDERGATE_WEBHOOK_SECRET)."""
     if not url:
         return
     if len(url) > 2048:
         raise InvalidInput("webhook_url is over 2048 characters", field="webhook_url")
-    await services.fetcher.vet(url, field="webhook_url")
-    if not owner and services.settings.webhook_secret is None:
+    await fetcher.vet(url, field="webhook_url")
+    if not owner and webhook_secret is None:
         raise InvalidInput(
             "webhooks need a signing secret: create an API key (`rendergate keys create "
             "NAME`) or set RENDERGATE_WEBHOOK_SECRET",

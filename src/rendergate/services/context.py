@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Callable, Mapping, Sequence
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rendergate.blobs.base import BlobStore
 from rendergate.config.settings import Settings
@@ -39,6 +40,11 @@ from rendergate.store.base import (
     GaugeSource,
     TaskStore,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Parts = TypeVar("Parts", bound="DataclassInstance")
 
 
 class WorkflowState(StrEnum):
@@ -97,6 +103,10 @@ class WakeChannel(Protocol):
     tracking the task: this process (Wakeups), or any (runtime/pg_wakes.py)."""
 
     async def send(self, task_id: int, reason: Wake) -> None: ...
+
+
+Waker = Callable[[int, Wake], Awaitable[None]]
+"""Wakes a task's tracking loop, in whichever process it runs (Services.wake)."""
 
 
 @dataclass
@@ -217,3 +227,15 @@ class Services:
     async def wake(self, task_id: int, reason: Wake) -> None:
         """Wakes the task's tracking loop, in whichever process it runs."""
         await (self.wakes or self.wakeups).send(task_id, reason)
+
+    def unpack(self, use_case: type[Parts], **given: Any) -> Parts:
+        """What a use case takes (its own frozen dataclass, such as tasks.Cancelling): each
+        field the part of the same name here, or the value `given` for it (a setting, a
+        view of a part). The edges call this; no use case holds the container."""
+        names = {part.name for part in dataclasses.fields(use_case)}
+        if unknown := sorted(set(given) - names):
+            raise TypeError(f"{use_case.__name__} takes no {', '.join(unknown)}")
+        taken = names - set(given)
+        if missing := sorted(name for name in taken if not hasattr(self, name)):
+            raise TypeError(f"give {use_case.__name__} its {', '.join(missing)}: none here")
+        return use_case(**{name: getattr(self, name) for name in taken}, **given)

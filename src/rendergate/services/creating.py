@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from rendergate.blobs.base import BlobStore
 from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import (
@@ -23,10 +24,12 @@ from rendergate.domain.task import MAX_SAFE_INTEGER, InputRef, Skip, Task
 from rendergate.domain.values import check_text, check_value
 from rendergate.imaging.inputs import CheckedImage, check_image
 from rendergate.providers import registry
+from rendergate.providers.base import Provider
 from rendergate.services.admission import check_push, within_limits
-from rendergate.services.context import Services
+from rendergate.services.context import Fetcher, Orchestrator
+from rendergate.services.rates import CreateRates
 from rendergate.services.routing import RunsHere, refuse_undeclared
-from rendergate.store.base import AlongWrite, TaskIdTaken
+from rendergate.store.base import AlongWrite, TaskIdTaken, TaskStore
 
 log = structlog.get_logger(__name__)
 MIN_TASK_ID = 2**40  # ids are random in [2^40, 2^53): never guessable by counting
@@ -55,42 +58,65 @@ def new_task_id() -> int:
     return MIN_TASK_ID + secrets.randbelow(MAX_SAFE_INTEGER - MIN_TASK_ID)
 
 
+@dataclass(frozen=True)
+class Creating:
+    """What a create uses: the apps and the providers that run them here, the checks and
+    limits of its admission, the storage of its inputs, the row, and its queue."""
+
+    settings: Settings
+    apps: Mapping[str, AppSpec]
+    providers: Mapping[str, Provider]
+    store: TaskStore
+    blobs: BlobStore
+    orchestrator: Orchestrator
+    fetcher: Fetcher  # vets its webhook URL
+    rates: CreateRates
+    clock: Callable[[], datetime]
+
+
 async def create_task(
     request: NewTask,
+    creating: Creating,
     *,
-    services: Services,
     owner: str = "",
     along: Callable[[int], AlongWrite] | None = None,
 ) -> Task:
     """Validates everything first, so a refused request stores nothing; then queues the task.
     `owner`: the id of the caller's API key ("" in open mode); `along(task_id)`: a write
     to do in the transaction that adds the task's row (services/idempotency.py)."""
-    app = services.apps.get(request.app)
+    settings, apps = creating.settings, creating.apps
+    app = apps.get(request.app)
     if app is None:
-        known = ", ".join(sorted(services.apps))
+        known = ", ".join(sorted(apps))
         raise UnknownApp(f"unknown type {request.app!r}; known types: {known}", field="type")
-    provider, skipped = RunsHere(services.providers, services.settings).first_route(app)
+    provider, skipped = RunsHere(creating.providers, settings).first_route(app)
     roles = {upload.role for upload in request.uploads}
     if "image" not in roles:
         raise InvalidInput("an image is required", field="image")
     check_value(dict(request.params), what="params", field="params")
-    refuse_undeclared(app, request.params, services.settings)
+    refuse_undeclared(app, request.params, settings)
     for name in ("angle", "webhook_url"):  # a form's text fields, which nothing checked yet
         check_text(getattr(request, name), what=name, field=name)
     app.check_request(angle=request.angle, has_reference="reference" in roles)
     app.check_deadline_s(request.deadline_s)
-    await check_push(request.webhook_url, services=services, owner=owner)
-    async with within_limits(services, owner):  # a create that fails in here is not counted
-        registry(services.settings)[provider].check_params(request.params)
-        checked = [(u.role, await _check_image(u, services.settings)) for u in request.uploads]
+    await check_push(
+        request.webhook_url,
+        fetcher=creating.fetcher,
+        webhook_secret=settings.webhook_secret,
+        owner=owner,
+    )
+    limits = within_limits(
+        owner, settings=settings, store=creating.store, rates=creating.rates, clock=creating.clock
+    )
+    async with limits:  # a create that fails in here is not counted
+        registry(settings)[provider].check_params(request.params)
+        checked = [(u.role, await _check_image(u, settings)) for u in request.uploads]
         route = (provider, skipped, owner)
-        task, queued = await _store_new(
-            request, app, route, checked, services=services, along=along
-        )
+        task, queued = await _store_new(request, app, route, checked, creating, along=along)
     log.info("task created", task_id=task.task_id, app=app.name)
     if not queued:
         try:
-            await services.orchestrator.start(task)
+            await creating.orchestrator.start(task)
         except Exception:  # the task is stored: the reconcile sweep queues it shortly
             log.warning("queuing the new task failed; reconcile will", task_id=task.task_id)
     return task
@@ -113,29 +139,29 @@ async def _store_new(
     app: AppSpec,
     route: tuple[str, tuple[Skip, ...], str],  # provider, the routes skipped, owner
     checked: list[tuple[str, CheckedImage]],
+    creating: Creating,
     *,
-    services: Services,
     along: Callable[[int], AlongWrite] | None = None,
 ) -> tuple[Task, bool]:
     """Writes the inputs, then the row, and with it the workflow where the orchestrator
     shares the database (True: queued too); inputs whose row was not written are removed
     again, so a request that fails here leaves nothing behind."""
     for _ in range(5):
-        task = _new_row(new_task_id(), request, app, route, checked, now=services.clock())
+        task = _new_row(new_task_id(), request, app, route, checked, now=creating.clock())
         inputs = task.inputs
         try:
             for role, image in checked:
-                await services.blobs.put(inputs[role].key, image.data)
-            queuing = services.orchestrator.queuing(task)
+                await creating.blobs.put(inputs[role].key, image.data)
+            queuing = creating.orchestrator.queuing(task)
             writes = [w for w in (queuing, along and along(task.task_id)) if w is not None]
-            await services.store.add(task, along=_all_of(writes) if writes else None)
+            await creating.store.add(task, along=_all_of(writes) if writes else None)
             return task, queuing is not None
         except TaskIdTaken:
             continue
         except BaseException:
             for ref in inputs.values():
                 with contextlib.suppress(Exception):
-                    await services.blobs.delete(ref.key)
+                    await creating.blobs.delete(ref.key)
             raise
     raise RuntimeError("could not draw a free task id")  # pragma: no cover - 2^53 ids
 

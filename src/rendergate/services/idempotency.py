@@ -19,6 +19,7 @@ import json
 import math
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
@@ -26,8 +27,8 @@ import structlog
 from rendergate.config.settings import Settings
 from rendergate.domain.errors import InvalidInput, RequestInProgress
 from rendergate.domain.task import Task
-from rendergate.services.context import Services
-from rendergate.services.creating import NewTask, create_task
+from rendergate.services.cache import FinishedTasks
+from rendergate.services.creating import Creating, NewTask, create_task
 from rendergate.services.tasks import get_task
 from rendergate.store.base import Claim, ClaimLost, ClaimStore
 
@@ -61,8 +62,18 @@ def fingerprint(request: NewTask) -> str:
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class CreatingOnce:
+    """What an idempotent create uses: the create itself, the claims on keys, and the
+    finished tasks' cache a replay reads through."""
+
+    creating: Creating
+    claims: ClaimStore
+    finished: FinishedTasks
+
+
 async def create_once(
-    request: NewTask, *, services: Services, owner: str, key: str
+    request: NewTask, once: CreatingOnce, *, owner: str, key: str
 ) -> tuple[Task, bool]:
     """The task this key created (True: a replay), or a new one made under it."""
     if not 1 <= len(key) <= MAX_KEY_CHARS:
@@ -71,17 +82,17 @@ async def create_once(
             field="Idempotency-Key",
             location="header",
         )
-    claims = services.claims
-    lease = lease_s(services.settings)
-    now = services.clock()
+    claims, creating = once.claims, once.creating
+    lease = lease_s(creating.settings)
+    now = creating.clock()
     mine = Claim(owner, key, fingerprint(request), now, holder=secrets.token_hex(16))
     held = await claims.claim(mine, stale_before=now - KEPT_FOR, lease_s=lease)
     if held is not None:
-        return await _replay(held, mine, services=services, lease=lease), True
+        return await _replay(held, mine, once, lease=lease), True
     try:
         async with _renewing(claims, mine, lease):
             task = await create_task(
-                request, services=services, owner=owner, along=lambda t: claims.completing(mine, t)
+                request, creating, owner=owner, along=lambda t: claims.completing(mine, t)
             )
     except ClaimLost:  # another request has the key now: its answer is the one to give
         raise _in_progress(lease) from None
@@ -119,7 +130,7 @@ def _in_progress(lease: float) -> RequestInProgress:
     )
 
 
-async def _replay(held: Claim, mine: Claim, *, services: Services, lease: float) -> Task:
+async def _replay(held: Claim, mine: Claim, once: CreatingOnce, *, lease: float) -> Task:
     if held.fingerprint != mine.fingerprint:
         raise InvalidInput(
             "this Idempotency-Key was used with a different request in the last 24 hours: "
@@ -129,4 +140,5 @@ async def _replay(held: Claim, mine: Claim, *, services: Services, lease: float)
         )
     if held.task_id is None:
         raise _in_progress(lease)
-    return await get_task(held.task_id, services=services, caller=mine.owner or None)
+    store, caller = once.creating.store, mine.owner or None
+    return await get_task(held.task_id, store=store, finished=once.finished, caller=caller)

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 import structlog
 
 from rendergate.domain.errors import InvalidInput, ProviderRejected, TaskNotFound
-from rendergate.providers.base import webhook_capability
-from rendergate.services.context import Services, Wake
+from rendergate.providers.base import Provider, webhook_capability
+from rendergate.services.context import Wake, Waker
+from rendergate.store.base import TaskStore
 
 log = structlog.get_logger(__name__)
 
@@ -26,10 +27,12 @@ async def receive_webhook(
     token: str,
     headers: Mapping[str, str],
     body: bytes,
-    services: Services,
+    store: TaskStore,
+    providers: Mapping[str, Provider],
+    wake: Waker,
 ) -> None:
-    task = await services.store.get(task_id)
-    provider = webhook_capability(services.providers.get(provider_name))
+    task = await store.get(task_id)
+    provider = webhook_capability(providers.get(provider_name))
     if (
         provider is None
         or task.provider != provider_name
@@ -45,4 +48,4 @@ async def receive_webhook(
     if job_id is not None and event.job_id != job_id:
         raise InvalidInput(f"the webhook is about job {event.job_id}, not this task's")
     log.info("provider webhook", task_id=task_id, provider=provider_name, kind=event.event)
-    await services.wake(task_id, Wake.WEBHOOK)
+    await wake(task_id, Wake.WEBHOOK)

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
 
+from rendergate.blobs.base import BlobStore
+from rendergate.domain.apps import AppSpec
 from rendergate.domain.task import Task
-from rendergate.services.context import Services
+from rendergate.redaction import Redactor
 from rendergate.services.writer import TaskWriter
+from rendergate.store.base import TaskStore
 
 log = structlog.get_logger(__name__)
 
@@ -51,39 +54,50 @@ class Pruned:
         return sum(o.size for t in self.tasks for o in t.outputs)
 
 
-def rules(services: Services, now: datetime) -> list[Rule]:
+@dataclass(frozen=True)
+class Pruning:
+    """What retention uses: the apps' and the default's days (RENDERGATE_RETENTION_DAYS),
+    the rows, the storage of their files, and the clock."""
+
+    store: TaskStore
+    blobs: BlobStore
+    apps: Mapping[str, AppSpec]
+    retention_days: float | None
+    clock: Callable[[], datetime]
+    redactor: Redactor
+
+
+def rules(pruning: Pruning, now: datetime) -> list[Rule]:
     """What retention applies: one rule per app with its own days, one for the rest."""
     own = {
         name: app.retention_days
-        for name, app in services.apps.items()
+        for name, app in pruning.apps.items()
         if app.retention_days is not None
     }
     found = [Rule(now - timedelta(days=days), only=(name,)) for name, days in own.items()]
-    if services.settings.retention_days is not None:
-        before = now - timedelta(days=services.settings.retention_days)
+    if pruning.retention_days is not None:
+        before = now - timedelta(days=pruning.retention_days)
         found.append(Rule(before, besides=tuple(sorted(own))))
     return found
 
 
-async def due(services: Services, rule: Rule, *, limit: int) -> list[Task]:
-    return await services.store.expiring(
-        rule.before, only=rule.only, besides=rule.besides, limit=limit
-    )
+async def due(store: TaskStore, rule: Rule, *, limit: int) -> list[Task]:
+    return await store.expiring(rule.before, only=rule.only, besides=rule.besides, limit=limit)
 
 
-async def prune(services: Services, *, dry_run: bool = False) -> Pruned:
+async def prune(pruning: Pruning, *, dry_run: bool = False) -> Pruned:
     """One round: removes (or, dry, lists) what retention says has gone."""
-    pruned = Pruned()
-    now = services.clock()
-    writer = TaskWriter(services.store, services.clock, services.redactor)
-    for rule in rules(services, now):
+    pruned, store = Pruned(), pruning.store
+    now = pruning.clock()
+    writer = TaskWriter(store, pruning.clock, pruning.redactor)
+    for rule in rules(pruning, now):
         if dry_run:
-            pruned.tasks += await due(services, rule, limit=DRY_RUN_LIMIT)
+            pruned.tasks += await due(store, rule, limit=DRY_RUN_LIMIT)
             continue
         for _ in range(MAX_BATCHES):
-            batch = await due(services, rule, limit=BATCH)
+            batch = await due(store, rule, limit=BATCH)
             for task in batch:
-                await _expire(services, writer, task)
+                await _expire(pruning.blobs, writer, task)
             pruned.tasks += batch
             if len(batch) < BATCH:
                 break
@@ -92,27 +106,27 @@ async def prune(services: Services, *, dry_run: bool = False) -> Pruned:
     return pruned
 
 
-async def _expire(services: Services, writer: TaskWriter, task: Task) -> None:
+async def _expire(blobs: BlobStore, writer: TaskWriter, task: Task) -> None:
     keys: Sequence[str] = [
         *(ref.key for ref in task.inputs.values()),
         *(output.key for output in task.outputs),
     ]
     for key in keys:
-        await services.blobs.delete(key)
-    await writer.apply(task.task_id, lambda t: t.expire_files(now=services.clock()))
+        await blobs.delete(key)
+    await writer.apply(task.task_id, lambda t: t.expire_files(now=writer.clock()))
 
 
-def configured(services: Services) -> bool:
-    return bool(rules(services, services.clock()))
+def configured(pruning: Pruning) -> bool:
+    return bool(rules(pruning, pruning.clock()))
 
 
-async def keep_pruning(services: Services, turn: Turn) -> None:
+async def keep_pruning(pruning: Pruning, turn: Turn) -> None:
     """Prunes every PRUNE_EVERY_S while this worker runs, in the cluster's turn."""
     while True:
         await asyncio.sleep(PRUNE_EVERY_S)
         try:
             async with turn() as mine:
                 if mine:
-                    await prune(services)
+                    await prune(pruning)
         except Exception:  # a database hiccup must not end the loop
             log.exception("pruning failed")

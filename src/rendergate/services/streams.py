@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from rendergate.domain.task import Task, TaskStatus
-from rendergate.services.context import Services
-from rendergate.store.base import EventLog
+from rendergate.services.changes import Changes
+from rendergate.store.base import EventLog, TaskStore
 
 HEARTBEAT_S = 10.0  # a comment line this often keeps proxies from closing an idle stream
 QUEUED_CHECK_S = 2.0  # how often the queue position of a task waiting here is read again
@@ -36,16 +36,16 @@ HEARTBEAT = StreamItem("heartbeat", None, None)
 
 
 async def follow(
-    task: Task, *, services: Services, log: EventLog, after: int = -1
+    task: Task, *, store: TaskStore, changes: Changes, log: EventLog, after: int = -1
 ) -> AsyncIterator[StreamItem]:
     """The task's events after version `after`, as they happen, ending with its terminal
     one. `task` is the caller's, already checked to be theirs."""
     task_id, position = task.task_id, None
-    with services.changes.watching(task_id) as changed:
+    with changes.watching(task_id) as changed:
         idle = 0.0
         while True:
             changed.clear()
-            batch, current = await _next(task_id, after, services=services, log=log)
+            batch, current = await _next(task_id, after, store=store, log=log)
             for event, snapshot in batch:
                 after = snapshot.version
                 yield StreamItem(event, snapshot, snapshot.version)
@@ -55,7 +55,7 @@ async def follow(
             if latest.status.is_terminal:
                 return
             if latest.status is TaskStatus.SUBMITTED:
-                ahead = await services.store.waiting_ahead(latest)
+                ahead = await store.waiting_ahead(latest)
                 if ahead != position:
                     yield StreamItem("task.queue", _queued(latest, ahead), None)
                 position = ahead
@@ -70,7 +70,7 @@ async def follow(
 
 
 async def _next(
-    task_id: int, after: int, *, services: Services, log: EventLog
+    task_id: int, after: int, *, store: TaskStore, log: EventLog
 ) -> tuple[list[tuple[str, Task]], Task | None]:
     """The events after version `after`; when there are none, the task as it is now too
     (to end the stream of a finished task, and to show a waiting task's queue position).
@@ -79,7 +79,7 @@ async def _next(
     batch = await log.after(task_id, after)
     if batch:
         return batch, None
-    current = await services.store.get(task_id)
+    current = await store.get(task_id)
     if current.status.is_terminal and after < current.version:
         batch = await log.after(task_id, after)
         if not batch:  # a task finished before the event log existed
@@ -99,17 +99,17 @@ async def _changed_within(changed: asyncio.Event, seconds: float) -> bool:
     return False
 
 
-async def wait_finished(task: Task, *, services: Services, seconds: float) -> Task:
+async def wait_finished(task: Task, *, store: TaskStore, changes: Changes, seconds: float) -> Task:
     """The task once finished, or as it is after `seconds`, whichever comes first."""
     loop = asyncio.get_running_loop()
     until = loop.time() + seconds
-    with services.changes.watching(task.task_id) as changed:
+    with changes.watching(task.task_id) as changed:
         while not task.status.is_terminal:
             left = until - loop.time()
             if left <= 0:
                 break
             changed.clear()
-            task = await services.store.get(task.task_id)
+            task = await store.get(task.task_id)
             if task.status.is_terminal:
                 break
             await _changed_within(changed, min(left, HEARTBEAT_S))

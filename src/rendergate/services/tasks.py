@@ -7,11 +7,14 @@ import base64
 import binascii
 import dataclasses
 import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 import structlog
 
-from rendergate.blobs.base import BlobNotFound
+from rendergate.blobs.base import BlobNotFound, BlobStore
 from rendergate.domain.errors import (
     FilesExpired,
     InvalidInput,
@@ -21,51 +24,67 @@ from rendergate.domain.errors import (
 )
 from rendergate.domain.task import MAX_SAFE_INTEGER, JobHandle, Task, TaskStatus
 from rendergate.domain.values import check_text
-from rendergate.providers.base import cancel_capability
-from rendergate.services.context import Services, Wake
+from rendergate.providers.base import Provider, cancel_capability
+from rendergate.redaction import Redactor
+from rendergate.services.cache import FinishedTasks
+from rendergate.services.context import Wake, Waker
 from rendergate.services.writer import TaskWriter
-from rendergate.store.base import Page
+from rendergate.store.base import Page, TaskStore
 
 log = structlog.get_logger(__name__)
 
 
-async def get_task(task_id: int, *, services: Services, caller: str | None = None) -> Task:
+async def get_task(
+    task_id: int, *, store: TaskStore, finished: FinishedTasks, caller: str | None = None
+) -> Task:
     """The task; one still in our queue also says how many wait ahead of it. `caller`:
     the id of the caller's API key (None in open mode: every task). Another key's task is
     answered as absent, the same way: the finished tasks' cache serves only its owner."""
-    task = services.finished.get(task_id)
+    task = finished.get(task_id)
     if task is not None and (caller is None or task.owner == caller):
         return task
-    task = await services.finished.load(task_id, lambda i: services.store.get(i, owner=caller))
+    task = await finished.load(task_id, lambda i: store.get(i, owner=caller))
     if task.status is TaskStatus.SUBMITTED:
-        ahead = await services.store.waiting_ahead(task)
+        ahead = await store.waiting_ahead(task)
         task = dataclasses.replace(task, queue_position=ahead)
     return task
 
 
-async def cancel_task(task_id: int, *, services: Services, caller: str | None = None) -> Task:
+@dataclass(frozen=True)
+class Cancelling:
+    """What a cancel uses: the task's row and its writes, the provider that may stop its
+    job, and the wake that tells its tracking loop."""
+
+    store: TaskStore
+    providers: Mapping[str, Provider]
+    clock: Callable[[], datetime]
+    redactor: Redactor
+    wake: Waker
+
+
+async def cancel_task(task_id: int, cancelling: Cancelling, *, caller: str | None = None) -> Task:
     """Cancels an unfinished task here at once and upstream where the provider can."""
-    task = await services.store.get(task_id, owner=caller)  # another key's: TaskNotFound
-    writer = TaskWriter(services.store, services.clock, services.redactor)
-    stored = await writer.apply(task_id, lambda t: t.cancel(now=services.clock()))
+    store, clock = cancelling.store, cancelling.clock
+    task = await store.get(task_id, owner=caller)  # another key's: TaskNotFound
+    writer = TaskWriter(store, clock, cancelling.redactor)
+    stored = await writer.apply(task_id, lambda t: t.cancel(now=clock()))
     if stored is None:
-        now = await services.store.get(task_id)
+        now = await store.get(task_id)
         raise InvalidTransition(f"task {task_id} is already {now.status} and cannot be canceled")
-    job = stored.provider_job
-    if job is not None and not await _stopped_upstream(stored, job, services):
+    job, provider = stored.provider_job, cancelling.providers.get(stored.provider)
+    if job is not None and not await _stopped_upstream(stored, job, provider):
         note = f"canceled here; {stored.provider} cannot cancel, so it may still run the job"
         stored = await writer.apply(
             task_id, lambda t: dataclasses.replace(t, error_message=note)
-        ) or await services.store.get(task_id)
-    await services.wake(task_id, Wake.CANCEL)
+        ) or await store.get(task_id)
+    await cancelling.wake(task_id, Wake.CANCEL)
     log.info("task canceled", task_id=task.task_id)
     return stored
 
 
-async def _stopped_upstream(task: Task, job: JobHandle, services: Services) -> bool:
+async def _stopped_upstream(task: Task, job: JobHandle, provider: Provider | None) -> bool:
     """Whether the provider confirmed it stopped the job. One that cannot cancel (Aliyun)
     says no; a failed call counts as yes, since the tracking loop asks again."""
-    provider = services.providers.get(task.provider)
     if provider is None:
         return True
     canceller = cancel_capability(provider)
@@ -85,7 +104,7 @@ async def _stopped_upstream(task: Task, job: JobHandle, services: Services) -> b
 
 async def list_tasks(
     *,
-    services: Services,
+    store: TaskStore,
     status: TaskStatus | None = None,
     app: str | None = None,
     cursor: str | None = None,
@@ -95,9 +114,7 @@ async def list_tasks(
     if app is not None:
         check_text(app, what="type", field="type", location="query")
     after = decode_cursor(cursor) if cursor else None
-    found = await services.store.find(
-        status=status, app=app, owner=caller, after=after, limit=limit + 1
-    )
+    found = await store.find(status=status, app=app, owner=caller, after=after, limit=limit + 1)
     page, more = found[:limit], len(found) > limit
     return page, encode_cursor(page[-1]) if more and page else None
 
@@ -129,13 +146,15 @@ def decode_cursor(cursor: str) -> Page:
 RESULT_LINK_S = 300  # a presigned result link works this long
 
 
-async def result_link(task: Task, *, services: Services, index: int = 0) -> str | None:
+async def result_link(
+    task: Task, *, blobs: BlobStore, result_links: Literal["proxy", "presigned"], index: int = 0
+) -> str | None:
     """With RENDERGATE_RESULT_LINKS=presigned, a link the storage signs for the result;
     None when results are served through rendergate (or the storage cannot sign)."""
     _require_result(task, index)
-    if services.settings.result_links != "presigned":
+    if result_links != "presigned":
         return None
-    return await services.blobs.link(task.outputs[index].key, RESULT_LINK_S)
+    return await blobs.link(task.outputs[index].key, RESULT_LINK_S)
 
 
 def _require_result(task: Task, index: int) -> None:
@@ -152,19 +171,19 @@ def _require_result(task: Task, index: int) -> None:
         raise ResultNotReady(f"task {task.task_id} has {has}, none at index {index}")
 
 
-async def result_bytes(task: Task, *, services: Services, index: int = 0) -> bytes:
+async def result_bytes(task: Task, *, blobs: BlobStore, index: int = 0) -> bytes:
     _require_result(task, index)
     try:
-        return await services.blobs.get(task.outputs[index].key)
+        return await blobs.get(task.outputs[index].key)
     except BlobNotFound as exc:
         raise ResultLost(f"the stored result of task {task.task_id} is missing") from exc
 
 
-async def result_or_loss(task: Task, *, services: Services) -> bytes | ResultLost:
+async def result_or_loss(task: Task, *, blobs: BlobStore) -> bytes | ResultLost:
     """GET's image: the first result's bytes, or why our storage has none (a file deleted
     by hand, a lost bucket), which GET tells in the task's answer rather than fail."""
     try:
-        return await result_bytes(task, services=services)
+        return await result_bytes(task, blobs=blobs)
     except ResultLost as exc:
         log.error("stored result missing", task_id=task.task_id)
         return exc

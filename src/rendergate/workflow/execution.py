@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
 
+from rendergate.blobs.base import BlobStore
+from rendergate.config.settings import Settings
+from rendergate.domain.apps import AppSpec
 from rendergate.domain.task import ErrorKind
-from rendergate.services.context import Services
+from rendergate.providers.base import Provider
+from rendergate.redaction import Redactor
+from rendergate.services.context import Wakeups
+from rendergate.services.metrics import Metrics
 from rendergate.services.writer import TaskWriter
 from rendergate.store.base import TaskStore
 from rendergate.workflow.circuit import Circuits
@@ -32,44 +40,55 @@ log = structlog.get_logger(__name__)
 DRAIN_S = 10.0  # how long a stopping worker lets submits and downloads under way finish
 
 
+@dataclass(frozen=True)
+class Running:
+    """What the steps use between them; each step is handed its own part of it."""
+
+    settings: Settings
+    store: TaskStore  # the worker's waits out outages (store/patient.py)
+    blobs: BlobStore
+    apps: Mapping[str, AppSpec]
+    providers: Mapping[str, Provider]
+    wakeups: Wakeups  # this process's tracking loops
+    metrics: Metrics
+    clock: Callable[[], datetime]
+    redactor: Redactor
+
+
 class TaskRunner:
-    """The three steps over one set of services, and the workflows running them."""
+    """The three steps over one set of parts, and the workflows running them."""
 
     def __init__(
         self,
-        services: Services,
+        running: Running,
         backoff: Backoff = DEFAULT_BACKOFF,
-        store: TaskStore | None = None,  # the steps' own view (the worker's waits, patient.py)
         slots_in_use: SlotsInUse | None = None,  # the orchestrator's count (SubmitStep)
     ) -> None:
-        settings = services.settings
-        self.writer = TaskWriter(store or services.store, services.clock, services.redactor)
+        settings, metrics = running.settings, running.metrics
+        self.writer = TaskWriter(running.store, running.clock, running.redactor)
         self.circuits = Circuits(settings.circuit_failures, settings.circuit_open_s)
         self.submit_step = SubmitStep(
             writer=self.writer,
-            providers=services.providers,
-            apps=services.apps,
-            blobs=services.blobs,
+            providers=running.providers,
+            apps=running.apps,
+            blobs=running.blobs,
             settings=settings,
             circuits=self.circuits,
             backoff=backoff,
             slots_in_use=slots_in_use,
-            observe=services.metrics,
+            observe=metrics,
         )
         self.track_step = TrackStep(
             writer=self.writer,
-            providers=services.providers,
-            apps=services.apps,
-            wakeups=services.wakeups,
-            observe=services.metrics,
+            providers=running.providers,
+            apps=running.apps,
+            wakeups=running.wakeups,
+            observe=metrics,
         )
         self.collect_step = CollectStep(
-            writer=self.writer,
-            providers=services.providers,
-            blobs=services.blobs,
-            observe=services.metrics,
+            writer=self.writer, providers=running.providers, blobs=running.blobs, observe=metrics
         )
-        self.redactor = services.redactor
+        self.redactor = running.redactor
         self._in_flight: dict[asyncio.Task[Any], int] = {}  # workflow -> its task id
         self._busy: dict[int, int] = {}  # task id -> submits and collects under way
         self.draining = False  # stopping: no submit starts

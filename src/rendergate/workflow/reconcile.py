@@ -10,35 +10,58 @@ an error, and one long past its app's deadline that no worker ended.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from rendergate.config.settings import Settings
+from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import WorkflowErrored
 from rendergate.domain.task import ErrorKind, Task
-from rendergate.services.context import Services, WorkflowState
+from rendergate.providers.base import Provider
+from rendergate.redaction import Redactor
+from rendergate.services.context import Orchestrator, WorkflowState
 from rendergate.services.routing import RunsHere
 from rendergate.services.writer import TaskWriter
+from rendergate.store.base import TaskStore
 from rendergate.workflow.provider_calls import cancel_upstream
 
 STALE_SUBMITTED_S = 30.0
 DEADLINE_GRACE_S = 60.0  # past the deadline, the worker's own check has had its turn
 
 
-async def reconcile(*, services: Services, min_age_s: float = 0.0) -> int:
+@dataclass(frozen=True)
+class Reconciling:
+    """What the sweep uses: the unfinished rows and their writes, the orchestrator that
+    knows and queues their workflows, the apps' deadlines, and what runs here."""
+
+    store: TaskStore
+    orchestrator: Orchestrator
+    apps: Mapping[str, AppSpec]
+    providers: Mapping[str, Provider]
+    settings: Settings  # why a provider does not run here (RunsHere)
+    clock: Callable[[], datetime]
+    redactor: Redactor
+
+
+async def reconcile(reconciling: Reconciling, *, min_age_s: float = 0.0) -> int:
     """Makes sure every unfinished task has its workflow; returns how many were (re)queued.
     Queuing is idempotent, so this is safe to repeat. Two kinds are failed instead: a task
     whose workflow ended in an error (a replay would raise it again), and one long past its
     deadline that no worker has ended (its worker is gone for good, or runs another
     version)."""
-    orchestrator = services.orchestrator
-    now, count = services.clock(), 0
-    writer = TaskWriter(services.store, services.clock, services.redactor)
+    orchestrator = reconciling.orchestrator
+    now, count = reconciling.clock(), 0
+    writer = TaskWriter(reconciling.store, reconciling.clock, reconciling.redactor)
     swept = [
         task
-        for task in await services.store.unfinished()
+        for task in await reconciling.store.unfinished()
         if (now - task.created_at).total_seconds() >= min_age_s
     ]
     states = await orchestrator.states(swept)  # one question for the whole set
-    here = RunsHere(services.providers, services.settings)
+    here = RunsHere(reconciling.providers, reconciling.settings)
     for task in swept:
-        if await _past_its_deadline(task, services, writer):
+        if await _past_its_deadline(task, reconciling, writer):
             continue
         state = states[task.task_id]
         if state is WorkflowState.LIVE or not here.runs(task.provider):
@@ -55,16 +78,16 @@ async def reconcile(*, services: Services, min_age_s: float = 0.0) -> int:
     return count
 
 
-async def _past_its_deadline(task: Task, services: Services, writer: TaskWriter) -> bool:
+async def _past_its_deadline(task: Task, reconciling: Reconciling, writer: TaskWriter) -> bool:
     """Fails (and cancels upstream) a task DEADLINE_GRACE_S past its app's deadline."""
-    app = services.apps.get(task.app)
+    app = reconciling.apps.get(task.app)
     if app is None:
         return False
     deadline = app.deadline(task.created_at, task.deadline_s)
-    overdue = services.clock() - deadline.at
+    overdue = reconciling.clock() - deadline.at
     if overdue.total_seconds() < DEADLINE_GRACE_S:
         return False
     if task.provider_job is not None:
-        await cancel_upstream(services.providers.get(task.provider), task.provider_job)
+        await cancel_upstream(reconciling.providers.get(task.provider), task.provider_job)
     await writer.fail(task.task_id, deadline.message(app), ErrorKind.TIMEOUT)
     return True

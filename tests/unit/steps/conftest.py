@@ -16,7 +16,7 @@ from rendergate.providers.local import LocalProvider
 from rendergate.runtime.bootstrap import open_services
 from rendergate.store.memory import MemoryTaskStore
 from rendergate.testing import ManualClock, RecordingOrchestrator
-from rendergate.workflow.execution import TaskRunner
+from rendergate.workflow.execution import Running, TaskRunner
 from support.steps import APPS, KEY, MakeWorld, ScriptedHub, World
 
 
@@ -50,7 +50,8 @@ async def make_world() -> AsyncIterator[MakeWorld]:
                     orchestrator=orchestrator,
                 )
             )
-            return World(services, store, hub, fake, clock, TaskRunner(services), orchestrator)
+            runner = TaskRunner(services.unpack(Running))
+            return World(services, store, hub, fake, clock, runner, orchestrator)
 
         yield make
 

@@ -9,7 +9,7 @@ from rendergate.domain.task import Skip
 from rendergate.providers.base import JobHandle
 from rendergate.testing import T0
 from rendergate.workflow.outcomes import Finished, Moved, Submitted
-from rendergate.workflow.reconcile import reconcile
+from rendergate.workflow.reconcile import Reconciling, reconcile
 from support.steps import BAD_INPUT, BUSY, DOWN, REFUSED_KEY, MakeWorld, World
 
 
@@ -164,7 +164,7 @@ async def test_reconcile_starts_the_workflow_of_the_route_the_task_moved_to(worl
     world.hub.submit_errors.append(BUSY)
     await world.runner.submit(task.task_id)
     world.orchestrator.started.clear()
-    assert await reconcile(services=world.services) == 1
+    assert await reconcile(world.services.unpack(Reconciling)) == 1
     assert world.orchestrator.workflow_ids == [f"task-{task.task_id}.1"]
 
 

@@ -11,8 +11,8 @@ from rendergate.blobs.base import BlobNotFound
 from rendergate.config.settings import Settings
 from rendergate.domain.errors import Fault, InputsGone, ProviderRejected
 from rendergate.providers.base import JobHandle
-from rendergate.services.tasks import cancel_task
-from rendergate.workflow.execution import TaskRunner
+from rendergate.services.tasks import Cancelling, cancel_task
+from rendergate.workflow.execution import Running, TaskRunner
 from rendergate.workflow.outcomes import Finished, Submitted
 from rendergate.workflow.provider_calls import Backoff
 from rendergate.workflow.tracking import MAX_HINTED_RETRY_S, fault_backoff
@@ -40,7 +40,7 @@ async def test_a_task_past_its_deadline_is_not_submitted(world: World) -> None:
 
 async def test_uploads_are_retried_as_patiently_as_the_submit(world: World) -> None:
     stamina.set_testing(False)  # real retries, with waits of a millisecond
-    world.runner = TaskRunner(world.services, Backoff(initial_s=0.001, max_s=0.002))
+    world.runner = TaskRunner(world.services.unpack(Running), Backoff(initial_s=0.001, max_s=0.002))
     task = await world.create(app="only_hub")
     world.hub.upload_errors.extend([DOWN] * 8)  # more than the 5 tries uploads once had
     assert await world.runner.submit(task.task_id) == Submitted()
@@ -54,7 +54,7 @@ async def test_a_cancel_during_the_uploads_creates_no_job_upstream(world: World)
     task = await world.create(app="only_hub")
 
     async def cancel_meanwhile(call: str) -> None:
-        await cancel_task(task.task_id, services=world.services)
+        await cancel_task(task.task_id, world.services.unpack(Cancelling))
 
     world.hub.during_calls = cancel_meanwhile
     assert await world.runner.submit(task.task_id) == Finished()
@@ -96,7 +96,7 @@ async def test_a_cancel_during_the_download_keeps_no_result_file(world: World) -
     tracked = await world.runner.track(task.task_id)
 
     async def cancel_meanwhile(call: str) -> None:
-        await cancel_task(task.task_id, services=world.services)
+        await cancel_task(task.task_id, world.services.unpack(Cancelling))
 
     world.hub.during_calls = cancel_meanwhile
     await world.runner.collect(task.task_id, tracked)

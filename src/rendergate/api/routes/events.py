@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from rendergate.api.deps import CallerDep, ServicesDep
 from rendergate.api.examples import KEY_OR_OPEN, errors, ok
-from rendergate.api.present import base_url, envelope, present_task
+from rendergate.api.present import base_url, envelope
 from rendergate.api.push_schemas import (
     DELIVERIES_EXAMPLE,
     DELIVERY_EXAMPLE,
@@ -23,9 +23,11 @@ from rendergate.api.push_schemas import (
 )
 from rendergate.api.schemas import Envelope
 from rendergate.delivery import push as use_cases
+from rendergate.delivery.push import Replaying
 from rendergate.domain.events import Delivery, EventType, parse_last_event_id
 from rendergate.domain.task import MAX_SAFE_INTEGER
 from rendergate.services import tasks as task_cases
+from rendergate.services.presenting import present_task
 from rendergate.services.streams import StreamItem, follow
 
 router = APIRouter(prefix="/tasks", tags=["events"])
@@ -85,13 +87,15 @@ async def stream_task_events(
         str | None, Header(alias="Last-Event-ID", max_length=20, description="Resume after")
     ] = None,
 ) -> StreamingResponse:
-    task = await task_cases.get_task(task_id, services=services, caller=caller)
+    store, changes, log = services.store, services.changes, services.events
+    task = await task_cases.get_task(
+        task_id, store=store, finished=services.finished, caller=caller
+    )
     after = parse_last_event_id(last_event_id)
-    base = base_url(request, services)
-    log = services.events
+    base = base_url(request, services.settings)
 
     async def body() -> AsyncIterator[str]:
-        async for item in follow(task, services=services, log=log, after=after):
+        async for item in follow(task, store=store, changes=changes, log=log, after=after):
             yield _sse(item, base)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -147,7 +151,13 @@ def _public(delivery: Delivery) -> DeliveryPublic:
 async def list_task_deliveries(
     task_id: TaskId, services: ServicesDep, caller: CallerDep
 ) -> JSONResponse:
-    found = await use_cases.deliveries_of(task_id, services=services, caller=caller)
+    found = await use_cases.deliveries_of(
+        task_id,
+        store=services.store,
+        finished=services.finished,
+        deliveries=services.deliveries,
+        caller=caller,
+    )
     return envelope(DeliveryList(deliveries=[_public(d) for d in found]))
 
 
@@ -180,5 +190,7 @@ async def replay_task_delivery(
     services: ServicesDep,
     caller: CallerDep,
 ) -> JSONResponse:
-    again = await use_cases.replay(task_id, delivery_id, services=services, caller=caller)
+    share = services.settings.max_replays_per_key
+    replaying = services.unpack(Replaying, max_replays_per_key=share)
+    again = await use_cases.replay(task_id, delivery_id, replaying, caller=caller)
     return envelope(_public(again), status_code=202)

@@ -78,5 +78,5 @@ async def healthz(services: ServicesDep) -> JSONResponse:
     responses={200: ok(APPS_EXAMPLE), **errors(413, 500)},
 )
 async def list_apps(services: ServicesDep) -> JSONResponse:
-    apps = public_apps(services)
+    apps = public_apps(services.apps, providers=services.providers, settings=services.settings)
     return JSONResponse(Envelope[list[AppPublic]](data=apps).model_dump(mode="json"))

@@ -19,15 +19,18 @@ from rendergate.api.examples import (
     errors,
     ok,
 )
-from rendergate.api.present import base_url, envelope, present_task
-from rendergate.api.schemas import Envelope, TaskList, TaskPublic
+from rendergate.api.present import base_url, envelope
+from rendergate.api.schemas import Envelope, TaskList
 from rendergate.domain.media import extension_of
 from rendergate.domain.task import MAX_SAFE_INTEGER, TaskStatus
-from rendergate.services import creating
 from rendergate.services import tasks as use_cases
-from rendergate.services.idempotency import create_once
+from rendergate.services.creating import Creating
+from rendergate.services.creating import create_task as create
+from rendergate.services.idempotency import CreatingOnce, create_once
 from rendergate.services.links import recorded_base
+from rendergate.services.presenting import TaskPublic, present_task
 from rendergate.services.streams import wait_finished
+from rendergate.services.tasks import Cancelling
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 MAX_WAIT_S = 60.0
@@ -66,17 +69,22 @@ async def create_task(
     """Takes multipart/form-data (`image` file, `reference` file, `type`, `angle`, `params` as
     a JSON string) or JSON (`image_base64` or `image_url`, `reference_base64` or
     `reference_url`, `type`, `angle`, `params`). Answers with the new task, as GET does."""
-    new = replace(await read_new_task(request, services), link_base=recorded_base(request.scope))
-    owner = caller or ""
+    settings, owner = services.settings, caller or ""
+    new = await read_new_task(
+        request, max_upload_bytes=settings.max_upload_bytes, fetcher=services.fetcher
+    )
+    new = replace(new, link_base=recorded_base(request.scope))
+    creating = services.unpack(Creating)
     if idempotency_key is None:
-        task = await creating.create_task(new, services=services, owner=owner)
-        replayed = False
+        task, replayed = await create(new, creating, owner=owner), False
     else:
-        task, replayed = await create_once(new, services=services, owner=owner, key=idempotency_key)
+        once = services.unpack(CreatingOnce, creating=creating)
+        task, replayed = await create_once(new, once, owner=owner, key=idempotency_key)
     wait_s = preferred_wait(prefer)
     if wait_s is not None:
-        task = await wait_finished(task, services=services, seconds=wait_s)
-    response = envelope(present_task(task, base=base_url(request, services)), status_code=201)
+        changes = services.changes
+        task = await wait_finished(task, store=services.store, changes=changes, seconds=wait_s)
+    response = envelope(present_task(task, base=base_url(request, settings)), status_code=201)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     if wait_s is not None:
@@ -116,9 +124,9 @@ async def list_tasks(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> JSONResponse:
     found, next_cursor = await use_cases.list_tasks(
-        services=services, status=status, app=type, cursor=cursor, limit=limit, caller=caller
+        store=services.store, status=status, app=type, cursor=cursor, limit=limit, caller=caller
     )
-    base = base_url(request, services)
+    base = base_url(request, services.settings)
     page = TaskList(tasks=[present_task(t, base=base) for t in found], next_cursor=next_cursor)
     return envelope(page)
 
@@ -141,11 +149,13 @@ async def get_task(
     """The body of a finished task polled with include_base64=false is kept, and served
     again by api/finished_cache.py without coming here."""
     services = get_services_now(request)
-    base = base_url(request, services)
-    task = await use_cases.get_task(task_id, services=services, caller=caller)
+    base = base_url(request, services.settings)
+    task = await use_cases.get_task(
+        task_id, store=services.store, finished=services.finished, caller=caller
+    )
     result = None
     if include_base64 and task.status is TaskStatus.COMPLETED and not task.files_expired_at:
-        result = await use_cases.result_or_loss(task, services=services)
+        result = await use_cases.result_or_loss(task, blobs=services.blobs)
     response = envelope(present_task(task, base=base, result=result))
     if not include_base64 and task.status.is_terminal:
         request.app.state.finished_bodies.put((task_id, base), (task.version, bytes(response.body)))
@@ -164,8 +174,8 @@ async def cancel_task(
 ) -> JSONResponse:
     """Stops tracking at once and asks the provider to stop where it can.
     A task that already finished answers 409."""
-    task = await use_cases.cancel_task(task_id, services=services, caller=caller)
-    return envelope(present_task(task, base=base_url(request, services)))
+    task = await use_cases.cancel_task(task_id, services.unpack(Cancelling), caller=caller)
+    return envelope(present_task(task, base=base_url(request, services.settings)))
 
 
 @router.get(
@@ -208,8 +218,11 @@ async def get_task_image(
         int, Query(ge=0, le=63, description="Which output, for multi-output apps")
     ] = 0,
 ) -> Response:
-    task = await use_cases.get_task(task_id, services=services, caller=caller)
-    link = await use_cases.result_link(task, services=services, index=index)
+    blobs, links = services.blobs, services.settings.result_links
+    task = await use_cases.get_task(
+        task_id, store=services.store, finished=services.finished, caller=caller
+    )
+    link = await use_cases.result_link(task, blobs=blobs, result_links=links, index=index)
     if link is not None:  # RENDERGATE_RESULT_LINKS=presigned: fetched from the storage
         return RedirectResponse(link, status_code=307, headers={"Cache-Control": "no-store"})
     # A stored result never changes: its ETag is its name, and a client holding it gets a 304
@@ -222,5 +235,5 @@ async def get_task_image(
     }
     if request.headers.get("if-none-match") == headers["ETag"]:
         return Response(status_code=304, headers=headers)
-    data = await use_cases.result_bytes(task, services=services, index=index)
+    data = await use_cases.result_bytes(task, blobs=blobs, index=index)
     return Response(data, media_type=output.content_type, headers=headers)

@@ -45,7 +45,8 @@ class Choice:
 def _choices(services: Services) -> tuple[list[Choice], str]:
     """Each app with the angles it takes, and the one chosen at first: `preview` when it
     can run here, else the first that can."""
-    apps = [Choice(app, ",".join(services.apps[app.name].angles)) for app in public_apps(services)]
+    public = public_apps(services.apps, providers=services.providers, settings=services.settings)
+    apps = [Choice(app, ",".join(services.apps[app.name].angles)) for app in public]
     runnable = [choice.app.name for choice in apps if choice.app.available]
     chosen = "preview" if "preview" in runnable else (runnable[0] if runnable else "")
     return apps, chosen

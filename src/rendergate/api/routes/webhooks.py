@@ -54,6 +54,8 @@ async def provider_webhook(
         token=token,
         headers=dict(request.headers),
         body=body,
-        services=services,
+        store=services.store,
+        providers=services.providers,
+        wake=services.wake,
     )
     return JSONResponse({"code": 0, "msg": "success", "data": None})

@@ -1,0 +1,115 @@
+"""The public shape of a task: the JSON body a GET answers and a client webhook carries.
+
+Below both the API (api/routes) and the webhook sender (delivery/), so that neither reaches
+into the other; the task API's fields first, as the task API specifies them."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from rendergate.domain.errors import ResultLost
+from rendergate.domain.task import Task, TaskStatus
+from rendergate.domain.values import renderable, safe_text
+
+
+class ImagePublic(BaseModel):
+    image_base64: str = Field("", description="The result's bytes, base64; empty until completed.")
+    image_url: str = Field("", description="Durable rendergate URL of the result.")
+
+
+class OutputPublic(BaseModel):
+    index: int
+    url: str
+    content_type: str
+    size: int
+    node_id: str = ""
+    file_type: str = ""
+
+
+class SkipPublic(BaseModel):
+    provider: str = Field(description="A provider of the app's routes that did not run the task.")
+    reason: str = Field(description="Why it was passed over (not configured, busy, refused us).")
+
+
+class TaskPublic(BaseModel):
+    task_id: int = Field(description="Random integer below 2^53, exact in JavaScript.")
+    status: TaskStatus = Field(description="submitted, processing, completed, failed or canceled")
+    progress: int = Field(ge=0, le=100, description="0-100, never moves backwards.")
+    type: str = Field(description="The app that runs the task.")
+    angle: str
+    image: ImagePublic
+    error_message: str
+    provider: str = Field(description="The provider that runs (or ran) the task.")
+    provider_job_id: str = Field(
+        "",
+        description="The provider's own id of the job (RunningHub taskId, Aliyun taskId, "
+        "ComfyUI prompt id), which its support desk asks for; empty for the local engine "
+        "and before the job is submitted.",
+    )
+    skipped_providers: list[SkipPublic] = Field(
+        [], description="The app's earlier routes the task fell back from, in order, and why."
+    )
+    params: dict[str, Any]
+    queue_position: int | None = Field(None, description="Tasks ahead of this one, when known.")
+    outputs: list[OutputPublic] = []
+    cost: dict[str, Any] | None = None
+    attempts: int = 0
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    files_expired_at: datetime | None = Field(
+        None,
+        description="When its inputs and results were removed for their age (retention): "
+        "from then on it has no image, and GET /tasks/{id}/image answers 410.",
+    )
+
+
+def present_task(task: Task, *, base: str, result: bytes | ResultLost | None = None) -> TaskPublic:
+    """The public shape of any stored task, whatever its row holds: text that is not valid
+    Unicode and values nested too deeply to encode are mended, never a 500 (values.py). A
+    `result` our storage lost is told as retention's is: no image, no link to a 410."""
+    lost = isinstance(result, ResultLost)
+    gone = bool(task.files_expired_at) or lost
+    completed = task.status is TaskStatus.COMPLETED and bool(task.outputs) and not gone
+    encoded = base64.b64encode(result).decode() if isinstance(result, bytes) else ""
+    url = f"{base}/tasks/{task.task_id}/image"
+    return TaskPublic(
+        task_id=task.task_id,
+        status=task.status,
+        progress=task.progress,
+        type=task.app,
+        angle=safe_text(task.angle),
+        image=ImagePublic(
+            image_base64=encoded if completed else "",
+            image_url=url if completed else "",
+        ),
+        error_message=str(result) if lost else safe_text(task.error_message),
+        provider=task.provider,
+        provider_job_id=safe_text(task.provider_job_id),
+        skipped_providers=[
+            SkipPublic(provider=s.provider, reason=safe_text(s.reason)) for s in task.skipped
+        ],
+        params=renderable(dict(task.params)),
+        queue_position=task.queue_position,
+        outputs=[
+            OutputPublic(
+                index=i,
+                url="" if gone else f"{url}?index={i}",
+                content_type=o.content_type,
+                size=o.size,
+                node_id=safe_text(o.node_id),
+                file_type=safe_text(o.file_type),
+            )
+            for i, o in enumerate(task.outputs)
+        ],
+        cost=renderable(dict(task.cost)) if task.cost else None,
+        attempts=task.attempts,
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+        finished_at=task.finished_at,
+        files_expired_at=task.files_expired_at,
+    )
