@@ -39,4 +39,8 @@ if [ -z "${RENDERGATE_TEST_COMFYUI_PYTHON:-}" ]; then
 fi
 # Debian's chromium for the web page's tests; where it cannot be installed (status 3) they skip.
 scripts/chromium-setup.sh || [ $? = 3 ]
-.venv/bin/python -m pytest "$@"
+# Four xdist workers, a test at a time each: most tests wait on servers, emulators and
+# timers, so four share two cores well (22 minutes in one process, 8 in four, measured on
+# this 2-core machine). Tests that stop PostgreSQL stop a server of their own
+# (tests/support/pg.py own_postgres). `scripts/test.sh -n 0` runs them in one process.
+.venv/bin/python -m pytest -n 4 --dist worksteal "$@"
