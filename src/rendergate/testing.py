@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from rendergate.domain.errors import WorkflowErrored
 from rendergate.domain.keys import ApiKey
 from rendergate.domain.task import Task
-from rendergate.services.context import WorkflowState
+from rendergate.services.ports import WorkflowState
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rendergate.services.context import EARLY_WAKES, Wake, Wakeups
+from rendergate.services.context import EARLY_WAKES, Wakeups
+from rendergate.services.ports import Wake
 
 
 def test_a_wake_before_the_loop_begins_is_not_lost() -> None:

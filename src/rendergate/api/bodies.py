@@ -21,8 +21,8 @@ from rendergate.api.schemas import TaskCreateJson
 from rendergate.domain.errors import InvalidInput, UnsupportedInput
 from rendergate.domain.events import parse_webhook_events
 from rendergate.domain.values import check_separators, check_value
-from rendergate.services.context import Fetcher
 from rendergate.services.creating import NewTask, Upload
+from rendergate.services.ports import Fetcher
 
 FORM = FormSpec(
     files=frozenset({"image", "reference"}),

@@ -32,16 +32,10 @@ from rendergate.runtime.caps import routed
 from rendergate.runtime.pg_wakes import PostgresWakes
 from rendergate.runtime.worker import Cluster, in_background
 from rendergate.services.changes import Changes
-from rendergate.services.context import (
-    Orchestrator,
-    Services,
-    Slots,
-    WakeChannel,
-    Wakeups,
-    utc_now,
-)
+from rendergate.services.context import Services, Slots, Wakeups, utc_now
 from rendergate.services.keys import KeyRing
 from rendergate.services.metrics import Metrics
+from rendergate.services.ports import Orchestrator, WakeChannel
 from rendergate.store.base import TaskStore
 from rendergate.store.cached import CachedTaskStore
 from rendergate.store.deliveries import SqlDeliveries, WriteTurn

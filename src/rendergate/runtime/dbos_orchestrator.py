@@ -35,7 +35,7 @@ from rendergate.runtime.workflow_rows import (
     queuing_write,
     workflow_states,
 )
-from rendergate.services.context import WorkflowState
+from rendergate.services.ports import WorkflowState
 from rendergate.store.base import AlongWrite
 from rendergate.workflow.execution import TaskRunner
 

@@ -22,7 +22,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rendergate.services.changes import Changes
-from rendergate.services.context import Wake, Wakeups
+from rendergate.services.context import Wakeups
+from rendergate.services.ports import Wake
 from rendergate.store.events import CHANNEL as CHANGES_CHANNEL
 
 log = structlog.get_logger(__name__)

@@ -16,7 +16,7 @@ from dbos import DBOSClient, EnqueueOptions, WorkflowStatus
 
 from rendergate import __version__
 from rendergate.domain.task import Task
-from rendergate.services.context import WorkflowState
+from rendergate.services.ports import WorkflowState
 from rendergate.store.base import AlongWrite
 
 WORKFLOW_NAME = "rendergate.run_task"

@@ -16,7 +16,7 @@ from rendergate.store.base import AlongWrite, Claim
 from rendergate.store.gauges import ClusterGauges
 
 if TYPE_CHECKING:
-    from rendergate.services.context import WorkflowState
+    from rendergate.services.ports import WorkflowState
 
 NO_SQL = "needs the SQL store"
 
@@ -31,7 +31,7 @@ class NoOrchestrator:
         return None
 
     async def states(self, tasks: Sequence[Task]) -> dict[int, WorkflowState]:
-        from rendergate.services.context import WorkflowState
+        from rendergate.services.ports import WorkflowState
 
         return dict.fromkeys((task.task_id for task in tasks), WorkflowState.LIVE)
 

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from rendergate.config.settings import Settings
 from rendergate.domain.errors import InvalidInput, LimitReached
-from rendergate.services.context import Fetcher
+from rendergate.services.ports import Fetcher
 from rendergate.services.rates import CreateRates
 from rendergate.store.base import TaskStore
 

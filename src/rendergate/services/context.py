@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rendergate.blobs.base import BlobStore
 from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ServerBusy, ShareTaken
-from rendergate.domain.task import Task
 from rendergate.lru import Lru
 from rendergate.providers.base import Provider
 from rendergate.redaction import Redactor
@@ -31,9 +29,9 @@ from rendergate.services.cache import FinishedTasks
 from rendergate.services.changes import Changes
 from rendergate.services.keys import KeyRing
 from rendergate.services.metrics import Metrics
+from rendergate.services.ports import Fetcher, Orchestrator, Wake, WakeChannel
 from rendergate.services.rates import CreateRates
 from rendergate.store.base import (
-    AlongWrite,
     ClaimStore,
     DeliveryLog,
     EventLog,
@@ -47,66 +45,11 @@ if TYPE_CHECKING:
 Parts = TypeVar("Parts", bound="DataclassInstance")
 
 
-class WorkflowState(StrEnum):
-    """What the orchestrator knows of a task's current workflow (for the reconciler)."""
-
-    ABSENT = "absent"  # never queued: a crash between the row and the queue (SQLite)
-    LIVE = "live"  # queued, running, or ended as it should
-    ERRORED = "errored"  # ended in an error: a replay would only raise it again
-    STOPPED = "stopped"  # cancelled in the orchestrator: to be resumed on its queue
-
-
-class Orchestrator(Protocol):
-    """Runs each task's durable workflow; DBOS behind it, nothing of DBOS in front."""
-
-    async def start(self, task: Task) -> None:
-        """Queues the task's workflow; starting one that exists already is a no-op."""
-        ...
-
-    def queuing(self, task: Task) -> AlongWrite | None:
-        """The task's queuing as a write in the transaction that adds its row, where the
-        two share a database (PostgreSQL); None where they do not (then `start` after)."""
-        ...
-
-    async def states(self, tasks: Sequence[Task]) -> dict[int, WorkflowState]:
-        """Each task's workflow state, by task id, asked for all of them at once."""
-        ...
-
-
-class Fetcher(Protocol):
-    """Fetches an input image by URL, safely (see intake.fetch)."""
-
-    async def fetch(self, url: str, *, role: str) -> tuple[bytes, str | None]: ...
-
-    async def vet(self, url: str, *, field: str) -> None:
-        """Refuses (InvalidInput) a URL we must not connect to, such as a webhook's."""
-        ...
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
 EARLY_WAKES = 4096  # wakes kept for tasks no tracking loop here follows yet
-
-
-class Wake(StrEnum):
-    """Why a task's tracking loop is woken before its next poll."""
-
-    WEBHOOK = "webhook"  # the provider called back: ask it now, not from an estimate
-    CANCEL = "cancel"  # canceled through the API: stop the job
-    RECONNECTED = "reconnected"  # wakes may have been missed while cut off
-
-
-class WakeChannel(Protocol):
-    """Carries a wake from whichever process received the webhook or cancel to the one
-    tracking the task: this process (Wakeups), or any (runtime/pg_wakes.py)."""
-
-    async def send(self, task_id: int, reason: Wake) -> None: ...
-
-
-Waker = Callable[[int, Wake], Awaitable[None]]
-"""Wakes a task's tracking loop, in whichever process it runs (Services.wake)."""
 
 
 @dataclass

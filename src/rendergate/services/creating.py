@@ -26,7 +26,7 @@ from rendergate.imaging.inputs import CheckedImage, check_image
 from rendergate.providers import registry
 from rendergate.providers.base import Provider
 from rendergate.services.admission import check_push, within_limits
-from rendergate.services.context import Fetcher, Orchestrator
+from rendergate.services.ports import Fetcher, Orchestrator
 from rendergate.services.rates import CreateRates
 from rendergate.services.routing import RunsHere, refuse_undeclared
 from rendergate.store.base import AlongWrite, TaskIdTaken, TaskStore

@@ -14,7 +14,7 @@ import structlog
 
 from rendergate.domain.errors import InvalidInput, ProviderRejected, TaskNotFound
 from rendergate.providers.base import Provider, webhook_capability
-from rendergate.services.context import Wake, Waker
+from rendergate.services.ports import Wake, Waker
 from rendergate.store.base import TaskStore
 
 log = structlog.get_logger(__name__)

@@ -27,7 +27,7 @@ from rendergate.domain.values import check_text
 from rendergate.providers.base import Provider, cancel_capability
 from rendergate.redaction import Redactor
 from rendergate.services.cache import FinishedTasks
-from rendergate.services.context import Wake, Waker
+from rendergate.services.ports import Wake, Waker
 from rendergate.services.writer import TaskWriter
 from rendergate.store.base import Page, TaskStore
 

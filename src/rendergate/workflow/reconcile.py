@@ -20,7 +20,7 @@ from rendergate.domain.errors import WorkflowErrored
 from rendergate.domain.task import ErrorKind, Task
 from rendergate.providers.base import Provider
 from rendergate.redaction import Redactor
-from rendergate.services.context import Orchestrator, WorkflowState
+from rendergate.services.ports import Orchestrator, WorkflowState
 from rendergate.services.routing import RunsHere
 from rendergate.services.writer import TaskWriter
 from rendergate.store.base import TaskStore

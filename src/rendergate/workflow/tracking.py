@@ -17,7 +17,8 @@ from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import JobLost, ProviderError, ProviderUnavailable
 from rendergate.domain.task import ErrorKind, JobHandle, Task
 from rendergate.providers.base import JobPhase, JobStatus, Provider, webhook_capability
-from rendergate.services.context import Wake, Wakeups
+from rendergate.services.context import Wakeups
+from rendergate.services.ports import Wake
 from rendergate.services.writer import TaskWriter
 from rendergate.workflow.outcomes import FINISHED_TRACK, Tracked, TrackOutcome, succeeded
 from rendergate.workflow.provider_calls import (
