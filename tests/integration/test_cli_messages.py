@@ -115,8 +115,8 @@ def test_a_401_says_to_set_rendergate_api_key(tmp_path: Path) -> None:
 def test_ctrl_c_while_waiting_leaves_the_task_running_and_says_how_to_follow_it(
     live: ServeProcess, shot: Path, tmp_path: Path
 ) -> None:
-    # fake_patient: the task must outlive a slow start on a loaded machine (fake's deadline
-    # of 30 s once ran out before the test's SIGINT, and the CLI rightly said "failed")
+    # fake_patient: the task must outlive a slow start on a loaded machine (a deadline of
+    # 30 s once ran out before the test's SIGINT, and the CLI rightly said "failed")
     command = [str(RENDERGATE), "submit", str(shot), "--type", "fake_patient", "--params", HANG]
     waiting = subprocess.Popen(
         [*command, "--wait", "--server", live.url],

@@ -316,13 +316,13 @@ async def test_a_deadline_s_fails_the_task_and_says_so(settings: Settings) -> No
         fake = server.services.providers["fake"]
         assert fake.canceled  # type: ignore[attr-defined]
         async with server.http.post(
-            f"{server.url}/tasks", json=create_body(deadline_s=31)
+            f"{server.url}/tasks", json=create_body(deadline_s=601)
         ) as response:
             body = await response.json()
             assert response.status == 422
             said = body["detail"][0]["msg"]
             assert (
-                said == "deadline_s must be over 0 s and at most 30 s, the deadline of app 'fake'"
+                said == "deadline_s must be over 0 s and at most 600 s, the deadline of app 'fake'"
             )
         for wrong in (True, "5"):  # JSON's own types only
             async with server.http.post(
