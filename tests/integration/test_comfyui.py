@@ -87,15 +87,18 @@ async def test_comfy_demo_scales_and_inverts(app_server: RunningServer) -> None:
     assert all(abs(a - b) <= 1 for a, b in zip(pixel, expected, strict=True)), pixel
 
 
-async def test_default_params_keep_the_template_value(app_server: RunningServer) -> None:
+async def test_a_task_without_params_runs_with_the_declared_default(
+    app_server: RunningServer,
+) -> None:
     task_id = await submit(app_server, "comfy_demo", width=20, height=10)
     task = await app_server.wait_finished(task_id, timeout_s=60)
     assert task["status"] == "completed", task
+    assert task["params"] == {"scale": 2}  # comfy_demo's form's default, recorded
     assert (await result_image(app_server, task_id)).size == (40, 20)
 
 
 async def test_a_refused_value_fails_with_comfyuis_reason(app_server: RunningServer) -> None:
-    task_id = await submit(app_server, "comfy_demo", '{"scale": 100}')
+    task_id = await submit(app_server, "comfy_unchecked", '{"scale": 100}')  # comfy_demo: 422
     task = await app_server.wait_finished(task_id, timeout_s=60)
     assert task["status"] == "failed"
     message = task["error_message"]

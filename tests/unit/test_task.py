@@ -183,13 +183,20 @@ def test_parse_apps_reads_every_field_and_defaults() -> None:
             ),
         ),
         title="Render",
+        label="Render",
         description="d",
-        requires_reference=True,
+        reference="required",
         deadline_s=60.0,
         angles=("front", "top"),
     )
     bare = apps["bare"]
-    assert (bare.provider, bare.deadline_s, bare.requires_reference) == ("local", 1800.0, False)
+    assert (bare.provider, bare.deadline_s, bare.reference) == ("local", 1800.0, "optional")
+    assert (bare.requires_reference, bare.seed, bare.params, bare.label) == (
+        False,
+        False,
+        (),
+        "bare",
+    )
     assert (bare.angles, bare.bindings, dict(bare.options), bare.title) == ((), (), {}, "")
     assert parse_apps({}) == {}
 

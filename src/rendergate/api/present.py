@@ -9,9 +9,10 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from rendergate.api.schemas import AppPublic, Envelope
+from rendergate.api.schemas import AppPublic, Envelope, ParamPublic
 from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
+from rendergate.domain.params import ParamSpec
 from rendergate.providers.base import Provider
 from rendergate.services.links import answer_base
 from rendergate.services.routing import RunsHere
@@ -40,11 +41,29 @@ def public_apps(
                 name=app.name,
                 provider=provider,
                 title=app.title,
+                label=app.label,
                 description=app.description,
+                reference=app.reference,
                 requires_reference=app.requires_reference,
+                seed=app.seed,
+                angles=list(app.angles),
+                params=[public_param(spec) for spec in app.params],
                 deadline_s=app.deadline_s,
                 available=reason is None,
                 unavailable_reason=reason,
             )
         )
     return public
+
+
+def public_param(spec: ParamSpec) -> ParamPublic:
+    return ParamPublic(
+        name=spec.name,
+        type=spec.type,
+        min=spec.min,
+        max=spec.max,
+        choices=list(spec.choices) if spec.type == "choice" else None,
+        default=spec.default,
+        label=spec.label,
+        description=spec.description,
+    )

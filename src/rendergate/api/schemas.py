@@ -6,6 +6,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
+from rendergate.domain.apps import Reference
+from rendergate.domain.params import ParamType
 from rendergate.services.presenting import TaskPublic
 
 T = TypeVar("T")
@@ -78,12 +80,35 @@ class TaskCreateJson(BaseModel):
     )
 
 
+class ParamPublic(BaseModel):
+    """One param of an app's form, as the apps file declares it."""
+
+    name: str = Field(description="The key in a task's `params`.")
+    type: ParamType
+    min: int | float | None = Field(None, description="number and integer: the least allowed")
+    max: int | float | None = Field(None, description="number and integer: the most allowed")
+    choices: list[str | int | float] | None = Field(None, description="choice: the values")
+    default: bool | int | float | str | None = Field(
+        None, description="Filled in when a create leaves the param out; null: none"
+    )
+    label: str
+    description: str
+
+
 class AppPublic(BaseModel):
     name: str
     provider: str
     title: str
+    label: str = Field(description="The title in ASCII, for a page with no CJK font.")
     description: str
-    requires_reference: bool
+    reference: Reference = Field(description="Whether a task takes a reference image.")
+    requires_reference: bool = Field(description='reference is "required"')
+    seed: bool = Field(description="Whether the app uses a seed.")
+    angles: list[str] = Field(description="The angles a task may name; empty: any.")
+    params: list[ParamPublic] = Field(
+        description="The params a task may give, in the order the app declares them; empty: "
+        "the app declares none (it takes those its provider reads, unchecked)."
+    )
     deadline_s: float = Field(description="A task of this app fails after this long.")
     available: bool
     unavailable_reason: str | None = None

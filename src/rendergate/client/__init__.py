@@ -37,6 +37,7 @@ from rendergate.client.errors import (
 )
 from rendergate.client.models import (
     App,
+    AppParam,
     Delivery,
     DeliveryAttempt,
     Output,
@@ -53,6 +54,7 @@ from rendergate.client.webhooks import verify_webhook
 __all__ = [
     "ApiError",
     "App",
+    "AppParam",
     "AsyncClient",
     "Client",
     "Conflict",

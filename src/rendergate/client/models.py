@@ -136,21 +136,54 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class AppParam:
+    """One param of an app's form: build a form field from it. `type` is number, integer,
+    boolean, string or choice; `min` and `max` bound a number or integer (inclusive),
+    `choices` lists a choice's values; `default` is what the server fills in when a task
+    leaves the param out (None: nothing)."""
+
+    name: str
+    type: str = "string"
+    min: int | float | None = None
+    max: int | float | None = None
+    choices: tuple[str | int | float, ...] = ()
+    default: bool | int | float | str | None = None
+    label: str = ""
+    description: str = ""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AppParam:
+        return _build(cls, data, choices=tuple(data.get("choices") or ()))
+
+
+@dataclass(frozen=True)
 class App:
-    """An app a task's `type` can name, and whether it can run on that server."""
+    """An app a task's `type` can name, and whether it can run on that server. `label` is
+    its title in ASCII; `reference` is "required", "optional" or "none"; `params` its form,
+    in the order the app declares it (empty: it declares none)."""
 
     name: str
     provider: str = ""
     title: str = ""
+    label: str = ""
     description: str = ""
+    reference: str = "optional"
     requires_reference: bool = False
+    seed: bool = False
+    angles: tuple[str, ...] = ()
+    params: tuple[AppParam, ...] = ()
     deadline_s: float = 0.0
     available: bool = True
     unavailable_reason: str | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> App:
-        return _build(cls, data)
+        return _build(
+            cls,
+            data,
+            angles=tuple(data.get("angles", ())),
+            params=tuple(AppParam.from_json(p) for p in data.get("params", ())),
+        )
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,20 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from rendergate.domain.errors import InvalidInput
+from rendergate.domain.params import ParamSpec, fill_params, parse_form
 from rendergate.domain.values import MAX_DAYS, MAX_SECONDS
 
 INPUT_ROLES = ("image", "reference")
+Reference = Literal["required", "optional", "none"]  # whether the app takes a reference image
+REFERENCE_KINDS: tuple[str, ...] = get_args(Reference)
 ROUTE_KEYS = frozenset({"provider", "bindings", "options"})
+APP_KEYS = ROUTE_KEYS | {
+    "title", "label", "description", "reference", "requires_reference", "seed", "params",
+    "deadline_s", "retention_days", "angles", "fallbacks",
+}  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,8 +68,11 @@ class AppSpec:
     name: str
     routes: tuple[Route, ...]  # every provider the app can run on, in the order they are tried
     title: str = ""
+    label: str = ""  # the title in ASCII, for a page with no CJK font
     description: str = ""
-    requires_reference: bool = False
+    reference: Reference = "optional"
+    seed: bool = False  # whether the app uses a seed (declared here; the seed is wired apart)
+    params: tuple[ParamSpec, ...] = ()  # its form; empty: the params its routes read, unchecked
     deadline_s: float = 1800.0
     retention_days: float | None = None  # None: RENDERGATE_RETENTION_DAYS applies
     angles: tuple[str, ...] = ()  # empty: any angle is accepted
@@ -74,6 +84,10 @@ class AppSpec:
 
     # The first route's provider, bindings and options: what the app was written for, and
     # for an adapter (given `on(provider)`) its own route's.
+
+    @property
+    def requires_reference(self) -> bool:
+        return self.reference == "required"
 
     @property
     def provider(self) -> str:
@@ -117,11 +131,17 @@ class AppSpec:
     def check_request(self, *, angle: str, has_reference: bool) -> None:
         if self.requires_reference and not has_reference:
             raise InvalidInput(f"app {self.name!r} needs a reference image", field="reference")
+        if self.reference == "none" and has_reference:
+            raise InvalidInput(f"app {self.name!r} takes no reference image", field="reference")
         if self.angles and angle not in self.angles:
             raise InvalidInput(
                 f"angle {angle!r} is not one of {', '.join(self.angles)} for app {self.name!r}",
                 field="angle",
             )
+
+    def checked_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """`params` checked against the app's form, its defaults filled in (domain/params.py)."""
+        return fill_params(self.params, params)
 
 
 def parse_apps(document: Mapping[str, Any]) -> dict[str, AppSpec]:
@@ -138,25 +158,95 @@ def parse_apps(document: Mapping[str, Any]) -> dict[str, AppSpec]:
 def _parse_app(name: str, raw: Any) -> AppSpec:
     if not isinstance(raw, Mapping):
         raise ValueError(f"app {name!r} must be a table")
-    if not isinstance(raw.get("requires_reference", False), bool):
-        raise ValueError(f"app {name!r}: requires_reference must be true or false")
+    unknown = sorted(set(raw) - APP_KEYS)
+    if unknown:  # a typo (`param` for `params`) would otherwise drop what it names unseen
+        raise ValueError(
+            f"app {name!r} has unknown keys {', '.join(unknown)} "
+            f"(an app has {', '.join(sorted(APP_KEYS))})"
+        )
     angles = raw.get("angles", [])
     if not isinstance(angles, list) or not all(isinstance(a, str) for a in angles):
         raise ValueError(f"app {name!r}: angles must be a list of strings")
     routes = _parse_routes(name, raw)
+    form = parse_form(name, raw.get("params", {}))
+    _refuse_unbound_params(name, form, routes)
+    title = str(raw.get("title", ""))
+    label, reference, seed = (
+        _label(name, raw.get("label"), title),
+        _reference(name, raw),
+        _flag(name, raw, "seed"),
+    )
     try:
         return AppSpec(
             name=name,
             routes=routes,
-            title=str(raw.get("title", "")),
+            title=title,
+            label=label,
             description=str(raw.get("description", "")),
-            requires_reference=raw.get("requires_reference", False),
+            reference=reference,
+            seed=seed,
+            params=form,
             deadline_s=_duration(name, raw, "deadline_s", "seconds", MAX_SECONDS) or 1800.0,
             retention_days=_duration(name, raw, "retention_days", "days", MAX_DAYS),
             angles=tuple(angles),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"app {name!r} is malformed: {exc}") from exc
+
+
+def _flag(name: str, raw: Mapping[str, Any], key: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"app {name!r}: {key} must be true or false")
+    return value
+
+
+def _reference(name: str, raw: Mapping[str, Any]) -> Reference:
+    """`reference`, or the older `requires_reference = true` (apps files still use it)."""
+    legacy = _flag(name, raw, "requires_reference")
+    if "reference" not in raw:
+        return "required" if legacy else "optional"
+    if "requires_reference" in raw:
+        raise ValueError(
+            f"app {name!r} sets both reference and requires_reference (its older spelling): "
+            "keep reference"
+        )
+    value = raw["reference"]
+    if value not in REFERENCE_KINDS:
+        raise ValueError(
+            f"app {name!r}: reference must be one of {', '.join(map(repr, REFERENCE_KINDS))}, "
+            f"not {value!r}"
+        )
+    return value  # type: ignore[no-any-return]
+
+
+def _label(name: str, label: Any, title: str) -> str:
+    """The app's ASCII title: its `label`; else its title when that is ASCII; else its name."""
+    if label is None:
+        return title if title and title.isascii() else name
+    if not isinstance(label, str) or not label.isascii() or not label.isprintable() or not label:
+        raise ValueError(
+            f"app {name!r}: label must be printable ASCII text (it stands in for the title "
+            "where no CJK font is)"
+        )
+    return label
+
+
+def _refuse_unbound_params(
+    name: str, form: tuple[ParamSpec, ...], routes: tuple[Route, ...]
+) -> None:
+    """In an app that declares its params, each `params.<key>` binding names one of them."""
+    if not form:
+        return
+    declared = [spec.name for spec in form]
+    for route in routes:
+        for binding in route.bindings:
+            key = binding.source.removeprefix("params.")
+            if binding.source.startswith("params.") and key not in declared:
+                raise ValueError(
+                    f"app {name!r}: a binding reads params.{key}, which its params do not "
+                    f"declare; its params: {', '.join(declared)}"
+                )
 
 
 def _parse_routes(name: str, raw: Mapping[str, Any]) -> tuple[Route, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -94,6 +95,7 @@ async def create_task(
     if "image" not in roles:
         raise InvalidInput("an image is required", field="image")
     check_value(dict(request.params), what="params", field="params")
+    request = dataclasses.replace(request, params=app.checked_params(request.params))
     refuse_undeclared(app, request.params, settings)
     for name in ("angle", "webhook_url"):  # a form's text fields, which nothing checked yet
         check_text(getattr(request, name), what=name, field=name)

@@ -67,9 +67,9 @@ class RunsHere:
         return provider, None
 
 
-def declared_params(app: AppSpec, entries: Mapping[str, ProviderEntry[Any]]) -> set[str] | None:
-    """The params the app's routes use: its `params.<key>` bindings and what its providers
-    read themselves; None when a provider takes any."""
+def read_params(app: AppSpec, entries: Mapping[str, ProviderEntry[Any]]) -> set[str] | None:
+    """The params the app's routes read: their `params.<key>` bindings and what their
+    providers read themselves; None when a provider takes any."""
     names: set[str] = set()
     for route in app.routes:
         entry = entries.get(route.provider)
@@ -81,6 +81,19 @@ def declared_params(app: AppSpec, entries: Mapping[str, ProviderEntry[Any]]) -> 
             for b in route.bindings
             if b.source.startswith("params.")
         }
+    return names
+
+
+def declared_params(app: AppSpec, entries: Mapping[str, ProviderEntry[Any]]) -> set[str] | None:
+    """The params a task of the app may hold. An app that declares its form takes the form's
+    (which name every `params.<key>` binding: domain/apps.py) and the fixed ones its providers
+    read themselves; one that does not, what its routes read (None: any)."""
+    if not app.params:
+        return read_params(app, entries)
+    names = {spec.name for spec in app.params}
+    for route in app.routes:
+        entry = entries.get(route.provider)
+        names |= set(entry.params or ()) if entry is not None else set()
     return names
 
 

@@ -30,16 +30,48 @@ APPS_EXAMPLE = {
     "msg": "success",
     "data": [
         {
+            "name": "comfy_demo",
+            "provider": "comfyui",
+            "title": "ComfyUI demo (model-free)",
+            "label": "ComfyUI demo (model-free)",
+            "description": "Runs on your own ComfyUI servers: scales the screenshot by "
+            "`params.scale` and inverts its colours.",
+            "reference": "none",
+            "requires_reference": False,
+            "seed": False,
+            "angles": [],
+            "params": [
+                {
+                    "name": "scale",
+                    "type": "number",
+                    "min": 1,
+                    "max": 4,
+                    "choices": None,
+                    "default": 2,
+                    "label": "Scale",
+                    "description": "How many times larger the result is",
+                }
+            ],
+            "deadline_s": 600.0,
+            "available": True,
+            "unavailable_reason": None,
+        },
+        {
             "name": "su_render",
             "provider": "runninghub",
             "title": "SU截图转效果图",
+            "label": "SketchUp screenshot to render",
             "description": "SketchUp screenshot to photoreal render on RunningHub.",
+            "reference": "required",
             "requires_reference": True,
+            "seed": False,
+            "angles": [],
+            "params": [],
             "deadline_s": 1800.0,
             "available": False,
             "unavailable_reason": "provider 'runninghub' is not configured: "
             "set RENDERGATE_RUNNINGHUB_API_KEY",
-        }
+        },
     ],
 }
 
