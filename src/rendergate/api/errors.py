@@ -28,6 +28,8 @@ from rendergate.domain.errors import (
     InvalidInput,
     InvalidTransition,
     LimitReached,
+    PresetExists,
+    PresetNotFound,
     RendergateError,
     ReplayPending,
     RequestInProgress,
@@ -67,13 +69,13 @@ def body_refusal(exc: InputTooLarge | ServerBusy | ShareTaken) -> JSONResponse:
 
 
 async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, TaskNotFound | ResultNotReady):
+    if isinstance(exc, TaskNotFound | ResultNotReady | PresetNotFound):
         return envelope_error(404, str(exc))
     if isinstance(exc, Unauthorized):
         return envelope_error(401, str(exc), {"WWW-Authenticate": "Bearer"})
     if isinstance(exc, RequestInProgress):  # Retry-After: the SDK waits this 409 out
         return envelope_error(409, str(exc), {"Retry-After": str(exc.retry_after_s)})
-    if isinstance(exc, InvalidTransition | ReplayPending):
+    if isinstance(exc, InvalidTransition | ReplayPending | PresetExists):
         return envelope_error(409, str(exc))
     if isinstance(exc, InvalidInput):
         if isinstance(exc, InputTooLarge):

@@ -41,6 +41,8 @@ def limit_for(scope: Scope, max_upload_bytes: int) -> int:
     path: str = scope["path"]
     if scope["method"] == "POST" and path.rstrip("/") == "/tasks":
         return create_body_limit(max_upload_bytes)
+    if scope["method"] in ("POST", "PUT") and path.startswith("/presets"):
+        return create_body_limit(max_upload_bytes)  # a reference image, as a create's
     if path.startswith("/webhooks/"):
         return WEBHOOK_BODY_BYTES
     return OTHER_BODY_BYTES

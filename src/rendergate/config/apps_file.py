@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -17,8 +18,84 @@ from typing import Any
 from rendergate.config.settings import Settings
 from rendergate.config.values import read_toml
 from rendergate.domain.apps import AppSpec, Route, parse_apps
-from rendergate.domain.errors import ConfigError
+from rendergate.domain.errors import ConfigError, InvalidInput
+from rendergate.domain.presets import BuiltinPresets, Preset, PresetDeclaration, parse_presets
+from rendergate.domain.task import InputRef
+from rendergate.imaging.inputs import check_image
 from rendergate.providers import ProviderEntry, registry
+
+BUILT_IN_AT = datetime(2026, 12, 1, tzinfo=UTC)  # a built-in preset's one version's date
+
+
+def load_presets(settings: Settings, apps: Mapping[str, AppSpec]) -> BuiltinPresets:
+    """The built-in presets, then those of RENDERGATE_APPS_FILE (which may replace them),
+    their apps and params checked and their reference images read, so a broken one stops
+    the start."""
+    package = resources.files("rendergate")
+    documents: list[tuple[Mapping[str, Any], Traversable | Path]] = [
+        (tomllib.loads(package.joinpath("apps.toml").read_text(encoding="utf-8")), package)
+    ]
+    if settings.apps_file is not None:
+        own = read_toml(settings.apps_file, what="RENDERGATE_APPS_FILE")
+        documents.append((own, settings.apps_file.parent))
+    presets: dict[str, Preset] = {}
+    references: dict[str, bytes] = {}
+    for document, base in documents:
+        try:
+            declared = parse_presets(document)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        for declaration in declared:
+            preset, data = _builtin_preset(declaration, apps, base, settings)
+            presets[preset.name] = preset
+            if preset.reference is not None and data is not None:
+                references[preset.reference.key] = data
+    return BuiltinPresets(presets, references)
+
+
+def _builtin_preset(
+    declaration: PresetDeclaration,
+    apps: Mapping[str, AppSpec],
+    base: Traversable | Path,
+    settings: Settings,
+) -> tuple[Preset, bytes | None]:
+    where = f"preset {declaration.name!r}"
+    app = apps.get(declaration.app)
+    if app is None:
+        raise ConfigError(f"{where} names type {declaration.app!r}, which is no app")
+    try:
+        params = app.checked_params(declaration.params)
+        data = base.joinpath(declaration.reference).read_bytes() if declaration.reference else None
+        checked = (
+            None
+            if data is None
+            else check_image(
+                data,
+                role="reference",
+                max_bytes=settings.max_upload_bytes,
+                max_pixels=settings.max_image_pixels,
+            )
+        )
+    except InvalidInput as exc:
+        raise ConfigError(f"{where}: {exc.message}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{where}: its reference {declaration.reference} cannot be read") from exc
+    reference = (
+        None
+        if checked is None
+        else InputRef(key=f"builtin:{declaration.name}", content_type=checked.content_type)
+    )
+    preset = Preset(
+        name=declaration.name,
+        version=1,
+        app=app.name,
+        params=params,
+        reference=reference,
+        description=declaration.description,
+        built_in=True,
+        created_at=BUILT_IN_AT,
+    )
+    return preset, data
 
 
 def load_apps(settings: Settings) -> dict[str, AppSpec]:

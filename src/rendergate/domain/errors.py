@@ -70,6 +70,18 @@ class TaskNotFound(RendergateError):
         self.task_id = task_id
 
 
+class PresetNotFound(RendergateError):
+    """The caller has no preset of this name, and no built-in one has it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"preset {name!r} not found")
+        self.name = name
+
+
+class PresetExists(RendergateError):
+    """A preset of that name exists (POST), or another edit of it came first (PUT)."""
+
+
 class InvalidTransition(RendergateError):
     """The task cannot move to that state from the one it is in."""
 

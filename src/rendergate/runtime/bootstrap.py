@@ -16,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rendergate.blobs.base import BlobStore
 from rendergate.blobs.setup import open_blobs
-from rendergate.config.apps_file import load_apps
+from rendergate.config.apps_file import load_apps, load_presets
 from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ConfigError
+from rendergate.domain.presets import BuiltinPresets
 from rendergate.domain.task import Task
 from rendergate.intake.fetch import UrlFetcher
 from rendergate.providers import build_providers, registry
@@ -43,6 +44,7 @@ from rendergate.store.events import SqlEventLog
 from rendergate.store.gauges import SqlGauges
 from rendergate.store.idempotency import SqlIdempotency
 from rendergate.store.keys import KeyStore
+from rendergate.store.presets import SqlPresetStore
 from rendergate.store.sql import SqlTaskStore, create_engine, migrate
 
 log = structlog.get_logger(__name__)
@@ -75,7 +77,7 @@ async def open_services(
     async with contextlib.AsyncExitStack() as stack:
         if settings.is_single_process and store is None:  # the process opening SQLite
             stack.enter_context(data_lock.holding(settings.data_dir))
-        apps = apps if apps is not None else load_apps(settings)
+        apps, presets = _apps_and_presets(apps, settings)
         changes, metrics, wakeups = Changes(), Metrics(), Wakeups()
         store, engine, sql = await _open_storage(store, settings, stack, changes, metrics)
         providers = await _open_providers(providers, apps, settings, stack)
@@ -88,6 +90,7 @@ async def open_services(
             store=store,
             blobs=blobs if blobs is not None else await open_blobs(settings),
             apps=apps,
+            builtin_presets=presets,
             providers=providers,
             orchestrator=orchestrator,
             fetcher=await stack.enter_async_context(_fetcher(settings)),
@@ -133,13 +136,25 @@ def _request_guards(settings: Settings, engine: AsyncEngine | None) -> dict[str,
     }
 
 
+def _apps_and_presets(
+    apps: Mapping[str, AppSpec] | None, settings: Settings
+) -> tuple[Mapping[str, AppSpec], BuiltinPresets]:
+    """The apps files' apps and presets; apps passed in (a test's) come without presets."""
+    if apps is not None:
+        return apps, BuiltinPresets()
+    loaded = load_apps(settings)
+    return loaded, load_presets(settings, loaded)
+
+
 def _sql_parts(engine: AsyncEngine, write_turn: WriteTurn) -> dict[str, Any]:
-    """What only the SQL store keeps: Idempotency-Keys, event logs, deliveries, gauges."""
+    """What only the SQL store keeps: Idempotency-Keys, event logs, deliveries, gauges,
+    presets."""
     return {
         "claims": SqlIdempotency(engine),
         "gauges": SqlGauges(engine),
         "events": SqlEventLog(engine),
         "deliveries": SqlDeliveries(engine, write_turn),
+        "presets": SqlPresetStore(engine),
     }
 
 

@@ -14,6 +14,7 @@ from rendergate.blobs.base import BlobStore
 from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ServerBusy, ShareTaken
+from rendergate.domain.presets import BuiltinPresets
 from rendergate.lru import Lru
 from rendergate.providers.base import Provider
 from rendergate.redaction import Redactor
@@ -36,8 +37,10 @@ from rendergate.store.base import (
     DeliveryLog,
     EventLog,
     GaugeSource,
+    PresetStore,
     TaskStore,
 )
+from rendergate.store.presets import MemoryPresetStore
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -163,6 +166,8 @@ class Services:
     gauges: GaugeSource = field(default_factory=NoGauges)  # the whole cluster, as the db knows
     events: EventLog = field(default_factory=NoEventLog)  # each task's event log (SQL's)
     deliveries: DeliveryLog = field(default_factory=NoDeliveries)  # webhooks to clients (SQL's)
+    presets: PresetStore = field(default_factory=MemoryPresetStore)  # each key's (SQL's table)
+    builtin_presets: BuiltinPresets = field(default_factory=BuiltinPresets)  # the apps file's
 
     def __post_init__(self) -> None:
         self.changes.keep_current(self.finished)  # a finished task kept here still changes

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rendergate.domain.events import Delivery
+from rendergate.domain.presets import Preset
 from rendergate.domain.task import Task, TaskStatus
 
 if TYPE_CHECKING:
@@ -171,3 +172,31 @@ class GaugeSource(Protocol):
     """What the database knows for the whole cluster, for /metrics (store/gauges.py)."""
 
     async def read(self) -> ClusterGauges: ...
+
+
+class PresetVersionTaken(Exception):
+    """add() found that version of the preset already written: another edit came first."""
+
+
+class PresetStore(Protocol):
+    """A key's presets, every version kept (domain/presets.py)."""
+
+    async def add(self, preset: Preset) -> None:
+        """Writes a new version; PresetVersionTaken if that version exists."""
+        ...
+
+    async def latest(self, owner: str, name: str) -> Preset | None:
+        """The newest version of a preset that is not deleted."""
+        ...
+
+    async def version(self, owner: str, name: str, version: int) -> Preset | None:
+        """One version, deleted or not (a task names the version it ran with)."""
+        ...
+
+    async def all(self, owner: str) -> list[Preset]:
+        """The newest version of each of the owner's presets not deleted, by name."""
+        ...
+
+    async def delete(self, owner: str, name: str, at: datetime) -> bool:
+        """Marks every version deleted; False when there was none to delete."""
+        ...

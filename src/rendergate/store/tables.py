@@ -145,3 +145,18 @@ deliveries = sa.Table(
     sa.Index("ix_deliveries_state_next", "state", "next_at"),
     sa.Index("ix_deliveries_task", "task_id", "created_at"),
 )
+
+
+presets = sa.Table(
+    "presets",
+    metadata,
+    sa.Column("owner", sa.String(32), primary_key=True),  # its API key's id; "" in open mode
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("app", sa.String(64), nullable=False),
+    sa.Column("params", JSONType, nullable=False),
+    sa.Column("reference", JSONType, nullable=True),  # {key, content_type} in the blob store
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("deleted_at", UTCDateTime, nullable=True),  # set on every version at DELETE
+)

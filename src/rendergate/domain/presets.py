@@ -1,0 +1,121 @@
+"""Presets: a saved look (an app, its params, a reference image for colour tone) that a
+create names instead of repeating them. A key's presets are its own; built-in ones come
+from the apps file. An edit makes a new version and keeps the old, so a task records the
+version it ran with and no later edit changes what it was."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rendergate.domain.errors import InvalidInput
+from rendergate.domain.task import InputRef
+
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+MAX_DESCRIPTION = 500
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preset:
+    name: str
+    version: int  # 1 for the first; each edit adds one
+    app: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    reference: InputRef | None = None
+    description: str = ""
+    owner: str = ""  # the API key's id; "" in open mode and for built-ins
+    built_in: bool = False
+    created_at: datetime
+
+
+def check_name(name: str) -> str:
+    """A preset's name: lower-case letters, digits, `_` and `-`, 1 to 64, so it reads well
+    in a URL path and a CLI argument."""
+    if not NAME.fullmatch(name):
+        raise InvalidInput(
+            "a preset name is 1 to 64 lower-case letters, digits, '_' or '-', starting with "
+            "a letter or digit",
+            field="name",
+        )
+    return name
+
+
+def check_description(description: str) -> str:
+    if len(description) > MAX_DESCRIPTION:
+        raise InvalidInput(f"description is over {MAX_DESCRIPTION} characters", field="description")
+    return description
+
+
+@dataclass(frozen=True, kw_only=True)
+class Applied:
+    """What a create runs with once its preset is applied."""
+
+    app: str
+    params: Mapping[str, Any]
+    reference: InputRef | None  # the preset's, when the request gave none
+
+
+def apply(
+    preset: Preset, *, app: str | None, params: Mapping[str, Any], has_reference: bool
+) -> Applied:
+    """The request's own app, params and reference win over the preset's; params merge
+    key by key over the preset's."""
+    chosen = app or preset.app
+    own = preset.params if chosen == preset.app else {}  # another app's params do not fit
+    return Applied(
+        app=chosen,
+        params={**own, **params},
+        reference=None if has_reference else preset.reference,
+    )
+
+
+@dataclass(frozen=True)
+class BuiltinPresets:
+    """The apps files' presets, with their reference images read at start."""
+
+    presets: Mapping[str, Preset] = field(default_factory=dict)
+    references: Mapping[str, bytes] = field(default_factory=dict)  # by reference key
+
+
+PRESET_KEYS = frozenset({"type", "params", "reference", "description"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class PresetDeclaration:
+    """A `[presets.<name>]` table of an apps file; `reference` a path beside the file."""
+
+    name: str
+    app: str
+    params: Mapping[str, Any]
+    reference: str
+    description: str
+
+
+def parse_presets(document: Mapping[str, Any]) -> list[PresetDeclaration]:
+    """The `[presets.<name>]` tables of an apps file, checked for shape; the apps and the
+    reference files are checked by whoever reads them."""
+    section = document.get("presets", {})
+    if not isinstance(section, Mapping):
+        raise ValueError("`presets` must be a table")
+    declared = []
+    for name, raw in section.items():
+        where = f"preset {name!r}"
+        if not isinstance(raw, Mapping) or not NAME.fullmatch(str(name)):
+            raise ValueError(f"{where} must be a table named with a-z, 0-9, '_' or '-'")
+        if unknown := sorted(set(raw) - PRESET_KEYS):
+            raise ValueError(f"{where} has unknown keys {', '.join(unknown)}")
+        if not isinstance(raw.get("type"), str) or not isinstance(raw.get("params", {}), Mapping):
+            raise ValueError(f"{where} needs `type`, an app's name, and `params` as a table")
+        declared.append(
+            PresetDeclaration(
+                name=str(name),
+                app=raw["type"],
+                params=dict(raw.get("params", {})),
+                reference=str(raw.get("reference", "")),
+                description=str(raw.get("description", "")),
+            )
+        )
+    return declared
