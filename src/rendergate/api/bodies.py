@@ -20,13 +20,16 @@ from rendergate.api.multipart import TEXT_LIMIT, FormSpec, read_form, text_of
 from rendergate.api.schemas import TaskCreateJson
 from rendergate.domain.errors import InvalidInput, UnsupportedInput
 from rendergate.domain.events import parse_webhook_events
+from rendergate.domain.task import check_seed
 from rendergate.domain.values import check_separators, check_value
 from rendergate.services.context import Fetcher
 from rendergate.services.creating import NewTask, Upload
 
 FORM = FormSpec(
     files=frozenset({"image", "reference"}),
-    texts=frozenset({"type", "angle", "params", "webhook_url", "webhook_events", "deadline_s"}),
+    texts=frozenset(
+        {"type", "angle", "params", "webhook_url", "webhook_events", "deadline_s", "seed"}
+    ),
     file_limit=0,
 )
 DATA_URI = re.compile(r"^data:[\w/+.-]*(;[\w=.-]+)*;base64,", re.IGNORECASE)
@@ -76,7 +79,17 @@ async def _from_form(content_type: str, request: Request, limit: int) -> NewTask
         params=params,
         uploads=uploads,
         push=_form_push(texts),
+        seed=form_seed(texts.get("seed", "")),
     )
+
+
+def form_seed(text: str) -> int | None:
+    """A form's seed: decimal digits (none: the server picks one), within check_seed's range."""
+    text = text.strip()
+    if not text:
+        return None
+    digits = text.isascii() and text.isdigit() and len(text) <= 20
+    return check_seed(int(text) if digits else text)
 
 
 def _form_push(texts: dict[str, str]) -> Push:
@@ -110,7 +123,12 @@ async def _from_json(body: bytearray, fetcher: Fetcher) -> NewTask:
     ]
     push = Push(model.webhook_url or "", model.webhook_events, model.deadline_s)
     return _new_task(
-        app=model.type, angle=model.angle, params=model.params, uploads=uploads, push=push
+        app=model.type,
+        angle=model.angle,
+        params=model.params,
+        uploads=uploads,
+        push=push,
+        seed=model.seed,
     )
 
 
@@ -230,7 +248,13 @@ class Push:
 
 
 def _new_task(
-    *, app: str, angle: str, params: dict[str, Any], uploads: list[Upload], push: Push
+    *,
+    app: str,
+    angle: str,
+    params: dict[str, Any],
+    uploads: list[Upload],
+    push: Push,
+    seed: int | None = None,
 ) -> NewTask:
     if len(app) > 64 or len(angle) > 64:
         raise InvalidInput("type and angle are at most 64 characters", field="type")
@@ -242,4 +266,5 @@ def _new_task(
         webhook_url=push.webhook_url,
         webhook_events=parse_webhook_events(push.webhook_events, url=push.webhook_url),
         deadline_s=push.deadline_s,
+        seed=seed,
     )

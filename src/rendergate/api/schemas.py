@@ -6,9 +6,15 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
+from rendergate.domain.task import MAX_SAFE_INTEGER
 from rendergate.services.presenting import TaskPublic
 
 T = TypeVar("T")
+SEED_DESCRIPTION = (
+    "The task's seed, 0 to 2^53-1: the same seed and inputs give the same result on the "
+    "local engine and on apps that bind it; unset, the server picks one (below 2^32) and "
+    "the task shows it."
+)
 
 
 class Envelope(BaseModel, Generic[T]):
@@ -75,6 +81,12 @@ class TaskCreateJson(BaseModel):
         gt=0,
         description="Fail the task (and cancel it upstream) after this many seconds; "
         "at most the app's deadline.",
+    )
+    seed: StrictInt | None = Field(
+        None,
+        ge=0,
+        le=MAX_SAFE_INTEGER,
+        description=SEED_DESCRIPTION,
     )
 
 

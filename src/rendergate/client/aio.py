@@ -69,13 +69,16 @@ class AsyncClient:
         webhook_url: str | None = None,
         webhook_events: Sequence[str] | None = None,
         deadline_s: float | None = None,
+        seed: int | None = None,
         idempotency_key: str | None = None,
         wait: float | None = None,
     ) -> Task:
         """Creates a task. `image` and `reference` are each a path, bytes or an http(s) URL
-        (which the server fetches). Every try sends the same Idempotency-Key (a new UUID
-        unless given), so a retry never makes a second task. `wait` (at most 60 s) asks the
-        server to answer once the task finishes or that many seconds pass."""
+        (which the server fetches). `seed` (0 to 2^53-1) makes a result reproducible; unset,
+        the server picks one and `task.seed` says which. Every try sends the same
+        Idempotency-Key (a new UUID unless given), so a retry never makes a second task.
+        `wait` (at most 60 s) asks the server to answer once the task finishes or that many
+        seconds pass."""
         fields = {
             "type": type,
             "angle": angle,
@@ -83,6 +86,7 @@ class AsyncClient:
             "webhook_url": webhook_url,
             "webhook_events": None if webhook_events is None else builtins.list(webhook_events),
             "deadline_s": deadline_s,
+            "seed": seed,
         }
         request = await create_request({"image": image, "reference": reference}, fields)
         request.headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}

@@ -75,6 +75,7 @@ class Client:
         webhook_url: str | None = None,
         webhook_events: Sequence[str] | None = None,
         deadline_s: float | None = None,
+        seed: int | None = None,
         idempotency_key: str | None = None,
         wait: float | None = None,
     ) -> Task:
@@ -89,6 +90,7 @@ class Client:
                 webhook_url=webhook_url,
                 webhook_events=webhook_events,
                 deadline_s=deadline_s,
+                seed=seed,
                 idempotency_key=idempotency_key,
                 wait=wait,
             )

@@ -20,7 +20,7 @@ ROUTE_KEYS = frozenset({"provider", "bindings", "options"})
 class NodeBinding:
     """Puts one of our inputs into one node field of a provider workflow."""
 
-    source: str  # an input role ("image", "reference"), "angle" or "params.<key>"
+    source: str  # an input role ("image", "reference"), "angle", "seed" or "params.<key>"
     field: str
     node_id: str = ""  # the workflow node, for providers that have nodes (RunningHub, ComfyUI)
 
