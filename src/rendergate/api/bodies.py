@@ -13,17 +13,18 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from fastapi import Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from rendergate.api.limits import LARGE_BODY_BYTES
 from rendergate.api.multipart import TEXT_LIMIT, FormSpec, read_form, text_of
-from rendergate.api.schemas import TaskCreateJson
+from rendergate.api.schemas import TaskCreateJson, TaskRerunJson
 from rendergate.domain.errors import InvalidInput, UnsupportedInput
 from rendergate.domain.events import parse_webhook_events
 from rendergate.domain.task import check_seed
 from rendergate.domain.values import check_separators, check_value
 from rendergate.services.context import Fetcher
 from rendergate.services.creating import NewTask, Upload
+from rendergate.services.rerunning import Rerun
 
 FORM = FormSpec(
     files=frozenset({"image", "reference"}),
@@ -38,6 +39,7 @@ DECODE_CHUNK = 4 * 1024 * 1024  # base64 characters decoded at a time (a multipl
 FIELD_CHAR_LIMITS = {"params": TEXT_LIMIT}  # JSON fields bounded as the form's text fields are
 P = ParamSpec("P")
 R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
 
 
 async def read_new_task(request: Request, *, max_upload_bytes: int, fetcher: Fetcher) -> NewTask:
@@ -114,7 +116,7 @@ def _parse_params(raw: str) -> dict[str, Any]:
 
 
 async def _from_json(body: bytearray, fetcher: Fetcher) -> NewTask:
-    model = await _sized_run(len(body), _json_model, body)
+    model = await _sized_run(len(body), _json_model, body, TaskCreateJson)
     del body  # the parsed copy is all we need from here on
     uploads = [
         upload
@@ -142,9 +144,9 @@ async def _sized_run(
     return function(*args, **kwargs)
 
 
-def _json_model(body: bytearray) -> TaskCreateJson:
-    """The body parsed and checked: each field under its own name, as errors name it;
-    `params` within the size a form's text field has."""
+def _json_model(body: bytearray, model: type[M]) -> M:
+    """The body parsed and checked as a `model`: each field under its own name, as errors
+    name it; `params` within the size a form's text field has."""
     raw = strict_json(body, what="body", check=False)
     if isinstance(raw, dict):
         for name, value in raw.items():
@@ -152,7 +154,7 @@ def _json_model(body: bytearray) -> TaskCreateJson:
     else:
         check_value(raw, what="body")
     try:
-        return TaskCreateJson.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None
@@ -268,3 +270,17 @@ def _new_task(
         deadline_s=push.deadline_s,
         seed=seed,
     )
+
+
+async def read_rerun(request: Request) -> Rerun:
+    """POST /tasks/{task_id}/rerun's body: a TaskRerunJson, or none at all (no changes)."""
+    body = await _read_body(request)
+    if not body.strip():
+        return Rerun()
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedInput(
+            f"content type {media_type or 'missing'!r} is not accepted; send application/json"
+        )
+    model = _json_model(body, TaskRerunJson)
+    return Rerun(app=model.type, params=model.params, seed=model.seed)

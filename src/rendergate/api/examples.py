@@ -8,6 +8,7 @@ from rendergate.api.schemas import (
     SEED_DESCRIPTION,
     ErrorEnvelope,
     TaskCreateJson,
+    TaskRerunJson,
     ValidationErrors,
 )
 from rendergate.domain.task import MAX_SAFE_INTEGER
@@ -185,6 +186,7 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
         "additionalProperties": False,  # an unknown field is refused (422)
     },
     "TaskCreateJson": TaskCreateJson.model_json_schema(),
+    "TaskRerunJson": TaskRerunJson.model_json_schema(),
 }
 
 CREATE_BODY: dict[str, Any] = {
@@ -205,6 +207,19 @@ CREATE_BODY: dict[str, Any] = {
                     "params": {"strength": 0.8},
                 },
             },
+        },
+    }
+}
+
+
+RERUN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/TaskRerunJson"},
+                "example": {"params": {"strength": 0.9}, "seed": "random"},
+            }
         },
     }
 }
