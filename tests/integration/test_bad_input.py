@@ -64,6 +64,10 @@ IMAGE: Form = [("image", PNG, "image/png")]
         ([*IMAGE, ("type", "fake_ref", None), ("angle", "top", None)], 422, "reference", "needs a"),
         ([*IMAGE, ("params", DEEP, None)], 422, "params", "params is nested too deeply"),
         ([*IMAGE, ("params", '{"x": NaN}', None)], 422, "params", "NaN is not valid JSON"),
+        ([*IMAGE, ("seed", "-1", None)], 422, "seed", "seed must be an integer from 0 to"),
+        ([*IMAGE, ("seed", "1.5", None)], 422, "seed", "seed must be an integer from 0 to"),
+        ([*IMAGE, ("seed", "true", None)], 422, "seed", "seed must be an integer from 0 to"),
+        ([*IMAGE, ("seed", str(2**53), None)], 422, "seed", "not 9007199254740992"),
     ],
 )
 async def test_bad_multipart_isrefused(
@@ -107,6 +111,11 @@ async def test_bad_multipart_isrefused(
         ({"type": "fake_ref", "image_base64": B64}, 422, "reference", "needs a reference image"),
         ({"type": "fake_ref", "angle": "side", **REF}, 422, "angle", "not one of front, top"),
         ({"image_base64": base64.b64encode(b"GIF89a?").decode()}, 415, None, "not an image"),
+        ({"seed": -1, "image_base64": B64}, 422, "seed", "seed must be an integer from 0 to"),
+        ({"seed": 2**53, "image_base64": B64}, 422, "seed", "(2^53-1), not 9007199254740992"),
+        ({"seed": True, "image_base64": B64}, 422, "seed", "(2^53-1), not True"),
+        ({"seed": 1.5, "image_base64": B64}, 422, "seed", "(2^53-1), not 1.5"),
+        ({"seed": "7", "image_base64": B64}, 422, "seed", "(2^53-1), not '7'"),
     ],
 )
 async def test_bad_json_isrefused(

@@ -229,6 +229,31 @@ def test_cancel_and_download(live: ServeProcess, tmp_path: Path) -> None:
     assert run("download", "12345", server=live.url).returncode == 4
 
 
+def test_rerun_with_other_params_and_seed_waits_and_saves(
+    live: ServeProcess, tmp_path: Path
+) -> None:
+    shot = tmp_path / "shot.png"
+    shot.write_bytes(make_scene(96, 72))
+    args = ("--params", '{"strength": 0.4, "smoothing": 0.2}')
+    made = run("submit", str(shot), *args, "--wait", server=live.url, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    original = made.stdout.strip()
+    changes = ("--param", "strength=0.9", "--param", "smoothing=null", "--seed", "12")
+    again = run("rerun", original, *changes, "--wait", server=live.url, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    task_id = again.stdout.strip()
+    assert f"task {task_id} submitted: task {original} again, seed 12" in again.stderr
+    assert (tmp_path / f"{original}.{task_id}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    shown = json.loads(run("status", task_id, server=live.url).stdout)
+    assert (shown["rerun_of"], shown["seed"]) == (int(original), 12)
+    assert shown["params"] == {"strength": 0.9}
+    refused = run("rerun", original, "--seed", "-1", server=live.url)
+    assert refused.returncode == 2 and "--seed must be an integer or random" in refused.stderr
+    too_big = run("rerun", original, "--seed", str(2**53), server=live.url)
+    assert too_big.returncode == 2 and "seed must be an integer from 0 to" in too_big.stderr
+    assert run("rerun", "12345", server=live.url).returncode == 4
+
+
 def test_config_file_sets_the_port(tmp_path: Path) -> None:
     port = free_port()
     config = tmp_path / "rendergate.toml"

@@ -151,6 +151,33 @@ async def test_wait_reports_progress_and_events_resume(settings: Settings) -> No
         await client.cancel(hanging.task_id)
 
 
+async def test_a_rerun_is_a_new_task_from_the_stored_inputs(settings: Settings) -> None:
+    async with serve(settings) as server, AsyncClient(server.url) as client:
+        original = await client.create(make_png(), type="fake", params=FAKE, seed=3)
+        assert (original.seed, original.rerun_of) == (3, None)
+        again = await client.rerun(original.task_id, wait=10)
+        assert again.status is TaskStatus.COMPLETED, again
+        assert (again.rerun_of, again.seed, again.params) == (original.task_id, 3, FAKE)
+        changed = await client.rerun(
+            original.task_id, type="fake_patient", params={"fake": None, "x": 1}, seed="random"
+        )
+        assert (changed.type, changed.params, changed.rerun_of) == (
+            "fake_patient",
+            {"x": 1},
+            original.task_id,
+        )
+        assert changed.seed is not None and changed.seed != 3
+        same = await client.rerun(original.task_id, seed=9, idempotency_key="k")
+        replayed = await client.rerun(original.task_id, seed=9, idempotency_key="k")
+        assert (replayed.task_id, replayed.seed) == (same.task_id, 9)
+        with pytest.raises(NotFound, match="task 12345 not found"):
+            await client.rerun(12345)
+        with pytest.raises(InvalidRequest, match="seed must be an integer") as bad:
+            await client.rerun(original.task_id, seed=-1)
+        assert bad.value.detail[0]["loc"] == ["body", "seed"]
+        await client.cancel(changed.task_id)
+
+
 async def test_each_refusal_is_its_exception(settings: Settings) -> None:
     async with serve(settings) as server, AsyncClient(server.url) as client:
         with pytest.raises(NotFound, match="task 12345 not found") as missing:

@@ -54,6 +54,9 @@ def test_the_blocking_client_makes_every_call(live: ServeProcess, tmp_path: Path
         assert any(0 < p < 100 for p, _ in seen), seen
         saved = client.download(task.task_id, tmp_path / "out.png")
         assert saved.read_bytes() == client.download(task.task_id)
+        again = client.rerun(task.task_id, params={"fake": {"polls": 1}}, seed=4)
+        assert (again.rerun_of, again.seed, again.type) == (task.task_id, 4, "fake")
+        assert client.wait(again.task_id, timeout=30).status is TaskStatus.COMPLETED
         events = list(client.events(task.task_id))
         assert events[-1].event == "task.completed" and events[-1].task.progress == 100
         first = next(iter(client.events(task.task_id)))  # left unfinished: closed for us
@@ -99,7 +102,7 @@ def test_the_documented_sdk_snippets_work(
     live: ServeProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    first, errors, together, webhook = sdk_snippets()
+    first, errors, together, variations, webhook = sdk_snippets()
     done = run_snippet(first, live.url, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "completed 100"
@@ -113,6 +116,11 @@ def test_the_documented_sdk_snippets_work(
     for strength in ("0.3", "0.9"):
         assert Image.open(tmp_path / f"render-{strength}.png").size == (800, 600)
     assert both.stdout.count(" task.completed 100") == 2
+    varied = run_snippet(variations, live.url, tmp_path)
+    assert varied.returncode == 0, varied.stderr
+    assert varied.stdout.splitlines() == ["completed True True", "completed True False"]
+    renders = sorted(tmp_path.glob("variation-*.png"))
+    assert [Image.open(render).size for render in renders] == [(800, 600)] * 2
     secret = "whsec_" + base64.b64encode(b"the README's receiver, 32 bytes!").decode()
     monkeypatch.setenv("WEBHOOK_SECRET", secret)
     namespace: dict[str, Any] = {}

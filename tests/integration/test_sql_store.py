@@ -321,8 +321,10 @@ async def test_migration_0003_gives_existing_tasks_no_skips(engine: AsyncEngine)
         "deadline_s",
         "files_expired_at",
         "link_base",
+        "seed",
+        "rerun_of",
     ):
-        del row[later]  # a row written before fallbacks (and keys, and webhooks) existed
+        del row[later]  # a row written before fallbacks (and keys, webhooks, seeds) existed
     async with engine.begin() as connection:
         await connection.execute(tasks.insert().values(**row))
     await migrate(engine)

@@ -21,6 +21,8 @@ def test_a_task_survives_the_round_trip() -> None:
         inputs={"image": InputRef(key="inputs/7/image.bmp", content_type="image/bmp")},
         provider_job=JobHandle(job_id="j", data={"attempt": 1, "nested": {"ok": True}}),
         link_base="https://render.example.com",
+        seed=2**53 - 1,
+        rerun_of=2**40,
         created_at=NOW,
         updated_at=NOW,
     )
@@ -40,6 +42,13 @@ def test_an_event_snapshot_from_before_link_base_was_recorded_still_reads() -> N
     recorded = Task(task_id=9, app="fake", provider="fake", created_at=NOW, updated_at=NOW)
     snapshot = to_snapshot(replace(recorded, link_base="https://render.example.com"))
     del snapshot["link_base"]
+    assert from_snapshot(snapshot) == recorded
+
+
+def test_an_event_snapshot_from_before_seeds_still_reads_without_one() -> None:
+    recorded = Task(task_id=10, app="fake", provider="fake", created_at=NOW, updated_at=NOW)
+    snapshot = to_snapshot(replace(recorded, seed=5, rerun_of=9))
+    del snapshot["seed"], snapshot["rerun_of"]
     assert from_snapshot(snapshot) == recorded
 
 

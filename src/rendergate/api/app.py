@@ -18,7 +18,7 @@ from rendergate.api.headers import NoSniff, docs_headers
 from rendergate.api.limits import BodyLimits
 from rendergate.api.openapi import add_body_components, operation_id
 from rendergate.api.request_ids import RequestIds
-from rendergate.api.routes import events, health, metrics, presets, tasks, web, webhooks
+from rendergate.api.routes import events, health, metrics, presets, reruns, tasks, web, webhooks
 from rendergate.api.serving import BodyTimeout
 from rendergate.config.settings import Settings
 from rendergate.runtime.bootstrap import open_services
@@ -71,6 +71,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     app.add_middleware(RequestIds)
     app.add_middleware(NoSniff)  # added last: the outermost
     app.include_router(tasks.router)
+    app.include_router(reruns.router)
     app.include_router(events.router)
     app.include_router(presets.router)
     app.include_router(health.router)

@@ -13,20 +13,24 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from fastapi import Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from rendergate.api.limits import LARGE_BODY_BYTES
 from rendergate.api.multipart import TEXT_LIMIT, FormSpec, read_form, text_of
-from rendergate.api.schemas import TaskCreateJson
+from rendergate.api.schemas import TaskCreateJson, TaskRerunJson
 from rendergate.domain.errors import InvalidInput, UnsupportedInput
 from rendergate.domain.events import parse_webhook_events
+from rendergate.domain.task import check_seed
 from rendergate.domain.values import check_separators, check_value
 from rendergate.services.creating import NewTask, Upload
 from rendergate.services.ports import Fetcher
+from rendergate.services.rerunning import Rerun
 
 FORM = FormSpec(
     files=frozenset({"image", "reference"}),
-    texts=frozenset({"type", "angle", "params", "webhook_url", "webhook_events", "deadline_s"}),
+    texts=frozenset(
+        {"type", "angle", "params", "webhook_url", "webhook_events", "deadline_s", "seed"}
+    ),
     file_limit=0,
 )
 DATA_URI = re.compile(r"^data:[\w/+.-]*(;[\w=.-]+)*;base64,", re.IGNORECASE)
@@ -35,6 +39,7 @@ DECODE_CHUNK = 4 * 1024 * 1024  # base64 characters decoded at a time (a multipl
 FIELD_CHAR_LIMITS = {"params": TEXT_LIMIT}  # JSON fields bounded as the form's text fields are
 P = ParamSpec("P")
 R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
 
 
 async def read_new_task(request: Request, *, max_upload_bytes: int, fetcher: Fetcher) -> NewTask:
@@ -76,7 +81,17 @@ async def _from_form(content_type: str, request: Request, limit: int) -> NewTask
         params=params,
         uploads=uploads,
         push=_form_push(texts),
+        seed=form_seed(texts.get("seed", "")),
     )
+
+
+def form_seed(text: str) -> int | None:
+    """A form's seed: decimal digits (none: the server picks one), within check_seed's range."""
+    text = text.strip()
+    if not text:
+        return None
+    digits = text.isascii() and text.isdigit() and len(text) <= 20
+    return check_seed(int(text) if digits else text)
 
 
 def _form_push(texts: dict[str, str]) -> Push:
@@ -101,7 +116,7 @@ def _parse_params(raw: str) -> dict[str, Any]:
 
 
 async def _from_json(body: bytearray, fetcher: Fetcher) -> NewTask:
-    model = await _sized_run(len(body), _json_model, body)
+    model = await _sized_run(len(body), _json_model, body, TaskCreateJson)
     del body  # the parsed copy is all we need from here on
     uploads = [
         upload
@@ -110,7 +125,12 @@ async def _from_json(body: bytearray, fetcher: Fetcher) -> NewTask:
     ]
     push = Push(model.webhook_url or "", model.webhook_events, model.deadline_s)
     return _new_task(
-        app=model.type, angle=model.angle, params=model.params, uploads=uploads, push=push
+        app=model.type,
+        angle=model.angle,
+        params=model.params,
+        uploads=uploads,
+        push=push,
+        seed=model.seed,
     )
 
 
@@ -124,9 +144,9 @@ async def _sized_run(
     return function(*args, **kwargs)
 
 
-def _json_model(body: bytearray) -> TaskCreateJson:
-    """The body parsed and checked: each field under its own name, as errors name it;
-    `params` within the size a form's text field has."""
+def _json_model(body: bytearray, model: type[M]) -> M:
+    """The body parsed and checked as a `model`: each field under its own name, as errors
+    name it; `params` within the size a form's text field has."""
     raw = strict_json(body, what="body", check=False)
     if isinstance(raw, dict):
         for name, value in raw.items():
@@ -134,7 +154,7 @@ def _json_model(body: bytearray) -> TaskCreateJson:
     else:
         check_value(raw, what="body")
     try:
-        return TaskCreateJson.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None
@@ -230,7 +250,13 @@ class Push:
 
 
 def _new_task(
-    *, app: str, angle: str, params: dict[str, Any], uploads: list[Upload], push: Push
+    *,
+    app: str,
+    angle: str,
+    params: dict[str, Any],
+    uploads: list[Upload],
+    push: Push,
+    seed: int | None = None,
 ) -> NewTask:
     if len(app) > 64 or len(angle) > 64:
         raise InvalidInput("type and angle are at most 64 characters", field="type")
@@ -242,4 +268,19 @@ def _new_task(
         webhook_url=push.webhook_url,
         webhook_events=parse_webhook_events(push.webhook_events, url=push.webhook_url),
         deadline_s=push.deadline_s,
+        seed=seed,
     )
+
+
+async def read_rerun(request: Request) -> Rerun:
+    """POST /tasks/{task_id}/rerun's body: a TaskRerunJson, or none at all (no changes)."""
+    body = await _read_body(request)
+    if not body.strip():
+        return Rerun()
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedInput(
+            f"content type {media_type or 'missing'!r} is not accepted; send application/json"
+        )
+    model = _json_model(body, TaskRerunJson)
+    return Rerun(app=model.type, params=model.params, seed=model.seed)

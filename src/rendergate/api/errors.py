@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rendergate.domain.errors import (
     FilesExpired,
+    InputsUnavailable,
     InputTooLarge,
     InvalidInput,
     InvalidTransition,
@@ -75,7 +76,7 @@ async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
         return envelope_error(401, str(exc), {"WWW-Authenticate": "Bearer"})
     if isinstance(exc, RequestInProgress):  # Retry-After: the SDK waits this 409 out
         return envelope_error(409, str(exc), {"Retry-After": str(exc.retry_after_s)})
-    if isinstance(exc, InvalidTransition | ReplayPending | PresetExists):
+    if isinstance(exc, InvalidTransition | ReplayPending | PresetExists | InputsUnavailable):
         return envelope_error(409, str(exc))
     if isinstance(exc, InvalidInput):
         if isinstance(exc, InputTooLarge):

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from rendergate.api.schemas import ErrorEnvelope, TaskCreateJson, ValidationErrors
+from rendergate.api.schemas import (
+    SEED_DESCRIPTION,
+    ErrorEnvelope,
+    TaskCreateJson,
+    TaskRerunJson,
+    ValidationErrors,
+)
+from rendergate.domain.task import MAX_SAFE_INTEGER
 
 TASK_DATA: dict[str, Any] = {
     "task_id": 4503599627370497,
@@ -34,6 +41,8 @@ TASK_DATA: dict[str, Any] = {
     ],
     "cost": None,
     "attempts": 1,
+    "seed": 2718281828,
+    "rerun_of": None,
     "created_at": "2026-11-23T10:00:00Z",
     "updated_at": "2026-11-23T10:00:02Z",
     "finished_at": "2026-11-23T10:00:02Z",
@@ -167,10 +176,17 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
             "webhook_url": {"type": "string", "maxLength": 2048},
             "webhook_events": {"type": "string", "description": "Comma-separated event types"},
             "deadline_s": {"type": "number", "exclusiveMinimum": 0},
+            "seed": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": MAX_SAFE_INTEGER,
+                "description": SEED_DESCRIPTION,
+            },
         },
         "additionalProperties": False,  # an unknown field is refused (422)
     },
     "TaskCreateJson": TaskCreateJson.model_json_schema(),
+    "TaskRerunJson": TaskRerunJson.model_json_schema(),
 }
 
 CREATE_BODY: dict[str, Any] = {
@@ -191,6 +207,19 @@ CREATE_BODY: dict[str, Any] = {
                     "params": {"strength": 0.8},
                 },
             },
+        },
+    }
+}
+
+
+RERUN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/TaskRerunJson"},
+                "example": {"params": {"strength": 0.9}, "seed": "random"},
+            }
         },
     }
 }

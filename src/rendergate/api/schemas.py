@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt
 
 from rendergate.domain.apps import Reference
 from rendergate.domain.params import ParamType
+from rendergate.domain.task import MAX_SAFE_INTEGER, check_seed
 from rendergate.services.presenting import TaskPublic
 
 T = TypeVar("T")
+
+
+def _given_seed(value: object) -> object:
+    """A seed refused as a form's is, with check_seed's InvalidInput (which pydantic lets
+    through), rather than with pydantic's words for each member of a union."""
+    return value if value is None else check_seed(value)
+
+
+def _rerun_seed(value: object) -> object:
+    return value if value == "random" else _given_seed(value)
+
+
+SEED_DESCRIPTION = (
+    "The task's seed, 0 to 2^53-1: the same seed and inputs give the same result on the "
+    "local engine and on apps that bind it; unset, the server picks one (below 2^32) and "
+    "the task shows it."
+)
 
 
 class Envelope(BaseModel, Generic[T]):
@@ -78,6 +96,28 @@ class TaskCreateJson(BaseModel):
         description="Fail the task (and cancel it upstream) after this many seconds; "
         "at most the app's deadline.",
     )
+    seed: Annotated[StrictInt | None, BeforeValidator(_given_seed)] = Field(
+        None, ge=0, le=MAX_SAFE_INTEGER, description=SEED_DESCRIPTION
+    )
+
+
+class TaskRerunJson(BaseModel):
+    """POST /tasks/{task_id}/rerun: what the re-run changes, each field optional. What is
+    left out is the original's: its images, angle, type, params, seed, webhook and (for the
+    same type) deadline_s."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str | None = Field(None, max_length=64, description="Another app to run them on.")
+    params: dict[str, Any] | None = Field(
+        None,
+        description="Merged over the original's: each key given replaces its value, and a "
+        "null removes the key.",
+    )
+    seed: Annotated[
+        Annotated[StrictInt, Field(ge=0, le=MAX_SAFE_INTEGER)] | Literal["random"] | None,
+        BeforeValidator(_rerun_seed),
+    ] = Field(None, description='Another seed, or "random" for a new one the server picks.')
 
 
 class ParamPublic(BaseModel):

@@ -32,6 +32,9 @@ from rendergate.client import (
 from rendergate.client.signals import signals_to_main
 
 app = typer.Typer()
+WaitOption = Annotated[bool, typer.Option(help="Wait with a progress bar and save the result.")]
+OutputOption = Annotated[Path | None, typer.Option("-o", "--output", help="Where to save it.")]
+TimeoutOption = Annotated[float, typer.Option(help="Seconds --wait waits at most.")]
 
 
 def exit_for(status: int) -> Exit:
@@ -113,11 +116,9 @@ def submit(
     type: Annotated[str, typer.Option("--type", help="The app to run.")] = "preview",
     angle: Annotated[str, typer.Option(help="Camera angle label.")] = "",
     params: Annotated[str | None, typer.Option(help="A JSON object for the app.")] = None,
-    wait: Annotated[
-        bool, typer.Option(help="Wait with a progress bar and save the result.")
-    ] = False,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to save it.")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 3600.0,
+    wait: WaitOption = False,
+    output: OutputOption = None,
+    timeout: TimeoutOption = 3600.0,
     server: ServerOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -128,13 +129,22 @@ def submit(
             task = client.create(
                 image, reference=reference, type=type, angle=angle, params=app_params
             )
-        try:
-            console.print(f"task {task.task_id} {task.status}")
-            print(task.task_id, flush=True)
-            done = _follow(client, task.task_id, image, output, timeout) if wait else Exit.OK
-        except KeyboardInterrupt:
-            done = _interrupted(task.task_id)
+        said = f"task {task.task_id} {task.status}"
+        done = told(client, task, said, (image.stem, output, timeout) if wait else None)
     raise typer.Exit(done)
+
+
+def told(
+    client: Client, task: Task, line: str, following: tuple[str, Path | None, float] | None
+) -> Exit:
+    """Says a new task (`line` on stderr, its id on stdout), then, given `following`
+    (`_follow`'s stem, output and timeout), follows it; Ctrl-C stops only the waiting."""
+    try:
+        console.print(line)
+        print(task.task_id, flush=True)
+        return _follow(client, task.task_id, *following) if following else Exit.OK
+    except KeyboardInterrupt:
+        return _interrupted(task.task_id)
 
 
 def _interrupted(task_id: int) -> Exit:
@@ -147,9 +157,9 @@ def _interrupted(task_id: int) -> Exit:
     return Exit.INTERRUPTED
 
 
-def _follow(client: Client, task_id: int, image: Path, output: Path | None, timeout: float) -> Exit:
+def _follow(client: Client, task_id: int, stem: str, output: Path | None, timeout: float) -> Exit:
     """Waits with a progress bar; saves a completed task's result (GET with its base64, one
-    call) as `<image stem>.<task_id>.png` here unless `output` says where."""
+    call) as `<stem>.<task_id>.png` here unless `output` says where."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -176,7 +186,7 @@ def _follow(client: Client, task_id: int, image: Path, output: Path | None, time
         return Exit.TASK_FAILED
     with answered(f"reading task {task_id} failed"):
         done = client.get(task_id, include_base64=True)
-    target = output or Path.cwd() / f"{image.stem}.{task_id}.png"  # here, not beside the input
+    target = output or Path.cwd() / f"{stem}.{task_id}.png"  # here, not beside the input
     try:
         target.write_bytes(base64.b64decode(done.image.image_base64))
     except OSError as exc:

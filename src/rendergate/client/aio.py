@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, overload
+from typing import Any, Literal, overload
 
 import aiohttp
 
@@ -69,13 +69,16 @@ class AsyncClient:
         webhook_url: str | None = None,
         webhook_events: Sequence[str] | None = None,
         deadline_s: float | None = None,
+        seed: int | None = None,
         idempotency_key: str | None = None,
         wait: float | None = None,
     ) -> Task:
         """Creates a task. `image` and `reference` are each a path, bytes or an http(s) URL
-        (which the server fetches). Every try sends the same Idempotency-Key (a new UUID
-        unless given), so a retry never makes a second task. `wait` (at most 60 s) asks the
-        server to answer once the task finishes or that many seconds pass."""
+        (which the server fetches). `seed` (0 to 2^53-1) makes a result reproducible; unset,
+        the server picks one and `task.seed` says which. Every try sends the same
+        Idempotency-Key (a new UUID unless given), so a retry never makes a second task.
+        `wait` (at most 60 s) asks the server to answer once the task finishes or that many
+        seconds pass."""
         fields = {
             "type": type,
             "angle": angle,
@@ -83,8 +86,34 @@ class AsyncClient:
             "webhook_url": webhook_url,
             "webhook_events": None if webhook_events is None else builtins.list(webhook_events),
             "deadline_s": deadline_s,
+            "seed": seed,
         }
         request = await create_request({"image": image, "reference": reference}, fields)
+        return await self._created(request, idempotency_key, wait)
+
+    async def rerun(
+        self,
+        task_id: int,
+        *,
+        type: str | None = None,
+        params: dict[str, Any] | None = None,
+        seed: int | Literal["random"] | None = None,
+        idempotency_key: str | None = None,
+        wait: float | None = None,
+    ) -> Task:
+        """A new task from the stored inputs of `task_id` (nothing is uploaded), with its
+        type, params and seed unless given: `params` are merged over the original's (None
+        removes a key), `seed="random"` asks for a new one. `task.rerun_of` names the
+        original. Idempotency-Key and `wait` as in create()."""
+        changes = {"type": type, "params": params, "seed": seed}
+        body = {name: value for name, value in changes.items() if value is not None}
+        request = Request("POST", f"/tasks/{task_id}/rerun", json=body)
+        return await self._created(request, idempotency_key, wait)
+
+    async def _created(
+        self, request: Request, idempotency_key: str | None, wait: float | None
+    ) -> Task:
+        """The task a create or re-run made: every try under one Idempotency-Key."""
         request.headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         if wait is not None:
             request.headers["Prefer"] = f"wait={wait:g}"

@@ -68,6 +68,8 @@ class Task:
     outputs: tuple[Output, ...] = ()
     cost: Mapping[str, Any] | None = None
     attempts: int = 0
+    seed: int | None = None  # None only for a task from before the server kept seeds
+    rerun_of: int | None = None  # the task this one runs again
     created_at: datetime | None = None
     updated_at: datetime | None = None
     finished_at: datetime | None = None

@@ -17,7 +17,7 @@ import weakref
 from collections.abc import AsyncGenerator, Coroutine, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 from rendergate.client.aio import AsyncClient, Progress
 from rendergate.client.inputs import Image
@@ -75,6 +75,7 @@ class Client:
         webhook_url: str | None = None,
         webhook_events: Sequence[str] | None = None,
         deadline_s: float | None = None,
+        seed: int | None = None,
         idempotency_key: str | None = None,
         wait: float | None = None,
     ) -> Task:
@@ -89,6 +90,29 @@ class Client:
                 webhook_url=webhook_url,
                 webhook_events=webhook_events,
                 deadline_s=deadline_s,
+                seed=seed,
+                idempotency_key=idempotency_key,
+                wait=wait,
+            )
+        )
+
+    def rerun(
+        self,
+        task_id: int,
+        *,
+        type: str | None = None,
+        params: dict[str, Any] | None = None,
+        seed: int | Literal["random"] | None = None,
+        idempotency_key: str | None = None,
+        wait: float | None = None,
+    ) -> Task:
+        """See AsyncClient.rerun."""
+        return self._run(
+            self._async.rerun(
+                task_id,
+                type=type,
+                params=params,
+                seed=seed,
                 idempotency_key=idempotency_key,
                 wait=wait,
             )

@@ -27,7 +27,7 @@ APP_KEYS = ROUTE_KEYS | {
 class NodeBinding:
     """Puts one of our inputs into one node field of a provider workflow."""
 
-    source: str  # an input role ("image", "reference"), "angle" or "params.<key>"
+    source: str  # an input role ("image", "reference"), "angle", "seed" or "params.<key>"
     field: str
     node_id: str = ""  # the workflow node, for providers that have nodes (RunningHub, ComfyUI)
 

@@ -9,6 +9,7 @@ RendergateError
 ├── ResultNotReady            the task has no stored result (yet)
 ├── ResultLost                a completed task's stored result is missing
 ├── FilesExpired              a task's inputs and results were removed for their age
+├── InputsUnavailable         a task's stored inputs are gone: it cannot be run again
 ├── ServerBusy                no room for the request right now (too many large uploads)
 ├── LimitReached              the caller's key is over one of its limits (rate, in flight)
 │   └── ShareTaken            it holds its share of what all keys share (uploads, streams)
@@ -199,6 +200,11 @@ class ResultNotReady(RendergateError):
 
 class FilesExpired(RendergateError):
     """The task's inputs and results were removed for their age (retention)."""
+
+
+class InputsUnavailable(RendergateError):
+    """A task's stored inputs are gone (retention removed them, or our storage lost them),
+    so no new task can be made from them."""
 
 
 class ResultLost(RendergateError):

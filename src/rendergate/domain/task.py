@@ -7,17 +7,30 @@ optimistic version check, so two writers can never both finish one task.
 from __future__ import annotations
 
 import dataclasses
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from rendergate.domain.errors import Fault, InvalidTransition
+from rendergate.domain.errors import Fault, InvalidInput, InvalidTransition
 from rendergate.domain.values import clean_text
 
 MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript keeps integers exact up to here
 MAX_VERSION = 2**31 - 1  # version columns are 32-bit; a task is written a few hundred times
+
+
+def check_seed(value: object) -> int:
+    """A seed as a client gave it: an integer from 0 to MAX_SAFE_INTEGER, which JavaScript
+    holds exactly (a bool is no integer here, though Python counts it as one)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SAFE_INTEGER:
+        raise InvalidInput(
+            f"seed must be an integer from 0 to {MAX_SAFE_INTEGER} (2^53-1), "
+            f"not {reprlib.repr(value)}",
+            field="seed",
+        )
+    return value
 
 
 class TaskStatus(StrEnum):
@@ -113,6 +126,8 @@ class Task:
     link_base: str = ""  # the base URL of the request that created it (services/links.py)
     webhook_events: tuple[str, ...] = ()  # the events it asked for; (): the default set
     deadline_s: float | None = None  # the client's own deadline, within the app's
+    seed: int | None = None  # 0 to MAX_SAFE_INTEGER; None only in rows from before seeds
+    rerun_of: int | None = None  # the task this one runs again (POST /tasks/{id}/rerun)
     files_expired_at: datetime | None = None  # its inputs and results removed (retention)
     version: int = 0
     created_at: datetime

@@ -8,7 +8,8 @@ whole task flow works (and can be demoed) with no provider configured:
    out noise and aliasing while keeping the crisp edges a screenshot is made of;
 3. tone: a Reinhard mean/std transfer in CIELAB from the reference image, or a gentle
    luminance contrast stretch when there is none;
-4. encode as an RGB PNG of exactly the input's (displayed) size.
+4. given a seed, that seed's variation: a touch of exposure, warmth and grain (variation.py);
+5. encode as an RGB PNG of exactly the input's (displayed) size.
 
 Everything is numpy on float32 planes; no state outlives a call, so concurrent calls
 from `asyncio.to_thread` are safe.
@@ -27,6 +28,7 @@ import numpy.typing as npt
 from PIL import Image, ImageOps
 
 from rendergate.domain.errors import InputTooLarge, InvalidInput
+from rendergate.imaging.variation import vary
 
 ProgressCallback = Callable[[int], None]
 Array = npt.NDArray[np.float32]
@@ -93,9 +95,11 @@ def render_preview(
     reference: bytes | None = None,
     *,
     params: Mapping[str, Any] | None = None,
+    seed: int | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> bytes:
-    """Render `image` as a smoothed, tone-matched RGB PNG of the same size.
+    """Render `image` as a smoothed, tone-matched RGB PNG of the same size; a `seed` adds
+    its own variation (None: none).
 
     `on_progress` gets increasing percentages at stage boundaries, ending with 100.
     """
@@ -121,6 +125,8 @@ def render_preview(
         _transfer_tone(lab, _rgb_to_lab(ref), settings["strength"])
     else:
         _auto_tone(lab, settings["strength"])
+    if seed is not None:
+        vary(lab, seed)
     progress(78)
     pixels = _lab_to_rgb(lab)
     del lab

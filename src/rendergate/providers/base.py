@@ -44,6 +44,7 @@ class JobRequest:
     inputs: Mapping[str, str]  # role -> what upload() returned
     angle: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
+    seed: int | None = None  # the task's: for a `seed` binding, and the local engine
     callback_url: str | None = None  # where the provider may POST its webhook
     attempt: int = 1
     idempotency_key: str = ""  # the same for every try of one attempt, unique across installs

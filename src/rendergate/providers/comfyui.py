@@ -115,7 +115,9 @@ class ComfyUI:
 
     async def _submit(self, request: JobRequest) -> JobHandle:
         prompt_id = str(uuid.uuid5(PROMPT_IDS, request.idempotency_key or _key(request)))
-        graph = bind_workflow(request.app, request.inputs, request.angle, request.params)
+        graph = bind_workflow(
+            request.app, request.inputs, request.angle, request.params, seed=request.seed
+        )
         found = await self._find_prompt(prompt_id)
         if found is not None:  # queued by an earlier try whose answer we never saw
             return self._handle(found, prompt_id, graph, request)

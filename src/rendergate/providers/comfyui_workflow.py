@@ -36,11 +36,17 @@ def read_workflow_file(options: Mapping[str, Any], base: Traversable | Path) -> 
 
 
 def bind_workflow(
-    app: AppSpec, inputs: Mapping[str, str], angle: str, params: Mapping[str, Any]
+    app: AppSpec,
+    inputs: Mapping[str, str],
+    angle: str,
+    params: Mapping[str, Any],
+    *,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """A copy of the app's workflow with each binding's value put into its node's field.
 
-    A `params.<key>` binding the request leaves out keeps the template's own value.
+    A `params.<key>` binding the request leaves out keeps the template's own value, and so
+    does a `seed` binding of a task without a seed (one stored before tasks had one).
     """
     template = app.options.get("workflow")
     if not isinstance(template, Mapping) or not template:
@@ -57,7 +63,7 @@ def bind_workflow(
                 "which its workflow does not have",
                 fault=Fault.CONFIG,
             )
-    for binding, value in bound_values(app.bindings, inputs, angle, params):
+    for binding, value in bound_values(app.bindings, inputs, angle, params, seed=seed):
         graph[binding.node_id]["inputs"][binding.field] = value
     return graph
 

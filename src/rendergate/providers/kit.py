@@ -2,7 +2,7 @@
 
 - `Action` and `CodeInfo`: a provider's error-code table, and `error_from` turning an entry
   into the ProviderError the core understands (retry, busy, lost, terminal).
-- `binding_values`: an app's bindings filled with a task's inputs, angle and params.
+- `binding_values`: an app's bindings filled with a task's inputs, angle, params and seed.
 - `download_refreshing`: fetch an output whose signed URL may have expired, asking the
   provider for a fresh URL once before giving up.
 - `number`: a provider's loosely typed number ("12.5", 12, null) as a float or None.
@@ -59,7 +59,9 @@ def binding_values(request: JobRequest) -> Iterator[tuple[NodeBinding, Any]]:
     """Each of the app's bindings with its value for this task. A binding whose source the
     task did not give (an optional input, a param left out) is skipped: the provider's own
     default stays."""
-    return bound_values(request.app.bindings, request.inputs, request.angle, request.params)
+    return bound_values(
+        request.app.bindings, request.inputs, request.angle, request.params, seed=request.seed
+    )
 
 
 def bound_values(
@@ -67,6 +69,8 @@ def bound_values(
     inputs: Mapping[str, str],
     angle: str,
     params: Mapping[str, Any],
+    *,
+    seed: int | None = None,
 ) -> Iterator[tuple[NodeBinding, Any]]:
     """binding_values, from the request's parts."""
     for binding in bindings:
@@ -74,6 +78,9 @@ def bound_values(
             yield binding, inputs[binding.source]
         elif binding.source == "angle":
             yield binding, angle
+        elif binding.source == "seed":
+            if seed is not None:
+                yield binding, seed
         elif binding.source.startswith("params."):
             key = binding.source.removeprefix("params.")
             if key in params:

@@ -93,12 +93,16 @@ class LocalProvider:
         except InvalidInput as exc:
             raise ProviderRejected(exc.message, fault=Fault.USER) from exc
         job = _Job()
-        job.task = asyncio.create_task(self._run(job, image, reference, params))
+        job.task = asyncio.create_task(self._run(job, (image, reference), params, request.seed))
         self._jobs[job_id] = job
         return JobHandle(job_id=job_id, shown=False)
 
     async def _run(
-        self, job: _Job, image: bytes, reference: bytes | None, params: Mapping[str, float]
+        self,
+        job: _Job,
+        images: tuple[bytes, bytes | None],  # the image and its reference
+        params: Mapping[str, float],
+        seed: int | None,
     ) -> None:
         def on_progress(value: int) -> None:
             if job.stop.is_set():  # in the render thread, which a task cancel cannot stop
@@ -109,7 +113,7 @@ class LocalProvider:
             await self._released.wait()
         try:
             job.result = await asyncio.to_thread(
-                render_preview, image, reference, params=params, on_progress=on_progress
+                render_preview, *images, params=params, seed=seed, on_progress=on_progress
             )
         except _Stopped:
             return

@@ -21,7 +21,7 @@ from rendergate.domain.errors import (
     InvalidInput,
     UnknownApp,
 )
-from rendergate.domain.task import MAX_SAFE_INTEGER, InputRef, Skip, Task
+from rendergate.domain.task import MAX_SAFE_INTEGER, InputRef, Skip, Task, check_seed
 from rendergate.domain.values import check_text, check_value
 from rendergate.imaging.inputs import CheckedImage, check_image
 from rendergate.providers import registry
@@ -34,6 +34,7 @@ from rendergate.store.base import AlongWrite, TaskIdTaken, TaskStore
 
 log = structlog.get_logger(__name__)
 MIN_TASK_ID = 2**40  # ids are random in [2^40, 2^53): never guessable by counting
+RANDOM_SEEDS = 2**32  # the server picks seeds below this: every seed input takes them
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +54,8 @@ class NewTask:
     webhook_events: tuple[str, ...] = ()  # checked by domain.events.parse_webhook_events
     deadline_s: float | None = None
     link_base: str = ""  # the base URL of the request creating it (services/links.py)
+    seed: int | None = None  # None: the server picks one, and the task records it
+    rerun_of: int | None = None  # the task it runs again (services/rerunning.py)
 
 
 def new_task_id() -> int:
@@ -95,6 +98,8 @@ async def create_task(
     if "image" not in roles:
         raise InvalidInput("an image is required", field="image")
     check_value(dict(request.params), what="params", field="params")
+    if request.seed is not None:
+        check_seed(request.seed)
     request = dataclasses.replace(request, params=app.checked_params(request.params))
     refuse_undeclared(app, request.params, settings)
     for name in ("angle", "webhook_url"):  # a form's text fields, which nothing checked yet
@@ -198,6 +203,8 @@ def _new_row(
         webhook_url=request.webhook_url,
         webhook_events=request.webhook_events,
         deadline_s=request.deadline_s,
+        seed=secrets.randbelow(RANDOM_SEEDS) if request.seed is None else request.seed,
+        rerun_of=request.rerun_of,
         link_base=request.link_base,
         created_at=now,
         updated_at=now,

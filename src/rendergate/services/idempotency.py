@@ -46,8 +46,10 @@ def lease_s(settings: Settings) -> float:
 
 def fingerprint(request: NewTask) -> str:
     """What makes two requests the same: everything the task will do (the app, angle,
-    params, each image's bytes, its webhook and its deadline)."""
-    described = {
+    params, each image's bytes, its webhook, its deadline, its seed and the task it runs
+    again). Fields left unset are left out, so a request that names none of the newer ones
+    keeps the fingerprint it had before they existed."""
+    described: dict[str, object] = {
         "app": request.app,
         "angle": request.angle,
         "params": request.params,
@@ -59,6 +61,9 @@ def fingerprint(request: NewTask) -> str:
             for u in request.uploads
         ),
     }
+    for name in ("seed", "rerun_of"):
+        if (value := getattr(request, name)) is not None:
+            described[name] = value
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 

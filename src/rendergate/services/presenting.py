@@ -58,6 +58,14 @@ class TaskPublic(BaseModel):
     outputs: list[OutputPublic] = []
     cost: dict[str, Any] | None = None
     attempts: int = 0
+    seed: int | None = Field(
+        None,
+        description="The seed it ran with, 0 to 2^53-1 (the server's pick unless the "
+        "create or re-run gave one); null only for tasks from before seeds were kept.",
+    )
+    rerun_of: int | None = Field(
+        None, description="The task it runs again (POST /tasks/{id}/rerun); null otherwise."
+    )
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
@@ -108,6 +116,8 @@ def present_task(task: Task, *, base: str, result: bytes | ResultLost | None = N
         ],
         cost=renderable(dict(task.cost)) if task.cost else None,
         attempts=task.attempts,
+        seed=task.seed,
+        rerun_of=task.rerun_of,
         created_at=task.created_at,
         updated_at=task.updated_at,
         finished_at=task.finished_at,

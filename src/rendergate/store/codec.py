@@ -51,6 +51,8 @@ def to_row(task: Task) -> dict[str, Any]:
         "link_base": task.link_base,
         "webhook_events": list(task.webhook_events),
         "deadline_s": task.deadline_s,
+        "seed": task.seed,
+        "rerun_of": task.rerun_of,
         "files_expired_at": task.files_expired_at,
         "skipped": [{"provider": s.provider, "reason": s.reason} for s in task.skipped],
         "version": task.version,
@@ -83,6 +85,8 @@ def from_row(row: Mapping[Any, Any]) -> Task:
         link_base=row.get("link_base") or "",  # events' snapshots from before it had none
         webhook_events=tuple(row["webhook_events"] or ()),
         deadline_s=row["deadline_s"],
+        seed=row.get("seed"),  # events' snapshots from before seeds have none
+        rerun_of=row.get("rerun_of"),
         files_expired_at=row["files_expired_at"],
         skipped=tuple(
             Skip(provider=s["provider"], reason=s["reason"]) for s in row["skipped"] or ()

@@ -64,6 +64,8 @@ tasks = sa.Table(
     sa.Column("link_base", sa.Text, nullable=False, server_default=""),
     sa.Column("webhook_events", JSONType, nullable=False, server_default=sa.text("'[]'")),
     sa.Column("deadline_s", sa.Float, nullable=True),
+    sa.Column("seed", sa.BigInteger, nullable=True),  # null: a row from before seeds
+    sa.Column("rerun_of", sa.BigInteger, nullable=True),
     sa.Column("files_expired_at", UTCDateTime, nullable=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),

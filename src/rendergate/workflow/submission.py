@@ -202,6 +202,7 @@ class SubmitStep:
             inputs=refs,
             angle=task.angle,
             params=task.params,
+            seed=task.seed,
             callback_url=callback_url(self.settings, task),
             attempt=task.attempts + 1,
             idempotency_key=idempotency_key(task),

@@ -24,7 +24,8 @@ from rendergate.api.schemas import Envelope, TaskList
 from rendergate.domain.media import extension_of
 from rendergate.domain.task import MAX_SAFE_INTEGER, TaskStatus
 from rendergate.services import tasks as use_cases
-from rendergate.services.creating import Creating
+from rendergate.services.context import Services
+from rendergate.services.creating import Creating, NewTask
 from rendergate.services.creating import create_task as create
 from rendergate.services.idempotency import CreatingOnce, create_once
 from rendergate.services.links import recorded_base
@@ -35,6 +36,22 @@ from rendergate.services.tasks import Cancelling
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 MAX_WAIT_S = 60.0
 TaskId = Annotated[int, Path(ge=0, le=MAX_SAFE_INTEGER, description="The id POST /tasks returned.")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Retrying with the same key and request gives back the same task "
+        "(header Idempotent-Replayed: true), for 24 hours",
+    ),
+]
+PreferWait = Annotated[
+    str | None,
+    Header(
+        max_length=200,
+        description="wait=N (N up to 60): answer when the task finishes or after N "
+        "seconds, whichever is first (header Preference-Applied says so)",
+    ),
+]
 
 
 @router.post(
@@ -49,32 +66,31 @@ async def create_task(
     request: Request,
     services: ServicesDep,
     caller: CallerDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="Retrying with the same key and request gives back the same task "
-            "(header Idempotent-Replayed: true), for 24 hours",
-        ),
-    ] = None,
-    prefer: Annotated[
-        str | None,
-        Header(
-            max_length=200,
-            description="wait=N (N up to 60): answer when the task finishes or after N "
-            "seconds, whichever is first (header Preference-Applied says so)",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
+    prefer: PreferWait = None,
 ) -> JSONResponse:
     """Takes multipart/form-data (`image` file, `reference` file, `type`, `angle`, `params` as
     a JSON string) or JSON (`image_base64` or `image_url`, `reference_base64` or
     `reference_url`, `type`, `angle`, `params`). Answers with the new task, as GET does."""
-    settings, owner = services.settings, caller or ""
+    settings = services.settings
     new = await read_new_task(
         request, max_upload_bytes=settings.max_upload_bytes, fetcher=services.fetcher
     )
     new = replace(new, link_base=recorded_base(request.scope))
-    creating = services.unpack(Creating)
+    return await created(new, request, services, caller, idempotency_key, prefer)
+
+
+async def created(
+    new: NewTask,
+    request: Request,
+    services: Services,
+    caller: str | None,
+    idempotency_key: str | None,
+    prefer: str | None,
+) -> JSONResponse:
+    """Creates `new` (once per Idempotency-Key, when one came) and answers 201 with it, after
+    waiting for it to finish as `Prefer: wait=N` asks: a create's answer, and a re-run's."""
+    owner, creating = caller or "", services.unpack(Creating)
     if idempotency_key is None:
         task, replayed = await create(new, creating, owner=owner), False
     else:
@@ -84,7 +100,8 @@ async def create_task(
     if wait_s is not None:
         changes = services.changes
         task = await wait_finished(task, store=services.store, changes=changes, seconds=wait_s)
-    response = envelope(present_task(task, base=base_url(request, settings)), status_code=201)
+    base = base_url(request, services.settings)
+    response = envelope(present_task(task, base=base), status_code=201)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     if wait_s is not None:

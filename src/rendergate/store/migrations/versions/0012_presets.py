@@ -1,7 +1,7 @@
 """Presets: a key's saved looks, every version kept.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from rendergate.store.tables import JSONType, UTCDateTime
 
 revision = "0012"
-down_revision = "0010"  # relinked after the seed migration lands
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
