@@ -112,7 +112,9 @@ async def test_a_rerun_changes_the_params_type_and_seed_it_names(server: Running
     changes = {"params": {"strength": 0.9, "smoothing": None}, "seed": 6}
     status, answer = await rerun(server, original["task_id"], changes)
     assert status == 201, answer
-    assert answer["data"]["params"] == {"strength": 0.9} and answer["data"]["seed"] == 6
+    # null drops the original's value, so the app's declared default applies again
+    assert answer["data"]["params"] == {"strength": 0.9, "smoothing": 0.5}
+    assert answer["data"]["seed"] == 6
     status, answer = await rerun(server, original["task_id"], {"seed": "random"})
     assert status == 201, answer
     assert answer["data"]["seed"] != 5 and 0 <= answer["data"]["seed"] < 2**32
