@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
-W, H = 384, 256
+W, H = 240, 160
 
 
 def scene(sky_top, sky_low, ground_top, ground_low, horizon=0.6, glow=None, noise=4, seed=0):

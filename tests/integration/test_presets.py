@@ -163,3 +163,55 @@ async def test_a_keys_presets_are_its_own_and_hide_a_built_in_of_the_same_name(
     status, listed = await call(server, "GET", "/presets", bob)
     assert "own" not in {p["name"] for p in listed["data"]}
     assert (await call(server, "GET", "/presets"))[0] == 401  # keys exist: open mode is over
+
+
+async def create(server: RunningServer, **fields: Any) -> tuple[int, Any]:
+    image = base64.b64encode(make_png(64, 48, (200, 200, 200))).decode()
+    return await call(server, "POST", "/tasks", json={"image_base64": image, **fields})
+
+
+async def test_a_create_takes_its_presets_app_params_and_reference(server: RunningServer) -> None:
+    status, made = await create(server, preset="dusk")
+    assert status == 201, made
+    task = made["data"]
+    assert (task["type"], task["preset"], task["preset_version"]) == ("preview", "dusk", 1)
+    assert task["params"] == {"strength": 0.9, "smoothing": 0.5}
+    stored = await server.services.store.get(task["task_id"])
+    assert set(stored.inputs) == {"image", "reference"}  # the preset's reference went along
+    done = await server.wait_finished(task["task_id"])
+    assert done["status"] == "completed", done
+    status, own = await create(server, preset="dusk", params={"strength": 0.3})
+    assert (status, own["data"]["params"]) == (201, {"strength": 0.3, "smoothing": 0.5})
+    status, other = await create(server, preset="dusk", type="fake")
+    assert status == 201, other
+    assert (other["data"]["type"], other["data"]["params"]) == ("fake", {})  # not preview's
+
+
+async def test_a_task_keeps_the_preset_version_it_was_made_with(server: RunningServer) -> None:
+    assert (await call(server, "POST", "/presets", json=dusk_like()))[0] == 201
+    status, first = await create(server, preset="facade")
+    assert status == 201, first
+    edit = {"type": "preview", "params": {"strength": 0.2}}
+    assert (await call(server, "PUT", "/presets/facade", json=edit))[0] == 200
+    status, second = await create(server, preset="facade")
+    assert (second["data"]["preset_version"], second["data"]["params"]["strength"]) == (2, 0.2)
+    again = await server.get_task(first["data"]["task_id"])
+    assert (again["preset_version"], again["params"]["strength"]) == (1, 0.9)
+    assert (await call(server, "DELETE", "/presets/facade"))[0] == 200
+    assert (await server.get_task(second["data"]["task_id"]))["preset"] == "facade"
+
+
+async def test_a_multipart_create_names_a_preset_and_an_unknown_one_is_refused(
+    server: RunningServer,
+) -> None:
+    form = aiohttp.FormData()
+    form.add_field("image", make_png(), filename="shot.png", content_type="image/png")
+    form.add_field("preset", "overcast")
+    status, made = await call(server, "POST", "/tasks", data=form)
+    assert (status, made["data"]["preset"], made["data"]["type"]) == (201, "overcast", "preview")
+    status, refused = await create(server, preset="nowhere")
+    assert status == 422, refused
+    assert refused["detail"][0]["loc"][-1] == "preset"
+    assert "preset 'nowhere' not found" in refused["detail"][0]["msg"]
+    status, listed = await call(server, "GET", "/tasks")
+    assert len(listed["data"]["tasks"]) == 1  # the refused one stored nothing

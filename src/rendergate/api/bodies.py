@@ -29,7 +29,7 @@ from rendergate.services.rerunning import Rerun
 FORM = FormSpec(
     files=frozenset({"image", "reference"}),
     texts=frozenset(
-        {"type", "angle", "params", "webhook_url", "webhook_events", "deadline_s", "seed"}
+        {"type", "preset", "angle", "params", "webhook_url", "webhook_events", "deadline_s", "seed"}
     ),
     file_limit=0,
 )
@@ -76,7 +76,8 @@ async def _from_form(content_type: str, request: Request, limit: int) -> NewTask
     texts = {name: text_of(part) for name, part in parts.items() if name in FORM.texts}
     params = _parse_params(texts.get("params") or "{}")
     return _new_task(
-        app=texts.get("type") or "preview",
+        app=texts.get("type", ""),
+        preset=texts.get("preset", ""),
         angle=texts.get("angle", ""),
         params=params,
         uploads=uploads,
@@ -126,6 +127,7 @@ async def _from_json(body: bytearray, fetcher: Fetcher) -> NewTask:
     push = Push(model.webhook_url or "", model.webhook_events, model.deadline_s)
     return _new_task(
         app=model.type,
+        preset=model.preset,
         angle=model.angle,
         params=model.params,
         uploads=uploads,
@@ -257,11 +259,13 @@ def _new_task(
     uploads: list[Upload],
     push: Push,
     seed: int | None = None,
+    preset: str = "",
 ) -> NewTask:
-    if len(app) > 64 or len(angle) > 64:
-        raise InvalidInput("type and angle are at most 64 characters", field="type")
+    if len(app) > 64 or len(angle) > 64 or len(preset) > 64:
+        raise InvalidInput("type, preset and angle are at most 64 characters", field="type")
     return NewTask(
         app=app,
+        preset=preset,
         angle=angle,
         params=params,
         uploads=tuple(uploads),

@@ -159,6 +159,11 @@ TINY_PNG_BASE64 = (
     "ANdzAmiV7AsTAAAAAElFTkSuQmCC"
 )
 
+PRESET_DESCRIPTION = (
+    "A preset's name (GET /presets): its type, params and reference image unless this "
+    "request gives its own (params merge over the preset's)."
+)
+
 # The two bodies POST /tasks takes, as named components: generators make one class of each
 # (openapi-python-client: TaskCreateForm, sent as multipart; TaskCreateJson, sent as JSON).
 BODY_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -170,7 +175,12 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             "image": {"type": "string", "format": "binary"},
             "reference": {"type": "string", "format": "binary"},
-            "type": {"type": "string", "maxLength": 64, "default": "preview"},
+            "type": {
+                "type": "string",
+                "maxLength": 64,
+                "description": "The app; preview unless a preset names one",
+            },
+            "preset": {"type": "string", "maxLength": 64, "description": PRESET_DESCRIPTION},
             "angle": {"type": "string", "maxLength": 64},
             "params": {"type": "string", "description": "A JSON object"},
             "webhook_url": {"type": "string", "maxLength": 2048},

@@ -74,7 +74,13 @@ class TaskCreateJson(BaseModel):
     # it made client generators build a union of partial classes that lack the other fields.
     model_config = ConfigDict(extra="forbid")
 
-    type: str = Field("preview", max_length=64)
+    type: str = Field("", max_length=64, description="The app; preview unless a preset names one.")
+    preset: str = Field(
+        "",
+        max_length=64,
+        description="A preset's name (GET /presets): its type, params and reference image "
+        "unless this request gives its own (params merge over the preset's).",
+    )
     angle: str = Field("", max_length=64)
     params: dict[str, Any] = Field(default_factory=dict)
     image_base64: str | None = Field(None, description="The image, base64; or image_url.")

@@ -70,6 +70,8 @@ class Task:
     attempts: int = 0
     seed: int | None = None  # None only for a task from before the server kept seeds
     rerun_of: int | None = None  # the task this one runs again
+    preset: str = ""  # the preset it was made with
+    preset_version: int | None = None  # that preset's version then
     created_at: datetime | None = None
     updated_at: datetime | None = None
     finished_at: datetime | None = None

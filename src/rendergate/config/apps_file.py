@@ -24,6 +24,7 @@ from rendergate.domain.task import InputRef
 from rendergate.imaging.inputs import check_image
 from rendergate.providers import ProviderEntry, registry
 
+READABLE_PIXELS = 100_000_000  # our own files: only checked to be readable images
 BUILT_IN_AT = datetime(2026, 12, 1, tzinfo=UTC)  # a built-in preset's one version's date
 
 
@@ -46,7 +47,7 @@ def load_presets(settings: Settings, apps: Mapping[str, AppSpec]) -> BuiltinPres
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
         for declaration in declared:
-            preset, data = _builtin_preset(declaration, apps, base, settings)
+            preset, data = _builtin_preset(declaration, apps, base)
             presets[preset.name] = preset
             if preset.reference is not None and data is not None:
                 references[preset.reference.key] = data
@@ -57,7 +58,6 @@ def _builtin_preset(
     declaration: PresetDeclaration,
     apps: Mapping[str, AppSpec],
     base: Traversable | Path,
-    settings: Settings,
 ) -> tuple[Preset, bytes | None]:
     where = f"preset {declaration.name!r}"
     app = apps.get(declaration.app)
@@ -70,10 +70,7 @@ def _builtin_preset(
             None
             if data is None
             else check_image(
-                data,
-                role="reference",
-                max_bytes=settings.max_upload_bytes,
-                max_pixels=settings.max_image_pixels,
+                data, role="reference", max_bytes=len(data) or 1, max_pixels=READABLE_PIXELS
             )
         )
     except InvalidInput as exc:

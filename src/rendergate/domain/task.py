@@ -128,6 +128,8 @@ class Task:
     deadline_s: float | None = None  # the client's own deadline, within the app's
     seed: int | None = None  # 0 to MAX_SAFE_INTEGER; None only in rows from before seeds
     rerun_of: int | None = None  # the task this one runs again (POST /tasks/{id}/rerun)
+    preset: str = ""  # the preset it was made with, if any
+    preset_version: int | None = None  # that preset's version then (later edits change nothing)
     files_expired_at: datetime | None = None  # its inputs and results removed (retention)
     version: int = 0
     created_at: datetime

@@ -19,8 +19,11 @@ from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import (
     InvalidInput,
+    PresetNotFound,
     UnknownApp,
 )
+from rendergate.domain.presets import BuiltinPresets
+from rendergate.domain.presets import apply as apply_preset
 from rendergate.domain.task import MAX_SAFE_INTEGER, InputRef, Skip, Task, check_seed
 from rendergate.domain.values import check_text, check_value
 from rendergate.imaging.inputs import CheckedImage, check_image
@@ -28,12 +31,14 @@ from rendergate.providers import registry
 from rendergate.providers.base import Provider
 from rendergate.services.admission import check_push, within_limits
 from rendergate.services.ports import Fetcher, Orchestrator
+from rendergate.services.presets import Presetting, find_preset, reference_bytes
 from rendergate.services.rates import CreateRates
 from rendergate.services.routing import RunsHere, refuse_undeclared
-from rendergate.store.base import AlongWrite, TaskIdTaken, TaskStore
+from rendergate.store.base import AlongWrite, PresetStore, TaskIdTaken, TaskStore
 
 log = structlog.get_logger(__name__)
 MIN_TASK_ID = 2**40  # ids are random in [2^40, 2^53): never guessable by counting
+DEFAULT_APP = "preview"  # a create that names neither a type nor a preset
 RANDOM_SEEDS = 2**32  # the server picks seeds below this: every seed input takes them
 
 
@@ -56,6 +61,8 @@ class NewTask:
     link_base: str = ""  # the base URL of the request creating it (services/links.py)
     seed: int | None = None  # None: the server picks one, and the task records it
     rerun_of: int | None = None  # the task it runs again (services/rerunning.py)
+    preset: str = ""  # a preset's name: its app, params and reference unless given here
+    preset_version: int | None = None  # the version it ran with, once looked up
 
 
 def new_task_id() -> int:
@@ -76,6 +83,8 @@ class Creating:
     fetcher: Fetcher  # vets its webhook URL
     rates: CreateRates
     clock: Callable[[], datetime]
+    presets: PresetStore
+    builtin_presets: BuiltinPresets
 
 
 async def create_task(
@@ -89,6 +98,7 @@ async def create_task(
     `owner`: the id of the caller's API key ("" in open mode); `along(task_id)`: a write
     to do in the transaction that adds the task's row (services/idempotency.py)."""
     settings, apps = creating.settings, creating.apps
+    request = await _with_preset(request, creating, owner)
     app = apps.get(request.app)
     if app is None:
         known = ", ".join(sorted(apps))
@@ -127,6 +137,46 @@ async def create_task(
         except Exception:  # the task is stored: the reconcile sweep queues it shortly
             log.warning("queuing the new task failed; reconcile will", task_id=task.task_id)
     return task
+
+
+async def _with_preset(request: NewTask, creating: Creating, owner: str) -> NewTask:
+    """The request with its preset's app, params and reference where it gives none of its
+    own (params merge over the preset's), and the version looked up; the default app
+    (preview) without a preset."""
+    if not request.preset:
+        return request if request.app else dataclasses.replace(request, app=DEFAULT_APP)
+    presetting = Presetting(
+        settings=creating.settings,
+        apps=creating.apps,
+        presets=creating.presets,
+        builtin_presets=creating.builtin_presets,
+        blobs=creating.blobs,
+        clock=creating.clock,
+    )
+    try:
+        preset = await find_preset(request.preset, owner, presetting)
+    except PresetNotFound:
+        raise InvalidInput(
+            f"preset {request.preset!r} not found: GET /presets lists yours and the built-in ones",
+            field="preset",
+        ) from None
+    has_reference = any(upload.role == "reference" for upload in request.uploads)
+    applied = apply_preset(
+        preset, app=request.app, params=request.params, has_reference=has_reference
+    )
+    uploads = request.uploads
+    if applied.reference is not None:
+        data = await reference_bytes(preset, presetting)
+        if data is not None:
+            kind = applied.reference.content_type
+            uploads = (*uploads, Upload(role="reference", data=data, content_type=kind))
+    return dataclasses.replace(
+        request,
+        app=applied.app,
+        params=applied.params,
+        uploads=uploads,
+        preset_version=preset.version,
+    )
 
 
 async def _check_image(upload: Upload, settings: Settings) -> CheckedImage:
@@ -205,6 +255,8 @@ def _new_row(
         deadline_s=request.deadline_s,
         seed=secrets.randbelow(RANDOM_SEEDS) if request.seed is None else request.seed,
         rerun_of=request.rerun_of,
+        preset=request.preset,
+        preset_version=request.preset_version,
         link_base=request.link_base,
         created_at=now,
         updated_at=now,

@@ -61,8 +61,8 @@ def fingerprint(request: NewTask) -> str:
             for u in request.uploads
         ),
     }
-    for name in ("seed", "rerun_of"):
-        if (value := getattr(request, name)) is not None:
+    for name in ("seed", "rerun_of", "preset"):
+        if (value := getattr(request, name)) not in (None, ""):
             described[name] = value
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 

@@ -66,6 +66,10 @@ class TaskPublic(BaseModel):
     rerun_of: int | None = Field(
         None, description="The task it runs again (POST /tasks/{id}/rerun); null otherwise."
     )
+    preset: str = Field("", description="The preset it was made with; empty for none.")
+    preset_version: int | None = Field(
+        None, description="That preset's version when the task was made."
+    )
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
@@ -118,6 +122,8 @@ def present_task(task: Task, *, base: str, result: bytes | ResultLost | None = N
         attempts=task.attempts,
         seed=task.seed,
         rerun_of=task.rerun_of,
+        preset=task.preset,
+        preset_version=task.preset_version,
         created_at=task.created_at,
         updated_at=task.updated_at,
         finished_at=task.finished_at,

@@ -14,21 +14,13 @@ from rendergate.blobs.base import BlobNotFound, BlobStore
 from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import InvalidInput, PresetExists, PresetNotFound, UnknownApp
-from rendergate.domain.presets import Preset, check_description, check_name
+from rendergate.domain.presets import BuiltinPresets, Preset, check_description, check_name
 from rendergate.domain.task import InputRef
 from rendergate.imaging.inputs import check_image
 from rendergate.services.routing import refuse_undeclared
 from rendergate.store.base import PresetStore, PresetVersionTaken
 
 EDIT_TRIES = 3  # a PUT that loses a race to another edit reads the newest and tries again
-
-
-@dataclass(frozen=True)
-class BuiltinPresets:
-    """The apps file's presets, with their reference images read at start."""
-
-    presets: Mapping[str, Preset]
-    references: Mapping[str, bytes]  # by the preset's reference key
 
 
 @dataclass(frozen=True)

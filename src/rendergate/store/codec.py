@@ -53,6 +53,8 @@ def to_row(task: Task) -> dict[str, Any]:
         "deadline_s": task.deadline_s,
         "seed": task.seed,
         "rerun_of": task.rerun_of,
+        "preset": task.preset,
+        "preset_version": task.preset_version,
         "files_expired_at": task.files_expired_at,
         "skipped": [{"provider": s.provider, "reason": s.reason} for s in task.skipped],
         "version": task.version,
@@ -87,6 +89,8 @@ def from_row(row: Mapping[Any, Any]) -> Task:
         deadline_s=row["deadline_s"],
         seed=row.get("seed"),  # events' snapshots from before seeds have none
         rerun_of=row.get("rerun_of"),
+        preset=row.get("preset") or "",  # events' snapshots from before presets have none
+        preset_version=row.get("preset_version"),
         files_expired_at=row["files_expired_at"],
         skipped=tuple(
             Skip(provider=s["provider"], reason=s["reason"]) for s in row["skipped"] or ()

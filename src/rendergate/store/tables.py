@@ -66,6 +66,8 @@ tasks = sa.Table(
     sa.Column("deadline_s", sa.Float, nullable=True),
     sa.Column("seed", sa.BigInteger, nullable=True),  # null: a row from before seeds
     sa.Column("rerun_of", sa.BigInteger, nullable=True),
+    sa.Column("preset", sa.String(64), nullable=False, server_default=""),
+    sa.Column("preset_version", sa.Integer, nullable=True),
     sa.Column("files_expired_at", UTCDateTime, nullable=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),

@@ -1,4 +1,4 @@
-"""Presets: a key's saved looks, every version kept.
+"""Presets: a key's saved looks, every version kept; a task names the one it was made with.
 
 Revision ID: 0012
 Revises: 0011
@@ -32,6 +32,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("owner", "name", "version", name="pk_presets"),
     )
 
+    with op.batch_alter_table("tasks") as batch:
+        batch.add_column(sa.Column("preset", sa.String(64), nullable=False, server_default=""))
+        batch.add_column(sa.Column("preset_version", sa.Integer, nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("tasks") as batch:
+        batch.drop_column("preset_version")
+        batch.drop_column("preset")
     op.drop_table("presets")
