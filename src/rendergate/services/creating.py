@@ -31,7 +31,7 @@ from rendergate.providers import registry
 from rendergate.providers.base import Provider
 from rendergate.services.admission import check_push, within_limits
 from rendergate.services.ports import Fetcher, Orchestrator
-from rendergate.services.presets import Presetting, find_preset, reference_bytes
+from rendergate.services.presets import find_preset, reference_bytes
 from rendergate.services.rates import CreateRates
 from rendergate.services.routing import RunsHere, refuse_undeclared
 from rendergate.store.base import AlongWrite, PresetStore, TaskIdTaken, TaskStore
@@ -145,16 +145,9 @@ async def _with_preset(request: NewTask, creating: Creating, owner: str) -> NewT
     (preview) without a preset."""
     if not request.preset:
         return request if request.app else dataclasses.replace(request, app=DEFAULT_APP)
-    presetting = Presetting(
-        settings=creating.settings,
-        apps=creating.apps,
-        presets=creating.presets,
-        builtin_presets=creating.builtin_presets,
-        blobs=creating.blobs,
-        clock=creating.clock,
-    )
+    builtin = creating.builtin_presets
     try:
-        preset = await find_preset(request.preset, owner, presetting)
+        preset = await find_preset(request.preset, owner, creating.presets, builtin)
     except PresetNotFound:
         raise InvalidInput(
             f"preset {request.preset!r} not found: GET /presets lists yours and the built-in ones",
@@ -166,7 +159,7 @@ async def _with_preset(request: NewTask, creating: Creating, owner: str) -> NewT
     )
     uploads = request.uploads
     if applied.reference is not None:
-        data = await reference_bytes(preset, presetting)
+        data = await reference_bytes(preset, builtin, creating.blobs)
         if data is not None:
             kind = applied.reference.content_type
             uploads = (*uploads, Upload(role="reference", data=data, content_type=kind))

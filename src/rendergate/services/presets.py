@@ -47,11 +47,13 @@ class PresetDraft:
     reference_type: str | None = None
 
 
-async def find_preset(name: str, owner: str, presetting: Presetting) -> Preset:
+async def find_preset(
+    name: str, owner: str, presets: PresetStore, builtin: BuiltinPresets
+) -> Preset:
     """The owner's preset of that name, else the built-in one; PresetNotFound else."""
-    found = await presetting.presets.latest(owner, name)
+    found = await presets.latest(owner, name)
     if found is None:
-        found = presetting.builtin_presets.presets.get(name)
+        found = builtin.presets.get(name)
     if found is None:
         raise PresetNotFound(name)
     return found
@@ -110,14 +112,16 @@ async def delete_preset(name: str, owner: str, presetting: Presetting) -> None:
         raise PresetNotFound(name)
 
 
-async def reference_bytes(preset: Preset, presetting: Presetting) -> bytes | None:
+async def reference_bytes(
+    preset: Preset, builtin: BuiltinPresets, blobs: BlobStore
+) -> bytes | None:
     """The preset's reference image, for a create that takes it."""
     if preset.reference is None:
         return None
     if preset.built_in:
-        return presetting.builtin_presets.references[preset.reference.key]
+        return builtin.references[preset.reference.key]
     try:
-        return await presetting.blobs.get(preset.reference.key)
+        return await blobs.get(preset.reference.key)
     except BlobNotFound as exc:
         raise InvalidInput(
             f"preset {preset.name!r} has lost its reference image: PUT it again",

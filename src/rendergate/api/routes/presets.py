@@ -168,7 +168,7 @@ async def post_preset(request: Request, services: ServicesDep, caller: CallerDep
     openapi_extra=KEY_OR_OPEN,
 )
 async def get_preset(name: PresetName, services: ServicesDep, caller: CallerDep) -> JSONResponse:
-    preset = await find_preset(name, caller or "", services.unpack(Presetting))
+    preset = await find_preset(name, caller or "", services.presets, services.builtin_presets)
     return envelope(public(preset).model_dump(mode="json"))
 
 
@@ -188,9 +188,9 @@ async def get_preset(name: PresetName, services: ServicesDep, caller: CallerDep)
 async def get_preset_reference(
     name: PresetName, services: ServicesDep, caller: CallerDep
 ) -> Response:
-    presetting = services.unpack(Presetting)
-    preset = await find_preset(name, caller or "", presetting)
-    data = await reference_bytes(preset, presetting)
+    builtin = services.builtin_presets
+    preset = await find_preset(name, caller or "", services.presets, builtin)
+    data = await reference_bytes(preset, builtin, services.blobs)
     if data is None or preset.reference is None:
         return envelope_error(404, f"preset {name!r} has no reference image")
     return Response(
