@@ -323,6 +323,8 @@ async def test_migration_0003_gives_existing_tasks_no_skips(engine: AsyncEngine)
         "link_base",
         "seed",
         "rerun_of",
+        "parent_task_id",
+        "parent_task_index",
     ):
         del row[later]  # a row written before fallbacks (and keys, webhooks, seeds) existed
     async with engine.begin() as connection:

@@ -70,6 +70,8 @@ class Task:
     attempts: int = 0
     seed: int | None = None  # None only for a task from before the server kept seeds
     rerun_of: int | None = None  # the task this one runs again
+    parent_task_id: int | None = None  # the task whose result is its image (image_task_id)
+    parent_task_index: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     finished_at: datetime | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,13 +21,14 @@ from rendergate.domain.errors import (
     InvalidInput,
     UnknownApp,
 )
-from rendergate.domain.task import MAX_SAFE_INTEGER, InputRef, Skip, Task, check_seed
+from rendergate.domain.task import MAX_SAFE_INTEGER, InputRef, ResultRef, Skip, Task, check_seed
 from rendergate.domain.values import check_text, check_value
 from rendergate.imaging.inputs import CheckedImage, check_image
 from rendergate.providers import registry
 from rendergate.providers.base import Provider
 from rendergate.services.admission import check_push, within_limits
 from rendergate.services.context import Fetcher, Orchestrator
+from rendergate.services.parents import parent_result
 from rendergate.services.rates import CreateRates
 from rendergate.services.routing import RunsHere, refuse_undeclared
 from rendergate.store.base import AlongWrite, TaskIdTaken, TaskStore
@@ -55,6 +57,7 @@ class NewTask:
     link_base: str = ""  # the base URL of the request creating it (services/links.py)
     seed: int | None = None  # None: the server picks one, and the task records it
     rerun_of: int | None = None  # the task it runs again (services/rerunning.py)
+    parent: ResultRef | None = None  # a finished task's result as its image (parents.py)
 
 
 def new_task_id() -> int:
@@ -93,9 +96,13 @@ async def create_task(
         known = ", ".join(sorted(apps))
         raise UnknownApp(f"unknown type {request.app!r}; known types: {known}", field="type")
     provider, skipped = RunsHere(creating.providers, settings).first_route(app)
+    if request.parent is not None:
+        request = await _with_parent_image(request, request.parent, creating, owner)
     roles = {upload.role for upload in request.uploads}
     if "image" not in roles:
-        raise InvalidInput("an image is required", field="image")
+        raise InvalidInput(
+            "an image is required (or image_task_id: a finished task's result)", field="image"
+        )
     check_value(dict(request.params), what="params", field="params")
     if request.seed is not None:
         check_seed(request.seed)
@@ -125,6 +132,19 @@ async def create_task(
         except Exception:  # the task is stored: the reconcile sweep queues it shortly
             log.warning("queuing the new task failed; reconcile will", task_id=task.task_id)
     return task
+
+
+async def _with_parent_image(
+    request: NewTask, parent: ResultRef, creating: Creating, owner: str
+) -> NewTask:
+    """`request` with `parent`, a finished task's result, as its image (not uploaded too)."""
+    if any(upload.role == "image" for upload in request.uploads):
+        raise InvalidInput("give an image or image_task_id, not both", field="image_task_id")
+    data, content_type = await parent_result(
+        parent, store=creating.store, blobs=creating.blobs, owner=owner
+    )
+    image = Upload(role="image", data=data, content_type=content_type)
+    return dataclasses.replace(request, uploads=(image, *request.uploads))
 
 
 async def _check_image(upload: Upload, settings: Settings) -> CheckedImage:
@@ -203,6 +223,7 @@ def _new_row(
         deadline_s=request.deadline_s,
         seed=secrets.randbelow(RANDOM_SEEDS) if request.seed is None else request.seed,
         rerun_of=request.rerun_of,
+        parent=request.parent,
         link_base=request.link_base,
         created_at=now,
         updated_at=now,

@@ -66,6 +66,14 @@ class TaskPublic(BaseModel):
     rerun_of: int | None = Field(
         None, description="The task it runs again (POST /tasks/{id}/rerun); null otherwise."
     )
+    parent_task_id: int | None = Field(
+        None,
+        description="The task whose result is its image (image_task_id at create); null "
+        "for an uploaded image.",
+    )
+    parent_task_index: int | None = Field(
+        None, description="Which of that task's outputs (image_task_index)."
+    )
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
@@ -118,6 +126,8 @@ def present_task(task: Task, *, base: str, result: bytes | ResultLost | None = N
         attempts=task.attempts,
         seed=task.seed,
         rerun_of=task.rerun_of,
+        parent_task_id=task.parent.task_id if task.parent else None,
+        parent_task_index=task.parent.index if task.parent else None,
         created_at=task.created_at,
         updated_at=task.updated_at,
         finished_at=task.finished_at,

@@ -19,6 +19,7 @@ from rendergate.domain.task import (
     InputRef,
     JobHandle,
     ResultFile,
+    ResultRef,
     Skip,
     Task,
     TaskStatus,
@@ -53,6 +54,8 @@ def to_row(task: Task) -> dict[str, Any]:
         "deadline_s": task.deadline_s,
         "seed": task.seed,
         "rerun_of": task.rerun_of,
+        "parent_task_id": task.parent.task_id if task.parent else None,
+        "parent_task_index": task.parent.index if task.parent else None,
         "files_expired_at": task.files_expired_at,
         "skipped": [{"provider": s.provider, "reason": s.reason} for s in task.skipped],
         "version": task.version,
@@ -87,6 +90,7 @@ def from_row(row: Mapping[Any, Any]) -> Task:
         deadline_s=row["deadline_s"],
         seed=row.get("seed"),  # events' snapshots from before seeds have none
         rerun_of=row.get("rerun_of"),
+        parent=_parent(row),
         files_expired_at=row["files_expired_at"],
         skipped=tuple(
             Skip(provider=s["provider"], reason=s["reason"]) for s in row["skipped"] or ()
@@ -121,6 +125,11 @@ def job_from_json(raw: Mapping[str, Any]) -> JobHandle:
     return JobHandle(
         job_id=str(raw["job_id"]), data=dict(raw.get("data") or {}), shown=raw.get("shown", True)
     )
+
+
+def _parent(row: Mapping[Any, Any]) -> ResultRef | None:
+    task_id = row.get("parent_task_id")  # absent from events' snapshots from before it
+    return None if task_id is None else ResultRef(int(task_id), int(row["parent_task_index"]))
 
 
 def _input_ref(raw: str | Mapping[str, str]) -> InputRef:
