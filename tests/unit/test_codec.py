@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rendergate.domain.task import ErrorKind, InputRef, JobHandle, Task
+from rendergate.domain.task import ErrorKind, InputRef, JobHandle, ResultRef, Task
 from rendergate.store.codec import from_row, from_snapshot, to_row, to_snapshot
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -23,6 +23,7 @@ def test_a_task_survives_the_round_trip() -> None:
         link_base="https://render.example.com",
         seed=2**53 - 1,
         rerun_of=2**40,
+        parent=ResultRef(2**41, 3),
         created_at=NOW,
         updated_at=NOW,
     )
@@ -45,10 +46,11 @@ def test_an_event_snapshot_from_before_link_base_was_recorded_still_reads() -> N
     assert from_snapshot(snapshot) == recorded
 
 
-def test_an_event_snapshot_from_before_seeds_still_reads_without_one() -> None:
+def test_an_event_snapshot_from_before_seeds_and_parents_still_reads_without_them() -> None:
     recorded = Task(task_id=10, app="fake", provider="fake", created_at=NOW, updated_at=NOW)
-    snapshot = to_snapshot(replace(recorded, seed=5, rerun_of=9))
-    del snapshot["seed"], snapshot["rerun_of"]
+    snapshot = to_snapshot(replace(recorded, seed=5, rerun_of=9, parent=ResultRef(8, 0)))
+    for later in ("seed", "rerun_of", "parent_task_id", "parent_task_index"):
+        del snapshot[later]
     assert from_snapshot(snapshot) == recorded
 
 

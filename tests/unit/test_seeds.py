@@ -1,5 +1,6 @@
 """A task's seed: what a client may send (JSON and form), and where it goes: into each
-provider's `seed` binding, and into the local engine (test_imaging.py shows what it does)."""
+provider's `seed` binding, and into the local engine (test_imaging.py shows what it does).
+Also the create's other integer fields, image_task_id and image_task_index, read alike."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from rendergate.api.bodies import form_seed
+from rendergate.api.task_fields import form_integer, form_seed, image_task, image_task_index
 from rendergate.domain.apps import AppSpec, NodeBinding, Route
 from rendergate.domain.errors import InvalidInput
-from rendergate.domain.task import MAX_SAFE_INTEGER, check_seed
+from rendergate.domain.task import MAX_SAFE_INTEGER, ResultRef, check_seed
 from rendergate.providers import aliyun_results
 from rendergate.providers.base import JobRequest
 from rendergate.providers.comfyui_workflow import bind_workflow
@@ -54,6 +55,18 @@ def test_a_form_seed_is_plain_decimal_digits(text: str) -> None:
 
 def test_an_empty_form_seed_leaves_the_pick_to_the_server() -> None:
     assert form_seed("") is None and form_seed("  ") is None
+
+
+def test_an_image_task_index_is_0_unless_given_and_never_alone() -> None:
+    assert image_task(7, None) == ResultRef(7, 0) and image_task(7, 63) == ResultRef(7, 63)
+    assert image_task(None, None) is None
+    with pytest.raises(InvalidInput, match="needs image_task_id beside it") as caught:
+        image_task(None, 0)
+    assert caught.value.field == "image_task_index"
+    assert form_integer("63", image_task_index) == 63
+    with pytest.raises(InvalidInput, match=r"from 0 to 63, not 64") as caught:
+        form_integer("64", image_task_index)
+    assert caught.value.field == "image_task_index"
 
 
 SEEDED = (

@@ -18,9 +18,16 @@ from pydantic import BaseModel, ValidationError
 from rendergate.api.limits import LARGE_BODY_BYTES
 from rendergate.api.multipart import TEXT_LIMIT, FormSpec, read_form, text_of
 from rendergate.api.schemas import TaskCreateJson, TaskRerunJson
+from rendergate.api.task_fields import (
+    form_integer,
+    form_seed,
+    image_task,
+    image_task_id,
+    image_task_index,
+)
 from rendergate.domain.errors import InvalidInput, UnsupportedInput
 from rendergate.domain.events import parse_webhook_events
-from rendergate.domain.task import check_seed
+from rendergate.domain.task import ResultRef
 from rendergate.domain.values import check_separators, check_value
 from rendergate.services.creating import NewTask, Upload
 from rendergate.services.ports import Fetcher
@@ -29,7 +36,8 @@ from rendergate.services.rerunning import Rerun
 FORM = FormSpec(
     files=frozenset({"image", "reference"}),
     texts=frozenset(
-        {"type", "preset", "angle", "params", "webhook_url", "webhook_events", "deadline_s", "seed"}
+        {"type", "preset", "angle", "params", "webhook_url", "webhook_events", "deadline_s"}
+        | {"seed", "image_task_id", "image_task_index"}
     ),
     file_limit=0,
 )
@@ -83,16 +91,11 @@ async def _from_form(content_type: str, request: Request, limit: int) -> NewTask
         uploads=uploads,
         push=_form_push(texts),
         seed=form_seed(texts.get("seed", "")),
+        parent=image_task(
+            form_integer(texts.get("image_task_id", ""), image_task_id),
+            form_integer(texts.get("image_task_index", ""), image_task_index),
+        ),
     )
-
-
-def form_seed(text: str) -> int | None:
-    """A form's seed: decimal digits (none: the server picks one), within check_seed's range."""
-    text = text.strip()
-    if not text:
-        return None
-    digits = text.isascii() and text.isdigit() and len(text) <= 20
-    return check_seed(int(text) if digits else text)
 
 
 def _form_push(texts: dict[str, str]) -> Push:
@@ -133,6 +136,7 @@ async def _from_json(body: bytearray, fetcher: Fetcher) -> NewTask:
         uploads=uploads,
         push=push,
         seed=model.seed,
+        parent=image_task(model.image_task_id, model.image_task_index),
     )
 
 
@@ -260,6 +264,7 @@ def _new_task(
     push: Push,
     seed: int | None = None,
     preset: str = "",
+    parent: ResultRef | None = None,
 ) -> NewTask:
     if len(app) > 64 or len(angle) > 64 or len(preset) > 64:
         raise InvalidInput("type, preset and angle are at most 64 characters", field="type")
@@ -273,6 +278,7 @@ def _new_task(
         webhook_events=parse_webhook_events(push.webhook_events, url=push.webhook_url),
         deadline_s=push.deadline_s,
         seed=seed,
+        parent=parent,
     )
 
 

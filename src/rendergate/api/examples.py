@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from rendergate.api.schemas import (
+    IMAGE_TASK_DESCRIPTION,
+    IMAGE_TASK_INDEX_DESCRIPTION,
     SEED_DESCRIPTION,
     ErrorEnvelope,
     TaskCreateJson,
     TaskRerunJson,
     ValidationErrors,
 )
-from rendergate.domain.task import MAX_SAFE_INTEGER
+from rendergate.domain.task import MAX_OUTPUT_INDEX, MAX_SAFE_INTEGER
 
 TASK_DATA: dict[str, Any] = {
     "task_id": 4503599627370497,
@@ -43,6 +45,8 @@ TASK_DATA: dict[str, Any] = {
     "attempts": 1,
     "seed": 2718281828,
     "rerun_of": None,
+    "parent_task_id": None,
+    "parent_task_index": None,
     "created_at": "2026-11-23T10:00:00Z",
     "updated_at": "2026-11-23T10:00:02Z",
     "finished_at": "2026-11-23T10:00:02Z",
@@ -164,6 +168,7 @@ PRESET_DESCRIPTION = (
     "request gives its own (params merge over the preset's)."
 )
 
+IMAGE_OR_TASK = "The image; or image_task_id, a finished task's result."
 # The two bodies POST /tasks takes, as named components: generators make one class of each
 # (openapi-python-client: TaskCreateForm, sent as multipart; TaskCreateJson, sent as JSON).
 BODY_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -171,9 +176,8 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
         "title": "TaskCreateForm",
         "description": "POST /tasks as multipart/form-data: each image as a file part.",
         "type": "object",
-        "required": ["image"],
         "properties": {
-            "image": {"type": "string", "format": "binary"},
+            "image": {"type": "string", "format": "binary", "description": IMAGE_OR_TASK},
             "reference": {"type": "string", "format": "binary"},
             "type": {
                 "type": "string",
@@ -191,6 +195,18 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
                 "minimum": 0,
                 "maximum": MAX_SAFE_INTEGER,
                 "description": SEED_DESCRIPTION,
+            },
+            "image_task_id": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": MAX_SAFE_INTEGER,
+                "description": IMAGE_TASK_DESCRIPTION,
+            },
+            "image_task_index": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": MAX_OUTPUT_INDEX,
+                "description": IMAGE_TASK_INDEX_DESCRIPTION,
             },
         },
         "additionalProperties": False,  # an unknown field is refused (422)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat,
 
 from rendergate.domain.apps import Reference
 from rendergate.domain.params import ParamType
-from rendergate.domain.task import MAX_SAFE_INTEGER, check_seed
+from rendergate.domain.task import MAX_OUTPUT_INDEX, MAX_SAFE_INTEGER, check_integer, check_seed
 from rendergate.services.presenting import TaskPublic
 
 T = TypeVar("T")
@@ -22,6 +22,22 @@ def _given_seed(value: object) -> object:
 
 def _rerun_seed(value: object) -> object:
     return value if value == "random" else _given_seed(value)
+
+
+def _integer(field: str, high: int) -> BeforeValidator:
+    """An integer field refused as a form's is, with check_integer's InvalidInput."""
+
+    def checked(value: object) -> object:
+        return value if value is None else check_integer(value, field=field, high=high)
+
+    return BeforeValidator(checked)
+
+
+IMAGE_TASK_DESCRIPTION = (
+    "Instead of an image: a finished task of yours whose stored result is the image (no "
+    "upload); the new task shows it as parent_task_id."
+)
+IMAGE_TASK_INDEX_DESCRIPTION = "Which of that task's outputs; 0 unless given."
 
 
 SEED_DESCRIPTION = (
@@ -68,7 +84,8 @@ class TaskList(BaseModel):
 
 class TaskCreateJson(BaseModel):
     """POST /tasks as JSON: each image as base64 (a data: URI is fine) or as an http(s) URL.
-    The image is required, in exactly one of `image_base64` and `image_url`."""
+    The image is required, in exactly one of `image_base64`, `image_url` and `image_task_id`
+    (a finished task's result)."""
 
     # The intake enforces that rule (bodies.py, services/creating.py); stated as a top-level oneOf
     # it made client generators build a union of partial classes that lack the other fields.
@@ -105,6 +122,12 @@ class TaskCreateJson(BaseModel):
     seed: Annotated[StrictInt | None, BeforeValidator(_given_seed)] = Field(
         None, ge=0, le=MAX_SAFE_INTEGER, description=SEED_DESCRIPTION
     )
+    image_task_id: Annotated[StrictInt | None, _integer("image_task_id", MAX_SAFE_INTEGER)] = Field(
+        None, ge=0, le=MAX_SAFE_INTEGER, description=IMAGE_TASK_DESCRIPTION
+    )
+    image_task_index: Annotated[
+        StrictInt | None, _integer("image_task_index", MAX_OUTPUT_INDEX)
+    ] = Field(None, ge=0, le=MAX_OUTPUT_INDEX, description=IMAGE_TASK_INDEX_DESCRIPTION)
 
 
 class TaskRerunJson(BaseModel):

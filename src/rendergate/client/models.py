@@ -72,6 +72,8 @@ class Task:
     rerun_of: int | None = None  # the task this one runs again
     preset: str = ""  # the preset it was made with
     preset_version: int | None = None  # that preset's version then
+    parent_task_id: int | None = None  # the task whose result is its image (image_task_id)
+    parent_task_index: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     finished_at: datetime | None = None

@@ -19,18 +19,23 @@ from rendergate.domain.values import clean_text
 
 MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript keeps integers exact up to here
 MAX_VERSION = 2**31 - 1  # version columns are 32-bit; a task is written a few hundred times
+MAX_OUTPUT_INDEX = 63  # a task has at most 64 outputs (GET /tasks/{id}/image?index=)
+
+
+def check_integer(value: object, *, field: str, high: int, note: str = "") -> int:
+    """An integer a client gave, from 0 to `high` (a bool is no integer here, though Python
+    counts it as one); else InvalidInput naming `field`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+        raise InvalidInput(
+            f"{field} must be an integer from 0 to {high}{note}, not {reprlib.repr(value)}",
+            field=field,
+        )
+    return value
 
 
 def check_seed(value: object) -> int:
-    """A seed as a client gave it: an integer from 0 to MAX_SAFE_INTEGER, which JavaScript
-    holds exactly (a bool is no integer here, though Python counts it as one)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SAFE_INTEGER:
-        raise InvalidInput(
-            f"seed must be an integer from 0 to {MAX_SAFE_INTEGER} (2^53-1), "
-            f"not {reprlib.repr(value)}",
-            field="seed",
-        )
-    return value
+    """A seed: an integer from 0 to MAX_SAFE_INTEGER, which JavaScript holds exactly."""
+    return check_integer(value, field="seed", high=MAX_SAFE_INTEGER, note=" (2^53-1)")
 
 
 class TaskStatus(StrEnum):
@@ -94,6 +99,14 @@ class ResultFile:
     file_type: str = ""
 
 
+@dataclass(frozen=True)
+class ResultRef:
+    """One output of a task, by its task and index: a create's image taken from it."""
+
+    task_id: int
+    index: int = 0
+
+
 @dataclass(frozen=True, kw_only=True)
 class Skip:
     """A provider the task did not run on, and why (not configured, busy, refused us, ...)."""
@@ -130,6 +143,7 @@ class Task:
     rerun_of: int | None = None  # the task this one runs again (POST /tasks/{id}/rerun)
     preset: str = ""  # the preset it was made with, if any
     preset_version: int | None = None  # that preset's version then (later edits change nothing)
+    parent: ResultRef | None = None  # the result that is its image (image_task_id)
     files_expired_at: datetime | None = None  # its inputs and results removed (retention)
     version: int = 0
     created_at: datetime

@@ -24,12 +24,13 @@ from rendergate.domain.errors import (
 )
 from rendergate.domain.presets import BuiltinPresets
 from rendergate.domain.presets import apply as apply_preset
-from rendergate.domain.task import MAX_SAFE_INTEGER, InputRef, Skip, Task, check_seed
+from rendergate.domain.task import MAX_SAFE_INTEGER, InputRef, ResultRef, Skip, Task, check_seed
 from rendergate.domain.values import check_text, check_value
 from rendergate.imaging.inputs import CheckedImage, check_image
 from rendergate.providers import registry
 from rendergate.providers.base import Provider
 from rendergate.services.admission import check_push, within_limits
+from rendergate.services.parents import parent_result
 from rendergate.services.ports import Fetcher, Orchestrator
 from rendergate.services.presets import find_preset, reference_bytes
 from rendergate.services.rates import CreateRates
@@ -63,6 +64,7 @@ class NewTask:
     rerun_of: int | None = None  # the task it runs again (services/rerunning.py)
     preset: str = ""  # a preset's name: its app, params and reference unless given here
     preset_version: int | None = None  # the version it ran with, once looked up
+    parent: ResultRef | None = None  # a finished task's result as its image (parents.py)
 
 
 def new_task_id() -> int:
@@ -104,9 +106,13 @@ async def create_task(
         known = ", ".join(sorted(apps))
         raise UnknownApp(f"unknown type {request.app!r}; known types: {known}", field="type")
     provider, skipped = RunsHere(creating.providers, settings).first_route(app)
+    if request.parent is not None:
+        request = await _with_parent_image(request, request.parent, creating, owner)
     roles = {upload.role for upload in request.uploads}
     if "image" not in roles:
-        raise InvalidInput("an image is required", field="image")
+        raise InvalidInput(
+            "an image is required (or image_task_id: a finished task's result)", field="image"
+        )
     check_value(dict(request.params), what="params", field="params")
     if request.seed is not None:
         check_seed(request.seed)
@@ -170,6 +176,19 @@ async def _with_preset(request: NewTask, creating: Creating, owner: str) -> NewT
         uploads=uploads,
         preset_version=preset.version,
     )
+
+
+async def _with_parent_image(
+    request: NewTask, parent: ResultRef, creating: Creating, owner: str
+) -> NewTask:
+    """`request` with `parent`, a finished task's result, as its image (not uploaded too)."""
+    if any(upload.role == "image" for upload in request.uploads):
+        raise InvalidInput("give an image or image_task_id, not both", field="image_task_id")
+    data, content_type = await parent_result(
+        parent, store=creating.store, blobs=creating.blobs, owner=owner
+    )
+    image = Upload(role="image", data=data, content_type=content_type)
+    return dataclasses.replace(request, uploads=(image, *request.uploads))
 
 
 async def _check_image(upload: Upload, settings: Settings) -> CheckedImage:
@@ -250,6 +269,7 @@ def _new_row(
         rerun_of=request.rerun_of,
         preset=request.preset,
         preset_version=request.preset_version,
+        parent=request.parent,
         link_base=request.link_base,
         created_at=now,
         updated_at=now,

@@ -46,9 +46,9 @@ def lease_s(settings: Settings) -> float:
 
 def fingerprint(request: NewTask) -> str:
     """What makes two requests the same: everything the task will do (the app, angle,
-    params, each image's bytes, its webhook, its deadline, its seed and the task it runs
-    again). Fields left unset are left out, so a request that names none of the newer ones
-    keeps the fingerprint it had before they existed."""
+    params, each image's bytes or the task result it takes, its webhook, its deadline, its
+    seed and the task it runs again). Fields left unset are left out, so a request that
+    names none of the newer ones keeps the fingerprint it had before they existed."""
     described: dict[str, object] = {
         "app": request.app,
         "angle": request.angle,
@@ -64,6 +64,8 @@ def fingerprint(request: NewTask) -> str:
     for name in ("seed", "rerun_of", "preset"):
         if (value := getattr(request, name)) not in (None, ""):
             described[name] = value
+    if request.parent is not None:
+        described["parent"] = [request.parent.task_id, request.parent.index]
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 

@@ -70,6 +70,14 @@ class TaskPublic(BaseModel):
     preset_version: int | None = Field(
         None, description="That preset's version when the task was made."
     )
+    parent_task_id: int | None = Field(
+        None,
+        description="The task whose result is its image (image_task_id at create); null "
+        "for an uploaded image.",
+    )
+    parent_task_index: int | None = Field(
+        None, description="Which of that task's outputs (image_task_index)."
+    )
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
@@ -124,6 +132,8 @@ def present_task(task: Task, *, base: str, result: bytes | ResultLost | None = N
         rerun_of=task.rerun_of,
         preset=task.preset,
         preset_version=task.preset_version,
+        parent_task_id=task.parent.task_id if task.parent else None,
+        parent_task_index=task.parent.index if task.parent else None,
         created_at=task.created_at,
         updated_at=task.updated_at,
         finished_at=task.finished_at,

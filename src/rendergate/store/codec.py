@@ -19,6 +19,7 @@ from rendergate.domain.task import (
     InputRef,
     JobHandle,
     ResultFile,
+    ResultRef,
     Skip,
     Task,
     TaskStatus,
@@ -55,6 +56,8 @@ def to_row(task: Task) -> dict[str, Any]:
         "rerun_of": task.rerun_of,
         "preset": task.preset,
         "preset_version": task.preset_version,
+        "parent_task_id": task.parent.task_id if task.parent else None,
+        "parent_task_index": task.parent.index if task.parent else None,
         "files_expired_at": task.files_expired_at,
         "skipped": [{"provider": s.provider, "reason": s.reason} for s in task.skipped],
         "version": task.version,
@@ -91,6 +94,7 @@ def from_row(row: Mapping[Any, Any]) -> Task:
         rerun_of=row.get("rerun_of"),
         preset=row.get("preset") or "",  # events' snapshots from before presets have none
         preset_version=row.get("preset_version"),
+        parent=_parent(row),
         files_expired_at=row["files_expired_at"],
         skipped=tuple(
             Skip(provider=s["provider"], reason=s["reason"]) for s in row["skipped"] or ()
@@ -125,6 +129,11 @@ def job_from_json(raw: Mapping[str, Any]) -> JobHandle:
     return JobHandle(
         job_id=str(raw["job_id"]), data=dict(raw.get("data") or {}), shown=raw.get("shown", True)
     )
+
+
+def _parent(row: Mapping[Any, Any]) -> ResultRef | None:
+    task_id = row.get("parent_task_id")  # absent from events' snapshots from before it
+    return None if task_id is None else ResultRef(int(task_id), int(row["parent_task_index"]))
 
 
 def _input_ref(raw: str | Mapping[str, str]) -> InputRef:

@@ -68,6 +68,8 @@ tasks = sa.Table(
     sa.Column("rerun_of", sa.BigInteger, nullable=True),
     sa.Column("preset", sa.String(64), nullable=False, server_default=""),
     sa.Column("preset_version", sa.Integer, nullable=True),
+    sa.Column("parent_task_id", sa.BigInteger, nullable=True),  # its image's task
+    sa.Column("parent_task_index", sa.Integer, nullable=True),  # and that task's output
     sa.Column("files_expired_at", UTCDateTime, nullable=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
