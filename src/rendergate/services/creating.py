@@ -108,20 +108,7 @@ async def create_task(
     provider, skipped = RunsHere(creating.providers, settings).first_route(app)
     if request.parent is not None:
         request = await _with_parent_image(request, request.parent, creating, owner)
-    roles = {upload.role for upload in request.uploads}
-    if "image" not in roles:
-        raise InvalidInput(
-            "an image is required (or image_task_id: a finished task's result)", field="image"
-        )
-    check_value(dict(request.params), what="params", field="params")
-    if request.seed is not None:
-        check_seed(request.seed)
-    request = dataclasses.replace(request, params=app.checked_params(request.params))
-    refuse_undeclared(app, request.params, settings)
-    for name in ("angle", "webhook_url"):  # a form's text fields, which nothing checked yet
-        check_text(getattr(request, name), what=name, field=name)
-    app.check_request(angle=request.angle, has_reference="reference" in roles)
-    app.check_deadline_s(request.deadline_s)
+    request = _checked_fields(request, app, settings)
     await check_push(
         request.webhook_url,
         fetcher=creating.fetcher,
@@ -143,6 +130,26 @@ async def create_task(
         except Exception:  # the task is stored: the reconcile sweep queues it shortly
             log.warning("queuing the new task failed; reconcile will", task_id=task.task_id)
     return task
+
+
+def _checked_fields(request: NewTask, app: AppSpec, settings: Settings) -> NewTask:
+    """The request's own fields checked against its app, its params with the app's
+    defaults filled in; InvalidInput naming the first field that is wrong."""
+    roles = {upload.role for upload in request.uploads}
+    if "image" not in roles:
+        raise InvalidInput(
+            "an image is required (or image_task_id: a finished task's result)", field="image"
+        )
+    check_value(dict(request.params), what="params", field="params")
+    if request.seed is not None:
+        check_seed(request.seed)
+    request = dataclasses.replace(request, params=app.checked_params(request.params))
+    refuse_undeclared(app, request.params, settings)
+    for name in ("angle", "webhook_url"):  # a form's text fields, which nothing checked yet
+        check_text(getattr(request, name), what=name, field=name)
+    app.check_request(angle=request.angle, has_reference="reference" in roles)
+    app.check_deadline_s(request.deadline_s)
+    return request
 
 
 async def _with_preset(request: NewTask, creating: Creating, owner: str) -> NewTask:

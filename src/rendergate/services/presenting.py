@@ -115,17 +115,7 @@ def present_task(task: Task, *, base: str, result: bytes | ResultLost | None = N
         ],
         params=renderable(dict(task.params)),
         queue_position=task.queue_position,
-        outputs=[
-            OutputPublic(
-                index=i,
-                url="" if gone else f"{url}?index={i}",
-                content_type=o.content_type,
-                size=o.size,
-                node_id=safe_text(o.node_id),
-                file_type=safe_text(o.file_type),
-            )
-            for i, o in enumerate(task.outputs)
-        ],
+        outputs=_outputs(task, "" if gone else url),
         cost=renderable(dict(task.cost)) if task.cost else None,
         attempts=task.attempts,
         seed=task.seed,
@@ -139,3 +129,18 @@ def present_task(task: Task, *, base: str, result: bytes | ResultLost | None = N
         finished_at=task.finished_at,
         files_expired_at=task.files_expired_at,
     )
+
+
+def _outputs(task: Task, url: str) -> list[OutputPublic]:
+    """Each result file, linked unless `url` is empty (its files are gone)."""
+    return [
+        OutputPublic(
+            index=i,
+            url=f"{url}?index={i}" if url else "",
+            content_type=o.content_type,
+            size=o.size,
+            node_id=safe_text(o.node_id),
+            file_type=safe_text(o.file_type),
+        )
+        for i, o in enumerate(task.outputs)
+    ]
