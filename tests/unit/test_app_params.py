@@ -16,6 +16,7 @@ from rendergate.domain.errors import InvalidInput
 from rendergate.domain.params import ParamSpec
 from rendergate.imaging.preview import validate_preview_params
 from rendergate.providers import registry
+from rendergate.providers.local import engine_of
 from rendergate.services.routing import declared_params, read_params
 
 SCALE = {"type": "number", "min": 1, "max": 4, "default": 2, "label": "Scale"}
@@ -247,13 +248,15 @@ def test_each_built_in_app_declares_exactly_what_its_bindings_or_engine_read(
 ) -> None:
     """The declaration cannot drift from the code: a param is declared if and only if a
     binding or the provider reads it, and a reference is taken if and only if one is bound or
-    the engine reads it (the local engine reads its inputs itself)."""
+    the engine reads it (the local preview engine reads its inputs itself; the upscaler only
+    the image)."""
     spec = built_in_apps()[name]
     read = read_params(spec, registry(load_settings(data_dir=tmp_path)))
     assert read is not None, f"{name} runs on a provider that takes any params"
     assert {p.name for p in spec.params} == read
     takes_reference = any(
-        route.provider == "local" or any(b.source == "reference" for b in route.bindings)
+        (route.provider == "local" and engine_of(route.options) == "preview")
+        or any(b.source == "reference" for b in route.bindings)
         for route in spec.routes
     )
     assert (spec.reference != "none") == takes_reference

@@ -46,6 +46,14 @@ class ProviderEntry(Generic[S]):
     params_check: Callable[[Mapping[str, Any]], object] | None = None  # refuses bad params
     prepare_options: Callable[[Mapping[str, Any], Any], Mapping[str, Any]] | None = None
     params: tuple[str, ...] | None = ()  # the task params the adapter reads itself; None: any
+    # where they differ by route: the params a route reads, from its options (local's engine)
+    route_params: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None
+
+    def reads(self, options: Mapping[str, Any]) -> tuple[str, ...] | None:
+        """The task params a route with these options has the adapter read; None: any."""
+        if self.route_params is not None:
+            return self.route_params(options)
+        return self.params
 
     def missing_settings(self, settings: Settings) -> list[str]:
         own = settings.of(self.settings)

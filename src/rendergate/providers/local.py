@@ -11,17 +11,19 @@ instead of racing the CPU with a large image.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from rendergate.config.settings import ProviderSettings
 from rendergate.domain.errors import (
+    ConfigError,
     Fault,
     InvalidInput,
     JobLost,
@@ -29,6 +31,7 @@ from rendergate.domain.errors import (
     ProviderRejected,
 )
 from rendergate.imaging.preview import render_preview, validate_preview_params
+from rendergate.imaging.upscale import upscale, validate_upscale_params
 from rendergate.providers import ProviderEntry
 from rendergate.providers.base import (
     InputFile,
@@ -43,6 +46,25 @@ if TYPE_CHECKING:
     import aiohttp
 
 FINISHED_JOB_TTL_S = 3600.0
+ENGINES = ("preview", "upscale")  # an app's `options.engine`; preview when it names none
+ENGINE_PARAMS = {"preview": ("smoothing", "strength"), "upscale": ("scale",)}
+
+
+def engine_of(options: Mapping[str, Any]) -> str:
+    return str(options.get("engine", "preview"))
+
+
+def check_engine(options: Mapping[str, Any], base: Any) -> Mapping[str, Any]:
+    """At start: an app's `engine` must be one of ENGINES."""
+    if engine_of(options) not in ENGINES:
+        raise ConfigError(
+            f"engine {engine_of(options)!r} is not one of the local engines: {', '.join(ENGINES)}"
+        )
+    return options
+
+
+def engine_params(options: Mapping[str, Any]) -> tuple[str, ...]:
+    return ENGINE_PARAMS.get(engine_of(options), ())
 
 
 class _Stopped(Exception):
@@ -89,21 +111,17 @@ class LocalProvider:
         except KeyError as exc:
             raise JobLost(f"local input {exc} was not uploaded in this process") from exc
         try:
-            params = validate_preview_params(request.params)
+            run = _engine(request, image, reference)
         except InvalidInput as exc:
             raise ProviderRejected(exc.message, fault=Fault.USER) from exc
         job = _Job()
-        job.task = asyncio.create_task(self._run(job, (image, reference), params, request.seed))
+        job.task = asyncio.create_task(self._run(job, run))
         self._jobs[job_id] = job
         return JobHandle(job_id=job_id, shown=False)
 
-    async def _run(
-        self,
-        job: _Job,
-        images: tuple[bytes, bytes | None],  # the image and its reference
-        params: Mapping[str, float],
-        seed: int | None,
-    ) -> None:
+    async def _run(self, job: _Job, run: Callable[..., bytes]) -> None:
+        """`run` (an engine with its inputs) in a thread; its progress and result kept."""
+
         def on_progress(value: int) -> None:
             if job.stop.is_set():  # in the render thread, which a task cancel cannot stop
                 raise _Stopped
@@ -112,15 +130,13 @@ class LocalProvider:
         if self.hold:
             await self._released.wait()
         try:
-            job.result = await asyncio.to_thread(
-                render_preview, *images, params=params, seed=seed, on_progress=on_progress
-            )
+            job.result = await asyncio.to_thread(run, on_progress=on_progress)
         except _Stopped:
             return
         except InvalidInput as exc:
             job.error = ProviderRejected(exc.message, fault=Fault.USER)
         except Exception as exc:  # the pipeline's own bug must fail the task, not the worker
-            job.error = ProviderRejected(f"local preview failed: {exc}", fault=Fault.PROVIDER)
+            job.error = ProviderRejected(f"the local engine failed: {exc}", fault=Fault.PROVIDER)
         job.finished_at = time.monotonic()
 
     async def status(self, job: JobHandle) -> JobStatus:
@@ -175,6 +191,15 @@ class LocalProvider:
             del self._jobs[job_id]
 
 
+def _engine(request: JobRequest, image: bytes, reference: bytes | None) -> Callable[..., bytes]:
+    """The app's engine with its inputs and checked params, to call with on_progress."""
+    if engine_of(request.app.options) == "upscale":
+        scaled = validate_upscale_params(request.params)
+        return functools.partial(upscale, image, params=scaled)
+    params = validate_preview_params(request.params)
+    return functools.partial(render_preview, image, reference, params=params, seed=request.seed)
+
+
 class LocalSettings(ProviderSettings):
     local_concurrency: int = Field(
         2, ge=1, description="Tasks the embedded `local` provider runs at once."
@@ -198,4 +223,6 @@ PROVIDER = ProviderEntry(
     cap_per_worker=True,
     params_check=validate_preview_params,
     params=("smoothing", "strength"),
+    route_params=engine_params,
+    prepare_options=check_engine,
 )

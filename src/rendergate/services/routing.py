@@ -73,9 +73,10 @@ def read_params(app: AppSpec, entries: Mapping[str, ProviderEntry[Any]]) -> set[
     names: set[str] = set()
     for route in app.routes:
         entry = entries.get(route.provider)
-        if entry is not None and entry.params is None:
+        read = entry.reads(route.options) if entry is not None else ()
+        if read is None:
             return None
-        names |= set(entry.params or ()) if entry is not None else set()
+        names |= set(read)
         names |= {
             b.source.removeprefix("params.")
             for b in route.bindings
@@ -93,7 +94,7 @@ def declared_params(app: AppSpec, entries: Mapping[str, ProviderEntry[Any]]) -> 
     names = {spec.name for spec in app.params}
     for route in app.routes:
         entry = entries.get(route.provider)
-        names |= set(entry.params or ()) if entry is not None else set()
+        names |= set(entry.reads(route.options) or ()) if entry is not None else set()
     return names
 
 
