@@ -246,7 +246,7 @@ def test_rerun_with_other_params_and_seed_waits_and_saves(
     assert (tmp_path / f"{original}.{task_id}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     shown = json.loads(run("status", task_id, server=live.url).stdout)
     assert (shown["rerun_of"], shown["seed"]) == (int(original), 12)
-    assert shown["params"] == {"strength": 0.9}
+    assert shown["params"] == {"strength": 0.9, "smoothing": 0.5}  # null: the app's default
     refused = run("rerun", original, "--seed", "-1", server=live.url)
     assert refused.returncode == 2 and "--seed must be an integer or random" in refused.stderr
     too_big = run("rerun", original, "--seed", str(2**53), server=live.url)
