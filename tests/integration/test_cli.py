@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shlex
+import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -252,6 +254,55 @@ def test_rerun_with_other_params_and_seed_waits_and_saves(
     too_big = run("rerun", original, "--seed", str(2**53), server=live.url)
     assert too_big.returncode == 2 and "seed must be an integer from 0 to" in too_big.stderr
     assert run("rerun", "12345", server=live.url).returncode == 4
+
+
+def test_presets_are_made_listed_shown_used_and_deleted(live: ServeProcess, tmp_path: Path) -> None:
+    shot, ref = tmp_path / "shot.png", tmp_path / "ref.jpg"
+    shot.write_bytes(make_scene(96, 72))
+    ref.write_bytes(make_reference())
+    look = ("--type", "preview", "--param", "strength=0.9", "--reference", str(ref))
+    made = run("presets", "create", "cli-dusk", *look, "--description", "blue", server=live.url)
+    assert made.returncode == 0, made.stderr
+    assert "preset cli-dusk version 1 (preview)" in made.stderr
+    again = run("presets", "create", "cli-dusk", "--type", "preview", server=live.url)
+    assert again.returncode == 2 and "refused (409)" in again.stderr
+    listed = run("presets", "list", server=live.url)
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split("│") for line in listed.stdout.splitlines() if "cli-dusk" in line]
+    assert [cell.strip() for cell in rows[0][1:-1]] == ["cli-dusk", "preview", "1", "no", "blue"]
+    shown = run("presets", "show", "cli-dusk", server=live.url)
+    preset = json.loads(shown.stdout)
+    assert (preset["params"]["strength"], preset["reference"], preset["built_in"]) == (
+        0.9,
+        True,
+        False,
+    )
+    submitted = run(
+        "submit", str(shot), "--preset", "cli-dusk", "--wait", server=live.url, cwd=tmp_path
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    task = json.loads(run("status", submitted.stdout.strip(), server=live.url).stdout)
+    assert (task["type"], task["preset"], task["preset_version"]) == ("preview", "cli-dusk", 1)
+    assert task["params"]["strength"] == 0.9
+    assert run("presets", "delete", "cli-dusk", server=live.url).returncode == 0
+    for gone in (("show", "cli-dusk"), ("delete", "cli-dusk")):
+        assert run("presets", *gone, server=live.url).returncode == 4
+    bad = run("presets", "create", "x", "--param", "strength", server=live.url)
+    assert bad.returncode == 2 and "--param takes key=value" in bad.stderr
+    unknown = run("submit", str(shot), "--preset", "no-such", server=live.url)
+    assert unknown.returncode == 2 and "preset" in unknown.stderr
+
+
+def test_the_documented_presets_example_runs(live: ServeProcess, tmp_path: Path) -> None:
+    page = (Path(__file__).parents[2] / "docs" / "cli.md").read_text()
+    block = page.split("```sh\n", 1)[1].split("```", 1)[0].replace("\\\n", " ")
+    shutil.copytree(Path(__file__).parents[2] / "examples", tmp_path / "examples")
+    for line in block.splitlines():
+        command, *args = shlex.split(line)
+        assert command == "rendergate"
+        done = run(*args, server=live.url, cwd=tmp_path)
+        assert done.returncode == 0, (line, done.stderr)
+    assert Image.open(tmp_path / "dusk.png").format == "PNG"
 
 
 def test_config_file_sets_the_port(tmp_path: Path) -> None:

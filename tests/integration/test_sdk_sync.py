@@ -28,6 +28,7 @@ from support.process import ServeProcess, child_env, serving
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[2]
 HANG = {"fake": {"outcome": "hang"}}
+FAKE = {"fake": {"polls": 1}}
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,33 @@ def test_the_blocking_client_makes_every_call(live: ServeProcess, tmp_path: Path
         client.get(task.task_id)
 
 
+def test_the_blocking_client_makes_the_preset_calls(live: ServeProcess) -> None:
+    reference = make_png(40, 30, (200, 120, 40))
+    with Client(live.url) as client:
+        made = client.create_preset(
+            "sync-warm", type="fake", params=FAKE, reference=reference, description="warm"
+        )
+        assert (made.name, made.version, made.type, made.reference) == (
+            "sync-warm",
+            1,
+            "fake",
+            True,
+        )
+        assert client.preset("sync-warm") == made
+        assert client.preset_reference("sync-warm") == reference
+        assert "sync-warm" in {p.name for p in client.presets()}
+        edited = client.edit_preset("sync-warm", type="fake", description="warmer")
+        assert (edited.version, edited.description, edited.reference) == (2, "warmer", True)
+        task = client.create(make_png(), preset="sync-warm")
+        assert (task.type, task.preset, task.preset_version) == ("fake", "sync-warm", 2)
+        assert client.wait(task.task_id, timeout=30).status is TaskStatus.COMPLETED
+        chained = client.create(image_task_id=task.task_id, type="fake", params=FAKE)
+        assert chained.parent_task_id == task.task_id
+        client.delete_preset("sync-warm")
+        with pytest.raises(NotFound):
+            client.preset("sync-warm")
+
+
 async def test_the_blocking_client_works_inside_a_running_loop(live: ServeProcess) -> None:
     with Client(live.url) as client:  # its own loop, in its own thread
         assert "preview" in {app.name for app in client.apps()}
@@ -102,7 +130,7 @@ def test_the_documented_sdk_snippets_work(
     live: ServeProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    first, errors, together, variations, webhook = sdk_snippets()
+    first, errors, together, variations, presets, webhook = sdk_snippets()
     done = run_snippet(first, live.url, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "completed 100"
@@ -121,6 +149,9 @@ def test_the_documented_sdk_snippets_work(
     assert varied.stdout.splitlines() == ["completed True True", "completed True False"]
     renders = sorted(tmp_path.glob("variation-*.png"))
     assert [Image.open(render).size for render in renders] == [(800, 600)] * 2
+    looked = run_snippet(presets, live.url, tmp_path)
+    assert looked.returncode == 0, looked.stderr
+    assert looked.stdout.splitlines() == ["completed facade-dusk 1 0.9", "completed True"]
     secret = "whsec_" + base64.b64encode(b"the README's receiver, 32 bytes!").decode()
     monkeypatch.setenv("WEBHOOK_SECRET", secret)
     namespace: dict[str, Any] = {}

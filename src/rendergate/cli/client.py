@@ -113,7 +113,13 @@ def submit(
     reference: Annotated[
         Path | None, typer.Option(exists=True, dir_okay=False, help="Reference for colour tone.")
     ] = None,
-    type: Annotated[str, typer.Option("--type", help="The app to run.")] = "preview",
+    type: Annotated[
+        str | None,
+        typer.Option("--type", help="The app to run [default: preview, or the preset's]."),
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="A preset's name: its app, params and reference.")
+    ] = None,
     angle: Annotated[str, typer.Option(help="Camera angle label.")] = "",
     params: Annotated[str | None, typer.Option(help="A JSON object for the app.")] = None,
     wait: WaitOption = False,
@@ -127,7 +133,7 @@ def submit(
     with Client(server_url(server, config)) as client:
         with answered("refused"), local_file("read"):
             task = client.create(
-                image, reference=reference, type=type, angle=angle, params=app_params
+                image, reference=reference, type=type, preset=preset, angle=angle, params=app_params
             )
         said = f"task {task.task_id} {task.status}"
         done = told(client, task, said, (image.stem, output, timeout) if wait else None)

@@ -1,5 +1,6 @@
 """The `rendergate` command: serve, worker, migrate and keys here; the client commands
-(submit, status, tasks, apps, cancel, download) in cli/client.py, rerun in cli/reruns.py.
+(submit, status, tasks, apps, cancel, download) in cli/client.py, rerun in cli/reruns.py,
+presets in cli/presets.py.
 
 Exit codes: 0 ok, 1 the task failed or was canceled, 2 the request was refused (4xx),
 3 the server could not be reached or answered 5xx, 4 no such task, 5 a local file could not
@@ -27,6 +28,7 @@ from rendergate.cli.common import (
 )
 from rendergate.cli.keys import keys_app
 from rendergate.cli.ops import app as ops_app
+from rendergate.cli.presets import presets_app
 from rendergate.cli.reruns import app as reruns_app
 from rendergate.domain.errors import ConfigError
 from rendergate.runtime import metrics_port
@@ -149,6 +151,7 @@ def _keys(ctx: typer.Context, config: ConfigOption = None) -> None:
 
 
 app.add_typer(keys_app, name="keys")
+app.add_typer(presets_app, name="presets")
 for typer_app in (client_app, reruns_app, ops_app):
     app.registered_commands += typer_app.registered_commands  # submit, ..., rerun; prune, doctor
 

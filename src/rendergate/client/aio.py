@@ -18,13 +18,14 @@ from rendergate.client import sse
 from rendergate.client.errors import ApiError, Unreachable
 from rendergate.client.inputs import Image, create_request
 from rendergate.client.models import App, Delivery, Task, TaskEvent
+from rendergate.client.presets import PresetCalls
 from rendergate.client.transport import Request, Transport, backoff
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 Progress = Callable[[Task], object]
 
 
-class AsyncClient:
+class AsyncClient(PresetCalls):
     """A rendergate server's API. `base_url` defaults to RENDERGATE_SERVER, else
     http://127.0.0.1:8000; `api_key` to RENDERGATE_API_KEY; `timeout` bounds each request
     (seconds); `retries` is how many times a call is tried again (see transport.py)."""
@@ -60,10 +61,13 @@ class AsyncClient:
 
     async def create(
         self,
-        image: Image,
+        image: Image | None = None,
         *,
         reference: Image | None = None,
-        type: str = "preview",
+        type: str | None = None,
+        preset: str | None = None,
+        image_task_id: int | None = None,
+        image_task_index: int = 0,
         angle: str = "",
         params: dict[str, Any] | None = None,
         webhook_url: str | None = None,
@@ -74,13 +78,21 @@ class AsyncClient:
         wait: float | None = None,
     ) -> Task:
         """Creates a task. `image` and `reference` are each a path, bytes or an http(s) URL
-        (which the server fetches). `seed` (0 to 2^53-1) makes a result reproducible; unset,
-        the server picks one and `task.seed` says which. Every try sends the same
-        Idempotency-Key (a new UUID unless given), so a retry never makes a second task.
-        `wait` (at most 60 s) asks the server to answer once the task finishes or that many
-        seconds pass."""
+        (which the server fetches); or, instead of `image`, `image_task_id` names a finished
+        task of the key's whose result (output `image_task_index`) is the image. `type` is
+        the app: preview unless `preset` (a preset's name) names one; a preset also gives
+        its params (`params` merge over them) and its reference unless one is given. `seed`
+        (0 to 2^53-1) makes a result reproducible; unset, the server picks one and
+        `task.seed` says which. Every try sends the same Idempotency-Key (a new UUID unless
+        given), so a retry never makes a second task. `wait` (at most 60 s) asks the server
+        to answer once the task finishes or that many seconds pass."""
+        if (image is None) == (image_task_id is None):
+            raise ValueError("create() takes an image or an image_task_id: exactly one of them")
         fields = {
             "type": type,
+            "preset": preset,
+            "image_task_id": image_task_id,
+            "image_task_index": None if image_task_id is None else image_task_index,
             "angle": angle,
             "params": params or {},
             "webhook_url": webhook_url,

@@ -1,5 +1,6 @@
-"""The body of POST /tasks from create()'s arguments: a multipart form when every image is a
-file or bytes (no base64 inflation), JSON when one is a URL for the server to fetch."""
+"""The body of POST /tasks (and of POST and PUT /presets) from a call's arguments: a
+multipart form when every image is a file or bytes (no base64 inflation), JSON when one is
+a URL for the server to fetch, or when there is no image at all (image_task_id names one)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,18 @@ def is_url(image: Image | None) -> bool:
     return isinstance(image, str) and image.startswith(("http://", "https://"))
 
 
-async def create_request(images: Mapping[str, Image | None], fields: Mapping[str, Any]) -> Request:
-    """`images` by role (image, reference); `fields` the other create fields, None for
-    those not given."""
+async def create_request(
+    images: Mapping[str, Image | None],
+    fields: Mapping[str, Any],
+    *,
+    method: str = "POST",
+    path: str = "/tasks",
+) -> Request:
+    """`images` by role (image, reference); `fields` the other fields, None for those not
+    given."""
     given = {name: value for name, value in fields.items() if value is not None}
-    if any(is_url(image) for image in images.values()):
+    present = [image for image in images.values() if image is not None]
+    if not present or any(is_url(image) for image in present):
         body = dict(given)
         for role, image in images.items():
             if is_url(image):
@@ -34,7 +42,7 @@ async def create_request(images: Mapping[str, Image | None], fields: Mapping[str
             elif image is not None:
                 data = (await _read(role, image))[1]
                 body[f"{role}_base64"] = base64.b64encode(data).decode()
-        return Request("POST", "/tasks", json=body)
+        return Request(method, path, json=body)
     files = {role: await _read(role, image) for role, image in images.items() if image is not None}
 
     def form() -> aiohttp.FormData:
@@ -46,7 +54,7 @@ async def create_request(images: Mapping[str, Image | None], fields: Mapping[str
             built.add_field(name, text)
         return built
 
-    return Request("POST", "/tasks", body=form)
+    return Request(method, path, body=form)
 
 
 async def _read(role: str, image: Image) -> tuple[str, bytes]:

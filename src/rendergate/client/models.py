@@ -193,6 +193,27 @@ class App:
 
 
 @dataclass(frozen=True)
+class Preset:
+    """A saved look: the app (`type`) a create with `preset=name` runs, its params (the
+    create's merge over them) and whether it carries a reference image
+    (preset_reference() fetches it). `version` grows with each edit; `built_in` ones come
+    from the server's apps file."""
+
+    name: str
+    version: int = 1
+    type: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+    reference: bool = False
+    built_in: bool = False
+    created_at: datetime | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Preset:
+        return _build(cls, data, created_at=_when(data.get("created_at")))
+
+
+@dataclass(frozen=True)
 class WebhookEvent:
     """A verified webhook: `id` its webhook-id (the same on every retry: deduplicate on it),
     `type` the event (task.completed, ...), `task` the task as the event saw it."""

@@ -17,12 +17,16 @@ import weakref
 from collections.abc import AsyncGenerator, Coroutine, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from rendergate.client.aio import AsyncClient, Progress
 from rendergate.client.inputs import Image
-from rendergate.client.models import App, Delivery, Task, TaskEvent
+from rendergate.client.models import App, Delivery, Preset, Task, TaskEvent
+from rendergate.client.presets import PresetLook
 from rendergate.client.signals import signals_to_main
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's own from Python 3.12
 
 T = TypeVar("T")
 
@@ -66,10 +70,13 @@ class Client:
 
     def create(
         self,
-        image: Image,
+        image: Image | None = None,
         *,
         reference: Image | None = None,
-        type: str = "preview",
+        type: str | None = None,
+        preset: str | None = None,
+        image_task_id: int | None = None,
+        image_task_index: int = 0,
         angle: str = "",
         params: dict[str, Any] | None = None,
         webhook_url: str | None = None,
@@ -85,6 +92,9 @@ class Client:
                 image,
                 reference=reference,
                 type=type,
+                preset=preset,
+                image_task_id=image_task_id,
+                image_task_index=image_task_index,
                 angle=angle,
                 params=params,
                 webhook_url=webhook_url,
@@ -164,6 +174,26 @@ class Client:
 
     def apps(self) -> builtins.list[App]:
         return self._run(self._async.apps())
+
+    def presets(self) -> builtins.list[Preset]:
+        return self._run(self._async.presets())
+
+    def preset(self, name: str) -> Preset:
+        return self._run(self._async.preset(name))
+
+    def create_preset(self, name: str, **look: Unpack[PresetLook]) -> Preset:
+        """See AsyncClient.create_preset."""
+        return self._run(self._async.create_preset(name, **look))
+
+    def edit_preset(self, name: str, **look: Unpack[PresetLook]) -> Preset:
+        """See AsyncClient.edit_preset."""
+        return self._run(self._async.edit_preset(name, **look))
+
+    def delete_preset(self, name: str) -> None:
+        self._run(self._async.delete_preset(name))
+
+    def preset_reference(self, name: str) -> bytes:
+        return self._run(self._async.preset_reference(name))
 
     def _run(self, call: Coroutine[Any, Any, T]) -> T:
         """Runs `call` on the client's loop and waits for it here."""
