@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import binascii
 import dataclasses
 import json
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -15,6 +13,7 @@ from typing import Any, ParamSpec, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
+from rendergate.api.encoded import decode_base64
 from rendergate.api.limits import LARGE_BODY_BYTES
 from rendergate.api.multipart import TEXT_LIMIT, FormSpec, read_form, text_of
 from rendergate.api.schemas import TaskCreateJson, TaskRerunJson
@@ -41,9 +40,6 @@ FORM = FormSpec(
     ),
     file_limit=0,
 )
-DATA_URI = re.compile(r"^data:[\w/+.-]*(;[\w=.-]+)*;base64,", re.IGNORECASE)
-WHITESPACE = re.compile(r"\s")
-DECODE_CHUNK = 4 * 1024 * 1024  # base64 characters decoded at a time (a multiple of 4)
 FIELD_CHAR_LIMITS = {"params": TEXT_LIMIT}  # JSON fields bounded as the form's text fields are
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -58,14 +54,14 @@ async def read_new_task(request: Request, *, max_upload_bytes: int, fetcher: Fet
     if media_type == "multipart/form-data":
         return await _from_form(content_type, request, max_upload_bytes)
     if media_type == "application/json":
-        return await _from_json(await _read_body(request), fetcher)
+        return await _from_json(await read_body(request), fetcher)
     raise UnsupportedInput(
         f"content type {media_type or 'missing'!r} is not accepted; "
         "send multipart/form-data or application/json"
     )
 
 
-async def _read_body(request: Request) -> bytearray:
+async def read_body(request: Request) -> bytearray:
     """One growing buffer, not a list of chunks joined at the end (half the peak memory)."""
     body = bytearray()
     async for chunk in request.stream():
@@ -120,7 +116,7 @@ def _parse_params(raw: str) -> dict[str, Any]:
 
 
 async def _from_json(body: bytearray, fetcher: Fetcher) -> NewTask:
-    model = await _sized_run(len(body), _json_model, body, TaskCreateJson)
+    model = await json_model(body, TaskCreateJson)
     del body  # the parsed copy is all we need from here on
     uploads = [
         upload
@@ -150,6 +146,16 @@ async def _sized_run(
     return function(*args, **kwargs)
 
 
+async def json_model(body: bytearray, model: type[M]) -> M:
+    """`_json_model`, in a thread for a large body."""
+    return await _sized_run(len(body), _json_model, body, model)
+
+
+async def decoded_base64(encoded: str, *, field: str) -> bytes:
+    """`decode_base64`, in a thread for a large image."""
+    return await _sized_run(len(encoded), decode_base64, encoded, field=field)
+
+
 def _json_model(body: bytearray, model: type[M]) -> M:
     """The body parsed and checked as a `model`: each field under its own name, as errors
     name it; `params` within the size a form's text field has."""
@@ -159,6 +165,11 @@ def _json_model(body: bytearray, model: type[M]) -> M:
             check_value(value, what=name, field=name, max_chars=FIELD_CHAR_LIMITS.get(name))
     else:
         check_value(raw, what="body")
+    return as_model(raw, model)
+
+
+def as_model(raw: Any, model: type[M]) -> M:
+    """`raw` validated as a `model`; InvalidInput naming the first field that is wrong."""
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -174,34 +185,12 @@ async def _json_image(model: TaskCreateJson, role: str, fetcher: Fetcher) -> Upl
     if encoded and url:
         raise InvalidInput(f"give {role}_base64 or {role}_url, not both", field=f"{role}_base64")
     if encoded:
-        data = await _sized_run(len(encoded), decode_base64, encoded, field=f"{role}_base64")
+        data = await decoded_base64(encoded, field=f"{role}_base64")
         return Upload(role=role, data=data)
     if url:
         data, content_type = await fetcher.fetch(url, role=role)
         return Upload(role=role, data=data, content_type=content_type)
     return None
-
-
-def decode_base64(encoded: str, *, field: str) -> bytes:
-    """Strict base64 (no stray characters, no extra padding), decoded a slice at a time so a
-    30 MB image costs its decoded size once rather than several copies of the text."""
-    start = match.end() if (match := DATA_URI.match(encoded)) else 0
-    payload = encoded[start:].strip()
-    if WHITESPACE.search(payload):  # line-wrapped base64: one copy without the breaks
-        payload = "".join(payload.split())
-    if len(payload) % 4:
-        raise InvalidInput(
-            f"{field} is not valid base64 (its length is not a multiple of 4)", field=field
-        )
-    decoded = bytearray()
-    try:
-        for offset in range(0, len(payload), DECODE_CHUNK):
-            decoded += binascii.a2b_base64(
-                payload[offset : offset + DECODE_CHUNK], strict_mode=True
-            )
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidInput(f"{field} is not valid base64 ({exc})", field=field) from None
-    return bytes(decoded)
 
 
 def _refuse_constant(name: str) -> Any:
@@ -284,7 +273,7 @@ def _new_task(
 
 async def read_rerun(request: Request) -> Rerun:
     """POST /tasks/{task_id}/rerun's body: a TaskRerunJson, or none at all (no changes)."""
-    body = await _read_body(request)
+    body = await read_body(request)
     if not body.strip():
         return Rerun()
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -28,17 +28,45 @@ READABLE_PIXELS = 100_000_000  # our own files: only checked to be readable imag
 BUILT_IN_AT = datetime(2026, 12, 1, tzinfo=UTC)  # a built-in preset's one version's date
 
 
-def load_presets(settings: Settings, apps: Mapping[str, AppSpec]) -> BuiltinPresets:
-    """The built-in presets, then those of RENDERGATE_APPS_FILE (which may replace them),
-    their apps and params checked and their reference images read, so a broken one stops
-    the start."""
+Document = tuple[Mapping[str, Any], Traversable | Path]  # a parsed apps file, and its folder
+
+
+def load_apps_and_presets(settings: Settings) -> tuple[dict[str, AppSpec], BuiltinPresets]:
+    """The apps and the presets of the built-in apps file, then RENDERGATE_APPS_FILE's
+    (which may replace them), each file read once; a broken one stops the start."""
+    documents = _documents(settings)
+    apps = _apps(documents, settings)
+    return apps, _presets(documents, apps)
+
+
+def load_apps(settings: Settings) -> dict[str, AppSpec]:
+    """The built-in apps, then those of RENDERGATE_APPS_FILE (which may replace them)."""
+    return _apps(_documents(settings), settings)
+
+
+def _documents(settings: Settings) -> list[Document]:
+    """The built-in apps file, then RENDERGATE_APPS_FILE's, parsed, each with the folder its
+    relative paths (workflow files, reference images) are read from."""
     package = resources.files("rendergate")
-    documents: list[tuple[Mapping[str, Any], Traversable | Path]] = [
-        (tomllib.loads(package.joinpath("apps.toml").read_text(encoding="utf-8")), package)
-    ]
+    builtin = tomllib.loads(package.joinpath("apps.toml").read_text(encoding="utf-8"))
+    documents: list[Document] = [(builtin, package)]
     if settings.apps_file is not None:
         own = read_toml(settings.apps_file, what="RENDERGATE_APPS_FILE")
         documents.append((own, settings.apps_file.parent))
+    return documents
+
+
+def _apps(documents: list[Document], settings: Settings) -> dict[str, AppSpec]:
+    entries = registry(settings)
+    apps: dict[str, AppSpec] = {}
+    for document, base in documents:
+        apps.update(_prepared(parse_apps(document), base, entries))
+    return apps
+
+
+def _presets(documents: list[Document], apps: Mapping[str, AppSpec]) -> BuiltinPresets:
+    """The documents' presets, their apps and params checked and their reference images
+    read."""
     presets: dict[str, Preset] = {}
     references: dict[str, bytes] = {}
     for document, base in documents:
@@ -93,18 +121,6 @@ def _builtin_preset(
         created_at=BUILT_IN_AT,
     )
     return preset, data
-
-
-def load_apps(settings: Settings) -> dict[str, AppSpec]:
-    """The built-in apps, then those of RENDERGATE_APPS_FILE (which may replace them)."""
-    package = resources.files("rendergate")
-    builtin = tomllib.loads(package.joinpath("apps.toml").read_text(encoding="utf-8"))
-    entries = registry(settings)
-    apps = _prepared(parse_apps(builtin), package, entries)
-    if settings.apps_file is not None:
-        document = read_toml(settings.apps_file, what="RENDERGATE_APPS_FILE")
-        apps.update(_prepared(parse_apps(document), settings.apps_file.parent, entries))
-    return apps
 
 
 def _prepared(

@@ -74,7 +74,7 @@ def validate_preview_params(params: Mapping[str, Any]) -> dict[str, float]:
     return checked
 
 
-def _smooth(rgb: Array, smoothing: float, progress: _Progress) -> None:
+def _smooth(rgb: Array, smoothing: float, progress: RisingProgress) -> None:
     """Edge-preserving smoothing in place, each channel through the guided filter; reports
     progress from 10 to 60."""
     if smoothing <= 0:
@@ -104,14 +104,14 @@ def render_preview(
     `on_progress` gets increasing percentages at stage boundaries, ending with 100.
     """
     settings = validate_preview_params(params or {})
-    progress = _Progress(on_progress)
+    progress = RisingProgress(on_progress)
 
-    rgb = _decode(image, role="image")
+    rgb = decode_planes(image, role="image")
     progress(5)
     ref = (
         None
         if reference is None
-        else _decode(reference, role="reference", max_side=_REFERENCE_SIDE)
+        else decode_planes(reference, role="reference", max_side=_REFERENCE_SIDE)
     )
     progress(10)
 
@@ -139,7 +139,7 @@ def render_preview(
     return buf.getvalue()
 
 
-class _Progress:
+class RisingProgress:
     """Forward only increases to the caller's callback, clamped to 1..100."""
 
     def __init__(self, callback: ProgressCallback | None) -> None:
@@ -153,7 +153,7 @@ class _Progress:
             self._callback(percent)
 
 
-def _decode(data: bytes, *, role: str, max_side: int | None = None) -> Array:
+def decode_planes(data: bytes, *, role: str, max_side: int | None = None) -> Array:
     """Decode to planar float32 RGB in 0..1 (shape 3 x H x W), oriented, alpha on white."""
     try:
         with Image.open(io.BytesIO(data)) as opened:

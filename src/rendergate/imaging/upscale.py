@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from rendergate.domain.errors import InvalidInput
-from rendergate.imaging.preview import Array, ProgressCallback, _decode, _Progress
+from rendergate.imaging.preview import Array, ProgressCallback, RisingProgress, decode_planes
 
 SCALES: Final = range(2, 5)  # 2x, 3x, 4x
 DEFAULT_SCALE: Final = 2
@@ -50,8 +50,8 @@ def upscale(
 ) -> bytes:
     """`image` enlarged `params.scale` times as an RGB PNG; progress ends with 100."""
     scale = validate_upscale_params(params or {})["scale"]
-    progress = _Progress(on_progress)
-    planes = _decode(image, role="image")
+    progress = RisingProgress(on_progress)
+    planes = decode_planes(image, role="image")
     height, width = planes.shape[1:]
     size = (width * scale, height * scale)
     if size[0] * size[1] > MAX_OUTPUT_PIXELS:
@@ -77,7 +77,7 @@ def upscale(
 
 
 def _back_project(
-    small: Array, size: tuple[int, int], progress: _Progress, start: int, span: int
+    small: Array, size: tuple[int, int], progress: RisingProgress, start: int, span: int
 ) -> Image.Image:
     """One channel enlarged to `size` by iterative back-projection; reports progress from
     `start` to `start + span`."""

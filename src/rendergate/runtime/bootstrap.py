@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rendergate.blobs.base import BlobStore
 from rendergate.blobs.setup import open_blobs
-from rendergate.config.apps_file import load_apps, load_presets
+from rendergate.config.apps_file import load_apps_and_presets
 from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import ConfigError
@@ -142,8 +142,7 @@ def _apps_and_presets(
     """The apps files' apps and presets; apps passed in (a test's) come without presets."""
     if apps is not None:
         return apps, BuiltinPresets()
-    loaded = load_apps(settings)
-    return loaded, load_presets(settings, loaded)
+    return load_apps_and_presets(settings)
 
 
 def _sql_parts(engine: AsyncEngine, write_turn: WriteTurn) -> dict[str, Any]:

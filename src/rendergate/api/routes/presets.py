@@ -10,16 +10,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from rendergate.api.bodies import decode_base64, strict_json
+from rendergate.api.bodies import as_model, decoded_base64, json_model, read_body, strict_json
 from rendergate.api.deps import CallerDep, ServicesDep
 from rendergate.api.errors import envelope_error
 from rendergate.api.examples import KEY_OR_OPEN, TINY_PNG_BASE64, errors, ok
 from rendergate.api.multipart import FormSpec, read_form, text_of
 from rendergate.api.present import envelope
 from rendergate.api.schemas import Envelope
-from rendergate.domain.errors import InvalidInput, UnsupportedInput
+from rendergate.domain.errors import UnsupportedInput
 from rendergate.domain.presets import Preset
 from rendergate.services.presets import (
     PresetDraft,
@@ -238,30 +238,20 @@ async def _read_draft(request: Request, max_upload_bytes: int, *, name: str | No
         parts = await read_form(content_type, request.stream(), spec)
         texts = {key: text_of(part) for key, part in parts.items() if key in FORM.texts}
         params = strict_json(texts.get("params") or "{}", what="params", field="params")
-        reference = parts.get("reference")
-        fields = {
-            "name": texts.get("name", ""),
-            "type": texts.get("type") or "preview",
-            "params": params,
-            "description": texts.get("description", ""),
-        }
-        draft = _draft(fields, name)
-        if reference is None:
+        fields: dict[str, Any] = {key: value for key, value in texts.items() if key != "params"}
+        if not fields.get("type"):
+            fields.pop("type", None)  # an empty type is the default one, as a create's is
+        draft = _draft(as_model({**fields, "params": params}, PresetJson), name)
+        if (reference := parts.get("reference")) is None:
             return draft
-        return dataclasses.replace(
-            draft, reference=bytes(reference.data), reference_type=reference.content_type
-        )
+        data, kind = bytes(reference.data), reference.content_type
+        return dataclasses.replace(draft, reference=data, reference_type=kind)
     if media_type == "application/json":
-        raw = strict_json(await request.body(), what="body")
-        if not isinstance(raw, dict):
-            raise InvalidInput("the body must be a JSON object")
-        draft = _draft(raw, name)
-        encoded = raw.get("reference_base64")
-        if not encoded:
+        model = await json_model(await read_body(request), PresetJson)
+        draft = _draft(model, name)
+        if not model.reference_base64:
             return draft
-        if not isinstance(encoded, str):
-            raise InvalidInput("reference_base64 must be a string", field="reference_base64")
-        data = decode_base64(encoded, field="reference_base64")
+        data = await decoded_base64(model.reference_base64, field="reference_base64")
         return dataclasses.replace(draft, reference=data)
     raise UnsupportedInput(
         f"content type {media_type or 'missing'!r} is not accepted; "
@@ -269,15 +259,7 @@ async def _read_draft(request: Request, max_upload_bytes: int, *, name: str | No
     )
 
 
-def _draft(fields: dict[str, Any], name: str | None) -> PresetDraft:
-    try:
-        model = PresetJson.model_validate(fields)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or None
-        raise InvalidInput(
-            f"{where}: {first['msg']}" if where else first["msg"], field=where
-        ) from None
+def _draft(model: PresetJson, name: str | None) -> PresetDraft:
     return PresetDraft(
         name=name if name is not None else model.name,
         app=model.type,
