@@ -66,7 +66,7 @@ async def test_the_in_flight_cap_frees_up_when_a_task_ends(settings: Settings) -
         assert status == 201, first
         status, body, retry_after = await post(server)
         assert status == 429 and retry_after == "10", body
-        assert "1 unfinished tasks, its limit of tasks in flight" in body["msg"]
+        assert "has 1 unfinished tasks, its limit of tasks in flight is 1;" in body["msg"]
         cancel = f"{server.url}/tasks/{first['data']['task_id']}/cancel"
         async with server.http.post(cancel) as response:
             assert response.status == 200
@@ -78,7 +78,7 @@ async def test_the_daily_quota_counts_the_days_tasks(settings: Settings) -> None
         assert [(await post(server))[0] for _ in range(2)] == [201, 201]
         status, body, retry_after = await post(server)
         assert status == 429, body
-        assert body["msg"] == "this key has created 2 tasks today, its daily limit (UTC days)"
+        assert body["msg"] == "this key has created 2 tasks today, its daily limit (UTC days) is 2"
         assert retry_after is not None and 1 <= int(retry_after) <= 86400
         assert await count(server) == 2
 

@@ -18,7 +18,17 @@ from rendergate.api.headers import NoSniff, docs_headers
 from rendergate.api.limits import BodyLimits
 from rendergate.api.openapi import add_body_components, operation_id
 from rendergate.api.request_ids import RequestIds
-from rendergate.api.routes import events, health, metrics, presets, reruns, tasks, web, webhooks
+from rendergate.api.routes import (
+    batches,
+    events,
+    health,
+    metrics,
+    presets,
+    reruns,
+    tasks,
+    web,
+    webhooks,
+)
 from rendergate.api.serving import BodyTimeout
 from rendergate.config.settings import Settings
 from rendergate.runtime.bootstrap import open_services
@@ -74,6 +84,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     app.include_router(reruns.router)
     app.include_router(events.router)
     app.include_router(presets.router)
+    app.include_router(batches.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(webhooks.router)

@@ -78,14 +78,14 @@ async def _from_form(content_type: str, request: Request, limit: int) -> NewTask
         if (part := parts.get(role)) is not None
     ]
     texts = {name: text_of(part) for name, part in parts.items() if name in FORM.texts}
-    params = _parse_params(texts.get("params") or "{}")
+    params = parse_params(texts.get("params") or "{}")
     return _new_task(
         app=texts.get("type", ""),
         preset=texts.get("preset", ""),
         angle=texts.get("angle", ""),
         params=params,
         uploads=uploads,
-        push=_form_push(texts),
+        push=form_push(texts),
         seed=form_seed(texts.get("seed", "")),
         parent=image_task(
             form_integer(texts.get("image_task_id", ""), image_task_id),
@@ -94,7 +94,7 @@ async def _from_form(content_type: str, request: Request, limit: int) -> NewTask
     )
 
 
-def _form_push(texts: dict[str, str]) -> Push:
+def form_push(texts: dict[str, str]) -> Push:
     """The form's webhook_url, webhook_events (a JSON list or comma-separated) and
     deadline_s."""
     events = _form_events(texts["webhook_events"]) if "webhook_events" in texts else None
@@ -108,7 +108,7 @@ def _form_push(texts: dict[str, str]) -> Push:
     return Push(texts.get("webhook_url", "").strip(), events, deadline)
 
 
-def _parse_params(raw: str) -> dict[str, Any]:
+def parse_params(raw: str) -> dict[str, Any]:
     params = strict_json(raw, what="params", field="params")
     if not isinstance(params, dict):
         raise InvalidInput("params must be a JSON object", field="params")

@@ -23,6 +23,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rendergate.domain.errors import (
+    BatchNotFound,
     FilesExpired,
     InputsUnavailable,
     InputTooLarge,
@@ -70,7 +71,7 @@ def body_refusal(exc: InputTooLarge | ServerBusy | ShareTaken) -> JSONResponse:
 
 
 async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, TaskNotFound | ResultNotReady | PresetNotFound):
+    if isinstance(exc, TaskNotFound | ResultNotReady | PresetNotFound | BatchNotFound):
         return envelope_error(404, str(exc))
     if isinstance(exc, Unauthorized):
         return envelope_error(401, str(exc), {"WWW-Authenticate": "Bearer"})

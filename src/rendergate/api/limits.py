@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rendergate.api.deps import services_of
 from rendergate.api.errors import body_refusal
+from rendergate.domain.batches import MAX_VIEWS
 from rendergate.domain.errors import InputTooLarge, ServerBusy, ShareTaken, Unauthorized
 from rendergate.domain.values import megabytes
 
@@ -37,10 +38,17 @@ def create_body_limit(max_upload_bytes: int) -> int:
     return 2 * (max_upload_bytes * 4 // 3) + 1024 * 1024
 
 
+def batch_body_limit(max_upload_bytes: int) -> int:
+    """POST /batches: every view and the reference, base64-encoded at the upload limit."""
+    return (MAX_VIEWS + 1) * (max_upload_bytes * 4 // 3) + 1024 * 1024
+
+
 def limit_for(scope: Scope, max_upload_bytes: int) -> int:
     path: str = scope["path"]
     if scope["method"] == "POST" and path.rstrip("/") == "/tasks":
         return create_body_limit(max_upload_bytes)
+    if scope["method"] == "POST" and path.rstrip("/") == "/batches":
+        return batch_body_limit(max_upload_bytes)
     if scope["method"] in ("POST", "PUT") and path.startswith("/presets"):
         return create_body_limit(max_upload_bytes)  # a reference image, as a create's
     if path.startswith("/webhooks/"):

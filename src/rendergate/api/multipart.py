@@ -9,7 +9,7 @@ not UTF-8, a part over its limit, a malformed body.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 from python_multipart.exceptions import FormParserError
@@ -34,6 +34,7 @@ class FormSpec:
     files: frozenset[str]  # fields that must be file uploads
     texts: frozenset[str]  # fields that must be text
     file_limit: int  # bytes per file
+    repeats: Mapping[str, int] = field(default_factory=dict)  # fields given up to N times
 
 
 class _Collector:
@@ -42,6 +43,7 @@ class _Collector:
     def __init__(self, spec: FormSpec) -> None:
         self.spec = spec
         self.parts: dict[str, Part] = {}
+        self.repeated: dict[str, list[Part]] = {}  # every part of a field that repeats
         self._headers: dict[bytes, bytes] = {}
         self._name = b""
         self._value = b""
@@ -76,13 +78,19 @@ class _Collector:
         spec = self.spec
         if part.name not in spec.files | spec.texts:
             raise InvalidInput(f"unknown form field(s): {part.name}", field=part.name)
-        if part.name in self.parts:
+        if part.name in spec.repeats:
+            given = self.repeated.setdefault(part.name, [])
+            if len(given) >= spec.repeats[part.name]:
+                most = spec.repeats[part.name]
+                raise InvalidInput(f"the form has {part.name} over {most} times", field=part.name)
+            given.append(part)
+        elif part.name in self.parts:
             raise InvalidInput(f"the form has {part.name} more than once", field=part.name)
         if part.name in spec.files and part.filename is None:
             raise InvalidInput(f"{part.name} must be a file upload", field=part.name)
         if part.name in spec.texts and part.filename is not None:
             raise InvalidInput(f"{part.name} must be a text field, not a file", field=part.name)
-        self.parts[part.name] = part
+        self.parts.setdefault(part.name, part)
         return part
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
@@ -103,6 +111,18 @@ async def read_form(
     content_type: str, stream: AsyncIterator[bytes], spec: FormSpec
 ) -> dict[str, Part]:
     """The form's parts by name; raises InvalidInput (or InputTooLarge) on the first problem."""
+    return (await _read(content_type, stream, spec)).parts
+
+
+async def read_repeating_form(
+    content_type: str, stream: AsyncIterator[bytes], spec: FormSpec
+) -> tuple[dict[str, Part], dict[str, list[Part]]]:
+    """`read_form`, with every part of the fields `spec.repeats` names, in order."""
+    collector = await _read(content_type, stream, spec)
+    return collector.parts, collector.repeated
+
+
+async def _read(content_type: str, stream: AsyncIterator[bytes], spec: FormSpec) -> _Collector:
     _, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if not boundary:
@@ -129,7 +149,7 @@ async def read_form(
         raise InvalidInput(f"malformed multipart body: {exc}") from None
     if not collector.ended:  # python-multipart's finalize() does not check this
         raise InvalidInput("malformed multipart body: it ends before its closing boundary")
-    return collector.parts
+    return collector
 
 
 def text_of(part: Part) -> str:

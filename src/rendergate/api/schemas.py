@@ -14,17 +14,17 @@ from rendergate.services.presenting import TaskPublic
 T = TypeVar("T")
 
 
-def _given_seed(value: object) -> object:
+def given_seed(value: object) -> object:
     """A seed refused as a form's is, with check_seed's InvalidInput (which pydantic lets
     through), rather than with pydantic's words for each member of a union."""
     return value if value is None else check_seed(value)
 
 
 def _rerun_seed(value: object) -> object:
-    return value if value == "random" else _given_seed(value)
+    return value if value == "random" else given_seed(value)
 
 
-def _integer(field: str, high: int) -> BeforeValidator:
+def checked_integer(field: str, high: int) -> BeforeValidator:
     """An integer field refused as a form's is, with check_integer's InvalidInput."""
 
     def checked(value: object) -> object:
@@ -33,6 +33,8 @@ def _integer(field: str, high: int) -> BeforeValidator:
     return BeforeValidator(checked)
 
 
+ImageTaskId = Annotated[StrictInt | None, checked_integer("image_task_id", MAX_SAFE_INTEGER)]
+ImageTaskIndex = Annotated[StrictInt | None, checked_integer("image_task_index", MAX_OUTPUT_INDEX)]
 IMAGE_TASK_DESCRIPTION = (
     "Instead of an image: a finished task of yours whose stored result is the image (no "
     "upload); the new task shows it as parent_task_id."
@@ -119,14 +121,14 @@ class TaskCreateJson(BaseModel):
         description="Fail the task (and cancel it upstream) after this many seconds; "
         "at most the app's deadline.",
     )
-    seed: Annotated[StrictInt | None, BeforeValidator(_given_seed)] = Field(
+    seed: Annotated[StrictInt | None, BeforeValidator(given_seed)] = Field(
         None, ge=0, le=MAX_SAFE_INTEGER, description=SEED_DESCRIPTION
     )
-    image_task_id: Annotated[StrictInt | None, _integer("image_task_id", MAX_SAFE_INTEGER)] = Field(
-        None, ge=0, le=MAX_SAFE_INTEGER, description=IMAGE_TASK_DESCRIPTION
-    )
+    image_task_id: Annotated[
+        StrictInt | None, checked_integer("image_task_id", MAX_SAFE_INTEGER)
+    ] = Field(None, ge=0, le=MAX_SAFE_INTEGER, description=IMAGE_TASK_DESCRIPTION)
     image_task_index: Annotated[
-        StrictInt | None, _integer("image_task_index", MAX_OUTPUT_INDEX)
+        StrictInt | None, checked_integer("image_task_index", MAX_OUTPUT_INDEX)
     ] = Field(None, ge=0, le=MAX_OUTPUT_INDEX, description=IMAGE_TASK_INDEX_DESCRIPTION)
 
 

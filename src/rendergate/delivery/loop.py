@@ -35,8 +35,9 @@ IDLE_CHECK_S = 5.0  # looks for due deliveries at least this often
 class DeliveryRows(Protocol):
     async def take_due(
         self, *, now: datetime, lease_until: datetime, limit: int
-    ) -> list[tuple[Delivery, Task]]:
-        """Leased deliveries, each with the task its event recorded."""
+    ) -> list[tuple[Delivery, Task | None]]:
+        """Leased deliveries, each with the task its event recorded (None: a batch's
+        event, whose delivery holds its whole message)."""
         ...
 
     async def record(
@@ -120,7 +121,7 @@ class DeliveryLoop:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.changes.deliveries.wait(), timeout)
 
-    async def _try(self, delivery: Delivery, task: Task, lease: datetime) -> None:
+    async def _try(self, delivery: Delivery, task: Task | None, lease: datetime) -> None:
         try:
             attempt = await self._send(delivery, task)
             next_at = None if attempt.succeeded else self.policy.next_at(delivery, attempt)
@@ -140,7 +141,7 @@ class DeliveryLoop:
             error=attempt.error,
         )
 
-    async def _send(self, delivery: Delivery, task: Task) -> Attempt:
+    async def _send(self, delivery: Delivery, task: Task | None) -> Attempt:
         secrets = await self.secrets(delivery.owner)
         at = self.clock()
         if not secrets:
@@ -152,16 +153,23 @@ class DeliveryLoop:
             why = f"no signing secret: {why}"
             return Attempt(at=at, status_code=None, latency_ms=0, error=f"not sent: {why}")
         body = json.dumps(
-            {
-                "type": delivery.event.value,
-                "timestamp": task.updated_at.isoformat(),
-                "data": self.render(task),
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
+            _message(delivery, task, self.render), ensure_ascii=False, separators=(",", ":")
         )
         headers = signed_headers(delivery.delivery_id, at, body, secrets)
         started = asyncio.get_running_loop().time()
         sent = await self.sender.send(delivery.url, headers, body)
         latency_ms = round((asyncio.get_running_loop().time() - started) * 1000)
         return Attempt(at=at, status_code=sent.status_code, latency_ms=latency_ms, error=sent.error)
+
+
+def _message(
+    delivery: Delivery, task: Task | None, render: Callable[[Task], dict[str, Any]]
+) -> Any:
+    """The webhook's JSON: a task's event in GET's shape, or a batch's as it was stored."""
+    if task is None:
+        return delivery.body or {"type": delivery.event.value, "data": {}}
+    return {
+        "type": delivery.event.value,
+        "timestamp": task.updated_at.isoformat(),
+        "data": render(task),
+    }

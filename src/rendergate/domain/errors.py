@@ -71,6 +71,14 @@ class TaskNotFound(RendergateError):
         self.task_id = task_id
 
 
+class BatchNotFound(RendergateError):
+    """No batch of the caller has this id."""
+
+    def __init__(self, batch_id: int | str) -> None:
+        super().__init__(f"batch {batch_id} not found")
+        self.batch_id = batch_id
+
+
 class PresetNotFound(RendergateError):
     """The caller has no preset of this name, and no built-in one has it."""
 

@@ -9,10 +9,11 @@ each status a client acts on, and progress only when asked for, once per PROGRES
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from rendergate.domain.errors import InvalidInput, ReplayPending, ShareTaken
 from rendergate.domain.task import MAX_VERSION, Task, TaskStatus
@@ -27,9 +28,14 @@ class EventType(StrEnum):
     COMPLETED = "task.completed"
     FAILED = "task.failed"
     CANCELED = "task.canceled"
+    BATCH_COMPLETED = "batch.completed"  # a batch's end, sent to its webhook_url
+    BATCH_PARTIAL = "batch.partial"
+    BATCH_FAILED = "batch.failed"
+    BATCH_CANCELED = "batch.canceled"
 
 
-WEBHOOK_EVENTS = frozenset(EventType) - {EventType.SUBMITTED}
+TASK_EVENTS = frozenset(e for e in EventType if e.value.startswith("task."))
+WEBHOOK_EVENTS = TASK_EVENTS - {EventType.SUBMITTED}
 DEFAULT_WEBHOOK_EVENTS = WEBHOOK_EVENTS - {EventType.PROGRESS}  # progress is opt-in
 
 _BY_STATUS = {status: EventType(f"task.{status.value}") for status in TaskStatus}
@@ -139,6 +145,7 @@ class Delivery:
     created_at: datetime
     next_at: datetime | None
     attempts: tuple[Attempt, ...] = ()
+    body: Mapping[str, Any] | None = None  # a batch's event: the whole message, as sent
 
 
 def check_replay(delivery: Delivery, pending: Sequence[Delivery], *, per_key: int) -> None:

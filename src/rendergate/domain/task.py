@@ -107,6 +107,15 @@ class ResultRef:
     index: int = 0
 
 
+@dataclass(frozen=True)
+class Membership:
+    """A task's place in a batch: which view of the model, which variation of that view."""
+
+    batch_id: int
+    view: int
+    variation: int
+
+
 @dataclass(frozen=True, kw_only=True)
 class Skip:
     """A provider the task did not run on, and why (not configured, busy, refused us, ...)."""
@@ -145,6 +154,7 @@ class Task:
     preset_version: int | None = None  # that preset's version then (later edits change nothing)
     parent: ResultRef | None = None  # the result that is its image (image_task_id)
     files_expired_at: datetime | None = None  # its inputs and results removed (retention)
+    member: Membership | None = None  # its place in a batch (domain/batches.py)
     version: int = 0
     created_at: datetime
     updated_at: datetime

@@ -38,6 +38,7 @@ from rendergate.services.keys import KeyRing
 from rendergate.services.metrics import Metrics
 from rendergate.services.ports import Orchestrator, WakeChannel
 from rendergate.store.base import TaskStore
+from rendergate.store.batches import SqlBatchStore
 from rendergate.store.cached import CachedTaskStore
 from rendergate.store.deliveries import SqlDeliveries, WriteTurn
 from rendergate.store.events import SqlEventLog
@@ -154,6 +155,7 @@ def _sql_parts(engine: AsyncEngine, write_turn: WriteTurn) -> dict[str, Any]:
         "events": SqlEventLog(engine),
         "deliveries": SqlDeliveries(engine, write_turn),
         "presets": SqlPresetStore(engine),
+        "batches": SqlBatchStore(engine, write_turn),
     }
 
 

@@ -5,14 +5,15 @@ gauges). Each answers as its absence always did: nothing to do, or a clear refus
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from rendergate.domain.errors import InvalidInput
+from rendergate.domain.batches import Batch, BatchStatus
+from rendergate.domain.errors import BatchNotFound, InvalidInput
 from rendergate.domain.events import Delivery
 from rendergate.domain.task import Task
-from rendergate.store.base import AlongWrite, Claim
+from rendergate.store.base import AlongWrite, BatchPage, Claim
 from rendergate.store.gauges import ClusterGauges
 
 if TYPE_CHECKING:
@@ -83,3 +84,35 @@ class NoClaims:
 class NoGauges:
     async def read(self) -> ClusterGauges:
         return ClusterGauges()
+
+
+class NoBatches:
+    """Batches need the SQL store: without it, each call is refused saying so."""
+
+    def adding(self, batch: Batch) -> AlongWrite:
+        raise InvalidInput(f"batches {NO_SQL}")
+
+    async def get(self, batch_id: int, *, owner: str | None = None) -> Batch:
+        raise BatchNotFound(batch_id)
+
+    async def find(
+        self, *, owner: str | None = None, after: BatchPage | None = None, limit: int = 20
+    ) -> list[Batch]:
+        return []
+
+    async def members(self, batch_id: int) -> list[Task]:
+        return []
+
+    async def mark_canceled(self, batch_id: int, at: datetime) -> None:
+        raise BatchNotFound(batch_id)
+
+    async def reopen(self, batch_id: int) -> None:
+        raise BatchNotFound(batch_id)
+
+    async def end(
+        self, batch: Batch, status: BatchStatus, at: datetime, delivery: Mapping[str, Any] | None
+    ) -> bool:
+        return False
+
+    async def unended(self, limit: int = 200) -> list[Batch]:
+        return []

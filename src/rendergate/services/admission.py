@@ -34,39 +34,50 @@ async def within_limits(
     store: TaskStore,
     rates: CreateRates,
     clock: Callable[[], datetime],
+    count: int = 1,
 ) -> AsyncIterator[None]:
-    """Checks the key's limits and counts the create against its rate; a create that
-    fails inside the block (refused for its input, say) is given back."""
-    await _check_counts(owner, settings=settings, store=store, clock=clock)
+    """Checks the key's limits for `count` new tasks (a batch's members) and counts them
+    against its rate; creates that fail inside the block (refused for their input, say)
+    are given back."""
+    await _check_counts(owner, settings=settings, store=store, clock=clock, count=count)
     per_minute = settings.rate_limit_per_minute
-    stamp = rates.take(owner, per_minute) if per_minute else None
+    stamp = rates.take(owner, per_minute, count) if per_minute else None
     try:
         yield
     except BaseException:
         if stamp is not None:
-            rates.give_back(owner, stamp)
+            rates.give_back(owner, stamp, count)
         raise
 
 
 async def _check_counts(
-    owner: str, *, settings: Settings, store: TaskStore, clock: Callable[[], datetime]
+    owner: str,
+    *,
+    settings: Settings,
+    store: TaskStore,
+    clock: Callable[[], datetime],
+    count: int,
 ) -> None:
     """The limits counted in the database: tasks in flight, and created today."""
     if settings.max_in_flight_per_key:
         cap = settings.max_in_flight_per_key
-        if await store.count_owned(owner, unfinished=True) >= cap:
+        unfinished = await store.count_owned(owner, unfinished=True)
+        if unfinished + count > cap:
+            more = f"; these {count} tasks do not fit" if count > 1 else ""
             raise LimitReached(
-                f"this key has {cap} unfinished tasks, its limit of tasks in flight; "
-                "wait for one to finish",
+                f"this key has {unfinished} unfinished tasks, its limit of tasks in flight "
+                f"is {cap}{more}; wait for one to finish",
                 retry_after_s=IN_FLIGHT_RETRY_S,
             )
     if settings.daily_tasks_per_key:
         quota, now = settings.daily_tasks_per_key, clock()
         midnight = datetime.combine(now.date(), time(), tzinfo=now.tzinfo)
-        if await store.count_owned(owner, since=midnight) >= quota:
+        created = await store.count_owned(owner, since=midnight)
+        if created + count > quota:
             tomorrow = midnight + timedelta(days=1)
             raise LimitReached(
-                f"this key has created {quota} tasks today, its daily limit (UTC days)",
+                f"this key has created {created} tasks today, its daily limit (UTC days) "
+                f"is {quota}" + (f"; these {count} tasks do not fit" if count > 1 else ""),
                 retry_after_s=math.ceil((tomorrow - now).total_seconds()),
             )
 

@@ -19,6 +19,7 @@ from rendergate.lru import Lru
 from rendergate.providers.base import Provider
 from rendergate.redaction import Redactor
 from rendergate.services.absent import (
+    NoBatches,
     NoClaims,
     NoDeliveries,
     NoEventLog,
@@ -33,6 +34,7 @@ from rendergate.services.metrics import Metrics
 from rendergate.services.ports import Fetcher, Orchestrator, Wake, WakeChannel
 from rendergate.services.rates import CreateRates
 from rendergate.store.base import (
+    BatchStore,
     ClaimStore,
     DeliveryLog,
     EventLog,
@@ -168,6 +170,7 @@ class Services:
     deliveries: DeliveryLog = field(default_factory=NoDeliveries)  # webhooks to clients (SQL's)
     presets: PresetStore = field(default_factory=MemoryPresetStore)  # each key's (SQL's table)
     builtin_presets: BuiltinPresets = field(default_factory=BuiltinPresets)  # the apps file's
+    batches: BatchStore = field(default_factory=NoBatches)  # batches' rows (SQL's table)
 
     def __post_init__(self) -> None:
         self.changes.keep_current(self.finished)  # a finished task kept here still changes

@@ -24,7 +24,15 @@ from rendergate.domain.errors import (
 )
 from rendergate.domain.presets import BuiltinPresets
 from rendergate.domain.presets import apply as apply_preset
-from rendergate.domain.task import MAX_SAFE_INTEGER, InputRef, ResultRef, Skip, Task, check_seed
+from rendergate.domain.task import (
+    MAX_SAFE_INTEGER,
+    InputRef,
+    Membership,
+    ResultRef,
+    Skip,
+    Task,
+    check_seed,
+)
 from rendergate.domain.values import check_text, check_value
 from rendergate.imaging.inputs import CheckedImage, check_image
 from rendergate.providers import registry
@@ -65,6 +73,7 @@ class NewTask:
     preset: str = ""  # a preset's name: its app, params and reference unless given here
     preset_version: int | None = None  # the version it ran with, once looked up
     parent: ResultRef | None = None  # a finished task's result as its image (parents.py)
+    member: Membership | None = None  # its place in a batch (services/batching.py)
 
 
 def new_task_id() -> int:
@@ -156,7 +165,7 @@ async def _with_preset(request: NewTask, creating: Creating, owner: str) -> NewT
     """The request with its preset's app, params and reference where it gives none of its
     own (params merge over the preset's), and the version looked up; the default app
     (preview) without a preset."""
-    if not request.preset:
+    if not request.preset or request.preset_version is not None:  # none, or applied already
         return request if request.app else dataclasses.replace(request, app=DEFAULT_APP)
     builtin = creating.builtin_presets
     try:
@@ -277,6 +286,7 @@ def _new_row(
         preset=request.preset,
         preset_version=request.preset_version,
         parent=request.parent,
+        member=request.member,
         link_base=request.link_base,
         created_at=now,
         updated_at=now,

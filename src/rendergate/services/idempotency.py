@@ -18,9 +18,10 @@ import hashlib
 import json
 import math
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 import structlog
 
@@ -30,10 +31,11 @@ from rendergate.domain.task import Task
 from rendergate.services.cache import FinishedTasks
 from rendergate.services.creating import Creating, NewTask, create_task
 from rendergate.services.tasks import get_task
-from rendergate.store.base import Claim, ClaimLost, ClaimStore
+from rendergate.store.base import AlongWrite, Claim, ClaimLost, ClaimStore
 
 log = structlog.get_logger(__name__)
 
+T = TypeVar("T")
 KEPT_FOR = timedelta(hours=24)
 MAX_KEY_CHARS = 255
 
@@ -83,30 +85,61 @@ async def create_once(
     request: NewTask, once: CreatingOnce, *, owner: str, key: str
 ) -> tuple[Task, bool]:
     """The task this key created (True: a replay), or a new one made under it."""
+    creating = once.creating
+    store, caller = creating.store, owner or None
+
+    async def make(along: Callable[[int], AlongWrite]) -> Task:
+        return await create_task(request, creating, owner=owner, along=along)
+
+    async def replay(task_id: int) -> Task:
+        return await get_task(task_id, store=store, finished=once.finished, caller=caller)
+
+    mine = claim_of(owner, key, fingerprint(request), creating.clock())
+    return await claimed(mine, once.claims, creating.settings, make=make, replay=replay)
+
+
+def claim_of(owner: str, key: str, print_: str, now: datetime) -> Claim:
     if not 1 <= len(key) <= MAX_KEY_CHARS:
         raise InvalidInput(
             f"Idempotency-Key must be 1 to {MAX_KEY_CHARS} characters",
             field="Idempotency-Key",
             location="header",
         )
-    claims, creating = once.claims, once.creating
-    lease = lease_s(creating.settings)
-    now = creating.clock()
-    mine = Claim(owner, key, fingerprint(request), now, holder=secrets.token_hex(16))
-    held = await claims.claim(mine, stale_before=now - KEPT_FOR, lease_s=lease)
+    return Claim(owner, key, print_, now, holder=secrets.token_hex(16))
+
+
+async def claimed(
+    mine: Claim,
+    claims: ClaimStore,
+    settings: Settings,
+    *,
+    make: Callable[[Callable[[int], AlongWrite]], Awaitable[T]],
+    replay: Callable[[int], Awaitable[T]],
+) -> tuple[T, bool]:
+    """What `mine`'s key made before (`replay` of the id it names; True), or what `make`
+    makes under it, tying the key to the new id in the row's transaction (its `along`)."""
+    lease = lease_s(settings)
+    held = await claims.claim(mine, stale_before=mine.created_at - KEPT_FOR, lease_s=lease)
     if held is not None:
-        return await _replay(held, mine, once, lease=lease), True
+        if held.fingerprint != mine.fingerprint:
+            raise InvalidInput(
+                "this Idempotency-Key was used with a different request in the last 24 "
+                "hours: use a new key for a new request",
+                field="Idempotency-Key",
+                location="header",
+            )
+        if held.task_id is None:
+            raise _in_progress(lease)
+        return await replay(held.task_id), True
     try:
         async with _renewing(claims, mine, lease):
-            task = await create_task(
-                request, creating, owner=owner, along=lambda t: claims.completing(mine, t)
-            )
+            made = await make(lambda made_id: claims.completing(mine, made_id))
     except ClaimLost:  # another request has the key now: its answer is the one to give
         raise _in_progress(lease) from None
     except BaseException:
         await claims.release(mine)
         raise
-    return task, False
+    return made, False
 
 
 @contextlib.asynccontextmanager
@@ -135,17 +168,3 @@ def _in_progress(lease: float) -> RequestInProgress:
         "a request with this Idempotency-Key is still being processed; retry shortly",
         retry_after_s=max(1, math.ceil(lease)),
     )
-
-
-async def _replay(held: Claim, mine: Claim, once: CreatingOnce, *, lease: float) -> Task:
-    if held.fingerprint != mine.fingerprint:
-        raise InvalidInput(
-            "this Idempotency-Key was used with a different request in the last 24 hours: "
-            "use a new key for a new task",
-            field="Idempotency-Key",
-            location="header",
-        )
-    if held.task_id is None:
-        raise _in_progress(lease)
-    store, caller = once.creating.store, mine.owner or None
-    return await get_task(held.task_id, store=store, finished=once.finished, caller=caller)

@@ -52,7 +52,12 @@ def recorded_base(scope: Mapping[str, Any]) -> str:
 
 def outbound_base(settings: Settings, task: Task) -> str:
     """The base of the links in what is sent about `task` without a request (webhooks)."""
-    return _public(settings) or task.link_base or _loopback(settings)
+    return outbound_base_of(settings, task.link_base)
+
+
+def outbound_base_of(settings: Settings, link_base: str) -> str:
+    """The same, for a thing created by a request whose base was `link_base` (a batch)."""
+    return _public(settings) or link_base or _loopback(settings)
 
 
 def callback_url(settings: Settings, task: Task) -> str | None:

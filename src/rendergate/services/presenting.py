@@ -78,6 +78,9 @@ class TaskPublic(BaseModel):
     parent_task_index: int | None = Field(
         None, description="Which of that task's outputs (image_task_index)."
     )
+    batch_id: int | None = Field(None, description="The batch it is a member of; null for none.")
+    view: int | None = Field(None, description="Its view in that batch, from 0.")
+    variation: int | None = Field(None, description="Its variation of that view, from 0.")
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
@@ -124,6 +127,9 @@ def present_task(task: Task, *, base: str, result: bytes | ResultLost | None = N
         preset_version=task.preset_version,
         parent_task_id=task.parent.task_id if task.parent else None,
         parent_task_index=task.parent.index if task.parent else None,
+        batch_id=task.member.batch_id if task.member else None,
+        view=task.member.view if task.member else None,
+        variation=task.member.variation if task.member else None,
         created_at=task.created_at,
         updated_at=task.updated_at,
         finished_at=task.finished_at,

@@ -20,27 +20,35 @@ class CreateRates:
     clock: Callable[[], float] = time.monotonic
     _seen: dict[str, collections.deque[float]] = field(default_factory=dict)
 
-    def take(self, owner: str, per_minute: int) -> float:
-        """Counts a create, or raises LimitReached if the key has had its minute's share;
-        returns the create's stamp, for `give_back`."""
+    def take(self, owner: str, per_minute: int, count: int = 1) -> float:
+        """Counts `count` creates (a batch's members), or raises LimitReached if the key
+        has not that many left of its minute's share; returns their stamp, for
+        `give_back`."""
         now = self.clock()
         seen = self._seen.setdefault(owner, collections.deque())
         while seen and seen[0] <= now - WINDOW_S:
             seen.popleft()
-        if len(seen) >= per_minute:
-            wait = math.ceil(seen[0] + WINDOW_S - now)
+        if count > per_minute:
+            raise LimitReached(
+                f"{count} tasks at once is over this key's limit of {per_minute} task "
+                "creates a minute",
+                retry_after_s=math.ceil(WINDOW_S),
+            )
+        if len(seen) + count > per_minute:
+            wait = math.ceil(seen[len(seen) + count - per_minute - 1] + WINDOW_S - now)
             raise LimitReached(
                 f"over this key's limit of {per_minute} task creates a minute; "
                 f"retry after {wait} s",
                 retry_after_s=wait,
             )
-        seen.append(now)
+        seen.extend([now] * count)
         if len(self._seen) > 100_000:  # keys long idle are forgotten
             self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > now - WINDOW_S}
         return now
 
-    def give_back(self, owner: str, stamp: float) -> None:
-        """Uncounts a create that `take` counted but that was refused after all."""
+    def give_back(self, owner: str, stamp: float, count: int = 1) -> None:
+        """Uncounts creates that `take` counted but that were refused after all."""
         seen = self._seen.get(owner)
-        if seen is not None and stamp in seen:
-            seen.remove(stamp)
+        for _ in range(count):
+            if seen is not None and stamp in seen:
+                seen.remove(stamp)

@@ -120,7 +120,12 @@ async def list_tasks(
 
 
 def encode_cursor(task: Task) -> str:
-    raw = json.dumps([task.created_at.isoformat(), task.task_id]).encode()
+    return encode_page(Page(created_at=task.created_at, task_id=task.task_id))
+
+
+def encode_page(page: Page) -> str:
+    """The cursor of the page after `page`'s row (a task's, or a batch's by its id)."""
+    raw = json.dumps([page.created_at.isoformat(), page.task_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rendergate.domain.batches import Batch, BatchStatus
 from rendergate.domain.events import Delivery
 from rendergate.domain.presets import Preset
 from rendergate.domain.task import Task, TaskStatus
@@ -52,6 +53,11 @@ class TaskStore(Protocol):
     async def add(self, task: Task, *, along: AlongWrite | None = None) -> None:
         """Inserts a new task, and does `along` in the same transaction; raises TaskIdTaken
         when its id exists (and then `along` is undone)."""
+        ...
+
+    async def add_all(self, new: Sequence[Task], *, along: AlongWrite | None = None) -> None:
+        """Inserts several new tasks, and does `along`, in one transaction (a batch's
+        members); raises TaskIdTaken when any id exists (and then nothing is written)."""
         ...
 
     async def get(self, task_id: int, *, owner: str | None = None) -> Task:
@@ -200,3 +206,39 @@ class PresetStore(Protocol):
     async def delete(self, owner: str, name: str, at: datetime) -> bool:
         """Marks every version deleted; False when there was none to delete."""
         ...
+
+
+@dataclass(frozen=True)
+class BatchPage:
+    """Where a listing of batches resumes: strictly older than (created_at, batch_id)."""
+
+    created_at: datetime
+    batch_id: int
+
+
+class BatchStore(Protocol):
+    """Batches' rows (store/batches.py); their members are tasks with their batch_id."""
+
+    def adding(self, batch: Batch) -> AlongWrite:
+        """The batch's row, written in its members' transaction (TaskStore.add_all)."""
+        ...
+
+    async def get(self, batch_id: int, *, owner: str | None = None) -> Batch: ...
+
+    async def find(
+        self, *, owner: str | None = None, after: BatchPage | None = None, limit: int = 20
+    ) -> list[Batch]: ...
+
+    async def members(self, batch_id: int) -> list[Task]: ...
+
+    async def mark_canceled(self, batch_id: int, at: datetime) -> None: ...
+
+    async def reopen(self, batch_id: int) -> None: ...
+
+    async def end(
+        self, batch: Batch, status: BatchStatus, at: datetime, delivery: Mapping[str, Any] | None
+    ) -> bool:
+        """Records its end and its webhook's row, unless recorded already (False)."""
+        ...
+
+    async def unended(self, limit: int = 200) -> list[Batch]: ...

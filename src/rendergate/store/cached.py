@@ -27,6 +27,11 @@ class CachedTaskStore:
         await self._inner.add(task, along=along)
         self._keep(task)
 
+    async def add_all(self, new: Sequence[Task], *, along: AlongWrite | None = None) -> None:
+        await self._inner.add_all(new, along=along)
+        for task in new:
+            self._keep(task)
+
     async def get(self, task_id: int, *, owner: str | None = None) -> Task:
         """From the cache only for its owner: a stranger's read goes to the database, as
         one of an absent id does."""

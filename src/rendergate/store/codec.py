@@ -18,6 +18,7 @@ from rendergate.domain.task import (
     ErrorKind,
     InputRef,
     JobHandle,
+    Membership,
     ResultFile,
     ResultRef,
     Skip,
@@ -59,6 +60,7 @@ def to_row(task: Task) -> dict[str, Any]:
         "parent_task_id": task.parent.task_id if task.parent else None,
         "parent_task_index": task.parent.index if task.parent else None,
         "files_expired_at": task.files_expired_at,
+        **_member_to_row(task.member),
         "skipped": [{"provider": s.provider, "reason": s.reason} for s in task.skipped],
         "version": task.version,
         "created_at": task.created_at,
@@ -95,6 +97,7 @@ def from_row(row: Mapping[Any, Any]) -> Task:
         preset=row.get("preset") or "",  # events' snapshots from before presets have none
         preset_version=row.get("preset_version"),
         parent=_parent(row),
+        member=_member(row),
         files_expired_at=row["files_expired_at"],
         skipped=tuple(
             Skip(provider=s["provider"], reason=s["reason"]) for s in row["skipped"] or ()
@@ -104,6 +107,19 @@ def from_row(row: Mapping[Any, Any]) -> Task:
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
     )
+
+
+def _member_to_row(member: Membership | None) -> dict[str, int | None]:
+    if member is None:
+        return {"batch_id": None, "view": None, "variation": None}
+    return {"batch_id": member.batch_id, "view": member.view, "variation": member.variation}
+
+
+def _member(row: Mapping[Any, Any]) -> Membership | None:
+    """Its place in a batch; events' snapshots from before batches have none."""
+    if row.get("batch_id") is None:
+        return None
+    return Membership(int(row["batch_id"]), int(row["view"]), int(row["variation"]))
 
 
 _TIMES = ("created_at", "updated_at", "finished_at", "files_expired_at")
@@ -174,6 +190,7 @@ def delivery_to_row(delivery: Delivery) -> dict[str, Any]:
         "created_at": delivery.created_at,
         "next_at": delivery.next_at,
         "lease_until": None,
+        "body": dict(delivery.body) if delivery.body is not None else None,
     }
 
 
@@ -197,4 +214,5 @@ def delivery_from_row(row: Mapping[Any, Any]) -> Delivery:
             )
             for a in row["attempts"] or ()
         ),
+        body=row.get("body"),
     )

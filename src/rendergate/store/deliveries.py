@@ -37,7 +37,7 @@ class SqlDeliveries:
 
     async def take_due(
         self, *, now: datetime, lease_until: datetime, limit: int
-    ) -> list[tuple[Delivery, Task]]:
+    ) -> list[tuple[Delivery, Task | None]]:
         """Leases up to `limit` pending deliveries due by `now` and not leased by a live
         try, each with the task as its event recorded it (one round trip: the event log read in
         the UPDATE's RETURNING); on PostgreSQL, concurrent workers skip each other's rows."""
@@ -66,7 +66,10 @@ class SqlDeliveries:
         )
         async with self._write_turn, self._engine.begin() as connection:
             rows = (await connection.execute(claim)).mappings().all()
-        taken = [(delivery_from_row(row), from_snapshot(row["snapshot"])) for row in rows]
+        taken = [
+            (delivery_from_row(row), from_snapshot(row["snapshot"]) if row["snapshot"] else None)
+            for row in rows
+        ]
         return sorted(taken, key=lambda pair: pair[0].next_at or now)
 
     async def record(

@@ -39,6 +39,14 @@ class MemoryTaskStore:
         self.tasks[task.task_id] = task
         self._log(None, task)
 
+    async def add_all(self, new: Sequence[Task], *, along: AlongWrite | None = None) -> None:
+        if along is not None:
+            raise TypeError("the memory store has no transaction to do another write in")
+        if any(task.task_id in self.tasks for task in new):
+            raise TaskIdTaken(new[0].task_id)
+        for task in new:
+            await self.add(task)
+
     async def get(self, task_id: int, *, owner: str | None = None) -> Task:
         task = self.tasks.get(task_id)
         if task is None or (owner is not None and task.owner != owner):

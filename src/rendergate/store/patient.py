@@ -66,6 +66,9 @@ class PatientTaskStore:
     async def add(self, task: Task, *, along: AlongWrite | None = None) -> None:
         await self._patiently(lambda: self._inner.add(task, along=along), "add")
 
+    async def add_all(self, new: Sequence[Task], *, along: AlongWrite | None = None) -> None:
+        await self._patiently(lambda: self._inner.add_all(new, along=along), "add_all")
+
     async def get(self, task_id: int, *, owner: str | None = None) -> Task:
         return await self._patiently(lambda: self._inner.get(task_id, owner=owner), "get")
 

@@ -103,6 +103,20 @@ class SqlTaskStore:
             raise TaskIdTaken(task.task_id) from exc
         self._tell(None, task, delivery)
 
+    async def add_all(self, new: Sequence[Task], *, along: AlongWrite | None = None) -> None:
+        """Inserts several new tasks in one transaction (a batch's members), with `along`;
+        TaskIdTaken (and nothing written) when any id exists."""
+        try:
+            async with self.write_turn, self._engine.begin() as connection:
+                await connection.execute(tasks.insert(), [to_row(task) for task in new])
+                told = [await record_change(connection, None, task) for task in new]
+                if along is not None:
+                    await connection.run_sync(along)
+        except IntegrityError as exc:
+            raise TaskIdTaken(new[0].task_id if new else 0) from exc
+        for task, delivery in zip(new, told, strict=True):
+            self._tell(None, task, delivery)
+
     def _tell(self, old: Task | None, new: Task, delivery: bool) -> None:
         if self._changed is not None:
             self._changed(old, new, delivery)

@@ -71,6 +71,9 @@ tasks = sa.Table(
     sa.Column("parent_task_id", sa.BigInteger, nullable=True),  # its image's task
     sa.Column("parent_task_index", sa.Integer, nullable=True),  # and that task's output
     sa.Column("files_expired_at", UTCDateTime, nullable=True),
+    sa.Column("batch_id", sa.BigInteger, nullable=True),  # the batch it is a member of
+    sa.Column("view", sa.Integer, nullable=True),  # its view in that batch, from 0
+    sa.Column("variation", sa.Integer, nullable=True),  # and its variation of that view
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -78,6 +81,7 @@ tasks = sa.Table(
     sa.Index("ix_tasks_created", "created_at", "task_id"),
     sa.Index("ix_tasks_status_created", "status", "created_at"),
     sa.Index("ix_tasks_owner_created", "owner", "created_at", "task_id"),
+    sa.Index("ix_tasks_batch", "batch_id"),
 )
 
 
@@ -148,6 +152,7 @@ deliveries = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("next_at", UTCDateTime, nullable=True),  # when pending: when to try
     sa.Column("lease_until", UTCDateTime, nullable=True),  # a worker is trying it until then
+    sa.Column("body", JSONType, nullable=True),  # a batch's webhook: its whole message
     sa.Index("ix_deliveries_state_next", "state", "next_at"),
     sa.Index("ix_deliveries_task", "task_id", "created_at"),
 )
@@ -165,4 +170,29 @@ presets = sa.Table(
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("deleted_at", UTCDateTime, nullable=True),  # set on every version at DELETE
+)
+
+
+batches = sa.Table(
+    "batches",  # several views of one model in one look (domain/batches.py)
+    metadata,
+    sa.Column("batch_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("owner", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("app", sa.String(64), nullable=False),
+    sa.Column("preset", sa.String(64), nullable=False),
+    sa.Column("preset_version", sa.Integer, nullable=True),
+    sa.Column("params", JSONType, nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("variations", sa.Integer, nullable=False),
+    sa.Column("angles", JSONType, nullable=False),  # one per view
+    sa.Column("then", JSONType, nullable=False),  # the steps after each member
+    sa.Column("webhook_url", sa.Text, nullable=False),
+    sa.Column("link_base", sa.Text, nullable=False),
+    sa.Column("canceled_at", UTCDateTime, nullable=True),
+    sa.Column("ended", sa.String(16), nullable=False),  # "" until its end was told
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_batches_owner_created", "owner", "created_at", "batch_id"),
+    sa.Index("ix_batches_ended", "ended"),
 )

@@ -1,0 +1,90 @@
+"""The public shape of a batch: what POST and GET /batches answer and a batch webhook
+carries. Its members are tasks in GET /tasks/{id}'s shape (presenting.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from rendergate.domain.batches import Batch, BatchStatus, Summary
+from rendergate.domain.task import Task
+from rendergate.domain.values import renderable, safe_text
+from rendergate.services.presenting import TaskPublic, present_task
+
+
+class ViewPublic(BaseModel):
+    view: int = Field(description="Its index in the batch, from 0, in the order given.")
+    angle: str = Field(description="The angle given with it; empty for none.")
+
+
+class BatchPublic(BaseModel):
+    batch_id: int = Field(description="Random integer below 2^53, exact in JavaScript.")
+    name: str
+    status: BatchStatus = Field(
+        description="submitted, processing, completed, partial (finished, some members "
+        "failed), failed or canceled"
+    )
+    progress: int = Field(ge=0, le=100, description="Over every view, variation and step.")
+    counts: dict[str, int] = Field(description="Its current members per task status.")
+    tasks: list[TaskPublic] = Field(
+        description="Its current members, by view, variation and step: one per view and "
+        "variation, each `then` step's task after it, a retry in place of what it runs again."
+    )
+    cost: dict[str, str] | None = Field(
+        None, description="The members' costs added up, per field; null when none has one."
+    )
+    type: str = Field(description="The app every member runs.")
+    preset: str = ""
+    preset_version: int | None = None
+    params: dict[str, Any]
+    seed: int = Field(description="Variation k of each view runs with seed + k.")
+    variations: int
+    views: list[ViewPublic]
+    then: list[dict[str, Any]] = Field([], description="The steps run on each result.")
+    archive_url: str = Field(description="A zip of every result (GET, once it has any).")
+    created_at: datetime
+    canceled_at: datetime | None = None
+    finished_at: datetime | None = Field(None, description="When its end was recorded.")
+
+
+def present_batch(batch: Batch, summary: Summary, *, base: str) -> BatchPublic:
+    return BatchPublic(
+        batch_id=batch.batch_id,
+        name=safe_text(batch.name),
+        status=summary.status,
+        progress=summary.progress,
+        counts=dict(summary.counts),
+        tasks=[present_task(task, base=base) for task in summary.members],
+        cost=total_cost(summary.members),
+        type=batch.app,
+        preset=batch.preset,
+        preset_version=batch.preset_version,
+        params=renderable(dict(batch.params)),
+        seed=batch.seed,
+        variations=batch.variations,
+        views=[ViewPublic(view=i, angle=safe_text(a)) for i, a in enumerate(batch.angles)],
+        then=[renderable(dict(step)) for step in batch.then],
+        archive_url=f"{base}/batches/{batch.batch_id}/archive",
+        created_at=batch.created_at,
+        canceled_at=batch.canceled_at,
+        finished_at=batch.ended_at,
+    )
+
+
+def total_cost(members: tuple[Task, ...]) -> dict[str, str] | None:
+    """Each numeric field of the members' costs added up exactly (Decimal, as text)."""
+    totals: dict[str, Decimal] = {}
+    for task in members:
+        for name, value in (task.cost or {}).items():
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                continue
+            try:
+                amount = Decimal(str(value))
+            except InvalidOperation:
+                continue
+            if amount.is_finite():
+                totals[name] = totals.get(name, Decimal(0)) + amount
+    return {name: str(total) for name, total in totals.items()} or None
