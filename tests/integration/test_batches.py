@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import zipfile
 from typing import Any
 
@@ -159,4 +160,32 @@ async def test_another_keys_batch_is_not_found(server: RunningServer) -> None:
     status, _ = await post(server, "/batches", json={"views": [{"image_base64": b64(VIEWS[0])}]})
     assert status == 201
     async with server.http.get(f"{server.url}/batches/12345") as response:
+        assert response.status == 404
+
+
+async def test_a_batchs_stream_tells_each_member_and_ends_with_the_batch(
+    server: RunningServer,
+) -> None:
+    body = {"type": "preview", "views": [{"image_base64": b64(v)} for v in VIEWS[:2]]}
+    status, answer = await post(server, "/batches", json=body)
+    assert status == 201, answer
+    batch_id = answer["data"]["batch_id"]
+    events: list[tuple[str, Any]] = []
+    url = f"{server.url}/batches/{batch_id}/events"
+    async with server.http.get(url, timeout=aiohttp.ClientTimeout(total=60)) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        event = ""
+        async for raw in response.content:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((event, json.loads(line.removeprefix("data: "))))
+    kinds = [kind for kind, _ in events]
+    assert kinds[-1] == "batch.completed", kinds
+    assert events[-1][1]["progress"] == 100 and events[-1][1]["counts"]["completed"] == 2
+    done = {data["task_id"] for kind, data in events if kind == "task.completed"}
+    assert done == {t["task_id"] for t in answer["data"]["tasks"]}
+    async with server.http.get(f"{server.url}/batches/1/events") as response:
         assert response.status == 404

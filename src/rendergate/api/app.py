@@ -19,6 +19,7 @@ from rendergate.api.limits import BodyLimits
 from rendergate.api.openapi import add_body_components, operation_id
 from rendergate.api.request_ids import RequestIds
 from rendergate.api.routes import (
+    batch_events,
     batches,
     events,
     health,
@@ -85,6 +86,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(presets.router)
     app.include_router(batches.router)
+    app.include_router(batch_events.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(webhooks.router)

@@ -193,6 +193,8 @@ async def _open_storage(
     def changed(old: Task | None, new: Task, delivery: bool) -> None:
         changes.publish(new.task_id, delivery)
         metrics.task_changed(old, new)
+        if new.status.is_terminal and (old is None or not old.status.is_terminal):
+            changes.ended(new)
 
     sql = SqlTaskStore(engine, changed=changed)
     opened: TaskStore = CachedTaskStore(sql) if settings.is_single_process else sql

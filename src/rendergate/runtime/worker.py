@@ -29,6 +29,7 @@ from rendergate.runtime.dbos_orchestrator import DbosOrchestrator
 from rendergate.runtime.dbos_runtime import slots_in_use
 from rendergate.runtime.membership import Membership, new_executor_id
 from rendergate.services import retention
+from rendergate.services.batches import Settling, settle_all, settling_on_end
 from rendergate.services.context import Services
 from rendergate.services.retention import Pruning, Turn
 from rendergate.store.deliveries import SqlDeliveries
@@ -140,6 +141,9 @@ async def _start_reconciling(
     requeued = await _reconcile_in_turn(reconciling, membership, min_age_s=0.0)
     log.info("worker started", providers=sorted(services.providers), resumed=requeued)
     in_background(stack, _keep_reconciling(reconciling, membership), "reconcile")
+    settling = services.unpack(Settling)
+    in_background(stack, _keep_settling(settling, membership), "batches")
+    stack.enter_context(settling_on_end(settling))
     pruning = services.unpack(Pruning, retention_days=services.settings.retention_days)
     if retention.configured(pruning):
         in_background(stack, retention.keep_pruning(pruning, _turn(membership)), "retention")
@@ -158,6 +162,18 @@ def _turn(membership: Membership | None) -> Turn:
     if membership is None:
         return lambda: contextlib.nullcontext(True)
     return membership.turn
+
+
+async def _keep_settling(settling: Settling, membership: Membership | None) -> None:
+    """Records the end of batches whose last member's workflow could not (it died first)."""
+    while True:
+        try:
+            async with _turn(membership)() as mine:
+                if mine:
+                    await settle_all(settling)
+        except Exception:  # a database hiccup must not end the sweeper
+            log.exception("settling batches failed")
+        await asyncio.sleep(RECONCILE_EVERY_S)
 
 
 async def _keep_reconciling(reconciling: Reconciling, membership: Membership | None) -> None:

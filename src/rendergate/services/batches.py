@@ -8,8 +8,10 @@ compare-and-set, so it is told once however many try.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -88,6 +90,45 @@ async def settle(batch_id: int, settling: Settling) -> BatchStatus | None:
     log.info("batch ended", batch_id=batch_id, status=summary.status.value)
     settling.changes.publish(batch_id, row is not None)
     return summary.status
+
+
+@contextlib.contextmanager
+def settling_on_end(settling: Settling) -> Iterator[None]:
+    """While inside: each batch member this process finishes settles its batch at once,
+    in the background (the sweep, `settle_all`, covers a process that dies first)."""
+    running: set[asyncio.Task[object]] = set()
+
+    def member_ended(task: Task) -> None:
+        if task.member is None:
+            return
+        settling_one = asyncio.create_task(_settle_quietly(task.member.batch_id, settling))
+        running.add(settling_one)
+        settling_one.add_done_callback(running.discard)
+
+    settling.changes.on_end(member_ended)
+    try:
+        yield
+    finally:
+        settling.changes.no_end(member_ended)
+        for each in running:
+            each.cancel()
+
+
+async def _settle_quietly(batch_id: int, settling: Settling) -> object:
+    try:
+        return await settle(batch_id, settling)
+    except Exception:  # the sweep tries again
+        log.exception("settling a batch failed", batch_id=batch_id)
+        return None
+
+
+async def settle_all(settling: Settling) -> int:
+    """The sweep's safety net: settles every batch whose end is not recorded yet (a
+    worker that died between its last member's end and the record); how many it ended."""
+    ended = 0
+    for batch in await settling.batches.unended():
+        ended += await settle(batch.batch_id, settling) is not None
+    return ended
 
 
 def _end_delivery(batch: Batch, summary: Summary, now: datetime, base: str) -> Delivery:

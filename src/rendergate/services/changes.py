@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
+
+from rendergate.domain.task import Task
 
 
 class Copies(Protocol):
@@ -27,6 +29,7 @@ class Changes:
         self._watchers: dict[int, set[asyncio.Event]] = {}
         self._copies: list[Copies] = []
         self.deliveries = asyncio.Event()  # set when a webhook delivery was written
+        self._on_end: list[Callable[[Task], None]] = []
 
     def keep_current(self, copies: Copies) -> None:
         """Makes `copies` forget each task told changed from now on."""
@@ -41,6 +44,17 @@ class Changes:
         if delivery:
             self.deliveries.set()
 
+    def on_end(self, listener: Callable[[Task], None]) -> None:
+        """Calls `listener` with each task this process's writes finish (a batch's ending)."""
+        self._on_end.append(listener)
+
+    def no_end(self, listener: Callable[[Task], None]) -> None:
+        self._on_end.remove(listener)
+
+    def ended(self, task: Task) -> None:
+        for listener in self._on_end:
+            listener(task)
+
     def publish_all(self) -> None:
         """Everything may have changed (the listener reconnected)."""
         for copies in self._copies:
@@ -49,6 +63,22 @@ class Changes:
             for event in watchers:
                 event.set()
         self.deliveries.set()
+
+    @contextlib.contextmanager
+    def watching_all(self, task_ids: Iterable[int]) -> Iterator[asyncio.Event]:
+        """One event set at each change of any of the tasks while inside (a batch's)."""
+        event = asyncio.Event()
+        ids = set(task_ids)
+        for task_id in ids:
+            self._watchers.setdefault(task_id, set()).add(event)
+        try:
+            yield event
+        finally:
+            for task_id in ids:
+                watchers = self._watchers[task_id]
+                watchers.discard(event)
+                if not watchers:
+                    del self._watchers[task_id]
 
     @contextlib.contextmanager
     def watching(self, task_id: int) -> Iterator[asyncio.Event]:
