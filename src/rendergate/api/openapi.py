@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from rendergate.api.batch_examples import BATCH_BODY_SCHEMAS
 from rendergate.api.examples import BODY_SCHEMAS
 
 
@@ -25,7 +26,8 @@ def add_body_components(app: FastAPI) -> None:
         fresh = app.openapi_schema is None
         schema = build()  # FastAPI's, built once and kept
         if fresh:
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(BODY_SCHEMAS)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(BODY_SCHEMAS | BATCH_BODY_SCHEMAS)
         return schema
 
     app.openapi = document  # type: ignore[method-assign]

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from rendergate.api.batch_bodies import read_new_batch
+from rendergate.api.batch_examples import BATCH_BODY, BATCH_EXAMPLE, BATCH_LIST_EXAMPLE
 from rendergate.api.batch_schemas import BatchList
 from rendergate.api.deps import CallerDep, ServicesDep
-from rendergate.api.examples import KEY_OR_OPEN, errors
+from rendergate.api.examples import KEY_OR_OPEN, errors, ok
 from rendergate.api.present import base_url, envelope
 from rendergate.api.routes.tasks import IdempotencyKey
 from rendergate.api.schemas import Envelope
@@ -48,8 +49,8 @@ it and stores nothing. An Idempotency-Key covers the whole batch."""
     summary="Create a batch: several views of one model, in one look",
     description=CREATE_DESCRIPTION,
     response_model=Envelope[BatchPublic],
-    responses=errors(401, 409, 413, 415, 422, 429, 500, 503),
-    openapi_extra=KEY_OR_OPEN,
+    responses={201: ok(BATCH_EXAMPLE), **errors(401, 409, 413, 415, 422, 429, 500, 503)},
+    openapi_extra={**BATCH_BODY, **KEY_OR_OPEN},
 )
 async def create_batch(
     request: Request,
@@ -79,7 +80,7 @@ async def create_batch(
     "",
     summary="List batches, newest first",
     response_model=Envelope[BatchList],
-    responses=errors(401, 413, 422, 500),
+    responses={200: ok(BATCH_LIST_EXAMPLE), **errors(401, 413, 422, 500)},
     openapi_extra=KEY_OR_OPEN,
 )
 async def list_batches(
@@ -103,7 +104,7 @@ async def list_batches(
     "/{batch_id}",
     summary="Get a batch, with its members",
     response_model=Envelope[BatchPublic],
-    responses=errors(401, 404, 413, 422, 500),
+    responses={200: ok(BATCH_EXAMPLE), **errors(401, 404, 413, 422, 500)},
     openapi_extra=KEY_OR_OPEN,
 )
 async def get_batch(
@@ -117,7 +118,7 @@ async def get_batch(
     "/{batch_id}/cancel",
     summary="Cancel every unfinished member",
     response_model=Envelope[BatchPublic],
-    responses=errors(401, 404, 409, 413, 422, 500),
+    responses={200: ok(BATCH_EXAMPLE), **errors(401, 404, 409, 413, 422, 500)},
     openapi_extra=KEY_OR_OPEN,
 )
 async def cancel_batch(
@@ -135,7 +136,7 @@ async def cancel_batch(
     "/{batch_id}/retry",
     summary="Run the failed and canceled members again",
     response_model=Envelope[BatchPublic],
-    responses=errors(401, 404, 409, 413, 422, 429, 500),
+    responses={200: ok(BATCH_EXAMPLE), **errors(401, 404, 409, 413, 422, 429, 500)},
     openapi_extra=KEY_OR_OPEN,
 )
 async def retry_batch(
@@ -159,7 +160,13 @@ async def retry_batch(
     summary="Every result of the batch in one zip",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+        200: {
+            "description": "A zip of the results",
+            "content": {
+                kind: {"schema": {"type": "string", "format": "binary"}}
+                for kind in ("application/zip", "application/octet-stream")
+            },
+        },
         **errors(401, 404, 413, 422, 500, described={404: "No such batch, or no result yet"}),
     },
     openapi_extra=KEY_OR_OPEN,
