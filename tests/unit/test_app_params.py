@@ -247,20 +247,26 @@ def test_each_built_in_app_declares_exactly_what_its_bindings_or_engine_read(
     name: str, tmp_path: Path
 ) -> None:
     """The declaration cannot drift from the code: a param is declared if and only if a
-    binding or the provider reads it, and a reference is taken if and only if one is bound or
-    the engine reads it (the local preview engine reads its inputs itself; the upscaler only
-    the image)."""
+    binding or the provider reads it, and a reference or a seed is taken if and only if one is
+    bound or the engine reads it (the local preview engine reads both itself; the upscaler
+    neither)."""
     spec = built_in_apps()[name]
     read = read_params(spec, registry(load_settings(data_dir=tmp_path)))
     assert read is not None, f"{name} runs on a provider that takes any params"
     assert {p.name for p in spec.params} == read
-    takes_reference = any(
+    assert (spec.reference != "none") == reads(spec, "reference")
+    assert spec.seed == reads(spec, "seed")
+    assert spec.label.isascii() and spec.label
+
+
+def reads(spec: AppSpec, source: str) -> bool:
+    """Whether a route binds `source`, or runs the local preview engine, which reads the
+    reference and the seed itself."""
+    return any(
         (route.provider == "local" and engine_of(route.options) == "preview")
-        or any(b.source == "reference" for b in route.bindings)
+        or any(b.source == source for b in route.bindings)
         for route in spec.routes
     )
-    assert (spec.reference != "none") == takes_reference
-    assert spec.label.isascii() and spec.label
 
 
 def test_the_preview_form_is_what_the_local_engine_does() -> None:
