@@ -35,19 +35,8 @@ async def server(settings: Settings, emulator: RunningHubEmulator) -> AsyncItera
         yield running
 
 
-async def completed(server: RunningServer, body: dict[str, Any]) -> dict[str, Any]:
-    async with server.http.post(f"{server.url}/tasks", json=body) as response:
-        answer = await response.json()
-        assert response.status == 201, answer
-    task = await server.wait_finished(answer["data"]["task_id"], timeout_s=60)
-    assert task["status"] == "completed", task
-    return task
-
-
 async def result_size(server: RunningServer, task_id: int) -> tuple[int, int]:
-    async with server.http.get(f"{server.url}/tasks/{task_id}/image") as response:
-        assert response.status == 200
-        return Image.open(io.BytesIO(await response.read())).size
+    return Image.open(io.BytesIO(await server.result(task_id))).size
 
 
 def sent_nodes(emulator: RunningHubEmulator, task: dict[str, Any]) -> list[Any]:
@@ -57,15 +46,15 @@ def sent_nodes(emulator: RunningHubEmulator, task: dict[str, Any]) -> list[Any]:
 async def test_a_finished_preview_is_upscaled_on_runninghub_by_its_task_id(
     server: RunningServer, emulator: RunningHubEmulator
 ) -> None:
-    preview = await completed(server, {"type": "preview", "image_base64": B64})
+    preview = await server.completed({"type": "preview", "image_base64": B64})
     body = {"type": "upscale_runninghub", "image_task_id": preview["task_id"]}
-    up = await completed(server, {**body, "params": {"scale": 3}})
+    up = await server.completed({**body, "params": {"scale": 3}})
     assert (up["provider"], up["parent_task_id"]) == ("runninghub", preview["task_id"])
     assert await result_size(server, up["task_id"]) == (96 * 3, 72 * 3)
     image, scale = sent_nodes(emulator, up)
     assert (image["nodeId"], image["fieldName"]) == ("15", "image")
     assert scale == {"nodeId": "22", "fieldName": "upscale_by", "fieldValue": 3}
-    default = await completed(server, body)  # the form's default scale, 2
+    default = await server.completed(body)  # the form's default scale, 2
     assert default["params"] == {"scale": 2}
     assert await result_size(server, default["task_id"]) == (96 * 2, 72 * 2)
 
@@ -73,8 +62,8 @@ async def test_a_finished_preview_is_upscaled_on_runninghub_by_its_task_id(
 async def test_a_tasks_seed_reaches_the_node_field_its_app_binds(
     server: RunningServer, emulator: RunningHubEmulator
 ) -> None:
-    given = await completed(server, {"type": "rh_seeded", "image_base64": B64, "seed": 2**53 - 1})
-    picked = await completed(server, {"type": "rh_seeded", "image_base64": B64})
+    given = await server.completed({"type": "rh_seeded", "image_base64": B64, "seed": 2**53 - 1})
+    picked = await server.completed({"type": "rh_seeded", "image_base64": B64})
     for task in (given, picked):
         seed = {"nodeId": "3", "fieldName": "seed", "fieldValue": task["seed"]}
         assert sent_nodes(emulator, task)[1] == seed
