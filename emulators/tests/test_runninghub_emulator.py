@@ -18,6 +18,7 @@ from PIL import Image
 
 from rendergate_emulators.media import expected_pixel
 from rendergate_emulators.runninghub import FailedReason, InjectedFault, RunningHubEmulator
+from rendergate_emulators.runninghub_model import UPSCALER_WEBAPP
 from support.waiting import until
 
 KEY = "k" * 32
@@ -49,7 +50,9 @@ class Rh:
             return await r.json()
 
     async def run(self, nodes: list[Any] | None = None, **extra: Any) -> str:
-        answer = await self.api("ai-app/run", webappId=APP, nodeInfoList=nodes or [], **extra)
+        answer = await self.api(
+            "ai-app/run", **{"webappId": APP, "nodeInfoList": nodes or []} | extra
+        )
         assert answer["code"] == 0, answer
         return str(answer["data"]["taskId"])
 
@@ -177,6 +180,27 @@ async def test_refusals(rh: Rh) -> None:
     assert (await rh.call(account, {"apikey": KEY}))["data"]["currentTaskCounts"] == "0"
     rh.emu.configure(max_upload_bytes=1000)
     assert (await rh.upload(b"x" * 2000))["code"] == 809
+
+
+async def test_the_upscaler_app_enlarges_by_its_factor_and_keeps_the_node_info(rh: Rh) -> None:
+    source = io.BytesIO()
+    Image.new("RGB", (40, 30), (0, 90, 200)).save(source, format="PNG")
+    name = (await rh.upload(source.getvalue()))["data"]["fileName"]
+    nodes = [
+        {"nodeId": "15", "fieldName": "image", "fieldValue": name},
+        {"nodeId": "22", "fieldName": "upscale_by", "fieldValue": 3},
+    ]
+    task_id = await rh.run(nodes, webappId=int(UPSCALER_WEBAPP))
+    assert await rh.wait_end(task_id) == "SUCCESS"
+    (item,) = (await rh.api("outputs", taskId=task_id))["data"]
+    async with rh.http.get(item["fileUrl"]) as r:
+        assert Image.open(io.BytesIO(await r.read())).size == (120, 90)
+    assert (item["nodeId"], rh.emu.tasks[task_id].node_info) == ("30", nodes)
+    for refused in (0.5, 9, "x", True, None):
+        bad = [nodes[0], {**nodes[1], "fieldValue": refused}]
+        answer = await rh.api("ai-app/run", webappId=int(UPSCALER_WEBAPP), nodeInfoList=bad)
+        assert answer["code"] == 433, answer
+        assert f"node 22: upscale_by must be a number from 1 to 8, not {refused!r}" in answer["msg"]
 
 
 async def test_concurrency_cap_and_personal_queue(rh: Rh) -> None:

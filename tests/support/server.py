@@ -53,6 +53,21 @@ class RunningServer:
             task_id, lambda t: t["status"] in ("completed", "failed", "canceled"), timeout_s
         )
 
+    async def completed(self, body: dict[str, Any], timeout_s: float = 60.0) -> dict[str, Any]:
+        """Creates a task from a JSON body and waits until it has completed."""
+        async with self.http.post(f"{self.url}/tasks", json=body) as response:
+            answer = await response.json()
+            assert response.status == 201, answer
+        task = await self.wait_finished(answer["data"]["task_id"], timeout_s)
+        assert task["status"] == "completed", task
+        return task
+
+    async def result(self, task_id: int) -> bytes:
+        """The task's first result file."""
+        async with self.http.get(f"{self.url}/tasks/{task_id}/image") as response:
+            assert response.status == 200, await response.text()
+            return await response.read()
+
 
 @contextlib.asynccontextmanager
 async def serve(

@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
+from rendergate.config.apps_file import load_apps
 from rendergate.config.settings import load_settings
 from rendergate.domain.apps import AppSpec, parse_apps
 from rendergate.domain.errors import InvalidInput
 from rendergate.domain.params import ParamSpec
 from rendergate.imaging.preview import validate_preview_params
 from rendergate.providers import registry
+from rendergate.providers.comfyui_workflow import bind_workflow
 from rendergate.providers.local import engine_of
 from rendergate.services.routing import declared_params, read_params
 
@@ -247,20 +249,26 @@ def test_each_built_in_app_declares_exactly_what_its_bindings_or_engine_read(
     name: str, tmp_path: Path
 ) -> None:
     """The declaration cannot drift from the code: a param is declared if and only if a
-    binding or the provider reads it, and a reference is taken if and only if one is bound or
-    the engine reads it (the local preview engine reads its inputs itself; the upscaler only
-    the image)."""
+    binding or the provider reads it, and a reference or a seed is taken if and only if one is
+    bound or the engine reads it (the local preview engine reads both itself; the upscaler
+    neither)."""
     spec = built_in_apps()[name]
     read = read_params(spec, registry(load_settings(data_dir=tmp_path)))
     assert read is not None, f"{name} runs on a provider that takes any params"
     assert {p.name for p in spec.params} == read
-    takes_reference = any(
+    assert (spec.reference != "none") == reads(spec, "reference")
+    assert spec.seed == reads(spec, "seed")
+    assert spec.label.isascii() and spec.label
+
+
+def reads(spec: AppSpec, source: str) -> bool:
+    """Whether a route binds `source`, or runs the local preview engine, which reads the
+    reference and the seed itself."""
+    return any(
         (route.provider == "local" and engine_of(route.options) == "preview")
-        or any(b.source == "reference" for b in route.bindings)
+        or any(b.source == source for b in route.bindings)
         for route in spec.routes
     )
-    assert (spec.reference != "none") == takes_reference
-    assert spec.label.isascii() and spec.label
 
 
 def test_the_preview_form_is_what_the_local_engine_does() -> None:
@@ -274,3 +282,31 @@ def test_the_preview_form_is_what_the_local_engine_does() -> None:
         for outside in (param.min - 0.01, param.max + 0.01):
             with pytest.raises(InvalidInput):
                 validate_preview_params({param.name: outside})
+
+
+def test_the_upscalers_documented_declarations_load_and_bind(tmp_path: Path) -> None:
+    """docs/apps.md#upscalers as written: its RunningHub app replaces the built-in one whole,
+    and its model-based ComfyUI app binds the packaged example workflow."""
+    docs = (Path(__file__).parents[2] / "docs" / "apps.md").read_text(encoding="utf-8")
+    section = docs.split("## Upscalers", 1)[1].split("\n## ", 1)[0]
+    blocks = section.split("```toml\n")[1:]
+    apps = tmp_path / "apps.toml"
+    apps.write_text("\n".join(block.split("```", 1)[0] for block in blocks))
+    example = resources.files("rendergate").joinpath("workflows/upscale_model.json")
+    (tmp_path / "upscale_model.json").write_text(example.read_text(encoding="utf-8"))
+    loaded = load_apps(load_settings(data_dir=tmp_path, apps_file=apps, open=True))
+    own = loaded["upscale_runninghub"]
+    assert (
+        own.routes[0].options == {"webapp_id": "YOUR_WEBAPP_ID"}
+        and own.title == "Upscale (RunningHub)"
+    )
+    assert own.checked_params({}) == {"scale": 2}
+    graph = bind_workflow(loaded["upscale_model"], {"image": "up.png"}, "", {})
+    assert graph["1"]["inputs"]["image"] == "up.png"
+    assert [node["class_type"] for node in graph.values()] == [
+        "LoadImage",
+        "UpscaleModelLoader",
+        "ImageUpscaleWithModel",
+        "ImageScaleBy",
+        "SaveImage",
+    ]

@@ -2,7 +2,8 @@
 
 A result is rendered when it is downloaded, from the task's first uploaded image blended
 with a tint that depends on the output's index (`TINT_ALPHA` of the tint), so a test can tell
-a result was made from its input. Without an input, the result is a solid tint.
+a result was made from its input, and enlarged by the task's scale (an upscaler's). Without an
+input, the result is a solid tint.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class UploadStore:
         return len(self._files)
 
 
-def render_png(source: bytes | None, index: int) -> bytes:
+def render_png(source: bytes | None, index: int, scale: float = 1.0) -> bytes:
     tint = TINTS[index % len(TINTS)]
     image = None
     if source is not None:
@@ -70,6 +71,9 @@ def render_png(source: bytes | None, index: int) -> bytes:
             image = None  # not an image we can read: fall back to a solid tint
     if image is None:
         image = Image.new("RGB", SOLID_SIZE, tint)
+    if scale != 1.0:
+        size = (round(image.width * scale), round(image.height * scale))
+        image = image.resize(size, Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()

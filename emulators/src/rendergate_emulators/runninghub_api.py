@@ -153,7 +153,7 @@ class RunningHubApi:
         nodes = body.get("nodeInfoList") or []
         if not isinstance(nodes, list):
             raise HubRefusal(301, "nodeInfoList must be a list")
-        input_file = check_nodes(spec, nodes, self.emu.uploads)
+        values = check_nodes(spec, nodes, self.emu.uploads)
         # Seed 003 spells it WebhookUrl in its table and webhookUrl in its example.
         webhook = body.get("webhookUrl", body.get("WebhookUrl"))
         instance = body.get("instanceType")
@@ -166,8 +166,8 @@ class RunningHubApi:
                 raise HubRefusal(415 if instance == "plus" else 421)
             if len(book.waiting) >= self.emu.knobs.personal_queue_limit:
                 raise HubRefusal(814)
-        record = self._new_record(kind, app_id, spec, input_file, webhook or None, instance)
-        record.personal = personal
+        record = self._new_record(kind, app_id, spec, values.image, webhook or None, instance)
+        record.personal, record.scale, record.node_info = personal, values.scale, nodes
         book.add(record)
         tips = {"result": True, "error": None, "outputs_to_execute": [spec.output_node]}
         data = {
@@ -221,7 +221,7 @@ class RunningHubApi:
             return cdn_error(404, "NoSuchKey", "The specified key does not exist.")
         record.requests[route_key(request)] += 1
         source = self.emu.uploads.get(record.input_file) if record.input_file else None
-        png = await asyncio.to_thread(render_png, source, index)
+        png = await asyncio.to_thread(render_png, source, index, record.scale)
         return web.Response(body=png, content_type="image/png")
 
     # -- tasks -----------------------------------------------------------------------------

@@ -113,8 +113,10 @@ def _coerce(name: str, kind: str, value: Any) -> Any:
 class AppNodes:
     """What an AI app or workflow accepts: (nodeId, fieldName) -> kind.
 
-    Kind "image" must name an upload (or an http(s) URL); other kinds take any value. With
-    `fields=None` every node is accepted and fields named "image" are checked as images.
+    Kind "image" must name an upload (or an http(s) URL); kind "scale" a number from 1 to
+    MAX_SCALE, which the results are enlarged by (an upscaler's factor); other kinds take any
+    value. With `fields=None` every node is accepted and fields named "image" are checked as
+    images.
     """
 
     fields: Mapping[tuple[str, str], str] | None
@@ -143,10 +145,17 @@ class AppNodes:
         return cls(fields=kinds, output_node=output)
 
 
-# Seed 003 (an AI app taking two LoadImage nodes) and the workflow id of the official docs.
+MAX_SCALE = 8.0  # ComfyUI's ImageScaleBy takes up to 8
+UPSCALER_WEBAPP = "1947926545896734722"  # rendergate's upscale_runninghub names this one
+
+# Seed 003 (an AI app taking two LoadImage nodes), an upscaler AI app (an image and its
+# factor), and the workflow id of the official docs.
 DEFAULT_WEBAPPS: dict[str, AppNodes] = {
     "1983061233110790146": AppNodes(
         fields={("112", "image"): "image", ("158", "image"): "image"}, output_node="160"
+    ),
+    UPSCALER_WEBAPP: AppNodes(
+        fields={("15", "image"): "image", ("22", "upscale_by"): "scale"}, output_node="30"
     ),
 }
 DEFAULT_WORKFLOWS: dict[str, AppNodes] = {
@@ -239,6 +248,8 @@ class HubTask:
     run_s: float
     created_mono: float
     created_wall: float
+    scale: float = 1.0  # what a "scale" node asked for: the results are this much larger
+    node_info: list[Any] = field(default_factory=list)  # the nodeInfoList, as sent
     status: str = "QUEUED"
     slotted_mono: float | None = None  # when it took a concurrency slot
     started_mono: float | None = None  # RUNNING from here
@@ -273,6 +284,8 @@ class HubTask:
             "finished_mono": self.finished_mono,
             "finished_wall": self.finished_wall,
             "outputs": self.outputs,
+            "scale": self.scale,
+            "node_info": self.node_info,
             "requests": dict(self.requests),
         }
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
 from rendergate_emulators.media import UploadStore
-from rendergate_emulators.runninghub_model import AppNodes
+from rendergate_emulators.runninghub_model import MAX_SCALE, AppNodes
 
 FILE_TYPES = ("image", "video", "audio", "input")
 MAX_FIELD_BYTES = 4096
@@ -89,10 +89,18 @@ def graph_spec(graph: Any, stored: AppNodes) -> AppNodes:
         raise HubRefusal(433, f"workflow is not an API-format graph ({exc})") from None
 
 
-def check_nodes(spec: AppNodes, nodes: list[Any], uploads: UploadStore) -> str | None:
-    """Refuses unknown nodes (803) and images never uploaded (433, like ComfyUI's
-    custom_validation_failed); returns the first uploaded image, the results' source."""
-    first_image: str | None = None
+@dataclass(frozen=True)
+class NodeValues:
+    """What the results are made from: the first uploaded image, enlarged by `scale`."""
+
+    image: str | None = None
+    scale: float = 1.0
+
+
+def check_nodes(spec: AppNodes, nodes: list[Any], uploads: UploadStore) -> NodeValues:
+    """Refuses unknown nodes (803), images never uploaded (433, like ComfyUI's
+    custom_validation_failed) and scales out of range (433)."""
+    values = NodeValues()
     for item in nodes:
         if not isinstance(item, dict):
             raise HubRefusal(803, "each nodeInfoList item must be an object")
@@ -103,16 +111,30 @@ def check_nodes(spec: AppNodes, nodes: list[Any], uploads: UploadStore) -> str |
         kind = spec.kind(node_id, field_name) if isinstance(field_name, str) else None
         if kind is None:
             raise HubRefusal(803, f"node {node_id} has no field {field_name!r}")
+        if kind == "scale":
+            values = replace(values, scale=_scale(node_id, field_name, value))
         if kind != "image" or (
             isinstance(value, str) and value.startswith(("http://", "https://"))
         ):
             continue
         if isinstance(value, str) and uploads.get(value) is not None:
-            first_image = first_image or value
+            values = replace(values, image=values.image or value)
             continue
         tips = _invalid_image_tips(node_id, str(value), spec.output_node)
         raise HubRefusal(433, f"node {node_id}: {value!r} was never uploaded", {"promptTips": tips})
-    return first_image
+    return values
+
+
+def _scale(node_id: str, field_name: Any, value: Any) -> float:
+    """A factor as ComfyUI takes one: a number (or its text, which RunningHub converts)."""
+    try:
+        scale = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        scale = None
+    if scale is None or not 1.0 <= scale <= MAX_SCALE:
+        detail = f"node {node_id}: {field_name} must be a number from 1 to {MAX_SCALE:g}"
+        raise HubRefusal(433, f"{detail}, not {value!r}")
+    return scale
 
 
 def _invalid_image_tips(node_id: str, value: str, output_node: str) -> str:
