@@ -156,7 +156,7 @@ async def test_one_bad_image_refuses_the_batch_and_stores_nothing(server: Runnin
     assert not stored.exists() or not any(stored.iterdir())
 
 
-async def test_another_keys_batch_is_not_found(server: RunningServer) -> None:
+async def test_an_unknown_batch_is_not_found(server: RunningServer) -> None:
     status, _ = await post(server, "/batches", json={"views": [{"image_base64": b64(VIEWS[0])}]})
     assert status == 201
     async with server.http.get(f"{server.url}/batches/12345") as response:
