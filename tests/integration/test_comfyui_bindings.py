@@ -65,3 +65,29 @@ async def test_a_tasks_seed_is_the_seed_input_of_its_bound_node(
         assert graph["2"]["inputs"]["seed"] == task["seed"]
     same, again, other = [await app_server.result(task["task_id"]) for task in tasks]
     assert same == again and same != other
+
+
+async def test_a_batch_runs_on_comfyui_each_variation_with_its_own_seed(
+    app_server: RunningServer, comfy: ComfyServer
+) -> None:
+    """Two views, two variations each, seed 7: variation k runs with seed 7 + k."""
+    other = base64.b64encode(make_scene(96, 72, seed=3)).decode()
+    body = {
+        "type": "comfy_seeded",
+        "views": [{"image_base64": B64, "angle": "front"}, {"image_base64": other}],
+        "variations": 2,
+        "seed": 7,
+    }
+    async with app_server.http.post(f"{app_server.url}/batches", json=body) as response:
+        answer = await response.json()
+        assert response.status == 201, answer
+    members = answer["data"]["tasks"]
+    done = [await app_server.wait_finished(t["task_id"], timeout_s=120) for t in members]
+    assert [t["status"] for t in done] == ["completed"] * 4, done
+    for task in done:
+        graph = await sent_graph(app_server, comfy, task["task_id"])
+        assert graph["2"]["inputs"]["seed"] == 7 + task["variation"]
+    results = [await app_server.result(t["task_id"]) for t in done]
+    assert results[0] != results[1]  # one view, two seeds
+    lone = await app_server.completed({"type": "comfy_seeded", "image_base64": B64, "seed": 8})
+    assert await app_server.result(lone["task_id"]) == results[1]  # a set is reproducible
