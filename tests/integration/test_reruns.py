@@ -132,7 +132,7 @@ async def test_a_rerun_changes_the_params_type_and_seed_it_names(server: Running
         ({"seed": -1}, 422, "seed must be an integer from 0 to 9007199254740991 (2^53-1)"),
         ({"seed": "again"}, 422, "(2^53-1), not 'again'"),
         ({"seed": 1.0}, 422, "(2^53-1), not 1.0"),
-        ({"preset": "dusk"}, 422, "preset: Extra inputs are not permitted"),
+        ({"preset": "nope"}, 422, "preset 'nope' not found"),
         ({"type": "nope"}, 422, "unknown type 'nope'"),
         ({"params": {"strength": 7}}, 422, "params.strength must be a number from 0 to 1"),
         ({"params": {"colour": "red"}}, 422, "app 'preview' takes no param 'colour'"),
@@ -227,3 +227,42 @@ async def key_headers(server: RunningServer, settings: Settings, name: str) -> d
         await engine.dispose()
     server.services.keys.refresh()
     return {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_rerun_with_a_preset_takes_its_look_and_keeps_the_image_and_seed(
+    server: RunningServer,
+) -> None:
+    """ "The same view, but dusk": the preset's app, params and reference replace the
+    original's; the request's params merge over the preset's; the image and seed stay."""
+    original = await created(
+        server,
+        {
+            "type": "preview",
+            "image_base64": B64,
+            "reference_base64": REFERENCE,
+            "seed": 11,
+            "params": {"strength": 0.3},
+        },
+    )
+    path = f"/tasks/{original['task_id']}/rerun"
+    status, answer = await post(server, path, json={"preset": "dusk"})
+    assert status == 201, answer
+    dusk = answer["data"]
+    assert (dusk["type"], dusk["preset"], dusk["preset_version"]) == ("preview", "dusk", 1)
+    assert (dusk["params"]["strength"], dusk["seed"], dusk["rerun_of"]) == (
+        0.9,
+        11,
+        original["task_id"],
+    )
+    blobs = server.services.blobs
+    image = await blobs.get(f"inputs/{dusk['task_id']}/image.png")
+    assert image == await blobs.get(f"inputs/{original['task_id']}/image.png")
+    reference = await blobs.get(f"inputs/{dusk['task_id']}/reference.png")
+    builtin = server.services.builtin_presets
+    dusk_reference = builtin.presets["dusk"].reference
+    assert dusk_reference is not None
+    assert reference == builtin.references[dusk_reference.key]
+    status, answer = await post(server, path, json={"preset": "dusk", "params": {"strength": 0.5}})
+    assert status == 201 and answer["data"]["params"]["strength"] == 0.5, answer
+    status, answer = await post(server, path, json={"preset": "nope"})
+    assert status == 422 and answer["detail"][0]["loc"][-1] == "preset", answer

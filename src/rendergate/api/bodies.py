@@ -282,4 +282,4 @@ async def read_rerun(request: Request) -> Rerun:
             f"content type {media_type or 'missing'!r} is not accepted; send application/json"
         )
     model = _json_model(body, TaskRerunJson)
-    return Rerun(app=model.type, params=model.params, seed=model.seed)
+    return Rerun(app=model.type, params=model.params, seed=model.seed, preset=model.preset)

@@ -149,6 +149,12 @@ class TaskRerunJson(BaseModel):
         Annotated[StrictInt, Field(ge=0, le=MAX_SAFE_INTEGER)] | Literal["random"] | None,
         BeforeValidator(_rerun_seed),
     ] = Field(None, description='Another seed, or "random" for a new one the server picks.')
+    preset: str | None = Field(
+        None,
+        max_length=64,
+        description="A preset whose look replaces the original's: its type (unless `type` is "
+        "given), its params (this request's merged over them) and its reference image.",
+    )
 
 
 class ParamPublic(BaseModel):

@@ -72,6 +72,7 @@ class NewTask:
     rerun_of: int | None = None  # the task it runs again (services/rerunning.py)
     preset: str = ""  # a preset's name: its app, params and reference unless given here
     preset_version: int | None = None  # the version it ran with, once looked up
+    preset_reference_wins: bool = False  # a re-run's preset: its reference replaces the image's
     parent: ResultRef | None = None  # a finished task's result as its image (parents.py)
     member: Membership | None = None  # its place in a batch (services/batching.py)
 
@@ -175,7 +176,8 @@ async def _with_preset(request: NewTask, creating: Creating, owner: str) -> NewT
             f"preset {request.preset!r} not found: GET /presets lists yours and the built-in ones",
             field="preset",
         ) from None
-    has_reference = any(upload.role == "reference" for upload in request.uploads)
+    wins = request.preset_reference_wins
+    has_reference = any(u.role == "reference" for u in request.uploads) and not wins
     applied = apply_preset(
         preset, app=request.app, params=request.params, has_reference=has_reference
     )
@@ -184,6 +186,7 @@ async def _with_preset(request: NewTask, creating: Creating, owner: str) -> NewT
         data = await reference_bytes(preset, builtin, creating.blobs)
         if data is not None:
             kind = applied.reference.content_type
+            uploads = tuple(u for u in uploads if u.role != "reference")
             uploads = (*uploads, Upload(role="reference", data=data, content_type=kind))
     return dataclasses.replace(
         request,

@@ -23,6 +23,7 @@ class Rerun:
     app: str | None = None
     params: Mapping[str, Any] | None = None  # over the original's; a null removes the key
     seed: int | Literal["random"] | None = None  # "random": a new one, the server's pick
+    preset: str | None = None  # a look that replaces the original's (app, params, reference)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ async def rerun_request(
     the caller's API key (None in open mode): another key's task is TaskNotFound."""
     original = await rerunning.store.get(task_id, owner=caller)
     uploads = await stored_inputs(original, rerunning.blobs)
+    if rerun.preset:
+        return _with_preset(original, uploads, rerun, link_base)
     same_app = rerun.app is None or rerun.app == original.app
     return NewTask(
         app=original.app if rerun.app is None else rerun.app,
@@ -49,6 +52,28 @@ async def rerun_request(
         webhook_url=original.webhook_url,
         webhook_events=original.webhook_events,
         deadline_s=original.deadline_s if same_app else None,  # within the original app's
+        link_base=link_base,
+        seed=_seed(original, rerun.seed),
+        rerun_of=original.task_id,
+    )
+
+
+def _with_preset(
+    original: Task, uploads: tuple[Upload, ...], rerun: Rerun, link_base: str
+) -> NewTask:
+    """The re-run in another look: the preset's app (or the one asked for), its params with
+    the request's merged over them, and its reference in place of the original's (which
+    stays where the preset has none); the original's image, angle, seed and webhook."""
+    assert rerun.preset
+    return NewTask(
+        app=rerun.app or "",  # none: the preset's
+        preset=rerun.preset,
+        preset_reference_wins=True,
+        angle=original.angle,
+        params=merged({}, rerun.params),
+        uploads=uploads,
+        webhook_url=original.webhook_url,
+        webhook_events=original.webhook_events,
         link_base=link_base,
         seed=_seed(original, rerun.seed),
         rerun_of=original.task_id,
