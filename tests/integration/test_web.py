@@ -227,7 +227,7 @@ async def test_on_a_phone_the_form_fits_and_works_from_the_keyboard(
     seen = await visit(browser, server.url, width=390, height=844)
     page = seen.page
     assert await seen.no_horizontal_scroll()
-    for control in ("#image", "#reference", "#type", "#angle", "#params", "#api-key"):
+    for control in ("#image", "#reference", "#type", "#angle", "#params-json", "#api-key"):
         box = await page.locator(control).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, control
     await seen.fill_form(app="fake", params={"fake": {"polls": 2}})
@@ -290,3 +290,32 @@ async def test_the_api_docs_render_under_their_content_security_policy(
     await expect(seen.page.locator(".swagger-ui .info .title")).to_contain_text("rendergate")
     await expect(seen.page.locator(".opblock-summary-path").first).to_be_visible()
     seen.assert_clean()
+
+
+async def test_an_apps_form_is_built_from_its_declared_params(
+    server: RunningServer, browser: Browser
+) -> None:
+    """preview's settings as sliders with their defaults; the JSON box's keys win."""
+    seen = await visit(browser, server.url)
+    page = seen.page
+    await page.get_by_label("App", exact=True).select_option("preview")
+    strength = page.get_by_label("Tone strength")
+    await expect(strength).to_be_visible()
+    assert await strength.input_value() == "0.8"
+    await expect(page.locator('fieldset.params[data-app="fake_form"]')).to_be_hidden()
+    await strength.fill("0.3")
+    await expect(page.locator(f'output[for="{await strength.get_attribute("id")}"]')).to_have_text(
+        "0.3"
+    )
+    await page.get_by_label("SketchUp screenshot").set_input_files(SHOT)
+    answer = await seen.render()
+    assert answer.status == 201, await answer.text()
+    task = (await answer.json())["data"]
+    assert task["params"] == {"strength": 0.3, "smoothing": 0.5}
+    await page.get_by_label("App", exact=True).select_option("fake_form")
+    await expect(page.locator('fieldset.params[data-app="preview"]')).to_be_hidden()
+    await page.get_by_label("Parameters").fill('{"steps": 12}')
+    answer = await seen.render()
+    assert answer.status == 201, await answer.text()
+    sent = (await answer.json())["data"]["params"]
+    assert sent == {"steps": 12, "mood": "dusk", "hdr": False}, sent

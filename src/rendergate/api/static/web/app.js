@@ -93,6 +93,52 @@ function chooseApp() {
   $("reference").required = needed;
   $("reference-need").textContent = needed ? "(required by this app)" : "(optional)";
   $("app-help").textContent = option.dataset.description;
+  for (const box of document.querySelectorAll("fieldset.params")) {
+    box.hidden = box.dataset.app !== option.value;
+  }
+}
+
+/** The chosen app's settings as the form shows them, typed as its form declares. */
+function formParams() {
+  const params = {};
+  const box = document.querySelector(`fieldset.params[data-app="${CSS.escape($("type").value)}"]`);
+  for (const input of box ? box.querySelectorAll("[data-param]") : []) {
+    const { param, kind } = input.dataset;
+    if (kind === "boolean") params[param] = input.checked;
+    else if (input.value === "") continue;
+    else if (kind === "choice") params[param] = JSON.parse(input.value);
+    else if (kind === "number") params[param] = Number(input.value);
+    else if (kind === "integer") params[param] = parseInt(input.value, 10);
+    else params[param] = input.value;
+  }
+  return params;
+}
+
+/** The params sent: the settings, with the JSON box's keys over them; a box that is not a
+ * JSON object goes as it is, for the API to say what is wrong with it. */
+function paramsToSend() {
+  const typed = $("params-json").value.trim() || "{}";
+  let extra;
+  try {
+    extra = JSON.parse(typed);
+  } catch {
+    return typed;
+  }
+  if (extra === null || typeof extra !== "object" || Array.isArray(extra)) return typed;
+  return JSON.stringify({ ...formParams(), ...extra });
+}
+
+function setUpParams() {
+  for (const range of document.querySelectorAll("fieldset.params input[type=range]")) {
+    const shown = document.querySelector(`output[for="${CSS.escape(range.id)}"]`);
+    range.addEventListener("input", () => {
+      if (shown) shown.textContent = range.value;
+    });
+  }
+  // Before htmx reads the form's values: the hidden `params` field holds what is sent.
+  $("create").addEventListener("htmx:confirm", () => {
+    $("params").value = paramsToSend();
+  });
 }
 
 // -- create, through htmx -------------------------------------------------------------------
@@ -226,6 +272,7 @@ document.querySelectorAll("[data-drop]").forEach(setUpDrop);
 $("type").addEventListener("change", chooseApp);
 chooseApp();
 setUpCreate();
+setUpParams();
 setUpTaskView();
 watchTasks({ changed: updateCard, finished: () => loadRecent(false) });
 $("refresh").addEventListener("click", () => loadRecent(false));
