@@ -190,6 +190,8 @@ async def _open_storage(
 
     def changed(old: Task | None, new: Task, delivery: bool) -> None:
         changes.publish(new.task_id, delivery)
+        if old is None and new.parent is not None:  # its parent's children changed
+            changes.publish(new.parent.task_id, False)
         metrics.task_changed(old, new)
 
     sql = SqlTaskStore(engine, changed=changed)
