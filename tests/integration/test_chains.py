@@ -16,6 +16,8 @@ import pytest
 from PIL import Image
 from test_presets import add_key
 
+from rendergate.client import AsyncClient, InvalidRequest
+from rendergate.client import TaskStatus as ClientStatus
 from rendergate.config.settings import Settings
 from rendergate.domain.chains import ThenStep, next_step_id
 from rendergate.domain.task import ResultFile, Task, TaskStatus
@@ -220,3 +222,18 @@ async def test_the_reconciler_makes_a_step_left_unmade_once(server: RunningServe
     assert await reconcile(reconciling, min_age_s=60) == 0  # made: not made again
     assert orchestrator.task_ids == [child_id]
     assert await services.store.unmade_steps(finished_before=services.clock()) == []
+
+
+async def test_the_sdk_sends_steps_by_name_or_in_full(server: RunningServer) -> None:
+    async with AsyncClient(server.url) as client:
+        task = await client.create(make_scene(64, 48), then=["upscale"], wait=30)
+        assert task.then == ({"type": "upscale", "params": {"scale": 2}},)  # a form: multipart
+        assert task.status is ClientStatus.COMPLETED
+        step = {"type": "upscale", "params": {"scale": 4}}
+        again = await client.create(image_task_id=task.task_id, type="preview", then=[step])
+        assert again.then == (step,)  # no upload: JSON
+        parent = await server.wait_for(task.task_id, lambda t: bool(t["children"]), 60)
+        assert (await client.get(task.task_id)).children == tuple(parent["children"])
+        with pytest.raises(InvalidRequest) as refused:
+            await client.create(make_scene(64, 48), then=["nope"])
+        assert refused.value.detail[0]["loc"] == ["body", "then.0.type"]
