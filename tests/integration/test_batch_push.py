@@ -43,9 +43,12 @@ async def read(server: RunningServer, batch_id: int) -> Any:
         return (await response.json())["data"]
 
 
-async def test_a_finished_batch_is_told_once_to_its_webhook(settings: Settings) -> None:
+async def test_a_finished_batch_is_told_once_to_its_webhook_after_its_chains(
+    settings: Settings,
+) -> None:
     async with receiving(Receiver([SECRET])) as hook, serve(push_settings(settings)) as server:
-        batch = await create(server, type="preview", variations=2, webhook_url=hook.url)
+        then = [{"type": "upscale"}]
+        batch = await create(server, type="preview", variations=2, then=then, webhook_url=hook.url)
         ended = await until(
             lambda: [p for p in hook.verified() if p["type"].startswith("batch.")],
             30,
@@ -54,14 +57,14 @@ async def test_a_finished_batch_is_told_once_to_its_webhook(settings: Settings) 
         assert [p["type"] for p in ended] == ["batch.completed"]
         data = ended[0]["data"]
         assert data["batch_id"] == batch["batch_id"] and data["status"] == "completed"
-        assert data["counts"]["completed"] == 4 and data["progress"] == 100
+        assert data["counts"]["completed"] == 8 and data["progress"] == 100  # told once chained
         assert data["finished_at"] is not None
         assert all(t["image"]["image_url"] for t in data["tasks"])
 
         def of_type(kind: str) -> list[Any]:
             return [p for p in hook.verified() if p["type"] == kind]
 
-        await until(lambda: len(of_type("task.completed")) == 4, 30, "members' task.completed")
+        await until(lambda: len(of_type("task.completed")) == 8, 30, "members' task.completed")
         assert len(of_type("batch.completed")) == 1
 
 

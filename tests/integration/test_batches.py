@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from PIL import Image
 
 from rendergate.config.settings import Settings
 from support.images import make_scene
@@ -189,3 +190,31 @@ async def test_a_batchs_stream_tells_each_member_and_ends_with_the_batch(
     assert done == {t["task_id"] for t in answer["data"]["tasks"]}
     async with server.http.get(f"{server.url}/batches/1/events") as response:
         assert response.status == 404
+
+
+async def test_a_batch_with_then_ends_only_when_every_chain_has(server: RunningServer) -> None:
+    data = form(VIEWS[:2], type="preview", then="upscale", name="with upscale")
+    status, answer = await post(server, "/batches", data=data)
+    assert status == 201, answer
+    assert answer["data"]["then"] == [{"type": "upscale", "params": {"scale": 2}}]
+    done = await finished(server, answer["data"]["batch_id"])
+    assert done["status"] == "completed" and done["counts"]["completed"] == 4, done
+    steps = [t for t in done["tasks"] if t["parent_task_id"] is not None]
+    assert [(t["type"], t["view"], t["variation"]) for t in steps] == [
+        ("upscale", 0, 0),
+        ("upscale", 1, 0),
+    ]
+    parents = {t["task_id"]: t for t in done["tasks"] if t["parent_task_id"] is None}
+    assert all(step["parent_task_id"] in parents for step in steps)
+    async with server.http.get(f"{server.url}/batches/{done['batch_id']}/archive") as response:
+        archive = zipfile.ZipFile(io.BytesIO(await response.read()))
+    names = sorted(archive.namelist())
+    assert names == [
+        "view01_v1.png",
+        "view01_v1_upscale.png",
+        "view02_v1.png",
+        "view02_v1_upscale.png",
+    ]
+    small = Image.open(io.BytesIO(archive.read("view01_v1.png")))
+    large = Image.open(io.BytesIO(archive.read("view01_v1_upscale.png")))
+    assert large.size == (small.width * 2, small.height * 2)

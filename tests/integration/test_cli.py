@@ -370,3 +370,14 @@ def test_a_variable_that_names_no_setting_is_reported(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "ignored: RENDERGATE_RETENTON_DAYS is not a setting" in done.stderr
     assert "no retention is set" in done.stderr
+
+
+def test_submit_then_runs_steps_on_the_result(live: ServeProcess, tmp_path: Path) -> None:
+    shot = tmp_path / "shot.png"
+    shot.write_bytes(make_scene(64, 48))
+    made = run("submit", str(shot), "--then", "upscale", "--then", "upscale", server=live.url)
+    assert made.returncode == 0, made.stderr
+    status, body = http_json("GET", f"{live.url}/tasks/{int(made.stdout)}?include_base64=false")
+    assert (
+        status == 200 and body["data"]["then"] == [{"type": "upscale", "params": {"scale": 2}}] * 2
+    )

@@ -327,6 +327,7 @@ async def test_migration_0003_gives_existing_tasks_no_skips(engine: AsyncEngine)
         "preset_version",
         "parent_task_id",
         "parent_task_index",
+        "then_steps",
     ):
         del row[later]  # a row written before fallbacks (and keys, webhooks, seeds) existed
     async with engine.begin() as connection:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
 
 from fastapi import Request
 
@@ -12,14 +11,15 @@ from rendergate.api.batch_schemas import BatchCreateJson, ViewJson
 from rendergate.api.bodies import (
     decoded_base64,
     form_push,
+    form_then,
     json_model,
     parse_params,
     read_body,
-    strict_json,
 )
 from rendergate.api.multipart import FormSpec, Part, read_repeating_form, text_of
 from rendergate.api.task_fields import form_integer, form_seed, image_task
 from rendergate.domain.batches import MAX_VIEWS, check_variations
+from rendergate.domain.chains import parse_then
 from rendergate.domain.errors import InvalidInput, UnsupportedInput
 from rendergate.domain.events import parse_webhook_events
 from rendergate.services.batching import NewBatch, NewView
@@ -85,23 +85,10 @@ def _from_form(parts: Mapping[str, Part], repeated: Mapping[str, list[Part]]) ->
         variations=form_integer(texts.get("variations", ""), check_variations) or 1,
         seed=form_seed(texts.get("seed", "")),
         name=texts.get("name", "").strip(),
-        then=_form_then(texts.get("then", "")),
+        then=form_then(texts.get("then", "")),
         webhook_url=push.webhook_url,
         webhook_events=parse_webhook_events(push.webhook_events, url=push.webhook_url),
     )
-
-
-def _form_then(raw: str) -> tuple[Mapping[str, Any], ...]:
-    """A form's `then`: a JSON list of {type, params}, or app names with commas."""
-    raw = raw.strip()
-    if not raw:
-        return ()
-    if raw.startswith("["):
-        steps = strict_json(raw, what="then", field="then")
-        if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
-            raise InvalidInput("then must be a list of {type, params}", field="then")
-        return tuple(steps)
-    return tuple({"type": name.strip(), "params": {}} for name in raw.split(",") if name.strip())
 
 
 async def _from_json(model: BatchCreateJson, fetcher: Fetcher) -> NewBatch:
@@ -117,7 +104,7 @@ async def _from_json(model: BatchCreateJson, fetcher: Fetcher) -> NewBatch:
         variations=model.variations,
         seed=model.seed,
         name=model.name,
-        then=tuple(step.model_dump() for step in model.then),
+        then=parse_then([step.model_dump() for step in model.then]),
         webhook_url=url,
         webhook_events=parse_webhook_events(model.webhook_events, url=url),
     )

@@ -24,6 +24,7 @@ from rendergate.api.task_fields import (
     image_task_id,
     image_task_index,
 )
+from rendergate.domain.chains import ThenStep, parse_then, steps_named
 from rendergate.domain.errors import InvalidInput, UnsupportedInput
 from rendergate.domain.events import parse_webhook_events
 from rendergate.domain.task import ResultRef
@@ -36,11 +37,14 @@ FORM = FormSpec(
     files=frozenset({"image", "reference"}),
     texts=frozenset(
         {"type", "preset", "angle", "params", "webhook_url", "webhook_events", "deadline_s"}
-        | {"seed", "image_task_id", "image_task_index"}
+        | {"seed", "image_task_id", "image_task_index", "then"}
     ),
     file_limit=0,
 )
-FIELD_CHAR_LIMITS = {"params": TEXT_LIMIT}  # JSON fields bounded as the form's text fields are
+FIELD_CHAR_LIMITS = {
+    "params": TEXT_LIMIT,
+    "then": TEXT_LIMIT,
+}  # JSON fields bounded as the form's text fields are
 P = ParamSpec("P")
 R = TypeVar("R")
 M = TypeVar("M", bound=BaseModel)
@@ -91,7 +95,15 @@ async def _from_form(content_type: str, request: Request, limit: int) -> NewTask
             form_integer(texts.get("image_task_id", ""), image_task_id),
             form_integer(texts.get("image_task_index", ""), image_task_index),
         ),
+        then=form_then(texts.get("then", "")),
     )
+
+
+def form_then(raw: str) -> tuple[ThenStep, ...]:
+    """The form's `then`: a JSON list of steps, or app names, comma-separated."""
+    if raw.lstrip().startswith(("[", "{")):
+        return parse_then(strict_json(raw, what="then", field="then"))
+    return parse_then(steps_named(raw))
 
 
 def form_push(texts: dict[str, str]) -> Push:
@@ -133,6 +145,7 @@ async def _from_json(body: bytearray, fetcher: Fetcher) -> NewTask:
         push=push,
         seed=model.seed,
         parent=image_task(model.image_task_id, model.image_task_index),
+        then=parse_then([step.model_dump() for step in model.then]),
     )
 
 
@@ -254,6 +267,7 @@ def _new_task(
     seed: int | None = None,
     preset: str = "",
     parent: ResultRef | None = None,
+    then: tuple[ThenStep, ...] = (),
 ) -> NewTask:
     if len(app) > 64 or len(angle) > 64 or len(preset) > 64:
         raise InvalidInput("type, preset and angle are at most 64 characters", field="type")
@@ -268,6 +282,7 @@ def _new_task(
         deadline_s=push.deadline_s,
         seed=seed,
         parent=parent,
+        then=then,
     )
 
 

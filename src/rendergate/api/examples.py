@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from rendergate.api.schemas import (
     IMAGE_TASK_DESCRIPTION,
     IMAGE_TASK_INDEX_DESCRIPTION,
     SEED_DESCRIPTION,
+    THEN_DESCRIPTION,
     ErrorEnvelope,
     TaskCreateJson,
     TaskRerunJson,
+    ThenStepJson,
     ValidationErrors,
 )
 from rendergate.domain.task import MAX_OUTPUT_INDEX, MAX_SAFE_INTEGER
@@ -47,6 +51,8 @@ TASK_DATA: dict[str, Any] = {
     "rerun_of": None,
     "parent_task_id": None,
     "parent_task_index": None,
+    "then": [],
+    "children": [],
     "created_at": "2026-11-23T10:00:00Z",
     "updated_at": "2026-11-23T10:00:02Z",
     "finished_at": "2026-11-23T10:00:02Z",
@@ -169,6 +175,15 @@ PRESET_DESCRIPTION = (
 )
 
 IMAGE_OR_TASK = "The image; or image_task_id, a finished task's result."
+
+
+def _component(model: type[BaseModel]) -> dict[str, Any]:
+    """`model`'s schema referring to the models inside it as components of their own."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return schema
+
+
 # The two bodies POST /tasks takes, as named components: generators make one class of each
 # (openapi-python-client: TaskCreateForm, sent as multipart; TaskCreateJson, sent as JSON).
 BODY_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -208,10 +223,16 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
                 "maximum": MAX_OUTPUT_INDEX,
                 "description": IMAGE_TASK_INDEX_DESCRIPTION,
             },
+            "then": {
+                "type": "string",
+                "description": "A JSON list of {type, params}, or app names, comma-separated "
+                "(upscale,upscale). " + THEN_DESCRIPTION,
+            },
         },
         "additionalProperties": False,  # an unknown field is refused (422)
     },
-    "TaskCreateJson": TaskCreateJson.model_json_schema(),
+    "TaskCreateJson": _component(TaskCreateJson),
+    "ThenStepJson": ThenStepJson.model_json_schema(),
     "TaskRerunJson": TaskRerunJson.model_json_schema(),
 }
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt
 
 from rendergate.domain.apps import Reference
+from rendergate.domain.chains import MAX_STEPS
 from rendergate.domain.params import ParamType
 from rendergate.domain.task import MAX_OUTPUT_INDEX, MAX_SAFE_INTEGER, check_integer, check_seed
 from rendergate.services.presenting import TaskPublic
@@ -84,6 +85,22 @@ class TaskList(BaseModel):
     next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page.")
 
 
+class ThenStepJson(BaseModel):
+    """One step of a create's `then`: an app run on the result of the task before it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, max_length=64, description="The app, e.g. upscale.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Its params.")
+
+
+THEN_DESCRIPTION = (
+    f"Up to {MAX_STEPS} steps run on the result as soon as it completes, each a task of its "
+    "own: the first takes this task's result (index 0) as its image, the next that one's. "
+    "The new task shows it in children, and itself names this one as parent_task_id."
+)
+
+
 class TaskCreateJson(BaseModel):
     """POST /tasks as JSON: each image as base64 (a data: URI is fine) or as an http(s) URL.
     The image is required, in exactly one of `image_base64`, `image_url` and `image_task_id`
@@ -130,6 +147,9 @@ class TaskCreateJson(BaseModel):
     image_task_index: Annotated[
         StrictInt | None, checked_integer("image_task_index", MAX_OUTPUT_INDEX)
     ] = Field(None, ge=0, le=MAX_OUTPUT_INDEX, description=IMAGE_TASK_INDEX_DESCRIPTION)
+    then: list[ThenStepJson] = Field(
+        default_factory=list, max_length=MAX_STEPS, description=THEN_DESCRIPTION
+    )
 
 
 class TaskRerunJson(BaseModel):

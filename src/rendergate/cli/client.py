@@ -122,6 +122,12 @@ def submit(
     ] = None,
     angle: Annotated[str, typer.Option(help="Camera angle label.")] = "",
     params: Annotated[str | None, typer.Option(help="A JSON object for the app.")] = None,
+    then: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An app run on the result once it completes (upscale); repeat for more steps."
+        ),
+    ] = None,
     wait: WaitOption = False,
     output: OutputOption = None,
     timeout: TimeoutOption = 3600.0,
@@ -133,7 +139,13 @@ def submit(
     with Client(server_url(server, config)) as client:
         with answered("refused"), local_file("read"):
             task = client.create(
-                image, reference=reference, type=type, preset=preset, angle=angle, params=app_params
+                image,
+                reference=reference,
+                type=type,
+                preset=preset,
+                angle=angle,
+                params=app_params,
+                then=then or None,
             )
         said = f"task {task.task_id} {task.status}"
         done = told(client, task, said, (image.stem, output, timeout) if wait else None)

@@ -7,7 +7,7 @@ import builtins
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, overload
@@ -74,6 +74,7 @@ class AsyncClient(PresetCalls):
         webhook_events: Sequence[str] | None = None,
         deadline_s: float | None = None,
         seed: int | None = None,
+        then: Sequence[str | Mapping[str, Any]] | None = None,
         idempotency_key: str | None = None,
         wait: float | None = None,
     ) -> Task:
@@ -83,9 +84,12 @@ class AsyncClient(PresetCalls):
         the app: preview unless `preset` (a preset's name) names one; a preset also gives
         its params (`params` merge over them) and its reference unless one is given. `seed`
         (0 to 2^53-1) makes a result reproducible; unset, the server picks one and
-        `task.seed` says which. Every try sends the same Idempotency-Key (a new UUID unless
-        given), so a retry never makes a second task. `wait` (at most 60 s) asks the server
-        to answer once the task finishes or that many seconds pass."""
+        `task.seed` says which. `then` (up to 3 steps, each an app's name or
+        `{"type": ..., "params": {...}}`) runs on the result once it completes, each step a
+        task of its own (`task.children` names the next). Every try sends the same
+        Idempotency-Key (a new UUID unless given), so a retry never makes a second task.
+        `wait` (at most 60 s) asks the server to answer once the task finishes or that many
+        seconds pass."""
         if (image is None) == (image_task_id is None):
             raise ValueError("create() takes an image or an image_task_id: exactly one of them")
         fields = {
@@ -99,6 +103,7 @@ class AsyncClient(PresetCalls):
             "webhook_events": None if webhook_events is None else builtins.list(webhook_events),
             "deadline_s": deadline_s,
             "seed": seed,
+            "then": None if then is None else [_step(s) for s in then],
         }
         request = await create_request({"image": image, "reference": reference}, fields)
         return await self._created(request, idempotency_key, wait)
@@ -275,3 +280,8 @@ def _filename(disposition: str) -> str | None:
         if name.lower() == "filename" and value:
             return Path(value.strip('"')).name or None
     return None
+
+
+def _step(step: str | Mapping[str, Any]) -> dict[str, Any]:
+    """A `then` step as the server takes it: an app's name alone, or {type, params}."""
+    return {"type": step} if isinstance(step, str) else dict(step)

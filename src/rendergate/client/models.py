@@ -74,6 +74,8 @@ class Task:
     preset_version: int | None = None  # that preset's version then
     parent_task_id: int | None = None  # the task whose result is its image (image_task_id)
     parent_task_index: int | None = None
+    then: tuple[Mapping[str, Any], ...] = ()  # steps still to run on its result: {type, params}
+    children: tuple[int, ...] = ()  # tasks whose image is its result: its next step's, ...
     created_at: datetime | None = None
     updated_at: datetime | None = None
     finished_at: datetime | None = None
@@ -90,6 +92,8 @@ class Task:
                 _build(SkippedProvider, s) for s in data.get("skipped_providers") or ()
             ),
             outputs=tuple(_build(Output, o) for o in data.get("outputs") or ()),
+            then=tuple(data.get("then") or ()),
+            children=tuple(data.get("children") or ()),
             created_at=_when(data.get("created_at")),
             updated_at=_when(data.get("updated_at")),
             finished_at=_when(data.get("finished_at")),

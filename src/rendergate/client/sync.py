@@ -14,7 +14,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Coroutine, Iterator, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
@@ -83,6 +83,7 @@ class Client:
         webhook_events: Sequence[str] | None = None,
         deadline_s: float | None = None,
         seed: int | None = None,
+        then: Sequence[str | Mapping[str, Any]] | None = None,
         idempotency_key: str | None = None,
         wait: float | None = None,
     ) -> Task:
@@ -101,6 +102,7 @@ class Client:
                 webhook_events=webhook_events,
                 deadline_s=deadline_s,
                 seed=seed,
+                then=then,
                 idempotency_key=idempotency_key,
                 wait=wait,
             )

@@ -16,6 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from rendergate.domain.chains import next_step_of
 from rendergate.domain.errors import InvalidInput
 from rendergate.domain.task import MAX_SAFE_INTEGER, Task, TaskStatus
 
@@ -109,10 +110,14 @@ class Summary:
     members: tuple[Task, ...]  # the current ones, by view, variation and step
 
 
-def summarize(batch: Batch, members: Sequence[Task], *, chain_open: int = 0) -> Summary:
-    """The batch's status, counts and progress from its members' states. `chain_open`:
-    members that completed and still have a step to make (their chain is not finished)."""
+def summarize(batch: Batch, members: Sequence[Task]) -> Summary:
+    """The batch's status, counts and progress from its members' states; a member that
+    completed with a `then` step not yet made holds the batch open (its chain runs on)."""
     current = sorted(current_members(members), key=_order)
+    made = {task.task_id for task in members}
+    chain_open = sum(
+        step is not None and step not in made for step in (next_step_of(t) for t in current)
+    )
     counts = {status.value: 0 for status in TaskStatus}
     for task in current:
         counts[task.status.value] += 1

@@ -12,12 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rendergate.domain.errors import Fault, InvalidInput, InvalidTransition
 from rendergate.domain.values import clean_text
 
+if TYPE_CHECKING:
+    from rendergate.domain.chains import ThenStep
+
 MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript keeps integers exact up to here
+MIN_TASK_ID = 2**40  # ids are random in [2^40, 2^53): never guessable by counting
 MAX_VERSION = 2**31 - 1  # version columns are 32-bit; a task is written a few hundred times
 MAX_OUTPUT_INDEX = 63  # a task has at most 64 outputs (GET /tasks/{id}/image?index=)
 
@@ -153,6 +157,7 @@ class Task:
     preset: str = ""  # the preset it was made with, if any
     preset_version: int | None = None  # that preset's version then (later edits change nothing)
     parent: ResultRef | None = None  # the result that is its image (image_task_id)
+    then: tuple[ThenStep, ...] = ()  # steps to run on its result once it completes (chains.py)
     files_expired_at: datetime | None = None  # its inputs and results removed (retention)
     member: Membership | None = None  # its place in a batch (domain/batches.py)
     version: int = 0

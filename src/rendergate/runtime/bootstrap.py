@@ -192,6 +192,8 @@ async def _open_storage(
 
     def changed(old: Task | None, new: Task, delivery: bool) -> None:
         changes.publish(new.task_id, delivery)
+        if old is None and new.parent is not None:  # its parent's children changed
+            changes.publish(new.parent.task_id, False)
         metrics.task_changed(old, new)
         if new.status.is_terminal and (old is None or not old.status.is_terminal):
             changes.ended(new)

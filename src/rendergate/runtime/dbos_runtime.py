@@ -147,20 +147,47 @@ async def _internal_error_step(task_id: int, error: str) -> None:
     await _active_runner().fail(task_id, message, ErrorKind.INTERNAL)
 
 
+@DBOS.step(name="rendergate.finish")
+async def _finish_step(task_id: int) -> list[dict[str, Any]]:
+    made = await _contained(task_id, _active_runner().finish(task_id))
+    return [
+        {"task_id": task.task_id, "provider": task.provider, "workflow_id": task.workflow_id}
+        for task in made
+    ]
+
+
 @DBOS.workflow(name=WORKFLOW_NAME)
 async def run_task(task_id: int) -> RunEnd:
-    """submit -> track -> collect; a lost job goes round again, a bounded number of times.
+    """submit -> track -> collect -> finish; a lost job goes round again, a bounded number
+    of times.
 
     A bug or an unexpected error fails the task with a message instead of leaving it stuck.
     """
     with _active_runner().in_flight(task_id):
         try:
-            return await _submit_track_collect(task_id)
+            end = await _submit_track_collect(task_id)
         except Exception as exc:
             kind = exc.kind if isinstance(exc, StepFailed) else type(exc).__name__
             log.error("task workflow failed", task_id=task_id, error=kind)
             await _internal_error_step(task_id, kind)
-            return RunEnd.FINISHED
+            end = RunEnd.FINISHED
+        if end is not RunEnd.MOVED:  # a moved task finishes in its next workflow
+            await _finish(task_id)
+        return end
+
+
+async def _finish(task_id: int) -> None:
+    """The finish step (workflow/finishing.py), then the workflows of the tasks it made,
+    each enqueued as a step of this workflow: a replay finds them rather than enqueuing
+    again. A failure leaves them to the reconciler; the task itself has ended already."""
+    try:
+        for made in await _finish_step(task_id):
+            queue = await _queue_for(made["provider"])
+            with SetWorkflowID(made["workflow_id"]):
+                await queue.enqueue_async(run_task, made["task_id"])
+    except Exception as exc:
+        kind = exc.kind if isinstance(exc, StepFailed) else type(exc).__name__
+        log.error("finishing the task failed; the reconciler will", task_id=task_id, error=kind)
 
 
 async def _submit_track_collect(task_id: int) -> RunEnd:

@@ -208,6 +208,7 @@ async def _rerun_members(
             preset=task.preset,
             preset_version=task.preset_version,
             parent=task.parent,
+            then=task.then,
         )
         made.append(await create_task(request, creating, owner=task.owner))
     return made

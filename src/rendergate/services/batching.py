@@ -26,11 +26,13 @@ from rendergate.domain.batches import (
     check_variations,
     check_view_count,
 )
+from rendergate.domain.chains import ThenStep
 from rendergate.domain.errors import UnknownApp
 from rendergate.domain.task import Membership, ResultRef, Skip, Task
 from rendergate.imaging.inputs import CheckedImage
 from rendergate.providers import registry
 from rendergate.services.admission import check_push, within_limits
+from rendergate.services.chains import checked_then
 from rendergate.services.creating import (
     RANDOM_SEEDS,
     Creating,
@@ -39,9 +41,9 @@ from rendergate.services.creating import (
     _all_of,
     _check_image,
     _checked_fields,
-    _new_row,
     _with_parent_image,
     _with_preset,
+    new_row,
     new_task_id,
 )
 from rendergate.services.routing import RunsHere
@@ -69,7 +71,7 @@ class NewBatch:
     variations: int = 1
     seed: int | None = None  # None: the server picks one
     name: str = ""
-    then: tuple[Mapping[str, Any], ...] = ()
+    then: tuple[ThenStep, ...] = ()
     webhook_url: str = ""
     webhook_events: tuple[str, ...] = ()
     link_base: str = ""
@@ -111,7 +113,9 @@ async def create_batch(
     if app is None:
         known = ", ".join(sorted(creating.apps))
         raise UnknownApp(f"unknown type {template.app!r}; known types: {known}", field="type")
-    provider, skipped = RunsHere(creating.providers, creating.settings).first_route(app)
+    here = RunsHere(creating.providers, creating.settings)
+    provider, skipped = here.first_route(app)
+    template = dataclasses.replace(template, then=checked_then(request.then, here, creating.apps))
     views = [await _view_request(template, view, creating, owner) for view in request.views]
     views = [_checked_fields(view, app, creating.settings) for view in views]
     seed = secrets.randbelow(RANDOM_SEEDS) if request.seed is None else request.seed
@@ -159,6 +163,7 @@ def _template(request: NewBatch) -> NewTask:
         webhook_url=request.webhook_url,
         webhook_events=request.webhook_events,
         link_base=request.link_base,
+        then=request.then,
     )
 
 
@@ -205,7 +210,7 @@ def _batch_row(
         seed=seed,
         variations=request.variations,
         angles=tuple(view.angle for view in request.views),
-        then=request.then,
+        then=tuple({"type": s.app, "params": dict(s.params)} for s in template.then),
         webhook_url=request.webhook_url,
         link_base=request.link_base,
         created_at=now,
@@ -218,7 +223,7 @@ def _members(plan: _Plan, now: datetime) -> list[Task]:
         for variation in range(batch.variations):
             member = Membership(batch.batch_id, view, variation)
             varied = dataclasses.replace(request, seed=batch.seed + variation, member=member)
-            members.append(_new_row(new_task_id(), varied, plan.app, plan.route, checked, now=now))
+            members.append(new_row(new_task_id(), varied, plan.route, checked, now=now))
     return members
 
 

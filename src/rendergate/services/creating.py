@@ -17,6 +17,7 @@ import structlog
 from rendergate.blobs.base import BlobStore
 from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
+from rendergate.domain.chains import ThenStep
 from rendergate.domain.errors import (
     InvalidInput,
     PresetNotFound,
@@ -26,6 +27,7 @@ from rendergate.domain.presets import BuiltinPresets
 from rendergate.domain.presets import apply as apply_preset
 from rendergate.domain.task import (
     MAX_SAFE_INTEGER,
+    MIN_TASK_ID,
     InputRef,
     Membership,
     ResultRef,
@@ -38,6 +40,7 @@ from rendergate.imaging.inputs import CheckedImage, check_image
 from rendergate.providers import registry
 from rendergate.providers.base import Provider
 from rendergate.services.admission import check_push, within_limits
+from rendergate.services.chains import checked_then
 from rendergate.services.parents import parent_result
 from rendergate.services.ports import Fetcher, Orchestrator
 from rendergate.services.presets import find_preset, reference_bytes
@@ -46,7 +49,6 @@ from rendergate.services.routing import RunsHere, refuse_undeclared
 from rendergate.store.base import AlongWrite, PresetStore, TaskIdTaken, TaskStore
 
 log = structlog.get_logger(__name__)
-MIN_TASK_ID = 2**40  # ids are random in [2^40, 2^53): never guessable by counting
 DEFAULT_APP = "preview"  # a create that names neither a type nor a preset
 RANDOM_SEEDS = 2**32  # the server picks seeds below this: every seed input takes them
 
@@ -75,6 +77,7 @@ class NewTask:
     preset_reference_wins: bool = False  # a re-run's preset: its reference replaces the image's
     parent: ResultRef | None = None  # a finished task's result as its image (parents.py)
     member: Membership | None = None  # its place in a batch (services/batching.py)
+    then: tuple[ThenStep, ...] = ()  # steps run on its result once it completes (chains.py)
 
 
 def new_task_id() -> int:
@@ -115,7 +118,9 @@ async def create_task(
     if app is None:
         known = ", ".join(sorted(apps))
         raise UnknownApp(f"unknown type {request.app!r}; known types: {known}", field="type")
-    provider, skipped = RunsHere(creating.providers, settings).first_route(app)
+    here = RunsHere(creating.providers, settings)
+    provider, skipped = here.first_route(app)
+    request = dataclasses.replace(request, then=checked_then(request.then, here, apps))
     if request.parent is not None:
         request = await _with_parent_image(request, request.parent, creating, owner)
     request = _checked_fields(request, app, settings)
@@ -132,7 +137,7 @@ async def create_task(
         registry(settings)[provider].check_params(request.params)
         checked = [(u.role, await _check_image(u, settings)) for u in request.uploads]
         route = (provider, skipped, owner)
-        task, queued = await _store_new(request, app, route, checked, creating, along=along)
+        task, queued = await _store_new(request, route, checked, creating, along=along)
     log.info("task created", task_id=task.task_id, app=app.name)
     if not queued:
         try:
@@ -224,7 +229,6 @@ async def _check_image(upload: Upload, settings: Settings) -> CheckedImage:
 
 async def _store_new(
     request: NewTask,
-    app: AppSpec,
     route: tuple[str, tuple[Skip, ...], str],  # provider, the routes skipped, owner
     checked: list[tuple[str, CheckedImage]],
     creating: Creating,
@@ -235,7 +239,7 @@ async def _store_new(
     shares the database (True: queued too); inputs whose row was not written are removed
     again, so a request that fails here leaves nothing behind."""
     for _ in range(5):
-        task = _new_row(new_task_id(), request, app, route, checked, now=creating.clock())
+        task = new_row(new_task_id(), request, route, checked, now=creating.clock())
         inputs = task.inputs
         try:
             for role, image in checked:
@@ -254,10 +258,9 @@ async def _store_new(
     raise RuntimeError("could not draw a free task id")  # pragma: no cover - 2^53 ids
 
 
-def _new_row(
+def new_row(
     task_id: int,
     request: NewTask,
-    app: AppSpec,
     route: tuple[str, tuple[Skip, ...], str],
     checked: list[tuple[str, CheckedImage]],
     *,
@@ -273,7 +276,7 @@ def _new_row(
     }
     return Task(
         task_id=task_id,
-        app=app.name,
+        app=request.app,
         provider=provider,
         skipped=skipped,
         angle=request.angle,
@@ -290,6 +293,7 @@ def _new_row(
         preset_version=request.preset_version,
         parent=request.parent,
         member=request.member,
+        then=request.then,
         link_base=request.link_base,
         created_at=now,
         updated_at=now,

@@ -6,11 +6,13 @@ into the other; the task API's fields first, as the task API specifies them."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from rendergate.domain.chains import next_step_of
 from rendergate.domain.errors import ResultLost
 from rendergate.domain.task import Task, TaskStatus
 from rendergate.domain.values import renderable, safe_text
@@ -33,6 +35,11 @@ class OutputPublic(BaseModel):
 class SkipPublic(BaseModel):
     provider: str = Field(description="A provider of the app's routes that did not run the task.")
     reason: str = Field(description="Why it was passed over (not configured, busy, refused us).")
+
+
+class ThenStepPublic(BaseModel):
+    type: str = Field(description="The app the step runs.")
+    params: dict[str, Any] = Field(description="Its params, the app's defaults filled in.")
 
 
 class TaskPublic(BaseModel):
@@ -81,6 +88,17 @@ class TaskPublic(BaseModel):
     batch_id: int | None = Field(None, description="The batch it is a member of; null for none.")
     view: int | None = Field(None, description="Its view in that batch, from 0.")
     variation: int | None = Field(None, description="Its variation of that view, from 0.")
+    then: list[ThenStepPublic] = Field(
+        [],
+        description="Steps still to run on its result once it completes: the first becomes "
+        "a task of its own (in children), which keeps the rest.",
+    )
+    children: list[int] = Field(
+        [],
+        description="Tasks whose image is this one's result, oldest first: its next `then` "
+        "step's and those created with its image_task_id. A webhook or event names the "
+        "next step's task as the task completes, a moment before it exists.",
+    )
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
@@ -91,10 +109,19 @@ class TaskPublic(BaseModel):
     )
 
 
-def present_task(task: Task, *, base: str, result: bytes | ResultLost | None = None) -> TaskPublic:
+def present_task(
+    task: Task,
+    *,
+    base: str,
+    result: bytes | ResultLost | None = None,
+    children: Sequence[int] | None = None,
+) -> TaskPublic:
     """The public shape of any stored task, whatever its row holds: text that is not valid
     Unicode and values nested too deeply to encode are mended, never a 500 (values.py). A
-    `result` our storage lost is told as retention's is: no image, no link to a 410."""
+    `result` our storage lost is told as retention's is: no image, no link to a 410.
+    `children`: the ids the store holds (TaskStore.children); None where they are not at
+    hand (a webhook, an event): the next step's task, once the task completed, whose id is
+    known before it is written (it will be: the finish step, or the reconciler)."""
     lost = isinstance(result, ResultLost)
     gone = bool(task.files_expired_at) or lost
     completed = task.status is TaskStatus.COMPLETED and bool(task.outputs) and not gone
@@ -130,11 +157,20 @@ def present_task(task: Task, *, base: str, result: bytes | ResultLost | None = N
         batch_id=task.member.batch_id if task.member else None,
         view=task.member.view if task.member else None,
         variation=task.member.variation if task.member else None,
+        then=[ThenStepPublic(type=s.app, params=renderable(dict(s.params))) for s in task.then],
+        children=_children(task, children),
         created_at=task.created_at,
         updated_at=task.updated_at,
         finished_at=task.finished_at,
         files_expired_at=task.files_expired_at,
     )
+
+
+def _children(task: Task, stored: Sequence[int] | None) -> list[int]:
+    if stored is not None:
+        return list(stored)
+    step = next_step_of(task)
+    return [] if step is None else [step]
 
 
 def _outputs(task: Task, url: str) -> list[OutputPublic]:

@@ -112,6 +112,16 @@ class TaskStore(Protocol):
         """How many tasks for the same provider wait in our queue before this one."""
         ...
 
+    async def children(self, parents: Sequence[int]) -> dict[int, list[int]]:
+        """The ids of the tasks whose parent each of `parents` is, oldest first (only
+        parents that have some)."""
+        ...
+
+    async def unmade_steps(self, *, finished_before: datetime, limit: int = 100) -> list[Task]:
+        """Completed tasks with a `then`, finished before `finished_before`, their files
+        kept, whose next step's task (domain/chains.py: next_step_id) is not written."""
+        ...
+
 
 @dataclass(frozen=True)
 class Claim:

@@ -86,3 +86,9 @@ class CachedTaskStore:
 
     async def waiting_ahead(self, task: Task) -> int:
         return await self._inner.waiting_ahead(task)
+
+    async def children(self, parents: Sequence[int]) -> dict[int, list[int]]:
+        return await self._inner.children(parents)
+
+    async def unmade_steps(self, *, finished_before: datetime, limit: int = 100) -> list[Task]:
+        return await self._inner.unmade_steps(finished_before=finished_before, limit=limit)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from rendergate.domain.chains import ThenStep
 from rendergate.domain.events import Attempt, Delivery, DeliveryState, EventType
 from rendergate.domain.media import content_type_of
 from rendergate.domain.task import (
@@ -61,6 +62,7 @@ def to_row(task: Task) -> dict[str, Any]:
         "parent_task_index": task.parent.index if task.parent else None,
         "files_expired_at": task.files_expired_at,
         **_member_to_row(task.member),
+        "then_steps": [{"type": s.app, "params": dict(s.params)} for s in task.then] or None,
         "skipped": [{"provider": s.provider, "reason": s.reason} for s in task.skipped],
         "version": task.version,
         "created_at": task.created_at,
@@ -98,6 +100,9 @@ def from_row(row: Mapping[Any, Any]) -> Task:
         preset_version=row.get("preset_version"),
         parent=_parent(row),
         member=_member(row),
+        then=tuple(
+            ThenStep(app=s["type"], params=s["params"]) for s in row.get("then_steps") or ()
+        ),  # events' snapshots from before chains have none
         files_expired_at=row["files_expired_at"],
         skipped=tuple(
             Skip(provider=s["provider"], reason=s["reason"]) for s in row["skipped"] or ()

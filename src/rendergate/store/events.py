@@ -60,6 +60,9 @@ async def record_change(connection: AsyncConnection, old: Task | None, new: Task
     if connection.dialect.name == "postgresql":  # every write: a copy kept anywhere is old now
         payload = f"{new.task_id}:{int(hook is not None)}"
         await connection.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
+        if old is None and new.parent is not None:  # the parent's children changed
+            parent = f"{new.parent.task_id}:0"
+            await connection.execute(sa.select(sa.func.pg_notify(CHANNEL, parent)))
     return hook is not None
 
 

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
+from rendergate.domain.chains import next_step_id
 from rendergate.domain.errors import TaskNotFound
 from rendergate.domain.events import stream_event
 from rendergate.domain.task import Task, TaskStatus
@@ -121,6 +122,26 @@ class MemoryTaskStore:
             (t for t in self.tasks.values() if not t.status.is_terminal),
             key=lambda t: (t.created_at, t.task_id),
         )
+
+    async def children(self, parents: Sequence[int]) -> dict[int, list[int]]:
+        found: dict[int, list[int]] = {}
+        for t in sorted(self.tasks.values(), key=lambda t: (t.created_at, t.task_id)):
+            if t.parent is not None and t.parent.task_id in parents:
+                found.setdefault(t.parent.task_id, []).append(t.task_id)
+        return found
+
+    async def unmade_steps(self, *, finished_before: datetime, limit: int = 100) -> list[Task]:
+        found = [
+            t
+            for t in self.tasks.values()
+            if t.then
+            and t.status is TaskStatus.COMPLETED
+            and t.finished_at is not None
+            and t.finished_at < finished_before
+            and t.files_expired_at is None
+            and next_step_id(t.task_id) not in self.tasks
+        ]
+        return sorted(found, key=lambda t: (t.finished_at, t.task_id))[:limit]
 
     async def waiting_ahead(self, task: Task) -> int:
         return sum(

@@ -127,3 +127,12 @@ class PatientTaskStore:
 
     async def waiting_ahead(self, task: Task) -> int:
         return await self._patiently(lambda: self._inner.waiting_ahead(task), "waiting_ahead")
+
+    async def children(self, parents: Sequence[int]) -> dict[int, list[int]]:
+        return await self._patiently(lambda: self._inner.children(parents), "children")
+
+    async def unmade_steps(self, *, finished_before: datetime, limit: int = 100) -> list[Task]:
+        return await self._patiently(
+            lambda: self._inner.unmade_steps(finished_before=finished_before, limit=limit),
+            "unmade_steps",
+        )

@@ -18,8 +18,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from rendergate.domain.chains import ID_SPAN, STEP_STRIDE
 from rendergate.domain.errors import TaskNotFound
-from rendergate.domain.task import TERMINAL_STATUSES, Task, TaskStatus
+from rendergate.domain.task import MIN_TASK_ID, TERMINAL_STATUSES, Task, TaskStatus
 from rendergate.store.base import AlongWrite, Page, SchemaChange, TaskIdTaken
 from rendergate.store.codec import from_row, to_row
 from rendergate.store.events import Changed, record_change
@@ -216,6 +217,41 @@ class SqlTaskStore:
             sa.select(tasks)
             .where(tasks.c.status.not_in([s.value for s in TERMINAL_STATUSES]))
             .order_by(tasks.c.created_at, tasks.c.task_id)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [from_row(row) for row in rows]
+
+    async def children(self, parents: Sequence[int]) -> dict[int, list[int]]:
+        if not parents:
+            return {}
+        query = (
+            sa.select(tasks.c.parent_task_id, tasks.c.task_id)
+            .where(tasks.c.parent_task_id.in_(list(parents)))
+            .order_by(tasks.c.created_at, tasks.c.task_id)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        found: dict[int, list[int]] = {}
+        for parent, child in rows:
+            found.setdefault(int(parent), []).append(int(child))
+        return found
+
+    async def unmade_steps(self, *, finished_before: datetime, limit: int = 100) -> list[Task]:
+        child = tasks.alias("child")
+        # domain/chains.py: next_step_id, in SQL (ids below 2^53: no overflow in 64 bits)
+        next_id = MIN_TASK_ID + (tasks.c.task_id - MIN_TASK_ID + STEP_STRIDE) % ID_SPAN
+        query = (
+            sa.select(tasks)
+            .where(
+                tasks.c.then_steps.is_not(None),  # the partial index's own condition
+                tasks.c.finished_at < finished_before,
+                tasks.c.status == TaskStatus.COMPLETED.value,
+                tasks.c.files_expired_at.is_(None),
+                ~sa.exists().where(child.c.task_id == next_id),
+            )
+            .order_by(tasks.c.finished_at, tasks.c.task_id)
+            .limit(limit)
         )
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).mappings().all()

@@ -18,6 +18,8 @@ metadata = sa.MetaData(
 )
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+NullableJSON = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+"""JSON whose None is SQL's NULL (not JSON's null), for a column a partial index tests."""
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -78,10 +80,18 @@ tasks = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Column("then_steps", NullableJSON, nullable=True),  # null: none (domain/chains.py)
     sa.Index("ix_tasks_created", "created_at", "task_id"),
     sa.Index("ix_tasks_status_created", "status", "created_at"),
     sa.Index("ix_tasks_owner_created", "owner", "created_at", "task_id"),
     sa.Index("ix_tasks_batch", "batch_id"),
+    sa.Index("ix_tasks_parent_task_id", "parent_task_id"),  # a task's children
+    sa.Index(  # the chained tasks alone: the reconciler looks for steps left unmade
+        "ix_tasks_chained_finished",
+        "finished_at",
+        sqlite_where=sa.text("then_steps IS NOT NULL"),
+        postgresql_where=sa.text("then_steps IS NOT NULL"),
+    ),
 )
 
 

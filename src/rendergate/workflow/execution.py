@@ -20,15 +20,17 @@ import structlog
 from rendergate.blobs.base import BlobStore
 from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
-from rendergate.domain.task import ErrorKind
+from rendergate.domain.task import ErrorKind, Task
 from rendergate.providers.base import Provider
 from rendergate.redaction import Redactor
 from rendergate.services.context import Wakeups
 from rendergate.services.metrics import Metrics
 from rendergate.services.writer import TaskWriter
 from rendergate.store.base import TaskStore
+from rendergate.workflow.chaining import Chaining
 from rendergate.workflow.circuit import Circuits
 from rendergate.workflow.collection import CollectStep
+from rendergate.workflow.finishing import FinishStep
 from rendergate.workflow.outcomes import SubmitResult, Tracked
 from rendergate.workflow.provider_calls import DEFAULT_BACKOFF, Backoff
 from rendergate.workflow.submission import SubmitStep
@@ -88,6 +90,15 @@ class TaskRunner:
         self.collect_step = CollectStep(
             writer=self.writer, providers=running.providers, blobs=running.blobs, observe=metrics
         )
+        chaining = Chaining(
+            settings=settings,
+            apps=running.apps,
+            providers=running.providers,
+            store=running.store,
+            blobs=running.blobs,
+            clock=running.clock,
+        )
+        self.finish_step = FinishStep(store=running.store, chaining=chaining)
         self.redactor = running.redactor
         self._in_flight: dict[asyncio.Task[Any], int] = {}  # workflow -> its task id
         self._busy: dict[int, int] = {}  # task id -> submits and collects under way
@@ -101,6 +112,9 @@ class TaskRunner:
 
     async def collect(self, task_id: int, tracked: Tracked) -> None:
         await self.collect_step(task_id, tracked)
+
+    async def finish(self, task_id: int) -> tuple[Task, ...]:
+        return await self.finish_step(task_id)
 
     async def fail(self, task_id: int, message: str, kind: ErrorKind) -> None:
         await self.writer.fail(task_id, message, kind)

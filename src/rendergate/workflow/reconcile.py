@@ -5,15 +5,19 @@ unfinished tasks in one query, their workflows' states in one per batch. It queu
 workflow of a task that has none (on SQLite, a crash between writing the row and queuing
 it; on PostgreSQL the two are one transaction), resumes one cancelled in the orchestrator,
 and fails two kinds of task that would otherwise wait forever: one whose workflow ended in
-an error, and one long past its app's deadline that no worker ended.
+an error, and one long past its app's deadline that no worker ended. It also makes the next
+step of a completed task's chain that a crash left unmade (chaining.py), found in one query.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+import structlog
+
+from rendergate.blobs.base import BlobStore
 from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import WorkflowErrored
@@ -24,7 +28,10 @@ from rendergate.services.ports import Orchestrator, WorkflowState
 from rendergate.services.routing import RunsHere
 from rendergate.services.writer import TaskWriter
 from rendergate.store.base import TaskStore
+from rendergate.workflow.chaining import Chaining, make_next_step
 from rendergate.workflow.provider_calls import cancel_upstream
+
+log = structlog.get_logger(__name__)
 
 STALE_SUBMITTED_S = 30.0
 DEADLINE_GRACE_S = 60.0  # past the deadline, the worker's own check has had its turn
@@ -42,6 +49,7 @@ class Reconciling:
     settings: Settings  # why a provider does not run here (RunsHere)
     clock: Callable[[], datetime]
     redactor: Redactor
+    blobs: BlobStore  # a chain's next step takes its parent's result as its image
 
 
 async def reconcile(reconciling: Reconciling, *, min_age_s: float = 0.0) -> int:
@@ -73,6 +81,33 @@ async def reconcile(reconciling: Reconciling, *, min_age_s: float = 0.0) -> int:
         except WorkflowErrored as exc:
             message = f"internal error: {exc.message}"
             await writer.fail(task.task_id, message, ErrorKind.INTERNAL)
+            continue
+        count += 1
+    return count + await _make_unmade_steps(reconciling, min_age_s=min_age_s)
+
+
+async def _make_unmade_steps(reconciling: Reconciling, *, min_age_s: float) -> int:
+    """Makes and queues the next step of each completed chained task finished `min_age_s`
+    ago or more whose step's task is not written (its workflow's finish step makes it at
+    once; a crash may have cut that short); returns how many."""
+    store, orchestrator = reconciling.store, reconciling.orchestrator
+    chaining = Chaining(
+        settings=reconciling.settings,
+        apps=reconciling.apps,
+        providers=reconciling.providers,
+        store=store,
+        blobs=reconciling.blobs,
+        clock=reconciling.clock,
+    )
+    before = reconciling.clock() - timedelta(seconds=min_age_s)
+    count = 0
+    for parent in await store.unmade_steps(finished_before=before):
+        try:
+            child = await make_next_step(parent, chaining)
+            if child is not None and not child.status.is_terminal:
+                await orchestrator.start(child)
+        except Exception:  # one step that cannot be made now must not hold up the others
+            log.exception("making a chain step failed; next sweep", task_id=parent.task_id)
             continue
         count += 1
     return count

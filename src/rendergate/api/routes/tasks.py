@@ -24,6 +24,7 @@ from rendergate.api.schemas import Envelope, TaskList
 from rendergate.domain.media import extension_of
 from rendergate.domain.task import MAX_SAFE_INTEGER, TaskStatus
 from rendergate.services import tasks as use_cases
+from rendergate.services.chains import children_of
 from rendergate.services.context import Services
 from rendergate.services.creating import Creating, NewTask
 from rendergate.services.creating import create_task as create
@@ -144,7 +145,11 @@ async def list_tasks(
         store=services.store, status=status, app=type, cursor=cursor, limit=limit, caller=caller
     )
     base = base_url(request, services.settings)
-    page = TaskList(tasks=[present_task(t, base=base) for t in found], next_cursor=next_cursor)
+    children = await children_of(found, services.store)
+    page = TaskList(
+        tasks=[present_task(t, base=base, children=children.get(t.task_id, [])) for t in found],
+        next_cursor=next_cursor,
+    )
     return envelope(page)
 
 
@@ -173,7 +178,8 @@ async def get_task(
     result = None
     if include_base64 and task.status is TaskStatus.COMPLETED and not task.files_expired_at:
         result = await use_cases.result_or_loss(task, blobs=services.blobs)
-    response = envelope(present_task(task, base=base, result=result))
+    children = (await children_of([task], services.store)).get(task_id, [])
+    response = envelope(present_task(task, base=base, result=result, children=children))
     if not include_base64 and task.status.is_terminal:
         request.app.state.finished_bodies.put((task_id, base), (task.version, bytes(response.body)))
     return response
