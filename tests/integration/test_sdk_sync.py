@@ -130,7 +130,7 @@ def test_the_documented_sdk_snippets_work(
     live: ServeProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    first, errors, together, variations, presets, webhook = sdk_snippets()
+    first, errors, together, variations, presets, batches, webhook = sdk_snippets()
     done = run_snippet(first, live.url, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "completed 100"
@@ -152,6 +152,17 @@ def test_the_documented_sdk_snippets_work(
     looked = run_snippet(presets, live.url, tmp_path)
     assert looked.returncode == 0, looked.stderr
     assert looked.stdout.splitlines() == ["completed facade-dusk 1 0.9", "completed True"]
+    made = run_snippet(batches, live.url, tmp_path)
+    assert made.returncode == 0, made.stderr
+    said = made.stdout.splitlines()
+    assert said[-5:] == ["completed 4 4"] + [
+        f"renders/view0{v}_{angle}_v{k}.png"
+        for v, angle in ((1, "front"), (2, "side"))
+        for k in (1, 2)
+    ]
+    assert {line for line in said if line.startswith("view")} >= {
+        f"view {v} variation {k} completed 100" for v in (0, 1) for k in (0, 1)
+    }
     secret = "whsec_" + base64.b64encode(b"the README's receiver, 32 bytes!").decode()
     monkeypatch.setenv("WEBHOOK_SECRET", secret)
     namespace: dict[str, Any] = {}

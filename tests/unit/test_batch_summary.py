@@ -102,4 +102,5 @@ def test_a_results_name_in_the_zip_says_its_view_angle_variation_and_step() -> N
     assert archive_name(member(1, 0, C), angles, 0, "png") == "view01_front-street_v1.png"
     assert archive_name(member(2, 1, C), angles, 1, "jpg") == "view02_v1_out2.jpg"
     child = dataclasses.replace(member(3, 0, C), app="upscale", parent=ResultRef(1))
-    assert archive_name(child, angles, 0, "png") == "view01_front-street_v1_upscale.png"
+    assert archive_name(child, angles, 0, "png", step=True) == "view01_front-street_v1_upscale.png"
+    assert archive_name(child, angles, 0, "png") == "view01_front-street_v1.png"  # image_task_id

@@ -1,6 +1,6 @@
 """The `rendergate` command: serve, worker, migrate and keys here; the client commands
 (submit, status, tasks, apps, cancel, download) in cli/client.py, rerun in cli/reruns.py,
-presets in cli/presets.py.
+presets in cli/presets.py, batch and batches in cli/batches.py.
 
 Exit codes: 0 ok, 1 the task failed or was canceled, 2 the request was refused (4xx),
 3 the server could not be reached or answered 5xx, 4 no such task, 5 a local file could not
@@ -17,6 +17,8 @@ from typing import Annotated
 import typer
 
 from rendergate.cli import starting
+from rendergate.cli.batches import app as batch_app
+from rendergate.cli.batches import batches_app
 from rendergate.cli.client import app as client_app
 from rendergate.cli.common import (
     ConfigOption,
@@ -152,8 +154,9 @@ def _keys(ctx: typer.Context, config: ConfigOption = None) -> None:
 
 app.add_typer(keys_app, name="keys")
 app.add_typer(presets_app, name="presets")
-for typer_app in (client_app, reruns_app, ops_app):
-    app.registered_commands += typer_app.registered_commands  # submit, ..., rerun; prune, doctor
+app.add_typer(batches_app, name="batches")
+for typer_app in (client_app, reruns_app, batch_app, ops_app):
+    app.registered_commands += typer_app.registered_commands  # submit, ..., batch; prune, doctor
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from typing import Any, Literal, overload
 import aiohttp
 
 from rendergate.client import sse
+from rendergate.client.batches import BatchCalls
 from rendergate.client.errors import ApiError, Unreachable
 from rendergate.client.inputs import Image, create_request
 from rendergate.client.models import App, Delivery, Task, TaskEvent
@@ -25,12 +26,12 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 Progress = Callable[[Task], object]
 
 
-class AsyncClient(PresetCalls):
+class AsyncClient(PresetCalls, BatchCalls):
     """A rendergate server's API. `base_url` defaults to RENDERGATE_SERVER, else
     http://127.0.0.1:8000; `api_key` to RENDERGATE_API_KEY; `timeout` bounds each request
     (seconds); `retries` is how many times a call is tried again (see transport.py)."""
 
-    poll_interval_s = 0.5  # wait() polling, when the server has no event stream
+    poll_interval_s = 0.5  # wait() and wait_batch() polling where there is no event stream
 
     def __init__(
         self,
@@ -152,13 +153,8 @@ class AsyncClient(PresetCalls):
         query = {"limit": str(limit)} | {
             k: str(v) for k, v in {"status": status, "type": type}.items() if v
         }
-        while True:
-            page = (await self._http.call(Request("GET", "/tasks", query=query))).data()
-            for item in page["tasks"]:
-                yield Task.from_json(item)
-            if not page.get("next_cursor"):
-                return
-            query["cursor"] = page["next_cursor"]
+        async for item in self._http.pages("/tasks", query, "tasks"):
+            yield Task.from_json(item)
 
     async def cancel(self, task_id: int) -> Task:
         """Cancels an unfinished task; Conflict if it finished already."""
@@ -231,10 +227,7 @@ class AsyncClient(PresetCalls):
         headers = {"Accept": "text/event-stream"}
         if last_event_id is not None:
             headers["Last-Event-ID"] = last_event_id
-        read_s = max(self._http.timeout, 30.0)  # the server sends a heartbeat every 10 s
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=self._http.timeout, sock_read=read_s
-        )
+        timeout = self._http.stream_timeout()
         request = Request("GET", f"/tasks/{task_id}/events", headers=headers, timeout=timeout)
         async with self._http.open(request) as response:
             async for event in sse.events(response.content.iter_any()):

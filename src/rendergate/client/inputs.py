@@ -8,7 +8,7 @@ import asyncio
 import base64
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,24 +40,35 @@ async def create_request(
             if is_url(image):
                 body[f"{role}_url"] = image
             elif image is not None:
-                data = (await _read(role, image))[1]
+                data = (await read_image(role, image))[1]
                 body[f"{role}_base64"] = base64.b64encode(data).decode()
         return Request(method, path, json=body)
-    files = {role: await _read(role, image) for role, image in images.items() if image is not None}
+    files = []
+    for role, image in images.items():
+        if image is not None:
+            name, data = await read_image(role, image)
+            files.append((role, name, data))
+    return Request(method, path, body=multipart(files, list(given.items())))
+
+
+def multipart(
+    files: Sequence[tuple[str, str, bytes]], fields: Sequence[tuple[str, Any]]
+) -> Callable[[], aiohttp.FormData]:
+    """A form's builder (a form is consumed once sent): `files` as (field, file name, bytes),
+    `fields` as (name, value), each value a string or sent as JSON; a name may repeat."""
 
     def form() -> aiohttp.FormData:
         built = aiohttp.FormData()
-        for role, (name, data) in files.items():
+        for role, name, data in files:
             built.add_field(role, data, filename=name, content_type="application/octet-stream")
-        for name, value in given.items():
-            text = value if isinstance(value, str) else json.dumps(value)
-            built.add_field(name, text)
+        for name, value in fields:
+            built.add_field(name, value if isinstance(value, str) else json.dumps(value))
         return built
 
-    return Request(method, path, body=form)
+    return form
 
 
-async def _read(role: str, image: Image) -> tuple[str, bytes]:
+async def read_image(role: str, image: Image) -> tuple[str, bytes]:
     """(file name, bytes) of a path or of bytes."""
     if isinstance(image, bytes):
         return role, image

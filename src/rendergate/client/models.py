@@ -76,6 +76,9 @@ class Task:
     parent_task_index: int | None = None
     then: tuple[Mapping[str, Any], ...] = ()  # steps still to run on its result: {type, params}
     children: tuple[int, ...] = ()  # tasks whose image is its result: its next step's, ...
+    batch_id: int | None = None  # the batch it is a member of
+    view: int | None = None  # its view in that batch, from 0
+    variation: int | None = None  # its variation of that view, from 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
     finished_at: datetime | None = None
@@ -215,6 +218,69 @@ class Preset:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Preset:
         return _build(cls, data, created_at=_when(data.get("created_at")))
+
+
+class BatchStatus(StrEnum):
+    SUBMITTED = "submitted"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    PARTIAL = "partial"  # finished, some members failed
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Finished: completed, partial, failed or canceled (a retry may start it again)."""
+        return self not in (BatchStatus.SUBMITTED, BatchStatus.PROCESSING)
+
+
+@dataclass(frozen=True)
+class BatchView:
+    view: int  # from 0, in the order the images were given
+    angle: str = ""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch as GET /batches/{id} shows it: `tasks` its members (one per view and
+    variation, by view then variation), `counts` its members per task status, `cost` their
+    costs added up (exact, as text); `raw` the JSON object as it came."""
+
+    batch_id: int
+    status: BatchStatus
+    name: str = ""
+    progress: int = 0
+    counts: Mapping[str, int] = field(default_factory=dict)
+    tasks: tuple[Task, ...] = ()
+    cost: Mapping[str, str] | None = None
+    type: str = ""
+    preset: str = ""
+    preset_version: int | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0  # variation k of each view ran with seed + k
+    variations: int = 1
+    views: tuple[BatchView, ...] = ()
+    then: tuple[Mapping[str, Any], ...] = ()
+    archive_url: str = ""
+    created_at: datetime | None = None
+    canceled_at: datetime | None = None
+    finished_at: datetime | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Batch:
+        return _build(
+            cls,
+            data,
+            status=BatchStatus(data["status"]),
+            tasks=tuple(Task.from_json(t) for t in data.get("tasks") or ()),
+            views=tuple(_build(BatchView, v) for v in data.get("views") or ()),
+            then=tuple(data.get("then") or ()),
+            created_at=_when(data.get("created_at")),
+            canceled_at=_when(data.get("canceled_at")),
+            finished_at=_when(data.get("finished_at")),
+            raw=dict(data),
+        )
 
 
 @dataclass(frozen=True)

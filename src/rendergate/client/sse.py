@@ -1,14 +1,25 @@
-"""Server-sent events as GET /tasks/{id}/events writes them, read into TaskEvents. Lines
-are split here rather than by aiohttp's readline, which refuses lines over 128 KiB (a task
-with large params)."""
+"""Server-sent events as GET /tasks/{id}/events and GET /batches/{id}/events write them.
+Lines are split here rather than by aiohttp's readline, which refuses lines over 128 KiB (a
+task with large params)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
 from rendergate.client.errors import ApiError
 from rendergate.client.models import Task, TaskEvent
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One event with data: its `id` field ("" for none), its name, its data as JSON."""
+
+    id: str
+    event: str
+    data: Any
 
 
 async def lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
@@ -23,7 +34,7 @@ async def lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
         yield pending.rstrip(b"\r").decode("utf-8", "replace")
 
 
-async def events(chunks: AsyncIterator[bytes]) -> AsyncIterator[TaskEvent]:
+async def frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[Frame]:
     """Each event with data; comments (the heartbeat) and unknown fields are skipped."""
     fields: dict[str, str] = {}
     data: list[str] = []
@@ -37,19 +48,32 @@ async def events(chunks: AsyncIterator[bytes]) -> AsyncIterator[TaskEvent]:
                 fields[name] = value
             continue
         if not line and data:
-            yield _event(fields, "\n".join(data))
+            event = fields.get("event", "message")
+            yield Frame(fields.get("id", ""), event, _json("\n".join(data)))
         if not line:
             fields, data = {}, []
 
 
-def _event(fields: dict[str, str], data: str) -> TaskEvent:
+async def events(chunks: AsyncIterator[bytes]) -> AsyncIterator[TaskEvent]:
+    """A task's events."""
+    async for frame in frames(chunks):
+        yield TaskEvent(
+            id=int(frame.id) if frame.id.isdigit() else None,
+            event=frame.event,
+            task=task_of(frame),
+        )
+
+
+def task_of(frame: Frame) -> Task:
+    """The task a task.* event carries."""
     try:
-        task = Task.from_json(json.loads(data))
+        return Task.from_json(frame.data)
     except (ValueError, KeyError, TypeError) as exc:
         raise ApiError(200, f"an event the SDK cannot read: {exc}") from None
-    event_id = fields.get("id", "")
-    return TaskEvent(
-        id=int(event_id) if event_id.isdigit() else None,
-        event=fields.get("event", "message"),
-        task=task,
-    )
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ApiError(200, f"an event the SDK cannot read: {exc}") from None

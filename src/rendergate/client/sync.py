@@ -24,6 +24,7 @@ from rendergate.client.inputs import Image
 from rendergate.client.models import App, Delivery, Preset, Task, TaskEvent
 from rendergate.client.presets import PresetLook
 from rendergate.client.signals import signals_to_main
+from rendergate.client.sync_batches import BlockingBatchCalls
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing's own from Python 3.12
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class Client:
+class Client(BlockingBatchCalls):
     """A rendergate server's API, blocking; the arguments are AsyncClient's. Close it (or use
     it as a context manager) to stop its thread; a client dropped unclosed is closed when
     it is collected."""

@@ -84,6 +84,12 @@ class Transport:
             self._session = aiohttp.ClientSession(headers=self._headers, timeout=timeout)
         return self._session
 
+    def stream_timeout(self) -> aiohttp.ClientTimeout:
+        """An event stream's: no total, a read bounded well past the server's 10 s
+        heartbeat."""
+        read_s = max(self.timeout, 30.0)
+        return aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=read_s)
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -92,6 +98,18 @@ class Transport:
     async def call(self, request: Request) -> Reply:
         """The request's whole answer, once it is a success."""
         return await self._retrying(request, self._try_read)
+
+    async def pages(self, path: str, query: dict[str, str], key: str) -> AsyncIterator[Any]:
+        """Each item of a paged list (its page's `key`), fetching the next page through
+        `next_cursor` only when the iteration gets there."""
+        query = dict(query)
+        while True:
+            page = (await self.call(Request("GET", path, query=query))).data()
+            for item in page[key]:
+                yield item
+            if not page.get("next_cursor"):
+                return
+            query["cursor"] = page["next_cursor"]
 
     @contextlib.asynccontextmanager
     async def open(self, request: Request) -> AsyncIterator[aiohttp.ClientResponse]:

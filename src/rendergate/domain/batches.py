@@ -168,8 +168,11 @@ def _progress(batch: Batch, current: Sequence[Task]) -> int:
 ARCHIVE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def archive_name(task: Task, angles: Sequence[str], index: int, extension: str) -> str:
-    """A member's result's name in the batch's zip: view, angle, variation, step, output."""
+def archive_name(
+    task: Task, angles: Sequence[str], index: int, extension: str, *, step: bool = False
+) -> str:
+    """A member's result's name in the batch's zip: view, angle, variation, then the app
+    of a `then` step (`step`: its parent is a member too), and the output past the first."""
     member = task.member
     view = member.view if member else 0
     angle = angles[view] if view < len(angles) else ""
@@ -178,7 +181,7 @@ def archive_name(task: Task, angles: Sequence[str], index: int, extension: str) 
     if slug:
         parts.append(slug)
     parts.append(f"v{(member.variation if member else 0) + 1}")
-    if task.parent is not None:
+    if step:
         parts.append(task.app)
     if index:
         parts.append(f"out{index + 1}")

@@ -26,11 +26,14 @@ async def batch_archive(batch: Batch, members: Sequence[Task], blobs: BlobStore)
     when none has one yet. The caller closes it."""
     files: list[tuple[str, bytes]] = []
     taken: set[str] = set()
+    ids = {task.task_id for task in members}
     for task in members:
+        step = task.parent is not None and task.parent.task_id in ids
         if task.status is not TaskStatus.COMPLETED or task.files_expired_at is not None:
             continue
         for index, output in enumerate(task.outputs):
-            name = archive_name(task, batch.angles, index, extension_of(output.content_type))
+            kind = extension_of(output.content_type)
+            name = archive_name(task, batch.angles, index, kind, step=step)
             if name in taken:  # two steps of one app in a chain
                 name = f"{task.task_id}_{name}"
             try:
