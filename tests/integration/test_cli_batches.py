@@ -61,19 +61,20 @@ def test_a_batch_is_followed_view_by_view_and_saved(live: ServeProcess, tmp_path
     )
     assert done.returncode == 0, done.stderr
     batch_id = done.stdout.strip()
-    assert VIEW_LINE.findall(done.stderr) == [
-        "view 1 front: 2/2 completed",
-        "view 2 side: 2/2 completed",
-        "view 3 top: 2/2 completed",
+    assert sorted(VIEW_LINE.findall(done.stderr)) == [  # each once, as its view ends
+        "view 1 front: 4/4 completed",  # two variations, each upscaled
+        "view 2 side: 4/4 completed",
+        "view 3 top: 4/4 completed",
     ], done.stderr
     saved = {p.name for p in (tmp_path / "renders").iterdir()}
-    assert saved >= NAMES  # (and, once `then` runs, each result's upscale)
+    assert saved == NAMES | {name.replace(".png", "_upscale.png") for name in NAMES}
     assert Image.open(tmp_path / "renders" / "view02_side_v2.png").size == (96, 72)
+    assert Image.open(tmp_path / "renders" / "view02_side_v2_upscale.png").size == (192, 144)
 
     shown = run("batches", "show", batch_id, server=live.url)
     batch = json.loads(shown.stdout)
     assert (batch["status"], batch["preset"], batch["variations"]) == ("completed", "dusk", 2)
-    assert batch["then"] == [{"type": "upscale", "params": {}}]
+    assert batch["then"] == [{"type": "upscale", "params": {"scale": 2}}]
     assert [v["angle"] for v in batch["views"]] == ["front", "side", "top"]
     listed = run("batches", "list", server=live.url)
     assert listed.returncode == 0 and batch_id in listed.stdout

@@ -91,7 +91,7 @@ async def test_a_hanging_batch_is_canceled_retried_and_canceled_again(
         made = await client.create_batch(
             [VIEWS[0], VIEWS[1]], type="fake", params=HANG, then=["upscale"]
         )
-        assert made.then == ({"type": "upscale", "params": {}},)  # sent, and kept
+        assert made.then == ({"type": "upscale", "params": {"scale": 2}},)  # its default filled
         with pytest.raises(TimeoutError, match=r"batch \d+ did not finish in 0\.3 s"):
             await client.wait_batch(made.batch_id, timeout=0.3)
         canceled = await client.cancel_batch(made.batch_id)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from rendergate.cli.common import console
-from rendergate.client import Batch, Task
+from rendergate.client import Batch, Task, TaskStatus
 from rendergate.client.signals import signals_to_main
 
 
@@ -31,8 +31,15 @@ class ViewState:
 
     @property
     def ended(self) -> bool:
+        """Every member finished, and every `then` step of a completed one made too."""
         finished = [t for t in self.members.values() if t.status.is_terminal]
-        return len(finished) == len(self.members) >= self.variations
+        return len(finished) == len(self.members) >= self.variations and not any(
+            self._step_to_come(t) for t in finished
+        )
+
+    def _step_to_come(self, task: Task) -> bool:
+        done = task.status is TaskStatus.COMPLETED
+        return done and bool(task.then) and not any(c in self.members for c in task.children)
 
     def line(self) -> str:
         """`view 1 front: 2/2 completed` (then any other end: `, 1 failed`)."""
