@@ -5,17 +5,14 @@ and a re-run makes a new task from the stored inputs of one of the caller's own.
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
 
 from rendergate.config.settings import Settings
-from rendergate.domain.keys import new_key
 from rendergate.services import retention
-from rendergate.store.keys import KeyStore
-from rendergate.store.sql import create_engine
+from support.api_keys import key_headers
 from support.images import make_reference, make_scene
 from support.pg import DATABASES, on_database
 from support.server import RunningServer
@@ -215,18 +212,6 @@ async def test_a_rerun_of_another_keys_task_is_not_found(
         assert (await response.json())["data"]["tasks"] == []
     status, answer = await rerun(server, task_id, {}, mine)
     assert status == 201 and answer["data"]["rerun_of"] == task_id, answer
-
-
-async def key_headers(server: RunningServer, settings: Settings, name: str) -> dict[str, str]:
-    """A new API key's headers, stored as `rendergate keys create` stores one."""
-    token, key = new_key(name, now=datetime.now(UTC))
-    engine = create_engine(settings.task_database_url)
-    try:
-        await KeyStore(engine).add(key)
-    finally:
-        await engine.dispose()
-    server.services.keys.refresh()
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_a_rerun_with_a_preset_takes_its_look_and_keeps_the_image_and_seed(

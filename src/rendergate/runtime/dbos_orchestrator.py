@@ -26,8 +26,9 @@ from rendergate.runtime.dbos_setup import (
     dbos_config,
     has_system_tables,
     log_through_root,
-    sqlite_engine,
+    system_engine,
 )
+from rendergate.runtime.fair_order import FairOrder
 from rendergate.runtime.workflow_rows import (
     ERRORED,
     enqueue_options,
@@ -108,6 +109,7 @@ class DbosOrchestrator:
         self._enqueuer: DBOSClient | None = None  # writes a workflow in a task row's transaction
         self._queues: dict[str, Queue] = {}
         self._engine: sa.Engine | None = None  # ours to dispose: DBOS leaves a given engine
+        self._order: FairOrder | None = None  # each workflow's place in its queue's order
         self._launched = False
 
     async def open(self, runner: TaskRunner | None = None) -> None:
@@ -123,11 +125,13 @@ class DbosOrchestrator:
                 )
             self._client = DBOSClient(system_database_url=url)
             self._enqueuer = self._client if self._shares_database else None
+            self._order = FairOrder(self._system_engine(url))
             return
         dbos_runtime.install_runner(self._runner)
         url = self._settings.system_database_url
-        self._engine = sqlite_engine(url) if url.startswith("sqlite") else None
-        config = dbos_config(self._settings, self._executor_id, self._engine)
+        self._order = FairOrder(self._system_engine(url))
+        given = self._engine if url.startswith("sqlite") else None
+        config = dbos_config(self._settings, self._executor_id, given)
         DBOS(config=config)  # type: ignore[arg-type]
         DBOS.listen_queues([queue_name(provider) for provider in self._limits])
         DBOS.launch()
@@ -146,9 +150,13 @@ class DbosOrchestrator:
             )
             await _say_if_caps_differ(provider, queue, limit)
             self._queues[provider] = queue
-        dbos_runtime.install_queues(self._queues)
+        dbos_runtime.install_queues(self._queues, self._order)
         if self._shares_database:  # a worker that serves the API creates tasks too
             self._enqueuer = await asyncio.to_thread(DBOSClient, system_database_url=url)
+
+    def _system_engine(self, url: str) -> sa.Engine:
+        self._engine = system_engine(url)
+        return self._engine
 
     @property
     def _shares_database(self) -> bool:
@@ -170,10 +178,11 @@ class DbosOrchestrator:
             # give the loop a working one for whatever still runs on it.
             asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
             self._launched = False
-            if self._engine is not None:
-                self._engine.dispose()
-                self._engine = None
             dbos_runtime.uninstall()
+        self._order = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
     def queuing(self, task: Task) -> AlongWrite | None:
         return None if self._enqueuer is None else queuing_write(self._enqueuer, task)
@@ -184,16 +193,23 @@ class DbosOrchestrator:
         return await workflow_states(DBOS.list_workflows_async, tasks)
 
     async def start(self, task: Task) -> None:
+        """Queues the task's workflow in its key's next round (fair_order.py); resumes it if
+        it was canceled."""
+        assert self._order is not None, "open() first"
+        queue = queue_name(task.provider)
         if self._client is not None:
-            await self._client.enqueue_async(enqueue_options(task), task.task_id)
+            place = await self._order.for_owner(queue, task.owner)
+            await self._client.enqueue_async(enqueue_options(task, place), task.task_id)
             return
         status = await DBOS.get_workflow_status_async(task.workflow_id)
         if status is None:
-            with SetWorkflowID(task.workflow_id):
+            place = await self._order.for_owner(queue, task.owner)
+            with SetWorkflowID(task.workflow_id), place.enqueuing():
                 await self._queues[task.provider].enqueue_async(run_task, task.task_id)
         elif status.status in ERRORED:
             raise WorkflowErrored(f"its workflow ended {status.status}; see the server log")
         elif status.status == "CANCELLED":
             log.warning("resuming a canceled workflow", task_id=task.task_id)
-            # on its own queue: without one DBOS moves it to an internal queue with no cap
-            await DBOS.resume_workflow_async(task.workflow_id, queue_name=queue_name(task.provider))
+            # on its own queue: without one DBOS moves it to an internal queue with no cap;
+            # it keeps the key and the round it was queued with
+            await DBOS.resume_workflow_async(task.workflow_id, queue_name=queue)

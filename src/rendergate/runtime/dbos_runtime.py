@@ -7,7 +7,8 @@ at import time.
 
 A task that falls back to another route gets a new workflow (`task-<id>.<skips>`) on that
 provider's queue, enqueued by the workflow it leaves: DBOS records the enqueue as a step of
-the old workflow, so a replay after a crash finds it instead of enqueuing again.
+the old workflow, so a replay after a crash finds it instead of enqueuing again. It takes
+its key's next round on that queue (fair_order.py, read outside DBOS: no step of its own).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dbos import DBOS, Queue, SetWorkflowID
 from rendergate.domain.errors import RendergateError
 from rendergate.domain.task import ErrorKind
 from rendergate.domain.values import clean_text
+from rendergate.runtime.fair_order import FairOrder
 from rendergate.runtime.step_codec import (
     submit_from_json,
     submit_to_json,
@@ -38,6 +40,7 @@ T = TypeVar("T")
 MAX_SUBMISSIONS = 5  # a provider that keeps losing the job fails the task after this many
 _runner: TaskRunner | None = None
 _queues: Mapping[str, Queue] = {}  # provider -> its queue, while a worker is open
+_order: FairOrder | None = None  # a moved task's place in its next queue
 
 
 def install_runner(runner: TaskRunner) -> None:
@@ -48,15 +51,15 @@ def install_runner(runner: TaskRunner) -> None:
     _runner = runner
 
 
-def install_queues(queues: Mapping[str, Queue]) -> None:
-    """The queues a moved task's next workflow goes on, once registered."""
-    global _queues
-    _queues = queues
+def install_queues(queues: Mapping[str, Queue], order: FairOrder) -> None:
+    """The queues a moved task's next workflow goes on, once registered, and its order."""
+    global _queues, _order
+    _queues, _order = queues, order
 
 
 def uninstall() -> None:
-    global _runner, _queues
-    _runner, _queues = None, {}
+    global _runner, _queues, _order
+    _runner, _queues, _order = None, {}, None
 
 
 def _active_runner() -> TaskRunner:
@@ -197,7 +200,9 @@ async def _submit_track_collect(task_id: int) -> RunEnd:
             return RunEnd.FINISHED
         if isinstance(submitted, Moved):  # its own workflow, on its provider's queue
             queue = await _queue_for(submitted.provider)
-            with SetWorkflowID(submitted.workflow_id):
+            assert _order is not None  # installed with the queues
+            place = await _order.following(queue.name, DBOS.workflow_id or "")
+            with SetWorkflowID(submitted.workflow_id), place.enqueuing():
                 await queue.enqueue_async(run_task, task_id)
             return RunEnd.MOVED
         # Submitted: the task's row records the job, and the track step reads it there.

@@ -58,6 +58,18 @@ def _system_version(url: str) -> str | None:
         return None if version is None else str(version)
 
 
+def system_engine(url: str) -> sa.Engine:
+    """An engine on DBOS's database: SQLite's with our pragmas (DBOS is given it too)."""
+    if url.startswith("sqlite"):
+        return sqlite_engine(url)
+    return sa.create_engine(
+        sa.make_url(url).set(drivername="postgresql+psycopg"),
+        pool_size=2,
+        pool_pre_ping=True,
+        hide_parameters=True,
+    )
+
+
 @contextlib.contextmanager
 def _system_connection(url: str) -> Iterator[tuple[sa.Connection, str | None]]:
     """A connection to DBOS's database, and the schema its tables are in."""

@@ -3,7 +3,8 @@
 The reconciler's sweep asks for the states of every unfinished task's workflow at once
 (one query per batch, not one call per task). On PostgreSQL a new task's workflow row is
 inserted in the transaction that inserts the task's row (`queuing_write`), so neither
-exists without the other.
+exists without the other; its place in the queue's order (fair_order.py) is read in that
+transaction too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dbos import DBOSClient, EnqueueOptions, WorkflowStatus
 
 from rendergate import __version__
 from rendergate.domain.task import Task
+from rendergate.runtime.fair_order import Placement, label_of, placement
 from rendergate.services.ports import WorkflowState
 from rendergate.store.base import AlongWrite
 
@@ -30,13 +32,17 @@ def queue_name(provider: str) -> str:
     return f"provider:{provider}"
 
 
-def enqueue_options(task: Task) -> EnqueueOptions:
-    return {
+def enqueue_options(task: Task, place: Placement) -> EnqueueOptions:
+    options: EnqueueOptions = {
         "queue_name": queue_name(task.provider),
         "workflow_name": WORKFLOW_NAME,
         "workflow_id": task.workflow_id,
         "app_version": __version__,
+        "priority": place.priority,
     }
+    if place.label is not None:
+        options["queue_partition_key"] = place.label
+    return options
 
 
 def queuing_write(client: DBOSClient, task: Task) -> AlongWrite:
@@ -45,7 +51,8 @@ def queuing_write(client: DBOSClient, task: Task) -> AlongWrite:
 
     def write(connection: Any) -> None:
         assert isinstance(connection, sa.Connection)
-        client.enqueue_in_transaction(connection, enqueue_options(task), task.task_id)
+        place = placement(connection, queue_name(task.provider), label_of(task.owner))
+        client.enqueue_in_transaction(connection, enqueue_options(task, place), task.task_id)
 
     return write
 
