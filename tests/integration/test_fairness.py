@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import pytest
 import sqlalchemy as sa
 
@@ -16,6 +17,7 @@ from rendergate.config.settings import Settings
 from rendergate_emulators.runninghub import RunningHubEmulator
 from support.api_keys import key_headers
 from support.hub import hub_settings, su_form
+from support.images import make_reference, make_scene
 from support.process import free_port
 from support.server import RunningServer, serve
 from support.waiting import until
@@ -126,3 +128,50 @@ def as_queued_before_rounds(settings: Settings, task_id: int) -> None:
             assert updated.rowcount == 1
     finally:
         engine.dispose()
+
+
+async def create_batch(server: RunningServer, headers: dict[str, str], views: int) -> list[int]:
+    form = aiohttp.FormData()
+    for i in range(views):
+        form.add_field("image", make_scene(96, 64, seed=i), filename=f"{i}.png")
+    form.add_field("reference", make_reference(), filename="ref.jpg", content_type="image/jpeg")
+    form.add_field("type", "su_render")
+    async with server.http.post(f"{server.url}/batches", data=form, headers=headers) as answer:
+        body = await answer.json()
+        assert answer.status == 201, body
+        return [int(task["task_id"]) for task in body["data"]["tasks"]]
+
+
+async def run_two_batches(settings: Settings, emulator: RunningHubEmulator, **extra: Any) -> None:
+    """Key A's batch of 8, then key B's batch of 2: B's members take turns with A's."""
+    port = free_port()
+    configured = capped_at_one(settings, emulator, port, **extra)
+    async with serve(configured, port=port) as server:
+        studio = await key_headers(server, configured, "studio")
+        other = await key_headers(server, configured, "other")
+        big = await create_batch(server, studio, 8)
+        await until(lambda: len(emulator.tasks) >= 1, 30, "the first member at RunningHub")
+        small = await create_batch(server, other, 2)
+        tasks = [(i, studio) for i in big] + [(i, other) for i in small]
+        ours = await until(lambda: finished_jobs(server, tasks), 120, "every member", every_s=0.2)
+    arrivals = sorted(emulator.tasks.values(), key=lambda job: job.created_mono)
+    order = [ours[job.task_id] for job in arrivals]
+    positions = sorted(order.index(i) for i in small)
+    assert positions[-1] <= 4, order  # both among the first five of ten, taking turns with A's
+    assert [i for i in order if i not in small] == big  # A's own in order
+    assert emulator.stats.codes_by_path[RUN].get(421, 0) == 0
+
+
+@pytest.mark.emulator(concurrency=1)
+async def test_two_keys_batches_take_turns(
+    settings: Settings, emulator: RunningHubEmulator
+) -> None:
+    await run_two_batches(settings, emulator)
+
+
+@pytest.mark.pg
+@pytest.mark.emulator(concurrency=1)
+async def test_two_keys_batches_take_turns_on_postgresql(
+    settings: Settings, emulator: RunningHubEmulator, pg_database: str
+) -> None:
+    await run_two_batches(settings, emulator, database_url=pg_database)
