@@ -81,14 +81,8 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     app.add_middleware(BodyLimits)
     app.add_middleware(RequestIds)
     app.add_middleware(NoSniff)  # added last: the outermost
-    app.include_router(tasks.router)
-    app.include_router(reruns.router)
-    app.include_router(events.router)
-    app.include_router(presets.router)
-    app.include_router(batches.router)
-    app.include_router(batch_events.router)
-    app.include_router(health.router)
-    app.include_router(metrics.router)
+    for routes in (tasks, reruns, events, presets, batches, batch_events, health, metrics):
+        app.include_router(routes.router)
     app.include_router(webhooks.router)
     app.include_router(web.router)  # GET /: the web page, outside the schema
     add_body_components(app)

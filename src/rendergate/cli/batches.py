@@ -31,33 +31,38 @@ DirectoryOption = Annotated[
 ]
 
 
+Images = Annotated[
+    list[Path], typer.Argument(exists=True, dir_okay=False, help="1 to 12 views' images.")
+]
+Reference = Annotated[
+    Path | None, typer.Option(exists=True, dir_okay=False, help="Reference for colour tone.")
+]
+AppName = Annotated[
+    str | None, typer.Option("--type", help="The app [default: preview, or the preset's].")
+]
+Params = Annotated[
+    list[str] | None, typer.Option(help="key=value for the app (repeatable; JSON values).")
+]
+Angles = Annotated[
+    list[str] | None, typer.Option(help="Each image's angle, in order (repeatable).")
+]
+Steps = Annotated[list[str] | None, typer.Option(help="An app run on each result (repeatable).")]
+Wait = Annotated[bool, typer.Option(help="Follow it, a line per view, and save its results.")]
+
+
 @app.command()
 def batch(
-    images: Annotated[
-        list[Path], typer.Argument(exists=True, dir_okay=False, help="1 to 12 views' images.")
-    ],
-    reference: Annotated[
-        Path | None, typer.Option(exists=True, dir_okay=False, help="Reference for colour tone.")
-    ] = None,
-    type: Annotated[
-        str | None, typer.Option("--type", help="The app [default: preview, or the preset's].")
-    ] = None,
+    images: Images,
+    reference: Reference = None,
+    type: AppName = None,
     preset: Annotated[str | None, typer.Option(help="A preset's name.")] = None,
-    param: Annotated[
-        list[str] | None, typer.Option(help="key=value for the app (repeatable; JSON values).")
-    ] = None,
-    angle: Annotated[
-        list[str] | None, typer.Option(help="Each image's angle, in order (repeatable).")
-    ] = None,
+    param: Params = None,
+    angle: Angles = None,
     variations: Annotated[int, typer.Option(help="Renders of each view, 1 to 4.")] = 1,
     seed: Annotated[int | None, typer.Option(help="Variation k runs with seed + k.")] = None,
-    then: Annotated[
-        list[str] | None, typer.Option(help="An app run on each result (repeatable).")
-    ] = None,
+    then: Steps = None,
     name: Annotated[str | None, typer.Option(help="The batch's name.")] = None,
-    wait: Annotated[
-        bool, typer.Option(help="Follow it, a line per view, and save its results.")
-    ] = False,
+    wait: Wait = False,
     output: DirectoryOption = None,
     timeout: TimeoutOption = 3600.0,
     server: ServerOption = None,

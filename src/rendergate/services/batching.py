@@ -9,6 +9,7 @@ seed plus k. Each image and the reference are decoded once, however many members
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -126,19 +127,10 @@ async def create_batch(
         webhook_secret=creating.settings.webhook_secret,
         owner=owner,
     )
-    count = len(views) * request.variations
-    settings = creating.settings
-    limits = within_limits(
-        owner,
-        settings=settings,
-        store=creating.store,
-        rates=creating.rates,
-        clock=creating.clock,
-        count=count,
-    )
+    limits = _within_limits(owner, creating, count=len(views) * request.variations)
     async with limits:
-        registry(settings)[provider].check_params(views[0].params)
-        checked = await _checked_images(views, settings)
+        registry(creating.settings)[provider].check_params(views[0].params)
+        checked = await _checked_images(views, creating.settings)
         batch = _batch_row(request, template, app, seed, owner, creating.clock())
         plan = _Plan(batch, app, (provider, skipped, owner), list(zip(views, checked, strict=True)))
         batch, members, queued = await _store(plan, batching, along)
@@ -150,6 +142,20 @@ async def create_batch(
             except Exception:  # stored: the reconcile sweep queues it shortly
                 log.warning("queuing a batch member failed; reconcile will", task_id=task.task_id)
     return batch, members
+
+
+def _within_limits(
+    owner: str, creating: Creating, *, count: int
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """The key's limits for `count` new tasks (services/admission.py)."""
+    return within_limits(
+        owner,
+        settings=creating.settings,
+        store=creating.store,
+        rates=creating.rates,
+        clock=creating.clock,
+        count=count,
+    )
 
 
 def _template(request: NewBatch) -> NewTask:

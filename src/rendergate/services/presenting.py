@@ -152,18 +152,26 @@ def present_task(
         rerun_of=task.rerun_of,
         preset=task.preset,
         preset_version=task.preset_version,
-        parent_task_id=task.parent.task_id if task.parent else None,
-        parent_task_index=task.parent.index if task.parent else None,
-        batch_id=task.member.batch_id if task.member else None,
-        view=task.member.view if task.member else None,
-        variation=task.member.variation if task.member else None,
-        then=[ThenStepPublic(type=s.app, params=renderable(dict(s.params))) for s in task.then],
-        children=_children(task, children),
+        **_links(task, children),
         created_at=task.created_at,
         updated_at=task.updated_at,
         finished_at=task.finished_at,
         files_expired_at=task.files_expired_at,
     )
+
+
+def _links(task: Task, children: Sequence[int] | None) -> dict[str, Any]:
+    """How the task ties to others: the result it took, its batch, its chain."""
+    parent, member = task.parent, task.member
+    return {
+        "parent_task_id": parent.task_id if parent else None,
+        "parent_task_index": parent.index if parent else None,
+        "batch_id": member.batch_id if member else None,
+        "view": member.view if member else None,
+        "variation": member.variation if member else None,
+        "then": [ThenStepPublic(type=s.app, params=renderable(dict(s.params))) for s in task.then],
+        "children": _children(task, children),
+    }
 
 
 def _children(task: Task, stored: Sequence[int] | None) -> list[int]:
