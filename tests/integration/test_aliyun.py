@@ -94,7 +94,7 @@ async def test_aliyun_render_end_to_end(settings: Settings, aliyun: AliyunEmulat
         # the custom `poster` field and `images` name the same file: one output, not two
         [output] = task["outputs"]
         assert output["node_id"] == "poster" and output["file_type"] == "png"
-        assert task["cost"] == {
+        assert task["cost"]["provider"] == {
             "taskDuration": 300,
             "taskBeginTime": upstream.begin_ms,
             "taskEndTime": upstream.end_ms,

@@ -32,7 +32,7 @@ async def test_a_provider_module_named_in_the_settings_runs_a_task(
             task_id = (await response.json())["data"]["task_id"]
         task = await server.wait_finished(task_id)
         assert (task["status"], task["provider"]) == ("completed", "echo"), task
-        assert task["cost"] == {"tag": "from-the-environment"}
+        assert task["cost"]["provider"] == {"tag": "from-the-environment"}
         async with server.http.get(f"{server.url}/tasks/{task_id}/image") as response:
             assert response.status == 200 and await response.read() == image
         async with server.http.get(f"{server.url}/apps") as response:

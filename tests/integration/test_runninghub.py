@@ -44,7 +44,8 @@ async def test_su_render_end_to_end_with_webhooks(
         # The webhook woke us: the outputs were asked for once or twice, not polled for.
         assert upstream.requests["/task/openapi/outputs"] <= 2
         assert task["outputs"][0]["node_id"] and task["outputs"][0]["file_type"] == "png"
-        assert task["cost"]["consumeCoins"] is not None and "taskCostTime" in task["cost"]
+        figures = task["cost"]["provider"]
+        assert figures["consumeCoins"] is not None and "taskCostTime" in figures
         full = await server.get_task(task_id)
         async with server.http.get(full["image"]["image_url"]) as response:
             assert response.status == 200

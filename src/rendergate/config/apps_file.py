@@ -118,6 +118,7 @@ def _builtin_preset(
         reference=reference,
         description=declaration.description,
         built_in=True,
+        price=declaration.price,
         created_at=BUILT_IN_AT,
     )
     return preset, data

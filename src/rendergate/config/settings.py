@@ -119,6 +119,14 @@ class Settings(SettingsSources, ClientSettings, RequestLimits):
         "the request that created the task, and providers are polled.",
     )
 
+    # Money
+    currency: str = Field(
+        "CNY",
+        pattern=r"^[A-Z]{3}$",
+        description="The currency of every price and cost (ISO 4217): apps' `price`, "
+        "RENDERGATE_RUNNINGHUB_COIN_PRICE, budgets.",
+    )
+
     # Serving
     host: str = Field("127.0.0.1", description="Address `rendergate serve` listens on.")
     port: int = Field(8000, ge=0, le=65535, description="Port `rendergate serve` listens on.")

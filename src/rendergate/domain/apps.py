@@ -7,9 +7,11 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal, get_args
 
 from rendergate.domain.errors import InvalidInput
+from rendergate.domain.money import parse_amount
 from rendergate.domain.params import ParamSpec, fill_params, parse_form
 from rendergate.domain.values import MAX_DAYS, MAX_SECONDS
 
@@ -19,7 +21,7 @@ REFERENCE_KINDS: tuple[str, ...] = get_args(Reference)
 ROUTE_KEYS = frozenset({"provider", "bindings", "options"})
 APP_KEYS = ROUTE_KEYS | {
     "title", "label", "description", "reference", "requires_reference", "seed", "params",
-    "deadline_s", "retention_days", "angles", "fallbacks",
+    "deadline_s", "retention_days", "angles", "fallbacks", "price", "price_per_second",
 }  # fmt: skip
 
 
@@ -76,6 +78,8 @@ class AppSpec:
     deadline_s: float = 1800.0
     retention_days: float | None = None  # None: RENDERGATE_RETENTION_DAYS applies
     angles: tuple[str, ...] = ()  # empty: any angle is accepted
+    price: Decimal | None = None  # what a render is charged, in RENDERGATE_CURRENCY
+    price_per_second: Decimal | None = None  # what its provider costs a second (Aliyun)
 
     def __post_init__(self) -> None:
         if not self.routes:
@@ -189,9 +193,21 @@ def _parse_app(name: str, raw: Any) -> AppSpec:
             deadline_s=_duration(name, raw, "deadline_s", "seconds", MAX_SECONDS) or 1800.0,
             retention_days=_duration(name, raw, "retention_days", "days", MAX_DAYS),
             angles=tuple(angles),
+            price=_amount(name, raw, "price"),
+            price_per_second=_amount(name, raw, "price_per_second"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"app {name!r} is malformed: {exc}") from exc
+
+
+def _amount(name: str, raw: Mapping[str, Any], key: str) -> Decimal | None:
+    """Money in the apps file: a decimal string ("2.00"); a TOML float is refused."""
+    if key not in raw:
+        return None
+    try:
+        return parse_amount(raw[key], field=key)
+    except InvalidInput as exc:
+        raise ValueError(f"app {name!r}: {exc.message}") from None
 
 
 def _flag(name: str, raw: Mapping[str, Any], key: str) -> bool:

@@ -9,9 +9,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from rendergate.domain.errors import InvalidInput
+from rendergate.domain.money import parse_amount
 from rendergate.domain.task import InputRef
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -28,6 +30,7 @@ class Preset:
     description: str = ""
     owner: str = ""  # the API key's id; "" in open mode and for built-ins
     built_in: bool = False
+    price: Decimal | None = None  # built-in ones only: what a render with it is charged
     created_at: datetime
 
 
@@ -80,7 +83,7 @@ class BuiltinPresets:
     references: Mapping[str, bytes] = field(default_factory=dict)  # by reference key
 
 
-PRESET_KEYS = frozenset({"type", "params", "reference", "description"})
+PRESET_KEYS = frozenset({"type", "params", "reference", "description", "price"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +95,7 @@ class PresetDeclaration:
     params: Mapping[str, Any]
     reference: str
     description: str
+    price: Decimal | None = None  # a render with it is charged this, over the app's price
 
 
 def parse_presets(document: Mapping[str, Any]) -> list[PresetDeclaration]:
@@ -116,6 +120,16 @@ def parse_presets(document: Mapping[str, Any]) -> list[PresetDeclaration]:
                 params=dict(raw.get("params", {})),
                 reference=str(raw.get("reference", "")),
                 description=str(raw.get("description", "")),
+                price=_price(where, raw),
             )
         )
     return declared
+
+
+def _price(where: str, raw: Mapping[str, Any]) -> Decimal | None:
+    if "price" not in raw:
+        return None
+    try:
+        return parse_amount(raw["price"], field="price")
+    except InvalidInput as exc:
+        raise ValueError(f"{where}: {exc.message}") from None

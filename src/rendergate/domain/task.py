@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from rendergate.domain.errors import Fault, InvalidInput, InvalidTransition
+from rendergate.domain.money import Money
 from rendergate.domain.values import clean_text
 
 if TYPE_CHECKING:
@@ -160,6 +161,10 @@ class Task:
     then: tuple[ThenStep, ...] = ()  # steps to run on its result once it completes (chains.py)
     files_expired_at: datetime | None = None  # its inputs and results removed (retention)
     member: Membership | None = None  # its place in a batch (domain/batches.py)
+    charge: Money | None = None  # the price its key was charged at create; None: no price
+    refunded: bool = False  # that charge given back (it failed, or was canceled unstarted)
+    spent: Money | None = None  # what it cost upstream, once finished; None: not known
+    spent_estimated: bool = False  # `spent` from a rate the operator set, not a bill
     version: int = 0
     created_at: datetime
     updated_at: datetime

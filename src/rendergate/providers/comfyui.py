@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -237,6 +238,12 @@ def _key(request: JobRequest) -> str:
 
 
 class ComfyUISettings(ProviderSettings):
+    comfyui_gpu_hour_price: Decimal | None = Field(
+        None,
+        ge=0,
+        description="What an hour of your ComfyUI servers' GPU costs, in RENDERGATE_CURRENCY: "
+        "a task's cost is its execution time at this rate (an estimate). Unset: unknown.",
+    )
     comfyui_urls: CommaList = Field(
         default_factory=list,
         description="Your own ComfyUI servers (JSON list or comma-separated); each task "

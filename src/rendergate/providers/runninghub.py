@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -218,6 +219,12 @@ class RunningHubSettings(ProviderSettings):
     )
     runninghub_concurrency: int = Field(
         3, ge=1, description="Tasks run at once per RunningHub key."
+    )
+    runninghub_coin_price: Decimal | None = Field(
+        None,
+        ge=0,
+        description="Money per RunningHub coin, in RENDERGATE_CURRENCY: prices a task that "
+        "reports coins and no money (an estimate). Unset: such a task's cost is unknown.",
     )
 
 

@@ -19,6 +19,7 @@ from rendergate.blobs.setup import open_blobs
 from rendergate.config.apps_file import load_apps_and_presets
 from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
+from rendergate.domain.costing import Rates
 from rendergate.domain.errors import ConfigError
 from rendergate.domain.presets import BuiltinPresets
 from rendergate.domain.task import Task
@@ -31,6 +32,7 @@ from rendergate.runtime import data_lock
 from rendergate.runtime import worker as worker_side
 from rendergate.runtime.caps import routed
 from rendergate.runtime.pg_wakes import PostgresWakes
+from rendergate.runtime.pricing import rates_of
 from rendergate.runtime.worker import Cluster, in_background
 from rendergate.services.changes import Changes
 from rendergate.services.context import Services, Slots, Wakeups, utc_now
@@ -80,7 +82,8 @@ async def open_services(
             stack.enter_context(data_lock.holding(settings.data_dir))
         apps, presets = _apps_and_presets(apps, settings)
         changes, metrics, wakeups = Changes(), Metrics(), Wakeups()
-        store, engine, sql = await _open_storage(store, settings, stack, changes, metrics)
+        opening = (settings, stack, changes, metrics, rates_of(settings, apps))
+        store, engine, sql = await _open_storage(store, *opening)
         providers = await _open_providers(providers, apps, settings, stack)
         wakes = _wakes(settings, engine, wakeups, changes, stack)
         orchestrator, cluster = await _orchestration(
@@ -180,6 +183,7 @@ async def _open_storage(
     stack: contextlib.AsyncExitStack,
     changes: Changes,
     metrics: Metrics,
+    rates: Rates,
 ) -> tuple[TaskStore, AsyncEngine | None, dict[str, Any]]:
     """The task store passed in (then no engine and no SQL parts), or the SQL store opened
     here with its engine and the parts only it keeps, which share its turn to write (SQLite's
@@ -198,7 +202,7 @@ async def _open_storage(
         if new.status.is_terminal and (old is None or not old.status.is_terminal):
             changes.ended(new)
 
-    sql = SqlTaskStore(engine, changed=changed)
+    sql = SqlTaskStore(engine, changed=changed, rates=rates)
     opened: TaskStore = CachedTaskStore(sql) if settings.is_single_process else sql
     return opened, engine, _sql_parts(engine, sql.write_turn)
 

@@ -4,12 +4,13 @@ carries. Its members are tasks in GET /tasks/{id}'s shape (presenting.py)."""
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from rendergate.domain.batches import Batch, BatchStatus, Summary
+from rendergate.domain.money import Money
 from rendergate.domain.task import Task
 from rendergate.domain.values import renderable, safe_text
 from rendergate.services.presenting import TaskPublic, present_task
@@ -33,8 +34,10 @@ class BatchPublic(BaseModel):
         description="Its current members, by view, variation and step: one per view and "
         "variation, each `then` step's task after it, a retry in place of what it runs again."
     )
-    cost: dict[str, str] | None = Field(
-        None, description="The members' costs added up, per field; null when none has one."
+    cost: dict[str, Any] | None = Field(
+        None,
+        description="The members' costs added up: {amount, currency, estimated, unknown (how "
+        "many cost what cannot be told), charged (net of refunds)}; null before any.",
     )
     type: str = Field(description="The app every member runs.")
     preset: str = ""
@@ -74,17 +77,27 @@ def present_batch(batch: Batch, summary: Summary, *, base: str) -> BatchPublic:
     )
 
 
-def total_cost(members: tuple[Task, ...]) -> dict[str, str] | None:
-    """Each numeric field of the members' costs added up exactly (Decimal, as text)."""
-    totals: dict[str, Decimal] = {}
-    for task in members:
-        for name, value in (task.cost or {}).items():
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                continue
-            try:
-                amount = Decimal(str(value))
-            except InvalidOperation:
-                continue
-            if amount.is_finite():
-                totals[name] = totals.get(name, Decimal(0)) + amount
-    return {name: str(total) for name, total in totals.items()} or None
+def total_cost(members: tuple[Task, ...]) -> dict[str, Any] | None:
+    """The members' costs and charges added up exactly (decimal strings): what the finished
+    ones cost upstream (`unknown`: how many cost what cannot be told), and what was charged
+    net of refunds. None while no member has finished or been charged."""
+    spent = [t.spent for t in members if t.spent is not None]
+    charged = [t.charge for t in members if t.charge is not None and not t.refunded]
+    unknown = sum(t.status.is_terminal and t.spent is None for t in members)
+    if not spent and not charged and not unknown:
+        return None
+    currency = (spent or charged)[0].currency if spent or charged else ""
+    return {
+        "amount": _sum(spent, currency),
+        "currency": currency,
+        "estimated": any(t.spent_estimated for t in members),
+        "unknown": unknown,
+        "charged": _sum(charged, currency),
+    }
+
+
+def _sum(amounts: list[Money], currency: str) -> str:
+    total = Money(Decimal(0), currency) if currency else None
+    for money in amounts:
+        total = money if total is None else total + money
+    return total.text if total is not None else "0"

@@ -44,6 +44,7 @@ from rendergate.services.creating import (
     _checked_fields,
     _with_parent_image,
     _with_preset,
+    charge_of,
     new_row,
     new_task_id,
 )
@@ -116,7 +117,11 @@ async def create_batch(
         raise UnknownApp(f"unknown type {template.app!r}; known types: {known}", field="type")
     here = RunsHere(creating.providers, creating.settings)
     provider, skipped = here.first_route(app)
-    template = dataclasses.replace(template, then=checked_then(request.then, here, creating.apps))
+    template = dataclasses.replace(
+        template,
+        then=checked_then(request.then, here, creating.apps),
+        charge=charge_of(template, app, creating.settings.currency),
+    )
     views = [await _view_request(template, view, creating, owner) for view in request.views]
     views = [_checked_fields(view, app, creating.settings) for view in views]
     seed = secrets.randbelow(RANDOM_SEEDS) if request.seed is None else request.seed

@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -23,6 +24,7 @@ from rendergate.domain.errors import (
     PresetNotFound,
     UnknownApp,
 )
+from rendergate.domain.money import Money
 from rendergate.domain.presets import BuiltinPresets
 from rendergate.domain.presets import apply as apply_preset
 from rendergate.domain.task import (
@@ -77,7 +79,15 @@ class NewTask:
     preset_reference_wins: bool = False  # a re-run's preset: its reference replaces the image's
     parent: ResultRef | None = None  # a finished task's result as its image (parents.py)
     member: Membership | None = None  # its place in a batch (services/batching.py)
+    price: Decimal | None = None  # its preset's price, once looked up; else the app's
+    charge: Money | None = None  # what its key is charged: set by create_task
     then: tuple[ThenStep, ...] = ()  # steps run on its result once it completes (chains.py)
+
+
+def charge_of(request: NewTask, app: AppSpec, currency: str) -> Money | None:
+    """What a render is charged: its preset's price, else its app's; None: no price."""
+    price = request.price if request.price is not None else app.price
+    return None if price is None else Money(price, currency)
 
 
 def new_task_id() -> int:
@@ -120,7 +130,11 @@ async def create_task(
         raise UnknownApp(f"unknown type {request.app!r}; known types: {known}", field="type")
     here = RunsHere(creating.providers, settings)
     provider, skipped = here.first_route(app)
-    request = dataclasses.replace(request, then=checked_then(request.then, here, apps))
+    request = dataclasses.replace(
+        request,
+        then=checked_then(request.then, here, apps),
+        charge=charge_of(request, app, settings.currency),
+    )
     if request.parent is not None:
         request = await _with_parent_image(request, request.parent, creating, owner)
     request = _checked_fields(request, app, settings)
@@ -199,6 +213,7 @@ async def _with_preset(request: NewTask, creating: Creating, owner: str) -> NewT
         params=applied.params,
         uploads=uploads,
         preset_version=preset.version,
+        price=preset.price,
     )
 
 
@@ -295,6 +310,7 @@ def new_row(
         member=request.member,
         then=request.then,
         link_base=request.link_base,
+        charge=request.charge,
         created_at=now,
         updated_at=now,
     )

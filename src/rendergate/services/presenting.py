@@ -42,6 +42,30 @@ class ThenStepPublic(BaseModel):
     params: dict[str, Any] = Field(description="Its params, the app's defaults filled in.")
 
 
+class CostPublic(BaseModel):
+    amount: str | None = Field(
+        description="A decimal string in `currency`; null when the provider's figures and "
+        "the rates set here cannot tell (the task may still have been billed)."
+    )
+    currency: str
+    estimated: bool = Field(
+        description="From a rate set here (coins, seconds, GPU-hours), not the provider's bill."
+    )
+    billed: bool | None = Field(
+        description="Whether the provider billed anything: false for a task that ended "
+        "before any job reached it; null when not known."
+    )
+    provider: dict[str, Any] | None = Field(description="The provider's own figures.")
+
+
+class ChargePublic(BaseModel):
+    amount: str = Field(description="A decimal string in `currency`.")
+    currency: str
+    refunded: bool = Field(
+        description="Given back: the task failed, or was canceled before its provider started."
+    )
+
+
 class TaskPublic(BaseModel):
     task_id: int = Field(description="Random integer below 2^53, exact in JavaScript.")
     status: TaskStatus = Field(description="submitted, processing, completed, failed or canceled")
@@ -63,7 +87,12 @@ class TaskPublic(BaseModel):
     params: dict[str, Any]
     queue_position: int | None = Field(None, description="Tasks ahead of this one, when known.")
     outputs: list[OutputPublic] = []
-    cost: dict[str, Any] | None = None
+    cost: CostPublic | None = Field(
+        None, description="What it cost upstream, once finished; null until then."
+    )
+    charge: ChargePublic | None = Field(
+        None, description="What its key was charged (its app's or preset's price); null: none."
+    )
     attempts: int = 0
     seed: int | None = Field(
         None,
@@ -146,7 +175,8 @@ def present_task(
         params=renderable(dict(task.params)),
         queue_position=task.queue_position,
         outputs=_outputs(task, "" if gone else url),
-        cost=renderable(dict(task.cost)) if task.cost else None,
+        cost=_cost(task),
+        charge=_charge(task),
         attempts=task.attempts,
         seed=task.seed,
         rerun_of=task.rerun_of,
@@ -158,6 +188,26 @@ def present_task(
         finished_at=task.finished_at,
         files_expired_at=task.files_expired_at,
     )
+
+
+def _cost(task: Task) -> CostPublic | None:
+    if not task.status.is_terminal:
+        return None
+    spent, raw = task.spent, renderable(dict(task.cost)) if task.cost else None
+    return CostPublic(
+        amount=spent.text if spent else None,
+        currency=spent.currency if spent else (task.charge.currency if task.charge else ""),
+        estimated=task.spent_estimated,
+        billed=None if spent is None else spent.amount > 0,
+        provider=raw,
+    )
+
+
+def _charge(task: Task) -> ChargePublic | None:
+    charge = task.charge
+    if charge is None:
+        return None
+    return ChargePublic(amount=charge.text, currency=charge.currency, refunded=task.refunded)
 
 
 def _links(task: Task, children: Sequence[int] | None) -> dict[str, Any]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from rendergate.domain.chains import ThenStep
 from rendergate.domain.events import Attempt, Delivery, DeliveryState, EventType
 from rendergate.domain.media import content_type_of
+from rendergate.domain.money import Money
 from rendergate.domain.task import (
     ErrorKind,
     InputRef,
@@ -62,6 +64,7 @@ def to_row(task: Task) -> dict[str, Any]:
         "parent_task_index": task.parent.index if task.parent else None,
         "files_expired_at": task.files_expired_at,
         **_member_to_row(task.member),
+        **_money_to_row(task),
         "then_steps": [{"type": s.app, "params": dict(s.params)} for s in task.then] or None,
         "skipped": [{"provider": s.provider, "reason": s.reason} for s in task.skipped],
         "version": task.version,
@@ -100,6 +103,10 @@ def from_row(row: Mapping[Any, Any]) -> Task:
         preset_version=row.get("preset_version"),
         parent=_parent(row),
         member=_member(row),
+        charge=_money(row, "charge"),
+        refunded=bool(row.get("refunded")),
+        spent=_money(row, "spent"),
+        spent_estimated=bool(row.get("spent_estimated")),
         then=tuple(
             ThenStep(app=s["type"], params=s["params"]) for s in row.get("then_steps") or ()
         ),  # events' snapshots from before chains have none
@@ -120,6 +127,26 @@ def _member_to_row(member: Membership | None) -> dict[str, int | None]:
     return {"batch_id": member.batch_id, "view": member.view, "variation": member.variation}
 
 
+def _money_to_row(task: Task) -> dict[str, Any]:
+    """Money as NUMERIC columns (a snapshot's JSON turns Decimal into text: _money reads both)."""
+    charge, spent = task.charge, task.spent
+    return {
+        "charge_amount": charge.amount if charge else None,
+        "charge_currency": charge.currency if charge else None,
+        "refunded": task.refunded,
+        "spent_amount": spent.amount if spent else None,
+        "spent_currency": spent.currency if spent else None,
+        "spent_estimated": task.spent_estimated,
+    }
+
+
+def _money(row: Mapping[Any, Any], name: str) -> Money | None:
+    amount, currency = row.get(f"{name}_amount"), row.get(f"{name}_currency")
+    if amount is None or currency is None:
+        return None
+    return Money(Decimal(str(amount)), currency)
+
+
 def _member(row: Mapping[Any, Any]) -> Membership | None:
     """Its place in a batch; events' snapshots from before batches have none."""
     if row.get("batch_id") is None:
@@ -134,6 +161,9 @@ def to_snapshot(task: Task) -> dict[str, Any]:
     """A task as a JSON value, for the event log; without its provider callback token."""
     row = to_row(task)
     row["callback_token"] = ""
+    for amount in ("charge_amount", "spent_amount"):
+        if row[amount] is not None:
+            row[amount] = str(row[amount])  # JSON has no decimals: text, read back exactly
     return {k: (v.isoformat() if k in _TIMES and v is not None else v) for k, v in row.items()}
 
 

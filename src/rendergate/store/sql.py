@@ -19,8 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from rendergate.domain.chains import ID_SPAN, STEP_STRIDE
+from rendergate.domain.costing import Rates, settle
 from rendergate.domain.errors import TaskNotFound
 from rendergate.domain.task import MIN_TASK_ID, TERMINAL_STATUSES, Task, TaskStatus
+from rendergate.store import usage
 from rendergate.store.base import AlongWrite, Page, SchemaChange, TaskIdTaken
 from rendergate.store.codec import from_row, to_row
 from rendergate.store.events import Changed, record_change
@@ -84,20 +86,32 @@ class SqlTaskStore:
     SQLite this process queues its own writes instead.
     """
 
-    def __init__(self, engine: AsyncEngine, *, changed: Changed | None = None) -> None:
-        """`changed` is told of each committed write (store/events.py)."""
+    def __init__(
+        self, engine: AsyncEngine, *, changed: Changed | None = None, rates: Rates | None = None
+    ) -> None:
+        """`changed` is told of each committed write (store/events.py); `rates` price each
+        task as it finishes (domain/costing.py) and name the usage rollup's currency."""
         self._engine = engine
         self._changed = changed
+        self._rates = rates or Rates()
         one_writer = engine.dialect.name == "sqlite"
         self.write_turn: asyncio.Lock | contextlib.nullcontext[None] = (
             asyncio.Lock() if one_writer else contextlib.nullcontext()
         )
 
+    def _finishing(self, old: Task | None, new: Task) -> Task:
+        """`new` priced, when this write finishes it (domain/costing.py)."""
+        if new.status.is_terminal and (old is None or not old.status.is_terminal):
+            return settle(new, self._rates)
+        return new
+
     async def add(self, task: Task, *, along: AlongWrite | None = None) -> None:
+        task = self._finishing(None, task)
         try:
             async with self.write_turn, self._engine.begin() as connection:
                 await connection.execute(tasks.insert().values(**to_row(task)))
                 delivery = await record_change(connection, None, task)
+                await usage.count(connection, None, task, self._rates.currency)
                 if along is not None:
                     await connection.run_sync(along)
         except IntegrityError as exc:
@@ -107,10 +121,13 @@ class SqlTaskStore:
     async def add_all(self, new: Sequence[Task], *, along: AlongWrite | None = None) -> None:
         """Inserts several new tasks in one transaction (a batch's members), with `along`;
         TaskIdTaken (and nothing written) when any id exists."""
+        new = [self._finishing(None, task) for task in new]
         try:
             async with self.write_turn, self._engine.begin() as connection:
                 await connection.execute(tasks.insert(), [to_row(task) for task in new])
                 told = [await record_change(connection, None, task) for task in new]
+                for task in new:
+                    await usage.count(connection, None, task, self._rates.currency)
                 if along is not None:
                     await connection.run_sync(along)
         except IntegrityError as exc:
@@ -134,6 +151,7 @@ class SqlTaskStore:
 
     async def save(self, old: Task, new: Task) -> Task | None:
         stored = dataclasses.replace(new, version=old.version + 1, created_at=old.created_at)
+        stored = self._finishing(old, stored)
         values = to_row(stored)
         del values["task_id"], values["created_at"]
         async with self.write_turn, self._engine.begin() as connection:
@@ -145,6 +163,7 @@ class SqlTaskStore:
             if result.rowcount != 1:
                 return None
             delivery = await record_change(connection, old, stored)
+            await usage.count(connection, old, stored, self._rates.currency)
         self._tell(old, stored, delivery)
         return stored
 

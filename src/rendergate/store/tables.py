@@ -18,6 +18,7 @@ metadata = sa.MetaData(
 )
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+AMOUNT = sa.Numeric(20, 6)  # money: exact, to a millionth
 NullableJSON = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 """JSON whose None is SQL's NULL (not JSON's null), for a column a partial index tests."""
 
@@ -76,6 +77,12 @@ tasks = sa.Table(
     sa.Column("batch_id", sa.BigInteger, nullable=True),  # the batch it is a member of
     sa.Column("view", sa.Integer, nullable=True),  # its view in that batch, from 0
     sa.Column("variation", sa.Integer, nullable=True),  # and its variation of that view
+    sa.Column("charge_amount", AMOUNT, nullable=True),  # its price at create; null: none
+    sa.Column("charge_currency", sa.String(3), nullable=True),
+    sa.Column("refunded", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("spent_amount", AMOUNT, nullable=True),  # its cost upstream; null: not known
+    sa.Column("spent_currency", sa.String(3), nullable=True),
+    sa.Column("spent_estimated", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -205,4 +212,23 @@ batches = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_batches_owner_created", "owner", "created_at", "batch_id"),
     sa.Index("ix_batches_ended", "ended"),
+)
+
+
+usage_daily = sa.Table(
+    "usage_daily",  # a key's tasks and money per day (of creation), app, preset, currency
+    metadata,
+    sa.Column("owner", sa.String(32), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("app", sa.String(64), primary_key=True),
+    sa.Column("preset", sa.String(64), primary_key=True),
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("created", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("completed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("canceled", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("unknown_cost", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("spent", AMOUNT, nullable=False, server_default="0"),
+    sa.Column("charged", AMOUNT, nullable=False, server_default="0"),
+    sa.Column("refunded", AMOUNT, nullable=False, server_default="0"),
 )

@@ -24,7 +24,7 @@ from rendergate.domain.errors import AppUnavailable, InvalidInput, UnknownApp
 from rendergate.domain.task import ErrorKind, ResultRef, Task
 from rendergate.imaging.inputs import check_image
 from rendergate.providers.base import Provider
-from rendergate.services.creating import NewTask, new_row
+from rendergate.services.creating import NewTask, charge_of, new_row
 from rendergate.services.parents import parent_result
 from rendergate.services.routing import RunsHere
 from rendergate.store.base import TaskIdTaken, TaskStore
@@ -92,7 +92,11 @@ async def _child_row(parent: Task, child_id: int, chaining: Chaining) -> tuple[T
         if app is None:
             raise UnknownApp(f"app {request.app!r} is not configured here any more")
         provider, skipped = RunsHere(chaining.providers, chaining.settings).first_route(app)
-        request = dataclasses.replace(request, params=app.checked_params(request.params))
+        request = dataclasses.replace(
+            request,
+            params=app.checked_params(request.params),
+            charge=charge_of(request, app, chaining.settings.currency),
+        )
         assert request.parent is not None  # inherited() sets it
         data, content_type = await parent_result(
             request.parent, store=chaining.store, blobs=chaining.blobs, owner=parent.owner

@@ -202,7 +202,7 @@ function taskRow(task) {
   id.prepend(say);
   line("badge", "");
   line("card-line", `${task.type} on ${task.provider || "?"}`);
-  line("card-line", `cost: ${formatCost(task.cost)}`);
+  line("card-line", `cost: ${formatCost(task.cost, task.charge)}`);
   line("card-line", new Date(task.created_at).toLocaleString());
   open.append(thumb, facts);
   open.addEventListener("click", () => openTask(task));

@@ -28,11 +28,26 @@ export function rememberScreenshot(taskId, file) {
   if (file) screenshots.set(taskId, URL.createObjectURL(file));
 }
 
-export function formatCost(cost) {
-  if (!cost || !Object.keys(cost).length) return "none reported";
-  return Object.entries(cost)
-    .map(([name, value]) => `${name} ${value}`)
-    .join(", ");
+const SYMBOLS = { CNY: "¥", USD: "$", EUR: "€", GBP: "£", JPY: "¥" };
+
+/** "¥0.17": an amount as the API gives it (a decimal string, never a float's rounding). */
+export function formatMoney(amount, currency) {
+  const symbol = SYMBOLS[currency];
+  return symbol ? `${symbol}${amount}` : `${amount} ${currency}`;
+}
+
+/** What the task cost upstream, in money, and what its key was charged. */
+export function formatCost(cost, charge) {
+  const said = [];
+  if (!cost) said.push("not finished");
+  else if (cost.amount === null) said.push("not known");
+  else if (cost.billed === false) said.push("nothing billed");
+  else said.push(formatMoney(cost.amount, cost.currency) + (cost.estimated ? " (estimated)" : ""));
+  if (charge) {
+    const charged = formatMoney(charge.amount, charge.currency);
+    said.push(charge.refunded ? `charged ${charged}, refunded` : `charged ${charged}`);
+  }
+  return said.join("; ");
 }
 
 /** "Rendering: 40%", or where it waits: in our queue (submitted) or the provider's. */
@@ -55,7 +70,7 @@ function render(task) {
   $("task-progress").value = task.progress;
   $("task-app").textContent = task.angle ? `${task.type}, angle ${task.angle}` : task.type;
   $("task-provider").textContent = task.provider || "not chosen yet";
-  $("task-cost").textContent = formatCost(task.cost);
+  $("task-cost").textContent = formatCost(task.cost, task.charge);
   const message = $("task-message");
   message.textContent = task.error_message;
   message.hidden = !task.error_message;
