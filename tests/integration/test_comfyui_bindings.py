@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -91,3 +92,20 @@ async def test_a_batch_runs_on_comfyui_each_variation_with_its_own_seed(
     assert results[0] != results[1]  # one view, two seeds
     lone = await app_server.completed({"type": "comfy_seeded", "image_base64": B64, "seed": 8})
     assert await app_server.result(lone["task_id"]) == results[1]  # a set is reproducible
+
+
+async def test_a_task_on_comfyui_costs_its_execution_time_at_the_gpu_hour_price(
+    settings: Settings, comfy: ComfyServer
+) -> None:
+    """The prompt's own start and end in ComfyUI's /history, times RENDERGATE_COMFYUI_
+    GPU_HOUR_PRICE: an estimate, in RENDERGATE_CURRENCY."""
+    priced = comfy_settings(settings, comfy.url, comfyui_gpu_hour_price="3600", currency="USD")
+    async with serve(priced) as server:
+        task = await server.completed({"type": "upscale_comfyui", "image_base64": B64})
+        prompt_id, _ = await provider_job(server, task["task_id"])
+    messages = dict((kind, data) for kind, data in comfy.history(prompt_id)["status"]["messages"])
+    ran_ms = messages["execution_success"]["timestamp"] - messages["execution_start"]["timestamp"]
+    cost = task["cost"]
+    assert cost["provider"] == {"execution_ms": ran_ms}
+    assert Decimal(cost["amount"]) == Decimal(ran_ms) / 1000  # 3600 an hour: 1 a second
+    assert (cost["currency"], cost["estimated"], cost["billed"]) == ("USD", True, ran_ms > 0)

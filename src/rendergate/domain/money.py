@@ -35,8 +35,11 @@ class Money:
 
     @property
     def text(self) -> str:
-        """The amount as JSON carries it: a decimal string, never in exponent form."""
-        return format(self.amount.normalize() if self.amount else Decimal(0), "f")
+        """The amount as JSON carries it: a decimal string, never in exponent form, with at
+        least two decimals ("2.00", "0.0015")."""
+        exponent = self.amount.normalize().as_tuple().exponent
+        places = max(2, -exponent) if isinstance(exponent, int) else 2
+        return format(self.amount.quantize(Decimal(1).scaleb(-places)), "f")
 
 
 def zero(currency: str) -> Money:

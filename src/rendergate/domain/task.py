@@ -235,10 +235,18 @@ class Task:
             finished_at=now,
         )
 
-    def fail(self, *, now: datetime, message: str, kind: ErrorKind = ErrorKind.PROVIDER) -> Task:
+    def fail(
+        self,
+        *,
+        now: datetime,
+        message: str,
+        kind: ErrorKind = ErrorKind.PROVIDER,
+        cost: Mapping[str, Any] | None = None,  # the provider's figures for the failed job
+    ) -> Task:
         self._require_open("fail")
         return self._evolve(
             now,
+            cost=dict(cost) if cost is not None else self.cost,
             status=TaskStatus.FAILED,
             error_message=clean_text(message),
             error_kind=kind,

@@ -125,13 +125,30 @@ def history_status(entry: Mapping[str, Any]) -> JobStatus:
     kinds = {str(m[0]): m[1] for m in messages if len(m) == 2 and isinstance(m[1], Mapping)}
     if "execution_interrupted" in kinds:  # history says "error" for these too
         return JobStatus(phase=JobPhase.CANCELED)
+    cost = execution_time(kinds)
     if "execution_error" in kinds:
-        return JobStatus(phase=JobPhase.FAILED, error=execution_error(kinds["execution_error"]))
+        error = execution_error(kinds["execution_error"])
+        return JobStatus(phase=JobPhase.FAILED, error=error, cost=cost)
     if status and status.get("status_str") == "error":
         return JobStatus(
             phase=JobPhase.FAILED, error=ProviderRejected("ComfyUI reported the prompt failed")
         )
-    return JobStatus(phase=JobPhase.SUCCEEDED, outputs=output_refs(entry.get("outputs")))
+    outputs = output_refs(entry.get("outputs"))
+    return JobStatus(phase=JobPhase.SUCCEEDED, outputs=outputs, cost=cost)
+
+
+def execution_time(kinds: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
+    """How long the prompt ran on the server, from its history's message timestamps (ms):
+    what a GPU-hour price is applied to (domain/costing.py)."""
+    start = kinds.get("execution_start", {}).get("timestamp")
+    end = next(
+        (kinds[k].get("timestamp") for k in ("execution_success", "execution_error") if k in kinds),
+        None,
+    )
+    numbers = [v for v in (start, end) if isinstance(v, int) and not isinstance(v, bool)]
+    if len(numbers) != 2 or numbers[1] < numbers[0]:
+        return None
+    return {"execution_ms": numbers[1] - numbers[0]}
 
 
 def execution_error(data: Mapping[str, Any]) -> ProviderError:

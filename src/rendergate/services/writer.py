@@ -6,9 +6,10 @@ our request, API key included."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
 
@@ -53,11 +54,18 @@ class TaskWriter:
                 return stored
         raise RuntimeError(f"task {task_id}: too many concurrent writes")
 
-    async def fail(self, task_id: int, message: str, kind: ErrorKind) -> Task | None:
+    async def fail(
+        self,
+        task_id: int,
+        message: str,
+        kind: ErrorKind,
+        cost: Mapping[str, Any] | None = None,
+    ) -> Task | None:
+        """Fails the task; `cost`: what its provider reported billing for the failed job."""
         message = self.redactor.scrub(message)
         log.info("task failed", task_id=task_id, reason=message)
         return await self.apply(
-            task_id, lambda t: t.fail(now=self.clock(), message=message, kind=kind)
+            task_id, lambda t: t.fail(now=self.clock(), message=message, kind=kind, cost=cost)
         )
 
     async def fall_back(self, task_id: int, to: str, reason: str) -> Task | None:

@@ -16,6 +16,7 @@ import structlog
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import JobLost, ProviderError, ProviderUnavailable
 from rendergate.domain.task import ErrorKind, JobHandle, Task
+from rendergate.domain.values import bounded_cost
 from rendergate.providers.base import JobPhase, JobStatus, Provider, webhook_capability
 from rendergate.services.context import Wakeups
 from rendergate.services.ports import Wake
@@ -152,7 +153,8 @@ class TrackStep:
         if status.phase is JobPhase.FAILED:
             error = status.error or ProviderError("the provider reported a failure")
             message = failure_message(job.provider_name, error)
-            await self.writer.fail(job.task_id, message, ErrorKind.of(error.fault))
+            kind, cost = ErrorKind.of(error.fault), bounded_cost(status.cost)
+            await self.writer.fail(job.task_id, message, kind, cost)
             return FINISHED_TRACK
         if status.phase is JobPhase.CANCELED:
             canceled = "canceled by provider"
