@@ -10,7 +10,8 @@ import dataclasses
 from typing import Any
 
 from rendergate.config.settings import Settings
-from rendergate.services.creating import NewTask, Upload
+from rendergate.services.create_checks import Upload
+from rendergate.services.creating import NewTask
 from rendergate.services.idempotency import fingerprint
 from support.images import make_scene
 from support.server import RunningServer, serve

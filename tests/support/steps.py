@@ -24,7 +24,8 @@ from rendergate.providers.base import (
 )
 from rendergate.providers.fake import FakeProvider
 from rendergate.services.context import Services
-from rendergate.services.creating import Creating, NewTask, Upload, create_task
+from rendergate.services.create_checks import Upload
+from rendergate.services.creating import Creating, NewTask, create_task
 from rendergate.store.memory import MemoryTaskStore
 from rendergate.testing import ManualClock, RecordingOrchestrator
 from rendergate.workflow.execution import TaskRunner

@@ -20,7 +20,8 @@ from rendergate.providers.local import LocalProvider
 from rendergate.runtime.bootstrap import open_services
 from rendergate.services import retention
 from rendergate.services.context import Services
-from rendergate.services.creating import Creating, NewTask, Upload, create_task
+from rendergate.services.create_checks import Upload
+from rendergate.services.creating import Creating, NewTask, create_task
 from rendergate.services.tasks import Cancelling, get_task
 from rendergate.store.memory import MemoryTaskStore
 from rendergate.testing import ManualClock, RecordingOrchestrator

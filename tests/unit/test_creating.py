@@ -12,7 +12,8 @@ from PIL import Image
 
 from rendergate.domain import errors
 from rendergate.domain.task import InputRef, Task
-from rendergate.services.creating import NewTask, Upload, create_task
+from rendergate.services.create_checks import Upload
+from rendergate.services.creating import NewTask, create_task
 from rendergate.store.memory import MemoryTaskStore
 from rendergate.testing import T0, RecordingOrchestrator
 from support.images import make_png

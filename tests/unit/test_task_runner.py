@@ -13,7 +13,8 @@ from PIL import Image
 
 from rendergate.domain.task import JobHandle
 from rendergate.providers.base import OutputRef
-from rendergate.services.creating import NewTask, Upload, create_task
+from rendergate.services.create_checks import Upload
+from rendergate.services.creating import NewTask, create_task
 from rendergate.services.ports import Wake
 from rendergate.services.tasks import cancel_task, result_bytes
 from rendergate.testing import T0

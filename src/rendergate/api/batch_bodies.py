@@ -23,7 +23,7 @@ from rendergate.domain.chains import parse_then
 from rendergate.domain.errors import InvalidInput, UnsupportedInput
 from rendergate.domain.events import parse_webhook_events
 from rendergate.services.batching import NewBatch, NewView
-from rendergate.services.creating import Upload
+from rendergate.services.create_checks import Upload
 from rendergate.services.ports import Fetcher
 
 FORM = FormSpec(

@@ -29,7 +29,8 @@ from rendergate.domain.errors import InvalidInput, UnsupportedInput
 from rendergate.domain.events import parse_webhook_events
 from rendergate.domain.task import ResultRef
 from rendergate.domain.values import check_separators, check_value
-from rendergate.services.creating import NewTask, Upload
+from rendergate.services.create_checks import Upload
+from rendergate.services.creating import NewTask
 from rendergate.services.ports import Fetcher
 from rendergate.services.rerunning import Rerun
 

@@ -34,16 +34,18 @@ from rendergate.imaging.inputs import CheckedImage
 from rendergate.providers import registry
 from rendergate.services.admission import check_push, within_limits
 from rendergate.services.chains import checked_then
+from rendergate.services.create_checks import (
+    Upload,
+    check_upload,
+    checked_fields,
+    with_parent_image,
+    with_preset,
+)
 from rendergate.services.creating import (
     RANDOM_SEEDS,
     Creating,
     NewTask,
-    Upload,
-    _all_of,
-    _check_image,
-    _checked_fields,
-    _with_parent_image,
-    _with_preset,
+    all_of,
     charge_of,
     new_row,
     new_task_id,
@@ -110,7 +112,7 @@ async def create_batch(
     check_view_count(len(request.views))
     check_variations(request.variations)
     check_name(request.name)
-    template = await _with_preset(_template(request), creating, owner)
+    template = await with_preset(_template(request), creating, owner)
     app = creating.apps.get(template.app)
     if app is None:
         known = ", ".join(sorted(creating.apps))
@@ -123,7 +125,7 @@ async def create_batch(
         charge=charge_of(template, app, creating.settings.currency),
     )
     views = [await _view_request(template, view, creating, owner) for view in request.views]
-    views = [_checked_fields(view, app, creating.settings) for view in views]
+    views = [checked_fields(view, app, creating.settings) for view in views]
     seed = secrets.randbelow(RANDOM_SEEDS) if request.seed is None else request.seed
     check_batch_seed(seed, request.variations)
     await check_push(
@@ -186,7 +188,7 @@ async def _view_request(
         return dataclasses.replace(request, uploads=(view.image, *request.uploads))
     if view.parent is not None:
         request = dataclasses.replace(request, parent=view.parent)
-        return await _with_parent_image(request, view.parent, creating, owner)
+        return await with_parent_image(request, view.parent, creating, owner)
     return request  # refused by _checked_fields: a view needs an image
 
 
@@ -201,7 +203,7 @@ async def _checked_images(
         for upload in view.uploads:
             key = id(upload.data)
             if key not in decoded:
-                decoded[key] = await _check_image(upload, settings)
+                decoded[key] = await check_upload(upload, settings)
             images.append((upload.role, decoded[key]))
         checked.append(images)
     return checked
@@ -257,7 +259,7 @@ async def _store(
             writes = [batching.batches.adding(plan.batch), *(w for w in queuing if w)]
             if along is not None:
                 writes.append(along(plan.batch.batch_id))
-            await creating.store.add_all(members, along=_all_of(writes))
+            await creating.store.add_all(members, along=all_of(writes))
             return plan.batch, members, all(w is not None for w in queuing)
         except TaskIdTaken:
             await _remove(written, creating)

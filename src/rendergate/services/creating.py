@@ -3,7 +3,6 @@ the params, every image), then the inputs stored, the row and its workflow added
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import secrets
@@ -20,13 +19,10 @@ from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.chains import ThenStep
 from rendergate.domain.errors import (
-    InvalidInput,
-    PresetNotFound,
     UnknownApp,
 )
 from rendergate.domain.money import Money
 from rendergate.domain.presets import BuiltinPresets
-from rendergate.domain.presets import apply as apply_preset
 from rendergate.domain.task import (
     MAX_SAFE_INTEGER,
     MIN_TASK_ID,
@@ -35,31 +31,26 @@ from rendergate.domain.task import (
     ResultRef,
     Skip,
     Task,
-    check_seed,
 )
-from rendergate.domain.values import check_text, check_value
-from rendergate.imaging.inputs import CheckedImage, check_image
+from rendergate.imaging.inputs import CheckedImage
 from rendergate.providers import registry
 from rendergate.providers.base import Provider
 from rendergate.services.admission import check_push, within_limits
 from rendergate.services.chains import checked_then
-from rendergate.services.parents import parent_result
+from rendergate.services.create_checks import (
+    Upload,
+    check_upload,
+    checked_fields,
+    with_parent_image,
+    with_preset,
+)
 from rendergate.services.ports import Fetcher, Orchestrator
-from rendergate.services.presets import find_preset, reference_bytes
 from rendergate.services.rates import CreateRates
-from rendergate.services.routing import RunsHere, refuse_undeclared
+from rendergate.services.routing import RunsHere
 from rendergate.store.base import AlongWrite, PresetStore, TaskIdTaken, TaskStore
 
 log = structlog.get_logger(__name__)
-DEFAULT_APP = "preview"  # a create that names neither a type nor a preset
 RANDOM_SEEDS = 2**32  # the server picks seeds below this: every seed input takes them
-
-
-@dataclass(frozen=True, kw_only=True)
-class Upload:
-    role: str
-    data: bytes
-    content_type: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,7 +114,7 @@ async def create_task(
     `owner`: the id of the caller's API key ("" in open mode); `along(task_id)`: a write
     to do in the transaction that adds the task's row (services/idempotency.py)."""
     settings, apps = creating.settings, creating.apps
-    request = await _with_preset(request, creating, owner)
+    request = await with_preset(request, creating, owner)
     app = apps.get(request.app)
     if app is None:
         known = ", ".join(sorted(apps))
@@ -136,8 +127,8 @@ async def create_task(
         charge=charge_of(request, app, settings.currency),
     )
     if request.parent is not None:
-        request = await _with_parent_image(request, request.parent, creating, owner)
-    request = _checked_fields(request, app, settings)
+        request = await with_parent_image(request, request.parent, creating, owner)
+    request = checked_fields(request, app, settings)
     await check_push(
         request.webhook_url,
         fetcher=creating.fetcher,
@@ -149,7 +140,7 @@ async def create_task(
     )
     async with limits:  # a create that fails in here is not counted
         registry(settings)[provider].check_params(request.params)
-        checked = [(u.role, await _check_image(u, settings)) for u in request.uploads]
+        checked = [(u.role, await check_upload(u, settings)) for u in request.uploads]
         route = (provider, skipped, owner)
         task, queued = await _store_new(request, route, checked, creating, along=along)
     log.info("task created", task_id=task.task_id, app=app.name)
@@ -159,87 +150,6 @@ async def create_task(
         except Exception:  # the task is stored: the reconcile sweep queues it shortly
             log.warning("queuing the new task failed; reconcile will", task_id=task.task_id)
     return task
-
-
-def _checked_fields(request: NewTask, app: AppSpec, settings: Settings) -> NewTask:
-    """The request's own fields checked against its app, its params with the app's
-    defaults filled in; InvalidInput naming the first field that is wrong."""
-    roles = {upload.role for upload in request.uploads}
-    if "image" not in roles:
-        raise InvalidInput(
-            "an image is required (or image_task_id: a finished task's result)", field="image"
-        )
-    check_value(dict(request.params), what="params", field="params")
-    if request.seed is not None:
-        check_seed(request.seed)
-    request = dataclasses.replace(request, params=app.checked_params(request.params))
-    refuse_undeclared(app, request.params, settings)
-    for name in ("angle", "webhook_url"):  # a form's text fields, which nothing checked yet
-        check_text(getattr(request, name), what=name, field=name)
-    app.check_request(angle=request.angle, has_reference="reference" in roles)
-    app.check_deadline_s(request.deadline_s)
-    return request
-
-
-async def _with_preset(request: NewTask, creating: Creating, owner: str) -> NewTask:
-    """The request with its preset's app, params and reference where it gives none of its
-    own (params merge over the preset's), and the version looked up; the default app
-    (preview) without a preset."""
-    if not request.preset or request.preset_version is not None:  # none, or applied already
-        return request if request.app else dataclasses.replace(request, app=DEFAULT_APP)
-    builtin = creating.builtin_presets
-    try:
-        preset = await find_preset(request.preset, owner, creating.presets, builtin)
-    except PresetNotFound:
-        raise InvalidInput(
-            f"preset {request.preset!r} not found: GET /presets lists yours and the built-in ones",
-            field="preset",
-        ) from None
-    wins = request.preset_reference_wins
-    has_reference = any(u.role == "reference" for u in request.uploads) and not wins
-    applied = apply_preset(
-        preset, app=request.app, params=request.params, has_reference=has_reference
-    )
-    uploads = request.uploads
-    if applied.reference is not None:
-        data = await reference_bytes(preset, builtin, creating.blobs)
-        if data is not None:
-            kind = applied.reference.content_type
-            uploads = tuple(u for u in uploads if u.role != "reference")
-            uploads = (*uploads, Upload(role="reference", data=data, content_type=kind))
-    return dataclasses.replace(
-        request,
-        app=applied.app,
-        params=applied.params,
-        uploads=uploads,
-        preset_version=preset.version,
-        price=preset.price,
-    )
-
-
-async def _with_parent_image(
-    request: NewTask, parent: ResultRef, creating: Creating, owner: str
-) -> NewTask:
-    """`request` with `parent`, a finished task's result, as its image (not uploaded too)."""
-    if any(upload.role == "image" for upload in request.uploads):
-        raise InvalidInput("give an image or image_task_id, not both", field="image_task_id")
-    data, content_type = await parent_result(
-        parent, store=creating.store, blobs=creating.blobs, owner=owner
-    )
-    image = Upload(role="image", data=data, content_type=content_type)
-    return dataclasses.replace(request, uploads=(image, *request.uploads))
-
-
-async def _check_image(upload: Upload, settings: Settings) -> CheckedImage:
-    """The upload decoded and checked, in a thread: decoding takes a CPU for a while."""
-    return await asyncio.to_thread(
-        check_image,
-        upload.data,
-        role=upload.role,
-        max_bytes=settings.max_upload_bytes,
-        max_pixels=settings.max_image_pixels,
-        declared_content_type=upload.content_type,
-    )
 
 
 async def _store_new(
@@ -261,7 +171,7 @@ async def _store_new(
                 await creating.blobs.put(inputs[role].key, image.data)
             queuing = creating.orchestrator.queuing(task)
             writes = [w for w in (queuing, along and along(task.task_id)) if w is not None]
-            await creating.store.add(task, along=_all_of(writes) if writes else None)
+            await creating.store.add(task, along=all_of(writes) if writes else None)
             return task, queuing is not None
         except TaskIdTaken:
             continue
@@ -316,7 +226,7 @@ def new_row(
     )
 
 
-def _all_of(writes: list[AlongWrite]) -> AlongWrite:
+def all_of(writes: list[AlongWrite]) -> AlongWrite:
     def write(connection: Any) -> None:
         for each in writes:
             each(connection)

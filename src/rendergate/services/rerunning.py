@@ -12,7 +12,8 @@ from typing import Any, Literal
 from rendergate.blobs.base import BlobNotFound, BlobStore
 from rendergate.domain.errors import InputsUnavailable
 from rendergate.domain.task import Task
-from rendergate.services.creating import NewTask, Upload
+from rendergate.services.create_checks import Upload
+from rendergate.services.creating import NewTask
 from rendergate.store.base import TaskStore
 
 
