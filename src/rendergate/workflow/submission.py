@@ -2,12 +2,11 @@
 
 A provider that cannot take the task (its circuit is open, it is out of funds, it refused
 our credentials or account, it is at its concurrency or quota limit, or it did not answer)
-is skipped when the
-app has a later route whose provider runs here: the task records the skip and goes back to
-our queue for that provider, as its own workflow. On the last route the task waits out a
-busy provider or one out of funds (funds.py; the first task refused for balance fails and
-says so) and fails on anything else. The inputs' own faults never fall back: every
-provider would refuse them.
+is skipped when the app has a later route whose provider runs here: the task records the
+skip and goes back to our queue for that provider, as its own workflow. On the last route
+the task waits out a busy provider or one out of funds (funds.py: the first task refused
+for balance fails, saying so) and fails on anything else. The inputs' own faults never fall
+back: every provider would refuse them.
 """
 
 from __future__ import annotations
@@ -162,8 +161,7 @@ class SubmitStep:
     async def _hand_over_once(
         self, task: Task, app: AppSpec, circuit: Circuit, fallback: str | None
     ) -> SubmitResult | None:
-        """Where the task went; None when the provider refused for balance after another
-        task had been refused (that one told the customer; this one waits)."""
+        """Where the task went; None: refused for balance after another task was (it waits)."""
         guard = Guard(circuit, self.clock, task.provider, self.observe)
         try:
             job = await self._hand_over(
