@@ -220,6 +220,34 @@ async def test_concurrency_cap_and_personal_queue(rh: Rh) -> None:
     assert rh.emu.tasks[waiting].slotted_mono is not None  # it took the freed slot
 
 
+async def test_the_balance_runs_out_and_is_topped_up_over_the_control_api(rh: Rh) -> None:
+    account = "/uc/openapi/accountStatus"
+
+    async def configure(**knobs: Any) -> Any:
+        async with rh.http.post(rh.base + "/_emulator/config", json=knobs) as r:
+            return r.status, await r.json()
+
+    assert (await configure(remain_coins=20, coins_per_task=10, remain_money="3.50"))[0] == 200
+    for _ in range(2):
+        assert await rh.wait_end(await rh.run()) == "SUCCESS"  # each ends taking its coins
+    status = (await rh.call(account, {"apikey": KEY}))["data"]
+    assert (status["remainCoins"], status["remainMoney"], status["currency"]) == (
+        "0",
+        "3.50",
+        "CNY",
+    )
+    refused = await rh.api("ai-app/run", webappId=APP, nodeInfoList=[])
+    assert (refused["code"], refused["msg"]) == (812, "CORPAPIKEY_INSUFFICIENT_FUNDS")
+    await configure(broke_code=416)
+    assert (await rh.api("ai-app/run", webappId=APP, nodeInfoList=[]))["code"] == 416
+    for bad in ({"broke_code": 500}, {"remain_money": "lots"}, {"remain_coins": -1}):
+        status_code, answer = await configure(**bad)
+        assert status_code == 400 and answer["error"], bad
+    assert (await configure(remain_coins=10))[1]["remain_coins"] == 10  # topped up
+    assert await rh.wait_end(await rh.run()) == "SUCCESS"
+    assert rh.emu.remain_coins == 0
+
+
 async def test_failure_cancel_and_empty_outputs(rh: Rh) -> None:
     reason = FailedReason(exception_type="RuntimeError", exception_message="CUDA out of memory")
     rh.emu.script_next(failed=reason)

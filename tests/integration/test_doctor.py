@@ -62,6 +62,7 @@ async def test_doctor_says_what_works_and_what_to_fix(
     assert found["database"] == f"ok: reachable, at migration {head}"
     assert found["storage"].startswith("ok: wrote, read and deleted a probe")
     assert found["provider runninghub"] == "ok: the key works; 0 jobs queued or running"
+    assert found["balance runninghub"] == "ok: 100000 coins"
     assert found["provider local"].startswith("ok: ")
     assert (
         found["provider comfyui"].startswith("off: ")

@@ -52,7 +52,12 @@ def emulator_process(log: Path, *options: str) -> Iterator[str]:
 def hub_settings(
     settings: Settings, emu: RunningHubEmulator, *, apps_file: Path = APPS, **extra: Any
 ) -> Settings:
-    chosen = {"runninghub_api_key": KEY, "runninghub_concurrency": 2, **extra}
+    chosen = {
+        "runninghub_api_key": KEY,
+        "runninghub_concurrency": 2,
+        "runninghub_balance_every_s": 0,  # no balance reads among the requests tests count
+        **extra,
+    }
     return load_settings(
         data_dir=settings.data_dir,
         apps_file=apps_file,

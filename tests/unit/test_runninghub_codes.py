@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import aiohttp
 import pytest
@@ -11,6 +12,7 @@ from rendergate.domain.apps import AppSpec, NodeBinding, Route
 from rendergate.domain.errors import (
     Fault,
     JobLost,
+    OutOfFunds,
     ProviderBusy,
     ProviderRejected,
     ProviderUnavailable,
@@ -19,7 +21,7 @@ from rendergate.providers.base import JobRequest
 from rendergate.providers.kit import Action
 from rendergate.providers.runninghub import RunningHub
 from rendergate.providers.runninghub_errors import CODES, error_for
-from rendergate.providers.runninghub_results import failure, node_info
+from rendergate.providers.runninghub_results import balance, failure, node_info
 
 
 @pytest.mark.parametrize("code", [421, 415, 1520, 1003, 1005, 1010, 1011, 1012, 814])
@@ -44,10 +46,30 @@ def test_input_codes_are_terminal_and_the_users_fault(code: int) -> None:
     assert type(error) is ProviderRejected and error.fault is Fault.USER
 
 
-@pytest.mark.parametrize("code", [801, 802, 806, 811, 812, 901, 380, 810])
+@pytest.mark.parametrize("code", [801, 802, 806, 811, 901, 380, 810])
 def test_account_codes_are_terminal_configuration_faults(code: int) -> None:
     error = error_for(code)
     assert type(error) is ProviderRejected and error.fault is Fault.CONFIG
+
+
+@pytest.mark.parametrize("code", [812, 416])
+def test_a_used_up_balance_says_so_in_words(code: int) -> None:
+    error = error_for(code, "CORPAPIKEY_INSUFFICIENT_FUNDS")
+    assert type(error) is OutOfFunds and error.fault is Fault.CONFIG
+    assert error.message == (
+        f"the account's balance is used up; top it up on RunningHub ({code}): "
+        "CORPAPIKEY_INSUFFICIENT_FUNDS"
+    )
+
+
+def test_the_balance_is_read_as_decimals_never_floats() -> None:
+    read = balance({"remainCoins": "1200", "remainMoney": 0.1, "currency": "CNY"})
+    assert (read.coins, read.money, read.currency) == (Decimal(1200), Decimal("0.1"), "CNY")
+    assert read.has_funds is True
+    unread = balance({"remainCoins": "n/a", "remainMoney": None, "currency": None})
+    assert (unread.coins, unread.money, unread.has_funds) == (None, None, None)
+    assert balance({"remainCoins": "0", "remainMoney": "0.00"}).has_funds is False
+    assert balance({"remainCoins": "NaN"}).coins is None
 
 
 def test_running_and_queued_codes_mean_keep_polling_and_unknown_tasks_are_lost() -> None:

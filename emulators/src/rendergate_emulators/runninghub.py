@@ -65,7 +65,6 @@ class RunningHubEmulator:
         webapps: dict[str, AppNodes] | None = None,
         workflows: dict[str, AppNodes] | None = None,
         public_url: str | None = None,
-        remain_coins: int = 100_000,
         seed: int | None = None,
         **knobs: Any,
     ) -> None:
@@ -78,7 +77,6 @@ class RunningHubEmulator:
         self.knobs.update(knobs)
         self.webapps = dict(DEFAULT_WEBAPPS if webapps is None else webapps)
         self.workflows = dict(DEFAULT_WORKFLOWS if workflows is None else workflows)
-        self.remain_coins = remain_coins
         self.base_url: str | None = None  # set by serve()
         self.stats = HubStats()
         self.webhook_attempts: list[WebhookAttempt] = []
@@ -96,6 +94,11 @@ class RunningHubEmulator:
         return self._public_url or self.base_url or ""
 
     # -- in-process controls ---------------------------------------------------------------
+
+    @property
+    def remain_coins(self) -> int:
+        """The balance: set it with configure(remain_coins=...) (a top-up)."""
+        return self.knobs.remain_coins
 
     @property
     def tasks(self) -> dict[str, HubTask]:

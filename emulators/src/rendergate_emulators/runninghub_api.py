@@ -160,6 +160,8 @@ class RunningHubApi:
         if not isinstance(webhook, str | None) or not isinstance(instance, str | None):
             raise HubRefusal(301, "webhookUrl and instanceType must be strings")
         personal = body.get("usePersonalQueue") is True
+        if self.emu.knobs.remain_coins <= 0:  # the balance is used up: nothing runs
+            raise HubRefusal(self.emu.knobs.broke_code)
         book = self.emu.book
         if book.busy:
             if not personal:
@@ -197,11 +199,13 @@ class RunningHubApi:
     async def account(self, request: web.Request) -> web.Response:
         body = await json_body(request)
         self._check_key(body.get("apikey"))  # lowercase here, as documented
+        knobs = self.emu.knobs
+        money = None if knobs.remain_money == "null" else knobs.remain_money
         data = {  # the docs' example: counts as strings, money and currency null
-            "remainCoins": str(self.emu.remain_coins),
+            "remainCoins": str(knobs.remain_coins),
             "currentTaskCounts": str(self.emu.book.unfinished),
-            "remainMoney": None,
-            "currency": None,
+            "remainMoney": money,
+            "currency": "CNY" if money is not None else None,
             "apiType": "NORMAL",
         }
         return self.reply(request, 0, data)
@@ -265,7 +269,7 @@ class RunningHubApi:
         if record.outcome is TaskEnding.SUCCESS:
             record.outputs = knobs.outputs_per_task
         if record.outcome in (TaskEnding.SUCCESS, TaskEnding.EMPTY):
-            self.emu.remain_coins -= knobs.coins_per_task
+            knobs.remain_coins = max(knobs.remain_coins - knobs.coins_per_task, 0)
         record.expires_wall = (record.finished_wall or time.time()) + knobs.file_ttl_s
         if record.webhook_url:
             code, data = self.outputs_answer(record)

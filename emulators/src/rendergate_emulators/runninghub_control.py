@@ -3,7 +3,8 @@
 These routes need neither apiKey nor Host, are never faulted and are not counted:
 
 - GET /_emulator/config: the knobs. POST /_emulator/config `{"run_s": 5, ...}`: sets some;
-  an unknown name or a bad value is HTTP 400 and changes nothing.
+  an unknown name or a bad value is HTTP 400 and changes nothing. `{"remain_coins": 0}`
+  uses the balance up (runs answer `broke_code`, 812 or 416); a larger number tops it up.
 - POST /_emulator/inject, one of:
   `{"fault": "http_502"|"html_200"|"code"|"reset"|"lost_reply"|"stall",
   "path": "/task/openapi/outputs", "times": 2, "code": 421, "stall_s": 1.5}` (path null =

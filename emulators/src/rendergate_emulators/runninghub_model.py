@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -23,6 +24,7 @@ CODES: dict[int, str] = {
     380: "WORKFLOW_NOT_EXISTS",
     412: "TOKEN_INVALID",
     415: "TASK_INSTANCE_MAXED",
+    416: "NOT_ENOUGH_WALLET",  # only "…NOT_ENOUGH_WALLET" is on record; the prefix is unknown
     421: "TASK_QUEUE_MAXED",
     423: "TASK_NOT_FOUNED",
     433: "VALIDATE_PROMPT_FAILED",
@@ -68,7 +70,10 @@ class HubKnobs:
     resign_on_query: bool = False  # sign until now + file_ttl_s at every /outputs instead
     max_upload_bytes: int = 30 * 1024 * 1024  # RunningHub's limit (809 above it)
     upload_store_bytes: int = 256 * 1024 * 1024  # oldest uploads are forgotten past this
-    coins_per_task: int = 10
+    coins_per_task: int = 10  # taken from remain_coins as a task ends (not a failed one)
+    remain_coins: int = 100_000  # the balance; at 0 or below a run answers broke_code
+    broke_code: int = 812  # CORPAPIKEY_INSUFFICIENT_FUNDS, or 416 (…NOT_ENOUGH_WALLET)
+    remain_money: str = "null"  # accountStatus's remainMoney in CNY, e.g. "12.50"; null
     output_fields: str = ""  # a JSON object overriding fields of each output (a hostile hub)
     webhook_delay_s: float = 0.0
     webhook_retries: int = 3  # after the first attempt
@@ -87,6 +92,11 @@ class HubKnobs:
             checked[name] = _coerce(name, str(kind), value)
         if not 0.0 <= float(checked.get("fail_rate", self.fail_rate)) <= 1.0:
             raise ValueError("fail_rate must be within 0..1")
+        if checked.get("broke_code", 812) not in (812, 416):
+            raise ValueError("broke_code must be 812 or 416")
+        money = checked.get("remain_money", "null")
+        if money != "null" and not re.fullmatch(r"\d+(\.\d+)?", money):
+            raise ValueError("remain_money must be a decimal string or null")
         for name, value in checked.items():
             setattr(self, name, value)
 

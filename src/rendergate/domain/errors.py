@@ -27,6 +27,7 @@ RendergateError
 │   ├── JobInDoubt            a submit went unanswered and its job may exist: not resent
 │   ├── JobLost               the provider forgot our job: submit it again
 │   └── ProviderRejected      terminal: the task fails with this message
+│       └── OutOfFunds        the provider account's balance is used up
 └── StepFailed                (runtime/dbos_runtime.py) a step's unexpected error,
                               as DBOS records it: its type and a scrubbed message
 """
@@ -175,6 +176,11 @@ class JobLost(ProviderError):
 
 class ProviderRejected(ProviderError):
     """The provider refused or failed the job for good."""
+
+
+class OutOfFunds(ProviderRejected):
+    """The provider refused the job because the account's balance is used up: this task
+    fails, and the provider's next tasks wait for a top-up (or fall back) instead."""
 
 
 class ServerBusy(RendergateError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
@@ -16,6 +17,7 @@ from rendergate.domain.errors import ProviderError
 from rendergate.domain.task import JobHandle
 
 __all__ = [
+    "Balance",
     "Cancellable",
     "InputFile",
     "JobHandle",
@@ -151,6 +153,36 @@ class SelfChecks(Protocol):
     credentials: what it found, or a ProviderError saying what is wrong."""
 
     async def self_check(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Balance:
+    """What the provider account has left, as the provider reports it (None: not given)."""
+
+    coins: Decimal | None = None
+    money: Decimal | None = None
+    currency: str | None = None
+
+    @property
+    def has_funds(self) -> bool | None:
+        """Whether anything is left; None when the provider gave neither figure."""
+        given = [amount for amount in (self.coins, self.money) if amount is not None]
+        return any(amount > 0 for amount in given) if given else None
+
+
+@runtime_checkable
+class ReadsBalance(Protocol):
+    """A provider that can say what its account has left (RunningHub's accountStatus), and
+    how often one worker reads it (0: never) and below how many coins it warns."""
+
+    balance_every_s: float
+    balance_low: Decimal | None
+
+    async def balance(self) -> Balance: ...
+
+
+def balance_capability(provider: object) -> ReadsBalance | None:
+    return provider if isinstance(provider, ReadsBalance) else None
 
 
 def self_check_capability(provider: object) -> SelfChecks | None:

@@ -19,6 +19,7 @@ from rendergate.domain.apps import NodeBinding
 from rendergate.domain.errors import (
     Fault,
     JobLost,
+    OutOfFunds,
     ProviderBusy,
     ProviderError,
     ProviderRejected,
@@ -35,6 +36,7 @@ class Action(StrEnum):
     POLL = "poll"  # the job is still going
     LOST = "lost"  # the provider no longer knows the job: submit again
     TERMINAL = "terminal"  # the task fails with the message
+    FUNDS = "funds"  # the account's balance is used up: terminal, and the provider pauses
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ def error_from(known: CodeInfo, text: str, code: str) -> ProviderError:
         return ProviderUnavailable(text, fault=known.fault, code=code)
     if known.action is Action.LOST:
         return JobLost(text, fault=known.fault, code=code)
+    if known.action is Action.FUNDS:
+        return OutOfFunds(text, fault=known.fault, code=code)
     return ProviderRejected(text, fault=known.fault, code=code)
 
 

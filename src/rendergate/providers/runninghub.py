@@ -24,6 +24,7 @@ from rendergate.domain.errors import Fault, ProviderRejected, ProviderUnavailabl
 from rendergate.providers import ProviderEntry
 from rendergate.providers import runninghub_results as results
 from rendergate.providers.base import (
+    Balance,
     InputFile,
     JobHandle,
     JobPhase,
@@ -51,7 +52,10 @@ class RunningHub:
         http: aiohttp.ClientSession,
         host: str | None = None,
         timeout_s: float = 30.0,
+        balance_every_s: float = 0.0,
+        balance_low: Decimal | None = None,
     ) -> None:
+        self.balance_every_s, self.balance_low = balance_every_s, balance_low  # ReadsBalance
         self._api = RunningHubApi(
             http, api_key=api_key, base_url=base_url, host=host, timeout_s=timeout_s
         )
@@ -129,7 +133,7 @@ class RunningHub:
             reason = data.get("failedReason") if isinstance(data, dict) else None
             return JobStatus(phase=JobPhase.FAILED, error=results.failure(reason))
         error = envelope_error(envelope)
-        if info(code).action is Action.TERMINAL:
+        if info(code).action in (Action.TERMINAL, Action.FUNDS):
             return JobStatus(phase=JobPhase.FAILED, error=error)
         raise error  # retry later, or the job is lost
 
@@ -155,7 +159,7 @@ class RunningHub:
 
     async def account_status(self) -> dict[str, Any]:
         """Coins, money and running tasks of the key (`/uc/openapi/accountStatus`)."""
-        data = await self._api.data("/uc/openapi/accountStatus", {}, key_field="apikey") or {}
+        data = await self._api.account()
         return {
             "remain_coins": data.get("remainCoins"),
             "remain_money": data.get("remainMoney"),
@@ -163,6 +167,10 @@ class RunningHub:
             "current_task_counts": number(data.get("currentTaskCounts")),
             "api_type": data.get("apiType"),
         }
+
+    async def balance(self) -> Balance:
+        """What the account has left (ReadsBalance), as decimals: never a float."""
+        return results.balance(await self._api.account())
 
     async def jobs_running(self) -> int:
         """The key's queued and running tasks (CountsJobs), as accountStatus counts them."""
@@ -226,6 +234,18 @@ class RunningHubSettings(ProviderSettings):
         description="Money per RunningHub coin, in RENDERGATE_CURRENCY: prices a task that "
         "reports coins and no money (an estimate). Unset: such a task's cost is unknown.",
     )
+    runninghub_balance_every_s: float = Field(
+        300.0,
+        ge=0,
+        description="How often one worker reads the account's balance (a gauge, a warning "
+        "below RENDERGATE_RUNNINGHUB_BALANCE_LOW); 0: never.",
+    )
+    runninghub_balance_low: Decimal | None = Field(
+        None,
+        ge=0,
+        description="Coins below which the balance is low: logged once by the worker that "
+        "reads it, and flagged by doctor. Unset: only a used-up balance is.",
+    )
 
 
 def from_settings(settings: RunningHubSettings, http: aiohttp.ClientSession) -> RunningHub:
@@ -236,6 +256,8 @@ def from_settings(settings: RunningHubSettings, http: aiohttp.ClientSession) -> 
         http=http,
         host=settings.runninghub_host,
         timeout_s=settings.runninghub_timeout_s,
+        balance_every_s=settings.runninghub_balance_every_s,
+        balance_low=settings.runninghub_balance_low,
     )
 
 

@@ -56,6 +56,11 @@ class RunningHubApi:
             raise envelope_error(envelope)
         return envelope.get("data")
 
+    async def account(self) -> dict[str, Any]:
+        """accountStatus's data: coins, money, currency and running tasks, all strings."""
+        data = await self.data("/uc/openapi/accountStatus", {}, key_field="apikey")
+        return data if isinstance(data, dict) else {}
+
     async def upload(self, file: InputFile) -> str:
         """The file as a multipart form; RunningHub's name for it."""
         form = aiohttp.FormData()

@@ -3,7 +3,8 @@
 RunningHub answers errors as HTTP 200 with a non-zero `code`. Each code is one of:
 retry (back off, then call again), busy (a retry, but the account's concurrency is used up,
 so an app with a fallback route moves on), poll (the task is still going), lost (RunningHub
-no longer knows the task) or terminal (the task fails with a plain message).
+no longer knows the task), terminal (the task fails with a plain message) or funds (terminal,
+and the provider's next tasks wait for a top-up or fall back).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from rendergate.providers.kit import Action, CodeInfo, error_from
 
 # Short names, so the table below reads as a table, row by row.
 BUSY, RETRY, POLL = Action.BUSY, Action.RETRY, Action.POLL
-LOST, TERMINAL = Action.LOST, Action.TERMINAL
+LOST, TERMINAL, FUNDS = Action.LOST, Action.TERMINAL, Action.FUNDS
 USER, PROVIDER, CONFIG = Fault.USER, Fault.PROVIDER, Fault.CONFIG
+
+USED_UP = "the account's balance is used up; top it up on RunningHub"
 
 CODES: dict[int, CodeInfo] = {
     # Our account is at its limit: back off and resubmit (or fall back to another provider).
@@ -36,6 +39,9 @@ CODES: dict[int, CodeInfo] = {
     807: CodeInfo(LOST, PROVIDER, "RunningHub does not know this task (807)"),
     423: CodeInfo(LOST, PROVIDER, "RunningHub does not know this task (423)"),
     1004: CodeInfo(LOST, PROVIDER, "the task is missing or expired (1004)"),
+    # The balance is used up: this task fails, the next ones wait for a top-up (or fall back).
+    812: CodeInfo(FUNDS, CONFIG, f"{USED_UP} (812)"),
+    416: CodeInfo(FUNDS, CONFIG, f"{USED_UP} (416)"),
     # The inputs or the app's bindings: retrying the same task cannot help.
     301: CodeInfo(TERMINAL, USER, "RunningHub refused the parameters (301)"),
     433: CodeInfo(TERMINAL, USER, "the workflow failed validation (433)"),
@@ -51,7 +57,6 @@ CODES: dict[int, CodeInfo] = {
     # Our configuration: the key, the account or the app ids.
     380: CodeInfo(TERMINAL, CONFIG, "the workflow does not exist (380)"),
     412: CodeInfo(TERMINAL, CONFIG, "RunningHub refused the request's token or path (412)"),
-    416: CodeInfo(TERMINAL, CONFIG, "the wallet balance is too low (416)"),
     435: CodeInfo(TERMINAL, CONFIG, "no exclusive 48G instance on this account (435)"),
     436: CodeInfo(TERMINAL, CONFIG, "the exclusive membership has expired (436)"),
     801: CodeInfo(TERMINAL, CONFIG, "free accounts cannot use the API (801)"),
@@ -60,7 +65,6 @@ CODES: dict[int, CodeInfo] = {
     808: CodeInfo(RETRY, PROVIDER, "the upload failed (808)"),
     810: CodeInfo(TERMINAL, CONFIG, "the workflow was never saved and run on the website (810)"),
     811: CodeInfo(TERMINAL, CONFIG, "the enterprise API key is invalid (811)"),
-    812: CodeInfo(TERMINAL, CONFIG, "the enterprise account has insufficient funds (812)"),
     817: CodeInfo(TERMINAL, PROVIDER, "the task already finished and cannot be canceled (817)"),
     901: CodeInfo(TERMINAL, CONFIG, "the AI app does not exist (901)"),
     1002: CodeInfo(TERMINAL, CONFIG, "the API key was refused (1002)"),

@@ -1,13 +1,14 @@
 """Reading RunningHub's answers: the node list a task sends, ComfyUI's validation tips,
-a failure's reason, the cost, and which fresh output is an old one again."""
+a failure's reason, the cost, the balance, and which fresh output is an old one again."""
 
 from __future__ import annotations
 
 import json
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from rendergate.domain.errors import Fault, ProviderRejected
-from rendergate.providers.base import JobRequest, OutputRef
+from rendergate.providers.base import Balance, JobRequest, OutputRef
 from rendergate.providers.kit import binding_values
 
 
@@ -57,3 +58,25 @@ def cost(files: list[Any]) -> dict[str, Any] | None:
 
 def same_output(a: OutputRef, b: OutputRef) -> bool:
     return a.node_id == b.node_id and a.file_type == b.file_type
+
+
+def balance(account: dict[str, Any]) -> Balance:
+    """accountStatus's remainCoins and remainMoney (strings, or null) as decimals."""
+    currency = account.get("currency")
+    return Balance(
+        coins=_decimal(account.get("remainCoins")),
+        money=_decimal(account.get("remainMoney")),
+        currency=str(currency) if currency else None,
+    )
+
+
+def _decimal(value: Any) -> Decimal | None:
+    """A figure RunningHub sends as a string (or a number); None when absent or unreadable.
+    Through str(), so a JSON number becomes the decimal it was written as."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None

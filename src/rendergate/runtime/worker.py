@@ -29,6 +29,7 @@ from rendergate.runtime.dbos_orchestrator import DbosOrchestrator
 from rendergate.runtime.dbos_runtime import slots_in_use
 from rendergate.runtime.membership import Membership, new_executor_id
 from rendergate.services import retention
+from rendergate.services.balances import keep_watching, watches
 from rendergate.services.batches import Settling, settle_all, settling_on_end
 from rendergate.services.context import Services
 from rendergate.services.retention import Pruning, Turn
@@ -109,12 +110,14 @@ async def run(
         cluster.runners.append(runner)
     stack.push_async_callback(orchestrator.close)
     await orchestrator.open(runner)
-    if not worker:
+    if runner is None:  # an API process: no loops of its own
         return
     if cluster.membership is not None:
         await cluster.membership.tick()  # at once: a worker of an earlier run may have left tasks
         in_background(stack, cluster.membership.run(), "membership")
     await _start_reconciling(services, stack, cluster.membership)
+    for watch in watches(services.providers, services.metrics, runner.funds.topped_up):
+        in_background(stack, keep_watching(watch, _turn(cluster.membership)), "balance")
     if isinstance(rows := services.deliveries, SqlDeliveries):
         parts = services.unpack(Delivering, rows=rows)
         in_background(stack, await delivering(parts, stack), "deliveries")

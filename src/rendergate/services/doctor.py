@@ -1,7 +1,7 @@
 """`rendergate doctor`: each part rendergate needs, tried for real, with what was found or
 what to fix: the apps, the database and its migrations, the storage, each configured
 provider (its own check: RunningHub's account status, a signed call to Aliyun, each ComfyUI
-server), and the public URL that providers' webhooks come back to."""
+server; RunningHub's balance too), and the public URL that providers' webhooks come back to."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from rendergate.config.apps_file import load_apps
 from rendergate.config.settings import Settings
 from rendergate.domain.errors import ConfigError, ProviderError
 from rendergate.providers import build_providers, registry, unavailable_reason
-from rendergate.providers.base import self_check_capability
+from rendergate.providers.base import ReadsBalance, balance_capability, self_check_capability
 from rendergate.providers.http import client_session
 from rendergate.redaction import Redactor, bare_url
+from rendergate.services.balances import describe, is_low
 from rendergate.store.sql import MIGRATIONS, create_engine
 
 PROBE_S = 10.0
@@ -107,8 +108,24 @@ async def _providers(settings: Settings) -> list[Finding]:
             checker = self_check_capability(provider)
             check: Callable[[], Awaitable[str]] = checker.self_check if checker else _runs_here
             findings.append(await _try(f"provider {name}", check()))
+            reader = balance_capability(provider)
+            if reader is not None and findings[-1].ok:
+                findings.append(await _try(f"balance {name}", _balance(reader)))
             await provider.aclose()
     return findings
+
+
+async def _balance(reader: ReadsBalance) -> str:
+    """What the account has left; to fix when used up or below the low mark."""
+    balance = await reader.balance()
+    if is_low(balance, reader):
+        low = (
+            "used up"
+            if balance.has_funds is False
+            else f"below the low mark of {reader.balance_low} coins"
+        )
+        raise ConfigError(f"{describe(balance)}: {low}; top it up")
+    return describe(balance)
 
 
 async def _runs_here() -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from rendergate.domain.task import Task, TaskStatus
+from rendergate.providers.base import Balance
 
 DURATION_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 WAIT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800)
@@ -96,6 +97,12 @@ class Metrics:
         self.webhooks_pending = Gauge(
             "rendergate_webhooks_pending", "Webhook deliveries still to be made", registry=r
         )
+        self.balance = Gauge(
+            "rendergate_provider_balance",
+            "What the provider account has left as last read: coins, or money by currency",
+            ["provider", "unit"],
+            registry=r,
+        )
 
     def task_changed(self, old: Task | None, new: Task) -> None:
         """Counts a committed write: a create, a start, an end."""
@@ -116,6 +123,13 @@ class Metrics:
     def provider_call(self, provider: str, outcome: str, seconds: float) -> None:
         self.upstream.labels(provider, outcome).inc()
         self.upstream_seconds.labels(provider).observe(seconds)
+
+    def provider_balance(self, provider: str, balance: Balance) -> None:
+        """Prometheus keeps floats: the gauge shows the decimal, nothing computes with it."""
+        if balance.coins is not None:
+            self.balance.labels(provider, "coins").set(float(balance.coins))
+        if balance.money is not None:
+            self.balance.labels(provider, balance.currency or "money").set(float(balance.money))
 
     def delivery(self, outcome: str) -> None:
         self.deliveries.labels(outcome).inc()

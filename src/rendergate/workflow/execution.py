@@ -31,6 +31,7 @@ from rendergate.workflow.chaining import Chaining
 from rendergate.workflow.circuit import Circuits
 from rendergate.workflow.collection import CollectStep
 from rendergate.workflow.finishing import FinishStep
+from rendergate.workflow.funds import Funds
 from rendergate.workflow.outcomes import SubmitResult, Tracked
 from rendergate.workflow.provider_calls import DEFAULT_BACKOFF, Backoff
 from rendergate.workflow.submission import SubmitStep
@@ -69,6 +70,7 @@ class TaskRunner:
         settings, metrics = running.settings, running.metrics
         self.writer = TaskWriter(running.store, running.clock, running.redactor)
         self.circuits = Circuits(settings.circuit_failures, settings.circuit_open_s)
+        self.funds = Funds(settings.circuit_open_s)  # the balance watch reads it too
         self.submit_step = SubmitStep(
             writer=self.writer,
             providers=running.providers,
@@ -76,6 +78,7 @@ class TaskRunner:
             blobs=running.blobs,
             settings=settings,
             circuits=self.circuits,
+            funds=self.funds,
             backoff=backoff,
             slots_in_use=slots_in_use,
             observe=metrics,

@@ -11,6 +11,7 @@ from typing import TypeVar
 from rendergate.domain.errors import (
     Fault,
     InputsGone,
+    OutOfFunds,
     ProviderBusy,
     ProviderError,
     ProviderRejected,
@@ -74,6 +75,8 @@ def skip_reason(provider: str, error: ProviderError, attempts: int) -> str | Non
         return f"{provider} is at its concurrency or quota limit: {error.message}"
     if isinstance(error, ProviderUnavailable):
         return f"{provider} did not answer after {attempts} attempts: {error.message}"
+    if isinstance(error, OutOfFunds):
+        return f"{provider} is out of funds: {error.message}"
     if isinstance(error, ProviderRejected) and error.fault is Fault.CONFIG:
         return f"{provider} refused our credentials, account or app settings: {error.message}"
     return None

@@ -9,7 +9,13 @@ from typing import Protocol, TypeVar
 
 import structlog
 
-from rendergate.domain.errors import Fault, ProviderError, ProviderRejected, ProviderUnavailable
+from rendergate.domain.errors import (
+    Fault,
+    OutOfFunds,
+    ProviderError,
+    ProviderRejected,
+    ProviderUnavailable,
+)
 from rendergate.domain.task import JobHandle
 from rendergate.providers.base import Provider, cancel_capability
 
@@ -68,6 +74,8 @@ async def readable(
 
 def failure_message(provider: str, error: ProviderError) -> str:
     """A provider error as the task's message: whose fault, then what was said."""
+    if isinstance(error, OutOfFunds):
+        return f"{provider} refused the task: {error.message}"
     prefix = "the inputs were refused" if error.fault is Fault.USER else f"{provider} failed"
     return f"{prefix}: {error.message}"
 

@@ -1,11 +1,12 @@
 """The submit step: hands a task to its provider once, or moves it to the app's next route.
 
-A provider that cannot take the task (its circuit is open, it refused our credentials or
-account, it is at its concurrency or quota limit, or it did not answer) is skipped when the
-app has a later route whose provider runs here: the task records the skip and goes back to
-our queue for that provider, as its own workflow. On the last route the task waits out a
-busy provider and fails on anything else, as it always did. The inputs' own faults never
-fall back: every provider would refuse them.
+A provider that cannot take the task (its circuit is open, it is out of funds, it refused
+our credentials or account, it is at its concurrency or quota limit, or it did not answer)
+is skipped when the app has a later route whose provider runs here: the task records the
+skip and goes back to our queue for that provider, as its own workflow. On the last route
+the task waits out a busy provider or one out of funds (funds.py: the first task refused
+for balance fails, saying so) and fails on anything else. The inputs' own faults never fall
+back: every provider would refuse them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import (
     InputsGone,
+    OutOfFunds,
     ProviderError,
     ProviderUnanswered,
     ProviderUnavailable,
@@ -33,6 +35,7 @@ from rendergate.services.routing import RunsHere
 from rendergate.services.writer import TaskWriter
 from rendergate.workflow.circuit import Circuit, Circuits
 from rendergate.workflow.fallback import Guard, retryable, skip_reason
+from rendergate.workflow.funds import Funds, usable, wait_for_funds
 from rendergate.workflow.outcomes import Finished, Moved, SubmitResult, Submitted
 from rendergate.workflow.provider_calls import (
     CALL_ATTEMPTS,
@@ -69,6 +72,7 @@ class SubmitStep:
         blobs: BlobStore,
         settings: Settings,
         circuits: Circuits,
+        funds: Funds,
         backoff: Backoff = DEFAULT_BACKOFF,
         slots_in_use: SlotsInUse | None = None,
         observe: CallObserver | None = None,
@@ -81,6 +85,7 @@ class SubmitStep:
         self.settings = settings
         self.here = RunsHere(providers, settings)
         self.circuits = circuits
+        self.funds = funds
         self.backoff = backoff
         self.unanswered = UnansweredSubmits(slots_in_use, observe)
 
@@ -108,7 +113,26 @@ class SubmitStep:
         if fallback is not None and not circuit.allows(self.clock()):
             opened = f"circuit open: {task.provider} failed {circuit.failures} times in a row"
             return await self._fall_back(task_id, fallback, f"{opened} for this app")
-        return await self._hand_over_once(task, app, circuit, fallback)
+        while True:  # ends: waiting for funds ends at the task's deadline
+            waited = await self._funds_gate(task, app, fallback)
+            if waited is not None:
+                return waited
+            result = await self._hand_over_once(task, app, circuit, fallback)
+            if result is not None:
+                return result
+
+    async def _funds_gate(
+        self, task: Task, app: AppSpec, fallback: str | None
+    ) -> SubmitResult | None:
+        """None when the provider may be sent the job; else where the task went."""
+        provider = self.providers[task.provider]
+        if await usable(self.funds, task.provider, provider, self.clock()):
+            return None
+        if fallback is not None:
+            reason = f"{task.provider} is out of funds: its balance is used up"
+            return await self._fall_back(task.task_id, fallback, reason)
+        waited = await wait_for_funds(self.funds, self.writer, task, app, provider)
+        return None if waited else Finished()
 
     @staticmethod
     def _settled(task: Task, workflow_id: str | None) -> SubmitResult | None:
@@ -136,13 +160,18 @@ class SubmitStep:
 
     async def _hand_over_once(
         self, task: Task, app: AppSpec, circuit: Circuit, fallback: str | None
-    ) -> SubmitResult:
+    ) -> SubmitResult | None:
+        """Where the task went; None: refused for balance after another task was (it waits)."""
         guard = Guard(circuit, self.clock, task.provider, self.observe)
         try:
             job = await self._hand_over(
                 task, app.on(task.provider), guard, can_move=fallback is not None
             )
         except ProviderError as exc:
+            if isinstance(exc, OutOfFunds):
+                first = self.funds.used_up(task.provider, self.clock())
+                if fallback is None and not first:
+                    return None
             reason = skip_reason(task.provider, exc, guard.failed_in_a_row)
             if fallback is not None and reason is not None:
                 return await self._fall_back(task.task_id, fallback, reason)
@@ -153,6 +182,7 @@ class SubmitStep:
         if job is None:  # canceled while we waited for a busy provider
             return Finished()
         circuit.succeeded()
+        self.funds.topped_up(task.provider)  # a trial that got through
         return await self._record(task, job)
 
     async def _record(self, task: Task, job: JobHandle) -> SubmitResult:
