@@ -39,7 +39,9 @@ def usage_query(by: Sequence[str], since: date, until: date, owner: str | None) 
     named = sa.select(sums_of, api_keys.c.name.label("key_name")).outerjoin(
         api_keys, api_keys.c.key_id == sums_of.c.owner
     )
-    return named.order_by(*(sums_of.c[name] for name in [*by, "currency"]))
+    by_name = sa.func.coalesce(api_keys.c.name, "")  # the open caller ("", no key) first
+    order = [by_name if name == "owner" else sums_of.c[name] for name in by]
+    return named.order_by(*order, sums_of.c.owner, sums_of.c.currency)
 
 
 class SqlUsage:
