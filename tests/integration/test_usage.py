@@ -5,12 +5,15 @@ the tasks' own, grouped by app and by day; bad input is a 422 naming its field."
 from __future__ import annotations
 
 import base64
+import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from rendergate.client import AsyncClient, Charge, UsageGroup
 from rendergate.config.settings import Settings
 from support.images import make_png
 from support.pg import DATABASES, on_database
@@ -96,6 +99,49 @@ async def test_usage_by_app_is_the_sum_of_the_tasks(server: RunningServer) -> No
     by_day = await usage(server, group_by="day", since=today, until=today)
     assert [(g["group"], g["tasks"]) for g in by_day["groups"]] == [(today, 5)]
     assert by_day["totals"] == [total]
+    money = await money_series(server)
+    assert money == {
+        ("rendergate_charged_total", "fake", "fake_priced", "CNY"): 6.0,
+        ("rendergate_refunded_total", "fake", "fake_priced", "CNY"): 2.0,
+    }  # nothing spent: the fake provider and the local engine cost nothing
+
+
+async def money_series(server: RunningServer) -> dict[tuple[str, str, str, str], float]:
+    async with server.http.get(f"{server.url}/metrics") as response:
+        text = await response.text()
+    names = ("rendergate_spent_total", "rendergate_charged_total", "rendergate_refunded_total")
+    return {
+        (s.name, s.labels["provider"], s.labels["app"], s.labels["currency"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name in names
+    }
+
+
+async def test_the_sdk_reads_usage_and_money_typed(server: RunningServer) -> None:
+    failed = await create(server, "fake_priced", fake={"outcome": "fail", "error": "boom"})
+    done = await create(server, "fake_priced")
+    await server.wait_finished(failed)
+    await server.wait_finished(done)
+    async with AsyncClient(server.url) as client:
+        task = await client.get(failed)
+        report = await client.usage(group_by="app", since=datetime.now(UTC).date())
+    assert task.charge == Charge(amount=Decimal("2"), currency="CNY", refunded=True)
+    assert task.cost is not None
+    assert (task.cost.amount, task.cost.currency, task.cost.estimated) == (Decimal(0), "CNY", False)
+    [group] = report.groups
+    assert group == UsageGroup(
+        group="fake_priced",
+        currency="CNY",
+        tasks=2,
+        completed=1,
+        failed=1,
+        charged=Decimal(4),
+        refunded=Decimal(2),
+        net=Decimal(2),
+    )
+    assert report.totals == (dataclasses.replace(group, group=None),)
+    assert isinstance(report.totals[0].net, Decimal)
 
 
 async def test_a_range_without_tasks_has_zero_totals(server: RunningServer) -> None:
