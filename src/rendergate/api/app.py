@@ -27,6 +27,7 @@ from rendergate.api.routes import (
     presets,
     reruns,
     tasks,
+    usage,
     web,
     webhooks,
 )
@@ -81,7 +82,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     app.add_middleware(BodyLimits)
     app.add_middleware(RequestIds)
     app.add_middleware(NoSniff)  # added last: the outermost
-    for routes in (tasks, reruns, events, presets, batches, batch_events, health, metrics):
+    for routes in (tasks, reruns, events, presets, batches, batch_events, usage, health, metrics):
         app.include_router(routes.router)
     app.include_router(webhooks.router)
     app.include_router(web.router)  # GET /: the web page, outside the schema

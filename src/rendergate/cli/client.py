@@ -223,10 +223,24 @@ def status(
     server: ServerOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Show one task as JSON."""
+    """Show one task as JSON (stdout), and what it cost and was charged in money (stderr)."""
     with Client(server_url(server, config)) as client, answered():
         task = client.get(task_id)
     typer.echo(json.dumps(task.raw, indent=2, ensure_ascii=False))
+    if said := money_said(task):
+        console.print(said)
+
+
+def money_said(task: Task) -> str:
+    """ "cost 0.17 CNY (estimated), charged 2.00 CNY (refunded)"; empty: neither known yet."""
+    parts = []
+    if (cost := task.cost) is not None:
+        amount = "unknown" if cost.amount is None else f"{cost.amount} {cost.currency}"
+        parts.append(f"cost {amount}" + (" (estimated)" if cost.estimated else ""))
+    if (charge := task.charge) is not None:
+        refunded = " (refunded)" if charge.refunded else ""
+        parts.append(f"charged {charge.amount} {charge.currency}{refunded}")
+    return ", ".join(parts)
 
 
 @app.command()

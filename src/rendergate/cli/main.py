@@ -32,6 +32,7 @@ from rendergate.cli.keys import keys_app
 from rendergate.cli.ops import app as ops_app
 from rendergate.cli.presets import presets_app
 from rendergate.cli.reruns import app as reruns_app
+from rendergate.cli.usage import app as usage_app
 from rendergate.domain.errors import ConfigError
 from rendergate.runtime import metrics_port
 from rendergate.runtime.logs import configure_logging
@@ -155,7 +156,7 @@ def _keys(ctx: typer.Context, config: ConfigOption = None) -> None:
 app.add_typer(keys_app, name="keys")
 app.add_typer(presets_app, name="presets")
 app.add_typer(batches_app, name="batches")
-for typer_app in (client_app, reruns_app, batch_app, ops_app):
+for typer_app in (client_app, reruns_app, batch_app, ops_app, usage_app):
     app.registered_commands += typer_app.registered_commands  # submit, ..., batch; prune, doctor
 
 

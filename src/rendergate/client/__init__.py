@@ -52,6 +52,7 @@ from rendergate.client.models import (
     TaskStatus,
     WebhookEvent,
 )
+from rendergate.client.money import Charge, Cost, Usage, UsageGroup
 from rendergate.client.sync import Client
 from rendergate.client.webhooks import verify_webhook
 
@@ -63,8 +64,10 @@ __all__ = [
     "Batch",
     "BatchStatus",
     "BatchView",
+    "Charge",
     "Client",
     "Conflict",
+    "Cost",
     "Delivery",
     "DeliveryAttempt",
     "InvalidRequest",
@@ -81,6 +84,8 @@ __all__ = [
     "TaskStatus",
     "Unauthorized",
     "Unreachable",
+    "Usage",
+    "UsageGroup",
     "WebhookEvent",
     "verify_webhook",
 ]

@@ -8,6 +8,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, overload
@@ -19,6 +20,7 @@ from rendergate.client.batches import BatchCalls
 from rendergate.client.errors import ApiError, Unreachable
 from rendergate.client.inputs import Image, create_request
 from rendergate.client.models import App, Delivery, Task, TaskEvent
+from rendergate.client.money import Usage
 from rendergate.client.presets import PresetCalls
 from rendergate.client.transport import Request, Transport, backoff
 
@@ -144,6 +146,21 @@ class AsyncClient(PresetCalls, BatchCalls):
         query = {"include_base64": "true" if include_base64 else "false"}
         reply = await self._http.call(Request("GET", f"/tasks/{task_id}", query=query))
         return Task.from_json(reply.data())
+
+    async def usage(
+        self,
+        *,
+        since: date | str | None = None,
+        until: date | str | None = None,
+        group_by: Literal["day", "app", "preset"] = "day",
+    ) -> Usage:
+        """The key's own usage over UTC days `since` to `until`, inclusive (by default this
+        month up to today), per day, app or preset, with totals: tasks, how they ended,
+        their cost upstream and what they were charged (Decimal, with the currency)."""
+        days = {"since": since, "until": until}
+        query = {"group_by": group_by} | {k: str(v) for k, v in days.items() if v is not None}
+        reply = await self._http.call(Request("GET", "/usage", query=query))
+        return Usage.from_json(reply.data())
 
     async def list(
         self, *, status: str | None = None, type: str | None = None, limit: int = 20

@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from rendergate.client.money import Charge, Cost
+
 T = TypeVar("T")
 
 
@@ -66,7 +68,8 @@ class Task:
     params: Mapping[str, Any] = field(default_factory=dict)
     queue_position: int | None = None
     outputs: tuple[Output, ...] = ()
-    cost: Mapping[str, Any] | None = None
+    cost: Cost | None = None  # what it cost upstream, once finished
+    charge: Charge | None = None  # what its key was charged; None: no price
     attempts: int = 0
     seed: int | None = None  # None only for a task from before the server kept seeds
     rerun_of: int | None = None  # the task this one runs again
@@ -95,6 +98,8 @@ class Task:
                 _build(SkippedProvider, s) for s in data.get("skipped_providers") or ()
             ),
             outputs=tuple(_build(Output, o) for o in data.get("outputs") or ()),
+            cost=_money(Cost, data.get("cost")),
+            charge=_money(Charge, data.get("charge")),
             then=tuple(data.get("then") or ()),
             children=tuple(data.get("children") or ()),
             created_at=_when(data.get("created_at")),
@@ -298,6 +303,12 @@ def _build(cls: type[T], data: Mapping[str, Any], **converted: Any) -> T:
     """`cls` from the fields of `data` it declares, with `converted` ones replacing theirs."""
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     return cls(**{k: v for k, v in data.items() if k in names} | converted)
+
+
+def _money(cls: type[Cost] | type[Charge], value: Any) -> Any:
+    """A cost or charge object; None when the server sends none (or a shape from before
+    money: a bare dict of the provider's figures is still in `raw`)."""
+    return cls.from_json(value) if isinstance(value, Mapping) and "currency" in value else None
 
 
 def _when(value: Any) -> datetime | None:

@@ -15,6 +15,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncGenerator, Coroutine, Iterator, Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 from rendergate.client.aio import AsyncClient, Progress
 from rendergate.client.inputs import Image
 from rendergate.client.models import App, Delivery, Preset, Task, TaskEvent
+from rendergate.client.money import Usage
 from rendergate.client.presets import PresetLook
 from rendergate.client.signals import signals_to_main
 from rendergate.client.sync_batches import BlockingBatchCalls
@@ -142,6 +144,16 @@ class Client(BlockingBatchCalls):
 
     def cancel(self, task_id: int) -> Task:
         return self._run(self._async.cancel(task_id))
+
+    def usage(
+        self,
+        *,
+        since: date | str | None = None,
+        until: date | str | None = None,
+        group_by: Literal["day", "app", "preset"] = "day",
+    ) -> Usage:
+        """See AsyncClient.usage."""
+        return self._run(self._async.usage(since=since, until=until, group_by=group_by))
 
     def wait(
         self, task_id: int, *, timeout: float = 3600.0, on_progress: Progress | None = None

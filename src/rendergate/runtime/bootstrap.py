@@ -49,6 +49,7 @@ from rendergate.store.idempotency import SqlIdempotency
 from rendergate.store.keys import KeyStore
 from rendergate.store.presets import SqlPresetStore
 from rendergate.store.sql import SqlTaskStore, create_engine, migrate
+from rendergate.store.usage_reads import SqlUsage
 
 log = structlog.get_logger(__name__)
 
@@ -159,6 +160,7 @@ def _sql_parts(engine: AsyncEngine, write_turn: WriteTurn) -> dict[str, Any]:
         "deliveries": SqlDeliveries(engine, write_turn),
         "presets": SqlPresetStore(engine),
         "batches": SqlBatchStore(engine, write_turn),
+        "usage": SqlUsage(engine),
     }
 
 

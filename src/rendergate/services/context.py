@@ -33,6 +33,7 @@ from rendergate.services.keys import KeyRing
 from rendergate.services.metrics import Metrics
 from rendergate.services.ports import Fetcher, Orchestrator, Wake, WakeChannel
 from rendergate.services.rates import CreateRates
+from rendergate.services.usage import NoUsage, UsageSource
 from rendergate.store.base import (
     BatchStore,
     ClaimStore,
@@ -171,6 +172,7 @@ class Services:
     presets: PresetStore = field(default_factory=MemoryPresetStore)  # each key's (SQL's table)
     builtin_presets: BuiltinPresets = field(default_factory=BuiltinPresets)  # the apps file's
     batches: BatchStore = field(default_factory=NoBatches)  # batches' rows (SQL's table)
+    usage: UsageSource = field(default_factory=NoUsage)  # the usage rollup's sums (SQL's)
 
     def __post_init__(self) -> None:
         self.changes.keep_current(self.finished)  # a finished task kept here still changes

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from rendergate.domain.money import Money
 from rendergate.domain.task import Task, TaskStatus
 from rendergate.providers.base import Balance
 
@@ -56,6 +57,17 @@ class Metrics:
         )
         self.result_bytes = Counter(
             "rendergate_result_bytes", "Bytes of results stored", ["provider"], registry=r
+        )
+        money = ["provider", "app", "currency"]
+        self.spent = Counter(
+            "rendergate_spent", "Money finished tasks cost upstream", money, registry=r
+        )
+        self.charged = Counter("rendergate_charged", "Money charged at create", money, registry=r)
+        self.refunded = Counter(
+            "rendergate_refunded",
+            "Charges given back (failed, canceled unstarted)",
+            money,
+            registry=r,
         )
 
     def _call_series(self, r: CollectorRegistry) -> None:
@@ -108,6 +120,7 @@ class Metrics:
         """Counts a committed write: a create, a start, an end."""
         if old is None:
             self.created.labels(new.app, new.provider).inc()
+            self._money(self.charged, new, new.charge)
             return
         if old.status is TaskStatus.SUBMITTED and new.status is TaskStatus.PROCESSING:
             waited = (new.updated_at - old.updated_at).total_seconds()
@@ -119,6 +132,15 @@ class Metrics:
             size = sum(output.size for output in new.outputs)
             if size:
                 self.result_bytes.labels(new.provider).inc(size)
+            self._money(self.spent, new, new.spent)
+            self._money(self.refunded, new, new.charge if new.refunded else None)
+
+    @staticmethod
+    def _money(counter: Counter, task: Task, money: Money | None) -> None:
+        """Prometheus counts in floats: the exact Decimal becomes one here, at the edge, for
+        graphs and alerts only. The exact record is the usage rollup (GET /usage)."""
+        if money is not None and money.amount:
+            counter.labels(task.provider, task.app, money.currency).inc(float(money.amount))
 
     def provider_call(self, provider: str, outcome: str, seconds: float) -> None:
         self.upstream.labels(provider, outcome).inc()
