@@ -93,17 +93,17 @@ async def test_runninghub_coins_at_the_coin_price(
     async with serve(configured) as server:
         task = await finished(server, await submit(server))
         assert task["cost"] | {"provider": None} == {
-            "amount": "0.3",  # 12 coins x 0.025
+            "amount": "0.30",  # 12 coins x 0.025
             "currency": "CNY",
             "estimated": True,
             "billed": True,
             "provider": None,
         }
         assert task["cost"]["provider"]["consumeCoins"] == "12"
-        assert task["charge"] == {"amount": "1.5", "currency": "CNY", "refunded": False}
+        assert task["charge"] == {"amount": "1.50", "currency": "CNY", "refunded": False}
         spent, group = await spent_and_usage(server, "su_render")
     assert spent == pytest.approx(0.3)
-    assert (group["cost"], group["charge"]["net"]) == ({"spent": "0.3", "unknown": 0}, "1.5")
+    assert (group["cost"], group["charge"]["net"]) == ({"spent": "0.30", "unknown": 0}, "1.50")
 
 
 async def test_runninghub_money_is_the_bill(
@@ -144,4 +144,4 @@ async def test_aliyun_duration_at_the_apps_price_per_second(
         spent, group = await spent_and_usage(server, "aliyun_render")
     assert spent == pytest.approx(0.0012)
     assert group["cost"] == {"spent": "0.0012", "unknown": 0}
-    assert group["charge"] == {"charged": "1.5", "refunded": "0", "net": "1.5"}
+    assert group["charge"] == {"charged": "1.50", "refunded": "0.00", "net": "1.50"}

@@ -74,8 +74,8 @@ async def test_usage_by_app_is_the_sum_of_the_tasks(server: RunningServer) -> No
         "completed": 1,
         "failed": 1,
         "canceled": 1,
-        "cost": {"spent": "0", "unknown": 0},
-        "charge": {"charged": "6", "refunded": "2", "net": "4"},
+        "cost": {"spent": "0.00", "unknown": 0},
+        "charge": {"charged": "6.00", "refunded": "2.00", "net": "4.00"},
     }
     local = {
         **priced,
@@ -84,7 +84,7 @@ async def test_usage_by_app_is_the_sum_of_the_tasks(server: RunningServer) -> No
         "completed": 2,
         "failed": 0,
         "canceled": 0,
-        "charge": {"charged": "0", "refunded": "0", "net": "0"},
+        "charge": {"charged": "0.00", "refunded": "0.00", "net": "0.00"},
     }
     assert report["groups"] == [priced, local]
     charged = sum(Decimal(t["charge"]["amount"]) for t in tasks if t["charge"])
@@ -94,7 +94,7 @@ async def test_usage_by_app_is_the_sum_of_the_tasks(server: RunningServer) -> No
     spent = sum(Decimal(t["cost"]["amount"]) for t in tasks)
     [total] = report["totals"]
     assert (total["group"], total["tasks"], total["completed"]) == (None, 5, 3)
-    assert total["charge"] == {"charged": str(charged), "refunded": str(refunded), "net": "4"}
+    assert total["charge"] == {"charged": str(charged), "refunded": str(refunded), "net": "4.00"}
     assert Decimal(total["cost"]["spent"]) == spent == 0
     by_day = await usage(server, group_by="day", since=today, until=today)
     assert [(g["group"], g["tasks"]) for g in by_day["groups"]] == [(today, 5)]
@@ -156,8 +156,8 @@ async def test_a_range_without_tasks_has_zero_totals(server: RunningServer) -> N
             "completed": 0,
             "failed": 0,
             "canceled": 0,
-            "cost": {"spent": "0", "unknown": 0},
-            "charge": {"charged": "0", "refunded": "0", "net": "0"},
+            "cost": {"spent": "0.00", "unknown": 0},
+            "charge": {"charged": "0.00", "refunded": "0.00", "net": "0.00"},
         }
     ]
 

@@ -112,13 +112,55 @@ def test_usage_csv_across_keys_by_key_app_and_day(settings: Settings, tmp_path: 
             "refunded",
             "net",
         ],
-        ["(open)", "preview", "2026-12-02", "CNY", "1", "1", "0", "0", "0", "0", "0", "0", "0"],
-        ["acme", "su_render", "2026-12-01", "CNY", "3", "2", "1", "0", "1", "0.21", "6", "2", "4"],
-        ["zenith", "su_render", "2026-12-02", "CNY", "1", "0", "0", "0", "0", "0", "2", "0", "2"],
+        [
+            "(open)",
+            "preview",
+            "2026-12-02",
+            "CNY",
+            "1",
+            "1",
+            "0",
+            "0",
+            "0",
+            "0.00",
+            "0.00",
+            "0.00",
+            "0.00",
+        ],
+        [
+            "acme",
+            "su_render",
+            "2026-12-01",
+            "CNY",
+            "3",
+            "2",
+            "1",
+            "0",
+            "1",
+            "0.21",
+            "6.00",
+            "2.00",
+            "4.00",
+        ],
+        [
+            "zenith",
+            "su_render",
+            "2026-12-02",
+            "CNY",
+            "1",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0.00",
+            "2.00",
+            "0.00",
+            "2.00",
+        ],
     ]
     assert not any(secret in text for secret in secrets)
     only_dec1 = usage(settings, tmp_path, "--since", "2026-12-01", "--until", "2026-12-01", "--csv")
-    assert only_dec1.splitlines()[1:] == ["acme,CNY,3,2,1,0,1,0.21,6,2,4"]
+    assert only_dec1.splitlines()[1:] == ["acme,CNY,3,2,1,0,1,0.21,6.00,2.00,4.00"]
 
 
 def test_usage_table_ends_with_totals(settings: Settings, tmp_path: Path) -> None:
@@ -129,9 +171,9 @@ def test_usage_table_ends_with_totals(settings: Settings, tmp_path: Path) -> Non
     rows = [line.split("│")[1:-1] for line in table.splitlines() if line.startswith("│")]
     cells = [[cell.strip() for cell in row] for row in rows]
     assert cells == [
-        ["preview", "CNY", "1", "1", "0", "0", "0", "0", "0", "0", "0"],
-        ["su_render", "CNY", "4", "2", "1", "0", "1", "0.21", "8", "2", "6"],
-        ["total", "CNY", "5", "3", "1", "0", "1", "0.21", "8", "2", "6"],
+        ["preview", "CNY", "1", "1", "0", "0", "0", "0.00", "0.00", "0.00", "0.00"],
+        ["su_render", "CNY", "4", "2", "1", "0", "1", "0.21", "8.00", "2.00", "6.00"],
+        ["total", "CNY", "5", "3", "1", "0", "1", "0.21", "8.00", "2.00", "6.00"],
     ]
 
 

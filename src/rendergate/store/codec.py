@@ -128,7 +128,8 @@ def _member_to_row(member: Membership | None) -> dict[str, int | None]:
 
 
 def _money_to_row(task: Task) -> dict[str, Any]:
-    """Money as NUMERIC columns (a snapshot's JSON turns Decimal into text: _money reads both)."""
+    """Money as its columns (tables.Micros; a snapshot's JSON holds the amounts as text:
+    _money reads both)."""
     charge, spent = task.charge, task.spent
     return {
         "charge_amount": charge.amount if charge else None,

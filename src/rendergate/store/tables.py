@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +19,27 @@ metadata = sa.MetaData(
 )
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
-AMOUNT = sa.Numeric(20, 6)  # money: exact, to a millionth
+class Micros(sa.TypeDecorator[Decimal]):
+    """Money as whole millionths in a BIGINT: exact on SQLite too, whose NUMERIC is a float
+    (sums of 0.1s drift); read back as a Decimal. Amounts have at most six places
+    (domain/money.py), so the conversion loses nothing."""
+
+    impl = sa.BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | int | None, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        millionths = Decimal(value).scaleb(6)
+        if millionths != millionths.to_integral_value():
+            raise ValueError(f"an amount has over six decimal places: {value}")
+        return int(millionths)
+
+    def process_result_value(self, value: int | None, dialect: Any) -> Decimal | None:
+        return None if value is None else Decimal(int(value)).scaleb(-6)
+
+
+AMOUNT = Micros()  # money: exact, to a millionth
 NullableJSON = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 """JSON whose None is SQL's NULL (not JSON's null), for a column a partial index tests."""
 

@@ -60,8 +60,8 @@ class SqlUsage:
 
 
 def _exact(row: dict[str, Any]) -> dict[str, Any]:
-    """Counts as ints and amounts as Decimals at the column's scale, whatever the driver
-    hands back (SQLite sums NUMERIC as REAL: six places recover the stored amounts)."""
+    """Counts as ints and amounts as Decimals at the column's scale (tables.Micros: whole
+    millionths summed as integers, exact on SQLite and PostgreSQL alike)."""
     for name in COUNTS:
         row[name] = int(row[name] or 0)
     for name in AMOUNTS:

@@ -15,7 +15,7 @@ down_revision = "0015"
 branch_labels = None
 depends_on = None
 
-AMOUNT = sa.Numeric(20, 6)
+AMOUNT = sa.BigInteger  # millionths (store/tables.py Micros): exact on SQLite too
 
 
 def upgrade() -> None:
