@@ -43,6 +43,15 @@ Create a task with `POST /tasks`, poll `GET /tasks/{task_id}` until `status` is
 """
 
 
+def prepare_routes(app: FastAPI) -> None:
+    """Has FastAPI build every route's models now, at start: it builds them lazily, on the
+    first request a router sees, a third of a second of the event loop's time that every
+    other request would wait out (test_hostile_input's stall probe caught it)."""
+    scope = {"type": "http", "method": "GET", "path": "/", "root_path": "", "headers": []}
+    for route in app.router.routes:
+        route.matches(dict(scope))
+
+
 def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     run_worker = settings.worker if worker is None else worker
 
@@ -50,6 +59,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_services(settings, worker=run_worker) as services:
             app.state.services = services
+            prepare_routes(app)
             yield
 
     app = FastAPI(
