@@ -47,6 +47,7 @@ from rendergate.store.events import SqlEventLog
 from rendergate.store.gauges import SqlGauges
 from rendergate.store.idempotency import SqlIdempotency
 from rendergate.store.keys import KeyStore
+from rendergate.store.limits import SqlAdmission
 from rendergate.store.presets import SqlPresetStore
 from rendergate.store.sql import SqlTaskStore, create_engine, migrate
 
@@ -151,7 +152,7 @@ def _apps_and_presets(
 
 def _sql_parts(engine: AsyncEngine, write_turn: WriteTurn) -> dict[str, Any]:
     """What only the SQL store keeps: Idempotency-Keys, event logs, deliveries, gauges,
-    presets."""
+    presets, batches, the counts of key limits."""
     return {
         "claims": SqlIdempotency(engine),
         "gauges": SqlGauges(engine),
@@ -159,6 +160,7 @@ def _sql_parts(engine: AsyncEngine, write_turn: WriteTurn) -> dict[str, Any]:
         "deliveries": SqlDeliveries(engine, write_turn),
         "presets": SqlPresetStore(engine),
         "batches": SqlBatchStore(engine, write_turn),
+        "admission": SqlAdmission(engine, write_turn),
     }
 
 
