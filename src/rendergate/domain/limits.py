@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
-from rendergate.domain.errors import BudgetReached, LimitReached
-from rendergate.domain.money import Money
+from rendergate.domain.errors import BudgetReached, InvalidInput, LimitReached
+from rendergate.domain.money import Money, parse_amount
 
 IN_FLIGHT_RETRY_S = 10  # when a task in flight may have finished: a guess, said as one
 WINDOW_S = 60  # the rate limit's window
@@ -144,3 +144,67 @@ def next_month(now: datetime) -> datetime:
 def period(now: datetime) -> str:
     """The budget's period an alert is told once in: the UTC month, "2026-12"."""
     return f"{now:%Y-%m}"
+
+
+UNSET = "none"  # said for a limit: back to the settings' default
+
+
+def parse_count(text: str, *, field: str) -> int | None:
+    """A count limit as given on the command line: a whole number from 0 (0: no limit), or
+    "none" (None: the default)."""
+    if text.strip().lower() == UNSET:
+        return None
+    if not text.strip().isdigit() or int(text) > 10**9:
+        raise InvalidInput(f'{field} is a whole number from 0, or "none": not {text!r}')
+    return int(text)
+
+
+def parse_budget(text: str) -> Decimal | None:
+    """A monthly budget, "50.00", or "none" (no budget)."""
+    if text.strip().lower() == UNSET:
+        return None
+    return parse_amount(text, field="monthly budget")
+
+
+def with_price(prices: Mapping[str, Decimal], given: str) -> dict[str, Decimal]:
+    """`prices` with one "APP=1.50" added (or "APP=none" removed)."""
+    app, sep, price = given.partition("=")
+    if not sep or not app.strip():
+        raise InvalidInput(f'a price is APP=AMOUNT, such as "preview=1.50": not {given!r}')
+    changed = dict(prices)
+    changed.pop(app.strip(), None)
+    if price.strip().lower() != UNSET:
+        changed[app.strip()] = parse_amount(price, field=f"the price of {app.strip()}")
+    return changed
+
+
+def check_account_webhook(url: str) -> str:
+    """An http(s) URL, or "none" (no account webhook): ""."""
+    if url.strip().lower() == UNSET:
+        return ""
+    if not url.startswith(("https://", "http://")) or len(url) > 2048 or " " in url:
+        raise InvalidInput(
+            f"the account webhook is an http(s) URL of up to 2048 characters: {url!r}"
+        )
+    return url
+
+
+def describe(limits: KeyLimits, currency: str) -> str:
+    """The limits a key has of its own, in a line (those unset: the defaults)."""
+    said = [
+        f"{name} {value}"
+        for name, value in (
+            ("rate/min", limits.rate_per_minute),
+            ("in flight", limits.max_in_flight),
+            ("daily", limits.daily_tasks),
+        )
+        if value is not None
+    ]
+    if limits.monthly_budget is not None:
+        said.append(f"budget {Money(limits.monthly_budget, currency)}/month")
+    said += [
+        f"{app} at {Money(price, currency).text}" for app, price in sorted(limits.prices.items())
+    ]
+    if limits.account_webhook:
+        said.append(f"account webhook {limits.account_webhook}")
+    return ", ".join(said) or "defaults"

@@ -34,6 +34,7 @@ from rendergate.domain.limits import (
     period,
     refusal,
 )
+from rendergate.domain.money import Money
 from rendergate.domain.task import TERMINAL_STATUSES
 from rendergate.store.base import AlongWrite
 from rendergate.store.codec import delivery_to_row
@@ -120,7 +121,7 @@ def admitting(
         if refused is not None:
             raise refused
         if limits.account_webhook and budget_low(limits, usage):
-            tell_once(connection, owner, EventType.BUDGET_LOW, limits, usage, now=now)
+            tell_once(connection, owner, EventType.BUDGET_LOW, limits, usage, now, currency)
 
     return admit
 
@@ -131,8 +132,8 @@ def tell_once(
     event: EventType,
     limits: KeyLimits,
     usage: Usage,
-    *,
     now: datetime,
+    currency: str,
 ) -> bool:
     """Queues the account event to the key's account webhook, unless it was told this
     period already (its row in account_alerts, written here); True: queued."""
@@ -140,22 +141,28 @@ def tell_once(
     told = dialect.insert(account_alerts).values(
         owner=owner, event=event.value, period=period(now), created_at=now
     )
-    if connection.execute(told.on_conflict_do_nothing()).rowcount != 1:
+    first = told.on_conflict_do_nothing().returning(account_alerts.c.owner)
+    if connection.execute(first).first() is None:  # told already (rowcount: -1 on psycopg)
         return False
-    delivery = _delivery(owner, event, limits, usage, now)
+    delivery = _delivery(owner, event, limits, usage, now, currency)
     connection.execute(deliveries.insert().values(**delivery_to_row(delivery)))
     return True
 
 
 def _delivery(
-    owner: str, event: EventType, limits: KeyLimits, usage: Usage, now: datetime
+    owner: str, event: EventType, limits: KeyLimits, usage: Usage, now: datetime, currency: str
 ) -> Delivery:
-    """The event's whole message, kept with its delivery (no task to render it from)."""
+    """The event's whole message, kept with its delivery (no task to render it from): the
+    budget and the month's net charges, as the API writes money."""
+
+    def money(amount: Decimal | None) -> dict[str, str]:
+        return {"amount": Money(amount or Decimal(0), currency).text, "currency": currency}
+
     data = {
         "key_id": owner,
         "period": period(now),
-        "monthly_budget": str(limits.monthly_budget),
-        "charged": str(usage.month_net),
+        "monthly_budget": money(limits.monthly_budget),
+        "charged": money(usage.month_net),
     }
     return Delivery(
         delivery_id=new_delivery_id(),
@@ -207,7 +214,8 @@ class SqlAdmission:
 
         def tell(connection: sa.Connection) -> bool:
             usage = measure(connection, owner, limits, Adding(0), now=now, currency=currency)
-            return tell_once(connection, owner, EventType.BUDGET_REACHED, limits, usage, now=now)
+            event = EventType.BUDGET_REACHED
+            return tell_once(connection, owner, event, limits, usage, now, currency)
 
         async with self._write_turn, self._engine.begin() as connection:
             return await connection.run_sync(tell)
