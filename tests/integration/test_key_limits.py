@@ -17,11 +17,13 @@ import sqlalchemy as sa
 from rendergate.config.settings import Settings
 from rendergate.domain.keys import ApiKey, new_key
 from rendergate.domain.limits import KeyLimits
+from rendergate.services.keys import REFRESH_S
 from rendergate.store.keys import KeyStore
 from rendergate.store.sql import create_engine
 from rendergate.store.tables import account_alerts, deliveries
 from support.images import make_scene
 from support.pg import DATABASES, on_database
+from support.process import create_api_key, rendergate_keys
 from support.receiver import Receiver, receiving
 from support.server import RunningServer, serve
 
@@ -176,3 +178,43 @@ def received_payloads(hook: Receiver) -> list[Any]:
     payloads = hook.verified()
     assert len(payloads) == len(hook.received), "a delivery's signature did not verify"
     return payloads
+
+
+@pytest.mark.slow  # `rendergate keys` runs as its own process
+async def test_keys_limits_round_trip_and_a_running_server_sees_it(settings: Settings) -> None:
+    if settings.database_url is not None:
+        pytest.skip("the command's own process runs on the data directory's SQLite")
+    token = await asyncio.to_thread(create_api_key, settings.data_dir, "shop")
+    async with serve(settings) as server:
+        assert (await call(server, token, "/tasks", task()))[0] == 201
+        done = await asyncio.to_thread(
+            rendergate_keys,
+            settings.data_dir,
+            "limits",
+            "shop",
+            "--max-in-flight",
+            "1",
+            "--monthly-budget",
+            "50.00",
+            "--price",
+            "fake=1.50",
+            "--account-webhook",
+            "https://hooks.example.com/rendergate",
+        )
+        assert done.returncode == 0, done.stderr
+        said = "in flight 1, budget 50 CNY/month, fake at 1.5, account webhook "
+        assert said in done.stdout
+        listed = await asyncio.to_thread(rendergate_keys, settings.data_dir, "list")
+        assert "in flight 1" in listed.stdout and "fake at 1.5" in listed.stdout
+        started = asyncio.get_running_loop().time()
+        while (answer := await call(server, token, "/tasks", task()))[0] == 201:
+            assert asyncio.get_running_loop().time() - started < 2 * REFRESH_S + 1, answer
+        assert answer[0] == 429 and "its limit of tasks in flight is 1;" in answer[1]["msg"]
+        cleared = await asyncio.to_thread(
+            rendergate_keys, settings.data_dir, "limits", "shop", "--max-in-flight", "none"
+        )
+        assert cleared.returncode == 0 and "in flight" not in cleared.stdout, cleared.stdout
+        wrong = await asyncio.to_thread(
+            rendergate_keys, settings.data_dir, "limits", "shop", "--monthly-budget", "lots"
+        )
+        assert wrong.returncode == 2 and "monthly budget" in wrong.stderr + wrong.stdout

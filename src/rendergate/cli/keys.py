@@ -78,16 +78,18 @@ def create(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Who it 
 
 @keys_app.command("list")
 def list_keys(ctx: typer.Context) -> None:
-    """Every key: id, name, created, revoked, its own limits (never a secret)."""
+    """Every key: id, name, created, revoked (never a secret); then each key's own limits,
+    a line a key (`keys limits`)."""
     settings = _settings(ctx)
     keys = with_keys(settings, lambda store: store.all())
-    table = Table("key id", "name", "created", "revoked", "limits")
+    table = Table("key id", "name", "created", "revoked")
     for key in keys:
         revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else ""
-        created = key.created_at.isoformat(timespec="seconds")
-        limits = describe(key.limits, settings.currency)
-        table.add_row(key.key_id, key.name, created, revoked, limits)
+        table.add_row(key.key_id, key.name, key.created_at.isoformat(timespec="seconds"), revoked)
     out.print(table)
+    for key in keys:
+        if key.active:
+            out.print(f"{key.key_id} ({key.name}): {describe(key.limits, settings.currency)}")
 
 
 @keys_app.command()
