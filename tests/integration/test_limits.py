@@ -78,7 +78,10 @@ async def test_the_daily_quota_counts_the_days_tasks(settings: Settings) -> None
         assert [(await post(server))[0] for _ in range(2)] == [201, 201]
         status, body, retry_after = await post(server)
         assert status == 429, body
-        assert body["msg"] == "this key has created 2 tasks today, its daily limit (UTC days) is 2"
+        assert body["msg"].startswith(
+            "this key has created 2 tasks today, its daily limit (UTC days) is 2; it resets at "
+        )
+        assert body["msg"].endswith(" 00:00 UTC")
         assert retry_after is not None and 1 <= int(retry_after) <= 86400
         assert await count(server) == 2
 

@@ -1,4 +1,5 @@
-"""`rendergate keys`: create, list, revoke API keys and rotate their webhook secrets.
+"""`rendergate keys`: create, list, revoke API keys, rotate their webhook secrets, and set
+each key's own limits, prices and account webhook.
 
 They work on the database directly (a running server sees a change within seconds,
 services/keys.py). A key and its webhook signing secret are printed once, on stdout, and
@@ -7,6 +8,7 @@ kept only as a hash (the key) or for signing (the secret).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -17,7 +19,16 @@ from rich.table import Table
 
 from rendergate.cli.common import Exit, console, with_database
 from rendergate.config.settings import Settings
+from rendergate.domain.errors import InvalidInput
 from rendergate.domain.keys import ApiKey, new_key
+from rendergate.domain.limits import (
+    KeyLimits,
+    check_account_webhook,
+    describe,
+    parse_budget,
+    parse_count,
+    with_price,
+)
 
 if TYPE_CHECKING:
     from rendergate.store.keys import KeyStore
@@ -67,13 +78,18 @@ def create(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Who it 
 
 @keys_app.command("list")
 def list_keys(ctx: typer.Context) -> None:
-    """Every key: id, name, created, revoked (never a secret)."""
-    keys = with_keys(_settings(ctx), lambda store: store.all())
+    """Every key: id, name, created, revoked (never a secret); then each key's own limits,
+    a line a key (`keys limits`)."""
+    settings = _settings(ctx)
+    keys = with_keys(settings, lambda store: store.all())
     table = Table("key id", "name", "created", "revoked")
     for key in keys:
         revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else ""
         table.add_row(key.key_id, key.name, key.created_at.isoformat(timespec="seconds"), revoked)
     out.print(table)
+    for key in keys:
+        if key.active:
+            out.print(f"{key.key_id} ({key.name}): {describe(key.limits, settings.currency)}")
 
 
 @keys_app.command()
@@ -105,3 +121,73 @@ def rotate_secret(
     out.print(f"webhook secret:  {rotated.webhook_secret}")
     until = rotated.previous_until
     console.print(f"the previous secret of {rotated.key_id} verifies until {until}")
+
+
+Count = Annotated[
+    str | None, typer.Option(help='A whole number (0: no limit), or "none": the default')
+]
+
+
+@keys_app.command("limits")
+def set_limits(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="Its id or name")],
+    rate_per_minute: Count = None,
+    max_in_flight: Count = None,
+    daily_tasks: Count = None,
+    monthly_budget: Annotated[
+        str | None,
+        typer.Option(help='Net charges a UTC month, "50.00" in RENDERGATE_CURRENCY, or "none"'),
+    ] = None,
+    price: Annotated[
+        list[str] | None, typer.Option(help="APP=1.50: its price for this key; APP=none: unset")
+    ] = None,
+    account_webhook: Annotated[
+        str | None, typer.Option(help='Where usage.budget_low/_reached go, or "none"')
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Every limit back to the default first")
+    ] = False,
+) -> None:
+    """Set a key's own limits (the settings' are the defaults); in force within 2 s."""
+    given = {
+        "rate_per_minute": rate_per_minute,
+        "max_in_flight": max_in_flight,
+        "daily_tasks": daily_tasks,
+    }
+
+    async def use(store: KeyStore) -> tuple[ApiKey, KeyLimits]:
+        found = _one(await store.named(key), key)
+        limits = _changed(KeyLimits() if clear else found.limits, given, monthly_budget, price)
+        if account_webhook is not None:
+            limits = dataclasses.replace(
+                limits, account_webhook=check_account_webhook(account_webhook)
+            )
+        await store.set_limits(found.key_id, limits)
+        return found, limits
+
+    try:
+        found, limits = with_keys(_settings(ctx), use)
+    except InvalidInput as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(Exit.REFUSED) from None
+    out.print(f"{found.key_id} ({found.name}): {describe(limits, _settings(ctx).currency)}")
+
+
+def _changed(
+    limits: KeyLimits, counts: dict[str, str | None], budget: str | None, prices: list[str] | None
+) -> KeyLimits:
+    """`limits` with the options given changed (InvalidInput for one that is not valid)."""
+    changes: dict[str, object] = {
+        name: parse_count(text, field=f"--{name.replace('_', '-')}")
+        for name, text in counts.items()
+        if text is not None
+    }
+    if budget is not None:
+        changes["monthly_budget"] = parse_budget(budget)
+    if prices:
+        changed = dict(limits.prices)
+        for each in prices:
+            changed = with_price(changed, each)
+        changes["prices"] = changed
+    return dataclasses.replace(limits, **changes)  # type: ignore[arg-type]

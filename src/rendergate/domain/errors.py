@@ -12,7 +12,8 @@ RendergateError
 ├── InputsUnavailable         a task's stored inputs are gone: it cannot be run again
 ├── ServerBusy                no room for the request right now (too many large uploads)
 ├── LimitReached              the caller's key is over one of its limits (rate, in flight)
-│   └── ShareTaken            it holds its share of what all keys share (uploads, streams)
+│   ├── ShareTaken            it holds its share of what all keys share (uploads, streams)
+│   └── BudgetReached         its charges this month would pass its monthly budget
 ├── ReplayPending             an earlier replay of the same webhook is not settled yet
 ├── InvalidInput              the caller sent something we cannot use
 │   ├── UnknownApp
@@ -197,6 +198,10 @@ class LimitReached(RendergateError):
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = max(1, retry_after_s)
+
+
+class BudgetReached(LimitReached):
+    """The create's charges would take its key's month past its budget (domain/limits.py)."""
 
 
 class ShareTaken(LimitReached):

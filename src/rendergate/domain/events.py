@@ -32,6 +32,8 @@ class EventType(StrEnum):
     BATCH_PARTIAL = "batch.partial"
     BATCH_FAILED = "batch.failed"
     BATCH_CANCELED = "batch.canceled"
+    BUDGET_LOW = "usage.budget_low"  # a key's account events, to its account webhook
+    BUDGET_REACHED = "usage.budget_reached"
 
 
 TASK_EVENTS = frozenset(e for e in EventType if e.value.startswith("task."))

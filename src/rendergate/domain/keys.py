@@ -15,8 +15,10 @@ import dataclasses
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+
+from rendergate.domain.limits import KeyLimits
 
 PREFIX = "rk"
 KEY_ID_HEX = 12  # 48 bits: unique among a deployment's keys, short enough to read in a log
@@ -32,6 +34,7 @@ class ApiKey:
     previous_webhook_secret: str = ""  # still verifies until `previous_until`
     previous_until: datetime | None = None
     revoked_at: datetime | None = None
+    limits: KeyLimits = field(default_factory=KeyLimits)  # its own limits, prices, webhook
 
     @property
     def active(self) -> bool:

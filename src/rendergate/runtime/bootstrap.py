@@ -47,6 +47,7 @@ from rendergate.store.events import SqlEventLog
 from rendergate.store.gauges import SqlGauges
 from rendergate.store.idempotency import SqlIdempotency
 from rendergate.store.keys import KeyStore
+from rendergate.store.limits import SqlAdmission
 from rendergate.store.presets import SqlPresetStore
 from rendergate.store.sql import SqlTaskStore, create_engine, migrate
 from rendergate.store.usage_reads import SqlUsage
@@ -152,7 +153,7 @@ def _apps_and_presets(
 
 def _sql_parts(engine: AsyncEngine, write_turn: WriteTurn) -> dict[str, Any]:
     """What only the SQL store keeps: Idempotency-Keys, event logs, deliveries, gauges,
-    presets."""
+    presets, batches, the counts of key limits."""
     return {
         "claims": SqlIdempotency(engine),
         "gauges": SqlGauges(engine),
@@ -161,6 +162,7 @@ def _sql_parts(engine: AsyncEngine, write_turn: WriteTurn) -> dict[str, Any]:
         "presets": SqlPresetStore(engine),
         "batches": SqlBatchStore(engine, write_turn),
         "usage": SqlUsage(engine),
+        "admission": SqlAdmission(engine, write_turn),
     }
 
 

@@ -1,85 +1,120 @@
 """What a create must pass, beyond its inputs, before anything is stored: its API key's
 limits, and where its webhooks may go.
 
-The rate limit counts creates in this API process (a sliding minute per key): behind N
-API processes a key gets up to N times it. A create refused after the limits are checked
-(its images are read last, so that a key over its limits costs no decoding) is not
-counted. The in-flight and daily limits count the key's tasks in the database, so they
-hold across processes; creates racing each other can pass them by as many as race.
+A key's limits are its own where it has them (`rendergate keys limits`), else the
+settings'; read from the key ring (services/keys.py), so a change is in force within its
+REFRESH_S (2 s) in every API process. They are checked twice: quickly before the images
+are decoded (a key over its limits costs no decoding), and for good in the transaction
+that adds the task rows (store/limits.py), where creates racing each other are counted one
+after another, in one process or many. A refused create stores nothing. A create refused
+for the key's budget tells its account webhook once a month (usage.budget_reached).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, time, timedelta
+from datetime import datetime
+from typing import Protocol
 
+import structlog
 from pydantic import SecretStr
 
 from rendergate.config.settings import Settings
-from rendergate.domain.errors import InvalidInput, LimitReached
+from rendergate.domain.errors import BudgetReached, InvalidInput
+from rendergate.domain.limits import Adding, KeyLimits, Usage, refusal
+from rendergate.services.keys import KeyRing
 from rendergate.services.ports import Fetcher
-from rendergate.services.rates import CreateRates
-from rendergate.store.base import TaskStore
+from rendergate.store.base import AlongWrite
 
-IN_FLIGHT_RETRY_S = 10  # when a task in flight may have finished: a guess, said as one
+log = structlog.get_logger(__name__)
+
+
+class KeyAdmission(Protocol):
+    """Where a key's usage is counted (store/limits.py's SqlAdmission)."""
+
+    async def measure(
+        self, owner: str, limits: KeyLimits, adding: Adding, *, now: datetime, currency: str
+    ) -> Usage: ...
+
+    def admitting(
+        self,
+        owner: str,
+        limits: KeyLimits,
+        adding: Adding,
+        *,
+        clock: Callable[[], datetime],
+        currency: str,
+    ) -> AlongWrite | None: ...
+
+    async def tell_reached(
+        self, owner: str, limits: KeyLimits, *, now: datetime, currency: str
+    ) -> bool: ...
+
+
+class NoAdmission:
+    """A store that counts nothing (the memory store of tests): every create fits."""
+
+    async def measure(
+        self, owner: str, limits: KeyLimits, adding: Adding, *, now: datetime, currency: str
+    ) -> Usage:
+        return Usage(in_flight=0, today=0, last_minute=0)
+
+    def admitting(
+        self,
+        owner: str,
+        limits: KeyLimits,
+        adding: Adding,
+        *,
+        clock: Callable[[], datetime],
+        currency: str,
+    ) -> AlongWrite | None:
+        return None
+
+    async def tell_reached(
+        self, owner: str, limits: KeyLimits, *, now: datetime, currency: str
+    ) -> bool:
+        return False
+
+
+async def key_limits(owner: str, keys: KeyRing, settings: Settings) -> KeyLimits:
+    """The key's own limits over the settings' defaults (open mode: the defaults)."""
+    defaults = KeyLimits(
+        rate_per_minute=settings.rate_limit_per_minute,
+        max_in_flight=settings.max_in_flight_per_key,
+        daily_tasks=settings.daily_tasks_per_key,
+    )
+    key = (await keys.active()).get(owner) if owner else None
+    return (key.limits if key is not None else KeyLimits()).over(defaults)
 
 
 @contextlib.asynccontextmanager
 async def within_limits(
     owner: str,
+    limits: KeyLimits,
+    adding: Adding,
     *,
+    admission: KeyAdmission,
     settings: Settings,
-    store: TaskStore,
-    rates: CreateRates,
     clock: Callable[[], datetime],
-    count: int = 1,
-) -> AsyncIterator[None]:
-    """Checks the key's limits for `count` new tasks (a batch's members) and counts them
-    against its rate; creates that fail inside the block (refused for their input, say)
-    are given back."""
-    await _check_counts(owner, settings=settings, store=store, clock=clock, count=count)
-    per_minute = settings.rate_limit_per_minute
-    stamp = rates.take(owner, per_minute, count) if per_minute else None
+) -> AsyncIterator[AlongWrite | None]:
+    """Refuses the create (LimitReached) if its `adding` would pass the key's limits now;
+    inside, gives the check to run again in the transaction adding its rows."""
+    currency, now = settings.currency, clock()
     try:
-        yield
-    except BaseException:
-        if stamp is not None:
-            rates.give_back(owner, stamp, count)
+        if limits.limiting:
+            usage = await admission.measure(owner, limits, adding, now=now, currency=currency)
+            refused = refusal(limits, usage, adding, now=now, currency=currency)
+            if refused is not None:
+                raise refused
+        yield admission.admitting(owner, limits, adding, clock=clock, currency=currency)
+    except BudgetReached:
+        if limits.account_webhook:
+            try:
+                await admission.tell_reached(owner, limits, now=now, currency=currency)
+            except Exception:  # the refusal stands; the alert is a courtesy
+                log.exception("telling usage.budget_reached failed", key_id=owner)
         raise
-
-
-async def _check_counts(
-    owner: str,
-    *,
-    settings: Settings,
-    store: TaskStore,
-    clock: Callable[[], datetime],
-    count: int,
-) -> None:
-    """The limits counted in the database: tasks in flight, and created today."""
-    if settings.max_in_flight_per_key:
-        cap = settings.max_in_flight_per_key
-        unfinished = await store.count_owned(owner, unfinished=True)
-        if unfinished + count > cap:
-            more = f"; these {count} tasks do not fit" if count > 1 else ""
-            raise LimitReached(
-                f"this key has {unfinished} unfinished tasks, its limit of tasks in flight "
-                f"is {cap}{more}; wait for one to finish",
-                retry_after_s=IN_FLIGHT_RETRY_S,
-            )
-    if settings.daily_tasks_per_key:
-        quota, now = settings.daily_tasks_per_key, clock()
-        midnight = datetime.combine(now.date(), time(), tzinfo=now.tzinfo)
-        created = await store.count_owned(owner, since=midnight)
-        if created + count > quota:
-            tomorrow = midnight + timedelta(days=1)
-            raise LimitReached(
-                f"this key has created {created} tasks today, its daily limit (UTC days) "
-                f"is {quota}" + (f"; these {count} tasks do not fit" if count > 1 else ""),
-                retry_after_s=math.ceil((tomorrow - now).total_seconds()),
-            )
 
 
 async def check_push(

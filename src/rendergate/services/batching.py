@@ -9,12 +9,12 @@ seed plus k. Each image and the reference are decoded once, however many members
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -29,10 +29,11 @@ from rendergate.domain.batches import (
 )
 from rendergate.domain.chains import ThenStep
 from rendergate.domain.errors import UnknownApp
+from rendergate.domain.limits import Adding
 from rendergate.domain.task import Membership, ResultRef, Skip, Task
 from rendergate.imaging.inputs import CheckedImage
 from rendergate.providers import registry
-from rendergate.services.admission import check_push, within_limits
+from rendergate.services.admission import check_push, key_limits
 from rendergate.services.chains import checked_then
 from rendergate.services.create_checks import (
     Upload,
@@ -45,10 +46,12 @@ from rendergate.services.creating import (
     RANDOM_SEEDS,
     Creating,
     NewTask,
+    admitted,
     all_of,
     charge_of,
     new_row,
     new_task_id,
+    within_key_limits,
 )
 from rendergate.services.routing import RunsHere
 from rendergate.store.base import AlongWrite, BatchStore, TaskIdTaken
@@ -119,10 +122,11 @@ async def create_batch(
         raise UnknownApp(f"unknown type {template.app!r}; known types: {known}", field="type")
     here = RunsHere(creating.providers, creating.settings)
     provider, skipped = here.first_route(app)
+    limits = await key_limits(owner, creating.keys, creating.settings)
     template = dataclasses.replace(
         template,
         then=checked_then(request.then, here, creating.apps),
-        charge=charge_of(template, app, creating.settings.currency),
+        charge=charge_of(template, app, creating.settings.currency, limits.prices),
     )
     views = [await _view_request(template, view, creating, owner) for view in request.views]
     views = [checked_fields(view, app, creating.settings) for view in views]
@@ -134,13 +138,14 @@ async def create_batch(
         webhook_secret=creating.settings.webhook_secret,
         owner=owner,
     )
-    limits = _within_limits(owner, creating, count=len(views) * request.variations)
-    async with limits:
+    count = len(views) * request.variations
+    each = template.charge.amount if template.charge else Decimal(0)
+    async with within_key_limits(owner, limits, Adding(count, each * count), creating) as admit:
         registry(creating.settings)[provider].check_params(views[0].params)
         checked = await _checked_images(views, creating.settings)
         batch = _batch_row(request, template, app, seed, owner, creating.clock())
         plan = _Plan(batch, app, (provider, skipped, owner), list(zip(views, checked, strict=True)))
-        batch, members, queued = await _store(plan, batching, along)
+        batch, members, queued = await _store(plan, batching, admitted(admit, along))
     log.info("batch created", batch_id=batch.batch_id, members=len(members), app=app.name)
     if not queued:
         for task in members:
@@ -149,20 +154,6 @@ async def create_batch(
             except Exception:  # stored: the reconcile sweep queues it shortly
                 log.warning("queuing a batch member failed; reconcile will", task_id=task.task_id)
     return batch, members
-
-
-def _within_limits(
-    owner: str, creating: Creating, *, count: int
-) -> contextlib.AbstractAsyncContextManager[None]:
-    """The key's limits for `count` new tasks (services/admission.py)."""
-    return within_limits(
-        owner,
-        settings=creating.settings,
-        store=creating.store,
-        rates=creating.rates,
-        clock=creating.clock,
-        count=count,
-    )
 
 
 def _template(request: NewBatch) -> NewTask:

@@ -27,12 +27,12 @@ from rendergate.services.absent import (
     NoGauges,
     NoOrchestrator,
 )
+from rendergate.services.admission import KeyAdmission, NoAdmission
 from rendergate.services.cache import FinishedTasks
 from rendergate.services.changes import Changes
 from rendergate.services.keys import KeyRing
 from rendergate.services.metrics import Metrics
 from rendergate.services.ports import Fetcher, Orchestrator, Wake, WakeChannel
-from rendergate.services.rates import CreateRates
 from rendergate.services.usage import NoUsage, UsageSource
 from rendergate.store.base import (
     BatchStore,
@@ -163,7 +163,7 @@ class Services:
     streams: Slots = field(default_factory=lambda: Slots("event streams", None, 20, 10))
     keys: KeyRing = field(default_factory=KeyRing)  # no source: no key; open only if asked
     claims: ClaimStore = field(default_factory=NoClaims)  # Idempotency-Keys (SQL's table)
-    rates: CreateRates = field(default_factory=CreateRates)  # creates a minute, per key
+    admission: KeyAdmission = field(default_factory=NoAdmission)  # key limits (SQL's)
     changes: Changes = field(default_factory=Changes)  # which tasks changed (services/changes)
     metrics: Metrics = field(default_factory=Metrics)  # this process's Prometheus series
     gauges: GaugeSource = field(default_factory=NoGauges)  # the whole cluster, as the db knows

@@ -21,6 +21,7 @@ from rendergate.domain.chains import ThenStep
 from rendergate.domain.errors import (
     UnknownApp,
 )
+from rendergate.domain.limits import Adding, KeyLimits
 from rendergate.domain.money import Money
 from rendergate.domain.presets import BuiltinPresets
 from rendergate.domain.task import (
@@ -35,7 +36,7 @@ from rendergate.domain.task import (
 from rendergate.imaging.inputs import CheckedImage
 from rendergate.providers import registry
 from rendergate.providers.base import Provider
-from rendergate.services.admission import check_push, within_limits
+from rendergate.services.admission import KeyAdmission, check_push, key_limits, within_limits
 from rendergate.services.chains import checked_then
 from rendergate.services.create_checks import (
     Upload,
@@ -44,8 +45,8 @@ from rendergate.services.create_checks import (
     with_parent_image,
     with_preset,
 )
+from rendergate.services.keys import KeyRing
 from rendergate.services.ports import Fetcher, Orchestrator
-from rendergate.services.rates import CreateRates
 from rendergate.services.routing import RunsHere
 from rendergate.store.base import AlongWrite, PresetStore, TaskIdTaken, TaskStore
 
@@ -75,9 +76,13 @@ class NewTask:
     then: tuple[ThenStep, ...] = ()  # steps run on its result once it completes (chains.py)
 
 
-def charge_of(request: NewTask, app: AppSpec, currency: str) -> Money | None:
-    """What a render is charged: its preset's price, else its app's; None: no price."""
+def charge_of(
+    request: NewTask, app: AppSpec, currency: str, prices: Mapping[str, Decimal] | None = None
+) -> Money | None:
+    """What a render is charged: its key's price for the app (`prices`), else its preset's,
+    else its app's; None: no price."""
     price = request.price if request.price is not None else app.price
+    price = (prices or {}).get(app.name, price)
     return None if price is None else Money(price, currency)
 
 
@@ -97,7 +102,8 @@ class Creating:
     blobs: BlobStore
     orchestrator: Orchestrator
     fetcher: Fetcher  # vets its webhook URL
-    rates: CreateRates
+    keys: KeyRing  # each key's own limits and prices
+    admission: KeyAdmission  # counts a key's usage against them
     clock: Callable[[], datetime]
     presets: PresetStore
     builtin_presets: BuiltinPresets
@@ -121,10 +127,11 @@ async def create_task(
         raise UnknownApp(f"unknown type {request.app!r}; known types: {known}", field="type")
     here = RunsHere(creating.providers, settings)
     provider, skipped = here.first_route(app)
+    limits = await key_limits(owner, creating.keys, settings)
     request = dataclasses.replace(
         request,
         then=checked_then(request.then, here, apps),
-        charge=charge_of(request, app, settings.currency),
+        charge=charge_of(request, app, settings.currency, limits.prices),
     )
     if request.parent is not None:
         request = await with_parent_image(request, request.parent, creating, owner)
@@ -135,14 +142,14 @@ async def create_task(
         webhook_secret=settings.webhook_secret,
         owner=owner,
     )
-    limits = within_limits(
-        owner, settings=settings, store=creating.store, rates=creating.rates, clock=creating.clock
-    )
-    async with limits:  # a create that fails in here is not counted
+    adding = Adding(1, request.charge.amount if request.charge else Decimal(0))
+    async with within_key_limits(owner, limits, adding, creating) as admit:
         registry(settings)[provider].check_params(request.params)
         checked = [(u.role, await check_upload(u, settings)) for u in request.uploads]
         route = (provider, skipped, owner)
-        task, queued = await _store_new(request, route, checked, creating, along=along)
+        task, queued = await _store_new(
+            request, route, checked, creating, along=admitted(admit, along)
+        )
     log.info("task created", task_id=task.task_id, app=app.name)
     if not queued:
         try:
@@ -150,6 +157,30 @@ async def create_task(
         except Exception:  # the task is stored: the reconcile sweep queues it shortly
             log.warning("queuing the new task failed; reconcile will", task_id=task.task_id)
     return task
+
+
+def within_key_limits(
+    owner: str, limits: KeyLimits, adding: Adding, creating: Creating
+) -> contextlib.AbstractAsyncContextManager[AlongWrite | None]:
+    """The key's limits for `adding` (services/admission.py)."""
+    return within_limits(
+        owner,
+        limits,
+        adding,
+        admission=creating.admission,
+        settings=creating.settings,
+        clock=creating.clock,
+    )
+
+
+def admitted(
+    admit: AlongWrite | None, along: Callable[[int], AlongWrite] | None
+) -> Callable[[int], AlongWrite] | None:
+    """`along` with the limits' check first, in the same transaction."""
+    if admit is None:
+        return along
+    check = admit
+    return lambda row_id: all_of([check, *([along(row_id)] if along else [])])
 
 
 async def _store_new(

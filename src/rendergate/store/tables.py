@@ -19,6 +19,8 @@ metadata = sa.MetaData(
 )
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
 class Micros(sa.TypeDecorator[Decimal]):
     """Money as whole millionths in a BIGINT: exact on SQLite too, whose NUMERIC is a float
     (sums of 0.1s drift); read back as a Decimal. Amounts have at most six places
@@ -148,6 +150,23 @@ api_keys = sa.Table(
     sa.Column("previous_until", UTCDateTime, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
+    # its own limits (domain/limits.py); null: the settings' default
+    sa.Column("rate_per_minute", sa.Integer, nullable=True),
+    sa.Column("max_in_flight", sa.Integer, nullable=True),
+    sa.Column("daily_tasks", sa.Integer, nullable=True),
+    sa.Column("monthly_budget", AMOUNT, nullable=True),  # null: no budget
+    sa.Column("prices", JSONType, nullable=False, server_default=sa.text("'{}'")),  # app: "1.50"
+    sa.Column("account_webhook", sa.Text, nullable=False, server_default=""),
+)
+
+
+account_alerts = sa.Table(
+    "account_alerts",  # each account event told, once a key and period (usage.budget_low)
+    metadata,
+    sa.Column("owner", sa.String(32), primary_key=True),
+    sa.Column("event", sa.String(32), primary_key=True),
+    sa.Column("period", sa.String(16), primary_key=True),  # "2026-12": the budget's month
+    sa.Column("created_at", UTCDateTime, nullable=False),
 )
 
 
