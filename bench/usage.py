@@ -41,8 +41,8 @@ INSERT INTO tasks (task_id, app, provider, angle, params, inputs, status, progre
     error_message, error_kind, attempts, owner, preset, charge_amount, charge_currency,
     refunded, spent_amount, spent_currency, version, created_at, updated_at)
 SELECT 1099511627776 + i, app, 'runninghub', '', '{}', '{}', status, 100, '[]', '', '', 1,
-    owner, preset, 2.00, 'CNY', status = 'failed',
-    CASE WHEN status = 'completed' THEN 0.17 ELSE 0 END, 'CNY', 1, at, at
+    owner, preset, 2000000, 'CNY', status = 'failed',
+    CASE WHEN status = 'completed' THEN 170000 ELSE 0 END, 'CNY', 1, at, at
 FROM (
     SELECT i,
         CASE WHEN i % 2 = 0 THEN :busy ELSE 'key' || lpad((i % (:keys - 1))::text, 29, '0') END
@@ -132,7 +132,9 @@ def check_same(report: UsageReport, rows: list[Any], group: str) -> None:
         (line.group[group], *(getattr(line, name) for name in figures + amounts))
         for line in report.lines
     ]
-    theirs = [(str(row[0]), *row[1:6], *(Decimal(row[n]) for n in (6, 7, 8))) for row in rows]
+    theirs = [  # amounts are stored in whole millionths (store/tables.py Micros)
+        (str(row[0]), *row[1:6], *(Decimal(row[n]).scaleb(-6) for n in (6, 7, 8))) for row in rows
+    ]
     if ours != theirs:
         raise BenchError(
             f"the rollup and the tasks disagree by {group}: {ours[:2]} vs {theirs[:2]}"

@@ -319,3 +319,21 @@ async def test_an_apps_form_is_built_from_its_declared_params(
     assert answer.status == 201, await answer.text()
     sent = (await answer.json())["data"]["params"]
     assert sent == {"steps": 12, "mood": "dusk", "hdr": False}, sent
+
+
+async def test_the_page_shows_the_keys_month_in_money(
+    server: RunningServer, browser: Browser
+) -> None:
+    """A render at the app's price (fake_priced: 2.00) shows in "This month" as money."""
+    seen = await visit(browser, server.url)
+    page = seen.page
+    await expect(page.locator("#month")).to_have_text("This month: no renders")
+    await seen.fill_form(app="fake_priced", params={"fake": {"polls": 1}})
+    answer = await seen.render()
+    assert answer.status == 201, await answer.text()
+    await expect(page.locator("#task-status")).to_have_text("Done", timeout=LONG)
+    await expect(page.locator("#month")).to_have_text(
+        "This month: 1 render, ¥2.00 charged", timeout=LONG
+    )
+    await expect(page.locator("#task-cost")).to_have_text("nothing billed; charged ¥2.00")
+    seen.assert_clean()

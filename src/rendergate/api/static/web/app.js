@@ -14,7 +14,15 @@ import {
   showError,
   TERMINAL,
 } from "./api.js";
-import { formatCost, openTask, rememberScreenshot, setUpTaskView, statusText, watchTasks } from "./task.js";
+import {
+  formatCost,
+  formatMoney,
+  openTask,
+  rememberScreenshot,
+  setUpTaskView,
+  statusText,
+  watchTasks,
+} from "./task.js";
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 10;
@@ -32,6 +40,7 @@ function setUpKey() {
     event.preventDefault();
     saveKey(input.value.trim());
     loadRecent(false);
+loadMonth();
   });
   $("key-forget").addEventListener("click", () => {
     input.value = "";
@@ -240,6 +249,22 @@ async function loadThumb(task, box) {
   }
 }
 
+/** "This month: 12 renders, ¥24.00 charged": the key's usage since the 1st (GET /usage). */
+async function loadMonth() {
+  let usage;
+  try {
+    usage = await apiData("/usage?group_by=app");
+  } catch {
+    $("month").textContent = "";  // the page works without it
+    return;
+  }
+  const said = usage.totals.filter((total) => total.tasks > 0).map((total) => {
+    const renders = `${total.tasks} render${total.tasks === 1 ? "" : "s"}`;
+    return `${renders}, ${formatMoney(total.charge.net, total.currency)} charged`;
+  });
+  $("month").textContent = `This month: ${said.join("; ") || "no renders"}`;
+}
+
 async function loadRecent(more) {
   const query = new URLSearchParams({ limit: String(PAGE) });
   if (more && cursor) query.set("cursor", cursor);
@@ -274,7 +299,14 @@ chooseApp();
 setUpCreate();
 setUpParams();
 setUpTaskView();
-watchTasks({ changed: updateCard, finished: () => loadRecent(false) });
+watchTasks({
+  changed: updateCard,
+  finished: () => {
+    loadRecent(false);
+    loadMonth();
+  },
+});
 $("refresh").addEventListener("click", () => loadRecent(false));
 $("more").addEventListener("click", () => loadRecent(true));
 loadRecent(false);
+loadMonth();
