@@ -237,3 +237,29 @@ async def test_the_sdk_sends_steps_by_name_or_in_full(server: RunningServer) -> 
         with pytest.raises(InvalidRequest) as refused:
             await client.create(make_scene(64, 48), then=["nope"])
         assert refused.value.detail[0]["loc"] == ["body", "then.0.type"]
+
+
+async def test_a_chains_cost_is_the_sum_of_its_tasks(server: RunningServer) -> None:
+    """fake_priced (2.00) then upscale (no price): the first task's chain_cost adds its
+    steps' charges and costs; a task without steps has none."""
+    body = {
+        "type": "fake_priced",
+        "image_base64": B64,
+        "params": {"fake": {"polls": 1}},
+        "then": [{"type": "upscale"}],
+    }
+    async with server.http.post(f"{server.url}/tasks", json=body) as response:
+        assert response.status == 201, await response.text()
+        first = (await response.json())["data"]
+    step = (await finished_child(server, first))["task_id"]
+    async with server.http.get(f"{server.url}/tasks/{first['task_id']}") as response:
+        task = (await response.json())["data"]
+    assert task["chain_cost"] == {
+        "amount": "0.00",  # the fake and the local engine cost nothing upstream
+        "currency": "CNY",
+        "estimated": False,
+        "unknown": 0,
+        "charged": "2.00",
+    }
+    async with server.http.get(f"{server.url}/tasks/{step}") as response:
+        assert (await response.json())["data"]["chain_cost"] is None

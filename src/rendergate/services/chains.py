@@ -7,8 +7,8 @@ import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 
 from rendergate.domain.apps import AppSpec
-from rendergate.domain.chains import ThenStep
-from rendergate.domain.errors import InvalidInput, UnknownApp
+from rendergate.domain.chains import MAX_STEPS, ThenStep, next_step_of
+from rendergate.domain.errors import InvalidInput, TaskNotFound, UnknownApp
 from rendergate.domain.task import Task, TaskStatus
 from rendergate.domain.values import check_value
 from rendergate.providers import registry
@@ -60,3 +60,19 @@ async def children_of(tasks: Sequence[Task], store: TaskStore) -> dict[int, list
     """Each task's children, in one query; only a completed task has a result to take."""
     completed = [task.task_id for task in tasks if task.status is TaskStatus.COMPLETED]
     return await store.children(completed) if completed else {}
+
+
+async def chain_of(task: Task, store: TaskStore) -> tuple[Task, ...]:
+    """`task` and the tasks of the `then` steps made after it so far, in order: what a
+    chain's cost adds up."""
+    chain, current = [task], task
+    for _ in range(MAX_STEPS):
+        step = next_step_of(current)
+        if step is None:
+            break
+        try:
+            current = await store.get(step)
+        except TaskNotFound:  # not made yet
+            break
+        chain.append(current)
+    return tuple(chain)

@@ -90,6 +90,11 @@ class TaskPublic(BaseModel):
     cost: CostPublic | None = Field(
         None, description="What it cost upstream, once finished; null until then."
     )
+    chain_cost: dict[str, Any] | None = Field(
+        None,
+        description="For a task with `then` steps (GET /tasks/{id} only): its chain's costs "
+        "added up, {amount, currency, estimated, unknown, charged}, over the steps made so far.",
+    )
     charge: ChargePublic | None = Field(
         None, description="What its key was charged (its app's or preset's price); null: none."
     )
@@ -144,6 +149,7 @@ def present_task(
     base: str,
     result: bytes | ResultLost | None = None,
     children: Sequence[int] | None = None,
+    chain_cost: dict[str, Any] | None = None,
 ) -> TaskPublic:
     """The public shape of any stored task, whatever its row holds: text that is not valid
     Unicode and values nested too deeply to encode are mended, never a 500 (values.py). A
@@ -183,6 +189,7 @@ def present_task(
         preset=task.preset,
         preset_version=task.preset_version,
         **_links(task, children),
+        chain_cost=chain_cost,
         created_at=task.created_at,
         updated_at=task.updated_at,
         finished_at=task.finished_at,

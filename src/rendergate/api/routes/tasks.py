@@ -24,7 +24,8 @@ from rendergate.api.schemas import Envelope, TaskList
 from rendergate.domain.media import extension_of
 from rendergate.domain.task import MAX_SAFE_INTEGER, TaskStatus
 from rendergate.services import tasks as use_cases
-from rendergate.services.chains import children_of
+from rendergate.services.batch_public import total_cost
+from rendergate.services.chains import chain_of, children_of
 from rendergate.services.context import Services
 from rendergate.services.creating import Creating, NewTask
 from rendergate.services.creating import create_task as create
@@ -179,8 +180,10 @@ async def get_task(
     if include_base64 and task.status is TaskStatus.COMPLETED and not task.files_expired_at:
         result = await use_cases.result_or_loss(task, blobs=services.blobs)
     children = (await children_of([task], services.store)).get(task_id, [])
-    response = envelope(present_task(task, base=base, result=result, children=children))
-    if not include_base64 and task.status.is_terminal:
+    chain = total_cost(await chain_of(task, services.store)) if task.then else None
+    public = present_task(task, base=base, result=result, children=children, chain_cost=chain)
+    response = envelope(public)
+    if not include_base64 and task.status.is_terminal and not task.then:  # a chain's cost moves
         request.app.state.finished_bodies.put((task_id, base), (task.version, bytes(response.body)))
     return response
 
