@@ -21,9 +21,11 @@ import pytest
 import sqlalchemy as sa
 from dbos import DBOS
 from sqlalchemy.ext.asyncio import create_async_engine
+from test_key_limits import make_key
 
 from rendergate.config.settings import Settings
 from rendergate.domain.errors import ConfigError
+from rendergate.domain.limits import KeyLimits
 from rendergate.runtime import recovery
 from rendergate.runtime.bootstrap import open_services
 from rendergate.runtime.dbos_setup import migrate_system_database
@@ -363,3 +365,36 @@ async def test_a_stopping_worker_finishes_its_submit_and_hands_the_task_on(
             task = await api.wait_finished(task_id, timeout_s=30)
     assert task["status"] == "completed" and task["attempts"] == 1, task
     assert len(emulator.tasks) == 1  # not submitted again
+
+
+@pytest.mark.parametrize(
+    "limits", [KeyLimits(max_in_flight=5), KeyLimits(rate_per_minute=5)], ids=["in-flight", "rate"]
+)
+async def test_a_keys_limit_holds_across_two_api_processes(
+    cluster: Settings, limits: KeyLimits
+) -> None:
+    """Two API processes (each its own engine, pool and key ring: nothing shared but the
+    database) take 50 creates of one key at once, 25 each, against a limit of 5: exactly 5
+    are stored, whichever process took them."""
+    image = base64.b64encode(make_scene(48, 32)).decode()
+    reference = base64.b64encode(make_reference()).decode()
+    body = {"type": "su_render", "image_base64": image, "reference_base64": reference}
+    async with serve(cluster, worker=False) as one, serve(cluster, worker=False) as two:
+        token, _ = await make_key(cluster, limits)  # once the first has migrated the tables
+        headers = {"Authorization": f"Bearer {token}"}
+        for api in (one, two):
+            api.services.keys.refresh()
+
+        async def create(api: Any) -> int:
+            async with api.http.post(f"{api.url}/tasks", json=body, headers=headers) as answer:
+                return int(answer.status)
+
+        statuses = await asyncio.gather(*(create(api) for api in [one, two] * 25))
+    assert sorted(statuses) == [201] * 5 + [429] * 45, statuses
+    engine = create_async_engine(str(cluster.database_url))
+    try:
+        async with engine.connect() as connection:
+            count = sa.select(sa.func.count()).select_from(tasks)
+            assert (await connection.execute(count)).scalar() == 5
+    finally:
+        await engine.dispose()
