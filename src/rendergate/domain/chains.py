@@ -28,6 +28,10 @@ class ThenStep:
     app: str
     params: Mapping[str, Any] = field(default_factory=dict)
 
+    def as_json(self) -> dict[str, Any]:
+        """The step as a create gives it and the rows keep it: {type, params}."""
+        return {"type": self.app, "params": dict(self.params)}
+
 
 def parse_then(raw: object) -> tuple[ThenStep, ...]:
     """A create's `then` as given: a list of at most MAX_STEPS `{type, params}` objects.

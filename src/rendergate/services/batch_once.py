@@ -35,7 +35,7 @@ def batch_fingerprint(request: NewBatch) -> str:
         "variations": request.variations,
         "seed": request.seed,
         "name": request.name,
-        "then": [{"type": s.app, "params": dict(s.params)} for s in request.then],
+        "then": [step.as_json() for step in request.then],
         "webhook_url": request.webhook_url,
         "webhook_events": sorted(request.webhook_events),
     }

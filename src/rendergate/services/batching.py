@@ -214,7 +214,7 @@ def _batch_row(
         seed=seed,
         variations=request.variations,
         angles=tuple(view.angle for view in request.views),
-        then=tuple({"type": s.app, "params": dict(s.params)} for s in template.then),
+        then=tuple(step.as_json() for step in template.then),
         webhook_url=request.webhook_url,
         link_base=request.link_base,
         created_at=now,

@@ -65,7 +65,7 @@ def to_row(task: Task) -> dict[str, Any]:
         "files_expired_at": task.files_expired_at,
         **_member_to_row(task.member),
         **_money_to_row(task),
-        "then_steps": [{"type": s.app, "params": dict(s.params)} for s in task.then] or None,
+        "then_steps": [step.as_json() for step in task.then] or None,
         "skipped": [{"provider": s.provider, "reason": s.reason} for s in task.skipped],
         "version": task.version,
         "created_at": task.created_at,
