@@ -20,7 +20,7 @@ import structlog
 from rendergate.config.settings import Settings
 from rendergate.domain.batches import Batch, BatchStatus, Summary, summarize
 from rendergate.domain.errors import InvalidTransition
-from rendergate.domain.events import Delivery, DeliveryState, EventType
+from rendergate.domain.events import Delivery, EventType
 from rendergate.domain.task import Task, TaskStatus
 from rendergate.services.batch_public import BatchPublic, present_batch
 from rendergate.services.changes import Changes
@@ -30,7 +30,7 @@ from rendergate.services.rerunning import Rerun, Rerunning, rerun_request
 from rendergate.services.tasks import Cancelling, cancel_task, decode_cursor, encode_page
 from rendergate.store.base import BatchPage, BatchStore, Page
 from rendergate.store.codec import delivery_to_row
-from rendergate.store.events import new_delivery_id
+from rendergate.store.events import message_delivery
 
 log = structlog.get_logger(__name__)
 
@@ -135,18 +135,13 @@ def _end_delivery(batch: Batch, summary: Summary, now: datetime, base: str) -> D
     ended = dataclasses.replace(batch, ended=summary.status, ended_at=now)
     event = EventType(f"batch.{summary.status.value}")
     data = present_batch(ended, summary, base=base).model_dump(mode="json")
-    body = {"type": event.value, "timestamp": now.isoformat(), "data": data}
-    return Delivery(
-        delivery_id=new_delivery_id(),
-        task_id=batch.batch_id,
+    return message_delivery(
+        subject=batch.batch_id,
         owner=batch.owner,
         event=event,
-        version=0,
         url=batch.webhook_url,
-        state=DeliveryState.PENDING,
-        created_at=now,
-        next_at=now,
-        body=body,
+        data=data,
+        now=now,
     )
 
 

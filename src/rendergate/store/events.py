@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -108,3 +109,22 @@ class SqlEventLog:
         async with self._engine.connect() as connection:
             raw = (await connection.execute(query)).scalar_one_or_none()
         return None if raw is None else from_snapshot(raw)
+
+
+def message_delivery(
+    *, subject: int, owner: str, event: EventType, url: str, data: Any, now: datetime
+) -> Delivery:
+    """A delivery that carries its whole message, due at once: an event with no task version
+    to render it from (a batch's end; an account's, `subject` 0)."""
+    return Delivery(
+        delivery_id=new_delivery_id(),
+        task_id=subject,
+        owner=owner,
+        event=event,
+        version=0,
+        url=url,
+        state=DeliveryState.PENDING,
+        created_at=now,
+        next_at=now,
+        body={"type": event.value, "timestamp": now.isoformat(), "data": data},
+    )

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rendergate.domain.events import Delivery, DeliveryState, EventType
+from rendergate.domain.events import Delivery, EventType
 from rendergate.domain.limits import (
     WINDOW_S,
     Adding,
@@ -38,7 +38,7 @@ from rendergate.domain.money import Money
 from rendergate.domain.task import TERMINAL_STATUSES
 from rendergate.store.base import AlongWrite
 from rendergate.store.codec import delivery_to_row
-from rendergate.store.events import new_delivery_id
+from rendergate.store.events import message_delivery
 from rendergate.store.tables import account_alerts, deliveries, tasks, usage_daily
 
 WriteTurn = Any  # an asyncio.Lock on SQLite (SqlTaskStore.write_turn), else a no-op
@@ -164,18 +164,8 @@ def _delivery(
         "monthly_budget": money(limits.monthly_budget),
         "charged": money(usage.month_net),
     }
-    return Delivery(
-        delivery_id=new_delivery_id(),
-        task_id=0,  # none: an account's event
-        owner=owner,
-        event=event,
-        version=0,
-        url=limits.account_webhook,
-        state=DeliveryState.PENDING,
-        created_at=now,
-        next_at=now,
-        body={"type": event.value, "timestamp": now.isoformat(), "data": data},
-    )
+    url = limits.account_webhook
+    return message_delivery(subject=0, owner=owner, event=event, url=url, data=data, now=now)
 
 
 class SqlAdmission:
