@@ -18,10 +18,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from rendergate.domain.money import Money, zero
+from rendergate.domain.money import Money, figure, zero
 from rendergate.domain.task import Task, TaskStatus
 
 MS_PER_HOUR = Decimal(3_600_000)
@@ -89,12 +89,6 @@ def _timed(
 
 
 def _decimal(value: Any) -> Decimal | None:
-    """A provider's figure as a Decimal (they send numbers, strings or null); None if absent
-    or not a finite non-negative number."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() and number >= 0 else None
+    """A provider's figure, if a non-negative number (money.figure)."""
+    number = figure(value)
+    return number if number is not None and number >= 0 else None

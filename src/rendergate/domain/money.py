@@ -73,3 +73,16 @@ def check_currency(code: str) -> str:
             f"a currency is three capital letters (ISO 4217), not {code!r}", field="currency"
         )
     return code
+
+
+def figure(value: object) -> Decimal | None:
+    """A provider's money or count as it sends it (a string, a number, null) as a Decimal;
+    None when absent or not a finite number. Through str(), so a JSON number becomes the
+    decimal it was written as, not a float's."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None

@@ -4,10 +4,10 @@ a failure's reason, the cost, the balance, and which fresh output is an old one 
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from rendergate.domain.errors import Fault, ProviderRejected
+from rendergate.domain.money import figure
 from rendergate.providers.base import Balance, JobRequest, OutputRef
 from rendergate.providers.kit import binding_values
 
@@ -64,19 +64,7 @@ def balance(account: dict[str, Any]) -> Balance:
     """accountStatus's remainCoins and remainMoney (strings, or null) as decimals."""
     currency = account.get("currency")
     return Balance(
-        coins=_decimal(account.get("remainCoins")),
-        money=_decimal(account.get("remainMoney")),
+        coins=figure(account.get("remainCoins")),
+        money=figure(account.get("remainMoney")),
         currency=str(currency) if currency else None,
     )
-
-
-def _decimal(value: Any) -> Decimal | None:
-    """A figure RunningHub sends as a string (or a number); None when absent or unreadable.
-    Through str(), so a JSON number becomes the decimal it was written as."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        return None
-    return amount if amount.is_finite() else None
