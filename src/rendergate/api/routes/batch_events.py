@@ -7,26 +7,24 @@ import contextlib
 import functools
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from rendergate.api.deps import CallerDep, ServicesDep
 from rendergate.api.examples import KEY_OR_OPEN, errors
 from rendergate.api.present import base_url
+from rendergate.api.routes.batches import BatchId
 from rendergate.api.routes.events import HeldStream
 from rendergate.domain.batches import Summary
-from rendergate.domain.task import MAX_SAFE_INTEGER, Task
+from rendergate.domain.task import Task
 from rendergate.services import batches as use_cases
 from rendergate.services.changes import Changes
 from rendergate.services.presenting import present_task
 from rendergate.store.base import BatchStore
 
 router = APIRouter(prefix="/batches", tags=["batches"])
-BatchId = Annotated[
-    int, Path(ge=0, le=MAX_SAFE_INTEGER, description="The id POST /batches returned.")
-]
 HEARTBEAT_S = 10.0
 DESCRIPTION = """Each member's changes as they happen (`event` task.submitted,
 task.processing, task.progress, task.completed, task.failed or task.canceled, `data` the
