@@ -110,3 +110,20 @@ async def test_another_keys_batch_is_not_found(settings: Settings, server: Runni
     assert (await call(server, "GET", "/batches", bob))[1]["data"]["batches"] == []
     status, mine, _ = await call(server, "GET", f"/batches/{batch_id}", alice)
     assert status == 200 and mine["data"]["tasks"][0]["status"] in ("submitted", "processing")
+
+
+async def test_batches_are_listed_newest_first_page_by_page(server: RunningServer) -> None:
+    made = []
+    for _ in range(3):
+        status, answer, _ = await call(server, "POST", "/batches", json=body(1))
+        assert status == 201, answer
+        made.append(answer["data"]["batch_id"])
+    status, first, _ = await call(server, "GET", "/batches?limit=2")
+    assert status == 200 and first["data"]["next_cursor"], first
+    cursor = first["data"]["next_cursor"]
+    status, second, _ = await call(server, "GET", f"/batches?limit=2&cursor={cursor}")
+    assert status == 200 and second["data"]["next_cursor"] is None, second
+    listed = [b["batch_id"] for b in first["data"]["batches"] + second["data"]["batches"]]
+    assert listed == made[::-1]  # newest first, each once
+    status, refused, _ = await call(server, "GET", "/batches?cursor=nonsense")
+    assert status == 422 and refused["detail"][0]["loc"] == ["query", "cursor"], refused

@@ -20,6 +20,7 @@ from rendergate.domain.errors import BatchNotFound
 from rendergate.domain.task import Task
 from rendergate.store.base import AlongWrite, BatchPage
 from rendergate.store.codec import from_row
+from rendergate.store.sql import older_than
 from rendergate.store.tables import batches, deliveries, tasks
 
 WriteTurn = Any  # an asyncio.Lock on SQLite (SqlTaskStore.write_turn), else a no-op
@@ -104,15 +105,7 @@ class SqlBatchStore:
         if owner is not None:
             query = query.where(batches.c.owner == owner)
         if after is not None:
-            query = query.where(
-                sa.or_(
-                    batches.c.created_at < after.created_at,
-                    sa.and_(
-                        batches.c.created_at == after.created_at,
-                        batches.c.batch_id < after.batch_id,
-                    ),
-                )
-            )
+            query = query.where(older_than(batches.c.created_at, batches.c.batch_id, after))
         query = query.order_by(batches.c.created_at.desc(), batches.c.batch_id.desc())
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query.limit(limit))).mappings().all()

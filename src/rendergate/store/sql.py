@@ -23,7 +23,7 @@ from rendergate.domain.costing import Rates, settle
 from rendergate.domain.errors import TaskNotFound
 from rendergate.domain.task import MIN_TASK_ID, TERMINAL_STATUSES, Task, TaskStatus
 from rendergate.store import usage
-from rendergate.store.base import AlongWrite, Page, SchemaChange, TaskIdTaken
+from rendergate.store.base import AlongWrite, BatchPage, Page, SchemaChange, TaskIdTaken
 from rendergate.store.codec import from_row, to_row
 from rendergate.store.events import Changed, record_change
 from rendergate.store.tables import tasks
@@ -76,6 +76,16 @@ async def migrate(engine: AsyncEngine) -> SchemaChange:
         if engine.dialect.name == "postgresql":
             await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
         return await connection.run_sync(_upgrade)
+
+
+def older_than(created_at: Any, row_id: Any, page: Page | BatchPage) -> Any:
+    """A listing's next page, newest first: rows strictly older than `page`'s last, by
+    (created_at, id), so rows created in the same instant are neither skipped nor repeated."""
+    last_id = page.task_id if isinstance(page, Page) else page.batch_id
+    return sa.or_(
+        created_at < page.created_at,
+        sa.and_(created_at == page.created_at, row_id < last_id),
+    )
 
 
 class SqlTaskStore:
@@ -184,14 +194,7 @@ class SqlTaskStore:
         if owner is not None:
             query = query.where(tasks.c.owner == owner)
         if after is not None:
-            query = query.where(
-                sa.or_(
-                    tasks.c.created_at < after.created_at,
-                    sa.and_(
-                        tasks.c.created_at == after.created_at, tasks.c.task_id < after.task_id
-                    ),
-                )
-            )
+            query = query.where(older_than(tasks.c.created_at, tasks.c.task_id, after))
         query = query.order_by(tasks.c.created_at.desc(), tasks.c.task_id.desc()).limit(limit)
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
