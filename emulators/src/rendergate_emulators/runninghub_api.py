@@ -258,7 +258,8 @@ class RunningHubApi:
             personal=False,
             planned=script,
             queue_s=knobs.queue_s + self.rng.uniform(0, knobs.jitter_s),
-            run_s=knobs.run_s + self.rng.uniform(0, knobs.jitter_s),
+            run_s=knobs.run_s * self.rng.uniform(1 - knobs.run_spread, 1 + knobs.run_spread)
+            + self.rng.uniform(0, knobs.jitter_s),
             created_mono=time.monotonic(),
             created_wall=time.time(),
         )

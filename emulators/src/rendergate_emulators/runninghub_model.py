@@ -61,6 +61,7 @@ class HubKnobs:
     run_s: float = 20.0  # time spent RUNNING
     hold: bool = False  # tasks stay in their phase until advance() moves them (no timers)
     jitter_s: float = 0.0  # each phase gets uniform(0, jitter_s) more, per task
+    run_spread: float = 0.0  # RUNNING lasts run_s x uniform(1 - run_spread, 1 + run_spread)
     concurrency: int = 3  # QUEUED-or-RUNNING tasks the key may have (else 421/415)
     personal_queue_limit: int = 1000  # usePersonalQueue backlog (else 814)
     outputs_per_task: int = 1
@@ -92,6 +93,8 @@ class HubKnobs:
             checked[name] = _coerce(name, str(kind), value)
         if not 0.0 <= float(checked.get("fail_rate", self.fail_rate)) <= 1.0:
             raise ValueError("fail_rate must be within 0..1")
+        if not 0.0 <= float(checked.get("run_spread", self.run_spread)) < 1.0:
+            raise ValueError("run_spread must be within 0..1 (below 1)")
         if checked.get("broke_code", 812) not in (812, 416):
             raise ValueError("broke_code must be 812 or 416")
         money = checked.get("remain_money", "null")

@@ -134,9 +134,13 @@ class ReceivesWebhooks(Protocol):
         no state: the process receiving it may not be the one tracking the job."""
         ...
 
-    def heard(self, job: JobHandle) -> None:
-        """In the process tracking `job`: its webhook came (in any process)."""
-        ...
+
+@runtime_checkable
+class AnswersFromMemory(Protocol):
+    """A provider whose status calls cost nothing upstream (our own servers, the local
+    engine): the tracker asks it this often from the first poll, not on a plan."""
+
+    poll_interval_s: float
 
 
 @runtime_checkable
@@ -197,6 +201,11 @@ def cancel_capability(provider: object) -> Cancellable | None:
 def webhook_capability(provider: object) -> ReceivesWebhooks | None:
     """The provider as a ReceivesWebhooks, or None when it sends none."""
     return provider if isinstance(provider, ReceivesWebhooks) else None
+
+
+def poll_interval_capability(provider: object) -> float | None:
+    """How often a provider that answers from memory may be asked; None for any other."""
+    return provider.poll_interval_s if isinstance(provider, AnswersFromMemory) else None
 
 
 def job_count_capability(provider: object) -> CountsJobs | None:

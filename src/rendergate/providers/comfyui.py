@@ -61,6 +61,7 @@ PROMPT_IDS = uuid.UUID("3f0b7c52-8d0e-4a51-9a43-2b8f1f6d9c10")
 
 class ComfyUI:
     name = "comfyui"
+    poll_interval_s = POLL_AFTER_S  # AnswersFromMemory: the tracker asks from the start
 
     def __init__(
         self,

@@ -62,7 +62,6 @@ class FakeProvider:
     submitted: list[JobRequest] = field(default_factory=list)
     canceled: list[str] = field(default_factory=list)
     submit_calls: int = 0
-    heard_jobs: list[str] = field(default_factory=list)  # webhooks the tracker passed on
     jobs: dict[str, _FakeJob] = field(default_factory=dict)
 
     async def upload(self, file: InputFile) -> str:
@@ -135,9 +134,6 @@ class FakeProvider:
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         return WebhookEvent(job_id=body.decode(errors="replace"), event="TASK_END")
-
-    def heard(self, job: JobHandle) -> None:
-        self.heard_jobs.append(job.job_id)
 
     async def aclose(self) -> None:
         self.jobs.clear()

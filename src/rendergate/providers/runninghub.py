@@ -4,8 +4,7 @@ Every call is a POST with the key in the JSON body and the `Host` header the doc
 (runninghub_calls.py); errors come back as HTTP 200 with a non-zero code
 (runninghub_errors.py maps them). One
 /task/openapi/outputs call tells status, outputs, cost and failure reason at once, so it is
-the only status call. While a webhook is expected, status answers from an estimate without
-calling RunningHub, except for a slow safety-net poll (runninghub_pacing.py).
+the only status call; when to make it is the tracker's choice (workflow/poll_plan.py).
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ from rendergate.providers.base import (
 from rendergate.providers.kit import Action, download_refreshing, number
 from rendergate.providers.runninghub_calls import RunningHubApi, envelope_error
 from rendergate.providers.runninghub_errors import info
-from rendergate.providers.runninghub_pacing import Pacing
 
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024  # RunningHub's own limit
 
@@ -59,7 +57,6 @@ class RunningHub:
         self._api = RunningHubApi(
             http, api_key=api_key, base_url=base_url, host=host, timeout_s=timeout_s
         )
-        self._pacing = Pacing()
 
     async def aclose(self) -> None:
         """Nothing to close: the HTTP session is the composition root's."""
@@ -98,7 +95,6 @@ class RunningHub:
         data = await self._api.data(path, body)
         results.check_prompt_tips(data.get("promptTips"))
         job_id = str(data["taskId"])
-        self._pacing.polled(job_id)
         return JobHandle(
             job_id=job_id,
             data={
@@ -109,9 +105,6 @@ class RunningHub:
         )
 
     async def status(self, job: JobHandle) -> JobStatus:
-        if self._pacing.waiting_for_webhook(job):
-            return self._pacing.estimate(job)
-        self._pacing.polled(job.job_id)
         envelope = await self._api.envelope("/task/openapi/outputs", {"taskId": job.job_id})
         code, data = int(envelope["code"]), envelope.get("data")
         if code == 0:
@@ -119,16 +112,9 @@ class RunningHub:
                 raise ProviderUnavailable("RunningHub's outputs answer had no file list")
             return self._succeeded(job, data)
         if code == 813:
-            return JobStatus(
-                phase=JobPhase.QUEUED, progress=0, poll_after_s=self._pacing.poll_s(job)
-            )
-        if code == 804:
-            estimate = self._pacing.estimate(job)
-            return JobStatus(
-                phase=JobPhase.RUNNING,
-                progress=estimate.progress,
-                poll_after_s=self._pacing.poll_s(job),
-            )
+            return JobStatus(phase=JobPhase.QUEUED, progress=0)
+        if code == 804:  # no progress given: the tracker estimates it from run times
+            return JobStatus(phase=JobPhase.RUNNING)
         if code == 805:
             reason = data.get("failedReason") if isinstance(data, dict) else None
             return JobStatus(phase=JobPhase.FAILED, error=results.failure(reason))
@@ -194,9 +180,6 @@ class RunningHub:
             raise ProviderRejected("not a RunningHub task id", fault=Fault.USER)
         return WebhookEvent(job_id=job_id, event=event)
 
-    def heard(self, job: JobHandle) -> None:
-        self._pacing.hinted(job.job_id)  # the next status asks RunningHub for real
-
     # -- helpers --------------------------------------------------------------------------
 
     def _succeeded(self, job: JobHandle, files: list[Any]) -> JobStatus:
@@ -210,7 +193,6 @@ class RunningHub:
             if isinstance(f, dict) and f.get("fileUrl")
         )
         cost = results.cost(files)
-        self._pacing.ended(job, number(cost.get("taskCostTime")) if cost else None)
         return JobStatus(phase=JobPhase.SUCCEEDED, progress=100, outputs=outputs, cost=cost)
 
 

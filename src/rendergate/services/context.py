@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import dataclasses
 from collections.abc import Callable, Mapping
@@ -58,48 +57,42 @@ def utc_now() -> datetime:
 EARLY_WAKES = 4096  # wakes kept for tasks no tracking loop here follows yet
 
 
+OnWake = Callable[[Wake], None]
+
+
 @dataclass
 class Wakeups:
-    """This process's tracking loops, each woken early by a wake for its task.
+    """Where this process's wakes go: to the tracker following the task (workflow/tracker.py).
 
-    A wake for a task no loop here follows yet is kept a while (the last EARLY_WAKES): a
+    A wake for a task nothing here follows yet is kept a while (the last EARLY_WAKES): a
     job can end, and its webhook come, between the submit step recording the job and the
-    track step starting, and that wake must not be lost to a 30 s safety poll. Most such
-    wakes are for other processes' tasks, and age out."""
+    track step starting, and that wake must not be lost to a safety poll. Most such wakes
+    are for other processes' tasks, and age out."""
 
-    _events: dict[int, asyncio.Event] = field(default_factory=dict)
-    _reasons: dict[int, set[Wake]] = field(default_factory=dict)
+    _followers: dict[int, OnWake] = field(default_factory=dict)
     _early: Lru[int, set[Wake]] = field(default_factory=lambda: Lru(EARLY_WAKES))
 
-    def event_for(self, task_id: int) -> asyncio.Event:
-        event = self._events.setdefault(task_id, asyncio.Event())
-        early = self._early.get(task_id)
-        if early is not None:  # woken before its loop began
-            self._early.discard(task_id)
-            self._reasons.setdefault(task_id, set()).update(early)
-            event.set()
-        return event
+    def follow(self, task_id: int, on_wake: OnWake) -> set[Wake]:
+        """Sends the task's wakes to `on_wake` from now on; returns those that came before."""
+        self._followers[task_id] = on_wake
+        early = self._early.get(task_id) or set()
+        self._early.discard(task_id)
+        return early
 
     def wake(self, task_id: int, reason: Wake) -> None:
-        event = self._events.get(task_id)
-        if event is None:  # not followed here (yet): kept for a loop that may begin
+        on_wake = self._followers.get(task_id)
+        if on_wake is None:  # not followed here (yet): kept for a tracker that may begin
             self._early.put(task_id, {*(self._early.get(task_id) or ()), reason})
             return
-        self._reasons.setdefault(task_id, set()).add(reason)
-        event.set()
+        on_wake(reason)
 
     def wake_all(self, reason: Wake) -> None:
-        """Every loop following a task here (a reconnect: wakes may have been missed)."""
-        for task_id in list(self._events):
-            self.wake(task_id, reason)
-
-    def take(self, task_id: int) -> set[Wake]:
-        """The reasons of the wakes since the last take."""
-        return self._reasons.pop(task_id, set())
+        """Every task followed here (a reconnect: wakes may have been missed)."""
+        for on_wake in list(self._followers.values()):
+            on_wake(reason)
 
     def forget(self, task_id: int) -> None:
-        self._events.pop(task_id, None)
-        self._reasons.pop(task_id, None)
+        self._followers.pop(task_id, None)
 
     async def send(self, task_id: int, reason: Wake) -> None:
         """The in-process channel: SQLite has one process, which receives and tracks."""

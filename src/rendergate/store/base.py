@@ -108,6 +108,10 @@ class TaskStore(Protocol):
         """Every task not yet completed, failed or canceled, oldest first."""
         ...
 
+    async def ended(self, task_ids: Sequence[int]) -> set[int]:
+        """Of these tasks, the ones completed, failed or canceled (a set-based check)."""
+        ...
+
     async def waiting_ahead(self, task: Task) -> int:
         """How many tasks for the same provider wait in our queue before this one."""
         ...

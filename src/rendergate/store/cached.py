@@ -84,6 +84,9 @@ class CachedTaskStore:
     async def unfinished(self) -> list[Task]:
         return await self._inner.unfinished()
 
+    async def ended(self, task_ids: Sequence[int]) -> set[int]:
+        return await self._inner.ended(task_ids)
+
     async def waiting_ahead(self, task: Task) -> int:
         return await self._inner.waiting_ahead(task)
 

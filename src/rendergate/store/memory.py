@@ -123,6 +123,9 @@ class MemoryTaskStore:
             key=lambda t: (t.created_at, t.task_id),
         )
 
+    async def ended(self, task_ids: Sequence[int]) -> set[int]:
+        return {i for i in task_ids if i in self.tasks and self.tasks[i].status.is_terminal}
+
     async def children(self, parents: Sequence[int]) -> dict[int, list[int]]:
         found: dict[int, list[int]] = {}
         for t in sorted(self.tasks.values(), key=lambda t: (t.created_at, t.task_id)):

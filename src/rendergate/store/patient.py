@@ -125,6 +125,9 @@ class PatientTaskStore:
     async def unfinished(self) -> list[Task]:
         return await self._patiently(self._inner.unfinished, "unfinished")
 
+    async def ended(self, task_ids: Sequence[int]) -> set[int]:
+        return await self._patiently(lambda: self._inner.ended(task_ids), "ended")
+
     async def waiting_ahead(self, task: Task) -> int:
         return await self._patiently(lambda: self._inner.waiting_ahead(task), "waiting_ahead")
 

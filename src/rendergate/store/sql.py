@@ -30,6 +30,8 @@ from rendergate.store.tables import tasks
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = zlib.crc32(b"rendergate.migrate")
+ENDED_CHUNK = 500  # task ids per query of `ended` (SQLite allows 32,766 parameters)
+TERMINAL_VALUES = [status.value for status in TERMINAL_STATUSES]
 
 
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000", "foreign_keys=ON")
@@ -205,7 +207,7 @@ class SqlTaskStore:
     ) -> int:
         query = sa.select(sa.func.count()).where(tasks.c.owner == owner)
         if unfinished:
-            query = query.where(tasks.c.status.not_in([s.value for s in TERMINAL_STATUSES]))
+            query = query.where(tasks.c.status.not_in(TERMINAL_VALUES))
         if since is not None:
             query = query.where(tasks.c.created_at >= since)
         async with self._engine.connect() as connection:
@@ -220,7 +222,7 @@ class SqlTaskStore:
         limit: int = 200,
     ) -> list[Task]:
         query = sa.select(tasks).where(
-            tasks.c.status.in_([s.value for s in TERMINAL_STATUSES]),
+            tasks.c.status.in_(TERMINAL_VALUES),
             tasks.c.created_at < before,  # implied, and what the status index orders by
             tasks.c.finished_at < before,
             tasks.c.files_expired_at.is_(None),
@@ -237,12 +239,23 @@ class SqlTaskStore:
     async def unfinished(self) -> list[Task]:
         query = (
             sa.select(tasks)
-            .where(tasks.c.status.not_in([s.value for s in TERMINAL_STATUSES]))
+            .where(tasks.c.status.not_in(TERMINAL_VALUES))
             .order_by(tasks.c.created_at, tasks.c.task_id)
         )
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
         return [from_row(row) for row in rows]
+
+    async def ended(self, task_ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        async with self._engine.connect() as connection:
+            for at in range(0, len(task_ids), ENDED_CHUNK):
+                chunk = list(task_ids[at : at + ENDED_CHUNK])
+                query = sa.select(tasks.c.task_id).where(
+                    tasks.c.task_id.in_(chunk), tasks.c.status.in_(TERMINAL_VALUES)
+                )
+                found.update((await connection.execute(query)).scalars())
+        return found
 
     async def children(self, parents: Sequence[int]) -> dict[int, list[int]]:
         if not parents:

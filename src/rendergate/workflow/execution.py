@@ -35,6 +35,7 @@ from rendergate.workflow.funds import Funds
 from rendergate.workflow.outcomes import SubmitResult, Tracked
 from rendergate.workflow.provider_calls import DEFAULT_BACKOFF, Backoff
 from rendergate.workflow.submission import SubmitStep
+from rendergate.workflow.tracker import Tracker
 from rendergate.workflow.tracking import TrackStep
 from rendergate.workflow.unanswered import SlotsInUse
 
@@ -83,12 +84,12 @@ class TaskRunner:
             slots_in_use=slots_in_use,
             observe=metrics,
         )
+        self.tracker = Tracker(writer=self.writer, wakeups=running.wakeups, observe=metrics)
         self.track_step = TrackStep(
             writer=self.writer,
             providers=running.providers,
             apps=running.apps,
-            wakeups=running.wakeups,
-            observe=metrics,
+            tracker=self.tracker,
         )
         self.collect_step = CollectStep(
             writer=self.writer, providers=running.providers, blobs=running.blobs, observe=metrics
@@ -169,3 +170,4 @@ class TaskRunner:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=timeout_s)
+        await self.tracker.aclose()

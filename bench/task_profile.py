@@ -1,0 +1,189 @@
+"""Where the CPU of a task goes, from create to completed: rendergate under a profiler.
+
+    python bench/task_profile.py [--tasks 200] [--postgres]
+
+Starts the RunningHub emulator (tasks of about a second, webhooks on) and rendergate under
+yappi (bench/_profiled.py: CPU clock, every thread): on SQLite one `rendergate serve`, with
+--postgres a throwaway PostgreSQL, an API process (`serve --no-worker`) and a worker. Posts
+the su_render tasks (a 256x192 PNG screenshot and a JPEG reference), 16 at a time, waits
+until all have completed, stops the processes and prints, per process, the CPU per task
+(measured by the kernel, so without the profiler's own cost, and with it) and the share
+of the profiled CPU by area: our packages one by one, and each library. A profiler slows
+Python code more than C code, so the shares are a map of where to look, not a bill.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from _children import HOST, BenchError, cpu_seconds, free_port, machine_info, start, stop
+from cluster import fresh_database, postgres
+from runninghub_tracking import KEY, RH_HOST, images
+
+BENCH = Path(__file__).parent
+SUBMITTERS = 16
+
+
+def area(module: str) -> str:
+    """A profiled function's area: rendergate.<package>, a library, or the stdlib module."""
+    path = module.replace("\\", "/")
+    for marker, prefix in (("site-packages/", ""), ("/src/rendergate/", "rendergate.")):
+        if marker in path:
+            return prefix + path.split(marker, 1)[1].split("/")[0].removesuffix(".py")
+    if "/python3." in path:
+        rest = path.split("/python3.", 1)[1].split("/", 1)[-1]
+        return "stdlib." + rest.split("/")[0].removesuffix(".py")
+    return f"builtin.{module}"
+
+
+def summarise(profile: Path) -> tuple[float, collections.Counter[str], list[tuple[float, str]]]:
+    by_area: collections.Counter[str] = collections.Counter()
+    functions: list[tuple[float, str]] = []
+    for line in profile.read_text().splitlines():
+        module, name, own, _calls = json.loads(line)
+        by_area[area(module)] += own
+        functions.append((own, f"{name} ({Path(module).name})"))
+    return sum(by_area.values()), by_area, sorted(functions, reverse=True)[:12]
+
+
+async def post_all(base: str, n: int) -> float:
+    """Posts n tasks and waits until every one has completed; returns the wall time."""
+    shot, ref = images()
+    sem = asyncio.Semaphore(SUBMITTERS)
+    started = time.monotonic()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+
+        async def post() -> None:
+            form = aiohttp.FormData()
+            form.add_field("type", "su_render")
+            form.add_field("image", shot, filename="shot.png", content_type="image/png")
+            form.add_field("reference", ref, filename="ref.jpg", content_type="image/jpeg")
+            async with sem, session.post(f"{base}/tasks", data=form) as resp:
+                if resp.status != 201:
+                    raise BenchError(f"POST /tasks answered {resp.status}: {await resp.text()}")
+
+        await asyncio.gather(*(post() for _ in range(n)))
+        deadline = time.monotonic() + 120 + n
+        while time.monotonic() < deadline:
+            async with session.get(f"{base}/tasks?status=completed&limit=100") as resp:
+                page = (await resp.json())["data"]
+            counts = []
+            for status in ("submitted", "processing", "failed", "canceled"):
+                async with session.get(f"{base}/tasks?status={status}&limit=1") as resp:
+                    counts.append(len((await resp.json())["data"]["tasks"]))
+            if counts[2] or counts[3]:
+                raise BenchError(f"a task ended {'failed' if counts[2] else 'canceled'}")
+            if not counts[0] and not counts[1] and page["tasks"]:
+                return time.monotonic() - started
+            await asyncio.sleep(0.5)
+    raise BenchError("the tasks did not all complete in time")
+
+
+async def wait_up(url: str, proc: Any, log: Path) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(600):
+            if proc.poll() is not None:
+                raise BenchError(f"exited early; see {log}:\n{log.read_text()[-2000:]}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    raise BenchError(f"{url} did not come up")
+
+
+def run(args: argparse.Namespace, tmp: Path, database: str | None) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RENDERGATE_")}
+    emu_port, port = free_port(), free_port()
+    emu_cmd = [sys.executable, "-m", "rendergate_emulators.runninghub", "--api-key", KEY]
+    emu_cmd += ["--port", str(emu_port), "--concurrency", str(args.tasks)]
+    emu_cmd += ["--queue-s", "0", "--run-s", str(args.run_s)]
+    base = f"http://{HOST}:{port}"
+    env |= {
+        "RENDERGATE_DATA_DIR": str(tmp / "data"),
+        "RENDERGATE_LOG_LEVEL": "warning",
+        "RENDERGATE_OPEN": "true",
+        "RENDERGATE_RUNNINGHUB_API_KEY": KEY,
+        "RENDERGATE_RUNNINGHUB_BASE_URL": f"http://{HOST}:{emu_port}",
+        "RENDERGATE_RUNNINGHUB_HOST": RH_HOST,
+        "RENDERGATE_RUNNINGHUB_CONCURRENCY": str(args.tasks),
+        "RENDERGATE_WORKER_CONCURRENCY": str(args.tasks),
+        "RENDERGATE_PUBLIC_URL": base,
+    } | ({"RENDERGATE_DATABASE_URL": database} if database else {})
+    procs = [start(emu_cmd, tmp / "emulator.log", env)]
+    profiled = [sys.executable, str(BENCH / "_profiled.py")]
+    roles = {"serve": ["serve", "--host", HOST, "--port", str(port)]}
+    if database:
+        roles = {"api": [*roles["serve"], "--no-worker"], "worker": ["worker"]}
+    try:
+        for role, cmd in roles.items():
+            procs.append(
+                start([*profiled, str(tmp / f"{role}.prof"), *cmd], tmp / f"{role}.log", env)
+            )
+        asyncio.run(wait_up(f"{base}/healthz", procs[1], tmp / f"{next(iter(roles))}.log"))
+        cpu0 = {role: cpu_seconds(p.pid) for role, p in zip(roles, procs[1:], strict=True)}
+        wall = asyncio.run(post_all(base, args.tasks))
+        cpu = {
+            role: cpu_seconds(p.pid) - cpu0[role] for role, p in zip(roles, procs[1:], strict=True)
+        }
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+    print(f"{args.tasks} tasks completed in {wall:.1f} s (under the profiler)")
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        for role in roles:
+            shutil.copy(tmp / f"{role}.prof.pstat", args.keep / f"{role}.pstat")
+    for role in roles:
+        report(role, cpu[role], tmp / f"{role}.prof", args.tasks)
+
+
+def report(role: str, cpu_s: float, profile: Path, n: int) -> None:
+    if not profile.exists():
+        print(f"{role}: no profile written (did it exit cleanly?)")
+        return
+    total, by_area, functions = summarise(profile)
+    print(f"\n{role}: {1000 * cpu_s / n:.1f} ms CPU per task under the profiler (kernel count)")
+    for name, own in by_area.most_common(18):
+        print(f"  {100 * own / total:5.1f} %  {1000 * own / n:7.2f} ms/task  {name}")
+    print("  top functions by own CPU:")
+    for own, name in functions:
+        print(f"  {100 * own / total:5.1f} %  {name}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--run-s", type=float, default=1.0, help="emulated run time")
+    parser.add_argument("--postgres", action="store_true", help="API + worker on PostgreSQL")
+    parser.add_argument("--keep", type=Path, help="copy the profiles (pstats) to this folder")
+    args = parser.parse_args()
+    print(machine_info(), flush=True)
+    with tempfile.TemporaryDirectory(prefix="rendergate-profile-") as tmp:
+        try:
+            if args.postgres:
+                with postgres() as (server, _):
+                    run(args, Path(tmp), fresh_database(server, "profile"))
+            else:
+                run(args, Path(tmp), None)
+        except BenchError as exc:
+            print(f"FAILED {exc}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
