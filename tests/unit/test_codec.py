@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from rendergate.domain.task import ErrorKind, InputRef, JobHandle, ResultRef, Task
-from rendergate.store.codec import from_row, from_snapshot, to_row, to_snapshot
+from rendergate.store.codec import changed_columns, from_row, from_snapshot, to_row, to_snapshot
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -74,3 +74,23 @@ def test_every_stored_error_kind_reads_as_its_member(stored: str, kind: ErrorKin
     assert task.error_kind is kind
     written = to_row(task)["error_kind"]
     assert type(written) is str and written == stored  # the column keeps the same text
+
+
+def test_a_progress_write_sets_only_the_columns_that_change() -> None:
+    started = Task(
+        task_id=8,
+        app="fake",
+        provider="fake",
+        inputs={"image": InputRef(key="inputs/8/image.png", content_type="image/png")},
+        created_at=NOW,
+        updated_at=NOW,
+    ).start(now=NOW, provider_job=JobHandle(job_id="j"))
+    later = NOW.replace(minute=1)
+    reported = replace(started.report(now=later, progress=40, queue_position=3), version=2)
+    assert changed_columns(started, reported) == {
+        "progress": 40,
+        "queue_position": 3,
+        "version": 2,
+        "updated_at": later,
+    }
+    assert changed_columns(reported, reported) == {}

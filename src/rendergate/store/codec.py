@@ -74,6 +74,13 @@ def to_row(task: Task) -> dict[str, Any]:
     }
 
 
+def changed_columns(old: Task, new: Task) -> dict[str, Any]:
+    """The columns of `new`'s row that differ from `old`'s: what a write of `new` over
+    `old` needs to set (the key and the creation time never change)."""
+    before, after = to_row(old), to_row(new)
+    return {name: value for name, value in after.items() if before.get(name) != value}
+
+
 def from_row(row: Mapping[Any, Any]) -> Task:
     return Task(
         task_id=int(row["task_id"]),

@@ -24,7 +24,7 @@ from rendergate.domain.errors import TaskNotFound
 from rendergate.domain.task import MIN_TASK_ID, TERMINAL_STATUSES, Task, TaskStatus
 from rendergate.store import usage
 from rendergate.store.base import AlongWrite, BatchPage, Page, SchemaChange, TaskIdTaken
-from rendergate.store.codec import from_row, to_row
+from rendergate.store.codec import changed_columns, from_row, to_row
 from rendergate.store.events import Changed, record_change
 from rendergate.store.tables import tasks
 
@@ -164,8 +164,7 @@ class SqlTaskStore:
     async def save(self, old: Task, new: Task) -> Task | None:
         stored = dataclasses.replace(new, version=old.version + 1, created_at=old.created_at)
         stored = self._finishing(old, stored)
-        values = to_row(stored)
-        del values["task_id"], values["created_at"]
+        values = changed_columns(old, stored)  # a progress write sets three columns, not 40
         async with self.write_turn, self._engine.begin() as connection:
             result = await connection.execute(
                 tasks.update()
