@@ -14,7 +14,7 @@ from rendergate.domain.errors import InvalidTransition
 from rendergate.services.writer import TaskWriter
 
 if TYPE_CHECKING:
-    from rendergate.workflow.tracker import Job
+    from rendergate.workflow.job_checks import Job
 
 log = structlog.get_logger(__name__)
 

@@ -10,8 +10,9 @@ from rendergate.domain.apps import AppSpec
 from rendergate.domain.task import ErrorKind, Task
 from rendergate.providers.base import Provider
 from rendergate.services.writer import TaskWriter
+from rendergate.workflow.job_checks import Job, submitted_at
 from rendergate.workflow.outcomes import FINISHED_TRACK, Tracked, TrackOutcome
-from rendergate.workflow.tracker import Job, Tracker, submitted_at
+from rendergate.workflow.tracker import Tracker
 
 
 class TrackStep:

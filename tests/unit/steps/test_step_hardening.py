@@ -13,9 +13,9 @@ from rendergate.domain.errors import Fault, InputsGone, ProviderRejected
 from rendergate.providers.base import JobHandle
 from rendergate.services.tasks import Cancelling, cancel_task
 from rendergate.workflow.execution import Running, TaskRunner
+from rendergate.workflow.job_checks import MAX_HINTED_RETRY_S, fault_backoff
 from rendergate.workflow.outcomes import Finished, Submitted
 from rendergate.workflow.provider_calls import Backoff
-from rendergate.workflow.tracker import MAX_HINTED_RETRY_S, fault_backoff
 from support.steps import APPS, DOWN, KEY, MakeWorld, World
 
 
