@@ -3,7 +3,7 @@
     python bench/runninghub_tracking.py [--tasks 1000] [--run-s 20] [--spread 0.3]
 
 Each scenario gets a fresh RunningHub emulator and, for rendergate, a fresh `rendergate serve`
-(SQLite in a temp dir, RENDERGATE_RUNNINGHUB_CONCURRENCY = tasks):
+(SQLite in a temp dir, RENDERGATE_RUNNINGHUB_CONCURRENCY and RENDERGATE_WORKER_CONCURRENCY = tasks):
   webhooks  RENDERGATE_PUBLIC_URL set: each task is woken by RunningHub's TASK_END webhook;
   polling   no public URL: rendergate polls /task/openapi/outputs on its own;
   naive     one asyncio process that uploads both images, runs the AI app, polls /outputs
@@ -277,6 +277,7 @@ def scenario(name: str, args: argparse.Namespace, tmp: Path, procs: list[Any]) -
             "RENDERGATE_RUNNINGHUB_BASE_URL": emu_base,
             "RENDERGATE_RUNNINGHUB_HOST": RH_HOST,
             "RENDERGATE_RUNNINGHUB_CONCURRENCY": str(n),
+            "RENDERGATE_WORKER_CONCURRENCY": str(n),  # every task at once, as the naive client
         } | ({"RENDERGATE_PUBLIC_URL": base} if name == "webhooks" else {})
         rg = [str(Path(sys.executable).with_name("rendergate")), "serve", "--host", HOST]
         rg += ["--port", base.rsplit(":", 1)[1]]

@@ -20,7 +20,9 @@ from dbos import DBOS, DBOSClient, Queue, SetWorkflowID
 from rendergate.config.settings import Settings
 from rendergate.domain.errors import ConfigError, WorkflowErrored
 from rendergate.domain.task import Task
-from rendergate.runtime import dbos_runtime
+from rendergate.runtime import (  # dbos_legacy: the old workflows, registered
+    dbos_runtime,
+)
 from rendergate.runtime.dbos_runtime import run_task
 from rendergate.runtime.dbos_setup import (
     dbos_config,

@@ -5,16 +5,19 @@ level; the runner they call and the queues they enqueue on are installed by
 `DbosOrchestrator.open()` (dbos_orchestrator.py) and removed by `close()`. Nothing runs
 at import time.
 
-A task that falls back to another route gets a new workflow (`task-<id>.<skips>`) on that
-provider's queue, enqueued by the workflow it leaves: DBOS records the enqueue as a step of
-the old workflow, so a replay after a crash finds it instead of enqueuing again. It takes
-its key's next round on that queue (fair_order.py, read outside DBOS: no step of its own).
+A task's whole run is one step (TaskRunner.run): the task's row says how far it got, so
+checkpoints between submit, track and collect bought nothing a re-run does not already do,
+and each cost two system-database writes. A task that falls back to another route gets a
+new workflow (`task-<id>.<skips>`) on that provider's queue, enqueued by the workflow it
+leaves: DBOS records the enqueue as a step of the old workflow, so a replay after a crash
+finds it instead of enqueuing again. Workflows an earlier version queued, with a step
+each, run as they were recorded (dbos_legacy.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import structlog
@@ -24,20 +27,14 @@ from rendergate.domain.errors import RendergateError
 from rendergate.domain.task import ErrorKind
 from rendergate.domain.values import clean_text
 from rendergate.runtime.fair_order import FairOrder
-from rendergate.runtime.step_codec import (
-    submit_from_json,
-    submit_to_json,
-    tracked_from_json,
-    tracked_to_json,
-)
+from rendergate.runtime.step_codec import ran_from_json, ran_to_json
 from rendergate.runtime.workflow_rows import WORKFLOW_NAME, queue_name
 from rendergate.workflow.execution import TaskRunner
-from rendergate.workflow.outcomes import Finished, Moved, RunEnd, SubmitResult, TrackOutcome
+from rendergate.workflow.outcomes import Made, Moved, RunEnd
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
-MAX_SUBMISSIONS = 5  # a provider that keeps losing the job fails the task after this many
 _runner: TaskRunner | None = None
 _queues: Mapping[str, Queue] = {}  # provider -> its queue, while a worker is open
 _order: FairOrder | None = None  # a moved task's place in its next queue
@@ -62,7 +59,13 @@ def uninstall() -> None:
     _runner, _queues, _order = None, {}, None
 
 
-def _active_runner() -> TaskRunner:
+def installed_order() -> FairOrder:
+    if _order is None:
+        raise RuntimeError("no queues installed: DbosOrchestrator.open() was not called")
+    return _order
+
+
+def active_runner() -> TaskRunner:
     if _runner is None:
         raise RuntimeError("no TaskRunner installed: DbosOrchestrator.open() was not called")
     return _runner
@@ -77,7 +80,7 @@ async def slots_in_use(provider: str) -> int:
     return len(running)
 
 
-async def _queue_for(provider: str, timeout_s: float = 30.0) -> Queue:
+async def queue_for(provider: str, timeout_s: float = 30.0) -> Queue:
     """The provider's queue. A workflow that DBOS recovers at launch may get here before
     open() has registered the queues: it waits for them (bounded) instead of failing."""
     deadline = asyncio.get_running_loop().time() + timeout_s
@@ -98,12 +101,12 @@ class StepFailed(RendergateError):
         self.kind = kind
 
 
-async def _contained(task_id: int, step: Awaitable[T]) -> T:
+async def contained(task_id: int, step: Awaitable[T]) -> T:
     try:
         return await step
     except Exception as exc:
         log.error("task step failed", task_id=task_id, exc_info=exc)  # scrubbed, bounded
-        detail = _active_runner().redactor.scrub(clean_text(str(exc), 200))
+        detail = active_runner().redactor.scrub(clean_text(str(exc), 200))
         kind = type(exc).__name__
         raise StepFailed(f"{kind}: {detail}" if detail else kind, kind=kind) from None
 
@@ -111,108 +114,60 @@ async def _contained(task_id: int, step: Awaitable[T]) -> T:
 # The steps as DBOS records them: JSON in and out (step_codec.py), typed values inside.
 
 
-@DBOS.step(name="rendergate.submit")
-async def _submit_step(task_id: int, workflow_id: str | None) -> dict[str, Any]:
-    runner = _active_runner()
-    if runner.draining:  # stopping: left for another worker, never half submitted here
-        await asyncio.Event().wait()  # until stop() interrupts it
-    with runner.busy(task_id):
-        result = await _contained(task_id, runner.submit(task_id, workflow_id))
-    return submit_to_json(result)
-
-
-@DBOS.step(name="rendergate.track")
-async def _track_step(task_id: int) -> dict[str, Any]:
-    return tracked_to_json(await _contained(task_id, _active_runner().track(task_id)))
-
-
-@DBOS.step(name="rendergate.collect")
-async def _collect_step(task_id: int, tracked: dict[str, Any]) -> None:
-    runner = _active_runner()
-    with runner.busy(task_id):
-        await _contained(task_id, runner.collect(task_id, tracked_from_json(tracked)))
-
-
-async def _submitted(task_id: int) -> SubmitResult:
-    return submit_from_json(await _submit_step(task_id, DBOS.workflow_id))
-
-
-@DBOS.step(name="rendergate.give_up")
-async def _give_up_step(task_id: int) -> None:
-    await _active_runner().fail(
-        task_id, f"the provider lost the job {MAX_SUBMISSIONS} times", ErrorKind.PROVIDER
-    )
+@DBOS.step(name="rendergate.run")
+async def _run_step(task_id: int, workflow_id: str | None) -> dict[str, Any]:
+    return ran_to_json(await contained(task_id, active_runner().run(task_id, workflow_id)))
 
 
 @DBOS.step(name="rendergate.fail_internal")
-async def _internal_error_step(task_id: int, error: str) -> None:
+async def internal_error_step(task_id: int, error: str) -> None:
     message = f"internal error while running the task ({error}); see the server log"
-    await _active_runner().fail(task_id, message, ErrorKind.INTERNAL)
-
-
-@DBOS.step(name="rendergate.finish")
-async def _finish_step(task_id: int) -> list[dict[str, Any]]:
-    made = await _contained(task_id, _active_runner().finish(task_id))
-    return [
-        {"task_id": task.task_id, "provider": task.provider, "workflow_id": task.workflow_id}
-        for task in made
-    ]
+    await active_runner().fail(task_id, message, ErrorKind.INTERNAL)
 
 
 @DBOS.workflow(name=WORKFLOW_NAME)
 async def run_task(task_id: int) -> RunEnd:
-    """submit -> track -> collect -> finish; a lost job goes round again, a bounded number
-    of times.
+    """The task's run as one step (TaskRunner.run: submit, track, collect, finish), then
+    the workflows it sets going: a moved task's next route, a chain's next step. Each is
+    enqueued as a step of this workflow, so a replay finds it rather than enqueuing again.
 
     A bug or an unexpected error fails the task with a message instead of leaving it stuck.
     """
-    with _active_runner().in_flight(task_id):
+    with active_runner().in_flight(task_id):
         try:
-            end = await _submit_track_collect(task_id)
+            ran = ran_from_json(await _run_step(task_id, DBOS.workflow_id))
         except Exception as exc:
             kind = exc.kind if isinstance(exc, StepFailed) else type(exc).__name__
             log.error("task workflow failed", task_id=task_id, error=kind)
-            await _internal_error_step(task_id, kind)
-            end = RunEnd.FINISHED
-        if end is not RunEnd.MOVED:  # a moved task finishes in its next workflow
-            await _finish(task_id)
-        return end
+            await internal_error_step(task_id, kind)
+            return RunEnd.FINISHED
+        if ran.moved is not None:
+            await enqueue_moved(task_id, ran.moved)
+        else:
+            await enqueue_made(task_id, ran.made)
+        return ran.end
 
 
-async def _finish(task_id: int) -> None:
-    """The finish step (workflow/finishing.py), then the workflows of the tasks it made,
-    each enqueued as a step of this workflow: a replay finds them rather than enqueuing
-    again. A failure leaves them to the reconciler; the task itself has ended already."""
+async def enqueue_moved(task_id: int, moved: Moved) -> None:
+    """The task's own workflow on its next provider's queue, in its key's next round there
+    (fair_order.py, read outside DBOS: no step of its own)."""
+    queue = await queue_for(moved.provider)
+    place = await installed_order().following(queue.name, DBOS.workflow_id or "")
+    with SetWorkflowID(moved.workflow_id), place.enqueuing():
+        await queue.enqueue_async(run_task, task_id)
+
+
+async def enqueue_made(task_id: int, made: Sequence[Made]) -> None:
+    """The workflows of the tasks a task's end made; a failure leaves them to the
+    reconciler (the task itself has ended already)."""
     try:
-        for made in await _finish_step(task_id):
-            queue = await _queue_for(made["provider"])
-            with SetWorkflowID(made["workflow_id"]):
-                await queue.enqueue_async(run_task, made["task_id"])
+        for task in made:
+            queue = await queue_for(task.provider)
+            with SetWorkflowID(task.workflow_id):
+                await queue.enqueue_async(run_task, task.task_id)
     except Exception as exc:
-        kind = exc.kind if isinstance(exc, StepFailed) else type(exc).__name__
-        log.error("finishing the task failed; the reconciler will", task_id=task_id, error=kind)
-
-
-async def _submit_track_collect(task_id: int) -> RunEnd:
-    for _ in range(MAX_SUBMISSIONS):
-        submitted = await _submitted(task_id)
-        if isinstance(submitted, Finished):
-            return RunEnd.FINISHED
-        if isinstance(submitted, Moved):  # its own workflow, on its provider's queue
-            queue = await _queue_for(submitted.provider)
-            assert _order is not None  # installed with the queues
-            place = await _order.following(queue.name, DBOS.workflow_id or "")
-            with SetWorkflowID(submitted.workflow_id), place.enqueuing():
-                await queue.enqueue_async(run_task, task_id)
-            return RunEnd.MOVED
-        # Submitted: the task's row records the job, and the track step reads it there.
-        recorded = await _track_step(task_id)  # handed on to collect as DBOS has it
-        outcome = tracked_from_json(recorded).outcome
-        if outcome is TrackOutcome.SUCCEEDED:
-            await _collect_step(task_id, recorded)
-            return RunEnd.SUCCEEDED
-        if outcome is TrackOutcome.FINISHED:
-            return RunEnd.FINISHED
-        # TrackOutcome.LOST: the row forgot the job; submit again
-    await _give_up_step(task_id)
-    return RunEnd.FINISHED
+        log.error(
+            "queuing a made task failed; the reconciler will",
+            task_id=task_id,
+            error=type(exc).__name__,
+        )

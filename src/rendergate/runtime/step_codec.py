@@ -13,12 +13,40 @@ from typing import Any
 from rendergate.providers.base import OutputRef
 from rendergate.workflow.outcomes import (
     Finished,
+    Made,
     Moved,
+    Ran,
+    RunEnd,
     SubmitResult,
     Submitted,
     Tracked,
     TrackOutcome,
 )
+
+
+def ran_to_json(ran: Ran) -> dict[str, Any]:
+    moved = ran.moved
+    return {
+        "end": ran.end.value,
+        "moved": None
+        if moved is None
+        else {"provider": moved.provider, "workflow_id": moved.workflow_id},
+        "made": [
+            {"task_id": m.task_id, "provider": m.provider, "workflow_id": m.workflow_id}
+            for m in ran.made
+        ],
+    }
+
+
+def ran_from_json(raw: dict[str, Any]) -> Ran:
+    moved = raw.get("moved")
+    return Ran(
+        RunEnd(raw["end"]),
+        None if moved is None else Moved(str(moved["provider"]), str(moved["workflow_id"])),
+        tuple(
+            Made(int(m["task_id"]), str(m["provider"]), str(m["workflow_id"])) for m in raw["made"]
+        ),
+    )
 
 
 def submit_to_json(result: SubmitResult) -> dict[str, Any]:

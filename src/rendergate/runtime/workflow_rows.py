@@ -21,7 +21,8 @@ from rendergate.runtime.fair_order import Placement, label_of, placement
 from rendergate.services.ports import WorkflowState
 from rendergate.store.base import AlongWrite
 
-WORKFLOW_NAME = "rendergate.run_task"
+WORKFLOW_NAME = "rendergate.run"  # a task's whole run, one step (dbos_runtime.py)
+LEGACY_WORKFLOW_NAME = "rendergate.run_task"  # a step each, as before 0.2 (dbos_legacy.py)
 ERRORED = {"ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}  # a replay would raise the same again
 BATCH = 500  # workflow ids per query
 

@@ -32,7 +32,16 @@ from rendergate.workflow.circuit import Circuits
 from rendergate.workflow.collection import CollectStep
 from rendergate.workflow.finishing import FinishStep
 from rendergate.workflow.funds import Funds
-from rendergate.workflow.outcomes import SubmitResult, Tracked
+from rendergate.workflow.outcomes import (
+    Finished,
+    Made,
+    Moved,
+    Ran,
+    RunEnd,
+    SubmitResult,
+    Tracked,
+    TrackOutcome,
+)
 from rendergate.workflow.provider_calls import DEFAULT_BACKOFF, Backoff
 from rendergate.workflow.submission import SubmitStep
 from rendergate.workflow.tracker import Tracker
@@ -42,6 +51,7 @@ from rendergate.workflow.unanswered import SlotsInUse
 log = structlog.get_logger(__name__)
 
 DRAIN_S = 10.0  # how long a stopping worker lets submits and downloads under way finish
+MAX_SUBMISSIONS = 5  # a provider that keeps losing the job fails the task after this many
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,50 @@ class TaskRunner:
         self._in_flight: dict[asyncio.Task[Any], int] = {}  # workflow -> its task id
         self._busy: dict[int, int] = {}  # task id -> submits and collects under way
         self.draining = False  # stopping: no submit starts
+
+    async def run(self, task_id: int, workflow_id: str | None = None) -> Ran:
+        """The whole task, as one DBOS step: submit, track, collect, then what its end sets
+        going. The row, not a checkpoint, says how far a task got, so a run again after a
+        crash picks up there: a task with a job is not submitted again, a finished one is
+        only finished, and what its end made before is found, not made twice."""
+        end, moved = await self._through(task_id, workflow_id)
+        if moved is not None:
+            return Ran(end, moved)  # its next workflow runs (and finishes) it
+        return Ran(end, made=await self._made(task_id))
+
+    async def _through(self, task_id: int, workflow_id: str | None) -> tuple[RunEnd, Moved | None]:
+        for _ in range(MAX_SUBMISSIONS):
+            if self.draining:  # stopping: left for another worker, never half submitted here
+                await asyncio.Event().wait()  # until stop() interrupts it
+            with self.busy(task_id):
+                submitted = await self.submit(task_id, workflow_id)
+            if isinstance(submitted, Finished):
+                return RunEnd.FINISHED, None
+            if isinstance(submitted, Moved):
+                return RunEnd.MOVED, submitted
+            tracked = await self.track(task_id)
+            if tracked.outcome is TrackOutcome.SUCCEEDED:
+                with self.busy(task_id):
+                    await self.collect(task_id, tracked)
+                return RunEnd.SUCCEEDED, None
+            if tracked.outcome is TrackOutcome.FINISHED:
+                return RunEnd.FINISHED, None
+            # TrackOutcome.LOST: the row forgot the job; submit again
+        lost = f"the provider lost the job {MAX_SUBMISSIONS} times"
+        await self.fail(task_id, lost, ErrorKind.PROVIDER)
+        return RunEnd.FINISHED, None
+
+    async def _made(self, task_id: int) -> tuple[Made, ...]:
+        """The tasks the task's end made, to be queued; a failure leaves them to the
+        reconciler (the task itself has ended already)."""
+        try:
+            made = await self.finish(task_id)
+        except Exception as exc:
+            log.error(
+                "finishing the task failed; the reconciler will", task_id=task_id, exc_info=exc
+            )
+            return ()
+        return tuple(Made(t.task_id, t.provider, t.workflow_id) for t in made)
 
     async def submit(self, task_id: int, workflow_id: str | None = None) -> SubmitResult:
         return await self.submit_step(task_id, workflow_id)

@@ -67,6 +67,7 @@ class Job:
     check_row: bool = False  # a cancel may have come: read the row before asking
     backoff_s: float = 0.0  # the wait after the last call, if it failed
     hint_s: float | None = None  # the provider's own word on when to ask again
+    running_at: float | None = None  # seconds after submit of the last answer "not yet"
 
     @property
     def webhook(self) -> bool:
@@ -146,8 +147,7 @@ class JobChecks:
     async def _on_status(self, job: Job, status: JobStatus) -> Tracked | None:
         task_id = job.task.task_id
         if status.phase is JobPhase.SUCCEEDED:
-            elapsed = asyncio.get_running_loop().time() - job.submitted
-            self.run_times.record(job.app_key, elapsed)
+            self.run_times.record(job.app_key, self._run_time(job))
             return succeeded(status.outputs, status.cost)
         if status.phase is JobPhase.FAILED:
             error = status.error or ProviderError("the provider reported a failure")
@@ -160,10 +160,19 @@ class JobChecks:
             await self.writer.apply(task_id, lambda t: t.cancel(now=self.clock(), message=canceled))
             return FINISHED_TRACK
         job.hinted = False  # asked since the webhook: it said nothing has ended
+        job.running_at = asyncio.get_running_loop().time() - job.submitted
         now = asyncio.get_running_loop().time()
         self.progress.report(job, self._progress_of(job, status), status.queue_position, now)
         job.hint_s = status.poll_after_s or poll_interval_capability(job.provider)
         return None
+
+    def _run_time(self, job: Job) -> float:
+        """When the job ended, as near as we know: with a webhook, now; found by a poll,
+        halfway between the last answer that it ran and this one."""
+        now = asyncio.get_running_loop().time() - job.submitted
+        if job.hinted or job.running_at is None:
+            return now
+        return (job.running_at + now) / 2
 
     def _progress_of(self, job: Job, status: JobStatus) -> int:
         """The provider's progress, or, where it gives none while running, an estimate from

@@ -62,6 +62,26 @@ class RunEnd(StrEnum):
 
 
 @dataclass(frozen=True)
+class Made:
+    """A task a finished task's end made (its chain's next step), to be run by a workflow
+    of its own."""
+
+    task_id: int
+    provider: str
+    workflow_id: str
+
+
+@dataclass(frozen=True)
+class Ran:
+    """How a task's run (submit, track, collect, finish: TaskRunner.run) ended: what the
+    workflow records, the route a moved task takes next, and the tasks its end made."""
+
+    end: RunEnd
+    moved: Moved | None = None
+    made: tuple[Made, ...] = ()
+
+
+@dataclass(frozen=True)
 class Tracked:
     outcome: TrackOutcome
     outputs: tuple[OutputRef, ...] = ()
