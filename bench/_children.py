@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import signal
@@ -77,6 +78,38 @@ async def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> No
                         return
             await asyncio.sleep(0.2)
     raise BenchError(f"{url} did not answer 200 within 60 s:\n{log.read_text()[-2000:]}")
+
+
+def launch(
+    cmd: list[str], log: Path, procs: list[subprocess.Popen[bytes]], env: dict[str, str]
+) -> tuple[str, int]:
+    """Starts a server on a free port (appended to `cmd`); returns its base URL and pid."""
+    port = free_port()
+    procs.append(proc := start([*cmd, str(port)], log, env))
+    base = f"http://{HOST}:{port}"
+    asyncio.run(wait_healthy(f"{base}/healthz", proc, log))
+    return base, proc.pid
+
+
+def load_with_server_cpu(
+    cmd: list[str], server_pid: int, seconds: float
+) -> tuple[dict[str, float], float]:
+    """Runs a load generator `cmd` that prints "start" once warm and then one JSON line of
+    its figures; returns them and the server's CPU seconds in between."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "start":
+            proc.wait(60)
+            raise BenchError(f"load generator {cmd[2:4]} failed (exit {proc.returncode})")
+        cpu0 = cpu_seconds(server_pid)
+        line = proc.stdout.readline()
+        cpu1 = cpu_seconds(server_pid)
+        if proc.wait(seconds + 60) != 0 or not line:
+            raise BenchError(f"load generator {cmd[2:4]} failed (exit {proc.returncode})")
+    finally:
+        stop(proc)
+    return json.loads(line), cpu1 - cpu0
 
 
 def machine_info(extra: str = "") -> str:

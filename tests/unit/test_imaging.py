@@ -200,6 +200,38 @@ def test_bomb_over_pillows_limit_is_refused_too(loads: list[object]) -> None:
     assert loads == []
 
 
+def test_png_is_checked_without_decoding_its_pixels(loads: list[object]) -> None:
+    """Inflating a screenshot's pixels was most of a create's CPU; its chunks' CRCs and
+    end chunk tell a cut or damaged file as well."""
+    checked = check(make_scene(320, 240))
+    assert (checked.format, checked.width, checked.height) == ("PNG", 320, 240)
+    assert loads == []
+
+
+def test_png_with_a_damaged_data_chunk_is_refused() -> None:
+    data = bytearray(make_scene(200, 150))
+    idat = data.index(b"IDAT")
+    data[idat + 100] ^= 0xFF  # a byte of the compressed pixels: its chunk's CRC no longer fits
+    with pytest.raises(InvalidInput) as info:
+        check_image(bytes(data), role="sketch", **LIMITS)
+    assert_refused(info.value, InvalidInput, "truncated or corrupt", "IDAT")
+
+
+def test_png_without_its_end_chunk_is_refused() -> None:
+    data = make_scene(200, 150)
+    assert data.endswith(b"IEND\xaeB`\x82")
+    with pytest.raises(InvalidInput) as info:
+        check_image(data[:-12], role="sketch", **LIMITS)
+    assert_refused(info.value, InvalidInput, "truncated or corrupt")
+
+
+def test_reports_displayed_size_of_exif_rotated_png() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(Image.new("RGB", (64, 48), (10, 200, 30)), "PNG", exif=exif)
+    assert (check(data).width, check(data).height) == (48, 64)
+
+
 def test_garbage_and_damaged_files_only_raise_our_errors() -> None:
     rng = random.Random(1234)
     originals = [

@@ -36,7 +36,8 @@ _EXIF_ORIENTATION: Final = 0x0112
 
 @dataclass(frozen=True, kw_only=True)
 class CheckedImage:
-    """An upload known to decode fully; width/height are as displayed (EXIF-rotated)."""
+    """An upload whose header and data check out (see _check_complete); width/height are as
+    displayed (EXIF-rotated)."""
 
     data: bytes = field(repr=False)  # uploads are megabytes; keep them out of logs
     format: str
@@ -98,13 +99,13 @@ def _check_opened(img: Image.Image, data: bytes, *, role: str, max_pixels: int) 
             f"the limit is {max_pixels:,} pixels",
             field=role,
         )
+    if _orientation(img) in _ROTATED_ORIENTATIONS:  # read first: a PNG's check closes it
+        width, height = height, width
     try:
-        img.load()
+        _check_complete(img, fmt)
     except Exception as exc:  # truncated streams, bad CRCs, broken codecs...
         detail = str(exc) or type(exc).__name__
         raise InvalidInput(f"{role} is truncated or corrupt: {detail}", field=role) from exc
-    if _orientation(img) in _ROTATED_ORIENTATIONS:
-        width, height = height, width
     extension = _FORMATS[fmt]
     content_type = content_type_of(extension)
     return CheckedImage(
@@ -115,6 +116,22 @@ def _check_opened(img: Image.Image, data: bytes, *, role: str, max_pixels: int) 
         width=width,
         height=height,
     )
+
+
+def _check_complete(img: Image.Image, fmt: str) -> None:
+    """Raises if the file is cut short or damaged, at a fraction of a full decode's cost.
+
+    A PNG: every chunk's CRC through IEND (Pillow's verify), without inflating its pixels,
+    which took nine tenths of a create's image checks. A JPEG: decoded at an eighth of its
+    size, which reads the whole entropy-coded stream but spares the full-size IDCT. The
+    other formats are decoded whole.
+    """
+    if fmt == "PNG":
+        img.verify()
+        return
+    if fmt == "JPEG":
+        img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))
+    img.load()
 
 
 def _check_declared_type(declared: str | None, role: str) -> None:
@@ -130,6 +147,8 @@ def _check_declared_type(declared: str | None, role: str) -> None:
 
 
 def _orientation(img: Image.Image) -> int:
+    if img.format == "PNG" and "exif" not in img.info:  # Pillow would decode it to look on
+        return 1
     try:
         value = img.getexif().get(_EXIF_ORIENTATION, 1)
     except Exception:  # corrupt EXIF is not worth refusing an image over

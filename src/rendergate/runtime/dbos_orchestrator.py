@@ -203,14 +203,13 @@ class DbosOrchestrator:
             place = await self._order.for_owner(queue, task.owner)
             await self._client.enqueue_async(enqueue_options(task, place), task.task_id)
             return
-        status = await DBOS.get_workflow_status_async(task.workflow_id)
-        if status is None:
-            place = await self._order.for_owner(queue, task.owner)
-            with SetWorkflowID(task.workflow_id), place.enqueuing():
+        status, new_place = await self._order.status_or_place(queue, task.owner, task.workflow_id)
+        if new_place is not None:
+            with SetWorkflowID(task.workflow_id), new_place.enqueuing():
                 await self._queues[task.provider].enqueue_async(run_task, task.task_id)
-        elif status.status in ERRORED:
-            raise WorkflowErrored(f"its workflow ended {status.status}; see the server log")
-        elif status.status == "CANCELLED":
+        elif status in ERRORED:
+            raise WorkflowErrored(f"its workflow ended {status}; see the server log")
+        elif status == "CANCELLED":
             log.warning("resuming a canceled workflow", task_id=task.task_id)
             # on its own queue: without one DBOS moves it to an internal queue with no cap;
             # it keeps the key and the round it was queued with

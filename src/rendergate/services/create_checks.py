@@ -1,6 +1,6 @@
 """A create's request made whole and checked before anything is written: its preset
 applied, a finished task's result taken as its image, its own fields checked against its
-app, and each image decoded (creating.py and batching.py alike)."""
+app, and each image checked whole (creating.py and batching.py alike)."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ async def with_parent_image(
 
 
 async def check_upload(upload: Upload, settings: Settings) -> CheckedImage:
-    """The upload decoded and checked, in a thread: decoding takes a CPU for a while."""
+    """The upload checked (imaging/inputs.py), in a thread: a large image takes a while."""
     return await asyncio.to_thread(
         check_image,
         upload.data,

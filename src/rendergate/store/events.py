@@ -47,15 +47,14 @@ async def record_change(connection: AsyncConnection, old: Task | None, new: Task
     event = stream_event(old, new)
     hook = webhook_event(old, new)
     if event is not None:
-        await connection.execute(
-            task_events.insert().values(
-                task_id=new.task_id,
-                version=new.version,
-                event=event.value,
-                task=to_snapshot(new),
-                created_at=new.updated_at,
-            )
-        )
+        row = {
+            "task_id": new.task_id,
+            "version": new.version,
+            "event": event.value,
+            "task": to_snapshot(new),
+            "created_at": new.updated_at,
+        }
+        await connection.execute(task_events.insert(), row)  # parameters: a cached statement
     if hook is not None:
         await connection.execute(deliveries.insert().values(**_delivery_row(new, hook)))
     if connection.dialect.name == "postgresql":  # every write: a copy kept anywhere is old now

@@ -121,7 +121,9 @@ class SqlTaskStore:
         task = self._finishing(None, task)
         try:
             async with self.write_turn, self._engine.begin() as connection:
-                await connection.execute(tasks.insert().values(**to_row(task)))
+                # the row as parameters, not .values(): one cached statement, not a new
+                # one to build and compile each time (a tenth of the cost on SQLite)
+                await connection.execute(tasks.insert(), to_row(task))
                 delivery = await record_change(connection, None, task)
                 await usage.count(connection, None, task, self._rates.currency)
                 if along is not None:
