@@ -3,7 +3,9 @@
     python bench/runninghub_tracking.py [--tasks 1000] [--run-s 20] [--spread 0.3]
 
 Each scenario gets a fresh RunningHub emulator and, for rendergate, a fresh `rendergate serve`
-(SQLite in a temp dir, RENDERGATE_RUNNINGHUB_CONCURRENCY and RENDERGATE_WORKER_CONCURRENCY = tasks):
+(SQLite in a temp dir, RENDERGATE_RUNNINGHUB_CONCURRENCY and RENDERGATE_WORKER_CONCURRENCY =
+tasks), which first runs --warmup tasks that are not counted: a serving process knows its
+apps' run times, where a fresh one polls like a simple client until a few have ended.
   webhooks  RENDERGATE_PUBLIC_URL set: each task is woken by RunningHub's TASK_END webhook;
   polling   no public URL: rendergate polls /task/openapi/outputs on its own;
   naive     one asyncio process that uploads both images, runs the AI app, polls /outputs
@@ -37,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -88,15 +91,17 @@ def own_usage() -> dict[str, float]:
 # -- load generators (child processes; one JSON line on stdout at the end) ----------------------
 
 
-async def rendergate_client(base: str, n: int, deadline_s: float) -> dict[str, Any]:
-    """Posts n su_render tasks, waits until none is unfinished, then lists them all."""
+async def rendergate_client(
+    base: str, n: int, deadline_s: float, warmup: int = 0
+) -> dict[str, Any]:
+    """Posts `warmup` tasks and waits for them (then says "warmed" and waits for a line on
+    stdin), then posts n su_render tasks, waits until none is unfinished, and lists those."""
     shot, ref = images()
-    t0 = time.time()
     sem = asyncio.Semaphore(SUBMITTERS)
     connector = aiohttp.TCPConnector(limit=SUBMITTERS)
     async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as session:
 
-        async def post() -> None:
+        async def post() -> int:
             form = aiohttp.FormData()
             form.add_field("type", "su_render")
             form.add_field("image", shot, filename="shot.png", content_type="image/png")
@@ -104,20 +109,29 @@ async def rendergate_client(base: str, n: int, deadline_s: float) -> dict[str, A
             async with sem, session.post(f"{base}/tasks", data=form) as resp:
                 if resp.status != 201:
                     raise BenchError(f"POST /tasks answered {resp.status}: {await resp.text()}")
-
-        await asyncio.gather(*(post() for _ in range(n)))
-        posted = time.time()
-        print("submitted", flush=True)
+                return int((await resp.json())["data"]["task_id"])
 
         async def page(query: str) -> dict[str, Any]:
             async with session.get(f"{base}/tasks?{query}") as resp:
                 return dict((await resp.json())["data"])
 
-        while time.time() < t0 + deadline_s:
-            unfinished = [await page(f"status={s}&limit=1") for s in ("submitted", "processing")]
-            if not any(p["tasks"] for p in unfinished):
-                break
-            await asyncio.sleep(1.0)
+        async def settle(until: float) -> None:
+            while time.time() < until:
+                waiting = [await page(f"status={s}&limit=1") for s in ("submitted", "processing")]
+                if not any(p["tasks"] for p in waiting):
+                    return
+                await asyncio.sleep(1.0)
+
+        if warmup:
+            await asyncio.gather(*(post() for _ in range(warmup)))
+            await settle(time.time() + deadline_s)
+            print("warmed", flush=True)
+            await asyncio.to_thread(sys.stdin.readline)
+        t0 = time.time()
+        measured = set(await asyncio.gather(*(post() for _ in range(n))))
+        posted = time.time()
+        print("submitted", flush=True)
+        await settle(t0 + deadline_s)
         tasks, cursor = [], ""
         while True:
             found = await page(f"limit=100{cursor}")
@@ -126,7 +140,7 @@ async def rendergate_client(base: str, n: int, deadline_s: float) -> dict[str, A
                 break
             cursor = f"&cursor={found['next_cursor']}"
     keep = ("task_id", "status", "finished_at", "error_message")
-    tasks = [{k: t[k] for k in keep} for t in tasks]
+    tasks = [{k: t[k] for k in keep} for t in tasks if t["task_id"] in measured]
     return {"t0": t0, "posted": posted, "tasks": tasks, **own_usage()}
 
 
@@ -229,18 +243,25 @@ def launch(
 
 
 def drive(
-    name: str, cmd: list[str], tracker: int | None, timeout_s: float
+    name: str, cmd: list[str], tracker: int | None, timeout_s: float, warmed: Callable[[], None]
 ) -> tuple[Any, list[float]]:
-    """Runs a load generator; returns its result and the tracker's CPU time at its start,
-    once every task was posted, and at its end."""
+    """Runs a load generator; returns its result and the tracker's CPU time at its start
+    (after the warm-up: `warmed` is called then), once every task was posted, and at its end."""
     cpu = [cpu_seconds(tracker)] if tracker else []
-    client = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    client = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     killer = threading.Timer(timeout_s, stop, [client])  # bounds the reads below
     killer.start()
     line = ""
     try:
-        assert client.stdout is not None
-        for line in client.stdout:  # "submitted", then the result as one JSON line
+        assert client.stdout is not None and client.stdin is not None
+        for line in client.stdout:  # ["warmed",] "submitted", then the result as JSON
+            if line.strip() == "warmed":
+                warmed()
+                cpu = [cpu_seconds(tracker)] if tracker else []
+                client.stdin.write("go\n")
+                client.stdin.flush()
             if line.strip() == "submitted" and tracker:
                 cpu.append(cpu_seconds(tracker))
             if line.startswith("{"):
@@ -285,11 +306,22 @@ def scenario(name: str, args: argparse.Namespace, tmp: Path, procs: list[Any]) -
         idle0 = cpu_seconds(server.pid)
         time.sleep(3)
         out["idle_cpu_pct"] = 100 * (cpu_seconds(server.pid) - idle0) / 3
-        client += ["--rendergate", base]
-    emu_cpu0 = cpu_seconds(emu.pid)
-    result, cpu = drive(name, client, server.pid if server else None, deadline_s + 120)
+        client += ["--rendergate", base, "--warmup", str(args.warmup)]
+    warm: dict[str, Any] = {"requests_by_path": {}, "webhook_attempts": []}
+    emu_cpu = [cpu_seconds(emu.pid)]
+
+    def warmed() -> None:  # what the warm-up cost is not counted
+        warm.update(asyncio.run(emulator_stats(emu_base)))
+        emu_cpu[0] = cpu_seconds(emu.pid)
+
+    result, cpu = drive(name, client, server.pid if server else None, deadline_s + 120, warmed)
     stats = asyncio.run(emulator_stats(emu_base))
-    out["emulator_cpu_s"] = cpu_seconds(emu.pid) - emu_cpu0
+    stats["requests_by_path"] = {
+        path: count - warm["requests_by_path"].get(path, 0)
+        for path, count in stats["requests_by_path"].items()
+    }
+    stats["webhook_attempts"] = stats["webhook_attempts"][len(warm["webhook_attempts"]) :]
+    out["emulator_cpu_s"] = cpu_seconds(emu.pid) - emu_cpu[0]
     if server:
         out |= {"cpu_s": cpu[-1] - cpu[0], "rss_mb": peak_rss_mb(server.pid)}
         out |= {"cpu_submit_s": cpu[1] - cpu[0], "client_cpu_s": result["cpu_s"]}
@@ -470,6 +502,9 @@ def main() -> int:
     parser.add_argument("--run-s", type=float, default=20.0, help="emulated run time")
     parser.add_argument("--jitter-s", type=float, default=0.0, help="extra time per phase, at most")
     parser.add_argument("--spread", type=float, default=0.3, help="run time +- this share")
+    parser.add_argument(
+        "--warmup", type=int, default=50, help="rendergate's tasks run first, not counted"
+    )
     parser.add_argument("--rendergate", metavar="URL", help="(internal) load generator")
     parser.add_argument("--naive", metavar="URL", help="(internal) naive client")
     parser.add_argument("--deadline-s", type=float, default=600.0, help="(internal)")
@@ -477,8 +512,12 @@ def main() -> int:
     if not (0 < args.tasks <= 5000 and 0 <= args.run_s <= 600 and 0 <= args.queue_s <= 60):
         parser.error("need 0 < tasks <= 5000, 0 <= run-s <= 600, 0 <= queue-s <= 60")
     if args.rendergate or args.naive:
-        client = rendergate_client if args.rendergate else naive_client
-        result = asyncio.run(client(args.rendergate or args.naive, args.tasks, args.deadline_s))
+        if args.rendergate:
+            result = asyncio.run(
+                rendergate_client(args.rendergate, args.tasks, args.deadline_s, args.warmup)
+            )
+        else:
+            result = asyncio.run(naive_client(args.naive, args.tasks, args.deadline_s))
         print(json.dumps(result), flush=True)
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup on SIGTERM too
