@@ -37,6 +37,7 @@ class InputFile:
     data: bytes
     content_type: str
     extension: str
+    account: str | None = None  # the pooled key to upload with (JobRequest.account)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +51,7 @@ class JobRequest:
     callback_url: str | None = None  # where the provider may POST its webhook
     attempt: int = 1
     idempotency_key: str = ""  # the same for every try of one attempt, unique across installs
+    account: str | None = None  # the pooled key chosen for it (providers/accounts.py)
 
 
 class JobPhase(StrEnum):
