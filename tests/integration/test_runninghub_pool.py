@@ -4,6 +4,7 @@ its own account: its own slots and balance, and another key's task ids unknown t
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from rendergate.store.sql import create_engine
 from rendergate.store.tables import tasks
 from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
 from support.hub import KEY, hub_settings, submit
+from support.logs import captured_logs
 from support.server import RunningServer, serve
 
 pytestmark = pytest.mark.slow  # waits out RunningHub's pacing
@@ -88,15 +90,24 @@ async def test_an_empty_key_is_set_aside_and_its_tasks_run_on_the_other(
     emulator.add_key(OTHER, remain_coins=0)  # listed first: the first task tries it
     keys = f"{OTHER}:4,{KEY}:4"  # room for all on the full key: nothing waits for a place
     configured = pooled(settings, emulator, keys, circuit_open_s=600)
-    async with serve(configured) as server:
-        [first] = await run_all(server, 1)
-        rest = await run_all(server, 3)
+    with captured_logs() as logs:
+        async with serve(configured) as server:
+            [first] = await run_all(server, 1)
+            rest = await run_all(server, 3)
     assert [t["status"] for t in [first, *rest]] == ["completed"] * 4
     assert emulator.submits_by_key[OTHER] == 1  # refused once, then not asked again
     assert emulator.stats.codes_by_path[RUN][812] == 1
     assert all(t.owner == KEY for t in emulator.tasks.values())
     rows = await accounts_of(configured)
     assert set(rows.values()) == {account_id(KEY)}  # ids, never the keys
+    said = logs.getvalue()
+    assert "provider key set aside" in said and account_id(OTHER) in said
+    shown = json.dumps([first, *rest])
+    for key in (KEY, OTHER):  # not in a log, a response, or a file of the data directory
+        assert key not in said and key not in shown
+        for path in configured.data_dir.rglob("*"):
+            if path.is_file():
+                assert key.encode() not in path.read_bytes(), path
 
 
 async def test_an_unanswered_submit_is_not_sent_on_the_other_key(

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from pydantic import SecretStr
+
 from rendergate.domain.errors import ConfigError, ProviderError
 
 NAMED = re.compile(r"([A-Za-z][A-Za-z0-9_.-]{0,31})=(.+)")
@@ -52,6 +54,17 @@ def parse_accounts(
             raise ConfigError(f"entry {position} of {setting}: its concurrency must be at least 1")
         found.append(ProviderAccount(name or account_id(secret), secret, concurrency))
     return found_once(found, setting)
+
+
+def pooled_keys(
+    single: SecretStr | None, listed: SecretStr | None, concurrency: int, *, setting: str
+) -> tuple[ProviderAccount, ...]:
+    """A provider's keys: its single-key setting's first, when set, then its list's."""
+    first = [] if single is None else [single.get_secret_value()]
+    accounts = [ProviderAccount(account_id(key), key, concurrency) for key in first]
+    if listed is not None:
+        accounts += parse_accounts(listed.get_secret_value(), concurrency, setting=setting)
+    return found_once(accounts, setting)
 
 
 def found_once(accounts: Sequence[ProviderAccount], setting: str) -> tuple[ProviderAccount, ...]:

@@ -29,12 +29,7 @@ from rendergate.domain.errors import (
 )
 from rendergate.providers import ProviderEntry
 from rendergate.providers import runninghub_results as results
-from rendergate.providers.accounts import (
-    ProviderAccount,
-    account_id,
-    found_once,
-    parse_accounts,
-)
+from rendergate.providers.accounts import ProviderAccount, account_id, pooled_keys
 from rendergate.providers.base import (
     Balance,
     InputFile,
@@ -51,6 +46,7 @@ from rendergate.providers.runninghub_errors import ACCOUNT_CODES, info
 from rendergate.providers.runninghub_pacing import Pacing
 
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024  # RunningHub's own limit
+KEYS = "RENDERGATE_RUNNINGHUB_API_KEYS"
 
 
 class RunningHub:
@@ -215,7 +211,7 @@ class RunningHub:
 
     async def balance(self) -> Balance:
         """What the keys have left between them (ReadsBalance)."""
-        return results.pooled(list((await self.balances()).values()))
+        return Balance.total(list((await self.balances()).values()))
 
     async def jobs_running(self) -> int:
         """The keys' queued and running tasks (CountsJobs), as accountStatus counts them:
@@ -307,25 +303,13 @@ class RunningHubSettings(ProviderSettings):
     @field_validator("runninghub_api_keys")
     @classmethod
     def _keys_read(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:  # refused at start, naming the entry, never its key
-            parse_accounts(value.get_secret_value(), 1, setting="RENDERGATE_RUNNINGHUB_API_KEYS")
+        pooled_keys(None, value, 1, setting=KEYS)  # refused at start, never showing a key
         return value
 
     def accounts(self) -> tuple[ProviderAccount, ...]:
         """The keys: RUNNINGHUB_API_KEY first, when set, then RUNNINGHUB_API_KEYS'."""
-        single = self.runninghub_api_key
-        found = [] if single is None else [single.get_secret_value()]
-        pooled = (
-            parse_accounts(
-                self.runninghub_api_keys.get_secret_value(),
-                self.runninghub_concurrency,
-                setting="RENDERGATE_RUNNINGHUB_API_KEYS",
-            )
-            if self.runninghub_api_keys is not None
-            else ()
-        )
-        first = [ProviderAccount(account_id(k), k, self.runninghub_concurrency) for k in found]
-        return found_once([*first, *pooled], "RENDERGATE_RUNNINGHUB_API_KEYS")
+        single, listed = self.runninghub_api_key, self.runninghub_api_keys
+        return pooled_keys(single, listed, self.runninghub_concurrency, setting=KEYS)
 
     def secret_values(self) -> list[str]:
         """Each pooled key on its own too, for redaction."""

@@ -4,7 +4,6 @@ a failure's reason, the cost, the balance, and which fresh output is an old one 
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Any
 
 from rendergate.domain.errors import Fault, ProviderRejected
@@ -68,19 +67,4 @@ def balance(account: dict[str, Any]) -> Balance:
         coins=figure(account.get("remainCoins")),
         money=figure(account.get("remainMoney")),
         currency=str(currency) if currency else None,
-    )
-
-
-def pooled(balances: list[Balance]) -> Balance:
-    """Several keys' balances as one: the sums of the figures given (None: none gave it)."""
-
-    def total(amounts: list[Decimal | None]) -> Decimal | None:
-        given = [amount for amount in amounts if amount is not None]
-        return sum(given, Decimal(0)) if given else None
-
-    currency = next((b.currency for b in balances if b.currency), None)
-    return Balance(
-        coins=total([b.coins for b in balances]),
-        money=total([b.money for b in balances]),
-        currency=currency,
     )
