@@ -15,6 +15,7 @@ from rendergate.providers.accounts import account_id
 from rendergate.store.sql import create_engine
 from rendergate.store.tables import tasks
 from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
+from rendergate_emulators.runninghub_model import TaskEnding
 from support.hub import KEY, hub_settings, submit
 from support.logs import captured_logs
 from support.server import RunningServer, serve
@@ -122,3 +123,24 @@ async def test_an_unanswered_submit_is_not_sent_on_the_other_key(
     assert "it may have taken the job, so it was not sent again" in task["error_message"]
     assert sum(emulator.submits_by_key.values()) == 1  # one key, once
     assert len(emulator.tasks) == 1
+
+
+@pytest.mark.emulator(concurrency=1, run_s=30)
+async def test_a_cancel_reaches_the_key_that_took_the_task(
+    settings: Settings, emulator: RunningHubEmulator
+) -> None:
+    """Sent on another key, the cancel would be answered 807 ("unknown": it runs no more) and
+    the job would run on; on its own key it stops."""
+    emulator.add_key(OTHER, concurrency=1)
+    configured = pooled(settings, emulator, f"{KEY}:1,{OTHER}:1")
+    async with serve(configured) as server:
+        ids = [await submit(server) for _ in range(2)]
+        for task_id in ids:
+            await server.wait_for(task_id, lambda t: t["status"] == "processing")
+        jobs = {(await server.get_task(t))["provider_job_id"]: t for t in ids}
+        [on_other] = [t for t in emulator.tasks.values() if t.owner == OTHER]
+        async with server.http.post(f"{server.url}/tasks/{jobs[on_other.task_id]}/cancel") as r:
+            assert r.status == 200
+    assert on_other.outcome is TaskEnding.CANCELED
+    cancels = emulator.stats.codes_by_path["/task/openapi/cancel"]
+    assert cancels[0] == 1 and 807 not in cancels  # stopped on its key, never asked elsewhere
