@@ -7,11 +7,15 @@ import itertools
 import json
 from typing import Any
 
+import aiohttp
 import pytest
 import sqlalchemy as sa
 
 from rendergate.config.settings import Settings
-from rendergate.providers.accounts import account_id
+from rendergate.domain.task import JobHandle
+from rendergate.providers.accounts import ProviderAccount, account_id
+from rendergate.providers.base import JobPhase
+from rendergate.providers.runninghub import RunningHub
 from rendergate.store.sql import create_engine
 from rendergate.store.tables import tasks
 from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
@@ -25,6 +29,7 @@ pytestmark = pytest.mark.slow  # waits out RunningHub's pacing
 OTHER = "fedcba9876543210fedcba9876543210"
 RUN = "/task/openapi/ai-app/run"
 OUTPUTS = "/task/openapi/outputs"
+APP = 1983061233110790146  # the SU app of the user's document
 
 
 def pooled(settings: Settings, emu: RunningHubEmulator, keys: str, **extra: Any) -> Settings:
@@ -144,3 +149,25 @@ async def test_a_cancel_reaches_the_key_that_took_the_task(
     assert on_other.outcome is TaskEnding.CANCELED
     cancels = emulator.stats.codes_by_path["/task/openapi/cancel"]
     assert cancels[0] == 1 and 807 not in cancels  # stopped on its key, never asked elsewhere
+
+
+async def test_a_job_without_a_listed_key_is_asked_for_with_the_first(
+    emulator: RunningHubEmulator, http: aiohttp.ClientSession
+) -> None:
+    """A job from before keys were pooled (no account), or whose key was renamed or replaced
+    by another of its account, is followed with the first key, not failed."""
+    emulator.add_key(OTHER)
+    run = {"apiKey": KEY, "webappId": APP, "nodeInfoList": []}
+    headers = {"Host": "www.runninghub.cn"}
+    async with http.post(f"{emulator.base_url}{RUN}", json=run, headers=headers) as response:
+        job_id = str((await response.json())["data"]["taskId"])
+    hub = RunningHub(
+        accounts=(ProviderAccount("renamed", KEY, 1), ProviderAccount("b", OTHER, 1)),
+        base_url=str(emulator.base_url),
+        http=http,
+        host="www.runninghub.cn",
+    )
+    for data in ({}, {"account": account_id(KEY)}, {"account": "renamed"}):
+        status = await hub.status(JobHandle(job_id=job_id, data=data))
+        assert status.phase in (JobPhase.QUEUED, JobPhase.RUNNING, JobPhase.SUCCEEDED), status
+    assert emulator.stats.codes_by_path[OUTPUTS].get(807, 0) == 0

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import structlog
 from pydantic import Field, SecretStr, field_validator
 
 from rendergate.config.settings import ProviderSettings
@@ -44,6 +45,8 @@ from rendergate.providers.kit import Action, download_refreshing, number
 from rendergate.providers.runninghub_calls import RunningHubApi, envelope_error
 from rendergate.providers.runninghub_errors import ACCOUNT_CODES, info
 from rendergate.providers.runninghub_pacing import Pacing
+
+log = structlog.get_logger(__name__)
 
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024  # RunningHub's own limit
 KEYS = "RENDERGATE_RUNNINGHUB_API_KEYS"
@@ -77,16 +80,12 @@ class RunningHub:
         self._pacing = Pacing()
 
     def _api(self, account: object) -> RunningHubApi:
-        """The calls of one key: the first for None (a job from before keys were pooled)."""
-        if account is None:
-            return self._apis[self.accounts[0].id]
+        """The calls of one key; the first key's for a job from before keys were pooled, or
+        whose key is no longer listed (a key replaced by a new one of the same account)."""
         api = self._apis.get(str(account))
-        if api is None:
-            raise ProviderRejected(
-                f"the RunningHub key {account} that took this job is no longer configured",
-                fault=Fault.CONFIG,
-            )
-        return api
+        if api is None and account is not None:
+            log.warning("job's RunningHub key no longer listed; asking the first", account=account)
+        return api or self._apis[self.accounts[0].id]
 
     def refuses_account(self, error: ProviderError) -> bool:
         """A refusal of the key's account (its key, balance or membership): another key
