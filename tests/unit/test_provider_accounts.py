@@ -3,6 +3,7 @@ to, and the set-aside of a key refused for its account."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,9 +11,11 @@ import pytest
 
 from rendergate.config.settings import load_settings
 from rendergate.domain.errors import ConfigError, OutOfFunds, ProviderRejected
+from rendergate.domain.task import Task, TaskStatus
 from rendergate.providers import registry
 from rendergate.providers.accounts import ProviderAccount, account_id, parse_accounts
 from rendergate.providers.runninghub_errors import error_for
+from rendergate.store.memory import MemoryTaskStore
 from rendergate.workflow.accounts import SetAside
 
 A, B = "a" * 32, "b" * 32
@@ -79,3 +82,22 @@ def test_a_refused_key_is_set_aside_for_the_open_time_then_tried_again() -> None
     # the last key refused too: no other to try; every key is tried again as a whole
     assert not aside.refused("runninghub", "two", pool, error_for(802), T0)
     assert aside.room("runninghub", pool, T0 + timedelta(seconds=1)) == {"one": 1, "two": 2}
+
+
+async def test_the_memory_store_claims_keys_as_the_sql_one_does() -> None:
+    """The most room first; a finished task or another provider's holds no place."""
+    store = MemoryTaskStore()
+    for task_id, provider in ((1, "runninghub"), (2, "runninghub"), (3, "runninghub"), (4, "x")):
+        await store.add(
+            Task(task_id=task_id, app="fake", provider=provider, created_at=T0, updated_at=T0)
+        )
+    room = {"a": 1, "b": 2}
+    assert await store.claim_account(4, "x", {"a": 1}) == "a"
+    assert [await store.claim_account(t, "runninghub", room) for t in (1, 2, 3)] == [
+        "b",
+        "a",
+        "b",
+    ]
+    holder = await store.get(2)
+    await store.save(holder, dataclasses.replace(holder, status=TaskStatus.CANCELED))
+    assert await store.claim_account(3, "runninghub", room) == "a"  # its own place counts not
