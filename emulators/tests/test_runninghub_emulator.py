@@ -384,3 +384,24 @@ async def test_standalone_process() -> None:
     finally:
         process.terminate()
         assert await asyncio.wait_for(process.wait(), 10) == 0
+
+
+async def test_each_key_is_its_own_account(rh: Rh) -> None:
+    """A second key has its own slots and balance, and another key's task is unknown to it."""
+    other = "o" * 32
+    rh.emu.add_key(other, concurrency=1, remain_coins=0)
+    theirs = {"apiKey": other, "webappId": APP, "nodeInfoList": []}
+    broke = await rh.call("/task/openapi/ai-app/run", theirs)
+    assert broke["code"] == 812  # its own empty balance; the first key's is full
+    rh.emu.configure(hold=True)
+    mine = await rh.run()
+    rh.emu.account(other)[0].update({"remain_coins": 100})
+    taken = await rh.call("/task/openapi/ai-app/run", theirs)
+    assert taken["code"] == 0, taken
+    full = await rh.call("/task/openapi/ai-app/run", theirs)
+    assert full["code"] == 421  # its one slot is taken, though the first key has room
+    unknown = await rh.call("/task/openapi/outputs", {"apiKey": other, "taskId": mine})
+    assert unknown["code"] == 807
+    account = await rh.call("/uc/openapi/accountStatus", {"apikey": other})
+    assert account["data"]["currentTaskCounts"] == "1"
+    assert rh.emu.submits_by_key == {other: 3, KEY: 1}

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from rendergate.config.settings import Settings
+from rendergate.providers.accounts import ProviderAccount, account_id
 from rendergate.providers.runninghub import RunningHub
 from rendergate.services.balances import Watch
 from rendergate.services.doctor import examine
@@ -175,3 +176,38 @@ async def test_with_a_fallback_route_tasks_move_on_while_runninghub_is_out_of_fu
         [],
     )
     assert refusals(emulator, 416) == 1
+
+
+async def test_pooled_keys_balances_are_read_and_shown_per_key(
+    settings: Settings, emulator: RunningHubEmulator
+) -> None:
+    """Each key's balance under its id (a gauge, a doctor line), the provider's the sum; an
+    empty key is flagged alone; no key in what is shown."""
+    other = "fedcba9876543210fedcba9876543210"
+    emulator.configure(remain_coins=1500)
+    emulator.add_key(other, remain_coins=0)
+    pooled = hub_settings(
+        settings, emulator, runninghub_api_key=None, runninghub_api_keys=f"a={KEY},b={other}"
+    )
+    found = {f.part: f for f in await examine(pooled)}
+    assert (found["balance runninghub a"].ok, found["balance runninghub a"].detail) == (
+        True,
+        "1500 coins",
+    )
+    assert found["balance runninghub b"].detail == "0 coins: used up; top it up"
+    assert "balance runninghub" not in found
+    assert not any(KEY in f.detail or other in f.detail for f in found.values())
+    metrics = Metrics()
+    async with aiohttp.ClientSession() as http:
+        hub = RunningHub(
+            api_key=KEY,
+            accounts=(ProviderAccount("b", other, 1),),
+            base_url=str(emulator.base_url),
+            http=http,
+            host="www.runninghub.cn",
+        )
+        await Watch("runninghub", hub, metrics, lambda _: None).read()
+    assert gauge(metrics, "coins") == 1500
+    for account, coins in ((account_id(KEY), 1500), ("b", 0)):
+        labels = {"provider": "runninghub", "account": account, "unit": "coins"}
+        assert metrics.registry.get_sample_value("rendergate_provider_key_balance", labels) == coins

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import uuid
@@ -418,3 +419,23 @@ async def test_a_claim_taken_over_writes_no_task_for_its_first_holder(
     await store.add(make(ID + 1), along=claims.completing(retry, ID + 1))
     held = await claims.claim(dataclasses.replace(first, holder="later"), **kept, lease_s=60.0)
     assert held is not None and held.task_id == ID + 1
+
+
+async def test_keys_claimed_at_once_never_pass_their_concurrency(store: SqlTaskStore) -> None:
+    """Twelve tasks claim pooled keys together (a: 3 places, b: 2): five get one, no key
+    more than its places; a task that ends gives its place back, and other providers' tasks
+    and finished ones hold none."""
+    ids = [ID + n for n in range(12)]
+    for task_id in ids:
+        await store.add(make(task_id, provider="runninghub"))
+    await store.add(make(ID + 99, provider="aliyun"))
+    assert await store.claim_account(ID + 99, "aliyun", {"a": 1}) == "a"  # not runninghub's
+    room = {"a": 3, "b": 2}
+    chosen = await asyncio.gather(*(store.claim_account(t, "runninghub", room) for t in ids))
+    assert sorted(c for c in chosen if c is not None) == ["a", "a", "a", "b", "b"]
+    holder = await store.get(ids[chosen.index("b")])
+    ended = dataclasses.replace(holder, status=TaskStatus.CANCELED, finished_at=T0)
+    assert await store.save(holder, ended) is not None
+    first, second = [task_id for task_id, c in zip(ids, chosen, strict=True) if c is None][:2]
+    assert await store.claim_account(first, "runninghub", room) == "b"
+    assert await store.claim_account(second, "runninghub", room) is None

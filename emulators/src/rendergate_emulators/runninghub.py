@@ -18,8 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import signal
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import fields
 from typing import Any
@@ -85,6 +86,10 @@ class RunningHubEmulator:
         self.scripts: deque[HubScript] = deque()
         self.api = RunningHubApi(self, seed)
         self.book = TaskBook(self.knobs, self.api.finished)
+        # Every key is its own account: its own slots, balance and tasks (add_key); a task
+        # id of another key's is unknown to a key, as RunningHub answers for another user's.
+        self.accounts: dict[str, tuple[HubKnobs, TaskBook]] = {api_key: (self.knobs, self.book)}
+        self.submits_by_key: Counter[str] = Counter()  # run/create calls that reached a key
         self.webhooks = WebhookSender(self.knobs, self.webhook_attempts)
         self._public_url = public_url
         self._stopping = asyncio.Event()
@@ -102,7 +107,21 @@ class RunningHubEmulator:
 
     @property
     def tasks(self) -> dict[str, HubTask]:
-        return self.book.tasks
+        if len(self.accounts) == 1:
+            return self.book.tasks
+        return {i: t for _, book in self.accounts.values() for i, t in book.tasks.items()}
+
+    def add_key(self, key: str, **knobs: Any) -> TaskBook:
+        """Another account's key: the first key's knobs, but for `knobs` (concurrency,
+        remain_coins, ...), and a task book of its own."""
+        own = dataclasses.replace(self.knobs)
+        own.update(knobs)
+        book = TaskBook(own, self.api.finished)
+        self.accounts[key] = (own, book)
+        return book
+
+    def account(self, key: str) -> tuple[HubKnobs, TaskBook]:
+        return self.accounts[key]
 
     def configure(self, **knobs: Any) -> None:
         self.knobs.update(knobs)
@@ -163,7 +182,8 @@ class RunningHubEmulator:
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
         """Serves until the block ends; then stalls end, timers stop, webhooks are dropped."""
         self._stopping = asyncio.Event()
-        self.book.open()
+        for _, book in self.accounts.values():
+            book.open()
         try:
             async with serve_app(self.make_app(), host, port) as base_url:
                 try:
@@ -173,7 +193,8 @@ class RunningHubEmulator:
                 finally:
                     self._stopping.set()  # before the runner's cleanup, which would wait on stalls
         finally:
-            self.book.close()
+            for _, book in self.accounts.values():
+                book.close()
             await self.webhooks.aclose()
 
     def make_app(self) -> web.Application:

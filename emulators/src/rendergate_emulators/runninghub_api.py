@@ -87,18 +87,21 @@ class RunningHubApi:
         if host != self.emu.knobs.host.lower():
             raise HubRefusal(412, f"the Host header must be {self.emu.knobs.host}")
 
-    def _check_key(self, key: Any) -> None:
-        expected = self.emu.api_key.encode()
-        if not (isinstance(key, str) and hmac.compare_digest(key.encode(), expected)):
-            raise HubRefusal(802)
+    def _check_key(self, key: Any) -> str:
+        """The key, when it is one of the emulator's (each its own account)."""
+        if isinstance(key, str):
+            for known in self.emu.accounts:
+                if hmac.compare_digest(key.encode(), known.encode()):
+                    return known
+        raise HubRefusal(802)
 
     async def _task_of(self, request: web.Request) -> HubTask:
         body = await json_body(request)
-        self._check_key(body.get("apiKey"))
+        key = self._check_key(body.get("apiKey"))
         task_id = body.get("taskId")
         if not isinstance(task_id, str | int) or isinstance(task_id, bool):
             raise HubRefusal(301, "taskId is required")
-        record = self.emu.tasks.get(str(task_id))
+        record = self.emu.account(key)[1].tasks.get(str(task_id))  # another key's: unknown
         if record is None:
             raise HubRefusal(807)
         record.requests[route_key(request)] += 1
@@ -119,7 +122,7 @@ class RunningHubApi:
 
     async def run_app(self, request: web.Request) -> web.Response:
         body = await json_body(request)
-        self._check_key(body.get("apiKey"))
+        key = self._check_key(body.get("apiKey"))
         webapp_id = body.get("webappId")
         # The SU app document's table says string, but the API wants an int64 number
         # (docs/providers.md, RunningHub).
@@ -132,11 +135,11 @@ class RunningHubApi:
             raise HubRefusal(901)
         if not isinstance(body.get("nodeInfoList"), list):
             raise HubRefusal(301, "nodeInfoList is required (a list)")
-        return self._submit(request, body, "ai-app", str(webapp_id), spec)
+        return self._submit(request, body, "ai-app", str(webapp_id), spec, key)
 
     async def create(self, request: web.Request) -> web.Response:
         body = await json_body(request)
-        self._check_key(body.get("apiKey"))
+        key = self._check_key(body.get("apiKey"))
         workflow_id = body.get("workflowId")
         if not isinstance(workflow_id, str) or not workflow_id:
             raise HubRefusal(301, "workflowId is required (a string)")
@@ -145,11 +148,19 @@ class RunningHubApi:
             raise HubRefusal(380)
         if body.get("workflow") is not None:  # the given graph replaces the stored one
             spec = graph_spec(body["workflow"], spec)
-        return self._submit(request, body, "workflow", workflow_id, spec)
+        return self._submit(request, body, "workflow", workflow_id, spec, key)
 
     def _submit(
-        self, request: web.Request, body: dict[str, Any], kind: str, app_id: str, spec: AppNodes
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        kind: str,
+        app_id: str,
+        spec: AppNodes,
+        key: str,
     ) -> web.Response:
+        self.emu.submits_by_key[key] += 1
+        knobs, book = self.emu.account(key)
         nodes = body.get("nodeInfoList") or []
         if not isinstance(nodes, list):
             raise HubRefusal(301, "nodeInfoList must be a list")
@@ -160,16 +171,16 @@ class RunningHubApi:
         if not isinstance(webhook, str | None) or not isinstance(instance, str | None):
             raise HubRefusal(301, "webhookUrl and instanceType must be strings")
         personal = body.get("usePersonalQueue") is True
-        if self.emu.knobs.remain_coins <= 0:  # the balance is used up: nothing runs
-            raise HubRefusal(self.emu.knobs.broke_code)
-        book = self.emu.book
+        if knobs.remain_coins <= 0:  # the balance is used up: nothing runs
+            raise HubRefusal(knobs.broke_code)
         if book.busy:
             if not personal:
                 raise HubRefusal(415 if instance == "plus" else 421)
-            if len(book.waiting) >= self.emu.knobs.personal_queue_limit:
+            if len(book.waiting) >= knobs.personal_queue_limit:
                 raise HubRefusal(814)
         record = self._new_record(kind, app_id, spec, values.image, webhook or None, instance)
         record.personal, record.scale, record.node_info = personal, values.scale, nodes
+        record.owner = key
         book.add(record)
         tips = {"result": True, "error": None, "outputs_to_execute": [spec.output_node]}
         data = {
@@ -194,16 +205,16 @@ class RunningHubApi:
         # notes. A canceled task reads FAILED, /outputs says 805 with exception_type
         # "TaskCanceled", and its webhook (if any) is sent like any other TASK_END.
         record = await self._task_of(request)
-        return self.reply(request, 0 if self.emu.book.cancel(record.task_id) else 817)
+        book = self.emu.account(record.owner)[1]
+        return self.reply(request, 0 if book.cancel(record.task_id) else 817)
 
     async def account(self, request: web.Request) -> web.Response:
         body = await json_body(request)
-        self._check_key(body.get("apikey"))  # lowercase here, as documented
-        knobs = self.emu.knobs
+        knobs, book = self.emu.account(self._check_key(body.get("apikey")))  # lowercase here
         money = None if knobs.remain_money == "null" else knobs.remain_money
         data = {  # the docs' example: counts as strings, money and currency null
             "remainCoins": str(knobs.remain_coins),
-            "currentTaskCounts": str(self.emu.book.unfinished),
+            "currentTaskCounts": str(book.unfinished),
             "remainMoney": money,
             "currency": "CNY" if money is not None else None,
             "apiType": "NORMAL",
@@ -266,7 +277,7 @@ class RunningHubApi:
 
     def finished(self, record: HubTask) -> None:
         """Called by the TaskBook as a task ends: outputs, coins, then the webhook."""
-        knobs = self.emu.knobs
+        knobs = self.emu.account(record.owner)[0]
         if record.outcome is TaskEnding.SUCCESS:
             record.outputs = knobs.outputs_per_task
         if record.outcome in (TaskEnding.SUCCESS, TaskEnding.EMPTY):

@@ -261,6 +261,7 @@ class HubTask:
     run_s: float
     created_mono: float
     created_wall: float
+    owner: str = ""  # the key that submitted it
     scale: float = 1.0  # what a "scale" node asked for: the results are this much larger
     node_info: list[Any] = field(default_factory=list)  # the nodeInfoList, as sent
     status: str = "QUEUED"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from rendergate.config.settings import Settings
+    from rendergate.providers.accounts import ProviderAccount
     from rendergate.providers.base import Provider
 
 BUILT_IN = (
@@ -40,8 +41,10 @@ class ProviderEntry(Generic[S]):
     name: str
     settings: type[S]  # the adapter's own settings, every field named `<name>_…`
     factory: Callable[[S, aiohttp.ClientSession], Provider]  # does no I/O
-    required: tuple[str, ...] = ()  # fields of `settings` that must be set
+    required: tuple[str, ...] = ()  # fields of `settings` that must be set ("a|b": either)
     concurrency_setting: str | None = None  # the field capping tasks run at once
+    # its pooled keys (providers/accounts.py): the cap is the sum of theirs
+    accounts: Callable[[S], Sequence[ProviderAccount]] | None = None
     cap_per_worker: bool = False  # the cap is each machine's (local CPU), not the cluster's
     params_check: Callable[[Mapping[str, Any]], object] | None = None  # refuses bad params
     prepare_options: Callable[[Mapping[str, Any], Any], Mapping[str, Any]] | None = None
@@ -57,12 +60,20 @@ class ProviderEntry(Generic[S]):
 
     def missing_settings(self, settings: Settings) -> list[str]:
         own = settings.of(self.settings)
-        return [f"RENDERGATE_{name.upper()}" for name in self.required if not getattr(own, name)]
+        return [
+            f"RENDERGATE_{names.split('|')[0].upper()}"
+            for names in self.required
+            if not any(getattr(own, name) for name in names.split("|"))
+        ]
 
     def concurrency(self, settings: Settings) -> int | None:
+        own = settings.of(self.settings)
+        pooled = self.accounts(own) if self.accounts is not None else ()
+        if pooled:
+            return sum(account.concurrency for account in pooled)
         if self.concurrency_setting is None:
             return None
-        return int(getattr(settings.of(self.settings), self.concurrency_setting))
+        return int(getattr(own, self.concurrency_setting))
 
     def check_params(self, params: Mapping[str, Any]) -> None:
         """Raises InvalidInput for params this provider would refuse later."""

@@ -6,7 +6,7 @@ ProviderError tree (retryable or terminal, user's or provider's fault).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -37,6 +37,7 @@ class InputFile:
     data: bytes
     content_type: str
     extension: str
+    account: str | None = None  # the pooled key to upload with (JobRequest.account)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +51,7 @@ class JobRequest:
     callback_url: str | None = None  # where the provider may POST its webhook
     attempt: int = 1
     idempotency_key: str = ""  # the same for every try of one attempt, unique across installs
+    account: str | None = None  # the pooled key chosen for it (providers/accounts.py)
 
 
 class JobPhase(StrEnum):
@@ -167,6 +169,20 @@ class Balance:
     money: Decimal | None = None
     currency: str | None = None
 
+    @classmethod
+    def total(cls, balances: Sequence[Balance]) -> Balance:
+        """Several keys' balances as one: the sums of the figures given (None: none gave)."""
+
+        def added(amounts: list[Decimal | None]) -> Decimal | None:
+            given = [amount for amount in amounts if amount is not None]
+            return sum(given, Decimal(0)) if given else None
+
+        return cls(
+            coins=added([b.coins for b in balances]),
+            money=added([b.money for b in balances]),
+            currency=next((b.currency for b in balances if b.currency), None),
+        )
+
     @property
     def has_funds(self) -> bool | None:
         """Whether anything is left; None when the provider gave neither figure."""
@@ -183,6 +199,19 @@ class ReadsBalance(Protocol):
     balance_low: Decimal | None
 
     async def balance(self) -> Balance: ...
+
+
+@runtime_checkable
+class ReadsKeyBalances(Protocol):
+    """A provider with several keys (providers/accounts.py) that reads each one's balance,
+    by the key's id, for the gauge and doctor."""
+
+    async def balances(self) -> dict[str, Balance]: ...
+
+
+async def balances_of(reader: ReadsBalance) -> dict[str, Balance]:
+    """Each key's balance by its id, when the provider reads them one by one; else {}."""
+    return await reader.balances() if isinstance(reader, ReadsKeyBalances) else {}
 
 
 def balance_capability(provider: object) -> ReadsBalance | None:

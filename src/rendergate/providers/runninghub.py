@@ -11,17 +11,25 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
-from pydantic import Field, SecretStr
+import structlog
+from pydantic import Field, SecretStr, field_validator
 
 from rendergate.config.settings import ProviderSettings
-from rendergate.domain.errors import Fault, ProviderRejected, ProviderUnavailable
+from rendergate.domain.errors import (
+    Fault,
+    OutOfFunds,
+    ProviderError,
+    ProviderRejected,
+    ProviderUnavailable,
+)
 from rendergate.providers import ProviderEntry
 from rendergate.providers import runninghub_results as results
+from rendergate.providers.accounts import ProviderAccount, account_id, pooled_keys
 from rendergate.providers.base import (
     Balance,
     InputFile,
@@ -34,9 +42,12 @@ from rendergate.providers.base import (
 )
 from rendergate.providers.kit import Action, download_refreshing, number
 from rendergate.providers.runninghub_calls import RunningHubApi, envelope_error
-from rendergate.providers.runninghub_errors import info
+from rendergate.providers.runninghub_errors import ACCOUNT_CODES, info
+
+log = structlog.get_logger(__name__)
 
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024  # RunningHub's own limit
+KEYS = "RENDERGATE_RUNNINGHUB_API_KEYS"
 
 
 class RunningHub:
@@ -45,7 +56,8 @@ class RunningHub:
     def __init__(
         self,
         *,
-        api_key: str,
+        api_key: str | None = None,
+        accounts: Sequence[ProviderAccount] = (),
         base_url: str,
         http: aiohttp.ClientSession,
         host: str | None = None,
@@ -54,9 +66,28 @@ class RunningHub:
         balance_low: Decimal | None = None,
     ) -> None:
         self.balance_every_s, self.balance_low = balance_every_s, balance_low  # ReadsBalance
-        self._api = RunningHubApi(
-            http, api_key=api_key, base_url=base_url, host=host, timeout_s=timeout_s
-        )
+        if api_key is not None:
+            accounts = (ProviderAccount(account_id(api_key), api_key, 1), *accounts)
+        self.accounts = tuple(accounts)  # PooledAccounts: the first also runs older handles
+        self._apis = {
+            account.id: RunningHubApi(
+                http, api_key=account.secret, base_url=base_url, host=host, timeout_s=timeout_s
+            )
+            for account in self.accounts
+        }
+
+    def _api(self, account: object) -> RunningHubApi:
+        """The calls of one key; the first key's for a job from before keys were pooled, or
+        whose key is no longer listed (a key replaced by a new one of the same account)."""
+        api = self._apis.get(str(account))
+        if api is None and account is not None:
+            log.warning("job's RunningHub key no longer listed; asking the first", account=account)
+        return api or self._apis[self.accounts[0].id]
+
+    def refuses_account(self, error: ProviderError) -> bool:
+        """A refusal of the key's account (its key, balance or membership): another key
+        may take the task (PooledAccounts)."""
+        return isinstance(error, OutOfFunds) or error.code in ACCOUNT_CODES
 
     async def aclose(self) -> None:
         """Nothing to close: the HTTP session is the composition root's."""
@@ -68,7 +99,7 @@ class RunningHub:
             raise ProviderRejected(
                 f"{file.role} is over RunningHub's 30 MB upload limit", fault=Fault.USER
             )
-        return await self._api.upload(file)
+        return await self._api(file.account).upload(file)
 
     async def submit(self, request: JobRequest) -> JobHandle:
         options = request.app.options
@@ -92,12 +123,14 @@ class RunningHub:
                 f"app {request.app.name!r} names neither options.webapp_id nor options.workflow_id",
                 fault=Fault.CONFIG,
             )
-        data = await self._api.data(path, body)
+        account = request.account or self.accounts[0].id
+        data = await self._api(account).data(path, body)
         results.check_prompt_tips(data.get("promptTips"))
         job_id = str(data["taskId"])
         return JobHandle(
             job_id=job_id,
             data={
+                "account": account,  # the key's id: status, cancel and download use it
                 "app": app_key,
                 "submitted_at": time.time(),
                 "webhook": bool(request.callback_url),
@@ -105,7 +138,8 @@ class RunningHub:
         )
 
     async def status(self, job: JobHandle) -> JobStatus:
-        envelope = await self._api.envelope("/task/openapi/outputs", {"taskId": job.job_id})
+        api = self._api(job.data.get("account"))
+        envelope = await api.envelope("/task/openapi/outputs", {"taskId": job.job_id})
         code, data = int(envelope["code"]), envelope.get("data")
         if code == 0:
             if not isinstance(data, list):  # "done" must list the files, even as []
@@ -131,21 +165,23 @@ class RunningHub:
 
         return await download_refreshing(
             output,
-            fetch=self._api.get_file,
+            fetch=self._api(job.data.get("account")).get_file,
             refresh=refresh,
             same=results.same_output,
             provider="RunningHub",
         )
 
     async def cancel(self, job: JobHandle) -> bool:
-        envelope = await self._api.envelope("/task/openapi/cancel", {"taskId": job.job_id})
+        api = self._api(job.data.get("account"))
+        envelope = await api.envelope("/task/openapi/cancel", {"taskId": job.job_id})
         if int(envelope["code"]) in (0, 807, 817):  # stopped, unknown, or finished: it runs no more
             return True
         raise envelope_error(envelope)
 
-    async def account_status(self) -> dict[str, Any]:
-        """Coins, money and running tasks of the key (`/uc/openapi/accountStatus`)."""
-        data = await self._api.account()
+    async def account_status(self, account: str | None = None) -> dict[str, Any]:
+        """Coins, money and running tasks of a key (`/uc/openapi/accountStatus`); the
+        first key's by default."""
+        data = await self._api(account).account()
         return {
             "remain_coins": data.get("remainCoins"),
             "remain_money": data.get("remainMoney"),
@@ -154,20 +190,30 @@ class RunningHub:
             "api_type": data.get("apiType"),
         }
 
+    async def balances(self) -> dict[str, Balance]:
+        """Each key's balance, by its account id, as decimals: never a float."""
+        return {a.id: results.balance(await self._api(a.id).account()) for a in self.accounts}
+
     async def balance(self) -> Balance:
-        """What the account has left (ReadsBalance), as decimals: never a float."""
-        return results.balance(await self._api.account())
+        """What the keys have left between them (ReadsBalance)."""
+        return Balance.total(list((await self.balances()).values()))
 
     async def jobs_running(self) -> int:
-        """The key's queued and running tasks (CountsJobs), as accountStatus counts them."""
-        count = (await self.account_status())["current_task_counts"]
-        if count is None:
-            raise ProviderUnavailable("RunningHub's account status had no currentTaskCounts")
-        return int(count)
+        """The keys' queued and running tasks (CountsJobs), as accountStatus counts them:
+        all keys', as the submit step compares them with all of the provider's tasks."""
+        total = 0
+        for account in self.accounts:
+            count = (await self.account_status(account.id))["current_task_counts"]
+            if count is None:
+                raise ProviderUnavailable("RunningHub's account status had no currentTaskCounts")
+            total += int(count)
+        return total
 
     async def self_check(self) -> str:
         """accountStatus answers only to a valid key (SelfChecks)."""
-        return f"the key works; {await self.jobs_running()} jobs queued or running"
+        running = await self.jobs_running()
+        keys = "the key works" if len(self.accounts) == 1 else f"{len(self.accounts)} keys work"
+        return f"{keys}; {running} jobs queued or running"
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """RunningHub signs nothing: the event only says which task to look at again."""
@@ -198,6 +244,12 @@ class RunningHub:
 
 class RunningHubSettings(ProviderSettings):
     runninghub_api_key: SecretStr | None = Field(None, description="RunningHub API key.")
+    runninghub_api_keys: SecretStr | None = Field(
+        None,
+        description="Several RunningHub keys, used together: comma-separated "
+        "`[name=]KEY[:concurrency]` entries (docs/configuration.md). Each task runs on the "
+        "key with room; a key without its own concurrency takes RUNNINGHUB_CONCURRENCY.",
+    )
     runninghub_base_url: str = Field(
         "https://www.runninghub.cn", description="RunningHub site (.cn or .ai)."
     )
@@ -208,7 +260,7 @@ class RunningHubSettings(ProviderSettings):
         30.0, gt=0, description="Time limit of one call to RunningHub (stalls count as busy)."
     )
     runninghub_concurrency: int = Field(
-        3, ge=1, description="Tasks run at once per RunningHub key."
+        3, ge=1, description="Tasks run at once per RunningHub key (unless its entry says)."
     )
     runninghub_coin_price: Decimal | None = Field(
         None,
@@ -229,11 +281,26 @@ class RunningHubSettings(ProviderSettings):
         "reads it, and flagged by doctor. Unset: only a used-up balance is.",
     )
 
+    @field_validator("runninghub_api_keys")
+    @classmethod
+    def _keys_read(cls, value: SecretStr | None) -> SecretStr | None:
+        pooled_keys(None, value, 1, setting=KEYS)  # refused at start, never showing a key
+        return value
+
+    def accounts(self) -> tuple[ProviderAccount, ...]:
+        """The keys: RUNNINGHUB_API_KEY first, when set, then RUNNINGHUB_API_KEYS'."""
+        single, listed = self.runninghub_api_key, self.runninghub_api_keys
+        return pooled_keys(single, listed, self.runninghub_concurrency, setting=KEYS)
+
+    def secret_values(self) -> list[str]:
+        """Each pooled key on its own too, for redaction."""
+        found = [*super().secret_values(), *(account.secret for account in self.accounts())]
+        return list(dict.fromkeys(found))
+
 
 def from_settings(settings: RunningHubSettings, http: aiohttp.ClientSession) -> RunningHub:
-    assert settings.runninghub_api_key is not None  # the registry checked it
     return RunningHub(
-        api_key=settings.runninghub_api_key.get_secret_value(),
+        accounts=settings.accounts(),  # at least one: the registry checked it
         base_url=settings.runninghub_base_url,
         http=http,
         host=settings.runninghub_host,
@@ -247,6 +314,7 @@ PROVIDER = ProviderEntry(
     name="runninghub",
     settings=RunningHubSettings,
     factory=from_settings,
-    required=("runninghub_api_key",),
+    required=("runninghub_api_key|runninghub_api_keys",),
     concurrency_setting="runninghub_concurrency",
+    accounts=RunningHubSettings.accounts,
 )

@@ -102,7 +102,9 @@ class RunningHubApi:
         refuse_outage(reply, "RunningHub")
         if reply.status in (401, 403):
             raise ProviderRejected(
-                f"RunningHub refused us (HTTP {reply.status})", fault=Fault.CONFIG
+                f"RunningHub refused us (HTTP {reply.status})",
+                fault=Fault.CONFIG,
+                code=str(reply.status),
             )
         envelope = json_of(reply, "RunningHub")
         if reply.status >= 400 or not isinstance(envelope, dict) or "code" not in envelope:

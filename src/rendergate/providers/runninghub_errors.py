@@ -72,6 +72,13 @@ CODES: dict[int, CodeInfo] = {
 }
 
 
+ACCOUNT_CODES = frozenset(
+    ("401", "403", "416", "435", "436", "801", "802", "806", "811", "812", "1002", "1014")
+)
+"""Refusals about the key's account (its key, balance or membership), not the task or the
+app: with pooled keys, another key may run the task (providers/accounts.py)."""
+
+
 def info(code: int) -> CodeInfo:
     return CODES.get(code, CodeInfo(TERMINAL, PROVIDER, f"RunningHub answered code {code}"))
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import structlog
 
 from rendergate.domain.errors import ProviderError
-from rendergate.providers.base import Balance, ReadsBalance, balance_capability
+from rendergate.providers.base import Balance, ReadsBalance, balance_capability, balances_of
 from rendergate.services.metrics import Metrics
 from rendergate.services.retention import Turn
 
@@ -48,7 +48,10 @@ class Watch:
     warned: bool = False
 
     async def read(self) -> Balance:
-        balance = await self.reader.balance()
+        keys = await balances_of(self.reader)  # pooled keys: each read once, then summed
+        balance = Balance.total(list(keys.values())) if keys else await self.reader.balance()
+        for account, its in keys.items() if len(keys) > 1 else ():
+            self.metrics.provider_balance(self.name, its, account)
         self.metrics.provider_balance(self.name, balance)
         if balance.has_funds:
             self.has_funds_again(self.name)

@@ -17,7 +17,13 @@ from rendergate.config.apps_file import load_apps
 from rendergate.config.settings import Settings
 from rendergate.domain.errors import ConfigError, ProviderError
 from rendergate.providers import build_providers, registry, unavailable_reason
-from rendergate.providers.base import ReadsBalance, balance_capability, self_check_capability
+from rendergate.providers.base import (
+    Balance,
+    ReadsBalance,
+    balance_capability,
+    balances_of,
+    self_check_capability,
+)
 from rendergate.providers.http import client_session
 from rendergate.redaction import Redactor, bare_url
 from rendergate.services.balances import describe, is_low
@@ -110,14 +116,27 @@ async def _providers(settings: Settings) -> list[Finding]:
             findings.append(await _try(f"provider {name}", check()))
             reader = balance_capability(provider)
             if reader is not None and findings[-1].ok:
-                findings.append(await _try(f"balance {name}", _balance(reader)))
+                findings += await _balances(name, reader)
             await provider.aclose()
     return findings
 
 
-async def _balance(reader: ReadsBalance) -> str:
+async def _balances(name: str, reader: ReadsBalance) -> list[Finding]:
+    """A line for the account's balance, or one for each pooled key's (by its id)."""
+    try:
+        keys = await balances_of(reader)
+        if len(keys) < 2:  # one account: one line, as before keys were pooled
+            keys = {"": keys.popitem()[1] if keys else await reader.balance()}
+    except ProviderError as exc:
+        return [Finding(f"balance {name}", False, exc.message)]
+    return [
+        await _try(f"balance {name} {account}".rstrip(), _balance(reader, its))
+        for account, its in keys.items()
+    ]
+
+
+async def _balance(reader: ReadsBalance, balance: Balance) -> str:
     """What the account has left; to fix when used up or below the low mark."""
-    balance = await reader.balance()
     if is_low(balance, reader):
         low = (
             "used up"

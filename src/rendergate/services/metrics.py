@@ -115,6 +115,12 @@ class Metrics:
             ["provider", "unit"],
             registry=r,
         )
+        self.key_balance = Gauge(
+            "rendergate_provider_key_balance",
+            "What each of a provider's pooled keys has left as last read, by the key's id",
+            ["provider", "account", "unit"],
+            registry=r,
+        )
 
     def task_changed(self, old: Task | None, new: Task) -> None:
         """Counts a committed write: a create, a start, an end."""
@@ -146,12 +152,18 @@ class Metrics:
         self.upstream.labels(provider, outcome).inc()
         self.upstream_seconds.labels(provider).observe(seconds)
 
-    def provider_balance(self, provider: str, balance: Balance) -> None:
-        """Prometheus keeps floats: the gauge shows the decimal, nothing computes with it."""
+    def provider_balance(self, provider: str, balance: Balance, account: str | None = None) -> None:
+        """Prometheus keeps floats: the gauge shows the decimal, nothing computes with it.
+        With `account`, one pooled key's balance (by its id), else the provider's."""
+        gauge, labels = (
+            (self.balance, [provider])
+            if account is None
+            else (self.key_balance, [provider, account])
+        )
         if balance.coins is not None:
-            self.balance.labels(provider, "coins").set(float(balance.coins))
+            gauge.labels(*labels, "coins").set(float(balance.coins))
         if balance.money is not None:
-            self.balance.labels(provider, balance.currency or "money").set(float(balance.money))
+            gauge.labels(*labels, balance.currency or "money").set(float(balance.money))
 
     def delivery(self, outcome: str) -> None:
         self.deliveries.labels(outcome).inc()

@@ -112,6 +112,14 @@ class TaskStore(Protocol):
         """Of these tasks, the ones completed, failed or canceled (a set-based check)."""
         ...
 
+    async def claim_account(
+        self, task_id: int, provider: str, room: Mapping[str, int]
+    ) -> str | None:
+        """Of the pooled keys in `room` (id to concurrency), the one with the most room
+        besides this task, among the provider's unfinished tasks in the whole cluster,
+        recorded as the task's; None when none has room (store/accounts.py)."""
+        ...
+
     async def waiting_ahead(self, task: Task) -> int:
         """How many tasks for the same provider wait in our queue before this one."""
         ...

@@ -10,7 +10,7 @@ deployment (until a change to one is heard), so no task is cached twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from rendergate.domain.task import Task, TaskStatus
@@ -86,6 +86,11 @@ class CachedTaskStore:
 
     async def ended(self, task_ids: Sequence[int]) -> set[int]:
         return await self._inner.ended(task_ids)
+
+    async def claim_account(
+        self, task_id: int, provider: str, room: Mapping[str, int]
+    ) -> str | None:
+        return await self._inner.claim_account(task_id, provider, room)
 
     async def waiting_ahead(self, task: Task) -> int:
         return await self._inner.waiting_ahead(task)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from rendergate.domain.chains import next_step_id
 from rendergate.domain.errors import TaskNotFound
 from rendergate.domain.events import stream_event
 from rendergate.domain.task import Task, TaskStatus
+from rendergate.store.accounts import pick
 from rendergate.store.base import AlongWrite, Page, TaskIdTaken
 
 
@@ -19,6 +20,7 @@ class MemoryTaskStore:
     def __init__(self) -> None:
         self.tasks: dict[int, Task] = {}
         self.events: dict[int, list[tuple[str, Task]]] = {}
+        self.accounts: dict[int, str] = {}  # task -> its pooled key (claim_account)
 
     def _log(self, old: Task | None, new: Task) -> None:
         event = stream_event(old, new)
@@ -145,6 +147,19 @@ class MemoryTaskStore:
             and next_step_id(t.task_id) not in self.tasks
         ]
         return sorted(found, key=lambda t: (t.finished_at, t.task_id))[:limit]
+
+    async def claim_account(
+        self, task_id: int, provider: str, room: Mapping[str, int]
+    ) -> str | None:
+        taken: dict[str, int] = {}
+        for other, account in self.accounts.items():
+            task = self.tasks[other]
+            if other != task_id and task.provider == provider and not task.status.is_terminal:
+                taken[account] = taken.get(account, 0) + 1
+        best = pick(room, taken)
+        if best is not None:
+            self.accounts[task_id] = best
+        return best
 
     async def waiting_ahead(self, task: Task) -> int:
         return sum(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -127,6 +127,13 @@ class PatientTaskStore:
 
     async def ended(self, task_ids: Sequence[int]) -> set[int]:
         return await self._patiently(lambda: self._inner.ended(task_ids), "ended")
+
+    async def claim_account(
+        self, task_id: int, provider: str, room: Mapping[str, int]
+    ) -> str | None:
+        return await self._patiently(
+            lambda: self._inner.claim_account(task_id, provider, room), "claim_account"
+        )
 
     async def waiting_ahead(self, task: Task) -> int:
         return await self._patiently(lambda: self._inner.waiting_ahead(task), "waiting_ahead")

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from rendergate.domain.chains import ID_SPAN, STEP_STRIDE
 from rendergate.domain.costing import Rates, settle
 from rendergate.domain.errors import TaskNotFound
 from rendergate.domain.task import MIN_TASK_ID, TERMINAL_STATUSES, Task, TaskStatus
-from rendergate.store import usage
+from rendergate.store import accounts, usage
 from rendergate.store.base import AlongWrite, BatchPage, Page, SchemaChange, TaskIdTaken
 from rendergate.store.codec import changed_columns, from_row, to_row
 from rendergate.store.events import Changed, record_change
@@ -292,6 +292,14 @@ class SqlTaskStore:
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
         return [from_row(row) for row in rows]
+
+    async def claim_account(
+        self, task_id: int, provider: str, room: Mapping[str, int]
+    ) -> str | None:
+        async with self.write_turn, self._engine.begin() as connection:
+            return await connection.run_sync(
+                lambda sync: accounts.choose(sync, task_id, provider, room)
+            )
 
     async def waiting_ahead(self, task: Task) -> int:
         query = sa.select(sa.func.count()).where(

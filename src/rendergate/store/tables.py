@@ -65,6 +65,8 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+UNFINISHED_ON_ACCOUNT = "provider_account IS NOT NULL AND status IN ('submitted', 'processing')"
+
 tasks = sa.Table(
     "tasks",
     metadata,
@@ -111,6 +113,7 @@ tasks = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime, nullable=True),
     sa.Column("then_steps", NullableJSON, nullable=True),  # null: none (domain/chains.py)
+    sa.Column("provider_account", sa.String(64), nullable=True),  # its pooled key's id
     sa.Index("ix_tasks_created", "created_at", "task_id"),
     sa.Index("ix_tasks_status_created", "status", "created_at"),
     sa.Index("ix_tasks_owner_created", "owner", "created_at", "task_id"),
@@ -121,6 +124,13 @@ tasks = sa.Table(
         "finished_at",
         sqlite_where=sa.text("then_steps IS NOT NULL"),
         postgresql_where=sa.text("then_steps IS NOT NULL"),
+    ),
+    sa.Index(  # the unfinished tasks of each pooled key: the submit step counts them
+        "ix_tasks_provider_account",
+        "provider",
+        "provider_account",
+        sqlite_where=sa.text(UNFINISHED_ON_ACCOUNT),
+        postgresql_where=sa.text(UNFINISHED_ON_ACCOUNT),
     ),
 )
 

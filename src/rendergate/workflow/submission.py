@@ -29,10 +29,12 @@ from rendergate.domain.errors import (
     ProviderUnavailable,
 )
 from rendergate.domain.task import ErrorKind, InputRef, JobHandle, Task
+from rendergate.providers.accounts import pool_capability
 from rendergate.providers.base import InputFile, JobRequest, Provider
 from rendergate.services.links import callback_url
 from rendergate.services.routing import RunsHere
 from rendergate.services.writer import TaskWriter
+from rendergate.workflow.accounts import PooledKeys, SetAside
 from rendergate.workflow.circuit import Circuit, Circuits
 from rendergate.workflow.fallback import Guard, retryable, skip_reason
 from rendergate.workflow.funds import Funds, usable, wait_for_funds
@@ -86,6 +88,7 @@ class SubmitStep:
         self.here = RunsHere(providers, settings)
         self.circuits = circuits
         self.funds = funds
+        self.keys = PooledKeys(writer, SetAside(settings.circuit_open_s))
         self.backoff = backoff
         self.unanswered = UnansweredSubmits(slots_in_use, observe)
 
@@ -212,20 +215,36 @@ class SubmitStep:
         """
         for _ in range(UPLOAD_ROUNDS - 1):
             try:
-                return await self._upload_and_submit(task, app, guard, can_move=can_move)
+                return await self._on_a_key(task, app, guard, can_move=can_move)
             except InputsGone as exc:
                 log.info("inputs gone; uploading again", task_id=task.task_id, reason=exc.message)
-        return await self._upload_and_submit(task, app, guard, can_move=can_move)
+        return await self._on_a_key(task, app, guard, can_move=can_move)
+
+    async def _on_a_key(
+        self, task: Task, app: AppSpec, guard: Guard, *, can_move: bool
+    ) -> JobHandle | None:
+        """Uploads and submits on the key with room, of a provider's pooled keys (accounts.py)."""
+
+        async def send(account: str | None) -> JobHandle | None:
+            return await self._upload_and_submit(task, app, guard, account, can_move=can_move)
+
+        pool = pool_capability(self.providers[task.provider])
+        if pool is None or len(pool.accounts) < 2:
+            return await send(None)
+        return await self.keys.send(
+            task, pool, send, lambda: self._retrying(task, app, can_move=can_move)
+        )
 
     async def _upload_and_submit(
-        self, task: Task, app: AppSpec, guard: Guard, *, can_move: bool
+        self, task: Task, app: AppSpec, guard: Guard, account: str | None, *, can_move: bool
     ) -> JobHandle | None:
         provider = self.providers[task.provider]
         refs: dict[str, str] = {}
         for role, ref in task.inputs.items():  # idempotent: as patient as the submit
             async for attempt in self._retrying(task, app, can_move=can_move):
                 with attempt:
-                    refs[role] = await guard(provider.upload(await self._input_file(role, ref)))
+                    file = await self._input_file(role, ref, account)
+                    refs[role] = await guard(provider.upload(file))
         request = JobRequest(
             task_id=task.task_id,
             app=app,
@@ -236,6 +255,7 @@ class SubmitStep:
             callback_url=callback_url(self.settings, task),
             attempt=task.attempts + 1,
             idempotency_key=idempotency_key(task),
+            account=account,
         )
         # A busy provider (RunningHub's 421) is waited out until the app's deadline, unless
         # the task is canceled meanwhile; with a later route, the task moves on instead.
@@ -291,10 +311,11 @@ class SubmitStep:
         log.info("task falls back", task_id=task_id, to=to, reason=moved.skipped[-1].reason)
         return Moved(to, moved.workflow_id)
 
-    async def _input_file(self, role: str, ref: InputRef) -> InputFile:
+    async def _input_file(self, role: str, ref: InputRef, account: str | None) -> InputFile:
         return InputFile(
             role=role,
             data=await self.blobs.get(ref.key),
             content_type=ref.content_type,
             extension=ref.key.rsplit(".", 1)[-1],
+            account=account,
         )
