@@ -4,9 +4,11 @@ one timer heap for every job, progress written in rounds, and a sweep under lost
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
+from rendergate.workflow.job_checks import Job
 from rendergate.workflow.outcomes import Tracked, TrackOutcome
 from rendergate.workflow.poll_plan import (
     DENSE_S,
@@ -16,6 +18,7 @@ from rendergate.workflow.poll_plan import (
     RunTimes,
     next_poll_s,
 )
+from rendergate.workflow.progress_writes import ProgressWrites
 from rendergate.workflow.tracker import Tracker
 from rendergate.workflow.tracking import TrackStep
 from support.world import World
@@ -117,3 +120,29 @@ async def test_one_tracker_follows_many_jobs_and_stops_when_none_is_left(world: 
     running = tracker._running
     assert running is not None
     await asyncio.wait_for(running, 5)  # its loop ended with the last job
+
+
+async def test_a_tasks_progress_is_written_at_most_once_a_gap(world: World) -> None:
+    task = await world.create(fake={"outcome": "hang"})
+    handle = await world.submitted(task.task_id)
+    started = await world.store.get(task.task_id)
+    job = Job(
+        task=started,
+        provider=world.fake,
+        handle=handle,
+        deadline=started.created_at + timedelta(hours=1),
+        timeout_message="",
+        submitted=0.0,
+    )
+    writes = ProgressWrites(world.runner.writer, flush_s=0.5, min_gap_s=3.0)
+    writes.report(job, 10, None, now=100.0)
+    writes.report(job, 20, None, now=100.2)  # the same round: only the latest is written
+    assert writes.next_at() == 100.5 and not writes.due(100.4)
+    assert await writes.flush(100.5) == []
+    assert (await world.store.get(task.task_id)).progress == 20
+    writes.report(job, 30, 4, now=101.0)
+    assert writes.next_at() == 103.5  # not before the gap since the last write
+    assert await writes.flush(103.0) == [] and job.task.progress == 20
+    await writes.flush(103.5)
+    now = await world.store.get(task.task_id)
+    assert (now.progress, now.queue_position, now.version) == (30, 4, started.version + 2)

@@ -121,7 +121,7 @@ class Tracker:
             now = loop.time()
             self._start_due(now)
             if self.progress.due(now):
-                for job in await self.progress.flush():
+                for job in await self.progress.flush(now):
                     self._woken(job, Wake.CANCEL)  # another writer moved it: read it again
             if now >= next_sweep:
                 await self._sweep()
