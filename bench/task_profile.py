@@ -1,6 +1,6 @@
 """Where the CPU of a task goes, from create to completed: rendergate under a profiler.
 
-    python bench/task_profile.py [--tasks 200] [--postgres]
+    python bench/task_profile.py [--tasks 200] [--postgres] [--plain]
 
 Starts the RunningHub emulator (tasks of about a second, webhooks on) and rendergate under
 yappi (bench/_profiled.py: CPU clock, every thread): on SQLite one `rendergate serve`, with
@@ -9,7 +9,9 @@ the su_render tasks (a 256x192 PNG screenshot and a JPEG reference), 16 at a tim
 until all have completed, stops the processes and prints, per process, the CPU per task
 (measured by the kernel, so without the profiler's own cost, and with it) and the share
 of the profiled CPU by area: our packages one by one, and each library. A profiler slows
-Python code more than C code, so the shares are a map of where to look, not a bill.
+Python code more than C code, so the shares are a map of where to look, not a bill: with
+--plain no profiler runs, and only the CPU per task is printed. On PostgreSQL it also prints
+the database's commits, rows written and bytes (ours and DBOS's) per task.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 
 from _children import HOST, BenchError, cpu_seconds, free_port, machine_info, start, stop
 from cluster import fresh_database, postgres
@@ -124,31 +128,69 @@ def run(args: argparse.Namespace, tmp: Path, database: str | None) -> None:
         "RENDERGATE_PUBLIC_URL": base,
     } | ({"RENDERGATE_DATABASE_URL": database} if database else {})
     procs = [start(emu_cmd, tmp / "emulator.log", env)]
-    profiled = [sys.executable, str(BENCH / "_profiled.py")]
+    rendergate = [str(Path(sys.executable).with_name("rendergate"))]
     roles = {"serve": ["serve", "--host", HOST, "--port", str(port)]}
     if database:
+        subprocess.run([*rendergate, "migrate"], env=env, capture_output=True, check=True)
         roles = {"api": [*roles["serve"], "--no-worker"], "worker": ["worker"]}
     try:
         for role, cmd in roles.items():
-            procs.append(
-                start([*profiled, str(tmp / f"{role}.prof"), *cmd], tmp / f"{role}.log", env)
-            )
+            runs = rendergate if args.plain else [sys.executable, str(BENCH / "_profiled.py")]
+            profile = [] if args.plain else [str(tmp / f"{role}.prof")]
+            procs.append(start([*runs, *profile, *cmd], tmp / f"{role}.log", env))
         asyncio.run(wait_up(f"{base}/healthz", procs[1], tmp / f"{next(iter(roles))}.log"))
         cpu0 = {role: cpu_seconds(p.pid) for role, p in zip(roles, procs[1:], strict=True)}
+        db0 = database_counts(database) if database else {}
         wall = asyncio.run(post_all(base, args.tasks))
         cpu = {
             role: cpu_seconds(p.pid) - cpu0[role] for role, p in zip(roles, procs[1:], strict=True)
         }
+        if database:
+            db1 = database_counts(database)
+            print(
+                "database, per task: "
+                + ", ".join(
+                    f"{name} {(db1[name] - db0.get(name, 0)) / args.tasks:.1f}" for name in db1
+                )
+            )
     finally:
         for proc in reversed(procs):
             stop(proc)
-    print(f"{args.tasks} tasks completed in {wall:.1f} s (under the profiler)")
+    state = "plain" if args.plain else "under the profiler"
+    print(f"{args.tasks} tasks completed in {wall:.1f} s ({state})")
+    if args.plain:
+        for role in roles:
+            print(f"{role}: {1000 * cpu[role] / args.tasks:.1f} ms CPU per task (kernel count)")
+        return
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         for role in roles:
             shutil.copy(tmp / f"{role}.prof.pstat", args.keep / f"{role}.pstat")
     for role in roles:
         report(role, cpu[role], tmp / f"{role}.prof", args.tasks)
+
+
+def database_counts(database: str) -> dict[str, float]:
+    """PostgreSQL's counts for the database so far: commits, rows written, and the bytes
+    of our tables and DBOS's (PostgreSQL's statistics lag up to a second behind)."""
+    time.sleep(1.0)
+    url = database.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(url) as connection:
+        row = connection.execute(
+            "SELECT xact_commit, tup_inserted, tup_updated, tup_deleted FROM pg_stat_database "
+            "WHERE datname = current_database()"
+        ).fetchone()
+        sizes = dict(
+            connection.execute(
+                "SELECT n.nspname, sum(pg_total_relation_size(c.oid)) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' "
+                "AND n.nspname IN ('public', 'dbos') GROUP BY n.nspname"
+            ).fetchall()
+        )
+    assert row is not None
+    names = ("commits", "rows inserted", "rows updated", "rows deleted")
+    counts = dict(zip(names, map(float, row), strict=True))
+    return counts | {f"bytes in {schema}": float(size) for schema, size in sizes.items()}
 
 
 def report(role: str, cpu_s: float, profile: Path, n: int) -> None:
@@ -169,6 +211,7 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--run-s", type=float, default=1.0, help="emulated run time")
     parser.add_argument("--postgres", action="store_true", help="API + worker on PostgreSQL")
+    parser.add_argument("--plain", action="store_true", help="no profiler: CPU per task only")
     parser.add_argument("--keep", type=Path, help="copy the profiles (pstats) to this folder")
     args = parser.parse_args()
     print(machine_info(), flush=True)
