@@ -38,20 +38,30 @@ class TaskWriter:
         )
         return task
 
-    async def apply(self, task_id: int, change: Callable[[Task], Task]) -> Task | None:
+    async def apply(
+        self, task_id: int, change: Callable[[Task], Task], *, current: Task | None = None
+    ) -> Task | None:
         """The task after `change`, or None when its state no longer allows it. Another
-        writer's save in between makes us read again and retry (optimistic locking)."""
+        writer's save in between makes us read again and retry (optimistic locking).
+        `current`: the task as the caller last read or wrote it, tried first (a read
+        saved); a change since then costs the read after all."""
         for _ in range(MAX_CONFLICTS):
-            current = await self.store.get(task_id)
+            hinted = current is not None
+            if current is None:
+                current = await self.store.get(task_id)
             try:
                 new = change(current)
             except InvalidTransition:
-                return None
-            if new == current:
-                return current
+                new = None
+            if new is None or new == current:
+                if hinted:  # decided on the caller's copy: decide again on the row
+                    current = None
+                    continue
+                return None if new is None else current
             stored = await self.store.save(current, new)
             if stored is not None:
                 return stored
+            current = None
         raise RuntimeError(f"task {task_id}: too many concurrent writes")
 
     async def fail(

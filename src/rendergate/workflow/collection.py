@@ -57,7 +57,9 @@ class CollectStep:
             none = "the provider finished without any output"
             await self.writer.fail(task_id, none, ErrorKind.PROVIDER)
             return
-        await self.writer.apply(task_id, lambda t: t.report(now=self.clock(), progress=96))
+        collecting = await self.writer.apply(
+            task_id, lambda t: t.report(now=self.clock(), progress=96), current=task
+        )
         results: list[ResultFile] = []
         done: Task | None = None
         try:
@@ -66,6 +68,7 @@ class CollectStep:
             done = await self.writer.apply(
                 task_id,
                 lambda t: t.complete(now=self.clock(), outputs=tuple(results), cost=tracked.cost),
+                current=collecting,
             )
         except JobLost as exc:
             message = f"the provider's result is gone: {exc.message}"

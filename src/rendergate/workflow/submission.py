@@ -190,7 +190,7 @@ class SubmitStep:
 
     async def _record(self, task: Task, job: JobHandle) -> SubmitResult:
         stored = await self.writer.apply(
-            task.task_id, lambda t: t.start(now=self.clock(), provider_job=job)
+            task.task_id, lambda t: t.start(now=self.clock(), provider_job=job), current=task
         )
         if stored is None:  # canceled meanwhile, or another execution's job came first
             current = await self.writer.store.get(task.task_id)
