@@ -80,6 +80,10 @@ class Changes:
                 if not watchers:
                     del self._watchers[task_id]
 
+    def watchers(self, task_id: int) -> int:
+        """How many wait on the task now (long polls, streams, waiting creates)."""
+        return len(self._watchers.get(task_id, ()))
+
     @contextlib.contextmanager
     def watching(self, task_id: int) -> Iterator[asyncio.Event]:
         """An event set at each change of the task while inside; clear it before reading."""
