@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rendergate.api.deps import services_of
@@ -69,7 +68,7 @@ class FinishedTaskCache:
             return None
         try:  # first, so that a stranger's poll does the same work whether the id exists
             caller = await services.keys.caller(
-                bearer_token(scope), proxy_header=through_proxy(Headers(scope=scope))
+                bearer_token(scope), proxy_header=through_proxy(header_names(scope))
             )
         except Unauthorized:
             return None  # the route answers 401
@@ -91,6 +90,12 @@ class FinishedTaskCache:
 
 def long_poll(scope: Scope) -> bool:
     return any(k == b"prefer" for k, _ in scope["headers"])
+
+
+def header_names(scope: Scope) -> frozenset[str]:
+    """The request's header names (the server gives them in lower case): a set, where
+    Starlette's Headers would scan them all for each name asked."""
+    return frozenset(k.decode("latin-1") for k, _ in scope["headers"])
 
 
 def bearer_token(scope: Scope) -> str | None:
