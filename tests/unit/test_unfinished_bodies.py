@@ -1,5 +1,6 @@
 """The answers of unfinished tasks kept for GET: a read that raced a change keeps nothing, an
-older version never replaces a newer one, and nothing is kept where it could be stale."""
+older version never replaces a newer one, and a task whose answer moves without a write is
+not kept."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def running(version: int) -> Task:
 
 
 def test_a_read_that_raced_a_change_keeps_nothing() -> None:
-    bodies = UnfinishedBodies(keeps=True)
+    bodies = UnfinishedBodies()
     task = running(10)
     with bodies.reading(task.task_id) as keep:
         bodies.forget(task.task_id)  # a write was heard while the read was in flight
@@ -34,7 +35,7 @@ def test_a_read_that_raced_a_change_keeps_nothing() -> None:
 
 
 def test_an_older_version_never_replaces_a_newer_one() -> None:
-    bodies = UnfinishedBodies(keeps=True)
+    bodies = UnfinishedBodies()
     old, new = running(1), running(2)
     with bodies.reading(old.task_id) as slow, bodies.reading(new.task_id) as fast:
         fast(new, BASE, b"new")
@@ -43,22 +44,18 @@ def test_an_older_version_never_replaces_a_newer_one() -> None:
     assert kept is not None and kept.body == b"new"
 
 
-def test_submitted_finished_and_postgres_tasks_are_not_kept() -> None:
-    bodies, task = UnfinishedBodies(keeps=True), running(10)
+def test_submitted_and_finished_tasks_are_not_kept() -> None:
+    bodies, task = UnfinishedBodies(), running(10)
     waiting = Task(task_id=7, app="fake", provider="fake", created_at=NOW, updated_at=NOW)
     with bodies.reading(waiting.task_id) as keep:
         keep(waiting, BASE, b"position moves without a write")
     with bodies.reading(task.task_id) as keep:
         keep(task.cancel(now=NOW), BASE, b"finished: FinishedBodies' job")
     assert bodies.get(waiting.task_id) is None and bodies.get(task.task_id) is None
-    elsewhere = UnfinishedBodies(keeps=False)  # PostgreSQL: other processes write
-    with elsewhere.reading(task.task_id) as keep:
-        keep(task, BASE, b"could be stale")
-    assert elsewhere.get(task.task_id) is None
 
 
 def test_forget_all_drops_everything_and_spoils_reads_in_flight() -> None:
-    bodies, task = UnfinishedBodies(keeps=True), running(10)
+    bodies, task = UnfinishedBodies(), running(10)
     with bodies.reading(task.task_id) as keep:
         keep(task, BASE, b"v")
         bodies.forget_all()  # the listener reconnected: anything may have changed

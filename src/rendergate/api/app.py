@@ -87,7 +87,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
         return HTMLResponse(docs.body, headers=docs_policy)
 
     app.state.finished_bodies = FinishedBodies()  # rendered bodies: the API's own cache
-    app.state.unfinished_bodies = UnfinishedBodies(keeps=settings.is_single_process)
+    app.state.unfinished_bodies = UnfinishedBodies()
     install_error_handlers(app)
     app.add_middleware(BodyTimeout, settings=settings)
     app.add_middleware(FinishedTaskCache)

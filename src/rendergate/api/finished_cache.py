@@ -76,8 +76,10 @@ class FinishedTaskCache:
         state = scope["app"].state
         unfinished: UnfinishedBodies = state.unfinished_bodies
         kept = unfinished.get(task_id)  # the same whether or not the image is asked for
-        if kept is not None and kept.base == base:
-            return kept.body if caller is None or caller == kept.owner else None
+        if kept is not None and kept.base == base and await services.changes.caught_up():
+            kept = unfinished.get(task_id)  # unless a change heard meanwhile dropped it
+            if kept is not None and kept.base == base:
+                return kept.body if caller is None or caller == kept.owner else None
         if include not in FALSE_VALUES:
             return None
         bodies: FinishedBodies = state.finished_bodies
@@ -128,14 +130,14 @@ class UnfinishedBodies:
     one was heard keeps nothing) and is never replaced by an older version, so what this
     process answers for a task never goes back. In one process (SQLite) every write is
     heard here as it commits. On PostgreSQL another process's write is heard through
-    NOTIFY, a moment after that process (or another API process) may have answered it: a
-    client's next poll here could get the version before. So nothing is kept where
-    `RENDERGATE_DATABASE_URL` is PostgreSQL (the route keeps only when `keeps` is True).
-    A task still `submitted` is not kept either: its queue position moves without a write.
+    NOTIFY, a moment after another API process may have answered the new version; so an
+    entry is served only once `Changes.caught_up()` says every change committed before
+    the request has been heard (a round trip, runtime/pg_rounds.py), else the route
+    answers. A task still `submitted` is not kept: its queue position moves without a
+    write.
     """
 
-    def __init__(self, keeps: bool, capacity: int = 10_000) -> None:
-        self.keeps = keeps
+    def __init__(self, capacity: int = 10_000) -> None:
         self._kept: Lru[int, Kept] = Lru(capacity)
         self._reads = RacedReads()
 
@@ -149,7 +151,7 @@ class UnfinishedBodies:
         with self._reads.reading(task_id) as unchanged:
 
             def keep(task: Task, base: str, body: bytes) -> None:
-                if not (self.keeps and unchanged()) or task.status.is_terminal:
+                if not unchanged() or task.status.is_terminal:
                     return
                 if task.status is TaskStatus.SUBMITTED:
                     return
