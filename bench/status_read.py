@@ -2,6 +2,7 @@
 task, against a bare Starlette JSON endpoint.
 
     python bench/status_read.py [--seconds 10] [--connections 32] [--rounds 3]
+                                [--database-url postgresql+psycopg://.../an_empty_database]
 
 Starts `rendergate serve` (fresh data dir) with one completed task and one that the fake
 provider holds in processing, and a bare Starlette app that returns the very JSON
@@ -196,8 +197,9 @@ def report(med: dict[str, dict[str, float]]) -> None:
         )
 
 
-def run(seconds: float, connections: int, rounds: int) -> None:
-    print(machine_info(f", uvicorn {uvicorn.__version__}"), flush=True)
+def run(seconds: float, connections: int, rounds: int, database_url: str | None) -> None:
+    database = "PostgreSQL" if database_url else "SQLite"
+    print(machine_info(f", uvicorn {uvicorn.__version__}, {database}"), flush=True)
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="rendergate-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
@@ -206,6 +208,7 @@ def run(seconds: float, connections: int, rounds: int) -> None:
             "RENDERGATE_DATA_DIR": str(tmp / "data"),
             "RENDERGATE_LOG_LEVEL": "warning",
             "RENDERGATE_OPEN": "true",
+            **({"RENDERGATE_DATABASE_URL": database_url} if database_url else {}),
         }
         (tmp / "apps.toml").write_text(HOLD_APP)
         env["RENDERGATE_APPS_FILE"] = str(tmp / "apps.toml")
@@ -251,6 +254,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per round")
     parser.add_argument("--connections", type=int, default=32, help="keep-alive connections")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per server")
+    parser.add_argument(
+        "--database-url", help="an empty PostgreSQL database for rendergate (default: SQLite)"
+    )
     parser.add_argument("--serve-baseline", nargs=2, metavar=("FILE", "PORT"), help="(internal)")
     parser.add_argument("--load", metavar="URL", help="(internal)")
     args = parser.parse_args()
@@ -264,7 +270,7 @@ def main() -> int:
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup on SIGTERM too
     try:
-        run(args.seconds, args.connections, args.rounds)
+        run(args.seconds, args.connections, args.rounds, args.database_url)
     except BenchError as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1

@@ -62,3 +62,16 @@ def test_forget_all_drops_everything_and_spoils_reads_in_flight() -> None:
         assert bodies.get(task.task_id) is None
         keep(task, BASE, b"v")
     assert bodies.get(task.task_id) is None
+
+
+def test_reads_that_overlap_without_pause_still_keep_after_a_change() -> None:
+    """Polls that never leave the task unread: the reads begun after the change keep."""
+    bodies, task = UnfinishedBodies(), running(1)
+    with bodies.reading(task.task_id) as before:
+        bodies.forget(task.task_id)
+        with bodies.reading(task.task_id) as after:  # begun once the change was heard
+            before(task, BASE, b"maybe older")
+            assert bodies.get(task.task_id) is None
+            after(task, BASE, b"current")
+    kept = bodies.get(task.task_id)
+    assert kept is not None and kept.body == b"current"

@@ -178,6 +178,7 @@ def _wakes(
     if engine is None or settings.is_single_process:
         return None
     catch_up = CatchUp(engine)
+    stack.push_async_callback(catch_up.aclose)
     changes.catch_up_by(catch_up.caught_up)  # kept answers wait for the feed to catch up
     wakes = PostgresWakes(engine, wakeups, changes, catch_up)
     in_background(stack, wakes.listen(), "wakes")

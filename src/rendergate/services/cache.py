@@ -17,31 +17,38 @@ from rendergate.lru import Lru
 
 
 class RacedReads:
-    """The tasks being read now, and whether a change to one was heard during its read:
-    what a read returned may then be the version before, and must not be kept."""
+    """The tasks being read now, and whether a change to one was heard during a read:
+    what that read returned may then be the version before, and must not be kept. Each
+    read is judged on its own, so a task read without pause (polls that overlap) is still
+    kept by the reads begun after its last change."""
 
     def __init__(self) -> None:
+        self._tick = 0  # counts the changes heard
         self._reading: dict[int, int] = {}  # ids being read from the store: how many reads
-        self._changed: set[int] = set()  # of those, the ones a change was heard for meanwhile
+        self._changed_at: dict[int, int] = {}  # of those, the tick of the last change heard
 
     @contextlib.contextmanager
     def reading(self, task_id: int) -> Iterator[Callable[[], bool]]:
         """Around a read; the callable says whether no change was heard since it began."""
         self._reading[task_id] = self._reading.get(task_id, 0) + 1
+        began = self._tick
         try:
-            yield lambda: task_id not in self._changed
+            yield lambda: self._changed_at.get(task_id, began) <= began
         finally:
             self._reading[task_id] -= 1
             if not self._reading[task_id]:
                 del self._reading[task_id]
-                self._changed.discard(task_id)
+                self._changed_at.pop(task_id, None)
 
     def changed(self, task_id: int) -> None:
+        self._tick += 1
         if task_id in self._reading:
-            self._changed.add(task_id)
+            self._changed_at[task_id] = self._tick
 
     def all_changed(self) -> None:
-        self._changed.update(self._reading)
+        self._tick += 1
+        for task_id in self._reading:
+            self._changed_at[task_id] = self._tick
 
 
 class FinishedTasks:
