@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from rendergate import __version__
 from rendergate.api.errors import install_error_handlers
-from rendergate.api.finished_cache import FinishedBodies, FinishedTaskCache
+from rendergate.api.finished_cache import FinishedBodies, FinishedTaskCache, UnfinishedBodies
 from rendergate.api.headers import NoSniff, docs_headers
 from rendergate.api.limits import BodyLimits
 from rendergate.api.openapi import add_body_components, operation_id
@@ -59,6 +59,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_services(settings, worker=run_worker) as services:
             app.state.services = services
+            services.changes.keep_current(app.state.unfinished_bodies)
             prepare_routes(app)
             yield
 
@@ -86,6 +87,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
         return HTMLResponse(docs.body, headers=docs_policy)
 
     app.state.finished_bodies = FinishedBodies()  # rendered bodies: the API's own cache
+    app.state.unfinished_bodies = UnfinishedBodies()
     install_error_handlers(app)
     app.add_middleware(BodyTimeout, settings=settings)
     app.add_middleware(FinishedTaskCache)

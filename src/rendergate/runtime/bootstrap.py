@@ -31,6 +31,7 @@ from rendergate.redaction import Redactor
 from rendergate.runtime import data_lock
 from rendergate.runtime import worker as worker_side
 from rendergate.runtime.caps import routed
+from rendergate.runtime.pg_rounds import CatchUp
 from rendergate.runtime.pg_wakes import PostgresWakes
 from rendergate.runtime.pricing import rates_of
 from rendergate.runtime.worker import Cluster, in_background
@@ -176,7 +177,10 @@ def _wakes(
     """Wakes across processes (PostgreSQL's LISTEN/NOTIFY); None: in this process only."""
     if engine is None or settings.is_single_process:
         return None
-    wakes = PostgresWakes(engine, wakeups, changes)
+    catch_up = CatchUp(engine)
+    stack.push_async_callback(catch_up.aclose)
+    changes.catch_up_by(catch_up.caught_up)  # kept answers wait for the feed to catch up
+    wakes = PostgresWakes(engine, wakeups, changes, catch_up)
     in_background(stack, wakes.listen(), "wakes")
     return wakes
 

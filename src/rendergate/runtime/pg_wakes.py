@@ -21,6 +21,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from rendergate.runtime.pg_rounds import CatchUp
 from rendergate.services.changes import Changes
 from rendergate.services.context import Wakeups
 from rendergate.services.ports import Wake
@@ -35,10 +36,13 @@ RECONNECT_MAX_S = 10.0
 class PostgresWakes:
     """Sends wakes on the task database; `listen` delivers them to this process's loops."""
 
-    def __init__(self, engine: AsyncEngine, wakeups: Wakeups, changes: Changes) -> None:
+    def __init__(
+        self, engine: AsyncEngine, wakeups: Wakeups, changes: Changes, catch_up: CatchUp
+    ) -> None:
         self._engine = engine
         self._wakeups = wakeups
         self._changes = changes
+        self._catch_up = catch_up  # its rounds come back on this connection
         self.connected = asyncio.Event()  # set while the listener holds its connection
 
     async def send(self, task_id: int, reason: Wake) -> None:
@@ -55,6 +59,8 @@ class PostgresWakes:
                 await self._listen_once()
             except (psycopg.Error, OSError) as exc:
                 log.warning("wake listener lost its connection", error=type(exc).__name__)
+            finally:
+                self._catch_up.lost()
             self.connected.clear()
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_S)
@@ -65,12 +71,16 @@ class PostgresWakes:
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as connection:
             await connection.execute(f"LISTEN {CHANNEL}")
             await connection.execute(f"LISTEN {CHANGES_CHANNEL}")
+            await connection.execute(f"LISTEN {self._catch_up.channel}")
             self.connected.set()
             self._wakeups.wake_all(Wake.RECONNECTED)  # what was sent while we were away
             self._changes.publish_all()
+            self._catch_up.connected = True
             async for note in connection.notifies():
                 if note.channel == CHANGES_CHANNEL:
                     self._changed(note.payload)
+                elif note.channel == self._catch_up.channel:
+                    self._catch_up.heard(note.payload)
                 else:
                     self._deliver(note.payload)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Protocol
 
 from rendergate.domain.task import Task
@@ -30,6 +30,18 @@ class Changes:
         self._copies: list[Copies] = []
         self.deliveries = asyncio.Event()  # set when a webhook delivery was written
         self._on_end: list[Callable[[Task], None]] = []
+        self._catch_up: Callable[[], Awaitable[bool]] | None = None
+
+    def catch_up_by(self, catch_up: Callable[[], Awaitable[bool]]) -> None:
+        """How `caught_up` learns that changes made elsewhere have all been heard."""
+        self._catch_up = catch_up
+
+    async def caught_up(self) -> bool:
+        """True once every change committed before the call has been heard here, so a
+        copy not forgotten since is current; False when that cannot be known now. In one
+        process every change is heard as it commits; across processes (PostgreSQL) it
+        takes a round trip through the database (runtime/pg_rounds.py)."""
+        return True if self._catch_up is None else await self._catch_up()
 
     def keep_current(self, copies: Copies) -> None:
         """Makes `copies` forget each task told changed from now on."""
@@ -79,6 +91,10 @@ class Changes:
                 watchers.discard(event)
                 if not watchers:
                     del self._watchers[task_id]
+
+    def watchers(self, task_id: int) -> int:
+        """How many wait on the task now (long polls, streams, waiting creates)."""
+        return len(self._watchers.get(task_id, ()))
 
     @contextlib.contextmanager
     def watching(self, task_id: int) -> Iterator[asyncio.Event]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container
 from typing import Protocol
 
 from rendergate.domain.errors import Unauthorized
@@ -36,7 +36,7 @@ class KeySource(Protocol):
     async def all(self) -> list[ApiKey]: ...
 
 
-def through_proxy(headers: Mapping[str, str]) -> str | None:
+def through_proxy(headers: Container[str]) -> str | None:
     """The proxy header a request carries (lower case), or None: sent straight to us."""
     return next((name for name in PROXY_HEADERS if name in headers), None)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from rendergate.domain.task import Task, TaskStatus
@@ -101,16 +101,31 @@ async def _changed_within(changed: asyncio.Event, seconds: float) -> bool:
 
 async def wait_finished(task: Task, *, store: TaskStore, changes: Changes, seconds: float) -> Task:
     """The task once finished, or as it is after `seconds`, whichever comes first."""
+    return await _wait(task, lambda t: t.status.is_terminal, store, changes, seconds)
+
+
+async def wait_moved(task: Task, *, store: TaskStore, changes: Changes, seconds: float) -> Task:
+    """The task once its version moved past `task`'s (a progress step, a status, its end),
+    or as it is after `seconds`: GET /tasks/{id}'s long poll."""
+    version = task.version
+    return await _wait(
+        task, lambda t: t.status.is_terminal or t.version > version, store, changes, seconds
+    )
+
+
+async def _wait(
+    task: Task, done: Callable[[Task], bool], store: TaskStore, changes: Changes, seconds: float
+) -> Task:
     loop = asyncio.get_running_loop()
     until = loop.time() + seconds
     with changes.watching(task.task_id) as changed:
-        while not task.status.is_terminal:
+        while not done(task):
             left = until - loop.time()
             if left <= 0:
                 break
             changed.clear()
             task = await store.get(task.task_id)
-            if task.status.is_terminal:
+            if done(task):
                 break
             await _changed_within(changed, min(left, HEARTBEAT_S))
     return task

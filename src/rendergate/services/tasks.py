@@ -43,11 +43,14 @@ async def get_task(
     task = finished.get(task_id)
     if task is not None and (caller is None or task.owner == caller):
         return task
-    task = await finished.load(task_id, lambda i: store.get(i, owner=caller))
-    if task.status is TaskStatus.SUBMITTED:
-        ahead = await store.waiting_ahead(task)
-        task = dataclasses.replace(task, queue_position=ahead)
-    return task
+    return await placed(await finished.load(task_id, lambda i: store.get(i, owner=caller)), store)
+
+
+async def placed(task: Task, store: TaskStore) -> Task:
+    """The task with its queue position, while it waits in our queue."""
+    if task.status is not TaskStatus.SUBMITTED:
+        return task
+    return dataclasses.replace(task, queue_position=await store.waiting_ahead(task))
 
 
 @dataclass(frozen=True)

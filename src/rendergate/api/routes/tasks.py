@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 from typing import Annotated
@@ -22,7 +23,7 @@ from rendergate.api.examples import (
 from rendergate.api.present import base_url, envelope
 from rendergate.api.schemas import Envelope, TaskList
 from rendergate.domain.media import extension_of
-from rendergate.domain.task import MAX_SAFE_INTEGER, TaskStatus
+from rendergate.domain.task import MAX_SAFE_INTEGER, Task, TaskStatus
 from rendergate.services import tasks as use_cases
 from rendergate.services.batch_public import total_cost
 from rendergate.services.chains import chain_of, children_of
@@ -32,7 +33,7 @@ from rendergate.services.creating import create_task as create
 from rendergate.services.idempotency import CreatingOnce, create_once
 from rendergate.services.links import recorded_base
 from rendergate.services.presenting import TaskPublic, present_task
-from rendergate.services.streams import wait_finished
+from rendergate.services.streams import wait_finished, wait_moved
 from rendergate.services.tasks import Cancelling
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -52,6 +53,14 @@ PreferWait = Annotated[
         max_length=200,
         description="wait=N (N up to 60): answer when the task finishes or after N "
         "seconds, whichever is first (header Preference-Applied says so)",
+    ),
+]
+PreferChange = Annotated[
+    str | None,
+    Header(
+        max_length=200,
+        description="wait=N (N up to 60): answer once the task changes (progress, status) or "
+        "finishes, or after N seconds with it as it is (header Preference-Applied says so)",
     ),
 ]
 
@@ -168,24 +177,43 @@ async def get_task(
     include_base64: Annotated[
         bool, Query(description="false leaves image_base64 empty, for light polling")
     ] = True,
+    prefer: PreferChange = None,
 ) -> Response:
-    """The body of a finished task polled with include_base64=false is kept, and served
-    again by api/finished_cache.py without coming here."""
+    """The answer of a finished task polled with include_base64=false, and of an unfinished
+    one, is kept and served again by api/finished_cache.py without coming here."""
     services = get_services_now(request)
-    base = base_url(request, services.settings)
-    task = await use_cases.get_task(
-        task_id, store=services.store, finished=services.finished, caller=caller
+    base, wait_s = base_url(request, services.settings), preferred_wait(prefer)
+    read = functools.partial(
+        use_cases.get_task, task_id, store=services.store, finished=services.finished, caller=caller
     )
-    result = None
-    if include_base64 and task.status is TaskStatus.COMPLETED and not task.files_expired_at:
-        result = await use_cases.result_or_loss(task, blobs=services.blobs)
-    children = (await children_of([task], services.store)).get(task_id, [])
-    chain = total_cost(await chain_of(task, services.store)) if task.then else None
-    public = present_task(task, base=base, result=result, children=children, chain_cost=chain)
-    response = envelope(public)
+    if wait_s is not None:  # a long poll: the answer waits for the task to move
+        moved = await wait_moved(
+            await read(), store=services.store, changes=services.changes, seconds=wait_s
+        )
+        task = await use_cases.placed(moved, services.store)
+        response = await answer_task(task, services, base=base, include_base64=include_base64)
+        response.headers["Preference-Applied"] = f"wait={wait_s:g}"
+    else:
+        with request.app.state.unfinished_bodies.reading(task_id) as keep:
+            task = await read()
+            response = await answer_task(task, services, base=base, include_base64=include_base64)
+            keep(task, base, bytes(response.body))
     if not include_base64 and task.status.is_terminal and not task.then:  # a chain's cost moves
         request.app.state.finished_bodies.put((task_id, base), (task.version, bytes(response.body)))
     return response
+
+
+async def answer_task(
+    task: Task, services: Services, *, base: str, include_base64: bool
+) -> JSONResponse:
+    """GET's answer: the task with its image if asked, its children, its chain's cost."""
+    result = None
+    if include_base64 and task.status is TaskStatus.COMPLETED and not task.files_expired_at:
+        result = await use_cases.result_or_loss(task, blobs=services.blobs)
+    children = (await children_of([task], services.store)).get(task.task_id, [])
+    chain = total_cost(await chain_of(task, services.store)) if task.then else None
+    public = present_task(task, base=base, result=result, children=children, chain_cost=chain)
+    return envelope(public)
 
 
 @router.post(
