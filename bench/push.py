@@ -130,7 +130,11 @@ async def measure(args: argparse.Namespace, server: str, work: Path) -> dict[str
     try:
         async with emulator(queue_s=0.0, run_s=args.run_s) as emu:
             database = fresh_database(server, "bench_push")
-            env = {"RENDERGATE_WEBHOOK_SECRET": SECRET, "RENDERGATE_FETCH_ALLOW": "127.0.0.1"}
+            env = {
+                "RENDERGATE_WEBHOOK_SECRET": SECRET,
+                "RENDERGATE_FETCH_ALLOW": "127.0.0.1",
+                "RENDERGATE_MAX_STREAMS_PER_KEY": "1000",  # a stream per task, all one key's
+            }
             async with Cluster(database, emu, work, **env) as cluster:
                 cluster.add_worker()
                 connector = aiohttp.TCPConnector(limit=0)
