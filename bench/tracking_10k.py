@@ -122,15 +122,17 @@ async def scenario(server: str, work: Path, args: argparse.Namespace) -> None:
                 flush=True,
             )
             await asyncio.sleep(10)  # the last submits' after-effects settle
+            outputs = "/task/openapi/outputs"
+            polls0 = emu.stats.requests_by_path.get(outputs, 0)
             cpu0, wall0 = cpu_seconds(worker.pid), time.monotonic()
             await asyncio.sleep(args.steady_s)
             core = (cpu_seconds(worker.pid) - cpu0) / (time.monotonic() - wall0)
             rss, peak = memory_mb(worker.pid)
             api_rss, _ = memory_mb(cluster.api.pid) if cluster.api else (math.nan, math.nan)
-            polls = emu.stats.requests_by_path.get("/task/openapi/outputs", 0)
+            polls = emu.stats.requests_by_path.get(outputs, 0) - polls0
             print(
                 f"steady: worker {core:.3f} core over {args.steady_s:g} s, RSS {rss:.0f} MB "
-                f"(peak {peak:.0f} MB); API RSS {api_rss:.0f} MB; {polls} status calls so far",
+                f"(peak {peak:.0f} MB); API RSS {api_rss:.0f} MB; {polls} status calls meanwhile",
                 flush=True,
             )
             lags = await drain(emu, database, args.rate, 600 + args.tasks / args.rate)

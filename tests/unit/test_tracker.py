@@ -14,6 +14,7 @@ from rendergate.workflow.poll_plan import (
     DENSE_S,
     MAX_WAIT_S,
     SAFETY_EVERY_S,
+    SAFETY_MAX_S,
     Expected,
     RunTimes,
     next_poll_s,
@@ -59,7 +60,11 @@ def test_polls_are_sparse_early_and_dense_near_the_expected_end(
 def test_with_a_webhook_coming_the_provider_is_asked_once_after_the_slowest_end() -> None:
     first = next_poll_s(0.0, TYPICAL, webhook=True)
     assert first == pytest.approx(1.5 * 26.0 + 30.0)
-    assert next_poll_s(first, TYPICAL, webhook=True) == SAFETY_EVERY_S
+    assert next_poll_s(first, TYPICAL, webhook=True) == first  # as far apart as it is old
+    assert next_poll_s(30.0, None, webhook=True) == 90.0  # unknown app: first at 120 s
+    quick = Expected(early=1.0, typical=1.0, late=1.0)
+    assert next_poll_s(50.0, quick, webhook=True) == SAFETY_EVERY_S
+    assert next_poll_s(3600.0, TYPICAL, webhook=True) == SAFETY_MAX_S
 
 
 def test_a_provider_hint_comes_first_and_an_unknown_app_is_asked_often() -> None:

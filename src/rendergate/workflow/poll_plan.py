@@ -4,7 +4,9 @@ Each app's recent run times (seen by this worker) say when its jobs tend to end.
 asked sparsely before the earliest of them and densely from then on, then less and less
 often once it runs well past the slowest, with a cap on every wait. With a webhook on its
 way the provider is asked only as a safety net, after the slowest should have ended, and
-at once when a webhook comes. A provider's own hint (its estimate of the end, its queue)
+at once when a webhook comes; a job that runs on is asked less and less often (as far
+apart as it is old): 10,000 jobs waiting on a queue upstream must not cost a poll each a
+minute. A provider's own hint (its estimate of the end, its queue)
 comes first, and a provider that answers from memory (`AnswersFromMemory`: our own
 servers, the local engine) is asked as often as it says from the start. Pure: the tracker
 (tracker.py) owns the clock.
@@ -21,7 +23,8 @@ DENSE_S = 1.5  # between the earliest and the slowest end seen: a client hears w
 UNKNOWN_S = 2.0  # an app with no history yet is asked this often, as a simple client would
 MAX_WAIT_S = 30.0  # no job goes unasked longer (without a webhook)
 SAFETY_MARGIN_S = 30.0  # with a webhook: the safety poll comes this long after the slowest end
-SAFETY_EVERY_S = 60.0  # and then this often, while the job still runs
+SAFETY_EVERY_S = 60.0  # and then as often as the job's age, at least this far apart
+SAFETY_MAX_S = 600.0  # and at most this far apart
 HISTORY = 50  # run times kept per app
 MIN_HISTORY = 3  # fewer than this says nothing yet
 
@@ -83,4 +86,4 @@ def _safety_wait(elapsed_s: float, expected: Expected | None) -> float:
     first = 1.5 * slowest + SAFETY_MARGIN_S
     if elapsed_s < first:
         return first - elapsed_s
-    return SAFETY_EVERY_S
+    return min(SAFETY_MAX_S, max(SAFETY_EVERY_S, elapsed_s))  # a lost webhook is rare
