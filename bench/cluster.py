@@ -10,7 +10,7 @@ Every task runs `run_s` upstream, and RunningHub's webhook reaches the API proce
 wakes the worker tracking the task through PostgreSQL.
 
   bounded    RENDERGATE_WORKER_CONCURRENCY=8 bounds each worker; the cap (64) does not:
-             tasks completed per second with 1 and with 2 workers, and the ratio.
+             tasks completed per second with 1, 2 and 3 workers, and the ratios to one.
   unbounded  RENDERGATE_WORKER_CONCURRENCY=64: the same, and the CPU seconds each process
              spent (API, workers, PostgreSQL, this process), to see what bounds the cluster.
   failover   2 workers with the default 30 s TTL, 16 tasks held running upstream; the worker
@@ -308,11 +308,13 @@ async def main() -> None:
                 break
             one, cpu_one = await throughput(server, work, 1, per_worker, args)
             two, cpu_two = await throughput(server, work, 2, per_worker, args)
+            three, cpu_three = await throughput(server, work, 3, per_worker, args)
             print(
                 f"{label:9}  per-worker limit {per_worker:3}: 1 worker {one:6.2f} tasks/s, "
-                f"2 workers {two:6.2f} tasks/s, ratio {two / one:4.2f}"
+                f"2 workers {two:6.2f} tasks/s, ratio {two / one:4.2f}; "
+                f"3 workers {three:6.2f} tasks/s, ratio {three / one:4.2f}"
             )
-            for workers, cpu in ((1, cpu_one), (2, cpu_two)):
+            for workers, cpu in ((1, cpu_one), (2, cpu_two), (3, cpu_three)):
                 shown = ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
                 print(f"           CPU seconds with {workers}: {shown}")
         if args.only == "throughput":
