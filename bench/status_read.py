@@ -39,12 +39,10 @@ from starlette.routing import Route
 from _children import (
     HOST,
     BenchError,
-    cpu_seconds,
-    free_port,
+    launch,
+    load_with_server_cpu,
     machine_info,
-    start,
     stop,
-    wait_healthy,
 )
 from rendergate.api.serving import uvicorn_config
 from rendergate.config.settings import Settings
@@ -147,33 +145,9 @@ async def processing_task(base: str) -> int:
 def measure(url: str, server_pid: int, seconds: float, connections: int) -> dict[str, float]:
     cmd = [sys.executable, __file__, "--load", url, "--seconds", str(seconds)]
     cmd += ["--connections", str(connections)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        assert proc.stdout is not None
-        if proc.stdout.readline().strip() != "start":
-            proc.wait(30)
-            raise BenchError(f"load generator failed on {url} (exit {proc.returncode})")
-        cpu0 = cpu_seconds(server_pid)
-        line = proc.stdout.readline()
-        cpu1 = cpu_seconds(server_pid)
-        if proc.wait(seconds + 60) != 0 or not line:
-            raise BenchError(f"load generator failed on {url} (exit {proc.returncode})")
-    finally:
-        stop(proc)
-    result: dict[str, float] = json.loads(line)
-    result["cpu_s_per_1k"] = 1000 * (cpu1 - cpu0) / max(result["requests"], 1)
+    result, cpu = load_with_server_cpu(cmd, server_pid, seconds)
+    result["cpu_s_per_1k"] = 1000 * cpu / max(result["requests"], 1)
     return result
-
-
-def launch(
-    cmd: list[str], log: Path, procs: list[subprocess.Popen[bytes]], env: dict[str, str]
-) -> tuple[str, int]:
-    """Starts a server on a free port (appended to `cmd`); returns its base URL and pid."""
-    port = free_port()
-    procs.append(proc := start([*cmd, str(port)], log, env))
-    base = f"http://{HOST}:{port}"
-    asyncio.run(wait_healthy(f"{base}/healthz", proc, log))
-    return base, proc.pid
 
 
 def row(label: object, name: str, r: dict[str, float]) -> str:
