@@ -91,6 +91,18 @@ def own_usage() -> dict[str, float]:
 # -- load generators (child processes; one JSON line on stdout at the end) ----------------------
 
 
+async def post_su_render(session: aiohttp.ClientSession, base: str, shot: bytes, ref: bytes) -> int:
+    """Creates one su_render task from a screenshot and a reference; returns its id."""
+    form = aiohttp.FormData()
+    form.add_field("type", "su_render")
+    form.add_field("image", shot, filename="shot.png", content_type="image/png")
+    form.add_field("reference", ref, filename="ref.jpg", content_type="image/jpeg")
+    async with session.post(f"{base}/tasks", data=form) as resp:
+        if resp.status != 201:
+            raise BenchError(f"POST /tasks answered {resp.status}: {await resp.text()}")
+        return int((await resp.json())["data"]["task_id"])
+
+
 async def rendergate_client(
     base: str, n: int, deadline_s: float, warmup: int = 0
 ) -> dict[str, Any]:
@@ -102,14 +114,8 @@ async def rendergate_client(
     async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as session:
 
         async def post() -> int:
-            form = aiohttp.FormData()
-            form.add_field("type", "su_render")
-            form.add_field("image", shot, filename="shot.png", content_type="image/png")
-            form.add_field("reference", ref, filename="ref.jpg", content_type="image/jpeg")
-            async with sem, session.post(f"{base}/tasks", data=form) as resp:
-                if resp.status != 201:
-                    raise BenchError(f"POST /tasks answered {resp.status}: {await resp.text()}")
-                return int((await resp.json())["data"]["task_id"])
+            async with sem:
+                return await post_su_render(session, base, shot, ref)
 
         async def page(query: str) -> dict[str, Any]:
             async with session.get(f"{base}/tasks?{query}") as resp:

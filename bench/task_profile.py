@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import contextlib
 import json
 import os
 import shutil
@@ -28,14 +27,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import psycopg
 
-from _children import HOST, BenchError, cpu_seconds, free_port, machine_info, start, stop
+from _children import (
+    HOST,
+    BenchError,
+    cpu_seconds,
+    free_port,
+    machine_info,
+    start,
+    stop,
+    wait_healthy,
+)
 from cluster import fresh_database, postgres
-from runninghub_tracking import KEY, RH_HOST, images
+from runninghub_tracking import KEY, RH_HOST, images, post_su_render
 
 BENCH = Path(__file__).parent
 SUBMITTERS = 16
@@ -71,13 +78,8 @@ async def post_all(base: str, n: int) -> float:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
 
         async def post() -> None:
-            form = aiohttp.FormData()
-            form.add_field("type", "su_render")
-            form.add_field("image", shot, filename="shot.png", content_type="image/png")
-            form.add_field("reference", ref, filename="ref.jpg", content_type="image/jpeg")
-            async with sem, session.post(f"{base}/tasks", data=form) as resp:
-                if resp.status != 201:
-                    raise BenchError(f"POST /tasks answered {resp.status}: {await resp.text()}")
+            async with sem:
+                await post_su_render(session, base, shot, ref)
 
         await asyncio.gather(*(post() for _ in range(n)))
         deadline = time.monotonic() + 120 + n
@@ -94,19 +96,6 @@ async def post_all(base: str, n: int) -> float:
                 return time.monotonic() - started
             await asyncio.sleep(0.5)
     raise BenchError("the tasks did not all complete in time")
-
-
-async def wait_up(url: str, proc: Any, log: Path) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(600):
-            if proc.poll() is not None:
-                raise BenchError(f"exited early; see {log}:\n{log.read_text()[-2000:]}")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-    raise BenchError(f"{url} did not come up")
 
 
 def run(args: argparse.Namespace, tmp: Path, database: str | None) -> None:
@@ -138,7 +127,7 @@ def run(args: argparse.Namespace, tmp: Path, database: str | None) -> None:
             runs = rendergate if args.plain else [sys.executable, str(BENCH / "_profiled.py")]
             profile = [] if args.plain else [str(tmp / f"{role}.prof")]
             procs.append(start([*runs, *profile, *cmd], tmp / f"{role}.log", env))
-        asyncio.run(wait_up(f"{base}/healthz", procs[1], tmp / f"{next(iter(roles))}.log"))
+        asyncio.run(wait_healthy(f"{base}/healthz", procs[1], tmp / f"{next(iter(roles))}.log"))
         cpu0 = {role: cpu_seconds(p.pid) for role, p in zip(roles, procs[1:], strict=True)}
         db0 = database_counts(database) if database else {}
         wall = asyncio.run(post_all(base, args.tasks))
