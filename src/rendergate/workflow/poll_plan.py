@@ -43,20 +43,28 @@ class Expected:
 
 @dataclass
 class RunTimes:
-    """Recent run times per app, as this worker saw them end."""
+    """Recent run times per app, as this worker saw them end. What they say is worked out
+    once per new run time, not on every poll that asks."""
 
     _seen: dict[str, deque[float]] = field(default_factory=dict)
+    _said: dict[str, Expected | None] = field(default_factory=dict)
 
     def record(self, app: str, seconds: float) -> None:
         if seconds > 0:
             self._seen.setdefault(app, deque(maxlen=HISTORY)).append(seconds)
+            self._said.pop(app, None)
 
     def expected(self, app: str) -> Expected | None:
-        seen = self._seen.get(app)
-        if seen is None or len(seen) < MIN_HISTORY:
-            return None
-        cuts = statistics.quantiles(seen, n=10, method="inclusive")
-        return Expected(early=min(seen), typical=statistics.median(seen), late=cuts[-1])
+        if app not in self._said:
+            self._said[app] = _expected(self._seen.get(app))
+        return self._said[app]
+
+
+def _expected(seen: deque[float] | None) -> Expected | None:
+    if seen is None or len(seen) < MIN_HISTORY:
+        return None
+    cuts = statistics.quantiles(seen, n=10, method="inclusive")
+    return Expected(early=min(seen), typical=statistics.median(seen), late=cuts[-1])
 
 
 def next_poll_s(
