@@ -68,6 +68,12 @@ class Job:
     backoff_s: float = 0.0  # the wait after the last call, if it failed
     hint_s: float | None = None  # the provider's own word on when to ask again
     running_at: float | None = None  # seconds after submit of the last answer "not yet"
+    answers_every: float | None = None  # AnswersFromMemory's interval, read once
+
+    @property
+    def age(self) -> float:
+        """Seconds since the job was submitted, on the loop's clock."""
+        return asyncio.get_running_loop().time() - self.submitted
 
     @property
     def webhook(self) -> bool:
@@ -100,7 +106,7 @@ class JobChecks:
 
     def first_wait(self, job: Job, *, recovered: bool) -> float:
         """How soon a job just handed over is first asked about."""
-        job.hint_s = poll_interval_capability(job.provider)
+        job.answers_every = job.hint_s = poll_interval_capability(job.provider)
         if job.hint_s is not None:
             return 0.0  # it answers from memory: at once, then as often as it says
         return FIRST_POLL_S if recovered else self.plan(job)
@@ -109,9 +115,8 @@ class JobChecks:
         return job.backoff_s or self.plan(job, job.hint_s)
 
     def plan(self, job: Job, hint_s: float | None = None) -> float:
-        elapsed = asyncio.get_running_loop().time() - job.submitted
         expected = self.run_times.expected(job.app_key)
-        return next_poll_s(elapsed, expected, webhook=job.webhook and not job.hinted, hint_s=hint_s)
+        return next_poll_s(job.age, expected, webhook=job.webhook and not job.hinted, hint_s=hint_s)
 
     async def look(self, job: Job) -> Tracked | None:
         """One decision about the job: how tracking ends, or None to ask again later."""
@@ -125,7 +130,7 @@ class JobChecks:
             await cancel_upstream(job.provider, job.handle)
             await self.writer.fail(job.task.task_id, job.timeout_message, ErrorKind.TIMEOUT)
             return FINISHED_TRACK
-        budget = self._budgets.setdefault(job.task.provider, asyncio.Semaphore(self._status_calls))
+        budget = self._budget(job.task.provider)
         try:
             async with budget:
                 status = await readable(
@@ -144,6 +149,12 @@ class JobChecks:
         job.backoff_s = 0.0
         return await self._on_status(job, status)
 
+    def _budget(self, provider: str) -> asyncio.Semaphore:
+        budget = self._budgets.get(provider)
+        if budget is None:
+            budget = self._budgets[provider] = asyncio.Semaphore(self._status_calls)
+        return budget
+
     async def _on_status(self, job: Job, status: JobStatus) -> Tracked | None:
         task_id = job.task.task_id
         if status.phase is JobPhase.SUCCEEDED:
@@ -160,27 +171,25 @@ class JobChecks:
             await self.writer.apply(task_id, lambda t: t.cancel(now=self.clock(), message=canceled))
             return FINISHED_TRACK
         job.hinted = False  # asked since the webhook: it said nothing has ended
-        job.running_at = asyncio.get_running_loop().time() - job.submitted
+        job.running_at = job.age
         now = asyncio.get_running_loop().time()
         self.progress.report(job, self._progress_of(job, status), status.queue_position, now)
-        job.hint_s = status.poll_after_s or poll_interval_capability(job.provider)
+        job.hint_s = status.poll_after_s or job.answers_every
         return None
 
     def _run_time(self, job: Job) -> float:
         """When the job ended, as near as we know: with a webhook, now; found by a poll,
         halfway between the last answer that it ran and this one."""
-        now = asyncio.get_running_loop().time() - job.submitted
         if job.hinted or job.running_at is None:
-            return now
-        return (job.running_at + now) / 2
+            return job.age
+        return (job.running_at + job.age) / 2
 
     def _progress_of(self, job: Job, status: JobStatus) -> int:
         """The provider's progress, or, where it gives none while running, an estimate from
         the time since submit against the app's recent run times."""
         expected = self.run_times.expected(job.app_key)
         if status.phase is JobPhase.RUNNING and status.progress is None and expected:
-            elapsed = asyncio.get_running_loop().time() - job.submitted
-            return provider_progress(status.phase, min(99, int(100 * elapsed / expected.typical)))
+            return provider_progress(status.phase, min(99, int(100 * job.age / expected.typical)))
         return provider_progress(status.phase, status.progress)
 
 

@@ -69,7 +69,7 @@ class Tracker:
         task_id = job.task.task_id
         self._jobs[task_id] = job
         loop = asyncio.get_running_loop()
-        recovered = loop.time() - job.submitted > RECOVERED_S
+        recovered = job.age > RECOVERED_S
         self._schedule(job, self.checks.first_wait(job, recovered=recovered), loop.time())
         for reason in self.wakeups.follow(task_id, lambda reason: self._woken(job, reason)):
             self._woken(job, reason)
