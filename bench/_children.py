@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,41 @@ def launch(
     base = f"http://{HOST}:{port}"
     asyncio.run(wait_healthy(f"{base}/healthz", proc, log))
     return base, proc.pid
+
+
+async def closed_loop(
+    request: Callable[[aiohttp.ClientSession], Awaitable[None]],
+    seconds: float,
+    connections: int,
+    timeout: aiohttp.ClientTimeout,
+) -> dict[str, float]:
+    """A load generator's run (in its own process): `connections` keep-alive clients each
+    make `request` again and again; a warm-up, then "start" on stdout (the parent samples
+    the server's CPU then, load_with_server_cpu), then `seconds` measured."""
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def client(until: float, record: bool) -> None:
+            while (start := time.perf_counter()) < until:
+                await request(session)
+                if record:
+                    latencies.append(time.perf_counter() - start)
+
+        warm_until = time.perf_counter() + min(1.0, seconds / 5)
+        await asyncio.gather(*(client(warm_until, False) for _ in range(connections)))
+        print("start", flush=True)
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(client(t0 + seconds, True) for _ in range(connections)))
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "client_cpu_pct": 100 * cpu / elapsed,
+    }
 
 
 def load_with_server_cpu(

@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import aiohttp
@@ -43,7 +42,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from _children import HOST, BenchError, launch, load_with_server_cpu, machine_info, stop
+from _children import (
+    HOST,
+    BenchError,
+    closed_loop,
+    launch,
+    load_with_server_cpu,
+    machine_info,
+    stop,
+)
 from rendergate.api.limits import LARGE_BODY_BYTES
 from rendergate.api.serving import uvicorn_config
 from rendergate.config.settings import Settings
@@ -126,33 +133,14 @@ async def load(url: str, body_file: Path, seconds: float, connections: int) -> d
     """Child process: `connections` keep-alive clients POST the body; warm up, then measure."""
     body = body_file.read_bytes()
     headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
-    latencies: list[float] = []
-    connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as session:
 
-        async def client(until: float, record: bool) -> None:
-            while (start := time.perf_counter()) < until:
-                async with session.post(url, data=body, headers=headers) as resp:
-                    answer = await resp.read()
-                    if resp.status != 201:
-                        raise BenchError(f"POST {url} answered {resp.status}: {answer[:300]!r}")
-                if record:
-                    latencies.append(time.perf_counter() - start)
+    async def post(session: aiohttp.ClientSession) -> None:
+        async with session.post(url, data=body, headers=headers) as resp:
+            answer = await resp.read()
+            if resp.status != 201:
+                raise BenchError(f"POST {url} answered {resp.status}: {answer[:300]!r}")
 
-        warm_until = time.perf_counter() + min(1.0, seconds / 5)
-        await asyncio.gather(*(client(warm_until, False) for _ in range(connections)))
-        print("start", flush=True)  # the parent samples the server's CPU time now
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(client(t0 + seconds, True) for _ in range(connections)))
-        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    latencies.sort()
-    return {
-        "creates": len(latencies),
-        "rps": len(latencies) / elapsed,
-        "p50_ms": 1000 * latencies[len(latencies) // 2],
-        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-        "client_cpu_pct": 100 * cpu / elapsed,
-    }
+    return await closed_loop(post, seconds, connections, TIMEOUT)
 
 
 def measure(
@@ -161,7 +149,7 @@ def measure(
     cmd = [sys.executable, __file__, "--load", url, str(body_file)]
     cmd += ["--seconds", str(seconds), "--connections", str(connections)]
     result, cpu = load_with_server_cpu(cmd, server_pid, seconds)
-    result["cpu_ms"] = 1000 * cpu / max(result["creates"], 1)
+    result["cpu_ms"] = 1000 * cpu / max(result["requests"], 1)
     return result
 
 

@@ -39,6 +39,7 @@ from starlette.routing import Route
 from _children import (
     HOST,
     BenchError,
+    closed_loop,
     launch,
     load_with_server_cpu,
     machine_info,
@@ -70,34 +71,15 @@ def serve_baseline(port: int, body_file: Path) -> None:
 
 
 async def load(url: str, seconds: float, connections: int) -> dict[str, float]:
-    """Child process: `connections` keep-alive clients GET `url`; warm up, then measure."""
-    latencies: list[float] = []
-    connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as session:
+    """Child process: `connections` keep-alive clients GET the URL; warm up, then measure."""
 
-        async def client(until: float, record: bool) -> None:
-            while (start := time.perf_counter()) < until:
-                async with session.get(url) as resp:
-                    body = await resp.read()
-                    if resp.status != 200:
-                        raise BenchError(f"GET {url} answered {resp.status}: {body[:300]!r}")
-                if record:
-                    latencies.append(time.perf_counter() - start)
+    async def get(session: aiohttp.ClientSession) -> None:
+        async with session.get(url) as resp:
+            body = await resp.read()
+            if resp.status != 200:
+                raise BenchError(f"GET {url} answered {resp.status}: {body[:300]!r}")
 
-        warm_until = time.perf_counter() + min(1.0, seconds / 5)
-        await asyncio.gather(*(client(warm_until, False) for _ in range(connections)))
-        print("start", flush=True)  # the parent samples the server's CPU time now
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(client(t0 + seconds, True) for _ in range(connections)))
-        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "rps": len(latencies) / elapsed,
-        "p50_ms": 1000 * latencies[len(latencies) // 2],
-        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-        "client_cpu_pct": 100 * cpu / elapsed,
-    }
+    return await closed_loop(get, seconds, connections, TIMEOUT)
 
 
 async def completed_task(base: str) -> tuple[int, dict[str, Any]]:
