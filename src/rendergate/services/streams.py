@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+import anyio
 
 from rendergate.domain.task import Task, TaskStatus
 from rendergate.services.changes import Changes
@@ -20,6 +23,8 @@ from rendergate.store.base import EventLog, TaskStore
 
 HEARTBEAT_S = 10.0  # a comment line this often keeps proxies from closing an idle stream
 QUEUED_CHECK_S = 2.0  # how often the queue position of a task waiting here is read again
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ async def follow(
         idle = 0.0
         while True:
             changed.clear()
-            batch, current = await _next(task_id, after, store=store, log=log)
+            batch, current = await whole(_next(task_id, after, store=store, log=log))
             for event, snapshot in batch:
                 after = snapshot.version
                 yield StreamItem(event, snapshot, snapshot.version)
@@ -55,7 +60,7 @@ async def follow(
             if latest.status.is_terminal:
                 return
             if latest.status is TaskStatus.SUBMITTED:
-                ahead = await store.waiting_ahead(latest)
+                ahead = await whole(store.waiting_ahead(latest))
                 if ahead != position:
                     yield StreamItem("task.queue", _queued(latest, ahead), None)
                 position = ahead
@@ -67,6 +72,18 @@ async def follow(
             if idle >= HEARTBEAT_S:
                 idle = 0.0
                 yield HEARTBEAT
+
+
+async def whole(read: Awaitable[T]) -> T:
+    """`read` to its end, even when the stream's client leaves meanwhile.
+
+    Starlette ends a stream whose client left by cancelling an anyio cancel scope, which
+    cancels again at every await: cut that way, SQLAlchemy's aiosqlite connection leaves
+    its closing task pending forever (tests/integration/test_stream_leaving.py). Shielded,
+    the read ends and the leaving lands at the stream's next wait."""
+    with anyio.CancelScope(shield=True):
+        result = await read
+    return result
 
 
 async def _next(
@@ -124,7 +141,7 @@ async def _wait(
             if left <= 0:
                 break
             changed.clear()
-            task = await store.get(task.task_id)
+            task = await whole(store.get(task.task_id))
             if done(task):
                 break
             await _changed_within(changed, min(left, HEARTBEAT_S))

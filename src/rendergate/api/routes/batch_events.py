@@ -22,6 +22,7 @@ from rendergate.domain.task import Task
 from rendergate.services import batches as use_cases
 from rendergate.services.changes import Changes
 from rendergate.services.presenting import present_task
+from rendergate.services.streams import whole
 from rendergate.store.base import BatchStore
 
 router = APIRouter(prefix="/batches", tags=["batches"])
@@ -57,7 +58,7 @@ async def follow_batch(
     while True:
         watched = [t.task_id for t in summary.members]
         with changes.watching_all(watched) as changed:  # before reading: no change missed
-            _, summary = await use_cases.read_batch(batch_id, batches, caller=caller)
+            _, summary = await whole(use_cases.read_batch(batch_id, batches, caller=caller))
             for task in summary.members:
                 event = _task_event(seen.get(task.task_id), task)
                 seen[task.task_id] = task
