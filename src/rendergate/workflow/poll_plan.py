@@ -81,9 +81,8 @@ def next_poll_s(
         return _safety_wait(elapsed_s, expected)
     if expected is None:
         return UNKNOWN_S
-    if elapsed_s < expected.early:  # sparse: nothing ends yet. The quickest job, ending at
-        # the earliest, is heard within DENSE_S of it, as from dense polls: none at `early`
-        return min(expected.early + DENSE_S - elapsed_s, MAX_WAIT_S)
+    if elapsed_s < expected.early - DENSE_S:
+        return min(expected.early - elapsed_s, MAX_WAIT_S)  # sparse: nothing ends yet
     overdue = elapsed_s - 1.5 * expected.late
     if overdue <= 0:
         return DENSE_S
