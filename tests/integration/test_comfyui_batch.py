@@ -42,6 +42,31 @@ async def all_processing(server: RunningServer, task_ids: list[int]) -> bool:
     return True
 
 
+async def test_twenty_prompts_on_one_server_cost_one_queue_read_a_round(
+    settings: Settings, stand_in: tuple[ComfyStandIn, str]
+) -> None:
+    comfy, url = stand_in
+    async with serve(comfy_settings(settings, url, comfyui_concurrency=TASKS)) as server:
+        task_ids = [await submit(server, "comfy_demo", width=16, height=16) for _ in range(TASKS)]
+        await until(lambda: len(comfy.pending) == TASKS, 30, lambda: comfy.pending)
+        await until(lambda: all_processing(server, task_ids), 30, "every task to be followed")
+        prompts = await prompts_of(server, task_ids)
+        asked = comfy.count(QUEUE)
+        await until(lambda: comfy.count(QUEUE) >= asked + 3, 30, "three more rounds")
+        before = comfy.requests.copy()
+        comfy.finish(*prompts)  # all end at once: the next round sees them all gone
+        for task_id in task_ids:
+            task = await server.wait_finished(task_id, timeout_s=30)
+            assert task["status"] == "completed", task
+            assert task["attempts"] == 1
+            assert await server.result(task_id) == comfy.image
+    rounds = comfy.count(QUEUE) - before[QUEUE]
+    assert 1 <= rounds <= 3  # one read a round, not one per prompt (20)
+    history_reads = comfy.count(HISTORY) - before[HISTORY] + comfy.count(ONE) - before[ONE]
+    assert 1 <= history_reads <= rounds
+    assert all(items <= 64 for items in comfy.history_items)
+
+
 async def test_a_prompt_the_server_lost_sends_only_its_own_task_again(
     settings: Settings, stand_in: tuple[ComfyStandIn, str]
 ) -> None:
