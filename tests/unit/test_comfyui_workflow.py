@@ -21,7 +21,7 @@ from rendergate.providers.comfyui_workflow import (
     bound_fields,
     history_status,
     output_refs,
-    queue_place,
+    queue_places,
     refused_workflow,
     run_progress,
 )
@@ -200,14 +200,12 @@ def test_progress_counts_finished_nodes_and_part_of_the_running_one() -> None:
     assert run_progress(nodes, total=0) == 75  # an unknown total counts the nodes seen
 
 
-def test_queue_place_reads_running_and_pending_in_number_order() -> None:
+def test_queue_places_read_running_and_pending_in_number_order() -> None:
     body = {
         "queue_running": [[4, "run", {}, {}, ["9"]]],
         "queue_pending": [[7, "late", {}, {}, []], [5, "early", {}, {}, []]],
     }
-    assert queue_place(body, "run") == 0
-    assert queue_place(body, "early") == 1 and queue_place(body, "late") == 2
-    assert queue_place(body, "gone") is None
+    assert queue_places(body) == {"run": 0, "early": 1, "late": 2}
 
 
 @pytest.mark.parametrize(
@@ -220,9 +218,9 @@ def test_queue_place_reads_running_and_pending_in_number_order() -> None:
         {"queue_running": [], "queue_pending": [[None, "x"]]},
     ],
 )
-def test_queue_place_refuses_other_shapes(body: object) -> None:
+def test_queue_places_refuse_other_shapes(body: object) -> None:
     with pytest.raises(ValueError):
-        queue_place(body, "x")
+        queue_places(body)
 
 
 def test_a_comfyui_route_reads_its_workflow_file_and_only_it(tmp_path: Path) -> None:

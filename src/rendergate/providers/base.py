@@ -93,9 +93,9 @@ class WebhookEvent:
 class Provider(Protocol):
     """One rendering backend. Constructors do no I/O; `aclose` releases what it opened.
 
-    Cancelling, webhooks and job counts are optional capabilities (`Cancellable`,
-    `ReceivesWebhooks`, `CountsJobs` below): an adapter has the method or not, and the
-    registry entry says which it has."""
+    Cancelling, webhooks, job counts and batch status reads are optional capabilities
+    (`Cancellable`, `ReceivesWebhooks`, `CountsJobs`, `AnswersTogether` below): an adapter
+    has the method or not, and the registry entry says which it has."""
 
     name: str
 
@@ -143,6 +143,17 @@ class AnswersFromMemory(Protocol):
     engine): the tracker asks it this often from the first poll, not on a plan."""
 
     poll_interval_s: float
+
+
+@runtime_checkable
+class AnswersTogether(Protocol):
+    """A provider with a view of many jobs at once (ComfyUI's `/queue` and `/history` answer
+    for every prompt on a server): the tracker asks it once for the jobs due together."""
+
+    async def statuses(self, jobs: Sequence[JobHandle]) -> dict[str, JobStatus | ProviderError]:
+        """Each job's status by its id, or the error `status` would raise for it alone (a
+        job lost upstream, a server that does not answer): one job's error is its own."""
+        ...
 
 
 @runtime_checkable
@@ -235,6 +246,11 @@ def webhook_capability(provider: object) -> ReceivesWebhooks | None:
 def poll_interval_capability(provider: object) -> float | None:
     """How often a provider that answers from memory may be asked; None for any other."""
     return provider.poll_interval_s if isinstance(provider, AnswersFromMemory) else None
+
+
+def together_capability(provider: object) -> AnswersTogether | None:
+    """The provider as an AnswersTogether, or None when it is asked one job at a time."""
+    return provider if isinstance(provider, AnswersTogether) else None
 
 
 def job_count_capability(provider: object) -> CountsJobs | None:

@@ -8,16 +8,19 @@ has that prompt (the one whose reply to an earlier try was lost must answer firs
 are held from `upload` until `submit` because only then is the server known.
 
 Tracking asks `/queue` (running or pending, with the position) and then `/history` (how it
-ended): that order cannot miss a prompt finishing in between. A prompt that is in neither
-was lost (the server restarted), and so are the prompts of a server that has not answered
-for RENDERGATE_COMFYUI_DEAD_AFTER_S: the runner submits those again, to another server.
+ended), once per server for every prompt the tracker asks about together
+(comfyui_tracking.py): that order cannot miss a prompt finishing in between. A prompt that
+is in neither was lost (the server restarted), and so are the prompts of a server that has
+not answered for RENDERGATE_COMFYUI_DEAD_AFTER_S: the runner submits those again, to
+another server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +33,7 @@ from rendergate.config.values import CommaList, url_passwords
 from rendergate.domain.errors import (
     Fault,
     JobLost,
+    ProviderError,
     ProviderRejected,
     ProviderUnanswered,
     ProviderUnavailable,
@@ -38,24 +42,22 @@ from rendergate.providers import ProviderEntry
 from rendergate.providers.base import (
     InputFile,
     JobHandle,
-    JobPhase,
     JobRequest,
     JobStatus,
     OutputRef,
 )
 from rendergate.providers.comfyui_calls import ServerApi
 from rendergate.providers.comfyui_servers import HeldInputs, Server, ServerPool
+from rendergate.providers.comfyui_tracking import POLL_AFTER_S, PromptStatuses
 from rendergate.providers.comfyui_workflow import (
     bind_workflow,
     bound_fields,
-    history_status,
     read_workflow_file,
     refused_workflow,
 )
 from rendergate.providers.http import call_timeout
 
 HELD_INPUT_BYTES = 256 * 1024 * 1024
-POLL_AFTER_S = 0.5  # the servers are the user's own and answer these from memory
 PROMPT_IDS = uuid.UUID("3f0b7c52-8d0e-4a51-9a43-2b8f1f6d9c10")
 
 
@@ -83,6 +85,7 @@ class ComfyUI:
             dead_after_s=dead_after_s,
         )
         self._api = ServerApi(http, timeout=timeout, now=self.pool.now)
+        self._statuses = PromptStatuses(self._api, self.pool)
         self._held = HeldInputs(HELD_INPUT_BYTES)
         self._unanswered: dict[str, Server] = {}  # prompt id -> server whose reply we missed
 
@@ -191,31 +194,27 @@ class ComfyUI:
     # -- tracking -------------------------------------------------------------------------
 
     async def status(self, job: JobHandle) -> JobStatus:
-        server = self._server_of(job)
-        try:
-            place = await self._api.queue_place(server, job.job_id)
-            entry = None if place is not None else await self._api.history(server, job.job_id)
-        except ProviderUnavailable as exc:
-            if server.is_dead(self.pool.now(), self.pool.dead_after_s):
-                server.forget(job.job_id)
-                raise JobLost(
-                    f"ComfyUI server {server.name} stopped answering; the task goes to "
-                    "another server"
-                ) from exc
-            raise
-        if place is not None:
-            self.pool.listen(server)
-            if place == 0:
-                return JobStatus(
-                    phase=JobPhase.RUNNING,
-                    progress=server.progress.get(job.job_id),
-                    poll_after_s=POLL_AFTER_S,
-                )
-            return JobStatus(phase=JobPhase.QUEUED, queue_position=place, poll_after_s=POLL_AFTER_S)
-        server.forget(job.job_id)
-        if entry is None:
-            raise JobLost(f"ComfyUI server {server.name} no longer knows the prompt (restarted?)")
-        return history_status(entry)
+        answer = (await self.statuses([job]))[job.job_id]
+        if isinstance(answer, ProviderError):
+            raise answer
+        return answer
+
+    async def statuses(self, jobs: Sequence[JobHandle]) -> dict[str, JobStatus | ProviderError]:
+        """AnswersTogether: one `/queue` read and one `/history` read per server answer for
+        every prompt asked about there."""
+        answers: dict[str, JobStatus | ProviderError] = {}
+        by_server: dict[str, tuple[Server, list[str]]] = {}
+        for job in jobs:
+            try:
+                server = self._server_of(job)
+            except JobLost as exc:
+                answers[job.job_id] = exc
+                continue
+            by_server.setdefault(server.key, (server, []))[1].append(job.job_id)
+        read = (self._statuses.of_server(server, ids) for server, ids in by_server.values())
+        for found in await asyncio.gather(*read):
+            answers.update(found)
+        return answers
 
     def _server_of(self, job: JobHandle) -> Server:
         server = self.pool.find(str(job.data.get("server", "")))

@@ -1,6 +1,6 @@
 """One ComfyUI server's HTTP API as the adapter uses it: a call that marks a silent server
-failing, the queue, the history, whether a server holds a prompt, sending an input,
-fetching an output, and stopping a prompt."""
+failing, the queue, the history (of one prompt, or of several in one bounded read), whether
+a server holds a prompt, sending an input, fetching an output, and stopping a prompt."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ import aiohttp
 
 from rendergate.domain.errors import InputsGone, JobLost, ProviderRejected, ProviderUnavailable
 from rendergate.providers.comfyui_servers import Server
-from rendergate.providers.comfyui_workflow import queue_place
+from rendergate.providers.comfyui_workflow import queue_places
 from rendergate.providers.http import exchange
+
+HISTORY_WINDOW = 64  # the most history entries one read asks for (each holds its graph)
+HISTORY_SLACK = 8  # others' prompts that may have ended among ours since the last round
 
 
 class ServerApi:
@@ -55,24 +58,47 @@ class ServerApi:
             body = None
         return status, body, raw
 
-    async def queue_place(self, server: Server, prompt_id: str) -> int | None:
-        """0 while running, n when n-th in line, None when in neither list."""
+    async def queue_places(self, server: Server) -> dict[str, int]:
+        """Each prompt the server holds: 0 while running, n when n-th in line."""
         status, body, _ = await self.call(server, "GET", "/queue")
         try:
             if status != 200:
                 raise ValueError(f"HTTP {status}")
-            return queue_place(body, prompt_id)
+            return queue_places(body)
         except ValueError as exc:
             raise ProviderUnavailable(
                 f"ComfyUI server {server.name} gave an unreadable queue ({exc})"
             ) from exc
 
+    async def queue_place(self, server: Server, prompt_id: str) -> int | None:
+        """0 while running, n when n-th in line, None when in neither list."""
+        return (await self.queue_places(server)).get(prompt_id)
+
     async def history(self, server: Server, prompt_id: str) -> Mapping[str, Any] | None:
-        status, body, _ = await self.call(server, "GET", f"/history/{prompt_id}")
+        entry = (await self._history(server, f"/history/{prompt_id}")).get(prompt_id)
+        return entry if isinstance(entry, dict) else None
+
+    async def histories(self, server: Server, prompt_ids: list[str]) -> dict[str, Any]:
+        """The entries the server still has of these prompts. Several are read at once from
+        its latest entries (at most HISTORY_WINDOW, since each holds its whole graph); one
+        that ended before those, or a lone prompt, is read by its id."""
+        found: dict[str, Any] = {}
+        if len(prompt_ids) > 1:
+            latest = min(len(prompt_ids) + HISTORY_SLACK, HISTORY_WINDOW)
+            body = await self._history(server, "/history", params={"max_items": latest})
+            found = {p: body[p] for p in prompt_ids if isinstance(body.get(p), dict)}
+        for prompt_id in prompt_ids:
+            if prompt_id in found:
+                continue
+            if (entry := await self.history(server, prompt_id)) is not None:
+                found[prompt_id] = entry
+        return found
+
+    async def _history(self, server: Server, path: str, **kwargs: Any) -> dict[str, Any]:
+        status, body, _ = await self.call(server, "GET", path, **kwargs)
         if status != 200 or not isinstance(body, dict):
             raise ProviderUnavailable(f"ComfyUI server {server.name} answered HTTP {status}")
-        entry = body.get(prompt_id)
-        return entry if isinstance(entry, dict) else None
+        return body
 
     async def has_prompt(self, server: Server, prompt_id: str) -> bool:
         if await self.queue_place(server, prompt_id) is not None:

@@ -199,21 +199,18 @@ def run_progress(nodes: Mapping[str, Any], total: int) -> int:
     return round(100 * done / max(total, len(nodes), 1))
 
 
-def queue_place(body: Any, prompt_id: str) -> int | None:
-    """From GET /queue: 0 while running, n when n-th in line, None when in neither list.
+def queue_places(body: Any) -> dict[str, int]:
+    """From GET /queue, each prompt the server holds: 0 while running, n when n-th in line.
 
     Raises ValueError for a body of another shape.
     """
     if not isinstance(body, Mapping):
         raise ValueError("not an object")
-    running = _queue_items(body.get("queue_running"))
-    if any(item_id == prompt_id for _, item_id in running):
-        return 0
+    places = dict.fromkeys((item_id for _, item_id in _queue_items(body.get("queue_running"))), 0)
     pending = sorted(_queue_items(body.get("queue_pending")))
     for position, (_, item_id) in enumerate(pending, start=1):
-        if item_id == prompt_id:
-            return position
-    return None
+        places.setdefault(item_id, position)
+    return places
 
 
 def _queue_items(items: Any) -> list[tuple[float, str]]:

@@ -1,12 +1,13 @@
-"""One look at one followed job (tracker.py): read the row if a cancel may have come,
-enforce the deadline, ask the provider within its budget, and act on the answer. Also the
-job's record and the small rules these share."""
+"""One look at followed jobs (tracker.py): read the row if a cancel may have come, enforce
+the deadline, ask the provider within its budget, and act on the answer. A provider that
+answers together (AnswersTogether) is asked once for all its jobs due in a round; each
+answer is then acted on as a lone job's is. Also the job's record and the rules they share."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -15,7 +16,13 @@ import structlog
 from rendergate.domain.errors import JobLost, ProviderError, ProviderUnavailable
 from rendergate.domain.task import ErrorKind, JobHandle, Task
 from rendergate.domain.values import bounded_cost
-from rendergate.providers.base import JobPhase, JobStatus, Provider, poll_interval_capability
+from rendergate.providers.base import (
+    JobPhase,
+    JobStatus,
+    Provider,
+    poll_interval_capability,
+    together_capability,
+)
 from rendergate.services.writer import TaskWriter
 from rendergate.workflow.outcomes import FINISHED_TRACK, Tracked, TrackOutcome, succeeded
 from rendergate.workflow.poll_plan import FIRST_POLL_S, RunTimes, next_poll_s
@@ -30,6 +37,7 @@ from rendergate.workflow.provider_calls import (
 log = structlog.get_logger(__name__)
 
 STATUS_CALLS = 16  # status calls at once per provider
+TOGETHER_MAX = 256  # jobs in one status call, for a provider that answers together
 MAX_POLL_INTERVAL_S = 30.0
 MAX_HINTED_RETRY_S = 1.0  # once a webhook said the job changed, result URLs are ticking
 
@@ -69,6 +77,7 @@ class Job:
     hint_s: float | None = None  # the provider's own word on when to ask again
     running_at: float | None = None  # seconds after submit of the last answer "not yet"
     answers_every: float | None = None  # AnswersFromMemory's interval, read once
+    together: bool = False  # its provider answers for many jobs at once (AnswersTogether)
 
     @property
     def age(self) -> float:
@@ -107,6 +116,7 @@ class JobChecks:
     def first_wait(self, job: Job, *, recovered: bool) -> float:
         """How soon a job just handed over is first asked about."""
         job.answers_every = job.hint_s = poll_interval_capability(job.provider)
+        job.together = together_capability(job.provider) is not None
         if job.hint_s is not None:
             return 0.0  # it answers from memory: at once, then as often as it says
         return FIRST_POLL_S if recovered else self.plan(job)
@@ -118,8 +128,26 @@ class JobChecks:
         expected = self.run_times.expected(job.app_key)
         return next_poll_s(job.age, expected, webhook=job.webhook and not job.hinted, hint_s=hint_s)
 
-    async def look(self, job: Job) -> Tracked | None:
-        """One decision about the job: how tracking ends, or None to ask again later."""
+    async def look(self, jobs: Sequence[Job]) -> list[Tracked | Exception | None]:
+        """One decision about each job of a round (one job, or those of a provider that
+        answers together): how its tracking ends, None to ask again later, or the error
+        that ends it. The provider is asked once, within its budget, for all of them."""
+        if len(jobs) == 1:  # the usual case, without a task per job
+            return [await _caught(self._look_alone(jobs[0]))]
+        before = await _each(self._before_asking, jobs)
+        asking = [job for job, seen in zip(jobs, before, strict=True) if seen is None]
+        answers = dict(zip(asking, await self._ask(asking), strict=True)) if asking else {}
+        after = iter(await _each(lambda job: self._on_answer(job, answers[job]), asking))
+        return [next(after) if seen is None else seen for seen in before]
+
+    async def _look_alone(self, job: Job) -> Tracked | None:
+        if (ended := await self._before_asking(job)) is not None:
+            return ended
+        [answer] = await self._ask([job])
+        return await self._on_answer(job, answer)
+
+    async def _before_asking(self, job: Job) -> Tracked | None:
+        """How tracking ends without asking (canceled through the API, or too late), or None."""
         if job.check_row:
             job.check_row = False
             job.task = await self.writer.store.get(job.task.task_id)
@@ -130,24 +158,41 @@ class JobChecks:
             await cancel_upstream(job.provider, job.handle)
             await self.writer.fail(job.task.task_id, job.timeout_message, ErrorKind.TIMEOUT)
             return FINISHED_TRACK
-        budget = self._budget(job.task.provider)
+        return None
+
+    async def _ask(self, jobs: Sequence[Job]) -> list[JobStatus | ProviderError]:
+        """One status call within the provider's budget: each job's answer or its error."""
+        name, provider = jobs[0].task.provider, jobs[0].provider
+        together = together_capability(provider) if len(jobs) > 1 else None
         try:
-            async with budget:
-                status = await readable(
-                    job.task.provider, job.provider.status(job.handle), observe=self.observe
-                )
-        except JobLost as exc:
-            log.warning("job lost; submitting again", task_id=job.task.task_id, reason=exc.message)
+            async with self._budget(name):
+                if together is None:
+                    call = provider.status(jobs[0].handle)
+                    return [await readable(name, call, observe=self.observe)]
+                handles = [job.handle for job in jobs]
+                answers = await readable(name, together.statuses(handles), observe=self.observe)
+        except ProviderError as exc:
+            return [exc] * len(jobs)
+        missing = ProviderUnavailable(f"{name} did not answer for the job")
+        return [answers.get(job.handle.job_id, missing) for job in jobs]
+
+    async def _on_answer(self, job: Job, answer: JobStatus | ProviderError) -> Tracked | None:
+        if isinstance(answer, JobLost):
+            log.warning(
+                "job lost; submitting again", task_id=job.task.task_id, reason=answer.message
+            )
             await self.writer.apply(job.task.task_id, lambda t: t.needs_resubmit(now=self.clock()))
             return Tracked(TrackOutcome.LOST)
-        except ProviderUnavailable as exc:
+        if isinstance(answer, ProviderUnavailable):
             log.info(
-                "status unavailable; backing off", task_id=job.task.task_id, reason=exc.message
+                "status unavailable; backing off", task_id=job.task.task_id, reason=answer.message
             )
             job.backoff_s = fault_backoff(job.backoff_s, hinted=job.hinted)
             return None
+        if isinstance(answer, ProviderError):
+            raise answer
         job.backoff_s = 0.0
-        return await self._on_status(job, status)
+        return await self._on_status(job, answer)
 
     def _budget(self, provider: str) -> asyncio.Semaphore:
         budget = self._budgets.get(provider)
@@ -191,6 +236,35 @@ class JobChecks:
         if status.phase is JobPhase.RUNNING and status.progress is None and expected:
             return provider_progress(status.phase, min(99, int(100 * job.age / expected.typical)))
         return provider_progress(status.phase, status.progress)
+
+
+def rounds(due: Sequence[Job]) -> list[list[Job]]:
+    """The looks to start for the jobs now due: the jobs of a provider that answers together
+    in lists of up to TOGETHER_MAX, every other job alone."""
+    alone: list[list[Job]] = []
+    together: dict[int, list[Job]] = {}
+    for job in due:
+        if job.together:
+            together.setdefault(id(job.provider), []).append(job)
+        else:
+            alone.append([job])
+    for jobs in together.values():
+        alone.extend(jobs[i : i + TOGETHER_MAX] for i in range(0, len(jobs), TOGETHER_MAX))
+    return alone
+
+
+async def _caught(look: Awaitable[Tracked | None]) -> Tracked | Exception | None:
+    try:
+        return await look
+    except Exception as exc:
+        return exc
+
+
+async def _each(
+    look: Callable[[Job], Awaitable[Tracked | None]], jobs: Sequence[Job]
+) -> list[Tracked | Exception | None]:
+    """`look` run for every job at once, each one's error kept as its own."""
+    return list(await asyncio.gather(*(_caught(look(job)) for job in jobs)))
 
 
 def submitted_at(task: Task, handle: JobHandle, now: datetime, loop_now: float) -> float:

@@ -3,10 +3,12 @@
 Each task's workflow still holds its provider's queue slot and is the unit of recovery:
 its track step hands the job here (`follow`) and waits for the outcome. The tracker keeps
 each job in memory, read once, and asks providers on one timer heap, when the poll plan
-says (poll_plan.py); each look (job_checks.py) asks within a per-provider budget. A webhook or
-a cancel wakes the job at once. Progress is written in coalesced rounds
-(progress_writes.py), and one set-based read every SWEEP_S finds the tasks that ended
-through the API, should a cancel's wake be lost. Nothing runs while nothing is followed.
+says (poll_plan.py); each look (job_checks.py) asks within a per-provider budget, and the
+jobs of a provider that answers together (ComfyUI), planned on a shared beat, are asked
+in one call when due together. A webhook or a cancel wakes the job at once. Progress is
+written in coalesced rounds (progress_writes.py), and one set-based read every SWEEP_S finds
+the tasks that ended through the API, should a cancel's wake be lost. Nothing runs while
+nothing is followed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import structlog
 from rendergate.services.context import Wakeups
 from rendergate.services.ports import Wake
 from rendergate.services.writer import TaskWriter
-from rendergate.workflow.job_checks import STATUS_CALLS, Job, JobChecks
+from rendergate.workflow.job_checks import STATUS_CALLS, Job, JobChecks, rounds
 from rendergate.workflow.outcomes import Tracked
 from rendergate.workflow.progress_writes import FLUSH_S, ProgressWrites
 from rendergate.workflow.provider_calls import CallObserver
@@ -32,6 +34,7 @@ log = structlog.get_logger(__name__)
 
 SWEEP_S = 10.0  # how often the tasks followed are checked for an end through the API
 RECOVERED_S = 10.0  # a job submitted longer ago than this was followed elsewhere before
+BEAT_S = 0.5  # the beat planned asks of a provider that answers together fall on
 
 
 class Tracker:
@@ -70,7 +73,8 @@ class Tracker:
         self._jobs[task_id] = job
         loop = asyncio.get_running_loop()
         recovered = job.age > RECOVERED_S
-        self._schedule(job, self.checks.first_wait(job, recovered=recovered), loop.time())
+        wait = self.checks.first_wait(job, recovered=recovered)
+        self._schedule(job, wait, loop.time(), planned=True)
         for reason in self.wakeups.follow(task_id, lambda reason: self._woken(job, reason)):
             self._woken(job, reason)
         if self._running is None or self._running.done():
@@ -96,9 +100,15 @@ class Tracker:
 
     # -- the timer heap -------------------------------------------------------------------
 
-    def _schedule(self, job: Job, wait_s: float, now: float) -> None:
-        remaining = (job.deadline - self.clock()).total_seconds()
-        job.due = now + max(0.0, min(wait_s * random.uniform(0.9, 1.1), remaining))
+    def _schedule(self, job: Job, wait_s: float, now: float, *, planned: bool = False) -> None:
+        """Puts the job on the heap. A planned ask of a provider that answers together falls
+        on the nearest beat, so the jobs due about then are asked in one call."""
+        remaining = max(0.0, (job.deadline - self.clock()).total_seconds())
+        if planned and job.together:
+            beat = round((now + wait_s) / BEAT_S) * BEAT_S
+            job.due = min(beat if beat > now else beat + BEAT_S, now + remaining)
+        else:
+            job.due = now + min(wait_s * random.uniform(0.9, 1.1), remaining)
         heapq.heappush(self._heap, (job.due, next(self._ties), job.task.task_id))
         if job.due <= self._heap[0][0]:
             self._kick.set()
@@ -135,13 +145,16 @@ class Tracker:
                 self._woken(job, Wake.CANCEL)
 
     def _start_due(self, now: float) -> None:
+        due: list[Job] = []
         while self._heap and self._heap[0][0] <= now:
-            due, _, task_id = heapq.heappop(self._heap)
+            when, _, task_id = heapq.heappop(self._heap)
             job = self._jobs.get(task_id)
-            if job is None or job.due != due or job.polling:
+            if job is None or job.due != when or job.polling:
                 continue  # ended, or moved since
             job.polling = True
-            poll = asyncio.create_task(self._poll(job))
+            due.append(job)
+        for jobs in rounds(due):
+            poll = asyncio.create_task(self._poll(jobs))
             self._polls.add(poll)
             poll.add_done_callback(self._polls.discard)
         if len(self._heap) > 4 * len(self._jobs) + 64:  # drop the moved entries
@@ -165,18 +178,27 @@ class Tracker:
 
     # -- one look at one job --------------------------------------------------------------
 
-    async def _poll(self, job: Job) -> None:
+    async def _poll(self, jobs: list[Job]) -> None:
         try:
-            ended = await self.checks.look(job)
+            looked = await self.checks.look(jobs)
         except BaseException as exc:
-            if not job.done.done():
-                job.done.set_exception(exc)
+            for job in jobs:
+                job.polling = False
+                if not job.done.done():
+                    job.done.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        finally:
+        for job, ended in zip(jobs, looked, strict=True):
             job.polling = False
-        if ended is not None:
+            self._after(job, ended)
+
+    def _after(self, job: Job, ended: Tracked | Exception | None) -> None:
+        """Ends the job's tracking, or asks again when the plan says."""
+        if isinstance(ended, Exception):
+            if not job.done.done():
+                job.done.set_exception(ended)
+        elif ended is not None:
             self._end(job, ended)
         elif self._jobs.get(job.task.task_id) is job:
             now = asyncio.get_running_loop().time()
@@ -184,7 +206,7 @@ class Tracker:
                 job.again, wait = False, 0.0
             else:
                 wait = self.checks.next_wait(job)
-            self._schedule(job, wait, now)
+            self._schedule(job, wait, now, planned=True)
 
     def _end(self, job: Job, tracked: Tracked) -> None:
         self._drop(job)
