@@ -55,6 +55,8 @@ async def test_tasks_spread_over_two_apps_by_their_concurrency(
         done = [await server.wait_finished(t, timeout_s=30) for t in [*ids, fourth]]
         images = [await image_of(server, t) for t in [*ids, fourth]]
         rows = await accounts_of(configured)
+        async with server.http.get(f"{server.url}/usage?group_by=provider_key") as response:
+            usage = (await response.json())["data"]
     assert [t["status"] for t in done] == ["completed"] * 4, done
     assert all(image.startswith(b"\x89PNG") for image in images)
     assert stepped.stats.peak_by_app == {KEY: 1, OTHER: 2}  # never over an app's own cap
@@ -66,6 +68,9 @@ async def test_tasks_spread_over_two_apps_by_their_concurrency(
     names = {KEY: "one", OTHER: "two"}
     for task in done:
         assert rows[int(task["task_id"])] == names[owners[task["provider_job_id"]]]
+    ran = {f"aliyun/{name}": list(rows.values()).count(name) for name in ("one", "two")}
+    assert {g["group"]: g["completed"] for g in usage["groups"]} == ran  # usage per app
+    assert sum(ran.values()) == 4 and KEY not in json.dumps(usage)
 
 
 @pytest.mark.slow  # follows its tasks one after the other
