@@ -17,7 +17,7 @@ from rendergate.config.settings import Settings
 from rendergate.domain.errors import InvalidInput
 from rendergate.domain.money import Money
 from rendergate.domain.task import JobHandle, Task, TaskStatus
-from rendergate.services.usage import UsageReport, read_usage
+from rendergate.services.usage import BY, UsageReport, grouping, read_usage
 from rendergate.store.sql import SqlTaskStore, create_engine, migrate
 from rendergate.store.usage_reads import SqlUsage
 from support.pg import DATABASES, on_database
@@ -104,6 +104,7 @@ async def test_cost_is_broken_down_by_the_provider_key_that_ran_each_task(
     assert SECRET not in repr(every)
 
 
-async def test_provider_key_does_not_group_with_day(engine: AsyncEngine) -> None:
-    with pytest.raises(InvalidInput, match="provider_key groups with key, app or preset"):
-        await report(engine, None, "provider_key", "day")
+def test_provider_key_does_not_group_with_day() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        grouping("provider_key,day", allowed=tuple(BY), field="--by")
+    assert refused.value.message == "--by: provider_key groups with key, app or preset, not day"

@@ -131,9 +131,16 @@ def grouping(
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in allowed]
     if unknown or not 0 < len(names) <= most or len(set(names)) != len(names):
-        takes = " or ".join(allowed) if most == 1 else f"{', '.join(allowed)} (comma-separated)"
+        one = f"{', '.join(allowed[:-1])} or {allowed[-1]}"
+        takes = one if most == 1 else f"{', '.join(allowed)} (comma-separated)"
         raise InvalidInput(
             f"{field} takes {takes}, not {text[:60]!r}",
+            field=field,
+            location="query",
+        )
+    if "provider_key" in names and "day" in names:  # see _rows
+        raise InvalidInput(
+            f"{field}: provider_key groups with key, app or preset, not day",
             field=field,
             location="query",
         )
@@ -173,10 +180,6 @@ async def _rows(
     too, not by day: a UTC day of a row's timestamp is a different SQL on each database)."""
     if "provider_key" not in by:
         return await source.sums([BY[name] for name in by], *days, owner=owner)
-    if "day" in by:
-        raise InvalidInput(
-            "provider_key groups with key, app or preset, not day", field="by", location="query"
-        )
     others = [BY[name] for name in by if name != "provider_key"]
     return await source.by_provider_key(others, *days, owner=owner, currency=currency)
 
