@@ -13,7 +13,7 @@ import pytest
 import stamina
 
 from rendergate.config.settings import Settings, load_settings
-from support.emulators import aliyun, emulator
+from support.emulators import aliyun, emulator, hands, stepped
 from support.fast import _in_process_unless_slow
 from support.pg import fresh_database, pg_url_or_skip
 from support.server import RunningServer, serve
@@ -21,7 +21,7 @@ from support.server import RunningServer, serve
 APPS = Path(__file__).parent / "support" / "apps.toml"
 EXIT_GRACE_S = 120  # what the interpreter may take to exit once every test has run
 # the emulator fixtures and the fast set's guard, shared with emulators/tests
-__all__ = ["_in_process_unless_slow", "aliyun", "emulator"]
+__all__ = ["_in_process_unless_slow", "aliyun", "emulator", "hands", "stepped"]
 
 
 @pytest.hookimpl(trylast=True)

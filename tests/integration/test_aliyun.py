@@ -6,8 +6,6 @@ in emulators/tests/.)"""
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,61 +13,14 @@ import pytest
 import structlog
 from PIL import Image
 
-from rendergate.config.settings import Settings, load_settings
+from rendergate.config.settings import Settings
 from rendergate.providers.aliyun_signing import encode_body, sign_request
 from rendergate_emulators.aliyun import CAN_NOT_FIND_TASK, CONTENT_SAFE, AliyunEmulator
+from support.aliyun import ali_settings, submit
 from support.emulators import ALIYUN_KEY as KEY
 from support.emulators import ALIYUN_SECRET as SECRET
-from support.images import make_reference, make_scene
-from support.server import RunningServer, serve
-
-APPS = Path(__file__).parents[1] / "support" / "apps.toml"
-
-
-class Hands:
-    """The emulator's clock, moved only by the test: each phase lasts until it says."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def hands() -> Hands:
-    return Hands()
-
-
-@pytest.fixture
-async def stepped(hands: Hands) -> AsyncIterator[AliyunEmulator]:
-    emu = AliyunEmulator(KEY, SECRET, clock=hands, run_s=2.0)
-    async with emu.serve():
-        yield emu
-
-
-def ali_settings(settings: Settings, emu: AliyunEmulator, **extra: Any) -> Settings:
-    values: dict[str, Any] = {
-        "aliyun_app_key": KEY,
-        "aliyun_app_secret": SECRET,
-        "aliyun_base_url": emu.base_url,
-        **extra,
-    }
-    return load_settings(data_dir=settings.data_dir, apps_file=APPS, **values)
-
-
-async def submit(server: RunningServer) -> int:
-    form = aiohttp.FormData()
-    form.add_field("image", make_scene(96, 64), filename="shot.png", content_type="image/png")
-    form.add_field("reference", make_reference(), filename="ref.jpg", content_type="image/jpeg")
-    form.add_field("type", "aliyun_render")
-    async with server.http.post(f"{server.url}/tasks", data=form) as response:
-        body = await response.json()
-        assert response.status == 201, body
-        return int(body["data"]["task_id"])
+from support.emulators import Hands
+from support.server import serve
 
 
 async def signed_post(http: aiohttp.ClientSession, base: str, path: str, payload: Any) -> Any:

@@ -9,17 +9,15 @@ from typing import Any
 
 import aiohttp
 import pytest
-import sqlalchemy as sa
 
 from rendergate.config.settings import Settings
 from rendergate.domain.task import JobHandle
 from rendergate.providers.accounts import ProviderAccount, account_id
 from rendergate.providers.base import JobPhase
 from rendergate.providers.runninghub import RunningHub
-from rendergate.store.sql import create_engine
-from rendergate.store.tables import tasks
 from rendergate_emulators.runninghub import InjectedFault, RunningHubEmulator
 from rendergate_emulators.runninghub_model import TaskEnding
+from support.accounts import accounts_of
 from support.hub import KEY, hub_settings, submit
 from support.logs import captured_logs
 from support.server import RunningServer, serve
@@ -39,17 +37,6 @@ def pooled(settings: Settings, emu: RunningHubEmulator, keys: str, **extra: Any)
 async def run_all(server: RunningServer, count: int) -> list[dict[str, Any]]:
     ids = [await submit(server) for _ in range(count)]
     return [await server.wait_finished(task_id, timeout_s=60) for task_id in ids]
-
-
-async def accounts_of(settings: Settings) -> dict[int, str | None]:
-    """Each task's recorded key id, from its row."""
-    engine = create_engine(settings.task_database_url)
-    try:
-        async with engine.connect() as connection:
-            query = sa.select(tasks.c.task_id, tasks.c.provider_account)
-            return {row[0]: row[1] for row in (await connection.execute(query)).all()}
-    finally:
-        await engine.dispose()
 
 
 @pytest.mark.emulator(concurrency=1)

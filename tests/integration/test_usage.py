@@ -185,8 +185,16 @@ async def test_a_range_without_tasks_has_zero_totals(server: RunningServer) -> N
             "since",
             "a range spans at most 3660 days",
         ),
-        ({"group_by": "key"}, "group_by", "group_by takes day or app or preset, not 'key'"),
-        ({"group_by": "day,app"}, "group_by", "group_by takes day or app or preset, not 'day,app'"),
+        (
+            {"group_by": "key"},
+            "group_by",
+            "group_by takes day, app, preset or provider_key, not 'key'",
+        ),
+        (
+            {"group_by": "day,app"},
+            "group_by",
+            "group_by takes day, app, preset or provider_key, not 'day,app'",
+        ),
     ],
 )
 async def test_bad_usage_queries_are_422_naming_the_field(

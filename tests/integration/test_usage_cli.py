@@ -181,4 +181,10 @@ def test_a_bad_option_is_told_in_one_line(settings: Settings, tmp_path: Path) ->
     env = child_env(settings.data_dir)
     done = run_cli("usage", "--by", "key,owner", cwd=tmp_path, env=env)
     assert done.returncode == 2
-    assert "--by takes key, day, app, preset (comma-separated), not 'key,owner'" in done.stderr
+    assert (
+        "--by takes key, day, app, preset, provider_key (comma-separated), not 'key,owner'"
+        in done.stderr
+    )
+    mixed = run_cli("usage", "--by", "provider_key,day", cwd=tmp_path, env=env)
+    assert mixed.returncode == 2
+    assert "--by: provider_key groups with key, app or preset, not day" in mixed.stderr

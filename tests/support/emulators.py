@@ -1,6 +1,7 @@
 """The emulator fixtures, written once for rendergate's tests and the emulators' own (each
 tree's conftest.py imports them): RunningHub's, its knobs set with
-`@pytest.mark.emulator(hold=True, ...)` on a module or a test, and Aliyun's."""
+`@pytest.mark.emulator(hold=True, ...)` on a module or a test, and Aliyun's (`stepped`: on
+a clock the test moves with `hands`)."""
 
 from __future__ import annotations
 
@@ -28,5 +29,31 @@ async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[RunningHubEm
 async def aliyun() -> AsyncIterator[AliyunEmulator]:
     """The Aliyun 智作工坊 emulator on 127.0.0.1, its jobs running 0.3 s."""
     emu = AliyunEmulator(ALIYUN_KEY, ALIYUN_SECRET, run_s=0.3)
+    async with emu.serve():
+        yield emu
+
+
+class Hands:
+    """The emulator's clock, moved only by the test: each phase lasts until it says."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def hands() -> Hands:
+    return Hands()
+
+
+@pytest.fixture
+async def stepped(hands: Hands) -> AsyncIterator[AliyunEmulator]:
+    """The Aliyun emulator on `hands`' clock, its jobs running 2 s of it."""
+    emu = AliyunEmulator(ALIYUN_KEY, ALIYUN_SECRET, clock=hands, run_s=2.0)
     async with emu.serve():
         yield emu

@@ -5,11 +5,13 @@
         emu.script_next(fail="P_Request_ContentSafe")   # the next task ends failed with it
         emu.configure(successed=True)                   # the progress document's spelling
         emu.forget()                                    # the service loses every task
+        emu.add_app("other-key", "other-secret", arrears=True)  # a second app, in arrears
         ...  emu.stats, emu.tasks[task_id].requests, emu.snapshot()
 
 Every /scc/ call passes the gateway's AK/SK check first (aliyun_gateway.py: a wrongly
 signed, stale or replayed request is refused as the real gateway does); the endpoints and
-the OSS-like storage are in aliyun_api.py, tasks and knobs in aliyun_model.py.
+the OSS-like storage are in aliyun_api.py, tasks and knobs in aliyun_model.py. Each app
+sees only its own tasks: another app's task id is answered CanNotFindTask.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from rendergate_emulators.aliyun_api import AliyunApi
+from rendergate_emulators.aliyun_api import APP_KEY, AliyunApi
 from rendergate_emulators.aliyun_gateway import Gateway, GatewayRefusal, refuse, request_id
 from rendergate_emulators.aliyun_model import (
     CAN_NOT_FIND_TASK,
@@ -72,6 +74,7 @@ class AliyunEmulator:
         self.knobs.update(knobs)
         self.workflows = dict(DEFAULT_WORKFLOWS if workflows is None else workflows)
         self.gateway = Gateway({app_key: app_secret})
+        self.in_arrears: set[str] = set()  # apps whose comfy_prompt answers ARREARAGE
         self.tasks: dict[str, AliyunTask] = {}
         self.scripts: deque[AliyunScript] = deque()
         self.stats = AliyunStats()
@@ -82,6 +85,12 @@ class AliyunEmulator:
 
     def configure(self, **knobs: Any) -> None:
         self.knobs.update(knobs)
+
+    def add_app(self, app_key: str, app_secret: str, *, arrears: bool = False) -> None:
+        """Another app of its own account: its own tasks, and its balance used up or not."""
+        self.gateway.apps[app_key] = app_secret
+        if arrears:
+            self.in_arrears.add(app_key)
 
     def script_next(
         self,
@@ -141,6 +150,7 @@ class AliyunEmulator:
             if refusal is not None:
                 self.stats.refusals[refusal.kind] += 1
                 return refuse(refusal)
+            request[APP_KEY] = request.headers["x-ca-key"]  # the gateway checked it
             response = await handler(request)
             response.headers["X-Ca-Request-Id"] = request_id()
             return response

@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 from aiohttp import web
 
 from rendergate_emulators.aliyun_model import (
+    ARREARAGE,
     CAN_NOT_FIND_TASK,
     INVALID_PARAM,
     WORKFLOW_NOT_FOUND,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from rendergate_emulators.aliyun import AliyunEmulator
 
 OSS = "/oss/"
+APP_KEY = web.RequestKey("app_key", str)  # the app a request came from (the gateway checked)
 RESULT_PREFIX = "comfy/output/"
 BodyHandler = Callable[[web.Request, dict[str, Any]], Awaitable[web.Response]]
 TaskHandler = Callable[[AliyunTask, Snapshot], web.Response]
@@ -78,6 +80,9 @@ class AliyunApi:
         missing = [name for name in workflow.inputs if name not in inputs]
         if missing:
             return self.reply(code=INVALID_PARAM, msg=f"missing inputs: {', '.join(missing)}")
+        owner = request[APP_KEY]
+        if owner in self.emu.in_arrears:
+            return self.reply(code=ARREARAGE, msg="The account is in arrears.")
         script = self.emu.scripts.popleft() if self.emu.scripts else None
         if script is not None and script.refuse is not None:
             return self.reply(code=script.refuse[0], msg=script.refuse[1])
@@ -96,9 +101,11 @@ class AliyunApi:
             run_s=knobs.run_s,
             fail=script.fail if script is not None else None,
             source_key=self._source(inputs),
+            owner=owner,
         )
         task.requests["/scc/comfy_prompt"] += 1
         self.emu.tasks[task.task_id] = task
+        self._count_submit(owner)
         snap = task.at(self.emu.clock())
         data = {
             "taskId": task.task_id,
@@ -234,13 +241,24 @@ class AliyunApi:
 
         async def handle(request: web.Request, body: dict[str, Any]) -> web.Response:
             task = self.emu.tasks.get(str(body.get("taskId") or ""))
-            if task is None:
+            if task is None or task.owner != request[APP_KEY]:  # another app's: unknown
                 msg = f"Cannot find task:{body.get('taskId')}"
                 return self.reply(code=CAN_NOT_FIND_TASK, msg=msg)
             task.requests[request.path] += 1
             return handler(task, task.at(self.emu.clock()))
 
         return handle
+
+    def _count_submit(self, owner: str) -> None:
+        """The app's submits, and the most of its tasks unfinished at once."""
+        stats, now = self.emu.stats, self.emu.clock()
+        stats.submits_by_app[owner] += 1
+        unfinished = sum(
+            1
+            for task in self.emu.tasks.values()
+            if task.owner == owner and task.at(now).status in ("waiting", "running")
+        )
+        stats.peak_by_app[owner] = max(stats.peak_by_app[owner], unfinished)
 
     def _timing(self, task: AliyunTask) -> dict[str, Any]:
         return {

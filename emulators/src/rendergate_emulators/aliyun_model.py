@@ -20,6 +20,7 @@ CAN_NOT_FIND_TASK = "B_COMPUTING_CanNotFindTask"
 CONTENT_SAFE = "P_Request_ContentSafe"
 INVALID_PARAM = "P_Request_InvalidParam"
 WORKFLOW_NOT_FOUND = "B_WORKFLOW_NotFound"
+ARREARAGE = "Arrearage"  # Aliyun's code for an account in arrears on its other platforms
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
@@ -105,6 +106,7 @@ class AliyunTask:
     run_s: float
     fail: tuple[str, str] | None = None
     source_key: str | None = None  # the uploaded image the result is rendered from
+    owner: str = ""  # the app key that submitted it: only that app sees it
     requests: Counter[str] = field(default_factory=Counter)
 
     def at(self, now: float) -> Snapshot:
@@ -146,6 +148,8 @@ class AliyunStats:
     requests_by_path: Counter[str] = field(default_factory=Counter)
     refusals: Counter[str] = field(default_factory=Counter)  # gateway refusals by kind
     service_codes: Counter[str] = field(default_factory=Counter)  # status-20 answers by code
+    submits_by_app: Counter[str] = field(default_factory=Counter)  # tasks taken, by app key
+    peak_by_app: Counter[str] = field(default_factory=Counter)  # most unfinished at once
     uploads: int = 0  # successful PUTs
     downloads: int = 0  # files served
 

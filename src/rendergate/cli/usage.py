@@ -1,6 +1,7 @@
 """`rendergate usage`: every key's tasks and money over a range of UTC days, for the
 operator. It opens the database itself (as `rendergate keys` does) and reads the usage
-rollup that GET /usage reads; keys are named by their name, never a secret."""
+rollup that GET /usage reads (by provider key, the task rows); keys are named by their
+name, provider keys by their id, never a secret."""
 
 from __future__ import annotations
 
@@ -38,7 +39,12 @@ MONEY = ("spent", "charged", "refunded", "net")
 @app.command()
 def usage(
     by: Annotated[
-        str, typer.Option("--by", help="Group by any of key, day, app, preset (comma-separated)")
+        str,
+        typer.Option(
+            "--by",
+            help="Group by any of key, day, app, preset, provider_key (comma-separated; "
+            "provider_key: the pooled provider key that ran the tasks, not with day)",
+        ),
     ] = "key",
     since: Annotated[
         str | None, typer.Option(help="First UTC day, YYYY-MM-DD (default: the 1st of this month)")

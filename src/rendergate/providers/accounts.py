@@ -3,20 +3,26 @@
 `RENDERGATE_RUNNINGHUB_API_KEYS` (and its like) is a comma-separated list of entries
 `[name=]KEY[:concurrency]`. An account's id is its name, or `k-` and 8 hex digits of the
 key's SHA-256: ids go into task rows, job handles, logs and metrics; the key never does.
-An entry without a concurrency takes the provider's own concurrency setting. Pure: no I/O.
+An entry without a concurrency takes the provider's own concurrency setting. An adapter
+keeps each key's calls in a ByAccount; its settings derive from PooledSettings. No I/O.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Generic, Protocol, Self, TypeVar, runtime_checkable
 
-from pydantic import SecretStr
+import structlog
+from pydantic import SecretStr, model_validator
 
+from rendergate.config.settings import ProviderSettings
 from rendergate.domain.errors import ConfigError, ProviderError
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 NAMED = re.compile(r"([A-Za-z][A-Za-z0-9_.-]{0,31})=(.+)")
 CAPPED = re.compile(r"(.+):(\d{1,6})")
@@ -91,3 +97,43 @@ class PooledAccounts(Protocol):
 
 def pool_capability(provider: object) -> PooledAccounts | None:
     return provider if isinstance(provider, PooledAccounts) else None
+
+
+class ByAccount(Generic[T]):
+    """One thing per pooled key (its calls), found by the account id a job handle records."""
+
+    def __init__(self, provider: str, made: Mapping[str, T]) -> None:
+        self._provider, self._made = provider, dict(made)
+        self._first = next(iter(self._made.values()))
+
+    def __getitem__(self, account: object) -> T:
+        """The named key's; the first key's for a job from before keys were pooled, or
+        whose key is no longer listed (a key replaced by a new one of the same account)."""
+        found = self._made.get(str(account))
+        if found is None and account is not None:
+            log.warning(
+                "job's provider key no longer listed; asking the first",
+                provider=self._provider,
+                account=account,
+            )
+        return self._first if found is None else found
+
+
+class PooledSettings(ProviderSettings):
+    """A pooled provider's settings: its keys are read at start (a bad list is refused
+    there, never showing a key), and each key is redacted on its own, as is each part of
+    a `part:part` credential (Aliyun's app key and secret)."""
+
+    def accounts(self) -> tuple[ProviderAccount, ...]:
+        raise NotImplementedError
+
+    @model_validator(mode="after")
+    def _accounts_read(self) -> Self:
+        self.accounts()
+        return self
+
+    def secret_values(self) -> list[str]:
+        found = super().secret_values()
+        for account in self.accounts():
+            found += [account.secret, *account.secret.split(":")]
+        return list(dict.fromkeys(found))

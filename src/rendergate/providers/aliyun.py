@@ -1,7 +1,9 @@
 """Aliyun 智作工坊 (SpeedPix): published ComfyUI workflows behind Aliyun's API gateway.
 
-Every call is a POST of compact JSON signed with the app's key and secret
-(aliyun_signing.py); refusals are mapped in aliyun_errors.py. A task is followed with
+Every call is a POST of compact JSON signed with an app's key and secret
+(aliyun_calls.py); refusals are mapped in aliyun_errors.py. Several apps may be pooled
+(RENDERGATE_ALIYUN_APP_KEYS, providers/accounts.py): a task runs on the app the submit
+step chose, recorded in its job handle. A task is followed with
 comfy_get_progress (status, progress 0-1, queue length) and, once it has ended,
 comfy_get_result (outputs: the `images` URLs and the file objects of custom `result`
 fields; taskDuration). Inputs go up through sp_create_temp_file_upload_sign and a PUT;
@@ -16,7 +18,7 @@ task id, so submit cannot be made idempotent.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,12 +26,25 @@ import aiohttp
 import structlog
 from pydantic import Field, SecretStr
 
-from rendergate.config.settings import ProviderSettings
-from rendergate.domain.errors import Fault, JobLost, ProviderRejected, ProviderUnavailable
+from rendergate.domain.errors import (
+    ConfigError,
+    Fault,
+    JobLost,
+    OutOfFunds,
+    ProviderError,
+    ProviderRejected,
+    ProviderUnavailable,
+)
 from rendergate.providers import ProviderEntry
 from rendergate.providers import aliyun_results as read
-from rendergate.providers.aliyun_errors import gateway_error, service_error
-from rendergate.providers.aliyun_signing import encode_body, sign_request
+from rendergate.providers.accounts import ByAccount, PooledSettings, ProviderAccount, pooled_keys
+from rendergate.providers.aliyun_calls import AliyunApi
+from rendergate.providers.aliyun_errors import (
+    ACCOUNT_REFUSALS,
+    KEY_SETTING,
+    KEYS_SETTING,
+    SECRET_SETTING,
+)
 from rendergate.providers.base import (
     InputFile,
     JobHandle,
@@ -37,13 +52,6 @@ from rendergate.providers.base import (
     JobRequest,
     JobStatus,
     OutputRef,
-)
-from rendergate.providers.http import (
-    call_timeout,
-    exchange,
-    fetch_result,
-    json_of,
-    refuse_outage,
 )
 from rendergate.providers.kit import download_refreshing, number
 
@@ -61,69 +69,37 @@ class Aliyun:
     def __init__(
         self,
         *,
-        app_key: str,
-        app_secret: str,
+        accounts: Sequence[ProviderAccount],
         base_url: str,
         http: aiohttp.ClientSession,
         resource_config_id: str | None = None,
         timeout_s: float = 30.0,
     ) -> None:
-        self._app_key = app_key
-        self._app_secret = app_secret
-        self._base = base_url.rstrip("/")
+        """`accounts`: its apps, each secret `APP_KEY:APP_SECRET` (app_pair)."""
+        self.accounts = tuple(accounts)  # PooledAccounts: the first also runs older handles
+        self._apis = ByAccount(
+            self.name,
+            {
+                account.id: AliyunApi(
+                    http, **app_pair(account.secret), base_url=base_url, timeout_s=timeout_s
+                )
+                for account in self.accounts
+            },
+        )
         self._resource_config_id = resource_config_id
-        self._http = http
-        self._timeout = call_timeout(timeout_s)
 
-    # -- plumbing -------------------------------------------------------------------------
+    def refuses_account(self, error: ProviderError) -> bool:
+        """A refusal of the app's account (its key, its secret, its arrears): another app
+        may take the task (PooledAccounts)."""
+        return isinstance(error, OutOfFunds) or error.code in ACCOUNT_REFUSALS
 
     async def aclose(self) -> None:
         """Nothing to close: the HTTP session is the composition root's."""
 
-    async def _call(self, path: str, payload: Any, headers: Mapping[str, str] | None = None) -> Any:
-        """Returns `data` of a status-10 envelope; raises from the ProviderError tree."""
-        body = encode_body(payload)  # hashed and sent as these very bytes
-        signed = sign_request(
-            app_key=self._app_key, app_secret=self._app_secret, path=path, body=body
-        )
-        reply = await exchange(
-            self._http,
-            "POST",
-            self._base + path,
-            who="Aliyun",
-            time_limit=self._timeout,
-            data=body,
-            headers={**signed, **(headers or {})},
-        )
-        status, refusal = reply.status, reply.headers.get("X-Ca-Error-Message")
-        if refusal is not None and status >= 400:
-            log.warning(
-                "Aliyun's API gateway refused a call",
-                path=path,
-                http_status=status,
-                request_id=reply.headers.get("X-Ca-Request-Id", ""),
-                gateway_message=refusal.replace(self._app_key, "<app key>"),
-            )
-            raise gateway_error(status, refusal)
-        refuse_outage(reply, "Aliyun")
-        envelope = json_of(reply, "Aliyun")
-        if not isinstance(envelope, dict) or "status" not in envelope:
-            if status >= 400:
-                raise ProviderRejected(f"Aliyun answered HTTP {status}", fault=Fault.CONFIG)
-            raise ProviderUnavailable("Aliyun answered without its envelope")
-        if str(envelope["status"]) == "10" and status < 400:
-            return envelope.get("data")
-        raise service_error(
-            envelope.get("errCode"),
-            envelope.get("errMessage"),
-            envelope.get("subErrCode"),
-            envelope.get("subErrMessage"),
-        )
-
     # -- the Provider protocol ------------------------------------------------------------
 
     async def upload(self, file: InputFile) -> str:
-        sign = await self._call(
+        sign = await self._apis[file.account].call(
             UPLOAD_SIGN,
             {
                 "originalFilename": f"{file.role}.{file.extension}",
@@ -137,20 +113,7 @@ class Aliyun:
             raise ProviderUnavailable("Aliyun's upload sign had no uploadUrl or accessUrl")
         if urlsplit(upload_url).scheme not in ("http", "https"):
             raise ProviderRejected("Aliyun gave an upload URL that is not http(s)")
-        reply = await exchange(
-            self._http,
-            "PUT",
-            upload_url,
-            who="Aliyun's storage",
-            time_limit=self._timeout,
-            data=file.data,
-            headers={"Content-Type": file.content_type},
-        )
-        status = reply.status
-        if status >= 500 or status in (403, 429):  # 403: the signed URL lapsed; sign again
-            raise ProviderUnavailable(f"Aliyun's storage answered HTTP {status} to the upload")
-        if status >= 300:
-            raise ProviderRejected(f"Aliyun's storage refused the {file.role} (HTTP {status})")
+        await self._apis[file.account].put_file(upload_url, file)
         return access_url
 
     async def submit(self, request: JobRequest) -> JobHandle:
@@ -172,13 +135,15 @@ class Aliyun:
         pools = options.get("resource_config_id") or self._resource_config_id
         if pools:
             headers["X-SP-RESOURCE-CONFIG-ID"] = str(pools)
-        data = await self._call(PROMPT, body, headers)
+        account = request.account or self.accounts[0].id
+        data = await self._apis[account].call(PROMPT, body, headers)
         task_id = data.get("taskId") if isinstance(data, dict) else None
         if not task_id:
             raise ProviderUnavailable("Aliyun accepted the task without a taskId")
         return JobHandle(
             job_id=str(task_id),
             data={
+                "account": account,  # the app's id: status, results and downloads use it
                 "workflow_id": body["workflow_id"],
                 "submitted_at": time.time(),
                 "estimated_s": number(data.get("estimatedDurationInSeconds")),
@@ -186,19 +151,23 @@ class Aliyun:
         )
 
     async def self_check(self) -> str:
-        """Asks after a task that does not exist (SelfChecks): a refused signature or key
-        is a configuration error; any other answer means the gateway took our request."""
-        try:
-            status = await self.status(JobHandle(job_id="rendergate-doctor-probe"))
-        except JobLost:  # "no such task": the signature and key were taken
-            return "the gateway accepted our signed request"
-        if status.error is not None and status.error.fault is Fault.CONFIG:
-            raise status.error
-        return "the gateway accepted our signed request"
+        """Asks after a task that does not exist, with each app (SelfChecks): a refused
+        signature or key is a configuration error; any other answer means the gateway
+        took our request."""
+        for account in self.accounts:
+            probe = JobHandle(job_id="rendergate-doctor-probe", data={"account": account.id})
+            try:
+                status = await self.status(probe)
+            except JobLost:  # "no such task": the signature and key were taken
+                continue
+            if status.error is not None and status.error.fault is Fault.CONFIG:
+                raise status.error
+        apps = "" if len(self.accounts) == 1 else f" of each of {len(self.accounts)} apps"
+        return f"the gateway accepted our signed request{apps}"
 
     async def status(self, job: JobHandle) -> JobStatus:
         try:
-            data = await self._call(PROGRESS, {"taskId": job.job_id})
+            data = await self._apis[job.data.get("account")].call(PROGRESS, {"taskId": job.job_id})
         except ProviderRejected as exc:
             return JobStatus(phase=JobPhase.FAILED, error=exc)
         data = data if isinstance(data, dict) else {}
@@ -222,7 +191,11 @@ class Aliyun:
             return (await self._result(job)).outputs
 
         return await download_refreshing(
-            output, fetch=self._get_file, refresh=refresh, same=read.same_output, provider="Aliyun"
+            output,
+            fetch=self._apis[job.data.get("account")].get_file,
+            refresh=refresh,
+            same=read.same_output,
+            provider="Aliyun",
         )
 
     # -- helpers --------------------------------------------------------------------------
@@ -232,7 +205,7 @@ class Aliyun:
     ) -> JobStatus:
         """comfy_get_result, read into a final status (or RUNNING if it is not ready yet)."""
         try:
-            data = await self._call(RESULT, {"taskId": job.job_id})
+            data = await self._apis[job.data.get("account")].call(RESULT, {"taskId": job.job_id})
         except ProviderRejected as exc:  # status 20 with the reason: the task failed
             return JobStatus(phase=JobPhase.FAILED, error=exc)
         data = data if isinstance(data, dict) else {}
@@ -249,34 +222,61 @@ class Aliyun:
             phase=JobPhase.SUCCEEDED, progress=100, outputs=read.outputs(data), cost=read.cost(data)
         )
 
-    async def _get_file(self, url: str) -> bytes | None:
-        return await fetch_result(self._http, url, provider="Aliyun", time_limit=self._timeout)
 
-
-class AliyunSettings(ProviderSettings):
+class AliyunSettings(PooledSettings):
     aliyun_app_key: SecretStr | None = Field(
         None, description="Aliyun 智作工坊 app key (AppKey of a ComfyUI-type app)."
     )
     aliyun_app_secret: SecretStr | None = Field(
         None, description="Aliyun 智作工坊 app secret (AppSecret of the same app)."
     )
+    aliyun_app_keys: SecretStr | None = Field(
+        None,
+        description="Several Aliyun apps, used together: comma-separated "
+        "`[name=]APP_KEY:APP_SECRET[:concurrency]` entries (docs/configuration.md). Each "
+        "task runs on the app with room; one without its own concurrency takes "
+        "ALIYUN_CONCURRENCY.",
+    )
     aliyun_base_url: str = Field(
         "https://openai.edu-aliyun.com", description="Aliyun 智作工坊 API endpoint."
     )
-    aliyun_concurrency: int = Field(3, ge=1, description="Tasks run at once per Aliyun app.")
+    aliyun_concurrency: int = Field(
+        3, ge=1, description="Tasks run at once per Aliyun app (unless its entry says)."
+    )
     aliyun_resource_config_id: str | None = Field(
         None,
         description="X-SP-RESOURCE-CONFIG-ID: resource pools, comma-separated "
         "(`default` = shared pool; unset = shared pool).",
     )
 
+    def accounts(self) -> tuple[ProviderAccount, ...]:
+        """The apps: ALIYUN_APP_KEY and ALIYUN_APP_SECRET first, when both are set, then
+        ALIYUN_APP_KEYS'; each account's secret is `APP_KEY:APP_SECRET`."""
+        key, secret, listed = self.aliyun_app_key, self.aliyun_app_secret, self.aliyun_app_keys
+        if listed is not None and (key is None) != (secret is None):
+            raise ConfigError(f"set both {KEY_SETTING} and {SECRET_SETTING}, or neither")
+        single = None
+        if key is not None and secret is not None:
+            single = SecretStr(f"{key.get_secret_value()}:{secret.get_secret_value()}")
+        found = pooled_keys(single, listed, self.aliyun_concurrency, setting=KEYS_SETTING)
+        for position, account in enumerate(found, start=1 if single is None else 0):
+            app_key, colon, app_secret = account.secret.partition(":")
+            if not (app_key and colon and app_secret) or ":" in app_secret:
+                raise ConfigError(
+                    f"entry {position} of {KEYS_SETTING} is not APP_KEY:APP_SECRET[:concurrency]"
+                )
+        return found
+
+
+def app_pair(secret: str) -> dict[str, str]:
+    """An account's `APP_KEY:APP_SECRET`, as AliyunApi takes it."""
+    app_key, _, app_secret = secret.partition(":")
+    return {"app_key": app_key, "app_secret": app_secret}
+
 
 def from_settings(settings: AliyunSettings, http: aiohttp.ClientSession) -> Aliyun:
-    assert settings.aliyun_app_key is not None  # the registry checked them
-    assert settings.aliyun_app_secret is not None
     return Aliyun(
-        app_key=settings.aliyun_app_key.get_secret_value(),
-        app_secret=settings.aliyun_app_secret.get_secret_value(),
+        accounts=settings.accounts(),  # at least one: the registry checked it
         base_url=settings.aliyun_base_url,
         http=http,
         resource_config_id=settings.aliyun_resource_config_id,
@@ -287,6 +287,7 @@ PROVIDER = ProviderEntry(
     name="aliyun",
     settings=AliyunSettings,
     factory=from_settings,
-    required=("aliyun_app_key", "aliyun_app_secret"),
+    required=("aliyun_app_key|aliyun_app_keys", "aliyun_app_secret|aliyun_app_keys"),
     concurrency_setting="aliyun_concurrency",
+    accounts=AliyunSettings.accounts,
 )

@@ -12,7 +12,12 @@ Two layers answer errors:
   the task is submitted again) and P_Request_ContentSafe (content safety: the user's
   inputs). Other codes are read by their prefix, Aliyun's convention in its sibling
   platforms' tables (B_ business, P_ parameter, S_ system): P_ is the inputs' fault, S_
-  may pass, B_ and anything else fails the task as the provider's fault.
+  may pass, B_ and anything else fails the task as the provider's fault. A code naming
+  `Arrearage` (Aliyun's word for an account in arrears on its other platforms; none is
+  published for 智作工坊) is a used-up balance.
+
+A refusal of the app itself (its key, its secret, its authorization: ACCOUNT_REFUSALS, by
+the code gateway_error gives them) or of its balance lets another pooled app run the task.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from rendergate.providers.kit import Action, CodeInfo, error_from
 
 KEY_SETTING = "RENDERGATE_ALIYUN_APP_KEY"
 SECRET_SETTING = "RENDERGATE_ALIYUN_APP_SECRET"  # noqa: S105 - a setting's name
+KEYS_SETTING = "RENDERGATE_ALIYUN_APP_KEYS"
 MAX_DETAIL = 200  # characters of Aliyun's own text kept in a message
 
 
@@ -104,10 +110,20 @@ GATEWAY: tuple[tuple[str, CodeInfo], ...] = (
 )
 
 
+ACCOUNT_REFUSALS = frozenset(
+    {"Invalid Signature", "Invalid AppSecret", "Invalid AppKey", "Unauthorized"}
+)
+ARREARS = CodeInfo(
+    Action.FUNDS, Fault.CONFIG, "the Aliyun account is in arrears: top it up to run tasks"
+)
+
+
 def info(code: str) -> CodeInfo:
     known = CODES.get(code)
     if known is not None:
         return known
+    if "arrearage" in code.lower():
+        return ARREARS
     if code.upper().startswith("S_"):
         return CodeInfo(Action.RETRY, Fault.PROVIDER, f"Aliyun had a system error ({code})")
     if code.upper().startswith("P_"):
@@ -143,7 +159,7 @@ def gateway_error(http_status: int, error_message: str) -> ProviderError:
     """
     for prefix, known in GATEWAY:
         if error_message.strip().startswith(prefix):
-            return error_from(known, known.message, f"http{http_status}")
+            return error_from(known, known.message, prefix)  # its kind: ACCOUNT_REFUSALS
     if http_status >= 500 or http_status == 429:
         return ProviderUnavailable(
             f"Aliyun's API gateway answered HTTP {http_status}", code=f"http{http_status}"

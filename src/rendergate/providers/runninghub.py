@@ -17,9 +17,8 @@ from typing import Any
 
 import aiohttp
 import structlog
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
-from rendergate.config.settings import ProviderSettings
 from rendergate.domain.errors import (
     Fault,
     OutOfFunds,
@@ -29,7 +28,13 @@ from rendergate.domain.errors import (
 )
 from rendergate.providers import ProviderEntry
 from rendergate.providers import runninghub_results as results
-from rendergate.providers.accounts import ProviderAccount, account_id, pooled_keys
+from rendergate.providers.accounts import (
+    ByAccount,
+    PooledSettings,
+    ProviderAccount,
+    account_id,
+    pooled_keys,
+)
 from rendergate.providers.base import (
     Balance,
     InputFile,
@@ -69,20 +74,18 @@ class RunningHub:
         if api_key is not None:
             accounts = (ProviderAccount(account_id(api_key), api_key, 1), *accounts)
         self.accounts = tuple(accounts)  # PooledAccounts: the first also runs older handles
-        self._apis = {
-            account.id: RunningHubApi(
-                http, api_key=account.secret, base_url=base_url, host=host, timeout_s=timeout_s
-            )
-            for account in self.accounts
-        }
+        self._apis = ByAccount(
+            self.name,
+            {
+                account.id: RunningHubApi(
+                    http, api_key=account.secret, base_url=base_url, host=host, timeout_s=timeout_s
+                )
+                for account in self.accounts
+            },
+        )
 
     def _api(self, account: object) -> RunningHubApi:
-        """The calls of one key; the first key's for a job from before keys were pooled, or
-        whose key is no longer listed (a key replaced by a new one of the same account)."""
-        api = self._apis.get(str(account))
-        if api is None and account is not None:
-            log.warning("job's RunningHub key no longer listed; asking the first", account=account)
-        return api or self._apis[self.accounts[0].id]
+        return self._apis[account]
 
     def refuses_account(self, error: ProviderError) -> bool:
         """A refusal of the key's account (its key, balance or membership): another key
@@ -242,7 +245,7 @@ class RunningHub:
         return JobStatus(phase=JobPhase.SUCCEEDED, progress=100, outputs=outputs, cost=cost)
 
 
-class RunningHubSettings(ProviderSettings):
+class RunningHubSettings(PooledSettings):
     runninghub_api_key: SecretStr | None = Field(None, description="RunningHub API key.")
     runninghub_api_keys: SecretStr | None = Field(
         None,
@@ -281,21 +284,10 @@ class RunningHubSettings(ProviderSettings):
         "reads it, and flagged by doctor. Unset: only a used-up balance is.",
     )
 
-    @field_validator("runninghub_api_keys")
-    @classmethod
-    def _keys_read(cls, value: SecretStr | None) -> SecretStr | None:
-        pooled_keys(None, value, 1, setting=KEYS)  # refused at start, never showing a key
-        return value
-
     def accounts(self) -> tuple[ProviderAccount, ...]:
         """The keys: RUNNINGHUB_API_KEY first, when set, then RUNNINGHUB_API_KEYS'."""
         single, listed = self.runninghub_api_key, self.runninghub_api_keys
         return pooled_keys(single, listed, self.runninghub_concurrency, setting=KEYS)
-
-    def secret_values(self) -> list[str]:
-        """Each pooled key on its own too, for redaction."""
-        found = [*super().secret_values(), *(account.secret for account in self.accounts())]
-        return list(dict.fromkeys(found))
 
 
 def from_settings(settings: RunningHubSettings, http: aiohttp.ClientSession) -> RunningHub:

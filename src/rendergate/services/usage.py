@@ -1,7 +1,9 @@
 """Usage: what a key's tasks came to over a range of UTC days (of their creation), grouped,
 with totals. GET /usage asks it for the caller's own key, `rendergate usage` for every key;
-both read the usage rollup's sums (store/usage_reads.py), never the tasks, and every figure
-is the sum of the tasks counted into it as they were created and as they finished."""
+both read the usage rollup's sums (store/usage_reads.py), and every figure is the sum of
+the tasks counted into it as they were created and as they finished. By provider key (the
+pooled key that ran each task, shown as `provider/key-id`, never the key) the same figures
+are summed from the task rows, which the rollup does not split by key."""
 
 from __future__ import annotations
 
@@ -14,8 +16,14 @@ from typing import Any, Protocol
 
 from rendergate.domain.errors import InvalidInput
 
-GROUPS = ("day", "app", "preset")  # what GET /usage groups by
-BY = {"key": "owner", "day": "day", "app": "app", "preset": "preset"}  # the CLI's --by
+GROUPS = ("day", "app", "preset", "provider_key")  # what GET /usage groups by
+BY = {  # the CLI's --by
+    "key": "owner",
+    "day": "day",
+    "app": "app",
+    "preset": "preset",
+    "provider_key": "provider_key",
+}
 MAX_DAYS = 3660  # about ten years: a range's groups stay few enough to answer at once
 OPEN_KEY = "(open)"
 SUMMED = (
@@ -35,12 +43,21 @@ class UsageSource(Protocol):
         self, by: Sequence[str], since: date, until: date, *, owner: str | None
     ) -> list[dict[str, Any]]: ...
 
+    async def by_provider_key(
+        self, by: Sequence[str], since: date, until: date, *, owner: str | None, currency: str
+    ) -> list[dict[str, Any]]: ...
+
 
 class NoUsage:
     """The in-memory store keeps no rollup: no usage to read."""
 
     async def sums(
         self, by: Sequence[str], since: date, until: date, *, owner: str | None
+    ) -> list[dict[str, Any]]:
+        return []
+
+    async def by_provider_key(
+        self, by: Sequence[str], since: date, until: date, *, owner: str | None, currency: str
     ) -> list[dict[str, Any]]:
         return []
 
@@ -114,9 +131,16 @@ def grouping(
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in allowed]
     if unknown or not 0 < len(names) <= most or len(set(names)) != len(names):
-        takes = " or ".join(allowed) if most == 1 else f"{', '.join(allowed)} (comma-separated)"
+        one = f"{', '.join(allowed[:-1])} or {allowed[-1]}"
+        takes = one if most == 1 else f"{', '.join(allowed)} (comma-separated)"
         raise InvalidInput(
             f"{field} takes {takes}, not {text[:60]!r}",
+            field=field,
+            location="query",
+        )
+    if "provider_key" in names and "day" in names:  # see _rows
+        raise InvalidInput(
+            f"{field}: provider_key groups with key, app or preset, not day",
             field=field,
             location="query",
         )
@@ -133,8 +157,7 @@ async def read_usage(
 ) -> UsageReport:
     """`owner`'s usage (None: every key's) per group of `by` (names from BY) and per
     currency, with a total per currency (in `currency` when nothing was counted)."""
-    since, until = days
-    rows = await source.sums([BY[name] for name in by], since, until, owner=owner)
+    rows = await _rows(source, owner=owner, by=by, days=days, currency=currency)
     lines = [_line(row, by) for row in rows]
     totals: dict[str, UsageLine] = {}
     for line in lines:
@@ -142,7 +165,23 @@ async def read_usage(
         totals[line.currency] = start + dataclasses.replace(line, group={})
     if not totals:
         totals[currency] = UsageLine(group={}, currency=currency)
-    return UsageReport(since, until, by, lines, [totals[name] for name in sorted(totals)])
+    return UsageReport(*days, by, lines, [totals[name] for name in sorted(totals)])
+
+
+async def _rows(
+    source: UsageSource,
+    *,
+    owner: str | None,
+    by: tuple[str, ...],
+    days: tuple[date, date],
+    currency: str,
+) -> list[dict[str, Any]]:
+    """The rollup's sums; by provider key, the task rows' (grouped by key, app or preset
+    too, not by day: a UTC day of a row's timestamp is a different SQL on each database)."""
+    if "provider_key" not in by:
+        return await source.sums([BY[name] for name in by], *days, owner=owner)
+    others = [BY[name] for name in by if name != "provider_key"]
+    return await source.by_provider_key(others, *days, owner=owner, currency=currency)
 
 
 def _line(row: dict[str, Any], by: tuple[str, ...]) -> UsageLine:
@@ -165,4 +204,7 @@ def _shown(name: str, row: dict[str, Any]) -> str:
     """A group's value as shown: a key by its name (never its secret), a day as ISO."""
     if name == "key":
         return row.get("key_name") or (row["owner"] or OPEN_KEY)
+    if name == "provider_key":  # a provider with one key records none: its name alone
+        account = row["provider_account"]
+        return str(row["provider"]) + (f"/{account}" if account else "")
     return str(row[BY[name]])

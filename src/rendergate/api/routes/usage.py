@@ -1,5 +1,6 @@
 """GET /usage: the caller's own key's tasks and money over a range of UTC days, grouped by
-day, app or preset, with totals; read from the usage rollup (services/usage.py)."""
+day, app, preset or provider key, with totals; read from the usage rollup, or by provider
+key from the task rows (services/usage.py)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,10 @@ class UsageCharge(BaseModel):
 
 class UsageGroupPublic(BaseModel):
     group: str | None = Field(
-        None, description='The day (YYYY-MM-DD), app or preset ("": none); null in totals.'
+        None,
+        description='The day (YYYY-MM-DD), app or preset ("": none), or the provider key '
+        "that ran the tasks as `provider/key-id` (`provider` alone: a provider with one key); "
+        "null in totals.",
     )
     currency: str
     tasks: int = Field(description="Tasks created in the range.")
@@ -131,7 +135,9 @@ async def get_usage(
     until: Annotated[
         str | None, Query(max_length=40, description="Last UTC day, inclusive (default: today)")
     ] = None,
-    group_by: Annotated[str, Query(max_length=40, description="day, app or preset")] = "day",
+    group_by: Annotated[
+        str, Query(max_length=40, description="day, app, preset or provider_key")
+    ] = "day",
 ) -> JSONResponse:
     """The caller's key's tasks created in the range (by their day of creation), how many
     completed, failed or were canceled, what they cost upstream and what they were charged."""
