@@ -25,6 +25,7 @@ from rendergate.api.routes import (
     events,
     health,
     metrics,
+    picks,
     presets,
     reruns,
     tasks,
@@ -97,6 +98,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     app.add_middleware(NoSniff)  # added last: the outermost
     for routes in (
         tasks,
+        picks,
         reruns,
         events,
         presets,
