@@ -208,6 +208,11 @@ async def test_the_account_is_the_callers_own_and_never_another_keys(settings: S
         assert (theirs["limits"]["today"], theirs["budget"]["monthly"]) == (0, None)
         assert theirs["prices"]["fake"] == "1.50" and theirs["prices"]["preview"] == "0.80"
         assert (await other_shop.ok("/quote", type="fake"))["month"]["charged_net"] == "0.00"
+        own = {"name": "facade", "type": "fake_priced"}
+        assert (await shop.post("/presets", own))[0] == 201
+        assert (await shop.ok("/quote", preset="facade"))["per_render"] == "2.00"
+        status, refused = await other_shop.get("/quote", preset="facade")
+        assert status == 422 and "preset 'facade' not found" in refused["detail"][0]["msg"]
 
 
 async def test_a_quote_refuses_what_the_create_would_naming_the_query(
