@@ -56,6 +56,17 @@ async def test_get_apps_serves_each_apps_form(server: RunningServer) -> None:
         ("prompt", "string", None),
     ]
     assert form["params"][2]["choices"] == ["dusk", "overcast"]
+    assert [(p["step"], p["choice_labels"], p["advanced"]) for p in form["params"]] == [
+        (None, None, False),
+        (5, None, True),
+        (None, ["Dusk", "Overcast sky"], False),
+        (None, None, False),
+        (None, None, False),
+    ]
+    assert [p["step"] for p in found["preview"]["params"]] == [0.05, 0.05]
+    upscalers = {"upscale", "upscale_runninghub", "upscale_comfyui", "fake_upscale"}
+    assert {name for name, app in found.items() if app["kind"] == "upscale"} == upscalers
+    assert {app["kind"] for name, app in found.items() if name not in upscalers} == {"render"}
     assert found["fake_ref"]["angles"] == ["front", "top"] and found["fake"]["params"] == []
 
 

@@ -26,6 +26,7 @@ from support.pg import DATABASES, on_database
 from support.process import create_api_key, rendergate_keys
 from support.receiver import Receiver, receiving
 from support.server import RunningServer, serve
+from support.waiting import until
 
 IMAGE = base64.b64encode(make_scene(32, 24)).decode()
 HANG = {"fake": {"outcome": "hang"}}  # stays in flight
@@ -143,6 +144,37 @@ async def test_a_key_price_comes_before_the_apps(settings: Settings) -> None:
         status, answer, _ = await call(server, token, "/tasks", task())
         assert status == 201, answer
         assert answer["data"]["charge"] == {"amount": "1.50", "currency": "CNY", "refunded": False}
+
+
+async def test_a_chained_step_is_charged_at_the_keys_price_too(settings: Settings) -> None:
+    """A `then` step's task is charged as its key's own create would be: the key's price for
+    the step's app (0.30) before the app's (0.50)."""
+    prices = {"fake": Decimal("1.50"), "fake_upscale": Decimal("0.30")}
+    async with serve(settings) as server:
+        token, _ = await make_key(settings, KeyLimits(prices=prices))
+        server.services.keys.refresh()
+        then = [{"type": "fake_upscale"}]
+        status, answer, _ = await call(server, token, "/tasks", task(params={}, then=then))
+        assert status == 201, answer
+        headers = {"Authorization": f"Bearer {token}"}
+        child = await finished_child(server, answer["data"]["task_id"], headers)
+        assert child["charge"] == {"amount": "0.30", "currency": "CNY", "refunded": False}
+
+
+async def finished_child(
+    server: RunningServer, task_id: int, headers: dict[str, str]
+) -> dict[str, Any]:
+    async def child() -> dict[str, Any] | None:
+        async with server.http.get(f"{server.url}/tasks/{task_id}", headers=headers) as got:
+            children = (await got.json())["data"]["children"]
+        if not children:
+            return None
+        path = f"{server.url}/tasks/{children[0]}"
+        async with server.http.get(path, headers=headers) as got:
+            found: dict[str, Any] = (await got.json())["data"]
+        return found if found["status"] == "completed" else None
+
+    return await until(child, 30, lambda: f"task {task_id}'s chained step to complete")
 
 
 async def test_the_account_webhook_is_told_budget_low_and_reached_once_a_month(

@@ -321,6 +321,7 @@ async def test_migration_0003_gives_existing_tasks_no_skips(engine: AsyncEngine)
         "webhook_events",
         "deadline_s",
         "files_expired_at",
+        "kept_at",
         "link_base",
         "seed",
         "rerun_of",

@@ -61,6 +61,27 @@ def test_a_form_is_parsed_in_declaration_order_with_its_defaults() -> None:
     )
     assert (hdr.default, prompt.description) == (False, "What to render")
     assert (mood.choices, mood.default) == (("dusk", "overcast"), "dusk")
+    assert (demo.params[0].step, mood.choice_labels, steps.advanced) == (None, (), False)
+
+
+def test_a_params_step_choice_labels_and_advanced_are_read_for_a_form() -> None:
+    demo = app(
+        params={
+            "scale": {**SCALE, "step": 0.25},
+            "steps": {"type": "integer", "min": 1, "max": 50, "step": 5, "advanced": True},
+            "mood": {**FORM["mood"], "choice_labels": ["Dusk", "Overcast sky"]},
+        },
+        bindings=BINDS_SCALE,
+    )
+    scale, steps, mood = demo.params
+    assert (scale.step, scale.advanced) == (0.25, False)
+    assert (steps.step, steps.advanced) == (5, True)
+    assert mood.choice_labels == ("Dusk", "Overcast sky")
+
+
+def test_an_apps_kind_is_render_unless_it_says_upscale() -> None:
+    assert app().kind == "render"
+    assert app(kind="upscale").kind == "upscale"
 
 
 def test_reference_seed_and_label_are_read_and_default_sensibly() -> None:
@@ -113,8 +134,39 @@ def test_reference_seed_and_label_are_read_and_default_sensibly() -> None:
         (
             {"params": {"scale": {**SCALE, "maximum": 4}}},
             "app 'demo': param 'scale' has unknown keys maximum (a param has type, min, max, "
-            "choices, default, label, description)",
+            "step, choices, choice_labels, default, label, description, advanced)",
         ),
+        ({"params": {"scale": {**SCALE, "step": 0}}}, "param 'scale': step must be over 0, not 0"),
+        ({"params": {"scale": {**SCALE, "step": -1}}}, "step must be over 0, not -1"),
+        (
+            {"params": {"steps": {"type": "integer", "step": 0.5}}},
+            "param 'steps': step must be an integer",
+        ),
+        (
+            {"params": {"hdr": {"type": "boolean", "step": 1}}},
+            "param 'hdr': step applies to number and integer params, not boolean",
+        ),
+        (
+            {"params": {"scale": {**SCALE, "choice_labels": ["One"]}}},
+            "param 'scale': choice_labels apply to choice params only",
+        ),
+        (
+            {"params": {"mood": {**FORM["mood"], "choice_labels": ["Dusk"]}}},
+            "param 'mood' has 1 choice_labels for 2 choices: give one per choice",
+        ),
+        (
+            {"params": {"mood": {**FORM["mood"], "choice_labels": ["Dusk", 2]}}},
+            "param 'mood': choice_labels must be a list of text, one per choice",
+        ),
+        (
+            {"params": {"mood": {**FORM["mood"], "choice_labels": "Dusk, Overcast"}}},
+            "choice_labels must be a list of text",
+        ),
+        (
+            {"params": {"scale": {**SCALE, "advanced": "yes"}}},
+            "param 'scale': advanced must be true or false",
+        ),
+        ({"kind": "enlarge"}, "app 'demo': kind must be one of 'render', 'upscale', not 'enlarge'"),
         (
             {"params": {"hdr": {"type": "boolean", "min": 0}}},
             "app 'demo': param 'hdr': min applies to number and integer params, not boolean",
@@ -259,6 +311,8 @@ def test_each_built_in_app_declares_exactly_what_its_bindings_or_engine_read(
     assert (spec.reference != "none") == reads(spec, "reference")
     assert spec.seed == reads(spec, "seed")
     assert spec.label.isascii() and spec.label
+    takes_a_render = spec.reference == "none" and {p.name for p in spec.params} == {"scale"}
+    assert (spec.kind == "upscale") == (takes_a_render and "upscale" in name)
 
 
 def reads(spec: AppSpec, source: str) -> bool:
@@ -301,6 +355,7 @@ def test_the_upscalers_documented_declarations_load_and_bind(tmp_path: Path) -> 
         and own.title == "Upscale (RunningHub)"
     )
     assert own.checked_params({}) == {"scale": 2}
+    assert own.kind == loaded["upscale_model"].kind == "upscale"
     graph = bind_workflow(loaded["upscale_model"], {"image": "up.png"}, "", {})
     assert graph["1"]["inputs"]["image"] == "up.png"
     assert [node["class_type"] for node in graph.values()] == [

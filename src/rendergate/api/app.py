@@ -19,11 +19,13 @@ from rendergate.api.limits import BodyLimits
 from rendergate.api.openapi import add_body_components, operation_id
 from rendergate.api.request_ids import RequestIds
 from rendergate.api.routes import (
+    account,
     batch_events,
     batches,
     events,
     health,
     metrics,
+    picks,
     presets,
     reruns,
     tasks,
@@ -94,7 +96,19 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     app.add_middleware(BodyLimits)
     app.add_middleware(RequestIds)
     app.add_middleware(NoSniff)  # added last: the outermost
-    for routes in (tasks, reruns, events, presets, batches, batch_events, usage, health, metrics):
+    for routes in (
+        tasks,
+        picks,
+        reruns,
+        events,
+        presets,
+        batches,
+        batch_events,
+        usage,
+        account,
+        health,
+        metrics,
+    ):
         app.include_router(routes.router)
     app.include_router(webhooks.router)
     app.include_router(web.router)  # GET /: the web page, outside the schema

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt
 
-from rendergate.domain.apps import Reference
+from rendergate.domain.apps import AppKind, Reference
 from rendergate.domain.chains import MAX_STEPS
 from rendergate.domain.params import ParamType
 from rendergate.domain.task import MAX_OUTPUT_INDEX, MAX_SAFE_INTEGER, check_integer, check_seed
@@ -184,12 +184,19 @@ class ParamPublic(BaseModel):
     type: ParamType
     min: int | float | None = Field(None, description="number and integer: the least allowed")
     max: int | float | None = Field(None, description="number and integer: the most allowed")
+    step: int | float | None = Field(
+        None, description="number and integer: a slider's step; null: none declared"
+    )
     choices: list[str | int | float] | None = Field(None, description="choice: the values")
+    choice_labels: list[str] | None = Field(
+        None, description="choice: each value's name on a form, in order; null: the values"
+    )
     default: bool | int | float | str | None = Field(
         None, description="Filled in when a create leaves the param out; null: none"
     )
     label: str
     description: str
+    advanced: bool = Field(False, description="A form shows it folded away, under Advanced.")
 
 
 class AppPublic(BaseModel):
@@ -198,6 +205,9 @@ class AppPublic(BaseModel):
     title: str
     label: str = Field(description="The title in ASCII, for a page with no CJK font.")
     description: str
+    kind: AppKind = Field(
+        "render", description="render: makes a render; upscale: enlarges a finished result."
+    )
     reference: Reference = Field(description="Whether a task takes a reference image.")
     requires_reference: bool = Field(description='reference is "required"')
     seed: bool = Field(description="Whether the app uses a seed.")

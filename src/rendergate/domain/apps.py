@@ -18,9 +18,11 @@ from rendergate.domain.values import MAX_DAYS, MAX_SECONDS
 INPUT_ROLES = ("image", "reference")
 Reference = Literal["required", "optional", "none"]  # whether the app takes a reference image
 REFERENCE_KINDS: tuple[str, ...] = get_args(Reference)
+AppKind = Literal["render", "upscale"]  # what the app does to its image, for a page's pickers
+APP_KINDS: tuple[str, ...] = get_args(AppKind)
 ROUTE_KEYS = frozenset({"provider", "bindings", "options"})
 APP_KEYS = ROUTE_KEYS | {
-    "title", "label", "description", "reference", "requires_reference", "seed", "params",
+    "title", "label", "description", "kind", "reference", "requires_reference", "seed", "params",
     "deadline_s", "retention_days", "angles", "fallbacks", "price", "price_per_second",
 }  # fmt: skip
 
@@ -72,6 +74,7 @@ class AppSpec:
     title: str = ""
     label: str = ""  # the title in ASCII, for a page with no CJK font
     description: str = ""
+    kind: AppKind = "render"
     reference: Reference = "optional"
     seed: bool = False  # whether the app uses a seed (declared here; the seed is wired apart)
     params: tuple[ParamSpec, ...] = ()  # its form; empty: the params its routes read, unchecked
@@ -187,6 +190,7 @@ def _parse_app(name: str, raw: Any) -> AppSpec:
             title=title,
             label=label,
             description=str(raw.get("description", "")),
+            kind=_one_of(name, raw, "kind", APP_KINDS, "render"),
             reference=reference,
             seed=seed,
             params=form,
@@ -227,13 +231,19 @@ def _reference(name: str, raw: Mapping[str, Any]) -> Reference:
             f"app {name!r} sets both reference and requires_reference (its older spelling): "
             "keep reference"
         )
-    value = raw["reference"]
-    if value not in REFERENCE_KINDS:
+    return _one_of(name, raw, "reference", REFERENCE_KINDS, "optional")  # type: ignore[no-any-return]
+
+
+def _one_of(
+    name: str, raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str
+) -> Any:
+    """The app's `key`, one of `allowed` (`default` when it is not set)."""
+    value = raw.get(key, default)
+    if value not in allowed:
         raise ValueError(
-            f"app {name!r}: reference must be one of {', '.join(map(repr, REFERENCE_KINDS))}, "
-            f"not {value!r}"
+            f"app {name!r}: {key} must be one of {', '.join(map(repr, allowed))}, not {value!r}"
         )
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _label(name: str, label: Any, title: str) -> str:

@@ -16,7 +16,10 @@ from rendergate.domain.errors import InvalidInput
 
 ParamType = Literal["number", "integer", "boolean", "string", "choice"]
 PARAM_TYPES: tuple[str, ...] = get_args(ParamType)
-PARAM_KEYS = ("type", "min", "max", "choices", "default", "label", "description")
+PARAM_KEYS = (
+    "type", "min", "max", "step", "choices", "choice_labels", "default", "label", "description",
+    "advanced",
+)  # fmt: skip
 Scalar = bool | int | float | str
 
 
@@ -50,10 +53,13 @@ class ParamSpec:
     type: ParamType
     min: int | float | None = None  # number and integer only; inclusive
     max: int | float | None = None
+    step: int | float | None = None  # number and integer only: a slider's step (not checked)
     choices: tuple[str | int | float, ...] = ()  # choice only
+    choice_labels: tuple[str, ...] = ()  # choice only: each choice's name on a form, in order
     default: Scalar | None = None
     label: str = ""
     description: str = ""
+    advanced: bool = False  # a form shows it folded away, under "Advanced"
 
     def allowed(self) -> str:
         """What a value must be, for a message: "a number from 1 to 4", "one of 'a', 'b'"."""
@@ -142,14 +148,20 @@ def _parse_param(app: str, name: str, raw: Any) -> ParamSpec:
     for text in ("label", "description"):
         if not isinstance(raw.get(text, ""), str):
             raise ValueError(f"{where}: {text} must be text")
+    if not isinstance(raw.get("advanced", False), bool):
+        raise ValueError(f"{where}: advanced must be true or false")
+    choices = _choices(where, kind, raw.get("choices"))
     spec = ParamSpec(
         name=name,
         type=kind,
         min=_bound(where, kind, raw, "min"),
         max=_bound(where, kind, raw, "max"),
-        choices=_choices(where, kind, raw.get("choices")),
+        step=_step(where, kind, raw),
+        choices=choices,
+        choice_labels=_choice_labels(where, choices, raw.get("choice_labels")),
         label=raw.get("label", "") or name,
         description=raw.get("description", ""),
+        advanced=raw.get("advanced", False),
     )
     if spec.min is not None and spec.max is not None and spec.min > spec.max:
         raise ValueError(f"{where} has min {_show(spec.min)} over its max {_show(spec.max)}")
@@ -169,6 +181,14 @@ def _bound(where: str, kind: str, raw: Mapping[str, Any], key: str) -> int | flo
     return value  # type: ignore[no-any-return]
 
 
+def _step(where: str, kind: str, raw: Mapping[str, Any]) -> int | float | None:
+    """A slider's step: over 0, of the param's own kind (an integer's is an integer)."""
+    step = _bound(where, kind, raw, "step")
+    if step is not None and step <= 0:
+        raise ValueError(f"{where}: step must be over 0, not {_show(step)}")
+    return step
+
+
 def _choices(where: str, kind: str, value: Any) -> tuple[str | int | float, ...]:
     if kind != "choice":
         if value is not None:
@@ -180,6 +200,22 @@ def _choices(where: str, kind: str, value: Any) -> tuple[str | int | float, ...]
         raise ValueError(f"{where}: choices must be a list of strings or numbers")
     if len(set(map(_show, value))) < len(value):
         raise ValueError(f"{where} lists a choice twice")
+    return tuple(value)
+
+
+def _choice_labels(where: str, choices: tuple[object, ...], value: Any) -> tuple[str, ...]:
+    """Each choice's name on a form, in the choices' order; none: the choices themselves."""
+    if value is None:
+        return ()
+    if not choices:
+        raise ValueError(f"{where}: choice_labels apply to choice params only")
+    if not isinstance(value, list) or not all(isinstance(label, str) and label for label in value):
+        raise ValueError(f"{where}: choice_labels must be a list of text, one per choice")
+    if len(value) != len(choices):
+        raise ValueError(
+            f"{where} has {len(value)} choice_labels for {len(choices)} choices: "
+            "give one per choice"
+        )
     return tuple(value)
 
 

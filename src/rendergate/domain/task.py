@@ -160,6 +160,7 @@ class Task:
     parent: ResultRef | None = None  # the result that is its image (image_task_id)
     then: tuple[ThenStep, ...] = ()  # steps to run on its result once it completes (chains.py)
     files_expired_at: datetime | None = None  # its inputs and results removed (retention)
+    kept_at: datetime | None = None  # its owner marked it a pick (PUT /tasks/{id}/kept)
     member: Membership | None = None  # its place in a batch (domain/batches.py)
     charge: Money | None = None  # the price its key was charged at create; None: no price
     refunded: bool = False  # that charge given back (it failed, or was canceled unstarted)
@@ -272,6 +273,19 @@ class Task:
         if self.files_expired_at is not None:
             raise InvalidTransition(f"the files of task {self.task_id} expired already")
         return dataclasses.replace(self, files_expired_at=now)
+
+    def keep(self, *, now: datetime) -> Task:
+        """Marked a pick by its owner: only a completed task has a result to keep. Kept
+        already: unchanged (its first mark's time stands)."""
+        if self.status is not TaskStatus.COMPLETED:
+            raise InvalidTransition(
+                f"task {self.task_id} is {self.status}: only a completed task can be kept"
+            )
+        return self if self.kept_at is not None else self._evolve(now, kept_at=now)
+
+    def unkeep(self, *, now: datetime) -> Task:
+        """No longer a pick (not kept: unchanged)."""
+        return self if self.kept_at is None else self._evolve(now, kept_at=None)
 
     def needs_resubmit(self, *, now: datetime) -> Task:
         """The provider lost the job: forget it so the next attempt submits afresh."""

@@ -21,15 +21,19 @@ from rendergate.domain.task import Task, TaskStatus
 SPOOL_BYTES = 8 * 1024 * 1024  # a zip under this stays in memory
 
 
-async def batch_archive(batch: Batch, members: Sequence[Task], blobs: BlobStore) -> IO[bytes]:
-    """The zip of every result the batch's current members have, rewound; ResultNotReady
-    when none has one yet. The caller closes it."""
+async def batch_archive(
+    batch: Batch, members: Sequence[Task], blobs: BlobStore, *, only: set[int] | None = None
+) -> IO[bytes]:
+    """The zip of every result the batch's current members have (`only`: of those with
+    these ids), rewound; ResultNotReady when none has one yet. The caller closes it."""
     files: list[tuple[str, bytes]] = []
     taken: set[str] = set()
     ids = {task.task_id for task in members}
     for task in members:
         step = task.parent is not None and task.parent.task_id in ids
         if task.status is not TaskStatus.COMPLETED or task.files_expired_at is not None:
+            continue
+        if only is not None and task.task_id not in only:
             continue
         for index, output in enumerate(task.outputs):
             kind = extension_of(output.content_type)
@@ -42,7 +46,8 @@ async def batch_archive(batch: Batch, members: Sequence[Task], blobs: BlobStore)
                 continue
             taken.add(name)
     if not files:
-        raise ResultNotReady(f"batch {batch.batch_id} has no result yet")
+        what = "no kept result" if only is not None else "no result yet"
+        raise ResultNotReady(f"batch {batch.batch_id} has {what}")
     return await asyncio.to_thread(_zipped, files)
 
 

@@ -133,6 +133,10 @@ class TaskPublic(BaseModel):
         "step's and those created with its image_task_id. A webhook or event names the "
         "next step's task as the task completes, a moment before it exists.",
     )
+    kept: bool = Field(
+        False, description="Its owner kept it as a pick (PUT and DELETE /tasks/{id}/kept)."
+    )
+    kept_at: datetime | None = Field(None, description="When it was kept; null: not kept.")
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
@@ -190,6 +194,8 @@ def present_task(
         preset_version=task.preset_version,
         **_links(task, children),
         chain_cost=chain_cost,
+        kept=task.kept_at is not None,
+        kept_at=task.kept_at,
         created_at=task.created_at,
         updated_at=task.updated_at,
         finished_at=task.finished_at,

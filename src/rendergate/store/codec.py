@@ -63,6 +63,7 @@ def to_row(task: Task) -> dict[str, Any]:
         "parent_task_id": task.parent.task_id if task.parent else None,
         "parent_task_index": task.parent.index if task.parent else None,
         "files_expired_at": task.files_expired_at,
+        "kept_at": task.kept_at,
         **_member_to_row(task.member),
         **_money_to_row(task),
         "then_steps": [step.as_json() for step in task.then] or None,
@@ -118,6 +119,7 @@ def from_row(row: Mapping[Any, Any]) -> Task:
             ThenStep(app=s["type"], params=s["params"]) for s in row.get("then_steps") or ()
         ),  # events' snapshots from before chains have none
         files_expired_at=row["files_expired_at"],
+        kept_at=row.get("kept_at"),  # events' snapshots from before picks have none
         skipped=tuple(
             Skip(provider=s["provider"], reason=s["reason"]) for s in row["skipped"] or ()
         ),
@@ -162,7 +164,7 @@ def _member(row: Mapping[Any, Any]) -> Membership | None:
     return Membership(int(row["batch_id"]), int(row["view"]), int(row["variation"]))
 
 
-_TIMES = ("created_at", "updated_at", "finished_at", "files_expired_at")
+_TIMES = ("created_at", "updated_at", "finished_at", "files_expired_at", "kept_at")
 
 
 def to_snapshot(task: Task) -> dict[str, Any]:

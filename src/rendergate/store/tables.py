@@ -99,6 +99,7 @@ tasks = sa.Table(
     sa.Column("parent_task_id", sa.BigInteger, nullable=True),  # its image's task
     sa.Column("parent_task_index", sa.Integer, nullable=True),  # and that task's output
     sa.Column("files_expired_at", UTCDateTime, nullable=True),
+    sa.Column("kept_at", UTCDateTime, nullable=True),  # its owner's pick; null: not kept
     sa.Column("batch_id", sa.BigInteger, nullable=True),  # the batch it is a member of
     sa.Column("view", sa.Integer, nullable=True),  # its view in that batch, from 0
     sa.Column("variation", sa.Integer, nullable=True),  # and its variation of that view

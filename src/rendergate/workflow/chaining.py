@@ -24,7 +24,9 @@ from rendergate.domain.errors import AppUnavailable, InvalidInput, UnknownApp
 from rendergate.domain.task import ErrorKind, ResultRef, Task
 from rendergate.imaging.inputs import check_image
 from rendergate.providers.base import Provider
+from rendergate.services.admission import key_limits
 from rendergate.services.creating import NewTask, charge_of, new_row
+from rendergate.services.keys import KeyRing
 from rendergate.services.parents import parent_result
 from rendergate.services.routing import RunsHere
 from rendergate.store.base import TaskIdTaken, TaskStore
@@ -52,7 +54,8 @@ def inherited(parent: Task, step: ThenStep) -> NewTask:
 @dataclass(frozen=True)
 class Chaining:
     """What making a step's task uses: the apps and what runs them here, the parent's
-    result and the child's input in the blob store, and the rows."""
+    result and the child's input in the blob store, the rows, and the keys (a step is
+    charged at its key's own price, as the key's create would be)."""
 
     settings: Settings
     apps: Mapping[str, AppSpec]
@@ -60,6 +63,7 @@ class Chaining:
     store: TaskStore
     blobs: BlobStore
     clock: Callable[[], datetime]
+    keys: KeyRing
 
 
 async def make_next_step(parent: Task, chaining: Chaining) -> Task | None:
@@ -92,10 +96,11 @@ async def _child_row(parent: Task, child_id: int, chaining: Chaining) -> tuple[T
         if app is None:
             raise UnknownApp(f"app {request.app!r} is not configured here any more")
         provider, skipped = RunsHere(chaining.providers, chaining.settings).first_route(app)
+        limits = await key_limits(parent.owner, chaining.keys, chaining.settings)
         request = dataclasses.replace(
             request,
             params=app.checked_params(request.params),
-            charge=charge_of(request, app, chaining.settings.currency),
+            charge=charge_of(request, app, chaining.settings.currency, limits.prices),
         )
         assert request.parent is not None  # inherited() sets it
         data, content_type = await parent_result(

@@ -24,6 +24,7 @@ from rendergate.domain.task import ErrorKind, Task
 from rendergate.providers.base import Provider
 from rendergate.redaction import Redactor
 from rendergate.services.context import Wakeups
+from rendergate.services.keys import KeyRing
 from rendergate.services.metrics import Metrics
 from rendergate.services.writer import TaskWriter
 from rendergate.store.base import TaskStore
@@ -67,6 +68,7 @@ class Running:
     metrics: Metrics
     clock: Callable[[], datetime]
     redactor: Redactor
+    keys: KeyRing  # a chain step's price is its key's
 
 
 class TaskRunner:
@@ -111,6 +113,7 @@ class TaskRunner:
             store=running.store,
             blobs=running.blobs,
             clock=running.clock,
+            keys=running.keys,
         )
         self.finish_step = FinishStep(store=running.store, chaining=chaining)
         self.redactor = running.redactor

@@ -24,6 +24,7 @@ from rendergate.domain.errors import WorkflowErrored
 from rendergate.domain.task import ErrorKind, Task
 from rendergate.providers.base import Provider
 from rendergate.redaction import Redactor
+from rendergate.services.keys import KeyRing
 from rendergate.services.ports import Orchestrator, WorkflowState
 from rendergate.services.routing import RunsHere
 from rendergate.services.writer import TaskWriter
@@ -50,6 +51,7 @@ class Reconciling:
     clock: Callable[[], datetime]
     redactor: Redactor
     blobs: BlobStore  # a chain's next step takes its parent's result as its image
+    keys: KeyRing  # and is charged at its key's price
 
 
 async def reconcile(reconciling: Reconciling, *, min_age_s: float = 0.0) -> int:
@@ -98,6 +100,7 @@ async def _make_unmade_steps(reconciling: Reconciling, *, min_age_s: float) -> i
         store=store,
         blobs=reconciling.blobs,
         clock=reconciling.clock,
+        keys=reconciling.keys,
     )
     before = reconciling.clock() - timedelta(seconds=min_age_s)
     count = 0

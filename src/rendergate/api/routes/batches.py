@@ -27,6 +27,7 @@ from rendergate.services.batching import Batching
 from rendergate.services.creating import Creating
 from rendergate.services.idempotency import CreatingOnce
 from rendergate.services.links import recorded_base
+from rendergate.services.picks import picks_of
 from rendergate.services.tasks import Cancelling
 
 router = APIRouter(prefix="/batches", tags=["batches"])
@@ -167,16 +168,24 @@ async def retry_batch(
                 for kind in ("application/zip", "application/octet-stream")
             },
         },
-        **errors(401, 404, 413, 422, 500, described={404: "No such batch, or no result yet"}),
+        **errors(
+            401, 404, 413, 422, 500, described={404: "No such batch, or no (kept) result yet"}
+        ),
     },
     openapi_extra=KEY_OR_OPEN,
 )
 async def get_batch_archive(
-    batch_id: BatchId, services: ServicesDep, caller: CallerDep
+    batch_id: BatchId,
+    services: ServicesDep,
+    caller: CallerDep,
+    kept: Annotated[
+        bool, Query(description="Only the picks: kept members and the steps made from them")
+    ] = False,
 ) -> StreamingResponse:
     """Named view01_<angle>_v1.png, ...: view, angle, variation, then each step's app."""
     batch, summary = await use_cases.read_batch(batch_id, services.batches, caller=caller)
-    archive = await batch_archive(batch, summary.members, services.blobs)
+    only = picks_of(summary.members) if kept else None
+    archive = await batch_archive(batch, summary.members, services.blobs, only=only)
 
     def chunks() -> object:
         try:
