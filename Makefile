@@ -31,11 +31,14 @@ lint: $(VENV)/.stamp-dev
 typecheck: $(VENV)/.stamp-dev
 	$(BIN)/mypy
 
-# Debian's chromium for the web page's browser tests (tests/integration/test_web.py), with
-# apt-get as root or password-less sudo; where neither is possible (status 3) those tests
-# skip, saying why. Playwright drives /usr/bin/chromium: `playwright install` is never run.
+# Debian's chromium for the web page's browser tests (tests/integration/test_web*.py), with
+# apt-get as root or password-less sudo, and axe-core (pinned in tests/a11y/package-lock.json)
+# for their accessibility audits, with npm; where either is impossible (status 3) the tests
+# that need it skip, saying why. Playwright drives /usr/bin/chromium: `playwright install`
+# is never run.
 browser:
 	scripts/chromium-setup.sh || [ $$? = 3 ]
+	scripts/axe-setup.sh || [ $$? = 3 ]
 
 test: $(VENV)/.stamp-dev browser lint typecheck
 	scripts/test.sh

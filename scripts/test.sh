@@ -37,8 +37,10 @@ if [ -z "${RENDERGATE_TEST_COMFYUI_PYTHON:-}" ]; then
   RENDERGATE_TEST_COMFYUI_PYTHON=$(scripts/comfyui-setup.sh)
   export RENDERGATE_TEST_COMFYUI_PYTHON
 fi
-# Debian's chromium for the web page's tests; where it cannot be installed (status 3) they skip.
+# Debian's chromium for the web page's tests, and axe-core for their accessibility audits;
+# where either cannot be installed (status 3) the tests that need it skip.
 scripts/chromium-setup.sh || [ $? = 3 ]
+scripts/axe-setup.sh || [ $? = 3 ]
 # Four xdist workers, a test at a time each: most tests wait on servers, emulators and
 # timers, so four share two cores well (22 minutes in one process, 8 in four, measured on
 # this 2-core machine). Tests that stop PostgreSQL stop a server of their own
