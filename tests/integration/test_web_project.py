@@ -243,3 +243,24 @@ async def test_every_refusal_shows_the_apis_message(
         await page.get_by_role("button", name="Cancel all").click()
         await expect(page.locator(".batch-status")).to_have_text("Canceled")
         seen.assert_clean()
+
+
+async def test_a_first_visit_renders_the_sample_with_the_built_in_preview(
+    server: RunningServer, browser: Browser
+) -> None:
+    """What a new user meets: Try a sample, Render with the default app (preview, on this
+    machine), and the result on the batch's grid, downloadable."""
+    seen = await open_new(browser, server, "desktop")
+    page = seen.page
+    await expect(page.get_by_label("App", exact=True)).to_have_value("preview")
+    await page.get_by_role("button", name="Try a sample").click()
+    await expect(page.get_by_role("img", name="View 1: sample-view.jpg")).to_be_visible()
+    answer = await seen.render()
+    assert answer.status == 201, await answer.text()
+    await expect(page.locator(".batch-status")).to_have_text("Done", timeout=LONG)
+    result = page.get_by_role("img", name="Render of View 1 · v1")
+    await expect(result).to_be_visible()
+    assert await result.evaluate("img => img.naturalWidth") == 800  # the sample's own size
+    await expect(page.get_by_role("link", name="Download View 1 · v1")).to_be_visible()
+    await seen.screenshot("first-visit-desktop")
+    seen.assert_clean()

@@ -20,6 +20,28 @@ const STATUS = {
   canceled: "Canceled",
 };
 
+const typical = new Map(); // app -> Promise of its typical run in seconds, or null
+
+/** The median run of the key's last 20 completed tasks of `app` (asked once a session);
+ * null with fewer than 3. */
+function typicalRun(app) {
+  if (!typical.has(app)) {
+    const query = new URLSearchParams({ type: app, status: "completed", limit: "20" });
+    const runs = apiData(`/tasks?${query}`).then(
+      (page) => {
+        const took = page.tasks
+          .filter((task) => task.finished_at)
+          .map((task) => (new Date(task.finished_at) - new Date(task.created_at)) / 1000)
+          .sort((a, b) => a - b);
+        return took.length >= 3 ? took[Math.floor(took.length / 2)] : null;
+      },
+      () => null,
+    );
+    typical.set(app, runs);
+  }
+  return typical.get(app);
+}
+
 function countsText(counts) {
   const order = ["completed", "processing", "submitted", "failed", "canceled"];
   const words = { completed: "done", processing: "rendering", submitted: "waiting", failed: "failed", canceled: "canceled" };
@@ -79,10 +101,11 @@ export async function showBatch(root, match) {
       let card = cards.get(task.task_id);
       if (card) card.update(task);
       else {
-        card = memberCard(task, batch.views, changedTask);
+        card = memberCard(task, changedTask);
         cards.set(task.task_id, card);
       }
       rows[task.view ?? 0]?.querySelector(".cards").append(card.node);
+      if (!TERMINAL.has(task.status)) typicalRun(task.type).then((s) => s && card.setEstimate(s));
     }
     grid.replaceChildren(...rows);
   }

@@ -6,21 +6,16 @@ import { el } from "./dom.js";
 import { formatDuration, formatMoney, statusText } from "./format.js";
 import { fileNameOf } from "./images.js";
 
-/** "View 1 · v2", "View 1 · v2 · upscale": what a card shows, people counting from 1. */
-export function memberName(task, views) {
-  const view = task.view ?? 0;
-  const angle = views && views[view] && views[view].angle;
+/** "View 1 · v2", "View 1 · v2 · upscale": what a card shows, people counting from 1 (the
+ * view's angle heads its row). */
+export function memberName(task) {
   const step = task.parent_task_id ? ` · ${task.type}` : "";
-  return `View ${view + 1}${angle ? ` (${angle})` : ""} · v${(task.variation ?? 0) + 1}${step}`;
-}
-
-function seconds(from, to) {
-  return (new Date(to).getTime() - new Date(from).getTime()) / 1000;
+  return `View ${(task.view ?? 0) + 1} · v${(task.variation ?? 0) + 1}${step}`;
 }
 
 /** A card for `task`; `changed(task)` after this card's own cancel answers. */
-export function memberCard(task, views, changed) {
-  const title = memberName(task, views);
+export function memberCard(task, changed) {
+  const title = memberName(task);
   const frame = el("div", { class: "frame" }, el("span", { class: "placeholder" }, "waiting"));
   const status = el("p", { class: "card-status" });
   const bar = el("progress", { max: "100", value: "0", "aria-label": `Progress of ${title}` });
@@ -43,6 +38,7 @@ export function memberCard(task, views, changed) {
   ]);
   let current = task;
   let imageAsked = false;
+  let estimate = null; // seconds a run of this app typically takes; null: not known
 
   cancel.addEventListener("click", async () => {
     cancel.disabled = true;
@@ -80,7 +76,8 @@ export function memberCard(task, views, changed) {
     if (!current.created_at) return;
     const end = current.finished_at ? new Date(current.finished_at).getTime() : now;
     const took = formatDuration((end - new Date(current.created_at).getTime()) / 1000);
-    clock.textContent = current.finished_at ? `took ${took}` : took;
+    if (current.finished_at) clock.textContent = `took ${took}`;
+    else clock.textContent = estimate ? `${took} of ~${formatDuration(estimate)}` : took;
   }
 
   function update(next) {
@@ -115,6 +112,9 @@ export function memberCard(task, views, changed) {
     get task() {
       return current;
     },
-    took: () => (current.finished_at ? seconds(current.created_at, current.finished_at) : null),
+    setEstimate(value) {
+      estimate = value;
+      tick();
+    },
   };
 }

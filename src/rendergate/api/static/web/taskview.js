@@ -13,7 +13,7 @@ export async function showTask(root, match) {
   try {
     const task = await apiData(`/tasks/${match[1]}?include_base64=false`);
     if (task.batch_id) page.append(el("p", {}, el("a", { href: `#/batches/${task.batch_id}` }, "Its batch")));
-    page.append(memberCard(task, null, () => {}).node);
+    page.append(memberCard(task, () => {}).node);
   } catch (error) {
     const problem = el("div", { class: "alert", role: "alert" });
     page.append(problem);
