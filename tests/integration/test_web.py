@@ -1,4 +1,4 @@
-"""The web page's shell in a real browser (Debian's chromium, driven by Playwright): the
+"""The web page's shell in a real browser (Debian's driven by Playwright): the
 identity bar and nav, the hash routes, the key banner after a 401 and the Account view's
 key, and /docs under its own CSP. The views have files of their own (test_web_*.py)."""
 
@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 from playwright.async_api import Browser, expect
 
 from rendergate.config.settings import Settings
-from support.browser import SHOT, VIEWPORTS, chromium, needs_chromium, visit
+from support.browser import SHOT, VIEWPORTS, needs_chromium, visit
 from support.process import create_api_key
 from support.server import RunningServer
 
@@ -23,12 +22,6 @@ SENTENCE = (
     "Turn SketchUp views into one consistent set of renders, then compare, pick, upscale and "
     "send them to your client."
 )
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as launched:
-        yield launched
 
 
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, expect
 
-from support.browser import REF, SHOT, VIEWPORTS, Visit, chromium, needs_chromium, visit
+from support.browser import REF, SHOT, VIEWPORTS, Visit, needs_chromium, visit
 from support.server import RunningServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240), needs_chromium]
@@ -40,17 +39,6 @@ SCROLL_AWAY = """() => {
 }"""
 IN_VIEW = """card => { const box = card.getBoundingClientRect();
     return box.top >= 0 && box.bottom <= window.innerHeight; }"""
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(params=sorted(VIEWPORTS))
-def viewport(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 async def start_batch(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +14,12 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from rendergate.config.settings import Settings
-from support.browser import REF, SHOT, VIEWPORTS, Visit, chromium, needs_chromium, visit
+from support.browser import REF, SHOT, VIEWPORTS, Visit, needs_chromium, visit
 from support.server import RunningServer, serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), needs_chromium]
 
 LONG = 60_000  # ms: a loaded 2-core machine runs the suite beside these
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(params=sorted(VIEWPORTS))
-def viewport(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 async def open_new(browser: Browser, server: RunningServer, viewport: str) -> Visit:
