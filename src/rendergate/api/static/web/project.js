@@ -4,7 +4,7 @@
 import { apiData, hideError, showError, upload } from "./api.js";
 import { buildControls } from "./controls.js";
 import { el } from "./dom.js";
-import { appLabel } from "./format.js";
+import { appLabel, plural } from "./format.js";
 import { lookPicker } from "./looks.js";
 import { priceLine } from "./quote.js";
 import { navigate, titled } from "./router.js";
@@ -126,7 +126,7 @@ export async function showProject(root) {
   }));
   function requote() {
     const views = strip.views().length;
-    count.textContent = views ? `${views * variations.value()} renders` : "Add a view to render";
+    count.textContent = views ? plural(views * variations.value(), "render") : "Add a view to render";
     quote();
   }
 
