@@ -194,3 +194,25 @@ async def start_batch_on(seen: Visit, script: dict[str, Any]) -> tuple[Visit, in
     answer = await seen.render()
     assert answer.status == 201, await answer.text()
     return seen, int((await answer.json())["data"]["batch_id"])
+
+
+async def test_after_the_user_scrolled_a_toast_offers_the_first_result(
+    server: RunningServer, browser: Browser
+) -> None:
+    """On a phone, a user who scrolled keeps their place: the first result is offered in a
+    toast, and Show brings it into view."""
+    script = {"queued": 3, "polls": 3}
+    views = (SHOT, REF, SHOT, REF)
+    seen, _ = await start_batch(browser, server, "phone", script, views=views)
+    page = seen.page
+    await page.evaluate(SCROLL_AWAY)
+    await page.mouse.wheel(0, -200)  # the user's own scroll, still below every card
+    toast = page.locator(".toast")
+    await expect(toast).to_contain_text(re.compile(r"^View \d · v\d done"), timeout=LONG)
+    name = (await toast.inner_text()).split(" done")[0]
+    card = page.get_by_role("article", name=name)
+    assert not await card.evaluate(IN_VIEW)  # the page left the user where they were
+    await toast.get_by_role("button", name="Show").click()
+    assert await card.evaluate(IN_VIEW)
+    await expect(toast).to_be_hidden()
+    seen.assert_clean()

@@ -131,11 +131,23 @@ export async function showBatch(root, match) {
     return true;
   }
 
+  /** The first result comes into view, unless the user scrolled since: then a toast offers
+   * to show it. Either way a screen reader hears of each. */
   function finishedOne(card) {
-    announce(`${card.node.getAttribute("aria-label")} done`);
+    const said = `${card.node.getAttribute("aria-label")} done`;
+    announce(said);
     if (shownFirst) return;
     shownFirst = true;
-    if (!userScrolled) card.node.scrollIntoView({ block: "center" });
+    if (!userScrolled) return card.node.scrollIntoView({ block: "center" });
+    const show = el("button", { type: "button" }, "Show");
+    const toast = el("div", { class: "toast" }, [el("span", {}, said), show]);
+    show.addEventListener("click", () => {
+      card.node.scrollIntoView({ block: "center" });
+      card.node.querySelector("a.download, button")?.focus({ preventScroll: true });
+      toast.remove();
+    });
+    page.append(toast);
+    setTimeout(() => toast.remove(), 15_000);
   }
 
   async function reload() {
