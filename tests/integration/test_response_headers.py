@@ -42,7 +42,7 @@ async def test_every_kind_of_answer_says_nosniff(settings: Settings) -> None:
             "image": ("GET", f"/tasks/{task_id}/image", {}),
             "list": ("GET", "/tasks", {}),
             "web page": ("GET", "/", {}),
-            "static file": ("GET", "/static/web/app.js", {}),
+            "static file": ("GET", "/static/web/main.js", {}),
             "docs": ("GET", "/docs", {}),
             "openapi": ("GET", "/openapi.json", {}),
             "metrics": ("GET", "/metrics", {}),

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, Response, async_playwright, expect
@@ -56,9 +53,9 @@ class Visit:
     errors: list[str] = field(default_factory=list)
 
     def console(self, kind: str, text: str) -> None:
-        """Errors the page logs (a blocked resource, say), but not the browser's and htmx's
-        notes of the API's refusals, which the page shows the user."""
-        refusal = text.startswith(("Failed to load resource", "Response Status Error Code"))
+        """Errors the page logs (a blocked resource, say), but not the browser's notes of the
+        API's refusals, which the page shows the user."""
+        refusal = text.startswith("Failed to load resource")
         if kind == "error" and not refusal:
             self.errors.append(text)
 
@@ -68,30 +65,18 @@ class Visit:
         assert [url for url in self.requests if not url.startswith(own)] == []
         assert self.errors == []
 
-    async def fill_form(
-        self, *, app: str, params: dict[str, Any] | str, image: Path = SHOT, angle: str = ""
-    ) -> None:
-        page = self.page
-        await page.get_by_label("App", exact=True).select_option(app)
-        await page.get_by_label("SketchUp screenshot").set_input_files(image)
-        await page.get_by_label("Angle", exact=True).fill(angle)
-        text = params if isinstance(params, str) else json.dumps(params)
-        await page.get_by_label("Parameters").fill(text)
+    async def add_views(self, *paths: Path) -> None:
+        """Picks screenshots as the view files of a new job (several at once)."""
+        await self.page.locator("#view-files").set_input_files(list(paths))
 
     async def render(self) -> Response:
-        """Clicks Render; the API's answer to the create."""
-        create = f"{self.base}/tasks"
+        """Clicks Render; the API's answer to the batch's create."""
+        create = f"{self.base}/batches"
         async with self.page.expect_response(
             lambda r: r.url == create and r.request.method == "POST"
         ) as answer:
             await self.page.get_by_role("button", name="Render", exact=True).click()
         return await answer.value
-
-    async def task_id(self) -> int:
-        """The id of the task on show."""
-        shown = self.page.locator("#task-id")
-        await expect(shown).to_have_text(re.compile(r"^\d+$"))
-        return int(await shown.inner_text())
 
     async def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -108,21 +93,33 @@ class Visit:
 
     async def drop_file(self, selector: str, path: Path, mime: str) -> None:
         """Drops `path` on the element, as a file dragged from the desktop would be."""
-        data = base64.b64encode(path.read_bytes()).decode()
+        await self.drop_files(selector, [path], mime)
+
+    async def drop_files(self, selector: str, paths: list[Path], mime: str = "image/jpeg") -> None:
+        """Drops the files on the element at once, as several dragged from the desktop."""
+        files = [[base64.b64encode(path.read_bytes()).decode(), path.name] for path in paths]
         transfer = await self.page.evaluate_handle(
-            """([data, name, mime]) => {
-                const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            """([files, mime]) => {
                 const transfer = new DataTransfer();
-                transfer.items.add(new File([bytes], name, { type: mime }));
+                for (const [data, name] of files) {
+                    const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+                    transfer.items.add(new File([bytes], name, { type: mime }));
+                }
                 return transfer;
             }""",
-            [data, path.name, mime],
+            [files, mime],
         )
         await self.page.dispatch_event(selector, "dragover", {"dataTransfer": transfer})
         await self.page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
 
 
-async def visit(browser: Browser, base: str, *, width: int = 1280, height: int = 900) -> Visit:
+VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
+
+
+async def visit(
+    browser: Browser, base: str, *, width: int = 1280, height: int = 800, route: str = "#/"
+) -> Visit:
+    """The page at `route` (a hash route: "#/", "#/batches/12"), in a fresh context."""
     context = await browser.new_context(
         viewport={"width": width, "height": height}, accept_downloads=True
     )
@@ -132,6 +129,6 @@ async def visit(browser: Browser, base: str, *, width: int = 1280, height: int =
     page.on("request", lambda request: seen.requests.append(request.url))
     page.on("pageerror", lambda error: seen.errors.append(str(error)))
     page.on("console", lambda message: seen.console(message.type, message.text))
-    response = await page.goto(f"{base}/")
+    response = await page.goto(f"{base}/{route}")
     assert response is not None and response.status == 200
     return seen

@@ -38,8 +38,8 @@ def test_the_wheel_contains_no_emulator(tmp_path: Path) -> None:
     assert "rendergate/__init__.py" in names and "rendergate/apps.toml" in names
     page = {  # the web page at / is package data: without it an installed server has no page
         "rendergate/api/templates/index.html",
-        *(f"rendergate/api/static/web/{name}" for name in ("api.js", "app.js", "task.js")),
-        "rendergate/api/static/web/app.css",
+        *(f"rendergate/api/static/web/{name}" for name in ("api.js", "main.js", "project.js")),
+        "rendergate/api/static/web/base.css",
         "rendergate/api/static/htmx/htmx.min.js",
         "rendergate/api/static/htmx/LICENSE",
     }

@@ -1,10 +1,10 @@
-"""GET /: the web page, a browser client of the public API (templates/index.html, with
-static/web/app.js). The page itself holds no task and needs no key: its script calls the
-API with the key the user gives it, so it shows exactly what that key may see."""
+"""GET /: the web page, a browser client of the public API (templates/index.html, with the
+ES modules of static/web/, entered at main.js). The page itself holds no task and needs no
+key: its script calls the API with the key the user gives it, so it shows exactly what that
+key may see."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -13,9 +13,6 @@ from fastapi.templating import Jinja2Templates
 
 from rendergate import __version__
 from rendergate.api.deps import ServicesDep
-from rendergate.api.present import public_apps
-from rendergate.api.schemas import AppPublic
-from rendergate.services.context import Services
 
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parents[1] / "templates")
@@ -36,28 +33,12 @@ CSP = "; ".join(
 )
 
 
-@dataclass(frozen=True)
-class Choice:
-    app: AppPublic
-    angles: str  # comma-separated; empty: any angle
-
-
-def _choices(services: Services) -> tuple[list[Choice], str]:
-    """Each app with the angles it takes, and the one chosen at first: `preview` when it
-    can run here, else the first that can."""
-    public = public_apps(services.apps, providers=services.providers, settings=services.settings)
-    apps = [Choice(app, ",".join(services.apps[app.name].angles)) for app in public]
-    runnable = [choice.app.name for choice in apps if choice.app.available]
-    chosen = "preview" if "preview" in runnable else (runnable[0] if runnable else "")
-    return apps, chosen
-
-
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, services: ServicesDep) -> HTMLResponse:
-    apps, chosen = _choices(services)
+    """The shell: the identity bar and an empty view that static/web/main.js fills from
+    the hash route (#/, #/batches/{id}, ...), asking the API with the browser's key."""
     context = {
-        "apps": apps,
-        "chosen": chosen,
+        "currency": services.settings.currency,
         "max_upload_mb": services.settings.max_upload_mb,
         "version": __version__,
     }

@@ -1,5 +1,7 @@
-// Talking to rendergate's API from the page: the key, fetch with it, the API's errors as
-// plain messages, and a server-sent event reader that can send the key.
+// Talking to rendergate's API from the page: the key, fetch with it, an upload with
+// progress, the API's errors as plain messages, and a server-sent event reader that can
+// send the key. A 401 from any call fires "rendergate:unauthorized" on window, for the
+// key banner.
 
 const KEY = "rendergate.apiKey";
 
@@ -52,7 +54,41 @@ export async function api(path, options = {}) {
   }
   if (response.ok) return response;
   const text = await response.text();
-  throw new ApiError(response.status, messageOf(text), response.headers.get("Retry-After"));
+  throw refused(response.status, text, response.headers.get("Retry-After"));
+}
+
+function refused(status, text, retryAfter) {
+  if (status === 401) window.dispatchEvent(new CustomEvent("rendergate:unauthorized"));
+  return new ApiError(status, messageOf(text), retryAfter);
+}
+
+/**
+ * POSTs `form` (a FormData, its parts in the order appended) with the key, reporting the
+ * upload's progress as a percentage; resolves to the envelope's data, rejects with an
+ * ApiError. XMLHttpRequest, because fetch() cannot tell how much of a body has gone.
+ */
+export function upload(path, form, onProgress = () => {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", path);
+    for (const [name, value] of Object.entries(authHeaders())) xhr.setRequestHeader(name, value);
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable && event.total) {
+        onProgress(Math.round((100 * event.loaded) / event.total));
+      }
+    });
+    xhr.addEventListener("error", () => {
+      reject(new ApiError(0, "the upload did not reach the server"));
+    });
+    xhr.addEventListener("load", () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        resolve(JSON.parse(xhr.responseText).data);
+      } else {
+        reject(refused(xhr.status, xhr.responseText, xhr.getResponseHeader("Retry-After")));
+      }
+    });
+    xhr.send(form);
+  });
 }
 
 export async function apiData(path, options = {}) {
@@ -75,7 +111,7 @@ const TITLES = {
 };
 
 const HINTS = {
-  401: "Enter your key in the API key field at the top, then try again.",
+  401: "Enter your key in the banner at the top (or under Account), then try again.",
   413: "Send a smaller image.",
   415: "Send a PNG, JPEG or WebP image.",
 };
