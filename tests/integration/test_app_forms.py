@@ -96,7 +96,7 @@ async def test_the_sdk_reads_the_form_as_typed_params(server: RunningServer) -> 
         ("fake_form", {"scale": 9}, "params.scale", "params.scale must be a number from 1 to 4"),
         ("fake_form", {"scale": False}, "params.scale", "must be a number from 1 to 4, not False"),
         ("preview", {"strength": True}, "params.strength", "must be a number from 0 to 1"),
-        ("fake_form", {"steps": 2.5}, "params.steps", "must be an integer from 1 to 50"),
+        ("fake_form", {"steps": 2.5}, "params.steps", "must be an integer from 0 to 50"),
         ("fake_form", {"mood": "noon"}, "params.mood", "must be one of 'dusk', 'overcast'"),
         ("fake_form", {"hdr": "yes"}, "params.hdr", "params.hdr must be true or false"),
         (

@@ -115,6 +115,8 @@ async def test_an_apps_settings_are_controls_set_by_keyboard(
     await seen.add_views(SHOT)
     await page.get_by_label("App", exact=True).select_option("fake_form")
     steps = page.get_by_label("Steps")
+    await expect(steps).to_be_hidden()  # an advanced param: under "Advanced", closed
+    await page.get_by_text("Advanced").click()
     await expect(steps).to_have_value("20")
     await expect(page.get_by_text("How many sampling steps")).to_be_visible()
     await steps.focus()
@@ -128,7 +130,6 @@ async def test_an_apps_settings_are_controls_set_by_keyboard(
     await hdr.focus()
     await page.keyboard.press("Space")
     await expect(hdr).to_be_checked()
-    await page.get_by_text("Advanced").click()
     await page.get_by_label("Parameters (JSON)").fill('{"prompt": "brick"}')
     await seen.screenshot(f"project-settings-{viewport}")
     answer = await seen.render()

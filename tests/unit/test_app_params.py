@@ -108,6 +108,16 @@ def test_reference_seed_and_label_are_read_and_default_sensibly() -> None:
             "number from 1 to 4, not 9",
         ),
         (
+            {"params": {"steps": {"type": "integer", "min": 1, "step": 5, "default": 20}}},
+            "app 'demo': param 'steps' has default 20 between its slider's steps (every 5 "
+            "from 1): a page would show and send another value",
+        ),
+        (
+            {"params": {"scale": {**SCALE, "step": 0.25, "default": 1.3}}},
+            "app 'demo': param 'scale' has default 1.3 between its slider's steps (every 0.25 "
+            "from 1): a page would show and send another value",
+        ),
+        (
             {"params": {"steps": {"type": "integer", "max": 50, "default": 2.5}}},
             "param 'steps' has a default it does not take: params.steps must be an integer of "
             "at most 50, not 2.5",

@@ -10,6 +10,7 @@ import math
 import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal, get_args
 
 from rendergate.domain.errors import InvalidInput
@@ -227,4 +228,18 @@ def _with_default(where: str, spec: ParamSpec, default: Any) -> ParamSpec:
         checked = spec.check(default)
     except InvalidInput as exc:
         raise ValueError(f"{where} has a default it does not take: {exc.message}") from exc
+    _on_the_steps(where, spec, checked)
     return dataclasses.replace(spec, default=checked)
+
+
+def _on_the_steps(where: str, spec: ParamSpec, default: Any) -> None:
+    """A slider counts its steps from its min: a default between two of them would show
+    (and be sent) as the nearest one instead, so it is refused at start."""
+    if spec.step is None or not _is_number(default):
+        return
+    base = spec.min if spec.min is not None else 0
+    if (Decimal(str(default)) - Decimal(str(base))) % Decimal(str(spec.step)) != 0:
+        raise ValueError(
+            f"{where} has default {_show(default)} between its slider's steps (every "
+            f"{_show(spec.step)} from {_show(base)}): a page would show and send another value"
+        )
