@@ -23,6 +23,7 @@ from rendergate.api.routes import (
     batches,
     events,
     health,
+    images,
     metrics,
     presets,
     reruns,
@@ -96,6 +97,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
     app.add_middleware(NoSniff)  # added last: the outermost
     for routes in (tasks, reruns, events, presets, batches, batch_events, usage, health, metrics):
         app.include_router(routes.router)
+    app.include_router(images.router)  # GET /tasks/{id}/input and /thumbnail
     app.include_router(webhooks.router)
     app.include_router(web.router)  # GET /: the web page, outside the schema
     add_body_components(app)
