@@ -72,6 +72,10 @@ async def test_a_name_search_is_a_substring_in_any_case_with_no_wildcards(
     pages = [b["name"] for b in body["data"]["batches"]]
     assert pages == ["VILLA_2 at 50% off", "Villa, scheme B"], body
     assert body["data"]["next_cursor"] is None
+    await create(server, "Élan")
+    on_sqlite = server.services.settings.database_url is None
+    assert await names(server, "élan") == ([] if on_sqlite else ["Élan"])  # SQLite: ASCII case
+    assert await names(server, "Élan") == ["Élan"]
     for bad in ("x" * 101, "villa\x00"):
         status, body = await listed(server, q=bad)
         assert status == 422 and body["detail"][0]["loc"] == ["query", "q"], body
