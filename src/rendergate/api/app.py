@@ -24,6 +24,7 @@ from rendergate.api.routes import (
     batches,
     events,
     health,
+    images,
     metrics,
     picks,
     presets,
@@ -110,6 +111,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
         metrics,
     ):
         app.include_router(routes.router)
+    app.include_router(images.router)  # GET /tasks/{id}/input and /thumbnail
     app.include_router(webhooks.router)
     app.include_router(web.router)  # GET /: the web page, outside the schema
     add_body_components(app)

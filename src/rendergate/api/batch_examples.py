@@ -31,6 +31,7 @@ BATCH_DATA: dict[str, Any] = {
     "progress": 100,
     "counts": {"submitted": 0, "processing": 0, "completed": 4, "failed": 0, "canceled": 0},
     "tasks": [_member(view, variation) for view in range(2) for variation in range(2)],
+    "cover_task_id": _member(0, 0)["task_id"],
     "cost": None,
     "type": "preview",
     "preset": "dusk",

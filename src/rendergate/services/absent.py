@@ -96,7 +96,12 @@ class NoBatches:
         raise BatchNotFound(batch_id)
 
     async def find(
-        self, *, owner: str | None = None, after: BatchPage | None = None, limit: int = 20
+        self,
+        *,
+        owner: str | None = None,
+        after: BatchPage | None = None,
+        limit: int = 20,
+        name_contains: str = "",
     ) -> list[Batch]:
         return []
 

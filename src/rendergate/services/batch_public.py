@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from rendergate.domain.batches import Batch, BatchStatus, Summary
 from rendergate.domain.money import Money
-from rendergate.domain.task import Task
+from rendergate.domain.task import Task, TaskStatus
 from rendergate.domain.values import renderable, safe_text
 from rendergate.services.presenting import TaskPublic, present_task
 
@@ -32,7 +32,13 @@ class BatchPublic(BaseModel):
     counts: dict[str, int] = Field(description="Its current members per task status.")
     tasks: list[TaskPublic] = Field(
         description="Its current members, by view, variation and step: one per view and "
-        "variation, each `then` step's task after it, a retry in place of what it runs again."
+        "variation, each `then` step's task after it, a retry in place of what it runs again "
+        "(empty in a list asked with members=false)."
+    )
+    cover_task_id: int | None = Field(
+        None,
+        description="The member whose result stands for the batch (the first completed, by "
+        "view and variation), for a list's picture: GET /tasks/{id}/thumbnail; null before any.",
     )
     cost: dict[str, Any] | None = Field(
         None,
@@ -53,14 +59,19 @@ class BatchPublic(BaseModel):
     finished_at: datetime | None = Field(None, description="When its end was recorded.")
 
 
-def present_batch(batch: Batch, summary: Summary, *, base: str) -> BatchPublic:
+def present_batch(
+    batch: Batch, summary: Summary, *, base: str, members: bool = True
+) -> BatchPublic:
+    """`members` False leaves `tasks` empty: a page of 20 batches of 48 members each is
+    otherwise a megabyte to a phone that shows one picture per batch."""
     return BatchPublic(
         batch_id=batch.batch_id,
         name=safe_text(batch.name),
         status=summary.status,
         progress=summary.progress,
         counts=dict(summary.counts),
-        tasks=[present_task(task, base=base) for task in summary.members],
+        tasks=[present_task(task, base=base) for task in summary.members] if members else [],
+        cover_task_id=cover_of(summary.members),
         cost=total_cost(summary.members),
         type=batch.app,
         preset=batch.preset,
@@ -75,6 +86,11 @@ def present_batch(batch: Batch, summary: Summary, *, base: str) -> BatchPublic:
         canceled_at=batch.canceled_at,
         finished_at=batch.ended_at,
     )
+
+
+def cover_of(members: tuple[Task, ...]) -> int | None:
+    """The first completed member, by view, variation and step."""
+    return next((t.task_id for t in members if t.status is TaskStatus.COMPLETED), None)
 
 
 def total_cost(members: tuple[Task, ...]) -> dict[str, Any] | None:

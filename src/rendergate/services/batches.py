@@ -22,6 +22,7 @@ from rendergate.domain.batches import Batch, BatchStatus, Summary, summarize
 from rendergate.domain.errors import InvalidTransition
 from rendergate.domain.events import Delivery, EventType
 from rendergate.domain.task import Task, TaskStatus
+from rendergate.domain.values import check_text
 from rendergate.services.batch_public import BatchPublic, present_batch
 from rendergate.services.changes import Changes
 from rendergate.services.creating import Creating, create_task
@@ -44,14 +45,16 @@ async def read_batch(
 
 
 async def list_batches(
-    batches: BatchStore, *, caller: str | None, cursor: str | None, limit: int
+    batches: BatchStore, *, caller: str | None, cursor: str | None, limit: int, name: str = ""
 ) -> tuple[list[tuple[Batch, Summary]], str | None]:
-    """Newest first, `limit` a page, with the cursor of the next page (None: the last)."""
+    """Newest first, `limit` a page, with the cursor of the next page (None: the last);
+    `name`: only the batches whose name holds it, in any case."""
+    check_text(name, what="q", field="q", location="query")
     after = None
     if cursor:
         page_of = decode_cursor(cursor)
         after = BatchPage(page_of.created_at, page_of.task_id)
-    found = await batches.find(owner=caller, after=after, limit=limit + 1)
+    found = await batches.find(owner=caller, after=after, limit=limit + 1, name_contains=name)
     page = found[:limit]
     summaries = [(b, summarize(b, await batches.members(b.batch_id))) for b in page]
     if len(found) <= limit or not page:

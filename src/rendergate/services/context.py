@@ -32,6 +32,7 @@ from rendergate.services.changes import Changes
 from rendergate.services.keys import KeyRing
 from rendergate.services.metrics import Metrics
 from rendergate.services.ports import Fetcher, Orchestrator, Wake, WakeChannel
+from rendergate.services.thumbnails import Thumbnailer
 from rendergate.services.usage import NoUsage, UsageSource
 from rendergate.store.base import (
     BatchStore,
@@ -166,6 +167,7 @@ class Services:
     builtin_presets: BuiltinPresets = field(default_factory=BuiltinPresets)  # the apps file's
     batches: BatchStore = field(default_factory=NoBatches)  # batches' rows (SQL's table)
     usage: UsageSource = field(default_factory=NoUsage)  # the usage rollup's sums (SQL's)
+    thumbnails: Thumbnailer = field(default_factory=Thumbnailer)  # made here (thumbnails.py)
 
     def __post_init__(self) -> None:
         self.changes.keep_current(self.finished)  # a finished task kept here still changes

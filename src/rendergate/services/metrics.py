@@ -71,7 +71,7 @@ class Metrics:
         )
 
     def _call_series(self, r: CollectorRegistry) -> None:
-        """This process's calls out: to providers, and webhooks to clients."""
+        """This process's calls out (to providers, webhooks to clients) and its thumbnails."""
         self.upstream = Counter(
             "rendergate_upstream_requests",
             "Provider calls, by outcome: ok, or the error's code (or kind)",
@@ -88,6 +88,12 @@ class Metrics:
         self.deliveries = Counter(
             "rendergate_webhook_deliveries",
             "Webhook tries to clients, by outcome",
+            ["outcome"],
+            registry=r,
+        )
+        self.thumbnails = Counter(
+            "rendergate_thumbnails",
+            "Thumbnails served: made (decoded, scaled, encoded, stored) or stored (read back)",
             ["outcome"],
             registry=r,
         )

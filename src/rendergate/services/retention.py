@@ -4,8 +4,9 @@ kept with the time its files went (GET then says so).
 Each app keeps its files `retention_days` (the apps file), else RENDERGATE_RETENTION_DAYS;
 with neither, forever. A worker prunes every PRUNE_EVERY_S, one worker of the cluster at a
 time (the same turn as the reconcile sweep), in batches of BATCH tasks and at most
-MAX_BATCHES a round. Each task's blobs are deleted before its row says so, and deleting a
-blob that is gone is no error: a round cut short by a crash is finished by the next.
+MAX_BATCHES a round. Each task's blobs (and their thumbnails) are deleted before its row
+says so, and deleting a blob that is gone is no error: a round cut short by a crash is
+finished by the next.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from rendergate.blobs.base import BlobStore
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.task import Task
 from rendergate.redaction import Redactor
+from rendergate.services.thumbnails import thumbnail_keys
 from rendergate.services.writer import TaskWriter
 from rendergate.store.base import TaskStore
 
@@ -113,6 +115,7 @@ async def _expire(blobs: BlobStore, writer: TaskWriter, task: Task) -> None:
     ]
     for key in keys:
         await blobs.delete(key)
+    await asyncio.gather(*(blobs.delete(key) for key in thumbnail_keys(task)))  # made or not
     await writer.apply(task.task_id, lambda t: t.expire_files(now=writer.clock()))
 
 

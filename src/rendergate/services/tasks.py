@@ -159,19 +159,25 @@ async def result_link(
 ) -> str | None:
     """With RENDERGATE_RESULT_LINKS=presigned, a link the storage signs for the result;
     None when results are served through rendergate (or the storage cannot sign)."""
-    _require_result(task, index)
+    require_result(task, index)
     if result_links != "presigned":
         return None
     return await blobs.link(task.outputs[index].key, RESULT_LINK_S)
 
 
-def _require_result(task: Task, index: int) -> None:
+def require_files(task: Task) -> None:
+    """FilesExpired (410) once retention removed the task's inputs and results."""
     if task.files_expired_at is not None:
         on = task.files_expired_at.date().isoformat()
         raise FilesExpired(
             f"the inputs and results of task {task.task_id} were removed on {on}, "
             "as the retention of this server says"
         )
+
+
+def require_result(task: Task, index: int) -> None:
+    """ResultNotReady (404) when the task has no result at `index` (yet)."""
+    require_files(task)
     if task.status is not TaskStatus.COMPLETED or not task.outputs:
         raise ResultNotReady(f"task {task.task_id} has no result (it is {task.status})")
     if index >= (count := len(task.outputs)):
@@ -180,7 +186,7 @@ def _require_result(task: Task, index: int) -> None:
 
 
 async def result_bytes(task: Task, *, blobs: BlobStore, index: int = 0) -> bytes:
-    _require_result(task, index)
+    require_result(task, index)
     try:
         return await blobs.get(task.outputs[index].key)
     except BlobNotFound as exc:

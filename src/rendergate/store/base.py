@@ -248,8 +248,15 @@ class BatchStore(Protocol):
     async def get(self, batch_id: int, *, owner: str | None = None) -> Batch: ...
 
     async def find(
-        self, *, owner: str | None = None, after: BatchPage | None = None, limit: int = 20
-    ) -> list[Batch]: ...
+        self,
+        *,
+        owner: str | None = None,
+        after: BatchPage | None = None,
+        limit: int = 20,
+        name_contains: str = "",
+    ) -> list[Batch]:
+        """Newest first; `name_contains`: only those whose name holds it, in any case."""
+        ...
 
     async def members(self, batch_id: int) -> list[Task]: ...
 

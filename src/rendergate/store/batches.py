@@ -98,12 +98,21 @@ class SqlBatchStore:
         return _batch(row)
 
     async def find(
-        self, *, owner: str | None = None, after: BatchPage | None = None, limit: int = 20
+        self,
+        *,
+        owner: str | None = None,
+        after: BatchPage | None = None,
+        limit: int = 20,
+        name_contains: str = "",
     ) -> list[Batch]:
-        """Newest first; `owner` keeps one API key's batches (None: everyone's)."""
+        """Newest first; `owner` keeps one API key's batches (None: everyone's);
+        `name_contains` those whose name holds it, in any case (ASCII's on SQLite), with
+        `%` and `_` taken as themselves."""
         query = sa.select(batches)
         if owner is not None:
             query = query.where(batches.c.owner == owner)
+        if name_contains:
+            query = query.where(batches.c.name.icontains(name_contains, autoescape=True))
         if after is not None:
             query = query.where(older_than(batches.c.created_at, batches.c.batch_id, after))
         query = query.order_by(batches.c.created_at.desc(), batches.c.batch_id.desc())

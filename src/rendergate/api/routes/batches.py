@@ -92,12 +92,19 @@ async def list_batches(
         str | None, Query(max_length=200, description="next_cursor of a page")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    q: Annotated[
+        str, Query(max_length=100, description="Only batches whose name holds this, in any case")
+    ] = "",
+    members: Annotated[
+        bool, Query(description="false leaves each batch's `tasks` empty, for a light list")
+    ] = True,
 ) -> JSONResponse:
+    """A cursor carries no `q`: ask each page with the same one."""
     found, next_cursor = await use_cases.list_batches(
-        services.batches, caller=caller, cursor=cursor, limit=limit
+        services.batches, caller=caller, cursor=cursor, limit=limit, name=q
     )
     base = base_url(request, services.settings)
-    page = [present_batch(batch, summary, base=base) for batch, summary in found]
+    page = [present_batch(b, summary, base=base, members=members) for b, summary in found]
     return envelope(BatchList(batches=page, next_cursor=next_cursor))
 
 
