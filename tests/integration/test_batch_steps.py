@@ -229,3 +229,31 @@ async def test_an_ended_batch_runs_again_for_its_steps_and_tells_its_end_again(
         shown = await anyone.ok(f"/batches/{batch_id}")
         assert shown["finished_at"] == again["finished_at"]
         assert len(told("batch.completed")) == 2  # told once for each end
+
+
+async def test_the_steps_are_admitted_all_or_none_within_the_keys_budget(
+    settings: Settings,
+) -> None:
+    """Two renders at 1.00 charged of a 2.80 budget: two steps at 0.50 do not fit, and the
+    refusal is GET /quote's word for word; one does."""
+    prices = {"fake": Decimal("1.00"), "fake_upscale": Decimal("0.50")}
+    async with serve(settings) as server:
+        token, _ = await make_key(
+            settings, KeyLimits(monthly_budget=Decimal("2.80"), prices=prices)
+        )
+        server.services.keys.refresh()
+        shop = Caller(server, token)
+        made = await ended_batch(shop, batch(2, type="fake"), 2)
+        for task in made["tasks"]:
+            await keep(shop, task["task_id"])
+        quoted = await shop.ok("/quote", type="fake_upscale", renders="2")
+        assert quoted["total"] == "1.00" and quoted["refusal"], quoted
+        path = f"/batches/{made['batch_id']}/steps"
+        status, refused = await shop.post(path, {"type": "fake_upscale"})
+        assert (status, refused["msg"]) == (429, quoted["refusal"])
+        assert len(await shop.tasks()) == 2  # neither step made
+        one = {"type": "fake_upscale", "tasks": [made["tasks"][1]["task_id"]]}
+        status, answer = await shop.post(path, one)
+        assert status == 201 and answer["data"]["made"] == 1, answer
+        assert answer["data"]["steps"][0]["charge"]["amount"] == "0.50"
+        assert (await shop.ok("/quote", type="fake"))["month"]["charged_net"] == "2.50"
