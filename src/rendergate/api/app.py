@@ -21,6 +21,7 @@ from rendergate.api.request_ids import RequestIds
 from rendergate.api.routes import (
     account,
     batch_events,
+    batch_steps,
     batches,
     events,
     health,
@@ -105,6 +106,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
         presets,
         batches,
         batch_events,
+        batch_steps,
         usage,
         account,
         health,
