@@ -10,8 +10,9 @@ import { announce, el } from "./dom.js";
 import { appLabel, formatMoney, statusText } from "./format.js";
 import { followTask } from "./follow.js";
 import { imageUrl } from "./images.js";
+import { lineup } from "./lineup.js";
 import { titled } from "./router.js";
-import { beforeAfter, fullScreenButton, toggleFullScreen, zoomControl, zoomedImage } from "./stage.js";
+import { beforeAfter, fullScreenButton, toggleFullScreen, zoomButtons, zoomControl, zoomedImage } from "./stage.js";
 
 const MAX_PANES = 4;
 
@@ -38,58 +39,22 @@ export async function showCompare(root, match) {
   }
   const view = batch.views[viewNo - 1];
   const title = `${batch.name || `Batch ${batchId}`} · View ${viewNo}${view.angle ? ` · ${view.angle}` : ""}`;
-  const tasks = new Map(); // id -> task: the view's members, their steps, their re-runs
-  const extra = new Set(); // re-runs: not members of the batch
   let mode = "side";
   let withShot = false;
   let chosen = []; // ids side by side
   let current = null; // the id over its screenshot
   let split = 50;
-
-  const members = () => batch.tasks.filter((task) => task.view === viewNo - 1);
-  const memberIds = () => new Set(batch.tasks.map((task) => task.task_id));
-  function absorb() {
-    for (const task of members()) tasks.set(task.task_id, task);
-  }
-  absorb();
-  const isVariation = (task) => !extra.has(task.task_id) && !(task.parent_task_id && memberIds().has(task.parent_task_id));
-  const variations = () => [...tasks.values()].filter(isVariation).sort((a, b) => a.variation - b.variation);
+  const apps = new Map((await appsOnce().catch(() => [])).map((app) => [app.name, app]));
+  const tasks = lineup(batch, viewNo, apps);
   try {
-    for (const rerun of await rerunsOf(variations())) {
-      tasks.set(rerun.task_id, rerun);
-      extra.add(rerun.task_id);
-    }
+    (await rerunsOf(tasks.variations())).forEach(tasks.addRerun);
   } catch {
     // the re-runs are a convenience: the view stands without them
   }
-  const apps = new Map((await appsOnce().catch(() => [])).map((app) => [app.name, app]));
+  const nameOf = tasks.nameOf;
+  const shotOf = () => `/tasks/${tasks.variations()[0].task_id}/input`;
 
-  /** The variation a task comes from: itself, its step's parent's, its re-run's original's. */
-  function origin(task, hops = 0) {
-    const up = tasks.get(task.rerun_of) || (!isVariation(task) && tasks.get(task.parent_task_id));
-    return up && hops < 8 ? origin(up, hops + 1) : task;
-  }
-  function nameOf(task, hops = 0) {
-    if (isVariation(task) || hops > 8) return `View ${viewNo} · v${(task.variation ?? 0) + 1}`;
-    if (extra.has(task.task_id)) {
-      const original = tasks.get(task.rerun_of);
-      const siblings = [...extra].map((id) => tasks.get(id)).filter((t) => t.rerun_of === task.rerun_of);
-      const number = siblings.findIndex((t) => t.task_id === task.task_id) + 1;
-      return `${original ? nameOf(original, hops + 1) : "?"} · re-run ${number}`;
-    }
-    const parent = tasks.get(task.parent_task_id);
-    return `${parent ? nameOf(parent, hops + 1) : "?"} · ${appLabel(apps.get(task.type)) || task.type}`;
-  }
-  function ordered() {
-    const rank = (task) => (isVariation(task) ? 0 : extra.has(task.task_id) ? 2 : 1);
-    return [...tasks.values()].sort(
-      (a, b) => origin(a).variation - origin(b).variation || rank(a) - rank(b) || a.created_at.localeCompare(b.created_at),
-    );
-  }
-  const shotOf = () => `/tasks/${variations()[0].task_id}/input`;
-  const keptOnes = () => [...tasks.values()].filter((task) => task.kept);
-
-  chosen = variations().slice(0, MAX_PANES).map((task) => task.task_id);
+  chosen = tasks.variations().slice(0, MAX_PANES).map((task) => task.task_id);
   current = chosen[0];
 
   // The page: head, toolbar, stage, filmstrip, the re-run drawer.
@@ -98,9 +63,6 @@ export async function showCompare(root, match) {
   const sideButton = toggle("Side by side", "mode-side", true);
   const sliderButton = toggle("Before/after", "mode-slider");
   const shotButton = toggle("Screenshot pane", "shot");
-  const zoomOut = el("button", { type: "button", class: "icon", "aria-label": "Zoom out", title: "Zoom out (-)" }, "−");
-  const fit = el("button", { type: "button", "aria-label": "Zoom to fit", title: "Fit (0)" }, "Fit");
-  const zoomIn = el("button", { type: "button", class: "icon", "aria-label": "Zoom in", title: "Zoom in (+)" }, "+");
   const theatre = el("div", { class: "theatre" }); // what full screen shows: the toolbar and the stage
   const full = fullScreenButton(theatre);
   const upscaler = el("select", { id: "upscaler", "aria-label": "Upscaler", hidden: true });
@@ -132,7 +94,7 @@ export async function showCompare(root, match) {
     el("div", { class: "toolbar", role: "toolbar", "aria-label": "Compare" }, [
       el("div", { class: "group", role: "group", "aria-label": "Mode" }, [sideButton, sliderButton]),
       shotButton,
-      el("div", { class: "group", role: "group", "aria-label": "Zoom" }, [zoomOut, fit, zoomIn, zoom.output]),
+      zoomButtons(zoom),
       full,
       el("div", { class: "group" }, [upscaler, upscale]),
       el("div", { class: "group", role: "group", "aria-label": "Download" }, [keptZip, allZip]),
@@ -208,8 +170,8 @@ export async function showCompare(root, match) {
     if (mode === "side" && withShot) panes.unshift(shotPane());
     stage.dataset.panes = String(panes.length);
     stage.replaceChildren(...panes);
-    strip.replaceChildren(...ordered().map(thumb));
-    const kept = keptOnes().length;
+    strip.replaceChildren(...tasks.ordered().map(thumb));
+    const kept = tasks.kept().length;
     keptZip.disabled = !kept;
     keptZip.textContent = kept ? `Download kept (${kept})` : "Download kept";
     drawUpscale(kept);
@@ -258,7 +220,7 @@ export async function showCompare(root, match) {
     const task = tasks.get(id);
     await act(button, async () => {
       const now = await setKept(id, !task.kept);
-      tasks.set(id, { ...task, ...now });
+      tasks.set(now);
       announce(`${nameOf(task)} ${now.kept ? "kept" : "no longer kept"}`);
     });
     draw();
@@ -267,7 +229,7 @@ export async function showCompare(root, match) {
   function watch(task) {
     if (TERMINAL.has(task.status)) return;
     const changed = (now) => {
-      tasks.set(now.task_id, { ...tasks.get(now.task_id), ...now });
+      tasks.set(now);
       if (now.status === "completed") announce(`${nameOf(now)} done`);
       redraw();
     };
@@ -278,8 +240,7 @@ export async function showCompare(root, match) {
     const app = apps.get(task.type) || (await appNamed(task.type).catch(() => null));
     const name = nameOf(task);
     const panel = rerunPanel(task, app, name, (rerun) => {
-      tasks.set(rerun.task_id, rerun);
-      extra.add(rerun.task_id);
+      tasks.addRerun(rerun);
       if (mode === "slider") current = rerun.task_id;
       else chosen = [...chosen.filter((id) => id !== rerun.task_id).slice(0, MAX_PANES - 1), rerun.task_id];
       drawer.replaceChildren();
@@ -307,12 +268,9 @@ export async function showCompare(root, match) {
     withShot = !withShot;
     draw();
   });
-  zoomIn.addEventListener("click", zoom.zoomIn);
-  zoomOut.addEventListener("click", zoom.zoomOut);
-  fit.addEventListener("click", zoom.fit);
   keptZip.addEventListener("click", () => act(keptZip, () => saveFrom(`/batches/${batchId}/archive?kept=true`, `batch-${batchId}-kept.zip`)));
   allZip.addEventListener("click", () => act(allZip, () => saveFrom(`/batches/${batchId}/archive`, `batch-${batchId}.zip`)));
-  upscaler.addEventListener("change", () => drawUpscale(keptOnes().length));
+  upscaler.addEventListener("change", () => drawUpscale(tasks.kept().length));
   upscale.addEventListener("click", () =>
     act(upscale, async () => {
       let answer;
@@ -325,8 +283,7 @@ export async function showCompare(root, match) {
         }
         throw error;
       }
-      batch = answer.batch;
-      absorb();
+      tasks.absorb(answer.batch);
       announce(`Upscaling ${answer.steps.length} kept`);
       draw();
       answer.steps.forEach(watch);
@@ -348,12 +305,12 @@ export async function showCompare(root, match) {
   document.addEventListener("keydown", onKey); // focus may be on the page's body after a drag
 
   draw();
-  for (const task of tasks.values()) watch(task);
+  tasks.all().forEach(watch);
   upscalers().then((found) => {
     upscaler.replaceChildren(...found.map((app) => el("option", { value: app.name }, appLabel(app))));
     upscaler.hidden = found.length < 2;
     upscale.hidden = !found.length;
-    drawUpscale(keptOnes().length);
+    drawUpscale(tasks.kept().length);
   }, () => {});
   return () => {
     stop.abort();

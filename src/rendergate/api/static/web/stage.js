@@ -62,6 +62,17 @@ export function zoomControl(stage) {
   return { zoomIn: () => to(level + 1), zoomOut: () => to(level - 1), fit: () => to(0), output };
 }
 
+/** The zoom's buttons (−, Fit, +) and its level, as a group for a toolbar. */
+export function zoomButtons(zoom) {
+  const out = el("button", { type: "button", class: "icon", "aria-label": "Zoom out", title: "Zoom out (-)" }, "−");
+  const fit = el("button", { type: "button", "aria-label": "Zoom to fit", title: "Fit (0)" }, "Fit");
+  const zoomIn = el("button", { type: "button", class: "icon", "aria-label": "Zoom in", title: "Zoom in (+)" }, "+");
+  out.addEventListener("click", zoom.zoomOut);
+  fit.addEventListener("click", zoom.fit);
+  zoomIn.addEventListener("click", zoom.zoomIn);
+  return el("div", { class: "group", role: "group", "aria-label": "Zoom" }, [out, fit, zoomIn, zoom.output]);
+}
+
 /**
  * The before/after slider: `before` (the screenshot) over `after` (the render), cut at the
  * slider's place; a native range input, so arrows, Page Up/Down, Home and End move it.

@@ -9,7 +9,7 @@ import { announce, el } from "./dom.js";
 import { appLabel, formatCost, statusText } from "./format.js";
 import { followTask } from "./follow.js";
 import { navigate, titled } from "./router.js";
-import { beforeAfter, fullScreenButton, zoomControl } from "./stage.js";
+import { beforeAfter, fullScreenButton, zoomButtons, zoomControl } from "./stage.js";
 
 const UP = 5; // parents walked up to find the screenshot a chain started from
 
@@ -97,18 +97,12 @@ export async function showTask(root, match) {
   const bar = el("progress", { max: "100", value: "0", "aria-label": `Progress of ${name}` });
   const stage = el("div", { class: "cmp-stage", "data-mode": "slider", "data-panes": "1", role: "region", "aria-label": "Before and after" });
   const zoom = zoomControl(stage);
-  const zoomOut = el("button", { type: "button", class: "icon", "aria-label": "Zoom out" }, "−");
-  const fit = el("button", { type: "button", "aria-label": "Zoom to fit" }, "Fit");
-  const zoomIn = el("button", { type: "button", class: "icon", "aria-label": "Zoom in" }, "+");
-  zoomOut.addEventListener("click", zoom.zoomOut);
-  fit.addEventListener("click", zoom.fit);
-  zoomIn.addEventListener("click", zoom.zoomIn);
   const keep = el("button", { type: "button", "aria-pressed": "false", class: "keep" });
   const save = el("button", { type: "button" }, "Download");
   const again = el("button", { type: "button" }, "Re-run…");
   const theatre = el("div", { class: "theatre" }); // what full screen shows
   const toolbar = el("div", { class: "toolbar", role: "toolbar", "aria-label": "Result" }, [
-    el("div", { class: "group", role: "group", "aria-label": "Zoom" }, [zoomOut, fit, zoomIn, zoom.output]),
+    zoomButtons(zoom),
     fullScreenButton(theatre),
     keep,
     save,
