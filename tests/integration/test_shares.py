@@ -43,8 +43,10 @@ def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
     return on_database(settings, request)
 
 
-async def finished_batch(server: RunningServer, headers: dict[str, str]) -> dict[str, Any]:
-    status, made = await call(server, "POST", "/batches", headers, json=BATCH)
+async def finished_batch(
+    server: RunningServer, headers: dict[str, str], **changes: Any
+) -> dict[str, Any]:
+    status, made = await call(server, "POST", "/batches", headers, json={**BATCH, **changes})
     assert status == 201, made
     batch_id = made["data"]["batch_id"]
 

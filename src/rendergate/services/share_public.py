@@ -85,18 +85,24 @@ def present_shared(shared: Shared, *, base: str) -> SharedBatchPublic:
     )
 
 
+def file_name(task: Task, shared: Shared, index: int = 0) -> str:
+    """The result's name in the link's zip, and as a download of its own."""
+    step = task.parent is not None and task.parent.task_id in shared.member_ids
+    output = task.outputs[index] if index < len(task.outputs) else None
+    kind = extension_of(output.content_type) if output else "png"
+    return archive_name(task, shared.batch.angles, index, kind, step=step)
+
+
 def _result(task: Task, shared: Shared, angles: tuple[str, ...], base: str) -> SharedResult:
     view = task.member.view if task.member else 0
-    step = task.parent is not None and task.parent.task_id in shared.member_ids
     removed = task.files_expired_at is not None
-    kind = extension_of(task.outputs[0].content_type) if task.outputs else "png"
     return SharedResult(
         task_id=task.task_id,
         view=view,
         angle=angles[view] if view < len(angles) else "",
         variation=task.member.variation if task.member else 0,
-        step=step,
-        name=archive_name(task, shared.batch.angles, 0, kind, step=step),
+        step=task.parent is not None and task.parent.task_id in shared.member_ids,
+        name=file_name(task, shared),
         image_urls=[]
         if removed
         else [f"{base}/tasks/{task.task_id}/image?index={i}" for i in range(len(task.outputs))],

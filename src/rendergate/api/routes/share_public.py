@@ -22,11 +22,10 @@ from rendergate.api.routes.tasks import TaskId
 from rendergate.api.routes.web import CSP, TEMPLATES
 from rendergate.api.schemas import Envelope
 from rendergate.domain.errors import ShareExpired, ShareNotFound
-from rendergate.domain.media import extension_of
 from rendergate.services import tasks as task_cases
 from rendergate.services.archive import batch_archive
 from rendergate.services.context import Services, Slots
-from rendergate.services.share_public import SharedBatchPublic, present_shared
+from rendergate.services.share_public import SharedBatchPublic, file_name, present_shared
 from rendergate.services.shares import Shared, Sharing, open_share, shared_result
 
 router = APIRouter(prefix="/s", tags=["shares"])
@@ -118,10 +117,9 @@ async def get_shared_image(
     task = shared_result(shared, task_id)
     with holding(services.shared_files, shared.share.owner):
         data = await task_cases.result_bytes(task, blobs=services.blobs, index=index)
-    output = task.outputs[index]
-    name = f"{task_id}-{index}.{extension_of(output.content_type)}"
+    name = file_name(task, shared, index)
     headers = {**PRIVATE, "Content-Disposition": f'inline; filename="{name}"'}
-    return Response(data, media_type=output.content_type, headers=headers)
+    return Response(data, media_type=task.outputs[index].content_type, headers=headers)
 
 
 @router.get(

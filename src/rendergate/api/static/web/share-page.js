@@ -5,6 +5,7 @@
 const viewer = document.getElementById("share-viewer");
 const links = [...document.querySelectorAll(".share-enlarge")];
 let shown = -1;
+for (const move of viewer.querySelectorAll("[data-move]")) move.hidden = links.length < 2;
 
 function show(index) {
   shown = (index + links.length) % links.length;
