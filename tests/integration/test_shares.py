@@ -22,6 +22,7 @@ from test_picks import call
 from test_presets import add_key
 
 from rendergate.config.settings import Settings
+from rendergate.services.context import Slots
 from rendergate.store.sql import create_engine
 from support.images import make_scene
 from support.pg import DATABASES, on_database
@@ -222,3 +223,27 @@ async def test_a_bad_share_request_is_refused_and_stores_nothing(
         status, answer = await call(server, "POST", path, json=body)
         assert status == 422, (body, answer)
     assert await share_rows(settings) == []
+
+
+async def test_a_links_file_routes_hold_a_slot_each_and_turn_away_when_none_is_free(
+    server: RunningServer,
+) -> None:
+    batch = await finished_batch(server, {})
+    _, token = await shared(server, batch, {}, kept_only=False)
+    files = (f"/s/{token}/tasks/{batch['tasks'][0]['task_id']}/image", f"/s/{token}/archive")
+    for path in files:
+        async with server.http.get(f"{server.url}{path}") as got:
+            assert got.status == 200
+    real = server.services
+    assert real.shared_files.in_use == 0  # each given back once answered
+    full = {503: Slots("shared-link downloads", 0), 429: Slots("shared-link downloads", 9, 0)}
+    try:
+        for status, slots in full.items():
+            server.app.state.services = dataclasses.replace(real, shared_files=slots)
+            for path in files:
+                async with server.http.get(f"{server.url}{path}") as got:
+                    assert (got.status, got.headers["Retry-After"]) == (status, "2"), path
+                    assert "shared-link downloads" in (await got.json())["msg"]
+            assert (await call(server, "GET", f"/s/{token}/batch"))[0] == 200  # light: unbounded
+    finally:
+        server.app.state.services = real

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from rendergate.api.bodies import optional_json
 from rendergate.api.deps import CallerDep, ServicesDep
 from rendergate.api.examples import KEY_OR_OPEN, errors, ok
 from rendergate.api.present import base_url, envelope
@@ -38,12 +39,6 @@ SHARE: dict[str, Any] = {
 MADE = {**SHARE, "url": "http://127.0.0.1:8000/s/q3Jx0v0V8qV4vJ3o5b0HjY1N2m7W4tK9eXcZp6LrD8s"}
 REVOKED = {**SHARE, "state": "revoked", "revoked_at": "2026-11-24T09:00:00Z"}
 NOT_FOUND = {404: "No such batch of this key, or no such share of it"}
-CREATE_BODY: dict[str, Any] = {
-    **KEY_OR_OPEN,
-    "requestBody": {
-        "content": {"application/json": {"example": {"expires_in_days": 7, "kept_only": True}}}
-    },
-}
 
 
 class ShareCreateJson(BaseModel):
@@ -57,6 +52,20 @@ class ShareCreateJson(BaseModel):
     )
 
 
+CREATE_BODY: dict[str, Any] = {
+    **KEY_OR_OPEN,
+    "requestBody": {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": ShareCreateJson.model_json_schema(),
+                "example": {"expires_in_days": 7, "kept_only": True},
+            }
+        },
+    },
+}
+
+
 class ShareList(BaseModel):
     shares: list[SharePublic]
 
@@ -66,7 +75,7 @@ class ShareList(BaseModel):
     status_code=201,
     summary="Make a read-only link to the batch",
     response_model=Envelope[SharePublic],
-    responses={201: ok(MADE), **errors(401, 404, 413, 422, 500)},
+    responses={201: ok(MADE), **errors(401, 404, 413, 415, 422, 500)},
     openapi_extra=CREATE_BODY,
 )
 async def create_share(
@@ -74,13 +83,12 @@ async def create_share(
     request: Request,
     services: ServicesDep,
     caller: CallerDep,
-    body: ShareCreateJson | None = None,
 ) -> JSONResponse:
     """Answers the link's `url` this once: only a hash of its token is kept, so it cannot be
     shown again (make another). Anyone holding it sees the batch's name, views and its kept
     results (or all, with `kept_only` false) until it expires or is revoked; never prices,
     params, seeds or providers."""
-    wanted = body or ShareCreateJson.model_validate({})
+    wanted = await optional_json(request, ShareCreateJson) or ShareCreateJson.model_validate({})
     sharing = services.unpack(Sharing)
     share, token = await use_cases.make_share(
         batch_id,
