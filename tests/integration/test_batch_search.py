@@ -1,6 +1,7 @@
 """GET /batches?q= finds batches by a piece of their name, in any case, on SQLite and
 PostgreSQL alike, `%` and `_` taken as themselves; members=false lists them light, each with
-the member whose result stands for it; another key's batches are never listed."""
+the member whose result stands for it (the first kept, else the first completed); another
+key's batches are never listed."""
 
 from __future__ import annotations
 
@@ -112,3 +113,34 @@ async def test_another_keys_batches_are_not_found(
     assert await names(server, "villa", mine) == ["Villa of mine"]
     assert await names(server, "villa", theirs) == []
     assert await names(server, "", theirs) == []
+
+
+async def test_a_kept_member_is_the_cover_before_the_first_completed(
+    server: RunningServer,
+) -> None:
+    batch_id = (await create(server, "Villa, the pick is the cover", views=3))["batch_id"]
+
+    async def ended() -> Any:
+        status, body = await listed(server)
+        assert status == 200, body
+        batch = body["data"]["batches"][0]
+        return batch if batch["status"] not in ("submitted", "processing") else None
+
+    first, second, third = [t["task_id"] for t in (await until(ended, 60, "the end"))["tasks"]]
+
+    async def cover(method: str | None = None, task_id: int = 0) -> tuple[int, int]:
+        if method:
+            url = f"{server.url}/tasks/{task_id}/kept"
+            async with server.http.request(method, url) as answer:
+                assert answer.status == 200, await answer.text()
+        status, light = await listed(server, members="false")
+        assert status == 200, light
+        async with server.http.get(f"{server.url}/batches/{batch_id}") as answer:
+            whole = (await answer.json())["data"]
+        return light["data"]["batches"][0]["cover_task_id"], whole["cover_task_id"]
+
+    assert await cover() == (first, first)  # none kept: the first completed
+    assert await cover("PUT", third) == (third, third)
+    assert await cover("PUT", second) == (second, second)  # the first kept, by view
+    assert await cover("DELETE", second) == (third, third)
+    assert await cover("DELETE", third) == (first, first)

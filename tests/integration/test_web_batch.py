@@ -31,14 +31,6 @@ RECORD = """() => {
 }"""
 
 
-# Below the grid, a page taller than the phone: scrolled to its foot, no card is in view,
-# whichever finishes first. The scroll is the page's own (no wheel, touch or key).
-SCROLL_AWAY = """() => {
-    const spacer = document.createElement("div");
-    spacer.style.height = "3000px";
-    document.body.append(spacer);
-    window.scrollTo(0, document.body.scrollHeight);
-}"""
 IN_VIEW = """card => { const box = card.getBoundingClientRect();
     return box.top >= 0 && box.bottom <= window.innerHeight; }"""
 
@@ -79,7 +71,7 @@ async def test_the_grid_fills_in_as_members_finish(
     page = seen.page
     await seen.screenshot(f"batch-running-{viewport}")
     if viewport == "phone":  # every card out of view, moved by the page, not by the user
-        await page.evaluate(SCROLL_AWAY)
+        await seen.scroll_away()
     names = await page.locator(".card h3").all_inner_texts()
     if viewport == "phone":
         assert not any([await card.evaluate(IN_VIEW) for card in await page.locator(".card").all()])
@@ -207,7 +199,7 @@ async def test_after_the_user_scrolled_a_toast_offers_the_first_result(
     views = (SHOT, REF, SHOT, REF)
     seen, _ = await start_batch(browser, server, "phone", script, views=views)
     page = seen.page
-    await page.evaluate(SCROLL_AWAY)
+    await seen.scroll_away()  # every card out of view, whichever finishes first
     await page.mouse.wheel(0, -200)  # the user's own scroll, still below every card
     toast = page.locator(".toast")
     await expect(toast).to_contain_text(re.compile(r"^View \d · v\d done"), timeout=LONG)

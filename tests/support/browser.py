@@ -85,6 +85,11 @@ class Visit:
         print(f"screenshot: {path}")
         return path
 
+    async def scroll_away(self, height: int = 3000) -> None:
+        """Makes the page `height` pixels taller below its content and scrolls to its foot,
+        by script (no wheel, touch or key): whatever was on screen is then far out of view."""
+        await self.page.evaluate(SCROLL_AWAY, height)
+
     async def no_horizontal_scroll(self) -> bool:
         width: bool = await self.page.evaluate(
             "() => document.documentElement.scrollWidth <= window.innerWidth"
@@ -113,6 +118,12 @@ class Visit:
         await self.page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
 
 
+SCROLL_AWAY = """(height) => {
+    const spacer = document.createElement("div");
+    spacer.style.height = `${height}px`;
+    document.body.append(spacer);
+    window.scrollTo(0, document.body.scrollHeight);
+}"""
 VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
 
 

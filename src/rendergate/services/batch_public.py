@@ -37,8 +37,9 @@ class BatchPublic(BaseModel):
     )
     cover_task_id: int | None = Field(
         None,
-        description="The member whose result stands for the batch (the first completed, by "
-        "view and variation), for a list's picture: GET /tasks/{id}/thumbnail; null before any.",
+        description="The member whose result stands for the batch (the first kept, else the "
+        "first completed, by view and variation), for a list's picture: "
+        "GET /tasks/{id}/thumbnail; null before any.",
     )
     cost: dict[str, Any] | None = Field(
         None,
@@ -89,8 +90,11 @@ def present_batch(
 
 
 def cover_of(members: tuple[Task, ...]) -> int | None:
-    """The first completed member, by view, variation and step."""
-    return next((t.task_id for t in members if t.status is TaskStatus.COMPLETED), None)
+    """The first kept member (the owner's own pick stands for the batch), else the first
+    completed one, by view, variation and step; None before any has completed."""
+    kept = next((t.task_id for t in members if t.kept_at is not None), None)
+    done = next((t.task_id for t in members if t.status is TaskStatus.COMPLETED), None)
+    return kept if kept is not None else done
 
 
 def total_cost(members: tuple[Task, ...]) -> dict[str, Any] | None:

@@ -7,11 +7,11 @@ import { api, apiData, ApiError, hideError, pause, serverEvents, showError, TERM
 import { memberCard } from "./card.js";
 import { announce, el } from "./dom.js";
 import { formatMoney, plural } from "./format.js";
-import { fileNameOf } from "./images.js";
+import { saveFrom } from "./images.js";
 import { titled } from "./router.js";
 
 const ENDED = new Set(["completed", "partial", "failed", "canceled"]);
-const STATUS = {
+export const STATUS = {
   submitted: "Waiting",
   processing: "Rendering",
   completed: "Done",
@@ -233,13 +233,7 @@ export async function showBatch(root, match) {
     }),
   );
   zip.addEventListener("click", () =>
-    act(zip, async () => {
-      const response = await api(`/batches/${batchId}/archive`);
-      const url = URL.createObjectURL(await response.blob());
-      const link = el("a", { href: url, download: fileNameOf(response, `batch-${batchId}.zip`) });
-      link.click();
-      setTimeout(() => URL.revokeObjectURL(url), 60_000);
-    }),
+    act(zip, () => saveFrom(`/batches/${batchId}/archive`, `batch-${batchId}.zip`)),
   );
 
   drawHead();

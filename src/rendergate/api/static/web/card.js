@@ -1,10 +1,11 @@
-// One member of a batch as a card: its image once done (fetched with the key), its status,
-// queue place, progress and elapsed time, its price, and cancel / download.
+// One member of a batch as a card: its result once done (a thumbnail fetched with the key;
+// the full image on download), its status, queue place, progress and elapsed time, its
+// price, and cancel / download.
 
-import { api, apiData, showError, TERMINAL } from "./api.js";
+import { apiData, showError, TERMINAL } from "./api.js";
 import { el } from "./dom.js";
 import { formatDuration, formatMoney, statusText } from "./format.js";
-import { fileNameOf } from "./images.js";
+import { imageUrl, saveFrom } from "./images.js";
 
 /** "View 1 · v2", "View 1 · v2 · upscale": what a card shows, people counting from 1 (the
  * view's angle heads its row). */
@@ -23,7 +24,7 @@ export function memberCard(task, changed) {
   const price = el("span", { class: "card-price" });
   const error = el("div", { class: "alert", role: "alert", hidden: true });
   const cancel = el("button", { type: "button", class: "icon cancel", "aria-label": `Cancel ${title}`, title: "Cancel" }, "×");
-  const download = el("a", { class: "button download", hidden: true, download: "" }, "Download");
+  const download = el("a", { class: "button download", hidden: true }, "Download");
   const kept = el("span", { class: "card-kept", hidden: !task.kept }, "★ Kept");
   const view = (task.view ?? 0) + 1;
   const compare = task.batch_id ? el("a", { class: "card-compare", href: `#/batches/${task.batch_id}/views/${view}`, "aria-label": `Compare view ${view}: ${title}` }, "Compare") : "";
@@ -44,6 +45,15 @@ export function memberCard(task, changed) {
   let imageAsked = false;
   let estimate = null; // seconds a run of this app typically takes; null: not known
 
+  download.addEventListener("click", async (event) => {
+    event.preventDefault(); // the href alone would go without the key
+    try {
+      await saveFrom(`/tasks/${current.task_id}/image`, `${current.task_id}-0.png`);
+    } catch (failure) {
+      showError(error, failure);
+    }
+  });
+
   cancel.addEventListener("click", async () => {
     cancel.disabled = true;
     try {
@@ -57,16 +67,14 @@ export function memberCard(task, changed) {
     }
   });
 
+  /** The result at the grid's width (a 640-pixel thumbnail, from the LRU of images.js);
+   * the full image is fetched only when downloaded. */
   async function showImage() {
     imageAsked = true;
     try {
-      const response = await api(`/tasks/${current.task_id}/image`);
-      const blob = await response.blob();
-      const url = URL.createObjectURL(blob);
-      const img = el("img", { src: url, alt: `Render of ${title}` });
-      frame.replaceChildren(img);
-      download.href = url;
-      download.download = fileNameOf(response, `${current.task_id}-0.png`);
+      const url = await imageUrl(`/tasks/${current.task_id}/thumbnail?width=640`);
+      frame.replaceChildren(el("img", { src: url, alt: `Render of ${title}` }));
+      download.href = `/tasks/${current.task_id}/image`;
       download.setAttribute("aria-label", `Download ${title}`);
       download.hidden = false;
       node.classList.add("has-image");

@@ -40,3 +40,15 @@ export function fileNameOf(response, fallback) {
   const named = /filename="([^"]+)"/.exec(disposition);
   return named ? named[1] : fallback;
 }
+
+/** Saves the file at `path` (GET with the key) under the API's file name: fetched only when
+ * asked, so a page of results holds their thumbnails, not their full images. */
+export async function saveFrom(path, fallback) {
+  const response = await api(path);
+  const url = URL.createObjectURL(await response.blob());
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = fileNameOf(response, fallback);
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
