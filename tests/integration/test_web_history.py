@@ -169,7 +169,8 @@ async def test_jobs_are_searched_by_name_and_renders_listed_with_their_own_urls(
     await first.get_by_role("link").click()
     await expect(page).to_have_url(re.compile(rf"#/tasks/{single['task_id']}$"))
     await page.reload()
-    await expect(page.locator(f'[data-task-id="{single["task_id"]}"]')).to_be_visible()
+    used = page.get_by_role("region", name="Settings used")  # the task itself, loaded
+    await expect(used).to_contain_text(str(single["seed"]))
     seen.assert_clean()
 
 
