@@ -33,6 +33,19 @@ export function formatCost(cost, charge) {
   return said.join("; ");
 }
 
+/** A card's or task's money line: "¥2.00 · cost ¥0.17 (estimated)", "¥2.00 refunded ·
+ * cost ¥0.00": the price its key was charged (`charge`), then what it cost upstream
+ * (`cost`) once finished; "" when neither is known yet. */
+export function priceText(task) {
+  const said = [];
+  const charge = task.charge;
+  if (charge) said.push(formatMoney(charge.amount, charge.currency) + (charge.refunded ? " refunded" : ""));
+  const cost = task.cost;
+  if (cost && cost.amount != null) said.push(`cost ${formatMoney(cost.amount, cost.currency)}${cost.estimated ? " (estimated)" : ""}`);
+  else if (cost) said.push("cost not known");
+  return said.join(" · ");
+}
+
 /** "Rendering 40%", or where it waits: in our queue (submitted) or the provider's. */
 export function statusText(task) {
   const words = STATUS[task.status] || task.status;
