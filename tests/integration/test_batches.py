@@ -171,9 +171,24 @@ async def test_a_batchs_stream_tells_each_member_and_ends_with_the_batch(
     status, answer = await post(server, "/batches", json=body)
     assert status == 201, answer
     batch_id = answer["data"]["batch_id"]
+    events = await followed(server, batch_id)
+    kinds = [kind for kind, _ in events]
+    assert kinds[-1] == "batch.completed", kinds
+    assert events[-1][1]["progress"] == 100 and events[-1][1]["counts"]["completed"] == 2
+    done = {data["task_id"] for kind, data in events if kind == "task.completed"}
+    assert done == {t["task_id"] for t in answer["data"]["tasks"]}
+    async with server.http.get(f"{server.url}/batches/1/events") as response:
+        assert response.status == 404
+
+
+async def followed(
+    server: RunningServer, batch_id: int, headers: dict[str, str] | None = None
+) -> list[tuple[str, Any]]:
+    """The batch's event stream, read to its end: (event, data) in order."""
     events: list[tuple[str, Any]] = []
     url = f"{server.url}/batches/{batch_id}/events"
-    async with server.http.get(url, timeout=aiohttp.ClientTimeout(total=60)) as response:
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with server.http.get(url, headers=headers, timeout=timeout) as response:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/event-stream")
         event = ""
@@ -183,13 +198,7 @@ async def test_a_batchs_stream_tells_each_member_and_ends_with_the_batch(
                 event = line.removeprefix("event: ")
             elif line.startswith("data: "):
                 events.append((event, json.loads(line.removeprefix("data: "))))
-    kinds = [kind for kind, _ in events]
-    assert kinds[-1] == "batch.completed", kinds
-    assert events[-1][1]["progress"] == 100 and events[-1][1]["counts"]["completed"] == 2
-    done = {data["task_id"] for kind, data in events if kind == "task.completed"}
-    assert done == {t["task_id"] for t in answer["data"]["tasks"]}
-    async with server.http.get(f"{server.url}/batches/1/events") as response:
-        assert response.status == 404
+    return events
 
 
 async def test_a_batch_with_then_ends_only_when_every_chain_has(server: RunningServer) -> None:

@@ -97,6 +97,19 @@ def test_progress_counts_each_view_and_each_step_alike() -> None:
     assert summarize(chained, [first, failed, child]).progress == 85  # a failed view is done
 
 
+def test_a_step_asked_for_later_counts_in_its_views_progress() -> None:
+    """A step run on a completed result after the batch ran (POST /batches/{id}/steps), with
+    no `then`: its view is half done until the step ends, not done already."""
+    members = [member(1, 0, C, progress=100), member(2, 1, C, progress=100)]
+    assert summarize(batch(), members).progress == 100
+    step = member(3, 0, P, progress=40, parent=ResultRef(1), app="upscale")
+    summary = summarize(batch(), [*members, step])
+    assert (summary.progress, summary.status) == (85, BatchStatus.PROCESSING)  # (70 + 100) / 2
+    done = dataclasses.replace(step, status=C, progress=100)
+    summary = summarize(batch(), [*members, done])
+    assert (summary.progress, summary.status) == (100, BatchStatus.COMPLETED)
+
+
 def test_a_results_name_in_the_zip_says_its_view_angle_variation_and_step() -> None:
     angles = ("front / street", "")
     assert archive_name(member(1, 0, C), angles, 0, "png") == "view01_front-street_v1.png"

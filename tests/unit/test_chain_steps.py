@@ -11,6 +11,7 @@ import pytest
 from rendergate.domain.chains import (
     MAX_STEPS,
     ThenStep,
+    asked_step_id,
     next_step_id,
     next_step_of,
     parse_then,
@@ -64,6 +65,23 @@ def test_a_next_step_id_is_a_task_id_of_its_own(parent: int) -> None:
     assert len(set(chain)) == len(chain)
     assert next_step_id(parent) == next_step_id(parent)
     assert next_step_id(parent + 1) != next_step_id(parent)
+
+
+@pytest.mark.parametrize("parent", [MIN_TASK_ID, 2**52, MAX_SAFE_INTEGER - 1])
+def test_a_step_asked_for_later_has_an_id_fixed_by_what_was_asked(parent: int) -> None:
+    """The same member, step and attempt: the same id (a double click writes one row); any
+    of them different (another scale, the attempt after one that failed): another id."""
+    step = ThenStep("upscale", {"scale": 2})
+    first = asked_step_id(parent, step, 0)
+    assert MIN_TASK_ID <= first < MAX_SAFE_INTEGER
+    assert asked_step_id(parent, ThenStep("upscale", {"scale": 2}), 0) == first
+    others = {
+        asked_step_id(parent, step, 1),
+        asked_step_id(parent, ThenStep("upscale", {"scale": 3}), 0),
+        asked_step_id(parent, ThenStep("upscale_comfyui", {"scale": 2}), 0),
+        next_step_id(parent),
+    }
+    assert first not in others and len(others) == 4
 
 
 def chained(**changes: Any) -> Task:

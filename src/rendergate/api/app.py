@@ -21,6 +21,7 @@ from rendergate.api.request_ids import RequestIds
 from rendergate.api.routes import (
     account,
     batch_events,
+    batch_steps,
     batches,
     events,
     health,
@@ -34,6 +35,7 @@ from rendergate.api.routes import (
     web,
     webhooks,
 )
+from rendergate.api.routes.shares import router as share_routes
 from rendergate.api.serving import BodyTimeout
 from rendergate.config.settings import Settings
 from rendergate.runtime.bootstrap import open_services
@@ -105,6 +107,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
         presets,
         batches,
         batch_events,
+        batch_steps,
         usage,
         account,
         health,
@@ -113,6 +116,7 @@ def create_app(settings: Settings, *, worker: bool | None = None) -> FastAPI:
         app.include_router(routes.router)
     app.include_router(images.router)  # GET /tasks/{id}/input and /thumbnail
     app.include_router(webhooks.router)
+    app.include_router(share_routes)  # /batches/{id}/shares, and /s/{token} without a key
     app.include_router(web.router)  # GET /: the web page, outside the schema
     add_body_components(app)
     return app

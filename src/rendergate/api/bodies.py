@@ -287,15 +287,22 @@ def _new_task(
     )
 
 
-async def read_rerun(request: Request) -> Rerun:
-    """POST /tasks/{task_id}/rerun's body: a TaskRerunJson, or none at all (no changes)."""
+async def optional_json(request: Request, model: type[M]) -> M | None:
+    """A body that may be left out: a `model` sent as JSON, or None when empty."""
     body = await read_body(request)
     if not body.strip():
-        return Rerun()
+        return None
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise UnsupportedInput(
             f"content type {media_type or 'missing'!r} is not accepted; send application/json"
         )
-    model = _json_model(body, TaskRerunJson)
+    return _json_model(body, model)
+
+
+async def read_rerun(request: Request) -> Rerun:
+    """POST /tasks/{task_id}/rerun's body: a TaskRerunJson, or none at all (no changes)."""
+    model = await optional_json(request, TaskRerunJson)
+    if model is None:
+        return Rerun()
     return Rerun(app=model.type, params=model.params, seed=model.seed, preset=model.preset)

@@ -38,6 +38,8 @@ from rendergate.domain.errors import (
     ResultLost,
     ResultNotReady,
     ServerBusy,
+    ShareExpired,
+    ShareNotFound,
     ShareTaken,
     TaskNotFound,
     Unauthorized,
@@ -73,6 +75,8 @@ def body_refusal(exc: InputTooLarge | ServerBusy | ShareTaken) -> JSONResponse:
 async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, TaskNotFound | ResultNotReady | PresetNotFound | BatchNotFound):
         return envelope_error(404, str(exc))
+    if isinstance(exc, ShareNotFound | ShareExpired):
+        return envelope_error(404 if isinstance(exc, ShareNotFound) else 410, str(exc))
     if isinstance(exc, Unauthorized):
         return envelope_error(401, str(exc), {"WWW-Authenticate": "Bearer"})
     if isinstance(exc, RequestInProgress):  # Retry-After: the SDK waits this 409 out

@@ -148,9 +148,9 @@ def _status(batch: Batch, current: Sequence[Task], chain_open: int) -> BatchStat
 
 
 def _progress(batch: Batch, current: Sequence[Task]) -> int:
-    """Each view-variation counts alike, each of its steps (the render, then each `then`)
-    alike within it; a step that ended without a result ends its slot."""
-    steps = 1 + len(batch.then)
+    """Each view-variation counts alike, each of its steps (the render, each `then`, each
+    step asked for later) alike within it; a step that ended without a result ends its slot."""
+    chained = 1 + len(batch.then)
     slots: dict[tuple[int, int], list[Task]] = {}
     for task in current:
         if task.member is not None:
@@ -161,6 +161,7 @@ def _progress(batch: Batch, current: Sequence[Task]) -> int:
     for tasks in slots.values():
         ended = any(t.status.is_terminal and t.status is not TaskStatus.COMPLETED for t in tasks)
         done = sum(100 if t.status.is_terminal else t.progress for t in tasks)
+        steps = max(chained, len(tasks))
         total += 1.0 if ended else min(done / (100 * steps), 1.0)
     return int(100 * total / len(slots))
 

@@ -7,6 +7,8 @@ id a task's next step takes (derived, not drawn, so that making it twice writes 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -80,6 +82,17 @@ def next_step_id(parent_id: int) -> int:
     parent's, inside the ids' range, so that a second attempt at making it finds the first
     (the store refuses an id taken). Each task has at most one next step."""
     return MIN_TASK_ID + (parent_id - MIN_TASK_ID + STEP_STRIDE) % ID_SPAN
+
+
+def asked_step_id(parent_id: int, step: ThenStep, attempt: int) -> int:
+    """The id of the task running `step` on `parent_id`'s result when a client asks for it
+    later (POST /batches/{id}/steps), the `attempt`-th time (0, then one more after each that
+    failed): a fixed function of them, so that the same request made twice at once (a double
+    click) writes one row, and the second finds the first's."""
+    asked = [parent_id, step.app, dict(step.params), attempt]
+    text = json.dumps(asked, sort_keys=True, separators=(",", ":"), default=str)
+    drawn = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+    return MIN_TASK_ID + drawn % ID_SPAN
 
 
 def next_step_of(task: Task) -> int | None:

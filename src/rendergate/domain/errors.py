@@ -7,6 +7,8 @@ RendergateError
 ├── TaskNotFound              (also another key's task: isolation answers as if absent)
 ├── InvalidTransition         e.g. canceling a finished task
 ├── ResultNotReady            the task has no stored result (yet)
+├── ShareNotFound             no share link with this token or id (also a revoked one)
+├── ShareExpired              the share link is past its expiry
 ├── ResultLost                a completed task's stored result is missing
 ├── FilesExpired              a task's inputs and results were removed for their age
 ├── InputsUnavailable         a task's stored inputs are gone: it cannot be run again
@@ -215,6 +217,14 @@ class ReplayPending(RendergateError):
 
 class ResultNotReady(RendergateError):
     """The task has no stored result (yet)."""
+
+
+class ShareNotFound(RendergateError):
+    """This share link is unknown or was revoked; ask its sender for a new one."""
+
+
+class ShareExpired(RendergateError):
+    """This share link has expired; ask its sender for a new one."""
 
 
 class FilesExpired(RendergateError):

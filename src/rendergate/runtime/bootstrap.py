@@ -50,6 +50,7 @@ from rendergate.store.idempotency import SqlIdempotency
 from rendergate.store.keys import KeyStore
 from rendergate.store.limits import SqlAdmission
 from rendergate.store.presets import SqlPresetStore
+from rendergate.store.shares import SqlShareStore
 from rendergate.store.sql import SqlTaskStore, create_engine, migrate
 from rendergate.store.usage_reads import SqlUsage
 
@@ -154,13 +155,14 @@ def _apps_and_presets(
 
 def _sql_parts(engine: AsyncEngine, write_turn: WriteTurn) -> dict[str, Any]:
     """What only the SQL store keeps: Idempotency-Keys, event logs, deliveries, gauges,
-    presets, batches, the counts of key limits."""
+    presets, batches, share links, the counts of key limits."""
     return {
         "claims": SqlIdempotency(engine),
         "gauges": SqlGauges(engine),
         "events": SqlEventLog(engine),
         "deliveries": SqlDeliveries(engine, write_turn),
         "presets": SqlPresetStore(engine),
+        "shares": SqlShareStore(engine),
         "batches": SqlBatchStore(engine, write_turn),
         "usage": SqlUsage(engine),
         "admission": SqlAdmission(engine, write_turn),

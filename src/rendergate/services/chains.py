@@ -28,21 +28,26 @@ def _checked_step(
     where: str, step: ThenStep, here: RunsHere, apps: Mapping[str, AppSpec]
 ) -> ThenStep:
     with _at(where):
-        app = apps.get(step.app)
-        if app is None:
-            known = ", ".join(sorted(apps))
-            raise UnknownApp(f"unknown type {step.app!r}; known types: {known}", field="type")
-        provider, _ = here.first_route(app)
-        if app.requires_reference:
-            raise InvalidInput(
-                f"app {app.name!r} needs a reference image, and a step takes only the result "
-                "before it",
-                field="type",
-            )
-        check_value(dict(step.params), what="params", field="params")
-        params = app.checked_params(step.params)
-        refuse_undeclared(app, params, here.settings)
-        registry(here.settings)[provider].check_params(params)
+        return checked_step(step, here, apps)
+
+
+def checked_step(step: ThenStep, here: RunsHere, apps: Mapping[str, AppSpec]) -> ThenStep:
+    """One step runnable here, its params checked and defaults filled in; InvalidInput
+    naming the field (`type`, `params.scale`) otherwise."""
+    app = apps.get(step.app)
+    if app is None:
+        known = ", ".join(sorted(apps))
+        raise UnknownApp(f"unknown type {step.app!r}; known types: {known}", field="type")
+    provider, _ = here.first_route(app)
+    if app.requires_reference:
+        raise InvalidInput(
+            f"app {app.name!r} needs a reference image, and a step takes only the result before it",
+            field="type",
+        )
+    check_value(dict(step.params), what="params", field="params")
+    params = app.checked_params(step.params)
+    refuse_undeclared(app, params, here.settings)
+    registry(here.settings)[provider].check_params(params)
     return ThenStep(app=app.name, params=params)
 
 

@@ -41,9 +41,11 @@ from rendergate.store.base import (
     EventLog,
     GaugeSource,
     PresetStore,
+    ShareStore,
     TaskStore,
 )
 from rendergate.store.presets import MemoryPresetStore
+from rendergate.store.shares import MemoryShareStore
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -155,6 +157,7 @@ class Services:
     redactor: Redactor = field(default_factory=Redactor)  # scrubs secrets from stored errors
     large_bodies: Slots = field(default_factory=lambda: Slots("large uploads", 4, 2))  # limits.py
     streams: Slots = field(default_factory=lambda: Slots("event streams", None, 20, 10))
+    shared_files: Slots = field(default_factory=lambda: Slots("shared-link downloads", 8, 4))
     keys: KeyRing = field(default_factory=KeyRing)  # no source: no key; open only if asked
     claims: ClaimStore = field(default_factory=NoClaims)  # Idempotency-Keys (SQL's table)
     admission: KeyAdmission = field(default_factory=NoAdmission)  # key limits (SQL's)
@@ -168,6 +171,7 @@ class Services:
     batches: BatchStore = field(default_factory=NoBatches)  # batches' rows (SQL's table)
     usage: UsageSource = field(default_factory=NoUsage)  # the usage rollup's sums (SQL's)
     thumbnails: Thumbnailer = field(default_factory=Thumbnailer)  # made here (thumbnails.py)
+    shares: ShareStore = field(default_factory=MemoryShareStore)  # share links (SQL's table)
 
     def __post_init__(self) -> None:
         self.changes.keep_current(self.finished)  # a finished task kept here still changes

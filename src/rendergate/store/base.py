@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from rendergate.domain.batches import Batch, BatchStatus
 from rendergate.domain.events import Delivery
 from rendergate.domain.presets import Preset
+from rendergate.domain.shares import Share
 from rendergate.domain.task import Task, TaskStatus
 
 if TYPE_CHECKING:
@@ -236,6 +237,23 @@ class BatchPage:
 
     created_at: datetime
     batch_id: int
+
+
+class ShareStore(Protocol):
+    """Share links' rows (domain/shares.py), found by their token's hash, never the token."""
+
+    async def add(self, share: Share) -> None: ...
+
+    async def by_hash(self, token_hash: str) -> Share | None: ...
+
+    async def of_batch(self, owner: str, batch_id: int) -> list[Share]:
+        """The owner's shares of the batch, revoked ones too, oldest first."""
+        ...
+
+    async def revoke(self, share_id: int, owner: str, at: datetime) -> Share | None:
+        """The owner's share, revoked at `at` unless it was already (the first time
+        stands); None when the owner has no share of that id."""
+        ...
 
 
 class BatchStore(Protocol):

@@ -266,6 +266,21 @@ batches = sa.Table(
 )
 
 
+shares = sa.Table(
+    "shares",  # read-only links to one batch (domain/shares.py): the token's hash, never it
+    metadata,
+    sa.Column("share_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("owner", sa.String(32), nullable=False),
+    sa.Column("batch_id", sa.BigInteger, nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("kept_only", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Index("ix_shares_owner_batch", "owner", "batch_id", "created_at"),
+)
+
+
 usage_daily = sa.Table(
     "usage_daily",  # a key's tasks and money per day (of creation), app, preset, currency
     metadata,

@@ -37,7 +37,8 @@ log = structlog.get_logger(__name__)
 def inherited(parent: Task, step: ThenStep) -> NewTask:
     """What a step's task takes from the task before it: its image (result 0), the steps
     after this one, and the parent's webhook, links and seed. The one place a new field a
-    child should carry (a batch's id, view, variation) is added."""
+    child should carry (a batch's id, view, variation) is added; a step asked for later on
+    a batch's results is made from it too (services/batch_steps.py)."""
     return NewTask(
         app=step.app,
         params=dict(step.params),
