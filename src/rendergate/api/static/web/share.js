@@ -93,6 +93,7 @@ export function shareButton(batchId) {
     const revoke = el("button", { type: "button", class: "quiet", "aria-label": `Revoke ${label}` }, "Revoke");
     revoke.addEventListener("click", () => act(revoke, async () => {
       await apiData(`${path}/${share.share_id}`, { method: "DELETE" });
+      if (made.dataset.shareId === String(share.share_id)) made.hidden = true;
       said.textContent = "Revoked: the link opens nothing now.";
       await refresh();
     }));
@@ -100,7 +101,8 @@ export function shareButton(batchId) {
     return item;
   }
 
-  function showMade(url) {
+  function showMade(shareId, url) {
+    made.dataset.shareId = String(shareId);
     const field = el("input", { id: uid("share-url"), type: "text", readonly: true, value: url });
     const copyButton = el("button", { type: "button", class: "primary" }, "Copy link");
     copyButton.addEventListener("click", () => copy(url, said, field));
@@ -130,7 +132,7 @@ export function shareButton(batchId) {
       const body = JSON.stringify({ expires_in_days: Number(days.value), kept_only: keptOnly.checked });
       const share = await apiData(path, { method: "POST", body, headers: { "Content-Type": "application/json" } });
       keepLink(share.share_id, share.url);
-      showMade(share.url);
+      showMade(share.share_id, share.url);
       said.textContent = "";
       await refresh();
     });
