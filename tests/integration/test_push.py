@@ -29,6 +29,7 @@ def push_settings(settings: Settings, **extra: Any) -> Settings:
         "webhook_secret": SECRET,
         "fetch_allow": ["127.0.0.1"],
         "webhook_retry_first_s": 0.2,
+        "database_url": settings.database_url,  # PostgreSQL when the test is on it
     }
     return load_settings(data_dir=settings.data_dir, apps_file=settings.apps_file, **chosen | extra)
 

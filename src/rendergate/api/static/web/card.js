@@ -24,6 +24,9 @@ export function memberCard(task, changed) {
   const error = el("div", { class: "alert", role: "alert", hidden: true });
   const cancel = el("button", { type: "button", class: "icon cancel", "aria-label": `Cancel ${title}`, title: "Cancel" }, "×");
   const download = el("a", { class: "button download", hidden: true, download: "" }, "Download");
+  const kept = el("span", { class: "card-kept", hidden: !task.kept }, "★ Kept");
+  const view = (task.view ?? 0) + 1;
+  const compare = task.batch_id ? el("a", { class: "card-compare", href: `#/batches/${task.batch_id}/views/${view}`, "aria-label": `Compare view ${view}: ${title}` }, "Compare") : "";
   const node = el("article", { class: "card", "data-task-id": task.task_id, "aria-label": title }, [
     frame,
     el("div", { class: "card-body" }, [
@@ -31,6 +34,7 @@ export function memberCard(task, changed) {
       status,
       bar,
       el("p", { class: "card-facts" }, [clock, price]),
+      el("p", { class: "card-links" }, [kept, compare]),
       el("p", { class: "card-message hint", hidden: true }),
       error,
       download,
@@ -83,6 +87,7 @@ export function memberCard(task, changed) {
   function update(next) {
     current = next;
     node.dataset.status = next.status;
+    kept.hidden = !next.kept;
     status.textContent = statusText(next);
     bar.value = next.status === "completed" ? 100 : next.progress || 0;
     bar.hidden = TERMINAL.has(next.status);
