@@ -156,6 +156,8 @@ async def test_a_cards_price_is_its_charge_and_the_pill_follows(
     assert batch["cost"]["charged"] == "2.00"
     await expect(page.locator("#month-pill")).to_have_text("¥2.00 this month")  # after its end
     await seen.screenshot(f"money-card-{viewport}")
+    await page.goto(f"{server.url}/#/tasks/{task['task_id']}")
+    await expect(page.locator(".task-price")).to_have_text("¥2.00 · cost ¥0.00")
     seen.assert_clean()
 
 
