@@ -251,3 +251,38 @@ async def test_a_rerun_with_a_preset_takes_its_look_and_keeps_the_image_and_seed
     assert status == 201 and answer["data"]["params"]["strength"] == 0.5, answer
     status, answer = await post(server, path, json={"preset": "nope"})
     assert status == 422 and answer["detail"][0]["loc"][-1] == "preset", answer
+
+
+async def test_a_tasks_reruns_are_listed_by_rerun_of_for_its_key_alone(
+    server: RunningServer, settings: Settings
+) -> None:
+    mine, theirs = (
+        await key_headers(server, settings, "mine"),
+        await key_headers(server, settings, "theirs"),
+    )
+    status, answer = await post(server, "/tasks", mine, json={"type": "fake", "image_base64": B64})
+    assert status == 201, answer
+    original = answer["data"]["task_id"]
+    status, other = await post(server, "/tasks", mine, json={"type": "fake", "image_base64": B64})
+    assert status == 201, other
+    made = []
+    for params in ({"fake": {"polls": 1}}, {"fake": {"polls": 2}}):
+        status, answer = await rerun(server, original, {"params": params}, mine)
+        assert status == 201, answer
+        made.append(answer["data"]["task_id"])
+    status, answer = await rerun(server, other["data"]["task_id"], {}, mine)  # not listed
+    assert status == 201, answer
+
+    async def listed(headers: dict[str, str], query: str) -> tuple[int, Any]:
+        url = f"{server.url}/tasks?{query}"
+        async with server.http.get(url, headers=headers) as response:
+            return response.status, await response.json()
+
+    status, page = await listed(mine, f"rerun_of={original}")
+    assert status == 200, page
+    assert [t["task_id"] for t in page["data"]["tasks"]] == made[::-1]  # newest first
+    assert {t["rerun_of"] for t in page["data"]["tasks"]} == {original}
+    status, page = await listed(theirs, f"rerun_of={original}")
+    assert (status, page["data"]["tasks"]) == (200, [])
+    status, page = await listed(mine, "rerun_of=0")
+    assert status == 422, page

@@ -113,11 +113,14 @@ async def list_tasks(
     cursor: str | None = None,
     limit: int = 20,
     caller: str | None = None,
+    rerun_of: int | None = None,
 ) -> tuple[list[Task], str | None]:
     if app is not None:
         check_text(app, what="type", field="type", location="query")
     after = decode_cursor(cursor) if cursor else None
-    found = await store.find(status=status, app=app, owner=caller, after=after, limit=limit + 1)
+    found = await store.find(
+        status=status, app=app, owner=caller, after=after, limit=limit + 1, rerun_of=rerun_of
+    )
     page, more = found[:limit], len(found) > limit
     return page, encode_cursor(page[-1]) if more and page else None
 

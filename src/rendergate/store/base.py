@@ -82,8 +82,10 @@ class TaskStore(Protocol):
         owner: str | None = None,
         after: Page | None = None,
         limit: int = 20,
+        rerun_of: int | None = None,
     ) -> list[Task]:
-        """Newest first; `owner` keeps one API key's tasks (None: everyone's)."""
+        """Newest first; `owner` keeps one API key's tasks (None: everyone's), `rerun_of`
+        the re-runs of one task."""
         ...
 
     async def count_owned(

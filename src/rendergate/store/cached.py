@@ -63,8 +63,11 @@ class CachedTaskStore:
         owner: str | None = None,
         after: Page | None = None,
         limit: int = 20,
+        rerun_of: int | None = None,
     ) -> list[Task]:
-        return await self._inner.find(status=status, app=app, owner=owner, after=after, limit=limit)
+        return await self._inner.find(
+            status=status, app=app, owner=owner, after=after, limit=limit, rerun_of=rerun_of
+        )
 
     async def count_owned(
         self, owner: str, *, unfinished: bool = False, since: datetime | None = None

@@ -73,6 +73,7 @@ class MemoryTaskStore:
         owner: str | None = None,
         after: Page | None = None,
         limit: int = 20,
+        rerun_of: int | None = None,
     ) -> list[Task]:
         found = sorted(self.tasks.values(), key=lambda t: (t.created_at, t.task_id), reverse=True)
         found = [
@@ -81,6 +82,7 @@ class MemoryTaskStore:
             if (status is None or t.status == status)
             and (app is None or t.app == app)
             and (owner is None or t.owner == owner)
+            and (rerun_of is None or t.rerun_of == rerun_of)
             and (after is None or (t.created_at, t.task_id) < (after.created_at, after.task_id))
         ]
         return found[:limit]

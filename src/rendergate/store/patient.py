@@ -96,9 +96,12 @@ class PatientTaskStore:
         owner: str | None = None,
         after: Page | None = None,
         limit: int = 20,
+        rerun_of: int | None = None,
     ) -> list[Task]:
         return await self._patiently(
-            lambda: self._inner.find(status=status, app=app, owner=owner, after=after, limit=limit),
+            lambda: self._inner.find(
+                status=status, app=app, owner=owner, after=after, limit=limit, rerun_of=rerun_of
+            ),
             "find",
         )
 

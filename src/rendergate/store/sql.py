@@ -188,6 +188,7 @@ class SqlTaskStore:
         owner: str | None = None,
         after: Page | None = None,
         limit: int = 20,
+        rerun_of: int | None = None,
     ) -> list[Task]:
         query = sa.select(tasks)
         if status is not None:
@@ -196,6 +197,8 @@ class SqlTaskStore:
             query = query.where(tasks.c.app == app)
         if owner is not None:
             query = query.where(tasks.c.owner == owner)
+        if rerun_of is not None:
+            query = query.where(tasks.c.rerun_of == rerun_of)
         if after is not None:
             query = query.where(older_than(tasks.c.created_at, tasks.c.task_id, after))
         query = query.order_by(tasks.c.created_at.desc(), tasks.c.task_id.desc()).limit(limit)

@@ -120,6 +120,12 @@ tasks = sa.Table(
     sa.Index("ix_tasks_owner_created", "owner", "created_at", "task_id"),
     sa.Index("ix_tasks_batch", "batch_id"),
     sa.Index("ix_tasks_parent_task_id", "parent_task_id"),  # a task's children
+    sa.Index(  # a task's re-runs (GET /tasks?rerun_of=), kept to the few that are re-runs
+        "ix_tasks_rerun_of",
+        "rerun_of",
+        sqlite_where=sa.text("rerun_of IS NOT NULL"),
+        postgresql_where=sa.text("rerun_of IS NOT NULL"),
+    ),
     sa.Index(  # the chained tasks alone: the reconciler looks for steps left unmade
         "ix_tasks_chained_finished",
         "finished_at",

@@ -150,9 +150,19 @@ async def list_tasks(
         str | None, Query(max_length=200, description="next_cursor of a page")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    rerun_of: Annotated[
+        int | None,
+        Query(ge=1, le=2**63 - 1, description="Only the re-runs of this task"),
+    ] = None,
 ) -> JSONResponse:
     found, next_cursor = await use_cases.list_tasks(
-        store=services.store, status=status, app=type, cursor=cursor, limit=limit, caller=caller
+        store=services.store,
+        status=status,
+        app=type,
+        cursor=cursor,
+        limit=limit,
+        caller=caller,
+        rerun_of=rerun_of,
     )
     base = base_url(request, services.settings)
     children = await children_of(found, services.store)

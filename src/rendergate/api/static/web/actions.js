@@ -64,14 +64,13 @@ export function upscaleKept(batchId, app) {
 
 /**
  * The re-runs of `tasks` (POST /tasks/{id}/rerun names its original in `rerun_of`), oldest
- * first: looked for among the key's latest 100 tasks of each of their apps.
+ * first: GET /tasks?rerun_of= for each, the latest 100 of each.
  */
 export async function rerunsOf(tasks) {
-  const ids = new Set(tasks.map((task) => task.task_id));
   const found = [];
-  for (const type of new Set(tasks.map((task) => task.type))) {
-    const page = await apiData(`/tasks?${new URLSearchParams({ type, limit: "100" })}`);
-    found.push(...page.tasks.filter((task) => ids.has(task.rerun_of)));
+  for (const task of tasks) {
+    const query = new URLSearchParams({ rerun_of: String(task.task_id), limit: "100" });
+    found.push(...(await apiData(`/tasks?${query}`)).tasks);
   }
   return found.sort((a, b) => a.created_at.localeCompare(b.created_at));
 }
