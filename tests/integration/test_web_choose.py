@@ -281,7 +281,7 @@ async def test_a_task_is_followed_to_its_end_and_shows_settings_price_and_lineag
         "mood": "Overcast sky",  # a choice under its choice's label
         "hdr": "on",
     }
-    assert await page.locator(".task-price").inner_text() == "nothing billed"
+    assert await page.locator(".task-price").inner_text() == "cost ¥0.00"  # fake: free
 
     slider = page.get_by_role("slider", name=re.compile(r"^Before and after"))
     before = page.locator(".ba-before img")

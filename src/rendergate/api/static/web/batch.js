@@ -9,6 +9,7 @@ import { announce, el } from "./dom.js";
 import { formatMoney, plural } from "./format.js";
 import { saveFrom } from "./images.js";
 import { titled } from "./router.js";
+import { shareButton } from "./share.js";
 
 const ENDED = new Set(["completed", "partial", "failed", "canceled"]);
 export const STATUS = {
@@ -48,9 +49,12 @@ function countsText(counts) {
   return order.filter((status) => counts[status]).map((status) => `${counts[status]} ${words[status]}`).join(" · ");
 }
 
+/** "Charged so far: ¥4.00 · cost ¥0.34 (estimated)": the members' charges net of refunds,
+ * then what the finished ones cost upstream. */
 function costText(cost) {
   if (!cost || cost.charged == null) return "";
-  return `Charged so far: ${formatMoney(cost.charged, cost.currency)}`;
+  const upstream = cost.amount != null && cost.currency ? ` · cost ${formatMoney(cost.amount, cost.currency)}${cost.estimated ? " (estimated)" : ""}` : "";
+  return `Charged so far: ${formatMoney(cost.charged, cost.currency)}${upstream}`;
 }
 
 export async function showBatch(root, match) {
@@ -77,10 +81,12 @@ export async function showBatch(root, match) {
   const retry = el("button", { type: "button" }, "Retry failed");
   const zip = el("button", { type: "button" }, "Download all");
   const grid = el("div", { class: "grid" });
+  const share = shareButton(batchId);
   page.append(
-    el("header", { class: "batch-head" }, [heading, status, bar, facts, el("div", { class: "row actions" }, [cancelAll, retry, zip])]),
+    el("header", { class: "batch-head" }, [heading, status, bar, facts, el("div", { class: "row actions" }, [cancelAll, retry, zip, share.button])]),
     problem,
     grid,
+    share.dialog,
   );
   titled(batch.name || `Batch ${batchId}`);
 

@@ -4,7 +4,7 @@
 
 import { apiData, showError, TERMINAL } from "./api.js";
 import { el } from "./dom.js";
-import { formatDuration, formatMoney, statusText } from "./format.js";
+import { formatDuration, priceText, statusText } from "./format.js";
 import { imageUrl, saveFrom } from "./images.js";
 
 /** "View 1 · v2", "View 1 · v2 · upscale": what a card shows, people counting from 1 (the
@@ -100,8 +100,7 @@ export function memberCard(task, changed) {
     bar.value = next.status === "completed" ? 100 : next.progress || 0;
     bar.hidden = TERMINAL.has(next.status);
     cancel.hidden = TERMINAL.has(next.status);
-    const charge = next.charge;
-    price.textContent = charge ? (charge.refunded ? "refunded" : formatMoney(charge.amount, charge.currency)) : "";
+    price.textContent = priceText(next);
     const message = node.querySelector(".card-message");
     message.textContent = next.error_message || "";
     message.hidden = !next.error_message;

@@ -19,18 +19,17 @@ export function formatMoney(amount, currency) {
   return symbol ? `${symbol}${amount}` : `${amount} ${currency}`;
 }
 
-/** What the task cost upstream, in money, and what its key was charged. */
-export function formatCost(cost, charge) {
+/** A card's or task's money line: "¥2.00 · cost ¥0.17 (estimated)", "¥2.00 refunded ·
+ * cost ¥0.00": the price its key was charged (`charge`), then what it cost upstream
+ * (`cost`) once finished; "" when neither is known yet. */
+export function priceText(task) {
   const said = [];
-  if (!cost) said.push("not finished");
-  else if (cost.amount === null) said.push("not known");
-  else if (cost.billed === false) said.push("nothing billed");
-  else said.push(formatMoney(cost.amount, cost.currency) + (cost.estimated ? " (estimated)" : ""));
-  if (charge) {
-    const charged = formatMoney(charge.amount, charge.currency);
-    said.push(charge.refunded ? `charged ${charged}, refunded` : `charged ${charged}`);
-  }
-  return said.join("; ");
+  const charge = task.charge;
+  if (charge) said.push(formatMoney(charge.amount, charge.currency) + (charge.refunded ? " refunded" : ""));
+  const cost = task.cost;
+  if (cost && cost.amount != null) said.push(`cost ${formatMoney(cost.amount, cost.currency)}${cost.estimated ? " (estimated)" : ""}`);
+  else if (cost) said.push("cost not known");
+  return said.join(" · ");
 }
 
 /** "Rendering 40%", or where it waits: in our queue (submitted) or the provider's. */

@@ -6,6 +6,7 @@ import { buildControls } from "./controls.js";
 import { el } from "./dom.js";
 import { appLabel, plural } from "./format.js";
 import { lookPicker } from "./looks.js";
+import { showLimit } from "./limits.js";
 import { priceLine } from "./quote.js";
 import { navigate, titled } from "./router.js";
 import { viewStrip } from "./viewstrip.js";
@@ -109,6 +110,7 @@ export async function showProject(root) {
   const variations = variationsGroup(() => requote());
   const upscale = el("input", { id: "upscale-each", type: "checkbox" });
   upscale.addEventListener("change", () => requote());
+  const limit = el("div", { class: "limit-panel", role: "alert", hidden: true });
   const progress = el("progress", { max: "100", value: "0", "aria-label": "Upload", hidden: true });
   const render = el("button", { type: "submit", class: "primary", id: "render" }, "Render");
   render.disabled = !select.value;
@@ -147,6 +149,7 @@ export async function showProject(root) {
   rail.append(
     advancedBox,
     problem,
+    limit,
     el("div", { class: "render-bar" }, [el("div", { class: "render-facts" }, [count, price]), render]),
     progress,
   );
@@ -157,6 +160,7 @@ export async function showProject(root) {
   rail.addEventListener("submit", async (event) => {
     event.preventDefault();
     hideError(problem);
+    limit.hidden = true;
     const form = new FormData();
     for (const view of strip.views()) form.append("image", view.file, view.file.name);
     for (const view of strip.views()) form.append("angle", view.angle);
@@ -177,7 +181,8 @@ export async function showProject(root) {
       window.dispatchEvent(new CustomEvent("rendergate:spent"));
       navigate(`#/batches/${batch.batch_id}`);
     } catch (error) {
-      showError(problem, error);
+      if (error.status === 429) showLimit(limit, error); // calm: a limit, not a fault
+      else showError(problem, error);
     } finally {
       render.disabled = false;
       progress.hidden = true;

@@ -1,9 +1,10 @@
 // The price line before Render, from GET /quote: "8 renders × ¥2.00 = ¥16.00", what is left
-// of the month's budget, or why it will not fit (Render stays enabled: the API decides).
+// of the month's budget, or the limit it would meet (Render stays enabled: the API decides).
 // Hidden while the server has no /quote or cannot price the job.
 
 import { apiData } from "./api.js";
 import { formatMoney, plural } from "./format.js";
+import { limitTitle, retryText } from "./limits.js";
 
 /** The line's text from a quote; "" when nothing can be said. */
 export function quoteText(quote) {
@@ -27,6 +28,14 @@ function monthText(quote) {
   if (!month || month.budget == null || month.left == null) return "";
   const money = (amount) => formatMoney(amount, quote.currency);
   return `${money(month.left)} left of this month's ${money(month.budget)}`;
+}
+
+/** "Monthly budget reached: this key has been charged ...": what a create would be
+ * answered now, before Render is pressed; when to try again unless the message says. */
+function refusalText(quote) {
+  const said = /resets|retry after|wait for/.test(quote.refusal);
+  const later = said ? "" : retryText(quote.retry_after_s);
+  return `${limitTitle(quote.refusal)}: ${quote.refusal}.${later ? ` ${later}` : ""}`;
 }
 
 /**
@@ -53,7 +62,7 @@ export function priceLine(line, ask) {
     const text = quote ? quoteText(quote) : "";
     line.querySelector(".price-text").textContent = text;
     const note = line.querySelector(".price-note");
-    note.textContent = quote && quote.refusal ? `Won't fit: ${quote.refusal}` : quote ? monthText(quote) : "";
+    note.textContent = quote && quote.refusal ? refusalText(quote) : quote ? monthText(quote) : "";
     note.classList.toggle("warn", Boolean(quote && quote.refusal));
     line.dataset.total = quote && quote.total != null ? quote.total : "";
     line.hidden = !text;

@@ -6,7 +6,7 @@
 import { apiData, showError, TERMINAL } from "./api.js";
 import { appNamed, rerunPanel, rerunsOf, saveFrom, setKept } from "./actions.js";
 import { announce, el } from "./dom.js";
-import { appLabel, formatCost, statusText } from "./format.js";
+import { appLabel, priceText, statusText } from "./format.js";
 import { followTask } from "./follow.js";
 import { navigate, titled } from "./router.js";
 import { beforeAfter, fullScreenButton, zoomButtons, zoomControl } from "./stage.js";
@@ -130,7 +130,7 @@ export async function showTask(root, match) {
     status.dataset.status = task.status;
     bar.value = task.status === "completed" ? 100 : task.progress || 0;
     bar.hidden = TERMINAL.has(task.status);
-    price.textContent = formatCost(task.cost, task.charge);
+    price.textContent = priceText(task) || "not finished";
     keep.hidden = save.hidden = toolbar.hidden = !done;
     keep.textContent = task.kept ? "★ Kept" : "☆ Keep";
     keep.setAttribute("aria-pressed", String(Boolean(task.kept)));
