@@ -252,7 +252,7 @@ async def test_a_first_visit_renders_the_sample_with_the_built_in_preview(
     await expect(page.locator(".batch-status")).to_have_text("Done", timeout=LONG)
     result = page.get_by_role("img", name="Render of View 1 · v1")
     await expect(result).to_be_visible()
-    assert await result.evaluate("img => img.naturalWidth") == 800  # the sample's own size
+    assert await result.evaluate("img => img.naturalWidth") == 640  # the grid's thumbnail
     await expect(page.get_by_role("link", name="Download View 1 · v1")).to_be_visible()
     await seen.screenshot("first-visit-desktop")
     seen.assert_clean()
