@@ -147,6 +147,8 @@ async def test_the_price_line_shows_the_quote_before_render(
     seen = await open_new(browser, server, viewport)
     page = seen.page
     await seen.add_views(SHOT, REF)
+    await expect(page.locator(".render-facts .count")).to_have_text("2 renders")
+    await expect(page.locator(".price")).to_be_hidden()  # preview is not priced: no line
     await page.get_by_label("App", exact=True).select_option("fake_priced")
     await page.get_by_text("Advanced").click()
     await page.get_by_label("Parameters (JSON)").fill('{"fake": {"polls": 1}}')

@@ -6,8 +6,10 @@ import { apiData } from "./api.js";
 import { formatMoney, plural } from "./format.js";
 import { limitTitle, retryText } from "./limits.js";
 
-/** The line's text from a quote; "" when nothing can be said. */
+/** The line's text from a quote; "" when nothing can be said (nothing it prices: the
+ * count beside it already says how many renders). */
 export function quoteText(quote) {
+  if (!quote.priced) return "";
   const money = (amount) => formatMoney(amount, quote.currency);
   const parts = [];
   if (quote.per_render != null) {
@@ -65,7 +67,7 @@ export function priceLine(line, ask) {
     note.textContent = quote && quote.refusal ? refusalText(quote) : quote ? monthText(quote) : "";
     note.classList.toggle("warn", Boolean(quote && quote.refusal));
     line.dataset.total = quote && quote.total != null ? quote.total : "";
-    line.hidden = !text;
+    line.hidden = !text && !note.textContent;
   };
   return () => {
     clearTimeout(timer);
