@@ -171,6 +171,8 @@ def _role_and_name(snapshot: str) -> tuple[str, str]:
     line = snapshot.splitlines()[0].removeprefix("- ") if snapshot else ""
     if quoted := re.match(r"'((?:[^']|'')*)'", line):
         line = quoted.group(1).replace("''", "'")
+    if line.startswith("text: "):  # a <summary>: Playwright shows it as its text alone
+        return "text", line.removeprefix("text: ")
     node = re.match(r'([\w-]+)(?: ("(?:[^"\\]|\\.)*"))?', line)
     if node is None:
         return line, ""
