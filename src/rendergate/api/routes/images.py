@@ -24,8 +24,12 @@ GONE = {410: "Retention removed the task's files (or our storage lost this one)"
 
 
 def binary(description: str, *media_types: str) -> dict[str, Any]:
+    """A file answer's OpenAPI entry. application/octet-stream is listed last, as GET
+    /tasks/{id}/image lists it: a generated client (openapi-python-client) models no image
+    type, and with it reads the bytes instead of dropping the route's answer."""
     schema = {"schema": {"type": "string", "format": "binary"}}
-    return {"description": description, "content": dict.fromkeys(media_types, schema)}
+    kinds = (*media_types, "application/octet-stream")
+    return {"description": description, "content": dict.fromkeys(kinds, schema)}
 
 
 def cached(etag: str, name: str) -> dict[str, str]:

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from rendergate.api.deps import ServicesDep
 from rendergate.api.examples import errors, ok
 from rendergate.api.present import base_url, envelope
+from rendergate.api.routes.images import binary
 from rendergate.api.routes.tasks import TaskId
 from rendergate.api.routes.web import CSP, TEMPLATES
 from rendergate.api.schemas import Envelope
@@ -58,7 +59,6 @@ SHARED_EXAMPLE: dict[str, Any] = {
     ],
     "archive_url": "http://127.0.0.1:8000/s/q3Jx0v0V8q/archive",
 }
-FILE = {"schema": {"type": "string", "format": "binary"}}
 
 
 @contextlib.contextmanager
@@ -98,10 +98,7 @@ async def get_shared_batch(token: Token, request: Request, services: ServicesDep
     summary="One image of a shared result",
     response_class=Response,
     responses={
-        200: {
-            "description": "The result's bytes",
-            "content": {kind: FILE for kind in ("image/png", "image/jpeg", "image/webp")},
-        },
+        200: binary("The result's bytes", "image/png", "image/jpeg", "image/webp"),
         **errors(404, 410, 413, 422, 429, 500, 503, described=LINK_ERRORS),
     },
 )
@@ -127,7 +124,7 @@ async def get_shared_image(
     summary="Every shared result in one zip",
     response_class=StreamingResponse,
     responses={
-        200: {"description": "A zip of the shared results", "content": {"application/zip": FILE}},
+        200: binary("A zip of the shared results", "application/zip"),
         **errors(404, 410, 413, 422, 429, 500, 503, described=LINK_ERRORS),
     },
 )
