@@ -144,6 +144,22 @@ export function hideError(box) {
 }
 
 /**
+ * Runs `run` with `control` disabled meanwhile and `box` cleared first; an error shows in
+ * `box`, unless `signal` says the view was left while it ran.
+ */
+export async function whileBusy(control, box, run, signal = null) {
+  control.disabled = true;
+  hideError(box);
+  try {
+    await run();
+  } catch (error) {
+    if (!signal || !signal.aborted) showError(box, error);
+  } finally {
+    control.disabled = false;
+  }
+}
+
+/**
  * The events of a text/event-stream body, as {id, event, data}. EventSource cannot send
  * an Authorization header, so the page reads the stream with fetch() and parses it here.
  * The server writes at least every 10 s; a stream silent for `quietMs` (a proxy holding it

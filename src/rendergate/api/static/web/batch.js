@@ -3,7 +3,7 @@
 // GET /batches/{id} every 2 s when the stream keeps failing). Cancel one or all; retry the
 // failed once it has ended; download all as a zip.
 
-import { api, apiData, ApiError, hideError, pause, serverEvents, showError, TERMINAL } from "./api.js";
+import { api, apiData, ApiError, hideError, pause, serverEvents, showError, TERMINAL, whileBusy } from "./api.js";
 import { memberCard } from "./card.js";
 import { announce, el } from "./dom.js";
 import { formatMoney, plural } from "./format.js";
@@ -213,17 +213,7 @@ export async function showBatch(root, match) {
     window.dispatchEvent(new CustomEvent("rendergate:spent"));
   }
 
-  async function act(button, run) {
-    button.disabled = true;
-    hideError(problem);
-    try {
-      await run();
-    } catch (error) {
-      if (!stop.signal.aborted) showError(problem, error);
-    } finally {
-      button.disabled = false;
-    }
-  }
+  const act = (button, run) => whileBusy(button, problem, run, stop.signal);
 
   cancelAll.addEventListener("click", () =>
     act(cancelAll, async () => {

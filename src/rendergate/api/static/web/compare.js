@@ -4,7 +4,7 @@
 // their upscales and re-runs; keep, upscale the kept, re-run, download. `v` counts from 1,
 // as the batch's rows do.
 
-import { apiData, ApiError, hideError, showError, TERMINAL } from "./api.js";
+import { apiData, ApiError, showError, TERMINAL, whileBusy } from "./api.js";
 import { appNamed, appsOnce, rerunPanel, rerunsOf, saveFrom, setKept, upscaleKept, upscalePrice, upscalers } from "./actions.js";
 import { announce, el } from "./dom.js";
 import { appLabel, formatMoney, statusText } from "./format.js";
@@ -204,17 +204,7 @@ export async function showCompare(root, match) {
     draw();
   }
 
-  async function act(button, run) {
-    button.disabled = true;
-    hideError(problem);
-    try {
-      await run();
-    } catch (error) {
-      if (!stop.signal.aborted) showError(problem, error);
-    } finally {
-      button.disabled = false;
-    }
-  }
+  const act = (button, run) => whileBusy(button, problem, run, stop.signal);
 
   async function flipKept(id, button) {
     const task = tasks.get(id);

@@ -3,7 +3,7 @@
 // made, by share_id, to copy again), copy it, list the batch's links and revoke one.
 // Hidden on a server without share links (the route answers 404 or 405).
 
-import { api, apiData, ApiError, hideError, showError } from "./api.js";
+import { api, apiData, ApiError, hideError, whileBusy } from "./api.js";
 import { el, uid } from "./dom.js";
 
 const KEPT = "rendergate.shares"; // share_id -> url, the links this browser made
@@ -114,17 +114,7 @@ export function shareButton(batchId) {
     field.select();
   }
 
-  async function act(control, run) {
-    control.disabled = true;
-    hideError(problem);
-    try {
-      await run();
-    } catch (error) {
-      showError(problem, error);
-    } finally {
-      control.disabled = false;
-    }
-  }
+  const act = (control, run) => whileBusy(control, problem, run);
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
