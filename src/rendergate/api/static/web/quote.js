@@ -37,7 +37,7 @@ function monthText(quote) {
 function refusalText(quote) {
   const said = /resets|retry after|wait for/.test(quote.refusal);
   const later = said ? "" : retryText(quote.retry_after_s);
-  return `${limitTitle(quote.refusal)}: ${quote.refusal}.${later ? ` ${later}` : ""}`;
+  return `${limitTitle(quote.refusal_limit)}: ${quote.refusal}.${later ? ` ${later}` : ""}`;
 }
 
 /**
