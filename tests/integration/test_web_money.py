@@ -172,6 +172,7 @@ async def test_a_refusal_shows_before_render_and_a_429_in_a_panel(
         await seen.add_views(SHOT, REF)
         await page.get_by_label("App", exact=True).select_option("fake_priced")
         await expect(page.locator(".price-text")).to_have_text(f"2 renders {TIMES} ¥2.00 = ¥4.00")
+        await expect(page.locator(".price")).not_to_have_attribute("aria-busy", "true")  # settled
         quote = await get(server, "/quote?type=fake_priced&renders=2", token)
         assert quote["refusal"].startswith("this key has been charged 0.00 CNY this month")
         note = page.locator(".price-note")
