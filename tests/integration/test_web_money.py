@@ -211,3 +211,46 @@ async def test_a_rate_limit_says_when_to_try_again(settings: Settings, browser: 
         await expect(panel.locator(".msg")).to_have_text((await answer.json())["msg"])
         await expect(panel).to_contain_text(f"Try again in {wait} s.")
         seen.assert_clean()
+
+
+async def test_a_batchs_cost_says_what_is_not_known(
+    server: RunningServer, browser: Browser
+) -> None:
+    """The batch's money line, as batch.js writes it in chromium, for the API's `cost`: a
+    provider that tells no cost (RunningHub with no coin price) is "not known", not ¥0.00."""
+    seen = await visit(browser, server.url)
+    shown = await seen.page.evaluate(
+        """async (costs) => {
+            const { costText } = await import("/static/web/batch.js");
+            return costs.map(costText);
+        }""",
+        [
+            {
+                "amount": "0.00",
+                "currency": "CNY",
+                "estimated": False,
+                "unknown": 6,
+                "charged": "4.80",
+            },
+            {
+                "amount": "0.34",
+                "currency": "CNY",
+                "estimated": True,
+                "unknown": 2,
+                "charged": "4.80",
+            },
+            {
+                "amount": "0.00",
+                "currency": "CNY",
+                "estimated": False,
+                "unknown": 0,
+                "charged": "2.00",
+            },
+        ],
+    )
+    assert shown == [
+        "Charged so far: ¥4.80 · cost not known",
+        "Charged so far: ¥4.80 · cost ¥0.34 (estimated) (2 not known)",
+        "Charged so far: ¥2.00 · cost ¥0.00",
+    ]
+    seen.assert_clean()
