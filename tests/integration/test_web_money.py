@@ -217,7 +217,8 @@ async def test_a_batchs_cost_says_what_is_not_known(
     server: RunningServer, browser: Browser
 ) -> None:
     """The batch's money line, as batch.js writes it in chromium, for the API's `cost`: a
-    provider that tells no cost (RunningHub with no coin price) is "not known", not ¥0.00."""
+    provider that tells no cost (RunningHub with no coin price) is counted as not known, as
+    Account counts it, not summed as ¥0.00."""
     seen = await visit(browser, server.url)
     shown = await seen.page.evaluate(
         """async (costs) => {
@@ -249,8 +250,8 @@ async def test_a_batchs_cost_says_what_is_not_known(
         ],
     )
     assert shown == [
-        "Charged so far: ¥4.80 · cost not known",
-        "Charged so far: ¥4.80 · cost ¥0.34 (estimated) (2 not known)",
+        "Charged so far: ¥4.80 · cost ¥0.00 (+6 not known)",
+        "Charged so far: ¥4.80 · cost ¥0.34 (estimated) (+2 not known)",
         "Charged so far: ¥2.00 · cost ¥0.00",
     ]
     seen.assert_clean()

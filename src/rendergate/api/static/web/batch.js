@@ -50,8 +50,8 @@ function countsText(counts) {
 }
 
 /** "Charged so far: ¥4.00 · cost ¥0.34 (estimated)": the members' charges net of refunds,
- * then what the finished ones cost upstream; "cost not known" when none could be told, and
- * "(2 not known)" beside a sum that leaves some out. */
+ * then what the finished ones cost upstream, "(+2 not known)" beside a sum that leaves some
+ * out (a provider that tells no cost). */
 export function costText(cost) {
   if (!cost || cost.charged == null) return "";
   return `Charged so far: ${formatMoney(cost.charged, cost.currency)}${upstreamText(cost)}`;
@@ -59,10 +59,8 @@ export function costText(cost) {
 
 function upstreamText(cost) {
   if (cost.amount == null || !cost.currency) return "";
-  const known = Number(cost.amount) !== 0 || cost.unknown === 0;
-  if (!known) return " · cost not known";
   const guessed = cost.estimated ? " (estimated)" : "";
-  const missing = cost.unknown ? ` (${cost.unknown} not known)` : "";
+  const missing = cost.unknown ? ` (+${cost.unknown} not known)` : ""; // as Account says it
   return ` · cost ${formatMoney(cost.amount, cost.currency)}${guessed}${missing}`;
 }
 
