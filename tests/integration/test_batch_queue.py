@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from typing import Any
 
 import aiohttp
 import pytest
+from test_batches import read_frames
 
 from rendergate.config.settings import Settings
 from support.images import make_scene
@@ -43,17 +43,6 @@ async def places(server: RunningServer, batch_id: int) -> list[int | None]:
     return sorted(t["queue_position"] for t in tasks)
 
 
-async def frames(response: aiohttp.ClientResponse, seen: list[tuple[str, Any]]) -> None:
-    """Reads the stream's frames into `seen` until it ends or is cancelled."""
-    event = ""
-    async for raw in response.content:
-        line = raw.decode().rstrip("\n")
-        if line.startswith("event: "):
-            event = line.removeprefix("event: ")
-        elif line.startswith("data: "):
-            seen.append((event, json.loads(line.removeprefix("data: "))))
-
-
 async def told(seen: list[tuple[str, Any]], event: str, count: int) -> list[int | None]:
     """The queue positions of the first `count` frames of `event`, once they have come."""
 
@@ -79,7 +68,7 @@ async def test_waiting_members_are_placed_and_told_when_they_move_up(settings: S
         url = f"{server.url}/batches/{batch['batch_id']}/events"
         seen: list[tuple[str, Any]] = []
         async with server.http.get(url, timeout=aiohttp.ClientTimeout(60)) as response:
-            reading = asyncio.create_task(frames(response, seen))
+            reading = asyncio.create_task(read_frames(response, seen))
             try:
                 firsts = await told(seen, "task.submitted", 3)
                 assert sorted(firsts) == [1, 2, 3]
