@@ -180,7 +180,9 @@ async def test_a_view_is_compared_kept_upscaled_rerun_and_downloaded(
     assert one == await raw(server, f"/tasks/{v3}/image")
 
     # upscale the kept ones: priced as GET /quote says, two steps made in the batch
-    await page.get_by_label("Upscaler").select_option("fake_upscale")
+    upscaler = page.get_by_label("Upscaler")
+    await expect(upscaler).to_have_value("upscale")  # preview's provider (local) upscales too
+    await upscaler.select_option("fake_upscale")
     upscale = page.get_by_role("button", name=re.compile(r"^Upscale kept"))
     await expect(upscale).to_have_text("Upscale kept (¥1.00)")
     await upscale.click()

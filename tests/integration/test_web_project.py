@@ -149,7 +149,12 @@ async def test_the_price_line_shows_the_quote_before_render(
     await seen.add_views(SHOT, REF)
     await expect(page.locator(".render-facts .count")).to_have_text("2 renders")
     await expect(page.locator(".price")).to_be_hidden()  # preview is not priced: no line
+    each = page.locator("label[for=upscale-each]")  # the upscaler on the app's own provider
+    await expect(each).to_have_text("Upscale each result (Upscale (CPU))")
     await page.get_by_label("App", exact=True).select_option("fake_priced")
+    await expect(each).to_have_text(
+        "Upscale each result (Scripted fake upscaler charged 0.50 a result)"
+    )
     await page.get_by_text("Advanced").click()
     await page.get_by_label("Parameters (JSON)").fill('{"fake": {"polls": 1}}')
     await page.locator("label[for=variations-2]").click()

@@ -42,6 +42,12 @@ export async function upscalers() {
   return (await appsOnce()).filter((app) => app.kind === "upscale" && app.available);
 }
 
+/** The upscaler to offer for results of `app`: one on the same provider (a RunningHub
+ * render is upscaled on RunningHub, not by the CPU one), else the first there is. */
+export function upscalerFor(found, app) {
+  return found.find((upscaler) => app && upscaler.provider === app.provider) || found[0] || null;
+}
+
 /** "¥1.00" for `count` results upscaled by `app` (GET /quote); "" when not priced or unknown. */
 export async function upscalePrice(app, count) {
   try {

@@ -5,7 +5,7 @@
 // as the batch's rows do.
 
 import { apiData, ApiError, showError, TERMINAL, whileBusy } from "./api.js";
-import { appNamed, appsOnce, rerunPanel, rerunsOf, saveFrom, setKept, upscaleKept, upscalePrice, upscalers } from "./actions.js";
+import { appNamed, appsOnce, rerunPanel, rerunsOf, saveFrom, setKept, upscaleKept, upscalePrice, upscalerFor, upscalers } from "./actions.js";
 import { announce, el } from "./dom.js";
 import { appLabel, formatMoney, statusText } from "./format.js";
 import { followTask } from "./follow.js";
@@ -296,8 +296,9 @@ export async function showCompare(root, match) {
 
   draw();
   tasks.all().forEach(watch);
-  upscalers().then((found) => {
-    upscaler.replaceChildren(...found.map((app) => el("option", { value: app.name }, appLabel(app))));
+  Promise.all([upscalers(), appNamed(batch.type)]).then(([found, app]) => {
+    upscaler.replaceChildren(...found.map((one) => el("option", { value: one.name }, appLabel(one))));
+    upscaler.value = upscalerFor(found, app)?.name || "";
     upscaler.hidden = found.length < 2;
     upscale.hidden = !found.length;
     drawUpscale(tasks.kept().length);

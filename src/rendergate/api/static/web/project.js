@@ -1,6 +1,7 @@
 // #/ (New): a job of several views with one look, an app's settings, 1-4 variations and a
 // name, priced before Render; Render sends it as one ordered POST /batches and opens it.
 
+import { upscalerFor } from "./actions.js";
 import { apiData, hideError, showError, upload } from "./api.js";
 import { buildControls } from "./controls.js";
 import { el } from "./dom.js";
@@ -67,7 +68,8 @@ export async function showProject(root) {
     return;
   }
   const choosable = renderApps(apps);
-  const upscaler = apps.find((app) => app.kind === "upscale" && app.available);
+  const upscalers = apps.filter((app) => app.kind === "upscale" && app.available);
+  let upscaler = null; // the one for the chosen app's provider (chooseApp)
 
   const stage = el("section", { class: "stage", "aria-labelledby": "new-title" }, [el("h1", { id: "new-title" }, "New job")]);
   const rail = el("form", { class: "rail", id: "create", novalidate: true });
@@ -99,6 +101,8 @@ export async function showProject(root) {
     advancedBox.replaceChildren(controls.advanced);
     if (preset && app && preset.type === app.name) controls.set(preset.params);
     strip.setAngles(app ? app.angles : []);
+    upscaler = upscalerFor(upscalers, app);
+    upscaleName.textContent = upscaler ? appLabel(upscaler) : "";
     requote();
   }
 
@@ -109,6 +113,7 @@ export async function showProject(root) {
   });
   const variations = variationsGroup(() => requote());
   const upscale = el("input", { id: "upscale-each", type: "checkbox" });
+  const upscaleName = el("span");
   upscale.addEventListener("change", () => requote());
   const limit = el("div", { class: "limit-panel", role: "alert", hidden: true });
   const progress = el("progress", { max: "100", value: "0", "aria-label": "Upload", hidden: true });
@@ -143,8 +148,9 @@ export async function showProject(root) {
     el("details", { class: "settings", open: true }, [el("summary", {}, "Settings"), settings]),
     variations.node,
   );
-  if (upscaler) {
-    rail.append(el("div", { class: "param switch" }, [el("label", { for: "upscale-each" }, [upscale, ` Upscale each result (${appLabel(upscaler)})`])]));
+  if (upscalers.length) {
+    const words = [upscale, " Upscale each result (", upscaleName, ")"];
+    rail.append(el("div", { class: "param switch" }, [el("label", { for: "upscale-each" }, words)]));
   }
   rail.append(
     advancedBox,
