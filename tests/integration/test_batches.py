@@ -191,14 +191,19 @@ async def followed(
     async with server.http.get(url, headers=headers, timeout=timeout) as response:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/event-stream")
-        event = ""
-        async for raw in response.content:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("event: "):
-                event = line.removeprefix("event: ")
-            elif line.startswith("data: "):
-                events.append((event, json.loads(line.removeprefix("data: "))))
+        await read_frames(response, events)
     return events
+
+
+async def read_frames(response: aiohttp.ClientResponse, into: list[tuple[str, Any]]) -> None:
+    """An event stream's (event, data) frames, appended to `into` as they come, to its end."""
+    event = ""
+    async for raw in response.content:
+        line = raw.decode().rstrip("\n")
+        if line.startswith("event: "):
+            event = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            into.append((event, json.loads(line.removeprefix("data: "))))
 
 
 async def test_a_batch_with_then_ends_only_when_every_chain_has(server: RunningServer) -> None:

@@ -108,6 +108,14 @@ async def test_a_view_is_compared_kept_upscaled_rerun_and_downloaded(
     ]
     await audit(page, f"compare-{viewport}")
     await seen.screenshot(f"choose-side-{viewport}")
+    # the toolbar: above the panes on a desktop, a bar at the foot of a phone's screen
+    bar = await page.get_by_role("toolbar", name="Compare").bounding_box()
+    stage = await page.locator(".cmp-stage").bounding_box()
+    assert bar is not None and stage is not None
+    if viewport == "desktop":
+        assert bar["y"] + bar["height"] <= stage["y"]
+    else:
+        assert round(bar["y"] + bar["height"]) == height
 
     # zoom: every pane at once, then a drag on one pans them all
     await page.get_by_role("button", name="Zoom in").click()

@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, Response, async_playwright, expect
+from playwright.async_api import Browser, CDPSession, Page, Response, async_playwright, expect
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).parents[2]
@@ -78,10 +79,10 @@ class Visit:
             await self.page.get_by_role("button", name="Render", exact=True).click()
         return await answer.value
 
-    async def screenshot(self, name: str) -> Path:
+    async def screenshot(self, name: str, *, full_page: bool = True) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
-        await self.page.screenshot(path=str(path), full_page=True)
+        await self.page.screenshot(path=str(path), full_page=full_page)
         print(f"screenshot: {path}")
         return path
 
@@ -128,11 +129,21 @@ VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
 
 
 async def visit(
-    browser: Browser, base: str, *, width: int = 1280, height: int = 800, route: str = "#/"
+    browser: Browser,
+    base: str,
+    *,
+    width: int = 1280,
+    height: int = 800,
+    route: str = "#/",
+    touch: bool = False,
 ) -> Visit:
-    """The page at `route` (a hash route: "#/", "#/batches/12"), in a fresh context."""
+    """The page at `route` (a hash route: "#/", "#/batches/12"), in a fresh context; with
+    `touch`, a phone's (a touch screen, the meta viewport honoured)."""
     context = await browser.new_context(
-        viewport={"width": width, "height": height}, accept_downloads=True
+        viewport={"width": width, "height": height},
+        accept_downloads=True,
+        has_touch=touch,
+        is_mobile=touch,
     )
     page = await context.new_page()
     page.set_default_timeout(30_000)
@@ -143,3 +154,56 @@ async def visit(
     response = await page.goto(f"{base}/{route}")
     assert response is not None and response.status == 200
     return seen
+
+
+Point = tuple[float, float]
+FRAME = 0.016  # s: a finger's step, one frame of a 60 Hz screen
+HOLD = 0.2  # s: still before a lift
+
+
+@dataclass
+class Fingers:
+    """Fingers on a touch screen, as chromium hears them from the screen (CDP's
+    Input.dispatchTouchEvent): pointer and touch events with real pointer ids, several at
+    once, which Playwright's `touchscreen` (one tap) cannot send."""
+
+    cdp: CDPSession
+
+    @classmethod
+    async def on(cls, page: Page) -> Fingers:
+        return cls(await page.context.new_cdp_session(page))
+
+    async def move(self, *paths: list[Point]) -> None:
+        """Each finger down at its path's first point, moved along it a step at a time (the
+        fingers together), held still at its end and lifted. The paths are of one length.
+
+        The events carry times a hand's pace apart (a frame a step, then a still 0.2 s)
+        ending now. Sent untimed, at the wire's speed, a tap right after a drag lost its
+        click in 2 runs of 7 (its pointerdown and pointerup came, no click): the lift
+        looks like a flick, and a tap during a fling only stops it."""
+        steps = list(zip(*paths, strict=True))
+        steps.append(steps[-1])  # held still
+        times = [i * FRAME for i in range(len(steps) - 1)] + [(len(steps) - 2) * FRAME + HOLD]
+        start = time.time() - times[-1]
+        for number, (points, at) in enumerate(zip(steps, times, strict=True)):
+            kind = "touchStart" if number == 0 else "touchMove"
+            touches = [{"x": x, "y": y, "id": finger} for finger, (x, y) in enumerate(points)]
+            await self.touch(kind, touches, start + at)
+        await self.touch("touchEnd", [], start + times[-1])
+
+    async def touch(self, kind: str, touches: list[dict[str, float]], at: float) -> None:
+        event = {"type": kind, "touchPoints": touches, "timestamp": at}
+        await self.cdp.send("Input.dispatchTouchEvent", event)
+
+    async def pinch(self, centre: Point, gap: tuple[float, float], steps: int = 8) -> None:
+        """Two fingers level about `centre`, `gap[0]` apart, moved to `gap[1]` apart: a pinch
+        out when it grows, in when it shrinks."""
+        spans = [gap[0] + (gap[1] - gap[0]) * i / steps for i in range(steps + 1)]
+        x, y = centre
+        await self.move([(x - s / 2, y) for s in spans], [(x + s / 2, y) for s in spans])
+
+    async def drag(self, start: Point, end: Point, steps: int = 6) -> None:
+        """One finger from `start` to `end`."""
+        (x0, y0), (x1, y1) = start, end
+        path = [(x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps) for i in range(steps + 1)]
+        await self.move(path)

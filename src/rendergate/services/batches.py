@@ -28,8 +28,14 @@ from rendergate.services.changes import Changes
 from rendergate.services.creating import Creating, create_task
 from rendergate.services.links import outbound_base_of
 from rendergate.services.rerunning import Rerun, Rerunning, rerun_request
-from rendergate.services.tasks import Cancelling, cancel_task, decode_cursor, encode_page
-from rendergate.store.base import BatchPage, BatchStore, Page
+from rendergate.services.tasks import (
+    Cancelling,
+    cancel_task,
+    decode_cursor,
+    encode_page,
+    placed_all,
+)
+from rendergate.store.base import BatchPage, BatchStore, Page, TaskStore
 from rendergate.store.codec import delivery_to_row
 from rendergate.store.events import message_delivery
 
@@ -42,6 +48,16 @@ async def read_batch(
     """The batch and what its members make of it now; another key's is BatchNotFound."""
     batch = await batches.get(batch_id, owner=caller)
     return batch, summarize(batch, await batches.members(batch_id))
+
+
+async def read_batch_placed(
+    batch_id: int, batches: BatchStore, store: TaskStore, *, caller: str | None
+) -> tuple[Batch, Summary]:
+    """read_batch, each waiting member with its place in our queue (GET /batches/{id} and
+    its event stream: the grid shows where each waits)."""
+    batch, summary = await read_batch(batch_id, batches, caller=caller)
+    placed = await placed_all(summary.members, store)
+    return batch, dataclasses.replace(summary, members=placed)
 
 
 async def list_batches(

@@ -7,7 +7,7 @@ import base64
 import binascii
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -51,6 +51,29 @@ async def placed(task: Task, store: TaskStore) -> Task:
     if task.status is not TaskStatus.SUBMITTED:
         return task
     return dataclasses.replace(task, queue_position=await store.waiting_ahead(task))
+
+
+async def placed_all(tasks: Sequence[Task], store: TaskStore) -> tuple[Task, ...]:
+    """The tasks with their queue positions, the waiting ones (a batch's members). Tasks
+    made together (a batch's views, one step's results) share their creation time, so one
+    count places the first of them and the rest follow in order: a read per such group,
+    not per task."""
+    waiting = sorted(
+        (t for t in tasks if t.status is TaskStatus.SUBMITTED),
+        key=lambda t: (t.provider, t.created_at, t.task_id),
+    )
+    places: dict[int, int] = {}
+    group: tuple[str, datetime] | None = None
+    for task in waiting:
+        if (task.provider, task.created_at) != group:
+            group, first = (task.provider, task.created_at), await store.waiting_ahead(task)
+            taken = 0
+        places[task.task_id] = first + taken
+        taken += 1
+    return tuple(
+        dataclasses.replace(t, queue_position=places[t.task_id]) if t.task_id in places else t
+        for t in tasks
+    )
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,9 @@ async def list_batches(
 async def get_batch(
     batch_id: BatchId, request: Request, services: ServicesDep, caller: CallerDep
 ) -> JSONResponse:
-    batch, summary = await use_cases.read_batch(batch_id, services.batches, caller=caller)
+    batch, summary = await use_cases.read_batch_placed(
+        batch_id, services.batches, services.store, caller=caller
+    )
     return envelope(present_batch(batch, summary, base=base_url(request, services.settings)))
 
 

@@ -12,7 +12,7 @@ import { followTask } from "./follow.js";
 import { imageUrl } from "./images.js";
 import { lineup } from "./lineup.js";
 import { titled } from "./router.js";
-import { beforeAfter, fullScreenButton, toggleFullScreen, zoomButtons, zoomControl, zoomedImage } from "./stage.js";
+import { beforeAfter, fullScreenButton, toggleFullScreen, wideOnly, zoomButtons, zoomControl, zoomedImage } from "./stage.js";
 
 const MAX_PANES = 4;
 
@@ -60,13 +60,13 @@ export async function showCompare(root, match) {
   // The page: head, toolbar, stage, filmstrip, the re-run drawer.
   const stage = el("div", { class: "cmp-stage", "data-mode": mode, role: "region", "aria-label": "Results side by side" });
   const zoom = zoomControl(stage);
-  const sideButton = toggle("Side by side", "mode-side", true);
+  const sideButton = toggle(["Side", wideOnly(" by side")], "mode-side", true);
   const sliderButton = toggle("Before/after", "mode-slider");
-  const shotButton = toggle("Screenshot pane", "shot");
+  const shotButton = toggle(["Screenshot", wideOnly(" pane")], "shot");
   const theatre = el("div", { class: "theatre" }); // what full screen shows: the toolbar and the stage
   const full = fullScreenButton(theatre);
   const upscaler = el("select", { id: "upscaler", "aria-label": "Upscaler", hidden: true });
-  const upscale = el("button", { type: "button", hidden: true }, "Upscale kept");
+  const upscale = el("button", { type: "button", hidden: true }, ["Upscale", wideOnly(" kept")]);
   const keptZip = el("button", { type: "button" }, "Download kept");
   const allZip = el("button", { type: "button" }, "Download all");
   const strip = el("ul", { class: "filmstrip", "aria-label": "Results of this view" });
@@ -119,7 +119,7 @@ export async function showCompare(root, match) {
   function caption(task, name) {
     const done = task.status === "completed";
     const price = task.charge ? (task.charge.refunded ? "refunded" : formatMoney(task.charge.amount, task.charge.currency)) : "";
-    const keep = toggle(task.kept ? "★ Kept" : "☆ Keep", `keep-${task.task_id}`, Boolean(task.kept));
+    const keep = toggle(task.kept ? "★ Keep" : "☆ Keep", `keep-${task.task_id}`, Boolean(task.kept));
     keep.setAttribute("aria-label", `Keep ${name}`);
     keep.classList.add("keep");
     keep.hidden = !done;
@@ -183,7 +183,7 @@ export async function showCompare(root, match) {
     const mine = ++pricing;
     upscale.disabled = !kept || !upscaler.value;
     const price = kept && upscaler.value ? await upscalePrice(upscaler.value, kept) : "";
-    if (mine === pricing) upscale.textContent = price ? `Upscale kept (${price})` : "Upscale kept";
+    if (mine === pricing) upscale.replaceChildren("Upscale", wideOnly(" kept"), price ? ` (${price})` : "");
   }
 
   let queued = false;

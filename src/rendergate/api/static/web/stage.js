@@ -3,6 +3,7 @@
 // allows: no style attribute is written), the before/after slider, and full screen.
 
 import { el, uid } from "./dom.js";
+import { followGestures } from "./gestures.js";
 import { showImage } from "./images.js";
 
 const ZOOMS = [1, 1.5, 2, 3, 4, 6, 8];
@@ -16,50 +17,45 @@ export function zoomedImage(path, alt) {
 
 /**
  * Zoom for every pane in `stage` at once: returns { zoomIn, zoomOut, fit, output }, where
- * `output` shows the zoom ("200%"). A drag on a zoomed image pans them all together;
- * Ctrl + wheel zooms.
+ * `output` shows the zoom ("200%"). The buttons and Ctrl + wheel step through ZOOMS; a
+ * pinch zooms anywhere between its ends, and a drag (one finger or the mouse) on a zoomed
+ * image pans them all together (gestures.js). The pan stops where the image's edge meets
+ * its frame's.
  */
 export function zoomControl(stage) {
-  let level = 0;
-  let x = 0;
-  let y = 0;
+  const [least, most] = [ZOOMS[0], ZOOMS[ZOOMS.length - 1]];
+  let [scale, x, y] = [least, 0, 0];
   const output = el("output", { class: "zoom-level", "aria-live": "polite" }, "100%");
-  const apply = () => {
-    stage.style.setProperty("--zoom", String(ZOOMS[level]));
+  const clamp = (next) => Math.max(least, Math.min(most, next));
+  const set = (nextScale, nextX, nextY) => {
+    scale = clamp(nextScale);
+    const frame = stage.querySelector(".viewport")?.getBoundingClientRect() ?? { width: Infinity, height: Infinity };
+    const [reachX, reachY] = scale > least ? [((scale - 1) * frame.width) / 2, ((scale - 1) * frame.height) / 2] : [0, 0];
+    x = Math.max(-reachX, Math.min(reachX, nextX));
+    y = Math.max(-reachY, Math.min(reachY, nextY));
+    stage.style.setProperty("--zoom", String(scale));
     stage.style.setProperty("--x", `${x}px`);
     stage.style.setProperty("--y", `${y}px`);
-    stage.dataset.zoom = String(ZOOMS[level]);
-    output.textContent = `${Math.round(ZOOMS[level] * 100)}%`;
+    stage.dataset.zoom = String(Math.round(scale * 100) / 100);
+    output.textContent = `${Math.round(scale * 100)}%`;
   };
   const to = (next) => {
-    level = Math.max(0, Math.min(ZOOMS.length - 1, next));
-    if (level === 0) x = y = 0;
-    apply();
+    const ratio = clamp(next) / scale; // about the frame's centre: what is there stays there
+    set(next, x * ratio, y * ratio);
   };
-  let drag = null;
-  stage.addEventListener("pointerdown", (event) => {
-    if (level === 0 || !event.target.closest(".viewport")) return;
-    drag = { px: event.clientX, py: event.clientY, x, y };
-    event.target.setPointerCapture?.(event.pointerId);
-  });
-  stage.addEventListener("pointermove", (event) => {
-    if (!drag) return;
-    x = drag.x + event.clientX - drag.px;
-    y = drag.y + event.clientY - drag.py;
-    apply();
-  });
-  for (const end of ["pointerup", "pointercancel"]) stage.addEventListener(end, () => (drag = null));
+  const step = (up) => to(up ? (ZOOMS.find((z) => z > scale + 0.01) ?? most) : ([...ZOOMS].reverse().find((z) => z < scale - 0.01) ?? least));
+  followGestures(stage, { now: () => ({ scale, x, y }), set, clamp });
   stage.addEventListener(
     "wheel",
     (event) => {
       if (!event.ctrlKey) return; // a plain wheel scrolls the page
       event.preventDefault();
-      to(level + (event.deltaY < 0 ? 1 : -1));
+      step(event.deltaY < 0);
     },
     { passive: false },
   );
-  apply();
-  return { zoomIn: () => to(level + 1), zoomOut: () => to(level - 1), fit: () => to(0), output };
+  set(scale, x, y);
+  return { zoomIn: () => step(true), zoomOut: () => step(false), fit: () => to(least), output };
 }
 
 /** The zoom's buttons (−, Fit, +) and its level, as a group for a toolbar. */
@@ -100,15 +96,18 @@ export function beforeAfter({ before, after, name, split = 50, moved = () => {} 
   return el("div", { class: "ba-box" }, [frame, label, input]);
 }
 
+/** Words of a label that a phone's toolbar leaves unseen but still reads out: "Full" + wideOnly(" screen"). */
+export const wideOnly = (text) => el("span", { class: "wide-only" }, text);
+
 /** A button that puts `target` in full screen and takes it out again (Esc works too). */
 export function fullScreenButton(target) {
-  const button = el("button", { type: "button", "aria-pressed": "false", "data-key": "full" }, "Full screen");
+  const button = el("button", { type: "button", "aria-pressed": "false", "data-key": "full" }, ["Full", wideOnly(" screen")]);
   button.hidden = !document.fullscreenEnabled;
   button.addEventListener("click", () => toggleFullScreen(target));
   const changed = () => {
     const on = document.fullscreenElement === target;
     button.setAttribute("aria-pressed", String(on));
-    button.textContent = on ? "Exit full screen" : "Full screen";
+    button.replaceChildren(...(on ? ["Exit", wideOnly(" full screen")] : ["Full", wideOnly(" screen")]));
   };
   document.addEventListener("fullscreenchange", changed);
   return button;
