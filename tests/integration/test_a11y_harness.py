@@ -15,12 +15,12 @@ from aiohttp import web
 from playwright.async_api import Browser, ConsoleMessage, Page
 
 from rendergate.api.routes.web import CSP
-from support.a11y import A11Y, Focus, audit, needs_axe, tab_walk, violations
+from support.a11y import A11Y, DARK, Focus, audit, needs_axe, tab_walk, violations
 from support.browser import ARTIFACTS, chromium, needs_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), needs_chromium]
 
-FIXTURE = A11Y / "fixture"  # broken.html, fixed.html and their fixture.css
+FIXTURE = A11Y / "fixture"  # broken.html, fixed.html, dusk.html and their fixture.css
 PINNED = json.loads((A11Y / "package.json").read_text())["dependencies"]["axe-core"]
 # Records each breach of the page's policy, to tell a live policy from one never applied.
 RECORD_BREACHES = """() => {
@@ -132,6 +132,33 @@ async def test_the_mended_page_passes_under_the_page_policy(browser: Browser, pa
     written = json.loads((ARTIFACTS / "a11y-harness-fixed.json").read_text())
     assert written["violations"] == []
     assert written["tags"] == ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+@needs_axe
+async def test_the_audit_also_runs_in_the_dark_scheme_and_names_that_pass(
+    browser: Browser, pages: str
+) -> None:
+    """dusk.html reads well in the light scheme and breaks contrast only in the dark one."""
+    async with opened(browser, f"{pages}/dusk.html") as seen:
+        assert await violations(seen.page, "harness-dusk") == []  # the light scheme: clean
+        with pytest.raises(AssertionError) as failed:
+            await audit(seen.page, "harness-dusk")
+        message = str(failed.value)
+        assert message.startswith("axe found 1 violations on harness-dusk-dark (dark scheme")
+        assert "color-contrast (serious): p: " in message  # the .dusk paragraph
+        assert "on harness-dusk (" not in message  # the light pass found nothing
+        assert not await seen.page.evaluate(DARK)  # and the page is light again
+        assert (
+            await seen.page.locator(".dusk").evaluate("p => getComputedStyle(p).color")
+            == "rgb(51, 51, 51)"
+        )
+        assert seen.errors == []
+
+    light = json.loads((ARTIFACTS / "a11y-harness-dusk.json").read_text())
+    dark = json.loads((ARTIFACTS / "a11y-harness-dusk-dark.json").read_text())
+    assert light["violations"] == []
+    assert [v["id"] for v in dark["violations"]] == ["color-contrast"]
+    assert (ARTIFACTS / "harness-dusk-dark.png").stat().st_size > 0
 
 
 async def test_a_tab_walk_says_where_focus_goes_and_whether_it_shows(

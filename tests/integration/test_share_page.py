@@ -18,6 +18,7 @@ from test_presets import add_key
 from test_shares import finished_batch
 
 from rendergate.config.settings import Settings
+from support.a11y import audit, needs_axe
 from support.browser import SHOT, chromium, needs_chromium, visit
 from support.server import RunningServer
 
@@ -32,6 +33,7 @@ async def browser() -> AsyncIterator[Browser]:
         yield launched
 
 
+@needs_axe
 @pytest.mark.parametrize("size", SIZES)
 async def test_a_share_opens_with_no_key_and_downloads_its_kept_result(
     settings: Settings, server: RunningServer, browser: Browser, size: str, tmp_path: Path
@@ -59,6 +61,7 @@ async def test_a_share_opens_with_no_key_and_downloads_its_kept_result(
     assert await images.evaluate("i => i.complete && i.naturalWidth") == 800
     assert await seen.no_horizontal_scroll()
     await seen.screenshot(f"share-{size}")
+    await audit(page, f"share-page-{size}")
 
     await page.get_by_role("link", name="View 2 · side · variation 1: view large").click()
     dialog = page.get_by_role("dialog")

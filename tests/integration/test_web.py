@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Literal
 
 import pytest
 from playwright.async_api import Browser, expect
@@ -24,6 +25,19 @@ SENTENCE = (
 )
 
 
+# What of an element can be read: its rendered text, whether overflow cuts any of it (an
+# ellipsis included), and whether its box lies within the viewport's width.
+READ_WHOLE = """(element) => {
+    const box = element.getBoundingClientRect();
+    return {
+        text: element.innerText,
+        clipped: element.scrollWidth > element.clientWidth
+            || element.scrollHeight > element.clientHeight,
+        inView: box.left >= 0 && box.right <= document.documentElement.clientWidth,
+    };
+}"""
+
+
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
 async def test_the_shell_names_itself_and_routes_by_hash(
     server: RunningServer, browser: Browser, viewport: str
@@ -36,11 +50,13 @@ async def test_the_shell_names_itself_and_routes_by_hash(
     await expect(page.get_by_role("link", name="New", exact=True)).to_have_attribute(
         "aria-current", "page"
     )
-    tagline = page.get_by_text(SENTENCE)
-    if viewport == "desktop":
-        await expect(tagline).to_be_visible()
-    else:
-        await expect(tagline).to_be_hidden()  # the phone's bar keeps the wordmark and nav
+    tagline = page.locator(".tagline")
+    await expect(tagline).to_be_visible()  # on a phone too: under the wordmark
+    assert await tagline.evaluate(READ_WHOLE) == {
+        "text": SENTENCE,
+        "clipped": False,  # no ellipsis, nothing hidden by overflow
+        "inView": True,
+    }
     assert await page.locator("[style]").count() == 0  # the CSP forbids inline styles
     await page.get_by_role("link", name="History").click()
     await expect(page).to_have_title("History · rendergate")
@@ -82,6 +98,51 @@ async def test_after_a_401_a_banner_takes_the_key_and_account_forgets_it(
     await page.get_by_role("link", name="History").click()
     await expect(banner).to_be_visible()  # asked without a key: the banner again
     await expect(page.get_by_role("alert")).to_contain_text("(401)")
+    seen.assert_clean()
+
+
+# WCAG 2.1 contrast of an element's border and of its outline (its focus ring, when
+# focused) against the first opaque background behind it: what a field's edge and a ring
+# are seen against. axe checks text only.
+EDGES = """(element) => {
+    const rgb = (color) => color.match(/[\\d.]+/g).map(Number);
+    const luminance = (color) => {
+        const channel = (c) => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+        const [r, g, b] = rgb(color).map(channel);
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const ratio = (a, b) => {
+        const [light, dark] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+        return Math.round(((light + 0.05) / (dark + 0.05)) * 100) / 100;
+    };
+    let behind = element.parentElement;
+    while ((rgb(getComputedStyle(behind).backgroundColor)[3] ?? 1) === 0)
+        behind = behind.parentElement ?? document.documentElement;
+    const backdrop = getComputedStyle(behind).backgroundColor;
+    const style = getComputedStyle(element);
+    return {
+        border: ratio(style.borderTopColor, backdrop),
+        outline: style.outlineStyle === "none" ? 0 : ratio(style.outlineColor, backdrop),
+    };
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_a_fields_edge_and_the_focus_ring_stand_out_in_either_scheme(
+    server: RunningServer, browser: Browser, scheme: Literal["light", "dark"]
+) -> None:
+    """WCAG 1.4.11: a text field's border and a focus ring at least 3:1 against the page."""
+    seen = await visit(browser, server.url, route="#/account")
+    page = seen.page
+    await page.emulate_media(color_scheme=scheme)
+    await page.wait_for_function(f"() => matchMedia('(prefers-color-scheme: {scheme})').matches")
+    field = page.get_by_label("API key", exact=True)
+    await expect(field).to_be_visible()
+    unfocused = await field.evaluate(EDGES)
+    await field.focus()  # a text field shows its ring however it is focused
+    focused = await field.evaluate(EDGES)
+    assert unfocused["border"] >= 3, unfocused
+    assert focused["outline"] >= 3, focused
     seen.assert_clean()
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, expect
 
+from support.a11y import audit, needs_axe
 from support.browser import REF, SHOT, VIEWPORTS, Visit, needs_chromium, visit
 from support.server import RunningServer
 
@@ -62,6 +63,7 @@ async def start_batch(
     return seen, batch_id
 
 
+@needs_axe
 async def test_the_grid_fills_in_as_members_finish(
     server: RunningServer, browser: Browser, viewport: str, tmp_path: Path
 ) -> None:
@@ -105,6 +107,7 @@ async def test_the_grid_fills_in_as_members_finish(
     async with server.http.get(f"{server.url}/tasks/{task_id}/image") as response:
         assert saved.read_bytes() == await response.read()
     await seen.screenshot(f"batch-done-{viewport}")
+    await audit(page, f"batch-done-{viewport}")
     seen.assert_clean()
 
 

@@ -14,6 +14,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from rendergate.config.settings import Settings
+from support.a11y import audit, needs_axe
 from support.browser import REF, SHOT, VIEWPORTS, Visit, needs_chromium, visit
 from support.server import RunningServer, serve
 
@@ -48,6 +49,7 @@ async def view_names(seen: Visit) -> list[str]:
     return [re.sub(r"^View \d+: ", "", alt) for alt in alts]
 
 
+@needs_axe
 async def test_a_job_of_several_views_goes_as_one_ordered_batch(
     server: RunningServer, browser: Browser, viewport: str, tmp_path: Path
 ) -> None:
@@ -88,6 +90,7 @@ async def test_a_job_of_several_views_goes_as_one_ordered_batch(
     await page.get_by_label("Job name").fill("Villa, scheme B")
     await expect(page.locator(".count")).to_have_text("4 renders")
     await seen.screenshot(f"project-filled-{viewport}")
+    await audit(page, f"new-{viewport}")
     if viewport == "phone":
         assert await seen.no_horizontal_scroll()
         render = page.get_by_role("button", name="Render", exact=True)

@@ -17,7 +17,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from playwright.async_api import Page
@@ -92,13 +92,45 @@ def _selectors(target: list[Any]) -> list[str]:
 
 async def audit(page: Page, name: str) -> None:
     """Fails, listing each rule broken with its impact and elements, unless axe finds the
-    page meets WCAG 2.0, 2.1 and 2.2 A and AA as far as a machine can tell."""
-    found = await violations(page, name)
-    if found:
-        listed = "\n".join(f"  {violation}" for violation in found)
-        raise AssertionError(
-            f"axe found {len(found)} violations on {name} ({_artifact(name)}):\n{listed}"
-        )
+    page meets WCAG 2.0, 2.1 and 2.2 A and AA as far as a machine can tell, in the light
+    colour scheme and then in the dark one (the page follows `prefers-color-scheme`). The
+    dark pass is named `<name>-dark` (its answer and a screenshot are kept under that name);
+    the page is left in the scheme it was in."""
+    was_dark = await page.evaluate(DARK)
+    failed: list[str] = []
+    try:
+        for scheme, pass_name in (("light", name), ("dark", f"{name}-dark")):
+            await _emulate(page, scheme)
+            found = await violations(page, pass_name)
+            if scheme == "dark":
+                await page.screenshot(path=str(ARTIFACTS / f"{pass_name}.png"), full_page=True)
+            if found:
+                listed = "\n".join(f"  {violation}" for violation in found)
+                failed.append(
+                    f"axe found {len(found)} violations on {pass_name} ({scheme} scheme, "
+                    f"{_artifact(pass_name)}):\n{listed}"
+                )
+    finally:
+        await _emulate(page, "dark" if was_dark else "light")
+    if failed:
+        raise AssertionError("\n".join(failed))
+
+
+DARK = "() => matchMedia('(prefers-color-scheme: dark)').matches"
+# Once the scheme matches, any transition it started is waited out, and two frames let the
+# new styles paint: axe reads computed colours, a screenshot reads pixels.
+SETTLED = """async () => {
+    const finite = document.getAnimations()
+        .filter((running) => running.effect?.getComputedTiming().endTime !== Infinity);
+    await Promise.all(finite.map((running) => running.finished.catch(() => null)));
+    await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+}"""
+
+
+async def _emulate(page: Page, scheme: Literal["light", "dark"]) -> None:
+    await page.emulate_media(color_scheme=scheme)
+    await page.wait_for_function(f"() => ({DARK})() === {str(scheme == 'dark').lower()}")
+    await page.evaluate(SETTLED)
 
 
 # The outline and box-shadow of every element before the walk, to compare a focused one's

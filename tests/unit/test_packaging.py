@@ -39,7 +39,9 @@ def test_the_wheel_contains_no_emulator(tmp_path: Path) -> None:
     page = {  # the web page at / is package data: without it an installed server has no page
         "rendergate/api/templates/index.html",
         *(f"rendergate/api/static/web/{name}" for name in ("api.js", "main.js", "project.js")),
-        "rendergate/api/static/web/base.css",
+        "rendergate/api/templates/share.html",
+        *(f"rendergate/api/static/web/{name}" for name in ("tokens.css", "base.css")),
+        "rendergate/api/static/web/share-page.css",
     }
     assert page <= set(names), page - set(names)
     assert [name for name in names if "htmx" in name] == []  # the page stopped loading it
