@@ -261,7 +261,8 @@ def test_presets_are_made_listed_shown_used_and_deleted(live: ServeProcess, tmp_
     shot.write_bytes(make_scene(96, 72))
     ref.write_bytes(make_reference())
     look = ("--type", "preview", "--param", "strength=0.9", "--reference", str(ref))
-    made = run("presets", "create", "cli-dusk", *look, "--description", "blue", server=live.url)
+    named = ("--description", "blue", "--label", "Blue hour")
+    made = run("presets", "create", "cli-dusk", *look, *named, server=live.url)
     assert made.returncode == 0, made.stderr
     assert "preset cli-dusk version 1 (preview)" in made.stderr
     again = run("presets", "create", "cli-dusk", "--type", "preview", server=live.url)
@@ -269,7 +270,8 @@ def test_presets_are_made_listed_shown_used_and_deleted(live: ServeProcess, tmp_
     listed = run("presets", "list", server=live.url)
     assert listed.returncode == 0, listed.stderr
     rows = [line.split("│") for line in listed.stdout.splitlines() if "cli-dusk" in line]
-    assert [cell.strip() for cell in rows[0][1:-1]] == ["cli-dusk", "preview", "1", "no", "blue"]
+    cells = [cell.strip() for cell in rows[0][1:-1]]
+    assert cells == ["cli-dusk", "Blue hour", "preview", "1", "no", "blue"]
     shown = run("presets", "show", "cli-dusk", server=live.url)
     preset = json.loads(shown.stdout)
     assert (preset["params"]["strength"], preset["reference"], preset["built_in"]) == (
@@ -277,6 +279,7 @@ def test_presets_are_made_listed_shown_used_and_deleted(live: ServeProcess, tmp_
         True,
         False,
     )
+    assert preset["label"] == "Blue hour"
     submitted = run(
         "submit", str(shot), "--preset", "cli-dusk", "--wait", server=live.url, cwd=tmp_path
     )

@@ -41,6 +41,7 @@ def dusk_like(name: str = "facade", **fields: Any) -> dict[str, Any]:
         "type": "preview",
         "params": {"strength": 0.9},
         "description": "blue hour",
+        "label": "Facade, blue hour",
         "reference_base64": base64.b64encode(REFERENCE).decode(),
         **fields,
     }
@@ -61,6 +62,16 @@ async def test_the_built_in_presets_are_listed_with_their_references(
         1,
     )
     assert dusk["params"] == {"strength": 0.9, "smoothing": 0.5}  # the app's defaults filled
+    labels = {name: preset["label"] for name, preset in names.items()}
+    assert labels == {
+        "dusk": "Dusk",
+        "overcast": "Overcast",
+        "warm_interior": "Warm interior",
+        "clear_noon": "Clear noon",
+        "su_dusk": "Dusk, photoreal",
+        "su_overcast": "Overcast, photoreal",
+        "su_warm_interior": "Warm interior, photoreal",
+    }
     status, image = await call(server, "GET", "/presets/dusk/reference")
     assert status == 200 and image.startswith(b"\x89PNG")
 
@@ -74,6 +85,7 @@ async def test_a_preset_is_made_edited_as_versions_and_deleted(server: RunningSe
         "type": "preview",
         "params": {"strength": 0.9, "smoothing": 0.5},
         "description": "blue hour",
+        "label": "Facade, blue hour",
         "reference": True,
         "built_in": False,
         "created_at": None,
@@ -88,6 +100,16 @@ async def test_a_preset_is_made_edited_as_versions_and_deleted(server: RunningSe
     assert edited["data"]["reference"] is True  # a PUT without one keeps the last
     status, read = await call(server, "GET", "/presets/facade")
     assert (status, read["data"]["version"], read["data"]["description"]) == (200, 2, "paler")
+    assert read["data"]["label"] == ""  # a PUT replaces the label as it does the description
+    relabel = {**edit, "label": "Façade at dusk"}  # any script; ASCII reads everywhere
+    status, edited = await call(server, "PUT", "/presets/facade", json=relabel)
+    assert (status, edited["data"]["version"], edited["data"]["label"]) == (
+        200,
+        3,
+        "Façade at dusk",
+    )
+    status, listed = await call(server, "GET", "/presets")
+    assert {p["name"]: p["label"] for p in listed["data"]}["facade"] == "Façade at dusk"
     assert (await call(server, "DELETE", "/presets/facade"))[0] == 200
     assert (await call(server, "GET", "/presets/facade"))[0] == 404
     assert (await call(server, "DELETE", "/presets/facade"))[0] == 404
@@ -99,10 +121,19 @@ async def test_a_multipart_preset_takes_its_reference_file(server: RunningServer
     form.add_field("name", "warm-lobby")
     form.add_field("type", "preview")
     form.add_field("params", '{"smoothing": 0.2}')
+    form.add_field("label", "Warm lobby")
     form.add_field("reference", REFERENCE, filename="ref.png", content_type="image/png")
     status, made = await call(server, "POST", "/presets", data=form)
     assert status == 201, made
     assert made["data"]["params"] == {"smoothing": 0.2, "strength": 0.8}
+    assert made["data"]["label"] == "Warm lobby"
+    form = aiohttp.FormData()
+    for key, value in {"name": "bad-lobby", "type": "preview", "label": "Warm\r\nlobby"}.items():
+        form.add_field(key, value, content_type="text/plain")
+    status, refused = await call(server, "POST", "/presets", data=form)
+    assert status == 422, refused
+    assert refused["detail"][0]["msg"].startswith("label has a control character '\\r' at ")
+    assert (await call(server, "GET", "/presets/bad-lobby"))[0] == 404
     assert (await call(server, "GET", "/presets/warm-lobby/reference")) == (200, REFERENCE)
 
 
@@ -116,6 +147,9 @@ async def test_a_multipart_preset_takes_its_reference_file(server: RunningServer
         ({"reference_base64": "@@@@"}, 422, "reference_base64", "is not valid base64"),
         ({"reference_base64": base64.b64encode(b"no image").decode()}, 415, "reference", "not"),
         ({"description": "x" * 501}, 422, "description", "at most 500 characters"),
+        ({"label": "x" * 65}, 422, "label", "at most 64 characters"),
+        ({"label": "Dusk\nsecond line"}, 422, "label", "control character '\\n' at position 4"),
+        ({"label": "Dusk\u0007"}, 422, "label", "control character '\\x07' at position 4"),
     ],
 )
 async def test_a_bad_preset_is_refused_naming_the_field_and_stores_nothing(

@@ -29,7 +29,12 @@ async def test_a_preset_is_made_read_edited_and_deleted(settings: Settings, tmp_
     ref.write_bytes(REFERENCE)
     async with serve(settings) as server, AsyncClient(server.url) as client:
         made = await client.create_preset(
-            "facade", type="preview", params={"strength": 0.9}, reference=ref, description="blue"
+            "facade",
+            type="preview",
+            params={"strength": 0.9},
+            reference=ref,
+            description="blue",
+            label="Facade, blue",
         )
         assert isinstance(made, Preset)
         assert (made.name, made.version, made.type, made.description) == (
@@ -39,15 +44,18 @@ async def test_a_preset_is_made_read_edited_and_deleted(settings: Settings, tmp_
             "blue",
         )
         assert made.params["strength"] == 0.9 and made.reference and not made.built_in
+        assert made.label == "Facade, blue"
         assert made.created_at is not None
         assert await client.preset("facade") == made
         assert await client.preset_reference("facade") == REFERENCE
         listed = await client.presets()
         assert listed[0] == made  # the key's own first, then the built-in ones
         assert {"dusk", "overcast"} <= {p.name for p in listed if p.built_in}
+        assert {p.name: p.label for p in listed}["su_dusk"] == "Dusk, photoreal"
 
         edited = await client.edit_preset("facade", type="preview", params={"strength": 0.5})
         assert (edited.version, edited.params["strength"], edited.description) == (2, 0.5, "")
+        assert edited.label == ""  # an edit replaces it, as it does the description
         assert edited.reference and await client.preset_reference("facade") == REFERENCE
 
         plain = await client.create_preset("plain", type="preview", reference=None)

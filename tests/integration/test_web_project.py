@@ -72,7 +72,19 @@ async def test_a_job_of_several_views_goes_as_one_ordered_batch(
     assert await view_names(seen) == ["east.jpg", "north.jpg"]
     await page.get_by_label("Angle of view 2").fill("garden")
 
-    # the look: a preset card with its reference thumbnail; its app and params follow
+    # the look: a preset card with its reference thumbnail, under its label; its app and
+    # params follow
+    assert await page.locator("label.look .look-name").all_inner_texts() == [
+        "None",
+        "Clear noon",
+        "Dusk",
+        "Overcast",
+        "Dusk, photoreal",
+        "Overcast, photoreal",
+        "Warm interior, photoreal",
+        "Warm interior",
+        "Own reference",
+    ]
     dusk = page.locator("label.look", has=page.get_by_text("Dusk", exact=True))
     await expect(dusk.locator("img")).to_have_js_property("complete", True)
     assert await dusk.locator("img").evaluate("img => img.naturalWidth") > 0

@@ -29,10 +29,11 @@ def list_presets(server: ServerOption = None, config: ConfigOption = None) -> No
     """The key's presets, then the server's built-in ones."""
     with Client(server_url(server, config)) as client, answered():
         found = client.presets()
-    table = Table("name", "type", "version", "built-in", "description")
+    table = Table("name", "label", "type", "version", "built-in", "description")
     for preset in found:
         built_in = "yes" if preset.built_in else "no"
-        table.add_row(preset.name, preset.type, str(preset.version), built_in, preset.description)
+        version = str(preset.version)
+        table.add_row(preset.name, preset.label, preset.type, version, built_in, preset.description)
     Console().print(table)
 
 
@@ -47,6 +48,7 @@ def show(name: NameArgument, server: ServerOption = None, config: ConfigOption =
         "type": preset.type,
         "params": dict(preset.params),
         "description": preset.description,
+        "label": preset.label,
         "reference": preset.reference,
         "built_in": preset.built_in,
         "created_at": preset.created_at.isoformat() if preset.created_at else None,
@@ -65,6 +67,7 @@ def create(
         Path | None, typer.Option(dir_okay=False, help="Its reference image.")
     ] = None,
     description: Annotated[str, typer.Option(help="What it is for.")] = "",
+    label: Annotated[str, typer.Option(help="Its name on the page (at most 64).")] = "",
     server: ServerOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -72,7 +75,12 @@ def create(
     params = param_changes(param or [])
     with Client(server_url(server, config)) as client, answered("refused"), local_file("read"):
         made = client.create_preset(
-            name, type=type, params=params, reference=reference, description=description
+            name,
+            type=type,
+            params=params,
+            reference=reference,
+            description=description,
+            label=label,
         )
     console.print(f"preset {made.name} version {made.version} ({made.type})")
 

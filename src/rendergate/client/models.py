@@ -216,6 +216,7 @@ class Preset:
     type: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    label: str = ""  # its name on a page; "" shows `name`
     reference: bool = False
     built_in: bool = False
     created_at: datetime | None = None

@@ -17,12 +17,13 @@ if TYPE_CHECKING:
 class PresetLook(TypedDict, total=False):
     """What a preset saves, as create_preset() and edit_preset() take it: the app (`type`),
     its `params`, a `reference` image (a path or bytes: the server fetches no URL for a
-    preset) and a `description`."""
+    preset), a `description` and a `label` (its name on a page, at most 64 characters)."""
 
     type: Required[str]
     params: dict[str, Any] | None
     reference: Image | None
     description: str
+    label: str
 
 
 class PresetCalls:
@@ -46,7 +47,7 @@ class PresetCalls:
         return await self._saved("POST", "/presets", {"name": name}, look)
 
     async def edit_preset(self, name: str, **look: Unpack[PresetLook]) -> Preset:
-        """The preset's next version: it replaces type, params and description, and the
+        """The preset's next version: it replaces type, params, description and label, and the
         reference if one is given (else keeps the last one's). Tasks made before keep
         the version they ran with."""
         return await self._saved("PUT", _path(name), {}, look)
@@ -71,6 +72,8 @@ class PresetCalls:
             "params": look.get("params") or {},
             "description": look.get("description", ""),
         }
+        if "label" in look:  # only when given: a server from before labels refuses the key
+            fields["label"] = look["label"]
         request = await create_request({"reference": reference}, fields, method=method, path=path)
         return Preset.from_json((await self._http.call(request)).data())
 

@@ -117,6 +117,7 @@ def _builtin_preset(
         params=params,
         reference=reference,
         description=declaration.description,
+        label=declaration.label,
         built_in=True,
         price=declaration.price,
         created_at=BUILT_IN_AT,

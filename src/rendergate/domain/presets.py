@@ -6,6 +6,7 @@ version it ran with and no later edit changes what it was."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,7 @@ from rendergate.domain.task import InputRef
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 MAX_DESCRIPTION = 500
+MAX_LABEL = 64
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +30,7 @@ class Preset:
     params: Mapping[str, Any] = field(default_factory=dict)
     reference: InputRef | None = None
     description: str = ""
+    label: str = ""  # its name on a page ("Dusk, photoreal"); "" shows the name
     owner: str = ""  # the API key's id; "" in open mode and for built-ins
     built_in: bool = False
     price: Decimal | None = None  # built-in ones only: what a render with it is charged
@@ -50,6 +53,21 @@ def check_description(description: str) -> str:
     if len(description) > MAX_DESCRIPTION:
         raise InvalidInput(f"description is over {MAX_DESCRIPTION} characters", field="description")
     return description
+
+
+def check_label(label: str) -> str:
+    """A preset's display name: at most 64 characters, on one line, since a page shows it
+    as a card's title; any script is accepted, though ASCII reads on every system."""
+    if len(label) > MAX_LABEL:
+        raise InvalidInput(f"label is over {MAX_LABEL} characters", field="label")
+    for at, char in enumerate(label):
+        if unicodedata.category(char) in ("Cc", "Cs"):
+            raise InvalidInput(
+                f"label has a control character {char!r} at position {at}: "
+                "a label is one line of text",
+                field="label",
+            )
+    return label
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,7 +101,7 @@ class BuiltinPresets:
     references: Mapping[str, bytes] = field(default_factory=dict)  # by reference key
 
 
-PRESET_KEYS = frozenset({"type", "params", "reference", "description", "price"})
+PRESET_KEYS = frozenset({"type", "params", "reference", "description", "label", "price"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +113,7 @@ class PresetDeclaration:
     params: Mapping[str, Any]
     reference: str
     description: str
+    label: str = ""
     price: Decimal | None = None  # a render with it is charged this, over the app's price
 
 
@@ -120,10 +139,21 @@ def parse_presets(document: Mapping[str, Any]) -> list[PresetDeclaration]:
                 params=dict(raw.get("params", {})),
                 reference=str(raw.get("reference", "")),
                 description=str(raw.get("description", "")),
+                label=_label(where, raw),
                 price=_price(where, raw),
             )
         )
     return declared
+
+
+def _label(where: str, raw: Mapping[str, Any]) -> str:
+    label = raw.get("label", "")
+    if not isinstance(label, str):
+        raise ValueError(f"{where}: label must be text")
+    try:
+        return check_label(label)
+    except InvalidInput as exc:
+        raise ValueError(f"{where}: {exc.message}") from None
 
 
 def _price(where: str, raw: Mapping[str, Any]) -> Decimal | None:

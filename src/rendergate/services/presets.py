@@ -14,7 +14,13 @@ from rendergate.blobs.base import BlobNotFound, BlobStore
 from rendergate.config.settings import Settings
 from rendergate.domain.apps import AppSpec
 from rendergate.domain.errors import InvalidInput, PresetExists, PresetNotFound, UnknownApp
-from rendergate.domain.presets import BuiltinPresets, Preset, check_description, check_name
+from rendergate.domain.presets import (
+    BuiltinPresets,
+    Preset,
+    check_description,
+    check_label,
+    check_name,
+)
 from rendergate.domain.task import InputRef
 from rendergate.imaging.inputs import check_image
 from rendergate.services.routing import refuse_undeclared
@@ -43,6 +49,7 @@ class PresetDraft:
     app: str
     params: Mapping[str, Any]
     description: str = ""
+    label: str = ""
     reference: bytes | None = None
     reference_type: str | None = None
 
@@ -75,6 +82,7 @@ async def save_preset(
     is stored."""
     check_name(draft.name)
     check_description(draft.description)
+    check_label(draft.label)
     app = presetting.apps.get(draft.app)
     if app is None:
         known = ", ".join(sorted(presetting.apps))
@@ -95,6 +103,7 @@ async def save_preset(
             params=params,
             reference=reference if reference or current is None else current.reference,
             description=draft.description,
+            label=draft.label,
             owner=owner,
             created_at=presetting.clock(),
         )

@@ -29,6 +29,7 @@ def _row(preset: Preset) -> dict[str, Any]:
         if reference is None
         else {"key": reference.key, "content_type": reference.content_type},
         "description": preset.description,
+        "label": preset.label,
         "created_at": preset.created_at,
     }
 
@@ -43,6 +44,7 @@ def _preset(row: Any) -> Preset:
         params=row["params"],
         reference=None if reference is None else InputRef(**reference),
         description=row["description"],
+        label=row["label"],
         created_at=row["created_at"],
     )
 

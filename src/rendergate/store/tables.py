@@ -242,6 +242,7 @@ presets = sa.Table(
     sa.Column("params", JSONType, nullable=False),
     sa.Column("reference", JSONType, nullable=True),  # {key, content_type} in the blob store
     sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("label", sa.String(64), nullable=False, server_default=""),  # "": the name
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("deleted_at", UTCDateTime, nullable=True),  # set on every version at DELETE
 )

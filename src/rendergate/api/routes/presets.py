@@ -36,7 +36,7 @@ IMAGES = ("image/png", "image/jpeg", "image/webp", "application/octet-stream")
 PresetName = Annotated[str, Path(max_length=64, description="The preset's name.")]
 FORM = FormSpec(
     files=frozenset({"reference"}),
-    texts=frozenset({"name", "type", "params", "description"}),
+    texts=frozenset({"name", "type", "params", "description", "label"}),
     file_limit=0,
 )
 
@@ -50,6 +50,12 @@ class PresetJson(BaseModel):
     type: str = Field("preview", max_length=64, description="The app it runs.")
     params: dict[str, Any] = Field(default_factory=dict)
     description: str = Field("", max_length=500)
+    label: str = Field(
+        "",
+        max_length=64,
+        description='Its name on a page, one line ("Dusk, photoreal"); empty: the name. '
+        "PUT replaces it as it does the description.",
+    )
     reference_base64: str | None = Field(
         None, description="Its reference image; PUT without one keeps the previous version's."
     )
@@ -61,6 +67,7 @@ class PresetPublic(BaseModel):
     type: str
     params: dict[str, Any]
     description: str
+    label: str = Field(description="Its name on a page; empty: show `name`.")
     reference: bool = Field(
         description="Whether it carries a reference image, served at GET /presets/{name}/reference."
     )
@@ -74,6 +81,7 @@ PRESET_DATA = {
     "type": "preview",
     "params": {"strength": 0.9, "smoothing": 0.5},
     "description": "Blue hour for the facade views",
+    "label": "Facade, blue hour",
     "reference": True,
     "built_in": False,
     "created_at": "2026-12-06T10:00:00Z",
@@ -88,6 +96,7 @@ FORM_SCHEMA = {
         "type": {"type": "string"},
         "params": {"type": "string", "description": "A JSON object."},
         "description": {"type": "string"},
+        "label": {"type": "string", "description": "Its name on a page; at most 64."},
         "reference": {"type": "string", "format": "binary"},
     },
 }
@@ -125,6 +134,7 @@ def public(preset: Preset) -> PresetPublic:
         type=preset.app,
         params=dict(preset.params),
         description=preset.description,
+        label=preset.label,
         reference=preset.reference is not None,
         built_in=preset.built_in,
         created_at=preset.created_at,
@@ -153,8 +163,8 @@ async def get_presets(services: ServicesDep, caller: CallerDep) -> JSONResponse:
     openapi_extra=BODY,
 )
 async def post_preset(request: Request, services: ServicesDep, caller: CallerDep) -> JSONResponse:
-    """Multipart (`name`, `type`, `params` as a JSON string, `description`, `reference`
-    file) or JSON (PresetJson). 409 if the caller has a preset of that name."""
+    """Multipart (`name`, `type`, `params` as a JSON string, `description`, `label`,
+    `reference` file) or JSON (PresetJson). 409 if the caller has a preset of that name."""
     draft = await _read_draft(request, services.settings.max_upload_bytes, name=None)
     preset = await save_preset(draft, caller or "", services.unpack(Presetting), edit=False)
     return envelope(public(preset).model_dump(mode="json"), status_code=201)
@@ -210,8 +220,9 @@ async def get_preset_reference(
 async def put_preset(
     name: PresetName, request: Request, services: ServicesDep, caller: CallerDep
 ) -> JSONResponse:
-    """The same body as POST; the new version replaces type, params and description, and
-    the reference if one is given. Built-in presets are edited in the apps file."""
+    """The same body as POST; the new version replaces type, params, description and label
+    (one left out is empty), and the reference if one is given. Built-in presets are
+    edited in the apps file."""
     draft = await _read_draft(request, services.settings.max_upload_bytes, name=name)
     preset = await save_preset(draft, caller or "", services.unpack(Presetting), edit=True)
     return envelope(public(preset).model_dump(mode="json"))
@@ -265,4 +276,5 @@ def _draft(model: PresetJson, name: str | None) -> PresetDraft:
         app=model.type,
         params=model.params,
         description=model.description,
+        label=model.label,
     )

@@ -1,12 +1,13 @@
 // What can be done to results: keep or unkeep one, upscale a batch's kept ones, run one
-// again with changed settings (the New view's own controls, from controls.js), download
-// one, the kept ones or all; and the re-runs a task has had.
+// again in another look (relook.js) or with changed settings (the New view's own controls,
+// from controls.js), download one, the kept ones or all; and the re-runs a task has had.
 
 import { api, apiData, hideError, showError } from "./api.js";
 import { buildControls } from "./controls.js";
 import { el, uid } from "./dom.js";
 import { formatMoney } from "./format.js";
 import { fileNameOf } from "./images.js";
+import { lookChoice } from "./relook.js";
 
 let apps = null;
 
@@ -82,13 +83,25 @@ export async function rerunsOf(tasks) {
 }
 
 /**
- * The Re-run panel for `task` of `app`: its settings as the New view builds them, set to the
- * task's, and the same or a new seed. `made(task)` hears the re-run once it is created;
- * `closed()` when the panel is closed.
+ * The Re-run panel for `task` of `app`: its look (its own, or another preset), its settings
+ * as the New view builds them, set to the task's (or the chosen preset's), and the same or a
+ * new seed. `made(task)` hears the re-run once it is created; `closed()` when the panel is
+ * closed.
  */
 export function rerunPanel(task, app, name, made, closed) {
-  const controls = buildControls(app);
+  let controls = buildControls(app);
   controls.set(task.params || {});
+  const settings = el("div", {}, controls.node);
+  const advanced = el("div", {}, controls.advanced);
+  const renders = !app || (app.kind || "render") === "render"; // an upscale step has no look
+  const look = renders
+    ? lookChoice(task, appsOnce(), (preset, presetApp) => {
+        controls = buildControls(preset ? presetApp : app); // a preset may run another app
+        controls.set(preset ? preset.params : task.params || {});
+        settings.replaceChildren(controls.node);
+        advanced.replaceChildren(controls.advanced);
+      })
+    : null;
   const seedName = uid("seed-choice");
   const same = el("input", { type: "radio", name: seedName, id: `${seedName}-same`, value: "same", checked: true });
   const fresh = el("input", { type: "radio", name: seedName, id: `${seedName}-new`, value: "new" });
@@ -103,10 +116,11 @@ export function rerunPanel(task, app, name, made, closed) {
   const headingId = uid("rerun-title");
   const form = el("form", { class: "rerun panel", "aria-labelledby": headingId, novalidate: true }, [
     el("h2", { id: headingId }, `Re-run ${name}`),
-    el("p", { class: "hint" }, "The same screenshot and look; change what you like. The original stays as it is."),
-    controls.node,
+    el("p", { class: "hint" }, "The same screenshot; change the look or the settings. The original stays as it is."),
+    look ? look.node : "",
+    settings,
     seedGroup,
-    controls.advanced,
+    advanced,
     problem,
     el("div", { class: "row" }, [run, close]),
   ]);
@@ -118,7 +132,8 @@ export function rerunPanel(task, app, name, made, closed) {
     const typed = controls.seedText();
     const asTyped = /^\d+$/.test(typed) ? typed : JSON.stringify(typed); // the API says what is wrong
     const seed = typed ? asTyped : fresh.checked ? '"random"' : null;
-    const body = `{"params": ${controls.paramsText()}${seed == null ? "" : `, "seed": ${seed}`}}`;
+    const preset = look && look.preset() ? `, "preset": ${JSON.stringify(look.preset())}` : "";
+    const body = `{"params": ${controls.paramsText()}${preset}${seed == null ? "" : `, "seed": ${seed}`}}`;
     try {
       const rerun = await apiData(`/tasks/${task.task_id}/rerun`, {
         method: "POST",

@@ -10,6 +10,11 @@ function prettyName(name) {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
+/** A preset's name on the page: its label, else its name made readable ("warm_lobby": "Warm lobby"). */
+export function lookName(preset) {
+  return preset.label || prettyName(preset.name);
+}
+
 function card(value, name, { thumb = null, note = "", disabled = false, title = "" } = {}) {
   const input = el("input", { type: "radio", name: "look", value, class: "sr-only", disabled });
   const picture = el("span", { class: "look-thumb" });
@@ -45,7 +50,7 @@ export function lookPicker(presets, apps, changed) {
     const app = byName.get(preset.type);
     const why = !app ? `its app ${preset.type} is not here` : app.available ? "" : app.unavailable_reason;
     cards.push(
-      card(`preset:${preset.name}`, prettyName(preset.name), {
+      card(`preset:${preset.name}`, lookName(preset), {
         thumb: presetThumb(preset),
         note: why ? "Not available here" : "",
         disabled: Boolean(why),
