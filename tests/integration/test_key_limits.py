@@ -63,10 +63,12 @@ async def rows(settings: Settings, table: sa.Table, **where: str) -> int:
 
 async def call(
     server: RunningServer, token: str, path: str, body: dict[str, Any]
-) -> tuple[int, Any, str | None]:
+) -> tuple[int, Any, dict[str, str]]:
+    """The answer's status, body, and its Retry-After and X-Rendergate-Limit headers."""
     headers = {"Authorization": f"Bearer {token}"}
     async with server.http.post(f"{server.url}{path}", json=body, headers=headers) as answer:
-        return answer.status, await answer.json(), answer.headers.get("Retry-After")
+        told = {name: answer.headers[name] for name in REFUSAL_HEADERS if name in answer.headers}
+        return answer.status, await answer.json(), told
 
 
 def task(**fields: Any) -> dict[str, Any]:
@@ -89,13 +91,23 @@ def stored_inputs(settings: Settings) -> int:
     return len([path for path in inputs.rglob("*") if path.is_file()])
 
 
-LIMITS = {
-    "in flight": (KeyLimits(max_in_flight=5), "its limit of tasks in flight is 5;"),
-    "daily": (KeyLimits(daily_tasks=5), "its daily limit (UTC days) is 5;"),
-    "rate": (KeyLimits(rate_per_minute=5), "over this key's limit of 5 task creates a minute"),
+REFUSAL_HEADERS = ("Retry-After", "X-Rendergate-Limit")
+LIMITS = {  # each limit: the key's, its refusal's words, and the name its header gives
+    "in flight": (
+        KeyLimits(max_in_flight=5),
+        "its limit of tasks in flight is 5;",
+        "max_in_flight",
+    ),
+    "daily": (KeyLimits(daily_tasks=5), "its daily limit (UTC days) is 5;", "daily_tasks"),
+    "rate": (
+        KeyLimits(rate_per_minute=5),
+        "over this key's limit of 5 task creates a minute",
+        "rate_per_minute",
+    ),
     "budget": (
         KeyLimits(monthly_budget=Decimal("5.00"), prices={"fake": ONE}),
         "its monthly budget is 5.00 CNY; this task's 1.00 CNY do not fit",
+        "monthly_budget",
     ),
 }
 
@@ -104,16 +116,19 @@ LIMITS = {
 async def test_fifty_concurrent_creates_against_a_limit_of_five_leave_five(
     settings: Settings, limit: str
 ) -> None:
-    limits, refusal = LIMITS[limit]
+    limits, refusal, name = LIMITS[limit]
     async with serve(settings) as server:
         token, _ = await make_key(settings, limits)
         server.services.keys.refresh()
         answers = await asyncio.gather(*(call(server, token, "/tasks", task()) for _ in range(50)))
         statuses = [status for status, _, _ in answers]
         assert statuses.count(201) == 5 and statuses.count(429) == 45, statuses
-        for status, body, retry_after in answers:
+        for status, body, told in answers:
             if status == 429:
-                assert refusal in body["msg"] and retry_after is not None, body
+                assert refusal in body["msg"] and int(told["Retry-After"]) > 0, body
+                assert told["X-Rendergate-Limit"] == name
+            else:
+                assert told == {}
         assert await task_count(server, token) == 5
         assert stored_inputs(settings) == 5  # the refused creates' inputs were removed
 
@@ -126,13 +141,13 @@ async def test_a_batch_over_the_budget_is_refused_whole(settings: Settings) -> N
         status, answer, _ = await call(server, token, "/batches", batch(3))
         assert status == 201, answer
         assert [t["charge"]["amount"] for t in answer["data"]["tasks"]] == ["1.00"] * 3
-        status, answer, retry_after = await call(server, token, "/batches", batch(3))
+        status, answer, told = await call(server, token, "/batches", batch(3))
         assert status == 429, answer
         assert answer["msg"].startswith(
             "this key has been charged 3.00 CNY this month, its monthly budget is 5.00 CNY; "
             "these 3 tasks' 3.00 CNY do not fit; it resets on "
         )
-        assert retry_after is not None and int(retry_after) > 0
+        assert int(told["Retry-After"]) > 0 and told["X-Rendergate-Limit"] == "monthly_budget"
         assert await task_count(server, token) == 3
         assert (await call(server, token, "/batches", batch(2)))[0] == 201
 

@@ -135,6 +135,7 @@ async def test_one_key_holds_at_most_its_share_of_event_streams(settings: Settin
             async with server.http.get(events) as third:
                 await refused(third, 429, "this key holds 2 event streams already, its share")
                 assert third.headers["Retry-After"] == "10"
+                assert third.headers["X-Rendergate-Limit"] == "share"
             first.close()  # one ends: its slot is free again
             await until(
                 lambda: server.services.streams.in_use == 1,

@@ -91,6 +91,7 @@ async def test_a_quote_is_what_the_batch_it_describes_is_charged(either_database
             "month": {"charged_net": "0.00", "budget": None, "left": None},
             "refusal": None,
             "retry_after_s": None,
+            "refusal_limit": None,
         }
         then = [{"type": "fake_upscale"}]
         status, made = await shop.post("/batches", batch(3, 2, type="fake", then=then))
@@ -145,7 +146,7 @@ async def test_a_quotes_refusal_is_the_creates_429_word_for_word(settings: Setti
         status, refused = await shop.post("/batches", batch(6, type="fake", params=HANG))
         assert status == 429 and over["refusal"] == refused["msg"], (over, refused)
         assert over["refusal"].startswith("this key has been charged 0.00 CNY this month")
-        assert over["retry_after_s"] > 0
+        assert over["retry_after_s"] > 0 and over["refusal_limit"] == "monthly_budget"
         assert (await shop.post("/batches", batch(4, type="fake", params=HANG)))[0] == 201
         left = await shop.ok("/quote", type="fake")
         assert (left["refusal"], left["month"]["left"]) == (None, "1.00")
@@ -165,7 +166,7 @@ async def test_a_quote_refused_for_work_in_flight_names_the_limit_as_a_create(
         status, refused = await shop.post("/tasks", made)
         assert status == 429 and over["refusal"] == refused["msg"]
         assert "its limit of tasks in flight is 2" in over["refusal"]
-        assert over["retry_after_s"] == 10
+        assert (over["retry_after_s"], over["refusal_limit"]) == (10, "max_in_flight")
 
 
 async def test_the_account_is_the_callers_own_and_never_another_keys(settings: Settings) -> None:

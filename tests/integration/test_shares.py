@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import io
 import zipfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ from test_presets import add_key
 
 from rendergate.config.settings import Settings
 from rendergate.services.context import Slots
+from rendergate.store.keys import KeyStore
 from rendergate.store.sql import create_engine
 from support.images import make_scene
 from support.pg import DATABASES, on_database
@@ -194,6 +195,35 @@ async def test_a_revoked_link_answers_as_an_unknown_one(server: RunningServer) -
         assert got.status == 404 and NOT_THERE in await got.text()
     other_share = f"/batches/{batch['batch_id']}/shares/{made['share_id'] + 1}"
     assert (await call(server, "DELETE", other_share))[0] == 404
+
+
+async def test_revoking_the_key_that_made_a_link_closes_it(
+    settings: Settings, server: RunningServer
+) -> None:
+    gone = await add_key(settings, server, "left-the-studio")
+    stays = await add_key(settings, server, "stays")
+    made = [await shared(server, await finished_batch(server, gone), gone, kept_only=False)]
+    made += [await shared(server, await finished_batch(server, stays), stays, kept_only=False)]
+    assert [(await call(server, "GET", f"/s/{token}/batch"))[0] for _, token in made] == [200, 200]
+    await revoke_key(settings, "left-the-studio")  # as `rendergate keys revoke` does
+    server.services.keys.refresh()
+    (_, closed), (_, still) = made
+    unknown = (404, {"code": 404, "msg": NOT_THERE, "data": None})
+    assert await call(server, "GET", f"/s/{closed}/batch") == unknown
+    assert await call(server, "GET", f"/s/{closed}/archive") == unknown
+    async with server.http.get(f"{server.url}/s/{closed}") as got:
+        assert got.status == 404 and NOT_THERE in await got.text()
+    assert (await call(server, "GET", f"/s/{still}/batch"))[0] == 200  # another key's stays
+
+
+async def revoke_key(settings: Settings, name: str) -> None:
+    engine = create_engine(settings.task_database_url)
+    try:
+        store = KeyStore(engine)
+        (key,) = await store.named(name)
+        await store.save(key.revoke(now=datetime.now(UTC)))
+    finally:
+        await engine.dispose()
 
 
 async def test_another_keys_batch_cannot_be_shared_and_a_link_reaches_only_its_batch(

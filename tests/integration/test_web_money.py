@@ -172,6 +172,7 @@ async def test_a_refusal_shows_before_render_and_a_429_in_a_panel(
         await seen.add_views(SHOT, REF)
         await page.get_by_label("App", exact=True).select_option("fake_priced")
         await expect(page.locator(".price-text")).to_have_text(f"2 renders {TIMES} ¥2.00 = ¥4.00")
+        await expect(page.locator(".price")).not_to_have_attribute("aria-busy", "true")  # settled
         quote = await get(server, "/quote?type=fake_priced&renders=2", token)
         assert quote["refusal"].startswith("this key has been charged 0.00 CNY this month")
         note = page.locator(".price-note")
@@ -210,3 +211,47 @@ async def test_a_rate_limit_says_when_to_try_again(settings: Settings, browser: 
         await expect(panel.locator(".msg")).to_have_text((await answer.json())["msg"])
         await expect(panel).to_contain_text(f"Try again in {wait} s.")
         seen.assert_clean()
+
+
+async def test_a_batchs_cost_says_what_is_not_known(
+    server: RunningServer, browser: Browser
+) -> None:
+    """The batch's money line, as batch.js writes it in chromium, for the API's `cost`: a
+    provider that tells no cost (RunningHub with no coin price) is counted as not known, as
+    Account counts it, not summed as ¥0.00."""
+    seen = await visit(browser, server.url)
+    shown = await seen.page.evaluate(
+        """async (costs) => {
+            const { costText } = await import("/static/web/batch.js");
+            return costs.map(costText);
+        }""",
+        [
+            {
+                "amount": "0.00",
+                "currency": "CNY",
+                "estimated": False,
+                "unknown": 6,
+                "charged": "4.80",
+            },
+            {
+                "amount": "0.34",
+                "currency": "CNY",
+                "estimated": True,
+                "unknown": 2,
+                "charged": "4.80",
+            },
+            {
+                "amount": "0.00",
+                "currency": "CNY",
+                "estimated": False,
+                "unknown": 0,
+                "charged": "2.00",
+            },
+        ],
+    )
+    assert shown == [
+        "Charged so far: ¥4.80 · cost ¥0.00 (+6 not known)",
+        "Charged so far: ¥4.80 · cost ¥0.34 (estimated) (+2 not known)",
+        "Charged so far: ¥2.00 · cost ¥0.00",
+    ]
+    seen.assert_clean()

@@ -57,6 +57,22 @@ def test_webhooks_go_only_to_subscribers_and_progress_once_per_ten_points() -> N
     assert webhook_event(at_19, at_19.cancel(now=T0)) is None  # not subscribed to it
 
 
+def test_the_kept_mark_is_an_event_and_a_webhook_only_when_asked_for() -> None:
+    done = task(webhook_url="https://example.com/h").complete(
+        now=T0, outputs=(ResultFile(key="k", content_type="image/png", size=1),)
+    )
+    kept = done.keep(now=T0 + timedelta(seconds=1))
+    unkept = kept.unkeep(now=T0 + timedelta(seconds=2))
+    assert stream_event(done, kept) is EventType.KEPT
+    assert stream_event(kept, unkept) is EventType.UNKEPT
+    assert stream_event(kept, kept.keep(now=T0)) is None  # kept again: the same task
+    assert webhook_event(done, kept) is None  # not in the default set
+    wants = dataclasses.replace(done, webhook_events=("task.kept", "task.unkept"))
+    kept = wants.keep(now=T0)
+    assert webhook_event(wants, kept) is EventType.KEPT
+    assert webhook_event(kept, kept.unkeep(now=T0)) is EventType.UNKEPT
+
+
 def test_webhook_events_are_checked() -> None:
     url = "https://example.com/h"
     assert parse_webhook_events(None, url=url) == ()  # the default set

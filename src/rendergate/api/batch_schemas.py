@@ -14,6 +14,7 @@ from rendergate.api.schemas import (
     given_seed,
 )
 from rendergate.domain.batches import MAX_NAME, MAX_VARIATIONS, MAX_VIEWS
+from rendergate.domain.events import WEBHOOK_EVENTS
 from rendergate.domain.task import MAX_OUTPUT_INDEX, MAX_SAFE_INTEGER
 from rendergate.services.batch_public import BatchPublic
 
@@ -60,7 +61,7 @@ class BatchCreateJson(BaseModel):
     name: str = Field("", max_length=MAX_NAME)
     then: list[StepJson] = Field([], max_length=3, description="Steps run on each result.")
     webhook_url: str | None = Field(None, max_length=2048)
-    webhook_events: list[str] | None = Field(None, max_length=5)
+    webhook_events: list[str] | None = Field(None, max_length=len(WEBHOOK_EVENTS))
 
 
 class BatchList(BaseModel):

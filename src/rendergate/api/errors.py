@@ -61,14 +61,22 @@ def validation_error(loc: list[str | int], message: str, kind: str = "value_erro
     return JSONResponse({"detail": [{"loc": loc, "msg": message, "type": kind}]}, status_code=422)
 
 
+def limit_headers(exc: LimitReached) -> dict[str, str]:
+    """A 429's headers: when to try again, and which of the key's limits it met (the
+    message says it in words; a program reads the name)."""
+    return {"Retry-After": str(exc.retry_after_s), "X-Rendergate-Limit": exc.limit}
+
+
 def body_refusal(exc: InputTooLarge | ServerBusy | ShareTaken) -> JSONResponse:
     """413 for a body over its limit; 503 with Retry-After when no large body fits now, 429
     when the caller's key holds its share. All close the connection, since the client may
     still be sending (a refused stream or replay, with no body, loses only its keep-alive).
     Answered here and by the body-limit layer (api/limits.py) before a route runs."""
-    if isinstance(exc, ServerBusy | ShareTaken):
+    if isinstance(exc, ServerBusy):
         headers = {"Retry-After": str(exc.retry_after_s), "Connection": "close"}
-        return envelope_error(503 if isinstance(exc, ServerBusy) else 429, str(exc), headers)
+        return envelope_error(503, str(exc), headers)
+    if isinstance(exc, ShareTaken):
+        return envelope_error(429, str(exc), limit_headers(exc) | {"Connection": "close"})
     return envelope_error(413, str(exc), {"Connection": "close"})
 
 
@@ -93,7 +101,7 @@ async def _rendergate_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ServerBusy | ShareTaken):
         return body_refusal(exc)
     if isinstance(exc, LimitReached):
-        return envelope_error(429, str(exc), {"Retry-After": str(exc.retry_after_s)})
+        return envelope_error(429, str(exc), limit_headers(exc))
     if isinstance(exc, FilesExpired):
         return envelope_error(410, str(exc))
     if isinstance(exc, ResultLost):  # gone from our storage: as gone as expired, and logged

@@ -8,6 +8,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat,
 
 from rendergate.domain.apps import AppKind, Reference
 from rendergate.domain.chains import MAX_STEPS
+from rendergate.domain.events import WEBHOOK_EVENTS
 from rendergate.domain.params import ParamType
 from rendergate.domain.task import MAX_OUTPUT_INDEX, MAX_SAFE_INTEGER, check_integer, check_seed
 from rendergate.services.presenting import TaskPublic
@@ -128,9 +129,10 @@ class TaskCreateJson(BaseModel):
     )
     webhook_events: list[str] | None = Field(
         None,
-        max_length=5,
+        max_length=len(WEBHOOK_EVENTS),
         description="Which: task.processing, task.progress, task.completed, task.failed, "
-        "task.canceled; unset: all but task.progress.",
+        "task.canceled, task.kept, task.unkept; unset: all but task.progress and the kept "
+        "mark's two.",
     )
     deadline_s: StrictFloat | StrictInt | None = Field(
         None,

@@ -116,7 +116,7 @@ class Task:
 class TaskEvent:
     """One server-sent event: `id` the task's version (None for `task.queue`), `event` its
     name (task.submitted, task.processing, task.progress, task.completed, task.failed,
-    task.canceled, task.queue), `task` the task as it was then."""
+    task.canceled, task.queue, task.kept, task.unkept), `task` the task as it was then."""
 
     id: int | None
     event: str

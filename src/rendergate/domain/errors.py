@@ -195,20 +195,28 @@ class ServerBusy(RendergateError):
 
 
 class LimitReached(RendergateError):
-    """The caller's API key is over one of its limits; the message names it."""
+    """The caller's API key is over one of its limits; the message says it in words and
+    `limit` names it for a program (the key's limit field: "rate_per_minute", ...)."""
 
-    def __init__(self, message: str, *, retry_after_s: int) -> None:
+    def __init__(self, message: str, *, retry_after_s: int, limit: str) -> None:
         super().__init__(message)
         self.retry_after_s = max(1, retry_after_s)
+        self.limit = limit
 
 
 class BudgetReached(LimitReached):
     """The create's charges would take its key's month past its budget (domain/limits.py)."""
 
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, limit="monthly_budget")
+
 
 class ShareTaken(LimitReached):
     """The caller's key holds its share of something every key draws on at once (large
     uploads being read, event streams, webhook replays); it may try again once one ends."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, limit="share")
 
 
 class ReplayPending(RendergateError):

@@ -2,9 +2,10 @@
 its state changes send, and when a failed webhook delivery is tried again.
 
 A task's event is one stored version of it whose public face changed (status, progress,
-queue position, provider, result, error); its id is that version, so a stream resumed
-after version N misses nothing and repeats nothing. Webhooks are sent for fewer of them:
-each status a client acts on, and progress only when asked for, once per PROGRESS_STEP.
+queue position, provider, result, error, its kept mark); its id is that version, so a
+stream resumed after version N misses nothing and repeats nothing. Webhooks are sent for
+fewer of them: each status a client acts on, and progress and the kept mark only when asked
+for (progress once per PROGRESS_STEP).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class EventType(StrEnum):
     COMPLETED = "task.completed"
     FAILED = "task.failed"
     CANCELED = "task.canceled"
+    KEPT = "task.kept"  # its owner kept the result as a pick (PUT /tasks/{id}/kept)
+    UNKEPT = "task.unkept"  # ... and no longer (DELETE)
     BATCH_COMPLETED = "batch.completed"  # a batch's end, sent to its webhook_url
     BATCH_PARTIAL = "batch.partial"
     BATCH_FAILED = "batch.failed"
@@ -38,7 +41,8 @@ class EventType(StrEnum):
 
 TASK_EVENTS = frozenset(e for e in EventType if e.value.startswith("task."))
 WEBHOOK_EVENTS = TASK_EVENTS - {EventType.SUBMITTED}
-DEFAULT_WEBHOOK_EVENTS = WEBHOOK_EVENTS - {EventType.PROGRESS}  # progress is opt-in
+OPT_IN_EVENTS = frozenset({EventType.PROGRESS, EventType.KEPT, EventType.UNKEPT})
+DEFAULT_WEBHOOK_EVENTS = WEBHOOK_EVENTS - OPT_IN_EVENTS
 
 _BY_STATUS = {status: EventType(f"task.{status.value}") for status in TaskStatus}
 
@@ -59,7 +63,9 @@ def _public(task: Task) -> tuple[object, ...]:
 def stream_event(old: Task | None, new: Task) -> EventType | None:
     """The event stream's entry for a write from `old` to `new`, if a client could see it."""
     if old is not None and _public(old) == _public(new):
-        return None
+        if (old.kept_at is None) == (new.kept_at is None):
+            return None
+        return EventType.UNKEPT if new.kept_at is None else EventType.KEPT
     if old is None or old.status is not new.status:
         return _BY_STATUS[new.status]
     return EventType.PROGRESS

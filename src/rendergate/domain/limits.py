@@ -84,6 +84,7 @@ def refusal(
         return LimitReached(
             f"{count} tasks at once is over this key's limit of {per_minute} task creates a minute",
             retry_after_s=WINDOW_S,
+            limit="rate_per_minute",
         )
     if per_minute and usage.last_minute > per_minute:
         frees_at = usage.minute_frees_at or now + timedelta(seconds=WINDOW_S)
@@ -91,6 +92,7 @@ def refusal(
         return LimitReached(
             f"over this key's limit of {per_minute} task creates a minute; retry after {wait} s",
             retry_after_s=wait,
+            limit="rate_per_minute",
         )
     cap = limits.max_in_flight
     if cap and usage.in_flight > cap:
@@ -98,6 +100,7 @@ def refusal(
             f"this key has {usage.in_flight - count} unfinished tasks, its limit of tasks in "
             f"flight is {cap}{more}; wait for one to finish",
             retry_after_s=IN_FLIGHT_RETRY_S,
+            limit="max_in_flight",
         )
     quota = limits.daily_tasks
     if quota and usage.today > quota:
@@ -106,6 +109,7 @@ def refusal(
             f"this key has created {usage.today - count} tasks today, its daily limit (UTC "
             f"days) is {quota}{more}; it resets at {tomorrow:%Y-%m-%d %H:%M} UTC",
             retry_after_s=math.ceil((tomorrow - now).total_seconds()),
+            limit="daily_tasks",
         )
     return _over_budget(limits, usage, adding, now=now, currency=currency)
 

@@ -71,6 +71,11 @@ class KeyRing:
                     self._read_at = self._clock()
         return self._active
 
+    async def still_active(self, owner: str) -> bool:
+        """Whether what `owner` made on its authority still stands: a key's own things
+        while it is not revoked; open mode's (owner "", no key) always."""
+        return not owner or owner in await self.active()
+
     def refresh(self) -> None:
         """The next request reads the keys again, however fresh they are: for a caller that
         knows they changed (a test that has just made or revoked one)."""

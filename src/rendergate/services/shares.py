@@ -3,7 +3,9 @@ anyone holding the token, who sees the batch's shared results and nothing of its
 
 A link is looked up by its token's hash, a unique index: an unknown token and a revoked
 one take the same path and answer the same 404, so neither timing nor message tells them
-apart, and the token itself is never compared or kept.
+apart, and the token itself is never compared or kept. A link speaks for the key that made
+it, so revoking the key closes its links too (the same 404): a key revoked because it
+leaked, or because its customer left, leaves nothing of theirs open to whoever holds a link.
 """
 
 from __future__ import annotations
@@ -17,16 +19,19 @@ from rendergate.domain.errors import ShareNotFound, TaskNotFound
 from rendergate.domain.shares import Share, hash_token, new_token
 from rendergate.domain.task import Task, TaskStatus
 from rendergate.services.creating import new_task_id
+from rendergate.services.keys import KeyRing
 from rendergate.services.picks import picks_of
 from rendergate.store.base import BatchStore, ShareStore
 
 
 @dataclass(frozen=True)
 class Sharing:
-    """What share links use: their rows, the batches they show, and the clock."""
+    """What share links use: their rows, the batches they show, the keys that made them,
+    and the clock."""
 
     shares: ShareStore
     batches: BatchStore
+    keys: KeyRing
     clock: Callable[[], datetime]
 
 
@@ -82,10 +87,11 @@ async def revoke_share(
 
 
 async def open_share(token: str, sharing: Sharing) -> Shared:
-    """What the link shows now: ShareNotFound for an unknown or revoked token,
-    ShareExpired past its expiry. Only completed results, and only picks if it says so."""
+    """What the link shows now: ShareNotFound for an unknown or revoked token, or one whose
+    key was revoked; ShareExpired past its expiry. Only completed results, and only picks if
+    it says so."""
     share = await sharing.shares.by_hash(hash_token(token))
-    if share is None:
+    if share is None or not await sharing.keys.still_active(share.owner):
         raise ShareNotFound()
     share.open_at(sharing.clock())
     batch = await sharing.batches.get(share.batch_id, owner=share.owner)

@@ -53,6 +53,10 @@ class QuotePublic(BaseModel):
         description="What a create would be answered now (429), word for word; null: it fits."
     )
     retry_after_s: int | None = Field(description="With a refusal: the create's Retry-After.")
+    refusal_limit: str | None = Field(
+        description="With a refusal: the limit it names, as a create's X-Rendergate-Limit "
+        "header does (rate_per_minute, max_in_flight, daily_tasks, monthly_budget)."
+    )
 
 
 class AccountKey(BaseModel):
@@ -125,6 +129,7 @@ def present_quote(found: Quote) -> QuotePublic:
         ),
         refusal=None if refused is None else str(refused),
         retry_after_s=None if refused is None else refused.retry_after_s,
+        refusal_limit=None if refused is None else refused.limit,
     )
 
 
@@ -177,6 +182,7 @@ QUOTE_EXAMPLE = {
         "month": {"charged_net": "22.00", "budget": "100.00", "left": "78.00"},
         "refusal": None,
         "retry_after_s": None,
+        "refusal_limit": None,
     },
 }
 ACCOUNT_EXAMPLE = {

@@ -35,9 +35,11 @@ TaskId = Annotated[int, Path(ge=0, le=MAX_SAFE_INTEGER, description="The id POST
 STREAM_DESCRIPTION = """Each change of the task as it happens, ending after its terminal
 state: `event` is task.submitted, task.processing, task.progress, task.completed,
 task.failed or task.canceled, with `data` the task as GET shows it and `id` its version;
-task.queue (no id) when its queue position moves. A comment line every 10 s keeps proxies
-from closing it. Reconnect with `Last-Event-ID` to go on after the last event received (an id
-the stream cannot have sent, not ASCII digits or over 2147483647, is a 422)."""
+task.queue (no id) when its queue position moves; resumed after the terminal state,
+task.kept or task.unkept for each change of its kept mark since. A comment line every
+10 s keeps proxies from closing it. Reconnect with `Last-Event-ID` to go on after the last
+event received (an id the stream cannot have sent, not ASCII digits or over 2147483647, is a
+422)."""
 
 
 EVENT_SCHEMA = {

@@ -23,10 +23,13 @@ export function authHeaders(extra = {}) {
 }
 
 export class ApiError extends Error {
-  constructor(status, message, retryAfter = null) {
+  // retryAfter: a refusal's Retry-After; limit: a 429's X-Rendergate-Limit, the key's limit
+  // it met ("monthly_budget", ...), so the page names it without parsing the words.
+  constructor(status, message, retryAfter = null, limit = null) {
     super(message);
     this.status = status;
     this.retryAfter = retryAfter;
+    this.limit = limit;
   }
 }
 
@@ -54,12 +57,12 @@ export async function api(path, options = {}) {
   }
   if (response.ok) return response;
   const text = await response.text();
-  throw refused(response.status, text, response.headers.get("Retry-After"));
+  throw refused(response.status, text, (name) => response.headers.get(name));
 }
 
-function refused(status, text, retryAfter) {
+function refused(status, text, header) {
   if (status === 401) window.dispatchEvent(new CustomEvent("rendergate:unauthorized"));
-  return new ApiError(status, messageOf(text), retryAfter);
+  return new ApiError(status, messageOf(text), header("Retry-After"), header("X-Rendergate-Limit"));
 }
 
 /**
@@ -84,7 +87,7 @@ export function upload(path, form, onProgress = () => {}) {
       if (xhr.status >= 200 && xhr.status < 300) {
         resolve(JSON.parse(xhr.responseText).data);
       } else {
-        reject(refused(xhr.status, xhr.responseText, xhr.getResponseHeader("Retry-After")));
+        reject(refused(xhr.status, xhr.responseText, (name) => xhr.getResponseHeader(name)));
       }
     });
     xhr.send(form);

@@ -50,11 +50,18 @@ function countsText(counts) {
 }
 
 /** "Charged so far: ¥4.00 · cost ¥0.34 (estimated)": the members' charges net of refunds,
- * then what the finished ones cost upstream. */
-function costText(cost) {
+ * then what the finished ones cost upstream, "(+2 not known)" beside a sum that leaves some
+ * out (a provider that tells no cost). */
+export function costText(cost) {
   if (!cost || cost.charged == null) return "";
-  const upstream = cost.amount != null && cost.currency ? ` · cost ${formatMoney(cost.amount, cost.currency)}${cost.estimated ? " (estimated)" : ""}` : "";
-  return `Charged so far: ${formatMoney(cost.charged, cost.currency)}${upstream}`;
+  return `Charged so far: ${formatMoney(cost.charged, cost.currency)}${upstreamText(cost)}`;
+}
+
+function upstreamText(cost) {
+  if (cost.amount == null || !cost.currency) return "";
+  const guessed = cost.estimated ? " (estimated)" : "";
+  const missing = cost.unknown ? ` (+${cost.unknown} not known)` : ""; // as Account says it
+  return ` · cost ${formatMoney(cost.amount, cost.currency)}${guessed}${missing}`;
 }
 
 export async function showBatch(root, match) {

@@ -4,18 +4,18 @@
 
 import { el } from "./dom.js";
 
-// The API's messages name their limit (domain/limits.py); the first that matches titles it.
-const TITLES = [
-  [/monthly budget/, "Monthly budget reached"],
-  [/creates a minute/, "Too many renders this minute"],
-  [/in flight/, "Too many renders unfinished"],
-  [/daily limit/, "Daily limit reached"],
-];
+// A refusal names its limit: a create's 429 in X-Rendergate-Limit, a quote in refusal_limit.
+const TITLES = {
+  monthly_budget: "Monthly budget reached",
+  rate_per_minute: "Too many renders this minute",
+  max_in_flight: "Too many renders unfinished",
+  daily_tasks: "Daily limit reached",
+  share: "Too much at once",
+};
 
-/** "Monthly budget reached", ...: the limit a refusal's message names. */
-export function limitTitle(message) {
-  const found = TITLES.find(([pattern]) => pattern.test(message || ""));
-  return found ? found[1] : "Limit reached";
+/** "Monthly budget reached", ...: the title of the limit a refusal names. */
+export function limitTitle(limit) {
+  return TITLES[limit] || "Limit reached";
 }
 
 /** "Try again in 10 s", "in 4 min", or after a day and hour (UTC) when it is far. */
@@ -32,7 +32,7 @@ export function retryText(seconds, now = new Date()) {
 export function showLimit(box, error) {
   const later = retryText(error.retryAfter);
   box.replaceChildren(
-    el("strong", {}, limitTitle(error.message)),
+    el("strong", {}, limitTitle(error.limit)),
     el("span", { class: "msg" }, error.message),
     el("p", { class: "hint" }, [later, later ? " " : "", el("a", { href: "#/account" }, "See your account")]),
   );

@@ -37,7 +37,7 @@ function monthText(quote) {
 function refusalText(quote) {
   const said = /resets|retry after|wait for/.test(quote.refusal);
   const later = said ? "" : retryText(quote.retry_after_s);
-  return `${limitTitle(quote.refusal)}: ${quote.refusal}.${later ? ` ${later}` : ""}`;
+  return `${limitTitle(quote.refusal_limit)}: ${quote.refusal}.${later ? ` ${later}` : ""}`;
 }
 
 /**
@@ -61,6 +61,7 @@ export function priceLine(line, ask) {
       quote = null; // no /quote on this server, or it cannot price this: say nothing
     }
     if (mine !== asked) return;
+    line.removeAttribute("aria-busy");
     const text = quote ? quoteText(quote) : "";
     line.querySelector(".price-text").textContent = text;
     const note = line.querySelector(".price-note");
@@ -71,6 +72,7 @@ export function priceLine(line, ask) {
   };
   return () => {
     clearTimeout(timer);
+    line.setAttribute("aria-busy", "true"); // dimmed until the quote for the change is in
     timer = setTimeout(update, 250);
   };
 }
