@@ -22,6 +22,7 @@ from rendergate.client import (
     InvalidRequest,
     NotFound,
     Quote,
+    RateLimited,
     StepQuote,
     TaskStatus,
 )
@@ -187,6 +188,7 @@ async def test_a_quote_and_the_account_in_open_mode(settings: Settings) -> None:
         )
         assert quote.steps == (StepQuote("fake_upscale", 3, Decimal("0.50"), Decimal("1.50")),)
         assert quote.priced and quote.refusal is None and quote.budget is None
+        assert quote.refusal_limit is None
         free = await client.quote(type="fake")
         assert (free.priced, free.per_render, free.total, free.renders) == (False, None, None, 1)
 
@@ -211,7 +213,8 @@ async def test_a_quote_and_the_account_of_a_key_with_its_own_prices(settings: Se
     async with serve(settings) as server:
         token, key = await make_key(settings, limits)
         server.services.keys.refresh()
-        async with AsyncClient(server.url, api_key=token) as client:
+        # no retries: a 429 is raised as it comes (the budget's Retry-After is weeks anyway)
+        async with AsyncClient(server.url, api_key=token, retries=0) as client:
             quote = await client.quote(type="fake", renders=2)
             assert (quote.per_render, quote.total, quote.currency) == (
                 Decimal("1.50"),
@@ -225,6 +228,12 @@ async def test_a_quote_and_the_account_of_a_key_with_its_own_prices(settings: Se
             )
             over = await client.quote(type="fake", renders=3)  # 4.50 is over the budget
             assert over.refusal is not None and "budget" in over.refusal
+            assert over.refusal_limit == "monthly_budget" and over.retry_after_s
+            with pytest.raises(RateLimited, match="budget") as refused:
+                await client.create_batch([SHOT] * 3, type="fake", params=HANG)
+            assert (refused.value.status, refused.value.limit) == (429, "monthly_budget")
+            assert refused.value.message == over.refusal  # the quote said it word for word
+            assert [b async for b in client.list_batches()] == []
             account = await client.account()
             assert (account.key_id, account.key_name) == (key.key_id, "shop")
             assert (account.budget, account.budget_left, account.budget_low) == (

@@ -40,7 +40,8 @@ class Quote:
     """What a create of `renders` tasks of app `type` (and its steps) would be charged, in
     `currency`: amounts None when not charged. `month_net` is what the key was charged this
     month so far, `budget` and `budget_left` its monthly budget (None: none). `refusal` is
-    the 429 message a create would get now (None: it fits), with `retry_after_s`."""
+    the 429 message a create would get now (None: it fits), with `retry_after_s` and
+    `refusal_limit`, the limit it names (as RateLimited's `limit`)."""
 
     currency: str
     type: str
@@ -55,6 +56,7 @@ class Quote:
     budget_left: Decimal | None = None
     refusal: str | None = None
     retry_after_s: int | None = None
+    refusal_limit: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -74,6 +76,7 @@ class Quote:
             budget_left=amount_of(month.get("left")),
             refusal=data.get("refusal"),
             retry_after_s=data.get("retry_after_s"),
+            refusal_limit=data.get("refusal_limit"),
             raw=dict(data),
         )
 
