@@ -12,8 +12,11 @@ import shutil
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ import pytest
 from PIL import Image
 from standardwebhooks.webhooks import Webhook
 
-from rendergate.client import Client, Conflict, NotFound, Task, TaskStatus
+from rendergate.client import Client, Conflict, InvalidRequest, NotFound, Task, TaskStatus
 from support.images import make_png
 from support.process import ServeProcess, child_env, serving
 
@@ -106,6 +109,69 @@ def test_the_blocking_client_makes_the_preset_calls(live: ServeProcess) -> None:
             client.preset("sync-warm")
 
 
+def test_the_blocking_client_makes_the_studio_calls(live: ServeProcess, tmp_path: Path) -> None:
+    shot = make_png(320, 240)
+    with Client(live.url) as client:
+        batch = client.create_batch([shot], type="fake", variations=2, name="Sync studio")
+        done = client.wait_batch(batch.batch_id, timeout=60)
+        first, pick = done.tasks
+        assert client.keep(pick.task_id).kept and client.get(pick.task_id).kept
+        assert not client.unkeep(first.task_id).kept
+        (found,) = client.list_batches(q="SYNC STUDIO", members=False)
+        assert (found.batch_id, found.tasks, found.cover_task_id) == (
+            batch.batch_id,
+            (),
+            pick.task_id,
+        )
+        steps = client.upscale_batch(batch.batch_id, type="fake_upscale")
+        assert steps.made == 1 and steps.steps[0].parent_task_id == pick.task_id
+        assert client.wait_batch(batch.batch_id, timeout=60).counts["completed"] == 3
+        names = [p.name for p in client.download_batch(batch.batch_id, tmp_path, kept=True)]
+        assert sorted(names) == ["view01_v2.png", "view01_v2_fake_upscale.png"]
+
+        share = client.create_share(batch.batch_id, expires_in_days=1)
+        assert share.url == f"{live.url}/s/{share.token}" and share.state == "active"
+        assert opened(f"{share.url}/batch") == 200
+        assert [s.url for s in client.shares(batch.batch_id)] == [None]
+        assert client.revoke_share(batch.batch_id, share.share_id).state == "revoked"
+        assert opened(f"{share.url}/batch") == 404
+
+        assert client.download_input(first.task_id) == shot
+        thumbnail = client.download_thumbnail(first.task_id, tmp_path, width=160, role="image")
+        assert Image.open(thumbnail).size == (160, 120)
+        rerun = client.rerun(first.task_id, seed=5)
+        assert [t.task_id for t in client.list(rerun_of=first.task_id)] == [rerun.task_id]
+
+        quote = client.quote(type="fake_priced", renders=2)
+        assert (quote.per_render, quote.total, quote.currency) == (
+            Decimal("2.00"),
+            Decimal("4.00"),
+            "CNY",
+        )
+        before = client.account()
+        client.create(shot, type="fake_priced", params=FAKE)
+        after = client.account()
+        assert after.charged - before.charged == Decimal("2.00")
+        assert after.renders - before.renders == 1 and after.prices["fake_priced"] == Decimal(
+            "2.00"
+        )
+        with pytest.raises(InvalidRequest, match="width must be"):
+            client.download_thumbnail(first.task_id, width=100)
+        hanging = client.create(shot, type="fake", params=HANG)
+        with pytest.raises(Conflict, match="completed"):
+            client.keep(hanging.task_id)
+        client.cancel(hanging.task_id)
+
+
+def opened(url: str) -> int:
+    """The status a GET of `url` answers, as anyone holding the link would get it."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
 async def test_the_blocking_client_works_inside_a_running_loop(live: ServeProcess) -> None:
     with Client(live.url) as client:  # its own loop, in its own thread
         assert "preview" in {app.name for app in client.apps()}
@@ -130,7 +196,7 @@ def test_the_documented_sdk_snippets_work(
     live: ServeProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    first, errors, together, variations, presets, batches, webhook = sdk_snippets()
+    first, errors, together, variations, presets, batches, picks, webhook = sdk_snippets()
     done = run_snippet(first, live.url, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "completed 100"
@@ -163,6 +229,17 @@ def test_the_documented_sdk_snippets_work(
     assert {line for line in said if line.startswith("view")} >= {
         f"view {v} variation {k} completed 100" for v in (0, 1) for k in (0, 1)
     }
+    chosen = run_snippet(picks, live.url, tmp_path)
+    assert chosen.returncode == 0, chosen.stderr
+    assert chosen.stdout.splitlines() == [
+        "True",
+        "1 True",
+        "picks/view01_front_v2.png",
+        "picks/view01_front_v2_upscale.png",
+        "active True",
+        "4 CNY None",
+    ]
+    assert Image.open(tmp_path / "picks" / "view01_front_v2_upscale.png").size == (1600, 1200)
     secret = "whsec_" + base64.b64encode(b"the README's receiver, 32 bytes!").decode()
     monkeypatch.setenv("WEBHOOK_SECRET", secret)
     namespace: dict[str, Any] = {}

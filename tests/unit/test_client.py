@@ -19,8 +19,8 @@ from rendergate.client import (
     Unauthorized,
     sse,
 )
-from rendergate.client.aio import _filename
 from rendergate.client.errors import error_from
+from rendergate.client.files import _filename
 from rendergate.client.transport import MAX_BACKOFF_S, backoff
 from rendergate.domain.task import TaskStatus as ServerStatus
 

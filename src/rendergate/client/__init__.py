@@ -53,16 +53,27 @@ from rendergate.client.models import (
     WebhookEvent,
 )
 from rendergate.client.money import Charge, Cost, Usage, UsageGroup
+from rendergate.client.studio_models import (
+    Account,
+    AccountLimits,
+    BatchSteps,
+    Quote,
+    Share,
+    StepQuote,
+)
 from rendergate.client.sync import Client
 from rendergate.client.webhooks import verify_webhook
 
 __all__ = [
+    "Account",
+    "AccountLimits",
     "ApiError",
     "App",
     "AppParam",
     "AsyncClient",
     "Batch",
     "BatchStatus",
+    "BatchSteps",
     "BatchView",
     "Charge",
     "Client",
@@ -75,9 +86,12 @@ __all__ = [
     "NotFound",
     "Output",
     "Preset",
+    "Quote",
     "RateLimited",
     "ServerError",
+    "Share",
     "SkippedProvider",
+    "StepQuote",
     "Task",
     "TaskEvent",
     "TaskImage",

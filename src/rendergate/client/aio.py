@@ -18,17 +18,19 @@ import aiohttp
 from rendergate.client import sse
 from rendergate.client.batches import BatchCalls
 from rendergate.client.errors import ApiError, Unreachable
+from rendergate.client.files import bytes_or_file
 from rendergate.client.inputs import Image, create_request
 from rendergate.client.models import App, Delivery, Task, TaskEvent
 from rendergate.client.money import Usage
 from rendergate.client.presets import PresetCalls
+from rendergate.client.studio import StudioCalls
 from rendergate.client.transport import Request, Transport, backoff
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 Progress = Callable[[Task], object]
 
 
-class AsyncClient(PresetCalls, BatchCalls):
+class AsyncClient(PresetCalls, BatchCalls, StudioCalls):
     """A rendergate server's API. `base_url` defaults to RENDERGATE_SERVER, else
     http://127.0.0.1:8000; `api_key` to RENDERGATE_API_KEY; `timeout` bounds each request
     (seconds); `retries` is how many times a call is tried again (see transport.py)."""
@@ -163,12 +165,18 @@ class AsyncClient(PresetCalls, BatchCalls):
         return Usage.from_json(reply.data())
 
     async def list(
-        self, *, status: str | None = None, type: str | None = None, limit: int = 20
+        self,
+        *,
+        status: str | None = None,
+        type: str | None = None,
+        rerun_of: int | None = None,
+        limit: int = 20,
     ) -> AsyncGenerator[Task, None]:
-        """Every matching task, newest first, fetched `limit` (1-100) at a time as the
-        iteration reaches each page's `next_cursor`."""
+        """Every matching task (`rerun_of`: the re-runs of that task), newest first, fetched
+        `limit` (1-100) at a time as the iteration reaches each page's `next_cursor`."""
+        wanted = {"status": status, "type": type, "rerun_of": rerun_of}
         query = {"limit": str(limit)} | {
-            k: str(v) for k, v in {"status": status, "type": type}.items() if v
+            k: str(v) for k, v in wanted.items() if v not in (None, "")
         }
         async for item in self._http.pages("/tasks", query, "tasks"):
             yield Task.from_json(item)
@@ -262,15 +270,7 @@ class AsyncClient(PresetCalls, BatchCalls):
         """A completed task's result: its bytes, or, given a `path`, the file written there
         (into a directory under the server's name for it, `<task_id>-<index>.<ext>`)."""
         request = Request("GET", f"/tasks/{task_id}/image", query={"index": str(index)})
-        reply = await self._http.call(request)
-        if path is None:
-            return reply.body
-        target = Path(path)
-        if await asyncio.to_thread(target.is_dir):
-            name = _filename(reply.headers.get("Content-Disposition", ""))
-            target = target / (name or f"{task_id}-{index}.png")
-        await asyncio.to_thread(target.write_bytes, reply.body)
-        return target
+        return await bytes_or_file(await self._http.call(request), path, f"{task_id}-{index}.png")
 
     async def deliveries(self, task_id: int) -> builtins.list[Delivery]:
         """The task's webhooks, each with its tries."""
@@ -281,15 +281,6 @@ class AsyncClient(PresetCalls, BatchCalls):
         """The apps `type` can name on this server, and whether each can run there."""
         reply = await self._http.call(Request("GET", "/apps"))
         return [App.from_json(app) for app in reply.data()]
-
-
-def _filename(disposition: str) -> str | None:
-    """The file name of a Content-Disposition, without any directory part."""
-    for part in disposition.split(";"):
-        name, _, value = part.strip().partition("=")
-        if name.lower() == "filename" and value:
-            return Path(value.strip('"')).name or None
-    return None
 
 
 def _step(step: str | Mapping[str, Any]) -> dict[str, Any]:

@@ -93,10 +93,16 @@ class BatchCalls:
         """The batch now, with its members."""
         return Batch.from_json((await self._http.call(Request("GET", _path(batch_id)))).data())
 
-    async def list_batches(self, *, limit: int = 20) -> AsyncGenerator[Batch, None]:
-        """Every batch of the key's, newest first, fetched `limit` (1-100) at a time as the
-        iteration reaches each page's `next_cursor`."""
-        async for item in self._http.pages("/batches", {"limit": str(limit)}, "batches"):
+    async def list_batches(
+        self, *, q: str = "", members: bool = True, limit: int = 20
+    ) -> AsyncGenerator[Batch, None]:
+        """Every batch of the key's (`q`: whose name holds it, in any case), newest first,
+        fetched `limit` (1-100) at a time as the iteration reaches each page's
+        `next_cursor`. `members` False leaves each batch's `tasks` empty: a light list."""
+        query = {"limit": str(limit), "members": "true" if members else "false"}
+        if q:
+            query["q"] = q
+        async for item in self._http.pages("/batches", query, "batches"):
             yield Batch.from_json(item)
 
     async def cancel_batch(self, batch_id: int) -> Batch:
@@ -134,14 +140,19 @@ class BatchCalls:
             raise TimeoutError(f"batch {batch_id} did not finish in {timeout:g} s") from None
         raise AssertionError("_follow_batch() ends with the batch")  # pragma: no cover
 
-    async def download_batch(self, batch_id: int, directory: str | Path) -> list[Path]:
-        """Every result the batch has, from its zip, written into `directory` (made if need
-        be) under the zip's names: view01_front_v1.png, ... (view, angle, variation, then
-        each step's app). NotFound while it has none."""
+    async def download_batch(
+        self, batch_id: int, directory: str | Path, *, kept: bool = False
+    ) -> list[Path]:
+        """Every result the batch has (`kept`: only the kept ones and the steps made from
+        them), from its zip, written into `directory` (made if need be) under the zip's
+        names: view01_front_v1.png, ... (view, angle, variation, then each step's app).
+        NotFound while it has none."""
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self._http.timeout, sock_read=self._http.timeout
         )
-        reply = await self._http.call(Request("GET", f"{_path(batch_id)}/archive", timeout=timeout))
+        query = {"kept": "true"} if kept else None
+        path = f"{_path(batch_id)}/archive"
+        reply = await self._http.call(Request("GET", path, query=query, timeout=timeout))
         try:
             return await asyncio.to_thread(_unzipped, reply.body, Path(directory))
         except zipfile.BadZipFile as exc:

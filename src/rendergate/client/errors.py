@@ -13,7 +13,7 @@ class ApiError(Exception):
     """The server answered with an error status. `message` is the API's own `msg` (or, for a
     422, the first `detail` entry's); `body` the JSON it sent, if any; `retry_after` the
     seconds its Retry-After header asked for (429, 503, and a 409 still in progress), else
-    None."""
+    None; `limit` which of the key's limits a 429 met (its X-Rendergate-Limit), else None."""
 
     def __init__(
         self,
@@ -22,12 +22,14 @@ class ApiError(Exception):
         *,
         body: Any = None,
         retry_after: float | None = None,
+        limit: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.body = body
         self.retry_after = retry_after
+        self.limit = limit
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.status}, {self.message!r})"
@@ -56,7 +58,9 @@ class InvalidRequest(ApiError):
 
 
 class RateLimited(ApiError):
-    """429: over one of the key's limits; `retry_after` says when to come back."""
+    """429: over one of the key's limits; `retry_after` says when to come back, `limit`
+    which one (rate_per_minute, max_in_flight, daily_tasks, monthly_budget; or share: the
+    key holds its share of what every key draws on, such as large uploads or streams)."""
 
 
 class ServerError(ApiError):
@@ -93,7 +97,8 @@ def error_from(status: int, body: bytes, headers: Mapping[str, str]) -> ApiError
     except ValueError:
         data = None
     kind = _BY_STATUS.get(status, ServerError if status >= 500 else ApiError)
-    return kind(status, _message(data, body), body=data, retry_after=_seconds(headers))
+    limit = headers.get("X-Rendergate-Limit") or None
+    return kind(status, _message(data, body), body=data, retry_after=_seconds(headers), limit=limit)
 
 
 def _message(data: Any, body: bytes) -> str:

@@ -82,6 +82,8 @@ class Task:
     batch_id: int | None = None  # the batch it is a member of
     view: int | None = None  # its view in that batch, from 0
     variation: int | None = None  # its variation of that view, from 0
+    kept: bool = False  # kept as a pick (keep(), unkeep())
+    kept_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     finished_at: datetime | None = None
@@ -102,6 +104,7 @@ class Task:
             charge=_money(Charge, data.get("charge")),
             then=tuple(data.get("then") or ()),
             children=tuple(data.get("children") or ()),
+            kept_at=_when(data.get("kept_at")),
             created_at=_when(data.get("created_at")),
             updated_at=_when(data.get("updated_at")),
             finished_at=_when(data.get("finished_at")),
@@ -258,6 +261,7 @@ class Batch:
     progress: int = 0
     counts: Mapping[str, int] = field(default_factory=dict)
     tasks: tuple[Task, ...] = ()
+    cover_task_id: int | None = None  # the member whose result stands for it: a kept one
     cost: Mapping[str, str] | None = None
     type: str = ""
     preset: str = ""

@@ -27,7 +27,7 @@ class Cost:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Cost:
         return cls(
-            amount=_amount(data.get("amount")),
+            amount=amount_of(data.get("amount")),
             currency=data.get("currency") or "",
             estimated=bool(data.get("estimated")),
             billed=data.get("billed"),
@@ -82,10 +82,10 @@ class UsageGroup:
             failed=int(data.get("failed") or 0),
             canceled=int(data.get("canceled") or 0),
             unknown_cost=int(cost.get("unknown") or 0),
-            spent=_amount(cost.get("spent")) or Decimal(0),
-            charged=_amount(charge.get("charged")) or Decimal(0),
-            refunded=_amount(charge.get("refunded")) or Decimal(0),
-            net=_amount(charge.get("net")) or Decimal(0),
+            spent=amount_of(cost.get("spent")) or Decimal(0),
+            charged=amount_of(charge.get("charged")) or Decimal(0),
+            refunded=amount_of(charge.get("refunded")) or Decimal(0),
+            net=amount_of(charge.get("net")) or Decimal(0),
         )
 
 
@@ -113,6 +113,6 @@ class Usage:
         )
 
 
-def _amount(value: Any) -> Decimal | None:
+def amount_of(value: Any) -> Decimal | None:
     """A decimal string (or an integer) as a Decimal; None for null."""
     return None if value is None else Decimal(str(value))

@@ -27,6 +27,7 @@ from rendergate.client.money import Usage
 from rendergate.client.presets import PresetLook
 from rendergate.client.signals import signals_to_main
 from rendergate.client.sync_batches import BlockingBatchCalls
+from rendergate.client.sync_studio import BlockingStudioCalls
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing's own from Python 3.12
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class Client(BlockingBatchCalls):
+class Client(BlockingBatchCalls, BlockingStudioCalls):
     """A rendergate server's API, blocking; the arguments are AsyncClient's. Close it (or use
     it as a context manager) to stop its thread; a client dropped unclosed is closed when
     it is collected."""
@@ -137,10 +138,16 @@ class Client(BlockingBatchCalls):
         return self._run(self._async.get(task_id, include_base64=include_base64))
 
     def list(
-        self, *, status: str | None = None, type: str | None = None, limit: int = 20
+        self,
+        *,
+        status: str | None = None,
+        type: str | None = None,
+        rerun_of: int | None = None,
+        limit: int = 20,
     ) -> Iterator[Task]:
-        """Every matching task, newest first, a page of `limit` fetched at a time."""
-        return self._iterate(self._async.list(status=status, type=type, limit=limit))
+        """See AsyncClient.list: a page of `limit` fetched at a time."""
+        listed = self._async.list(status=status, type=type, rerun_of=rerun_of, limit=limit)
+        return self._iterate(listed)
 
     def cancel(self, task_id: int) -> Task:
         return self._run(self._async.cancel(task_id))

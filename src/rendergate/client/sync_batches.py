@@ -38,9 +38,11 @@ class BlockingBatchCalls:
     def get_batch(self, batch_id: int) -> Batch:
         return self._run(self._async.get_batch(batch_id))
 
-    def list_batches(self, *, limit: int = 20) -> Iterator[Batch]:
-        """Every batch of the key's, newest first, a page of `limit` fetched at a time."""
-        return self._iterate(self._async.list_batches(limit=limit))
+    def list_batches(
+        self, *, q: str = "", members: bool = True, limit: int = 20
+    ) -> Iterator[Batch]:
+        """See AsyncClient.list_batches: a page of `limit` fetched at a time."""
+        return self._iterate(self._async.list_batches(q=q, members=members, limit=limit))
 
     def cancel_batch(self, batch_id: int) -> Batch:
         return self._run(self._async.cancel_batch(batch_id))
@@ -61,6 +63,8 @@ class BlockingBatchCalls:
             raise TimeoutError(f"batch {batch_id} did not finish in {timeout:g} s") from None
         raise AssertionError("_follow_batch() ends with the batch")  # pragma: no cover
 
-    def download_batch(self, batch_id: int, directory: str | Path) -> list[Path]:
+    def download_batch(
+        self, batch_id: int, directory: str | Path, *, kept: bool = False
+    ) -> list[Path]:
         """See AsyncClient.download_batch."""
-        return self._run(self._async.download_batch(batch_id, directory))
+        return self._run(self._async.download_batch(batch_id, directory, kept=kept))
