@@ -84,8 +84,8 @@ async def test_a_task_is_rerun_in_another_look_chosen_by_its_label(
     await expect(after).to_have_js_property("complete", True, timeout=LONG)
     assert await after.evaluate("img => img.naturalWidth") == 800
     assert f"{server.url}/tasks/{new_id}/image" in seen.requests  # the new result shown
-    facts = page.locator(".facts")
-    assert "dusk v1" in await facts.inner_text()
+    look_used = page.locator(".facts dt", has_text="Look").locator("xpath=following-sibling::dd[1]")
+    await expect(look_used).to_have_text("Dusk (dusk v1)")  # by its label, as the App row
 
     # its own panel offers dusk as its own look, chosen, and the others besides
     await page.get_by_role("button", name="Re-run…").click()

@@ -36,10 +36,23 @@ function shown(param, value) {
   return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
+/** "Dusk, photoreal (su_dusk v1)": the preset by its label once GET /presets says it, as
+ * the App row names its app; "none" without one. */
+function lookUsed(task) {
+  if (!task.preset) return "none";
+  const id = `${task.preset}${task.preset_version != null ? ` v${task.preset_version}` : ""}`;
+  const shown = el("span", {}, id);
+  apiData("/presets").then((presets) => {
+    const found = presets.find((preset) => preset.name === task.preset);
+    if (found && found.label) shown.textContent = `${found.label} (${id})`;
+  }, () => {}); // the id alone is still true
+  return shown;
+}
+
 function settingsUsed(task, app) {
   const rows = [
     ["App", app ? `${appLabel(app)} (${task.type})` : task.type],
-    ["Look", task.preset ? `${task.preset}${task.preset_version != null ? ` v${task.preset_version}` : ""}` : "none"],
+    ["Look", lookUsed(task)],
     ["Seed", task.seed == null ? "not kept" : String(task.seed)],
   ];
   const declared = new Map((app ? app.params : []).map((param) => [param.name, param]));
