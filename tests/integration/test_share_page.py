@@ -19,7 +19,7 @@ from test_shares import finished_batch
 
 from rendergate.config.settings import Settings
 from support.a11y import audit, needs_axe
-from support.browser import SHOT, chromium, needs_chromium, visit
+from support.browser import SHOT, chromium, loaded_width, needs_chromium, visit
 from support.server import RunningServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), needs_chromium]
@@ -58,7 +58,7 @@ async def test_a_share_opens_with_no_key_and_downloads_its_kept_result(
     images = page.locator(".share-results img")
     await expect(images).to_have_count(1)  # the kept result only
     await expect(images).to_have_attribute("alt", "View 2 · side · variation 1")
-    assert await images.evaluate("i => i.complete && i.naturalWidth") == 800
+    assert await loaded_width(images) == 800
     assert await seen.no_horizontal_scroll()
     await seen.screenshot(f"share-{size}")
     await audit(page, f"share-page-{size}")

@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from support.a11y import audit, needs_axe
-from support.browser import REF, SHOT, VIEWPORTS, Visit, needs_chromium, visit
+from support.browser import REF, SHOT, VIEWPORTS, Visit, loaded_width, needs_chromium, visit
 from support.server import RunningServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240), needs_chromium]
@@ -95,7 +95,7 @@ async def test_the_grid_fills_in_as_members_finish(
         assert await first.evaluate(IN_VIEW)
     await expect(page.locator(".batch-facts")).to_contain_text(f"{2 * len(views)} done")
     for image in await page.locator(".card img").all():
-        assert await image.evaluate("img => img.naturalWidth") > 0
+        assert await loaded_width(image) > 0
 
     card = page.locator(".card").first
     task_id = await card.get_attribute("data-task-id")

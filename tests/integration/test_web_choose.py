@@ -21,7 +21,7 @@ import pytest
 from playwright.async_api import Browser, Download, Page, expect
 
 from support.a11y import audit, needs_axe
-from support.browser import SHOT, VIEWPORTS, needs_chromium, visit
+from support.browser import SHOT, VIEWPORTS, loaded_width, needs_chromium, visit
 from support.server import RunningServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300), needs_chromium, needs_axe]
@@ -99,8 +99,7 @@ async def test_a_view_is_compared_kept_upscaled_rerun_and_downloaded(
     await expect(panes).to_have_count(3)
     await expect(page.locator("h1")).to_have_text("Villa, scheme B · View 1 · front")
     for image in await page.locator(".cmp-stage img").all():
-        await expect(image).to_have_js_property("complete", True)
-        assert await image.evaluate("img => img.naturalWidth") == 800
+        assert await loaded_width(image) == 800
     assert await page.locator(".pane figcaption strong").all_inner_texts() == [
         "View 1 · v1",
         "View 1 · v2",
@@ -147,8 +146,7 @@ async def test_a_view_is_compared_kept_upscaled_rerun_and_downloaded(
     await expect(panes).to_have_count(1)
     slider = page.get_by_role("slider", name=re.compile(r"screenshot shows over View 1 · v1$"))
     before = page.locator(".ba-before img")
-    await expect(before).to_have_js_property("complete", True)
-    assert await before.evaluate("img => img.naturalWidth") == 800  # GET /tasks/{id}/input
+    assert await loaded_width(before) == 800  # GET /tasks/{id}/input
     split = page.locator(".ba")
     await slider.focus()
     for key, value in (("Home", "0"), ("End", "100"), ("ArrowLeft", "99"), ("ArrowLeft", "98")):
@@ -193,7 +191,7 @@ async def test_a_view_is_compared_kept_upscaled_rerun_and_downloaded(
     assert {t["type"] for t in steps} == {"fake_upscale"}
     for step in steps:
         thumb = page.locator(f'.filmstrip .thumb[data-task-id="{step["task_id"]}"] img')
-        await expect(thumb).to_have_js_property("complete", True, timeout=LONG)
+        assert await loaded_width(thumb, LONG) > 0
 
     # re-run v3 with a changed setting
     await page.get_by_role("button", name="Re-run View 1 · v3").click()
@@ -213,7 +211,7 @@ async def test_a_view_is_compared_kept_upscaled_rerun_and_downloaded(
     assert (rerun["rerun_of"], rerun["seed"]) == (v3, original["seed"])
     rerun_pane = page.locator(f'.pane[data-task-id="{rerun_id}"]')
     await expect(rerun_pane.locator("strong")).to_have_text("View 1 · v3 · re-run 1")
-    await expect(rerun_pane.locator("img")).to_have_js_property("complete", True, timeout=LONG)
+    assert await loaded_width(rerun_pane.locator("img"), LONG) > 0
     await expect(page.locator(".filmstrip .thumb")).to_have_count(6)
     await seen.screenshot(f"choose-rerun-{viewport}")
 
@@ -271,7 +269,7 @@ async def test_a_task_is_followed_to_its_end_and_shows_settings_price_and_lineag
     await seen.screenshot(f"task-running-{viewport}")
     await expect(status).to_have_text("Done", timeout=LONG)  # no reload: followed live
     assert f"{server.url}/tasks/{running}/events" in seen.requests  # by its stream
-    await expect(page.locator(".ba-before img")).to_have_js_property("complete", True)
+    assert await loaded_width(page.locator(".ba-before img")) > 0
 
     params = {"steps": 25, "mood": "overcast", "hdr": True}
     task_id = await create_task(server, "fake_form", params)
@@ -295,8 +293,7 @@ async def test_a_task_is_followed_to_its_end_and_shows_settings_price_and_lineag
 
     slider = page.get_by_role("slider", name=re.compile(r"^Before and after"))
     before = page.locator(".ba-before img")
-    await expect(before).to_have_js_property("complete", True)
-    assert await before.evaluate("img => img.naturalWidth") == 800  # GET /tasks/{id}/input
+    assert await loaded_width(before) == 800  # GET /tasks/{id}/input
     await slider.focus()
     await page.keyboard.press("Home")
     await expect(slider).to_have_value("0")

@@ -15,7 +15,7 @@ from playwright.async_api import Browser, expect
 
 from rendergate.config.settings import Settings
 from support.a11y import audit, needs_axe
-from support.browser import REF, SHOT, VIEWPORTS, Visit, needs_chromium, visit
+from support.browser import REF, SHOT, VIEWPORTS, Visit, loaded_width, needs_chromium, visit
 from support.server import RunningServer, serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), needs_chromium]
@@ -86,8 +86,7 @@ async def test_a_job_of_several_views_goes_as_one_ordered_batch(
         "Own reference",
     ]
     dusk = page.locator("label.look", has=page.get_by_text("Dusk", exact=True))
-    await expect(dusk.locator("img")).to_have_js_property("complete", True)
-    assert await dusk.locator("img").evaluate("img => img.naturalWidth") > 0
+    assert await loaded_width(dusk.locator("img")) > 0
     await dusk.click()
     await expect(page.get_by_label("App", exact=True)).to_have_value("preview")
     strength = page.get_by_label("Tone strength")
@@ -274,7 +273,7 @@ async def test_a_first_visit_renders_the_sample_with_the_built_in_preview(
     await expect(page.locator(".batch-status")).to_have_text("Done", timeout=LONG)
     result = page.get_by_role("img", name="Render of View 1 · v1")
     await expect(result).to_be_visible()
-    assert await result.evaluate("img => img.naturalWidth") == 640  # the grid's thumbnail
+    assert await loaded_width(result) == 640  # the grid's thumbnail
     await expect(page.get_by_role("link", name="Download View 1 · v1")).to_be_visible()
     await seen.screenshot("first-visit-desktop")
     seen.assert_clean()

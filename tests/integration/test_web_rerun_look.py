@@ -14,7 +14,7 @@ from playwright.async_api import Browser, expect
 from test_web_choose import ENDED, LONG, api, settled
 
 from support.a11y import audit, needs_axe
-from support.browser import SHOT, VIEWPORTS, needs_chromium, visit
+from support.browser import SHOT, VIEWPORTS, loaded_width, needs_chromium, visit
 from support.server import RunningServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300), needs_chromium, needs_axe]
@@ -81,8 +81,7 @@ async def test_a_task_is_rerun_in_another_look_chosen_by_its_label(
     await expect(page).to_have_url(re.compile(rf"#/tasks/{new_id}$"))
     await expect(page.locator(".task-status")).to_have_text("Done", timeout=LONG)
     after = page.get_by_role("img", name=re.compile(r"^Render: "))
-    await expect(after).to_have_js_property("complete", True, timeout=LONG)
-    assert await after.evaluate("img => img.naturalWidth") == 800
+    assert await loaded_width(after, LONG) == 800
     assert f"{server.url}/tasks/{new_id}/image" in seen.requests  # the new result shown
     look_used = page.locator(".facts dt", has_text="Look").locator("xpath=following-sibling::dd[1]")
     await expect(look_used).to_have_text("Dusk (dusk v1)")  # by its label, as the App row
@@ -130,7 +129,7 @@ async def test_a_compared_variation_is_rerun_in_another_look(
     assert (rerun["params"]["strength"], rerun["params"]["smoothing"]) == (0.7, 0.6)
     pane = page.locator(f'.pane[data-task-id="{new_id}"]')
     await expect(pane.locator("strong")).to_have_text("View 1 · v1 · re-run 1")
-    await expect(pane.locator("img")).to_have_js_property("complete", True, timeout=LONG)
+    assert await loaded_width(pane.locator("img"), LONG) > 0
     await seen.screenshot(f"compare-rerun-look-{viewport}")
     if viewport == "phone":
         assert await seen.no_horizontal_scroll()

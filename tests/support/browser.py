@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, CDPSession, Page, Response, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    CDPSession,
+    Locator,
+    Page,
+    Response,
+    async_playwright,
+    expect,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).parents[2]
@@ -32,6 +40,16 @@ needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM)
 # Playwright's expect() waits 5 s by default; the suite runs these beside everything else
 # on two cores, so each condition gets longer (a met one still returns at once).
 expect.set_options(timeout=20_000)
+
+
+async def loaded_width(image: Locator, timeout_ms: float = 20_000) -> int:
+    """The image's natural width once it has loaded. The page fetches a file with the key
+    before it gives the <img> its src, and an <img> without one is already `complete` (with
+    width 0): waiting on `complete` alone races that fetch."""
+    handle = await image.element_handle(timeout=timeout_ms)
+    loaded = "img => img.complete && img.naturalWidth > 0"
+    await image.page.wait_for_function(loaded, arg=handle, timeout=timeout_ms)
+    return int(await image.evaluate("img => img.naturalWidth"))
 
 
 @contextlib.asynccontextmanager
