@@ -69,6 +69,17 @@ class RunningServer:
             return await response.read()
 
 
+async def _serving(server: uvicorn.Server) -> None:
+    """The server's run. uvicorn leaves with SystemExit when its start-up fails (the app's
+    lifespan raised, or the port was taken): as an error instead, pytest reports the test
+    with the log that says why, where a SystemExit out of a fixture's finalizer took down
+    the xdist worker running it."""
+    try:
+        await server.serve()
+    except SystemExit as exit:
+        raise RuntimeError(f"the server did not start (uvicorn exit {exit.code})") from None
+
+
 @contextlib.asynccontextmanager
 async def serve(
     settings: Settings, *, worker: bool = True, port: int = 0
@@ -77,7 +88,7 @@ async def serve(
     app = create_app(settings, worker=worker)
     config = uvicorn_config(app, settings, host="127.0.0.1", port=port, lifespan="on")
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(_serving(server))
     try:
         await until(lambda: server.started or task.done(), 30, "the server to start", every_s=0.02)
         if task.done():
