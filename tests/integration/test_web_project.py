@@ -153,6 +153,25 @@ async def test_an_apps_settings_are_controls_set_by_keyboard(
     seen.assert_clean()
 
 
+READS_IN_ORDER = """label => {
+    // each word's place on screen; read by line, then left to right, they must say the
+    // label's text in its order (laid out as a column per text node, they did not)
+    const words = [];
+    const walker = document.createTreeWalker(label, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        for (const found of node.data.matchAll(/\\S+/g)) {
+            const range = document.createRange();
+            range.setStart(node, found.index);
+            range.setEnd(node, found.index + found[0].length);
+            const box = range.getClientRects()[0];
+            words.push({ word: found[0], top: Math.round(box.top), left: box.left });
+        }
+    }
+    const onScreen = [...words].sort((a, b) => a.top - b.top || a.left - b.left);
+    return onScreen.map((w) => w.word).join(" ") === words.map((w) => w.word).join(" ");
+}"""
+
+
 async def test_the_price_line_shows_the_quote_before_render(
     server: RunningServer, browser: Browser, viewport: str
 ) -> None:
@@ -165,6 +184,7 @@ async def test_the_price_line_shows_the_quote_before_render(
     await expect(page.locator(".price")).to_be_hidden()  # preview is not priced: no line
     each = page.locator("label[for=upscale-each]")  # the upscaler on the app's own provider
     await expect(each).to_have_text("Upscale each result (Upscale (CPU))")
+    assert await each.evaluate(READS_IN_ORDER), "the upscale switch's words are out of order"
     await page.get_by_label("App", exact=True).select_option("fake_priced")
     await expect(each).to_have_text(
         "Upscale each result (Scripted fake upscaler charged 0.50 a result)"

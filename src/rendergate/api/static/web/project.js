@@ -149,8 +149,8 @@ export async function showProject(root) {
     variations.node,
   );
   if (upscalers.length) {
-    const words = [upscale, " Upscale each result (", upscaleName, ")"];
-    rail.append(el("div", { class: "param switch" }, [el("label", { for: "upscale-each" }, words)]));
+    const words = el("span", {}, ["Upscale each result (", upscaleName, ")"]); // one line of text
+    rail.append(el("div", { class: "param switch" }, [el("label", { for: "upscale-each" }, [upscale, " ", words])]));
   }
   rail.append(
     advancedBox,
