@@ -1,6 +1,6 @@
 """A batch's waiting members say where they wait, over real HTTP on SQLite and PostgreSQL:
 with a worker running one fake task at a time, GET /batches/{id} places each waiting member
-in our queue, behind a task made before the batch; when that task is cancelled, the batch's
+in our queue, in the order they were queued (by view), behind a task made before the batch; when that task is cancelled, the batch's
 event stream says each member moved up (task.queue), as the grid shows it."""
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ async def places(server: RunningServer, batch_id: int) -> list[int | None]:
     async with server.http.get(f"{server.url}/batches/{batch_id}") as answer:
         assert answer.status == 200, await answer.text()
         tasks = (await answer.json())["data"]["tasks"]
-    return sorted(t["queue_position"] for t in tasks)
+    in_views = sorted(tasks, key=lambda t: (t["view"], t["variation"]))
+    return [t["queue_position"] for t in in_views]  # queued in view order, placed so
 
 
 async def told(seen: list[tuple[str, Any]], event: str, count: int) -> list[int | None]:
@@ -77,5 +78,8 @@ async def test_waiting_members_are_placed_and_told_when_they_move_up(settings: S
             finally:
                 reading.cancel()
         assert await places(server, batch["batch_id"]) == [0, 1, 2]
+        await post(server, f"/tasks/{running['task_id']}/cancel", {})  # its room is free
+        first = min(batch["tasks"], key=lambda t: (t["view"], t["variation"]))
+        await server.wait_for(first["task_id"], lambda t: t["status"] == "processing")
+        assert await places(server, batch["batch_id"]) == [None, 0, 1]  # next in line went next
         await post(server, f"/batches/{batch['batch_id']}/cancel", {})
-        await post(server, f"/tasks/{running['task_id']}/cancel", {})

@@ -54,22 +54,19 @@ async def placed(task: Task, store: TaskStore) -> Task:
 
 
 async def placed_all(tasks: Sequence[Task], store: TaskStore) -> tuple[Task, ...]:
-    """The tasks with their queue positions, the waiting ones (a batch's members). Tasks
-    made together (a batch's views, one step's results) share their creation time, so one
-    count places the first of them and the rest follow in order: a read per such group,
-    not per task."""
-    waiting = sorted(
-        (t for t in tasks if t.status is TaskStatus.SUBMITTED),
-        key=lambda t: (t.provider, t.created_at, t.task_id),
-    )
+    """The tasks with their queue positions, the waiting ones (a batch's members, in the
+    order they were queued: by view, variation and step). Tasks made together share their
+    creation time and provider, so one count of what waits before the group places its
+    first, and the rest follow it in their order: a read per group, not per task."""
+    groups: dict[tuple[str, datetime], list[Task]] = {}
+    for task in tasks:
+        if task.status is TaskStatus.SUBMITTED:
+            groups.setdefault((task.provider, task.created_at), []).append(task)
     places: dict[int, int] = {}
-    group: tuple[str, datetime] | None = None
-    for task in waiting:
-        if (task.provider, task.created_at) != group:
-            group, first = (task.provider, task.created_at), await store.waiting_ahead(task)
-            taken = 0
-        places[task.task_id] = first + taken
-        taken += 1
+    for group in groups.values():
+        earliest = min(group, key=lambda t: t.task_id)  # none of its group counts before it
+        ahead = await store.waiting_ahead(earliest)
+        places.update((task.task_id, ahead + i) for i, task in enumerate(group))
     return tuple(
         dataclasses.replace(t, queue_position=places[t.task_id]) if t.task_id in places else t
         for t in tasks
