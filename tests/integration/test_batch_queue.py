@@ -1,7 +1,8 @@
 """A batch's waiting members say where they wait, over real HTTP on SQLite and PostgreSQL:
 with a worker running one fake task at a time, GET /batches/{id} places each waiting member
-in our queue, in the order they were queued (by view), behind a task made before the batch; when that task is cancelled, the batch's
-event stream says each member moved up (task.queue), as the grid shows it."""
+in our queue in the order it was queued (by view), behind a task made before the batch, as
+GET /tasks/{id} does; when that task is cancelled the batch's event stream says each moved
+up (task.queue), as the grid shows it, and the one placed next starts next."""
 
 from __future__ import annotations
 
@@ -66,6 +67,9 @@ async def test_waiting_members_are_placed_and_told_when_they_move_up(settings: S
         views = [{"image_base64": IMAGE}] * 3
         batch = await post(server, "/batches", {"type": "fake", "params": HANG, "views": views})
         assert await places(server, batch["batch_id"]) == [1, 2, 3]  # behind `ahead`
+        in_views = sorted(batch["tasks"], key=lambda t: (t["view"], t["variation"]))
+        alone = [(await server.get_task(t["task_id"]))["queue_position"] for t in in_views]
+        assert alone == [1, 2, 3]  # GET /tasks/{id} places each as the batch does
         url = f"{server.url}/batches/{batch['batch_id']}/events"
         seen: list[tuple[str, Any]] = []
         async with server.http.get(url, timeout=aiohttp.ClientTimeout(60)) as response:

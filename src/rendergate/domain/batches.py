@@ -93,6 +93,14 @@ def check_name(name: str) -> str:
     return name
 
 
+def queue_order(task: Task) -> tuple[datetime, int, int, int]:
+    """Where a task stands in our queue: by creation, and among tasks made together (a
+    batch's members) in the order they were queued, by view then variation."""
+    place = task.member
+    view, variation = (place.view, place.variation) if place else (-1, -1)
+    return (task.created_at, view, variation, task.task_id)
+
+
 def current_members(members: Iterable[Task]) -> list[Task]:
     """The members that count: a retry's new member replaces the one it runs again."""
     listed = list(members)

@@ -15,6 +15,7 @@ from typing import Literal
 import structlog
 
 from rendergate.blobs.base import BlobNotFound, BlobStore
+from rendergate.domain.batches import queue_order
 from rendergate.domain.errors import (
     FilesExpired,
     InvalidInput,
@@ -54,19 +55,19 @@ async def placed(task: Task, store: TaskStore) -> Task:
 
 
 async def placed_all(tasks: Sequence[Task], store: TaskStore) -> tuple[Task, ...]:
-    """The tasks with their queue positions, the waiting ones (a batch's members, in the
-    order they were queued: by view, variation and step). Tasks made together share their
-    creation time and provider, so one count of what waits before the group places its
-    first, and the rest follow it in their order: a read per group, not per task."""
+    """The tasks with their queue positions, the waiting ones (a batch's members). Tasks
+    made together share their creation time and provider, so one count of what waits before
+    the group places its first, and the rest follow it in queue order (domain/batches.py
+    queue_order, as GET /tasks/{id} counts): a read per group, not per task."""
     groups: dict[tuple[str, datetime], list[Task]] = {}
     for task in tasks:
         if task.status is TaskStatus.SUBMITTED:
             groups.setdefault((task.provider, task.created_at), []).append(task)
     places: dict[int, int] = {}
     for group in groups.values():
-        earliest = min(group, key=lambda t: t.task_id)  # none of its group counts before it
-        ahead = await store.waiting_ahead(earliest)
-        places.update((task.task_id, ahead + i) for i, task in enumerate(group))
+        ahead = await store.waiting_ahead(min(group, key=queue_order))
+        in_line = sorted(group, key=queue_order)
+        places.update((task.task_id, ahead + i) for i, task in enumerate(in_line))
     return tuple(
         dataclasses.replace(t, queue_position=places[t.task_id]) if t.task_id in places else t
         for t in tasks

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from rendergate.domain.batches import queue_order
 from rendergate.domain.chains import next_step_id
 from rendergate.domain.errors import TaskNotFound
 from rendergate.domain.events import stream_event
@@ -169,5 +170,5 @@ class MemoryTaskStore:
             for t in self.tasks.values()
             if t.provider == task.provider
             and t.status == TaskStatus.SUBMITTED
-            and (t.created_at, t.task_id) < (task.created_at, task.task_id)
+            and queue_order(t) < queue_order(task)
         )

@@ -18,6 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from rendergate.domain.batches import queue_order
 from rendergate.domain.chains import ID_SPAN, STEP_STRIDE
 from rendergate.domain.costing import Rates, settle
 from rendergate.domain.errors import TaskNotFound
@@ -308,10 +309,17 @@ class SqlTaskStore:
         query = sa.select(sa.func.count()).where(
             tasks.c.provider == task.provider,
             tasks.c.status == TaskStatus.SUBMITTED.value,
-            sa.or_(
+            sa.or_(  # domain/batches.queue_order
                 tasks.c.created_at < task.created_at,
-                sa.and_(tasks.c.created_at == task.created_at, tasks.c.task_id < task.task_id),
+                sa.and_(tasks.c.created_at == task.created_at, _made_with_before(task)),
             ),
         )
         async with self._engine.connect() as connection:
             return int((await connection.execute(query)).scalar_one())
+
+
+def _made_with_before(task: Task) -> sa.ColumnElement[bool]:
+    """Of the tasks made at the same time as `task`, those queued before it."""
+    _, view, variation, task_id = queue_order(task)
+    here = (sa.func.coalesce(tasks.c.view, -1), sa.func.coalesce(tasks.c.variation, -1))
+    return sa.tuple_(*here, tasks.c.task_id) < sa.tuple_(view, variation, task_id)
