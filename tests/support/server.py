@@ -69,6 +69,14 @@ class RunningServer:
             return await response.read()
 
 
+def _connector(settings: Settings) -> aiohttp.TCPConnector:
+    """The test client's connections, dropped when idle for half the server's keep-alive:
+    aiohttp keeps one 15 s by default, and a request sent on one the server closes after
+    its 5 s in that very instant fails with ServerDisconnectedError (it did, after a test
+    waited on two `rendergate keys` commands)."""
+    return aiohttp.TCPConnector(keepalive_timeout=settings.keep_alive_s / 2)
+
+
 async def _serving(server: uvicorn.Server) -> None:
     """The server's run. uvicorn leaves with SystemExit when its start-up fails (the app's
     lifespan raised, or the port was taken): as an error instead, pytest reports the test
@@ -95,7 +103,7 @@ async def serve(
             task.result()
             raise RuntimeError("server stopped during start-up")
         port = server.servers[0].sockets[0].getsockname()[1]
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(connector=_connector(settings)) as http:
             yield RunningServer(url=f"http://127.0.0.1:{port}", app=app, http=http)
     finally:
         server.should_exit = True
