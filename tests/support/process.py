@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,17 +102,44 @@ def http_answer(method: str, url: str) -> tuple[int, Any] | None:
 def wait_answering(
     process: subprocess.Popen[Any], url: str, timeout_s: float, log: Path | None = None
 ) -> Any:
-    """The body of the first 200 to GET `url` from a process starting up; fails at once if
-    the process exits first (showing `log`)."""
+    """The body of the first 200 to GET `url` from a process starting up, once that process
+    is the one listening there; fails at once if the process exits first (showing `log`).
+    A port from free_port() is free only until someone binds it: another test's server
+    that took it first answered for ours (a 401 from a server with keys, in a fresh-clone
+    run), while ours failed to bind it."""
+    port = urllib.parse.urlsplit(url).port
 
     def answered() -> Any:
         if process.poll() is not None:
             told = log.read_text(errors="replace") if log is not None else ""
             raise AssertionError(f"exited with {process.returncode} before {url} answered {told}")
+        if port is not None and not listens_on(process.pid, port):
+            return None
         answer = http_answer("GET", url)
         return answer if answer is not None and answer[0] == 200 else None
 
     return until_sync(answered, timeout_s, f"a 200 from {url}")[1]
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the socket listening on 127.0.0.1:`port` (Linux's /proc:
+    the listening socket's inode among the process's open files); True where there is no
+    /proc to ask."""
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    if not all(table.exists() for table in tables):
+        return True
+    held = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            held.add(os.readlink(fd))
+    for table in tables:
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            listening = state == "0A" and int(local.rsplit(":", 1)[1], 16) == port
+            if listening and f"socket:[{inode}]" in held:
+                return True
+    return False
 
 
 class ServeProcess:

@@ -113,6 +113,7 @@ class DbosOrchestrator:
         self._engine: sa.Engine | None = None  # ours to dispose: DBOS leaves a given engine
         self._order: FairOrder | None = None  # each workflow's place in its queue's order
         self._launched = False
+        self._installed = False  # this process's runner is ours (dbos_runtime)
 
     async def open(self, runner: TaskRunner | None = None) -> None:
         """A worker's DBOS, running `runner`'s workflows; without one, only a way to enqueue
@@ -130,6 +131,7 @@ class DbosOrchestrator:
             self._order = FairOrder(self._system_engine(url))
             return
         dbos_runtime.install_runner(self._runner)
+        self._installed = True  # from here close() undoes it, whatever fails next
         url = self._settings.system_database_url
         self._order = FairOrder(self._system_engine(url))
         given = self._engine if url.startswith("sqlite") else None
@@ -165,6 +167,20 @@ class DbosOrchestrator:
         """DBOS's tables are in the task table's PostgreSQL database (the default there)."""
         return not self._settings.is_single_process and not self._settings.dbos_database_url
 
+    async def _stop_worker(self) -> None:
+        """Undoes a worker's open, also one that failed half-way (DBOS refused to launch):
+        left installed, its runner would refuse every later worker in this process."""
+        try:
+            if self._launched and self._runner is not None:
+                await self._runner.stop()
+        finally:
+            DBOS.destroy(workflow_completion_timeout_sec=0)
+            # DBOS made its thread pool the loop's default and has just shut it down;
+            # give the loop a working one for whatever still runs on it.
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
+            self._launched = self._installed = False
+            dbos_runtime.uninstall()
+
     async def close(self) -> None:
         if self._enqueuer is not None and self._enqueuer is not self._client:
             self._enqueuer.destroy()
@@ -172,15 +188,8 @@ class DbosOrchestrator:
         if self._client is not None:
             self._client.destroy()
             self._client = None
-        if self._launched:
-            if self._runner is not None:
-                await self._runner.stop()
-            DBOS.destroy(workflow_completion_timeout_sec=0)
-            # DBOS made its thread pool the loop's default and has just shut it down;
-            # give the loop a working one for whatever still runs on it.
-            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
-            self._launched = False
-            dbos_runtime.uninstall()
+        if self._installed:
+            await self._stop_worker()
         self._order = None
         if self._engine is not None:
             self._engine.dispose()
