@@ -196,16 +196,23 @@ async def test_a_rerun_whose_stored_input_is_lost_is_refused(server: RunningServ
     )
 
 
-async def test_a_rerun_of_another_keys_task_is_not_found(
+async def two_keys_and_a_task(
     server: RunningServer, settings: Settings
-) -> None:
+) -> tuple[dict[str, str], dict[str, str], int]:
+    """Two keys' headers, and a task made by the first."""
     mine, theirs = (
         await key_headers(server, settings, "mine"),
         await key_headers(server, settings, "theirs"),
     )
     status, answer = await post(server, "/tasks", mine, json={"type": "fake", "image_base64": B64})
     assert status == 201, answer
-    task_id = answer["data"]["task_id"]
+    return mine, theirs, answer["data"]["task_id"]
+
+
+async def test_a_rerun_of_another_keys_task_is_not_found(
+    server: RunningServer, settings: Settings
+) -> None:
+    mine, theirs, task_id = await two_keys_and_a_task(server, settings)
     status, answer = await rerun(server, task_id, {}, theirs)
     assert status == 404 and answer["msg"] == f"task {task_id} not found", answer
     async with server.http.get(f"{server.url}/tasks", headers=theirs) as response:
@@ -256,13 +263,7 @@ async def test_a_rerun_with_a_preset_takes_its_look_and_keeps_the_image_and_seed
 async def test_a_tasks_reruns_are_listed_by_rerun_of_for_its_key_alone(
     server: RunningServer, settings: Settings
 ) -> None:
-    mine, theirs = (
-        await key_headers(server, settings, "mine"),
-        await key_headers(server, settings, "theirs"),
-    )
-    status, answer = await post(server, "/tasks", mine, json={"type": "fake", "image_base64": B64})
-    assert status == 201, answer
-    original = answer["data"]["task_id"]
+    mine, theirs, original = await two_keys_and_a_task(server, settings)
     status, other = await post(server, "/tasks", mine, json={"type": "fake", "image_base64": B64})
     assert status == 201, other
     made = []
