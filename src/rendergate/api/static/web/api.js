@@ -48,6 +48,7 @@ export function messageOf(text) {
 
 /** fetch() with the key; resolves to an ok Response, rejects with an ApiError. */
 export async function api(path, options = {}) {
+  const sentWith = apiKey(); // a 401 speaks of this key, which may have changed meanwhile
   let response;
   try {
     response = await fetch(path, { ...options, headers: authHeaders(options.headers) });
@@ -57,11 +58,11 @@ export async function api(path, options = {}) {
   }
   if (response.ok) return response;
   const text = await response.text();
-  throw refused(response.status, text, (name) => response.headers.get(name));
+  throw refused(response.status, text, (name) => response.headers.get(name), sentWith);
 }
 
-function refused(status, text, header) {
-  if (status === 401) window.dispatchEvent(new CustomEvent("rendergate:unauthorized"));
+function refused(status, text, header, sentWith) {
+  if (status === 401) window.dispatchEvent(new CustomEvent("rendergate:unauthorized", { detail: { sentWith } }));
   return new ApiError(status, messageOf(text), header("Retry-After"), header("X-Rendergate-Limit"));
 }
 
@@ -74,6 +75,7 @@ export function upload(path, form, onProgress = () => {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", path);
+    const sentWith = apiKey();
     for (const [name, value] of Object.entries(authHeaders())) xhr.setRequestHeader(name, value);
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable && event.total) {
@@ -87,7 +89,7 @@ export function upload(path, form, onProgress = () => {}) {
       if (xhr.status >= 200 && xhr.status < 300) {
         resolve(JSON.parse(xhr.responseText).data);
       } else {
-        reject(refused(xhr.status, xhr.responseText, (name) => xhr.getResponseHeader(name)));
+        reject(refused(xhr.status, xhr.responseText, (name) => xhr.getResponseHeader(name), sentWith));
       }
     });
     xhr.send(form);

@@ -47,8 +47,9 @@ async function refreshMonth() {
 /** After a 401: one field and Save, then the view on show asks again with the key. */
 function setUpKeyBanner() {
   const banner = $("key-banner");
-  window.addEventListener("rendergate:unauthorized", () => {
-    if (!banner.hidden) return;
+  window.addEventListener("rendergate:unauthorized", (event) => {
+    // a 401 to a call sent before the key was saved says nothing of the key saved since
+    if (!banner.hidden || event.detail.sentWith !== apiKey()) return;
     $("banner-key").value = apiKey();
     banner.hidden = false;
   });
